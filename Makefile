@@ -1,0 +1,74 @@
+# taskgw build.  `make` builds everything, `make run` starts a demo stack,
+# `make test` runs every suite, `make test-asan` runs them under ASan+UBSan.
+
+NGX_SRC     ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+PREFIX      ?= /usr/local
+NGX_MODDIR  ?= /usr/lib/nginx/modules
+
+BUILD       := build
+# SAN=1 builds everything with AddressSanitizer and UBSan into build/asan.
+ifeq ($(SAN),1)
+OUT         := $(BUILD)/asan
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+else
+OUT         := $(BUILD)
+SAN_FLAGS   :=
+endif
+
+NGX_BUILD   := $(OUT)/nginx
+MODULE      := $(OUT)/ngx_http_taskgw_module.so
+MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h)
+NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
+               -Werror=format-security -fPIC -Wdate-time \
+               -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
+NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
+
+.PHONY: all deps module worker run test test-asan install clean
+
+all: deps module worker
+
+deps:
+	@sh scripts/deps.sh
+
+module: $(MODULE)
+
+# nginx-dev ships headers and the configure machinery; a module is built
+# with exactly Debian's configure flags so its signature matches the stock
+# /usr/sbin/nginx binary.
+$(NGX_BUILD)/objs/Makefile: config $(NGX_SRC)/conf_flags
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(OUT)
+	cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && bash -c '. ./conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	    --add-dynamic-module=$(CURDIR)' > configure.log 2>&1 \
+	    || { cat $(NGX_BUILD)/configure.log; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_taskgw_module.so $@
+
+worker:
+	$(MAKE) -s -C worker OUT=$(CURDIR)/$(OUT) SAN_FLAGS="$(SAN_FLAGS)"
+
+run: all
+	@sh scripts/run.sh
+
+test: all
+	@sh scripts/test.sh
+
+test-asan: deps
+	$(MAKE) SAN=1 module worker
+	@TASKGW_SAN=1 sh scripts/test.sh
+
+install: all
+	install -d $(DESTDIR)$(NGX_MODDIR) $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(MODULE) $(DESTDIR)$(NGX_MODDIR)/
+	install -m 0755 $(BUILD)/taskgw-worker $(BUILD)/taskgwctl \
+	    $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(BUILD)

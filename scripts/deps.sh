@@ -1,0 +1,44 @@
+#!/bin/sh
+# Installs the Debian packages taskgw needs to build, run and test.
+# Only what is missing is installed; nothing happens when all are present.
+set -eu
+
+PKGS="build-essential pkg-config perl curl procps
+nginx nginx-dev zlib1g-dev libpcre2-dev libssl-dev
+libhiredis-dev libjansson-dev libuv1-dev libcurl4-openssl-dev
+redis-server"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+            | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "taskgw: missing Debian packages:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        SUDO=sudo
+    else
+        echo "taskgw: run as root:  apt-get update && apt-get install -y$missing" >&2
+        exit 1
+    fi
+else
+    SUDO=
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+
+# Debian starts the packaged daemons on install where it can; taskgw runs
+# its own private instances, so leave the system ones alone but stopped.
+if command -v service >/dev/null 2>&1; then
+    $SUDO service nginx stop >/dev/null 2>&1 || true
+    $SUDO service redis-server stop >/dev/null 2>&1 || true
+fi
+exit 0
