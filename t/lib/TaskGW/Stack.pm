@@ -1,0 +1,695 @@
+package TaskGW::Stack;
+
+# A private taskgw stack for end-to-end tests: redis-server, the real nginx
+# with the module, taskgw-worker, plus small HTTP and Redis clients.
+#
+#   my $s = TaskGW::Stack->new;
+#   $s->start_redis;
+#   $s->start_nginx(config => <<'EOC');     # inside http { }
+#       taskgw_redis 127.0.0.1:%%REDIS_PORT%%;
+#       server { listen 127.0.0.1:%%PORT%%; location /tasks { ... } }
+#   EOC
+#   my $r = $s->http(POST => '/tasks', body => 'x');
+#   $s->start_worker({ handlers => { ... } });
+#
+# Core Perl only.  Every process started here runs in its own process group
+# and is killed (group-wide) at exit, on SIGINT/SIGTERM and when a test dies.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+
+our @EXPORT_OK = qw(wait_for free_port repo_root json_decode json_encode
+                    http_request);
+
+# ---------------------------------------------------------------------------
+# Process bookkeeping: everything we start, killed at exit.
+# ---------------------------------------------------------------------------
+
+my %CHILDREN;               # pid => name, live processes we spawned
+my $OWNER = $$;             # forked helpers must not clean up our children
+
+sub _kill_all {
+    return unless $$ == $OWNER;
+    my @pids = keys %CHILDREN;
+    return unless @pids;
+    kill 'TERM', -$_ for @pids;
+    my $deadline = time + 3;
+    while (%CHILDREN && time < $deadline) {
+        for my $pid (keys %CHILDREN) {
+            delete $CHILDREN{$pid} if waitpid($pid, WNOHANG) != 0;
+        }
+        sleep 0.05 if %CHILDREN;
+    }
+    for my $pid (keys %CHILDREN) {
+        kill 'KILL', -$pid;
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+        delete $CHILDREN{$pid};
+    }
+}
+
+END {
+    my $status = $?;
+    _kill_all();
+    $? = $status;
+}
+
+for my $sig (qw(INT TERM HUP)) {
+    $SIG{$sig} = sub {
+        _kill_all();
+        exit(128 + ($sig eq 'INT' ? 2 : $sig eq 'TERM' ? 15 : 1));
+    };
+}
+
+# Spawns argv in a new process group with stdout/stderr to $log (appended).
+sub _spawn {
+    my ($name, $log, @argv) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        POSIX::setpgid(0, 0);
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE);
+        open STDIN, '<', '/dev/null';
+        if (defined $log) {
+            open STDOUT, '>>', $log or POSIX::_exit(127);
+            open STDERR, '>>&', \*STDOUT or POSIX::_exit(127);
+        }
+        exec { $argv[0] } @argv
+            or print STDERR "exec $argv[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    POSIX::setpgid($pid, $pid);     # no race with the child's own call
+    $CHILDREN{$pid} = $name;
+    return $pid;
+}
+
+# Sends $sig, waits up to $timeout s, then SIGKILLs the group.  Returns the
+# wait status ($?-style) of the leader, or undef when it had to be killed.
+sub _stop {
+    my ($pid, $sig, $timeout) = @_;
+    return undef unless $pid && exists $CHILDREN{$pid};
+    kill $sig, $pid;
+    my $deadline = time + $timeout;
+    while (time < $deadline) {
+        my $w = waitpid($pid, WNOHANG);
+        if ($w == $pid || $w < 0) {
+            my $st = $w == $pid ? $? : undef;
+            delete $CHILDREN{$pid};
+            kill 'KILL', -$pid;     # leftovers of the group, if any
+            return $st;
+        }
+        sleep 0.02;
+    }
+    kill 'KILL', -$pid;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    delete $CHILDREN{$pid};
+    return undef;
+}
+
+sub _alive {
+    my ($pid) = @_;
+    return 0 unless $pid && exists $CHILDREN{$pid};
+    my $w = waitpid($pid, WNOHANG);
+    return 1 if $w == 0;
+    delete $CHILDREN{$pid};
+    return 0;
+}
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+sub repo_root {
+    return abs_path(dirname(__FILE__) . '/../../..');
+}
+
+my %USED_PORTS;
+
+# A free loopback TCP port, never the same twice in one process.
+sub free_port {
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1)
+            or die "free_port: $!";
+        my $port = $s->sockport;
+        close $s;
+        next if $USED_PORTS{$port}++;
+        return $port;
+    }
+    die "free_port: no free port found";
+}
+
+# Polls $cb every $interval s until it returns true or $timeout s pass;
+# returns the callback's last value.
+sub wait_for {
+    my ($cb, $timeout, $interval) = @_;
+    $timeout  //= 10;
+    $interval //= 0.05;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $v = $cb->();
+        return $v if $v;
+        return $v if time >= $deadline;
+        sleep $interval;
+    }
+}
+
+my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
+
+# Decodes JSON text; undef (not a die) when it is not JSON.
+sub json_decode {
+    my ($text) = @_;
+    return undef unless defined $text;
+    my $v = eval { $JSON->decode($text) };
+    return $v;
+}
+
+sub json_encode { return $JSON->encode($_[0]) }
+
+sub _slurp {
+    my ($path) = @_;
+    open my $fh, '<:raw', $path or return '';
+    local $/;
+    my $s = <$fh>;
+    return $s // '';
+}
+
+sub _spew {
+    my ($path, $data) = @_;
+    open my $fh, '>:raw', $path or die "$path: $!";
+    print $fh $data;
+    close $fh or die "$path: $!";
+}
+
+# Can we open a TCP connection to 127.0.0.1:$port?
+sub _listening {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 1);
+    return 0 unless $s;
+    close $s;
+    return 1;
+}
+
+# ---------------------------------------------------------------------------
+# The stack object
+# ---------------------------------------------------------------------------
+
+sub new {
+    my ($class, %opt) = @_;
+    my $keep = $ENV{TASKGW_KEEP_SERVROOT};
+    my $dir = tempdir('taskgw-e2e-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
+    chmod 0755, $dir;
+    diag_note("servroot kept at $dir") if $keep;
+    my $self = bless {
+        dir     => $dir,
+        root    => repo_root(),
+        prefix  => $opt{prefix} // 'taskgw',
+        workers => [],
+        nworker => 0,
+    }, $class;
+    return $self;
+}
+
+sub diag_note { print STDERR "# $_[0]\n" }
+
+sub dir    { $_[0]{dir} }
+sub root   { $_[0]{root} }
+sub prefix { $_[0]{prefix} }
+
+# A path relative to the repo root, or the given absolute one.
+sub _repo_path {
+    my ($self, $p) = @_;
+    return $p =~ m{^/} ? $p : "$self->{root}/$p";
+}
+
+# ---- redis ----------------------------------------------------------------
+
+sub redis_port { $_[0]{redis_port} }
+
+# Starts a private redis-server (on the port of a previous start, so a
+# restart keeps the address) and waits until it answers PING.
+sub start_redis {
+    my ($self, %opt) = @_;
+    die "redis already running" if _alive($self->{redis_pid});
+    my $port = $self->{redis_port} //= $opt{port} // free_port();
+    my $bin = $ENV{TASKGW_REDIS_SERVER} || 'redis-server';
+    my $log = "$self->{dir}/redis.log";
+    $self->{redis_pid} = _spawn('redis-server', $log, $bin,
+        '--port', $port, '--bind', '127.0.0.1', '--save', '',
+        '--appendonly', 'no', '--dir', $self->{dir},
+        '--daemonize', 'no', '--protected-mode', 'no');
+    my $ok = wait_for(sub {
+        return -1 unless _alive($self->{redis_pid});
+        my $r = eval { TaskGW::Stack::Redis->new($port, 1) } or return 0;
+        return ($r->cmd('PING') // '') eq 'PONG';
+    }, 10);
+    die "redis-server did not start on $port:\n" . _slurp($log)
+        unless $ok && $ok != -1;
+    return $port;
+}
+
+sub stop_redis {
+    my ($self) = @_;
+    my $pid = delete $self->{redis_pid} or return;
+    _stop($pid, 'TERM', 5);
+    wait_for(sub { !_listening($self->{redis_port}) }, 5);
+}
+
+sub restart_redis {
+    my ($self) = @_;
+    $self->stop_redis;
+    return $self->start_redis;
+}
+
+sub redis_running { _alive($_[0]{redis_pid}) }
+
+# A new client connection to the stack's redis.
+sub redis {
+    my ($self) = @_;
+    return TaskGW::Stack::Redis->new($self->{redis_port});
+}
+
+# ---- nginx ----------------------------------------------------------------
+
+sub port { $_[0]{port} }
+
+sub nginx_binary { $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx' }
+
+# Module paths to load_module: $TEST_NGINX_LOAD_MODULES (space separated),
+# default build/ngx_http_taskgw_module.so; modules => [] loads none.
+sub _modules {
+    my ($self, $opt) = @_;
+    return @{ $opt->{modules} } if $opt->{modules};
+    my $list = $ENV{TEST_NGINX_LOAD_MODULES}
+        // 'build/ngx_http_taskgw_module.so';
+    return map { $self->_repo_path($_) } split ' ', $list;
+}
+
+# Expands %%NAME%% placeholders: PORT, REDIS_PORT, SERVROOT, PREFIX and
+# any key of $vars.  An unknown placeholder is an error in the test.
+sub expand {
+    my ($self, $text, $vars) = @_;
+    my %v = (
+        PORT       => $self->{port},
+        REDIS_PORT => $self->{redis_port},
+        SERVROOT   => $self->{dir},
+        PREFIX     => $self->{prefix},
+        %{ $vars // {} },
+    );
+    $text =~ s{%%([A-Z0-9_]+)%%}{
+        defined $v{$1} ? $v{$1} : die "placeholder %%$1%% has no value\n"
+    }ge;
+    return $text;
+}
+
+# Writes the full nginx.conf around the test's http-level config.
+sub _write_nginx_conf {
+    my ($self, %opt) = @_;
+    my $d = $self->{dir};
+    make_path("$d/conf", "$d/logs", map { "$d/tmp/$_" }
+              qw(body proxy fastcgi uwsgi scgi));
+    my $level = $opt{log_level} // 'info';
+    my $main = join '', map { "load_module $_;\n" } $self->_modules(\%opt);
+    $main .= "user root;\n" if $> == 0;
+    my $conf = <<"EOC";
+$main
+worker_processes  @{[ $opt{worker_processes} // 1 ]};
+master_process    on;
+daemon            off;
+pid               $d/logs/nginx.pid;
+error_log         $d/logs/error.log $level;
+@{[ $opt{main_config} // '' ]}
+events {
+    worker_connections  @{[ $opt{worker_connections} // 1024 ]};
+}
+
+http {
+    access_log              $d/logs/access.log;
+    client_body_temp_path   $d/tmp/body;
+    proxy_temp_path         $d/tmp/proxy;
+    fastcgi_temp_path       $d/tmp/fastcgi;
+    uwsgi_temp_path         $d/tmp/uwsgi;
+    scgi_temp_path          $d/tmp/scgi;
+    default_type            application/octet-stream;
+
+$opt{config}
+}
+EOC
+    $conf = $self->expand($conf, $opt{vars});
+    _spew("$d/conf/nginx.conf", $conf);
+    return "$d/conf/nginx.conf";
+}
+
+# Runs `nginx -t` on a config; returns (exit code, output).
+sub nginx_test {
+    my ($self, %opt) = @_;
+    $self->{port} //= free_port();
+    my $conf = $self->_write_nginx_conf(%opt);
+    my $bin = $self->nginx_binary;
+    my $out = `$bin -t -p $self->{dir}/ -e $self->{dir}/logs/error.log -c $conf 2>&1`;
+    return ($? >> 8, $out);
+}
+
+# Starts nginx (master + workers) and waits until it accepts on %%PORT%%.
+#   config => http-level text; worker_processes, log_level, main_config,
+#   modules => [...], vars => { NAME => value }.
+sub start_nginx {
+    my ($self, %opt) = @_;
+    die "nginx already running" if _alive($self->{nginx_pid});
+    die "start_nginx: config is required" unless defined $opt{config};
+    $self->{port} //= free_port();
+    my $conf = $self->_write_nginx_conf(%opt);
+    my $d = $self->{dir};
+    my $pos = -s "$d/logs/error.log" // 0;
+    $self->{nginx_pid} = _spawn('nginx', "$d/logs/stderr.log",
+        $self->nginx_binary, '-p', "$d/", '-e', "$d/logs/error.log",
+        '-c', $conf);
+    my $ok = wait_for(sub {
+        return -1 unless _alive($self->{nginx_pid});
+        return _listening($self->{port});
+    }, 10);
+    unless ($ok && $ok != -1) {
+        my $log = substr(_slurp("$d/logs/error.log"), $pos)
+                . _slurp("$d/logs/stderr.log");
+        $self->stop_nginx;
+        die "nginx did not start:\n$log";
+    }
+    return $self->{port};
+}
+
+# Graceful stop (QUIT), then KILL of the whole group after $timeout s.
+sub stop_nginx {
+    my ($self, $timeout) = @_;
+    my $pid = delete $self->{nginx_pid} or return;
+    return _stop($pid, 'QUIT', $timeout // 5);
+}
+
+sub nginx_running { _alive($_[0]{nginx_pid}) }
+
+sub nginx_pid { $_[0]{nginx_pid} }
+
+# PIDs of the nginx worker processes (children of the master).
+sub nginx_worker_pids {
+    my ($self) = @_;
+    my $master = $self->{nginx_pid} or return ();
+    my @pids;
+    opendir my $dh, '/proc' or return ();
+    for my $p (grep { /^\d+$/ } readdir $dh) {
+        my $stat = _slurp("/proc/$p/stat");
+        next unless $stat =~ /^\d+ \(.*\) \S (\d+)/s;
+        push @pids, $p if $1 == $master;
+    }
+    return sort { $a <=> $b } @pids;
+}
+
+sub error_log { _slurp("$_[0]{dir}/logs/error.log") }
+
+# ---- taskgw-worker ----------------------------------------------------------
+
+sub worker_binary {
+    my ($self) = @_;
+    return $self->_repo_path($ENV{TASKGW_WORKER} || 'build/taskgw-worker');
+}
+
+# Starts taskgw-worker with the SPEC §7 config: redis, prefix and a
+# short claim/shutdown default are filled in, the test's hash wins.
+# Returns a handle { pid, conf, log }; the worker's stderr goes to log.
+sub start_worker {
+    my ($self, $cfg, %opt) = @_;
+    my $n = ++$self->{nworker};
+    my %conf = (
+        redis          => "127.0.0.1:$self->{redis_port}",
+        prefix         => $self->{prefix},
+        name           => "e2e-$n",
+        shutdown_grace => '5s',
+        %{ $cfg // {} },
+    );
+    my $conf = "$self->{dir}/worker-$n.json";
+    my $log  = "$self->{dir}/worker-$n.log";
+    _spew($conf, JSON::PP->new->canonical->pretty->encode(\%conf));
+    my $pid = _spawn("taskgw-worker-$n", $log, $self->worker_binary,
+                     '-c', $conf, @{ $opt{args} // [] });
+    my $w = { pid => $pid, conf => $conf, log => $log, n => $n };
+    push @{ $self->{workers} }, $w;
+    return $w;
+}
+
+# SIGTERM (or $sig), wait; returns the wait status or undef if it had to be
+# killed.  Without a handle, stops the most recent worker.
+sub stop_worker {
+    my ($self, $w, %opt) = @_;
+    $w //= $self->{workers}[-1] or return;
+    @{ $self->{workers} } = grep { $_ != $w } @{ $self->{workers} };
+    return _stop($w->{pid}, $opt{signal} // 'TERM', $opt{timeout} // 10);
+}
+
+sub worker_running { _alive($_[1]{pid}) }
+
+sub worker_log {
+    my ($self, $w) = @_;
+    $w //= $self->{workers}[-1];
+    return $w ? _slurp($w->{log}) : '';
+}
+
+# ---- generic processes --------------------------------------------------------
+
+# Spawns any helper process the stack should clean up; returns its pid.
+sub spawn {
+    my ($self, $name, @argv) = @_;
+    return _spawn($name, "$self->{dir}/$name.log", @argv);
+}
+
+sub kill_process {
+    my ($self, $pid, $sig, $timeout) = @_;
+    return _stop($pid, $sig // 'TERM', $timeout // 5);
+}
+
+# ---- HTTP client ----------------------------------------------------------------
+
+# $s->http(METHOD => PATH, headers => {...}|[...], body => BYTES,
+#          timeout => S, port => P) -> { status, headers, body, json, time }
+sub http {
+    my ($self, $method, $path, %opt) = @_;
+    return http_request($method, $path, port => $self->{port}, %opt);
+}
+
+# Plain HTTP/1.1 with Connection: close.  Header names are lowercased in
+# the result; repeated headers are joined with ", ".  status 0 and error
+# on connect/timeout failure.
+sub http_request {
+    my ($method, $path, %opt) = @_;
+    my $t0 = time;
+    my $timeout = $opt{timeout} // 10;
+    my $host = $opt{host} // '127.0.0.1';
+    my $sock = IO::Socket::INET->new(PeerAddr => $host,
+                                     PeerPort => $opt{port}, Proto => 'tcp',
+                                     Timeout => $timeout);
+    return { status => 0, error => "connect: $!", headers => {},
+             body => '', time => time - $t0 } unless $sock;
+    binmode $sock;
+    my @h = ref $opt{headers} eq 'ARRAY' ? @{ $opt{headers} }
+          : %{ $opt{headers} // {} };
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+            . "Connection: close\r\n";
+    my %has;
+    while (my ($k, $v) = splice @h, 0, 2) {
+        $req .= "$k: $v\r\n";
+        $has{lc $k} = 1;
+    }
+    my $body = $opt{body};
+    if (defined $body) {
+        $req .= 'Content-Length: ' . length($body) . "\r\n"
+            unless $has{'content-length'} || $has{'transfer-encoding'};
+    } elsif ($method =~ /^(POST|PUT)$/ && !$has{'content-length'}) {
+        $req .= "Content-Length: 0\r\n";
+    }
+    $req .= "\r\n" . ($body // '');
+
+    my $res = _io($sock, $req, $timeout, $t0);
+    close $sock;
+    return { status => 0, error => $res->{error}, headers => {},
+             body => '', time => time - $t0 }
+        if $res->{error} && !length $res->{raw};
+    my $raw = $res->{raw};
+    my ($head, $rest) = split /\r\n\r\n/, $raw, 2;
+    unless (defined $rest && $head =~ m{^HTTP/1\.[01] (\d{3})}) {
+        return { status => 0, error => $res->{error} // 'bad response',
+                 raw => $raw, headers => {}, body => '',
+                 time => time - $t0 };
+    }
+    my %hdr;
+    my $status = $1;
+    for my $line (split /\r\n/, $head) {
+        next unless $line =~ /^([^:\s]+):\s*(.*?)\s*$/;
+        my $k = lc $1;
+        $hdr{$k} = exists $hdr{$k} ? "$hdr{$k}, $2" : $2;
+    }
+    if (($hdr{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($rest =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($rest, 0, $len, '');
+            $rest =~ s/^\r\n//;
+        }
+        $rest = $out;
+    }
+    return { status => $status, headers => \%hdr, body => $rest,
+             json => json_decode($rest), time => time - $t0,
+             error => $res->{error} };
+}
+
+# Writes $req, reads to EOF, all within the deadline.
+sub _io {
+    my ($sock, $req, $timeout, $t0) = @_;
+    my $deadline = $t0 + $timeout;
+    my ($raw, $off) = ('', 0);
+    my $fd = fileno $sock;
+    while ($off < length $req) {
+        my $w = '';
+        vec($w, $fd, 1) = 1;
+        my $left = $deadline - time;
+        return { raw => $raw, error => 'timeout writing' }
+            if $left <= 0 || !select(undef, $w, undef, $left);
+        my $n = syswrite($sock, $req, length($req) - $off, $off);
+        return { raw => $raw, error => "write: $!" } unless defined $n;
+        $off += $n;
+    }
+    while (1) {
+        my $r = '';
+        vec($r, $fd, 1) = 1;
+        my $left = $deadline - time;
+        return { raw => $raw, error => 'timeout' }
+            if $left <= 0 || !select($r, undef, undef, $left);
+        my $n = sysread($sock, my $buf, 65536);
+        return { raw => $raw, error => "read: $!" } unless defined $n;
+        last if $n == 0;
+        $raw .= $buf;
+    }
+    return { raw => $raw };
+}
+
+# ---------------------------------------------------------------------------
+# A minimal RESP client
+# ---------------------------------------------------------------------------
+
+package TaskGW::Stack::Redis;
+
+use strict;
+use warnings;
+use IO::Socket::INET;
+
+# new(port [, timeout]) dies when it cannot connect.
+sub new {
+    my ($class, $port, $timeout) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port, Proto => 'tcp',
+                                     Timeout => $timeout // 5)
+        or die "redis 127.0.0.1:$port: $!\n";
+    binmode $sock;
+    return bless { sock => $sock, buf => '', timeout => $timeout // 5 },
+                 $class;
+}
+
+# cmd(ARGS...) -> reply: string (status or bulk, binary safe), integer,
+# undef for nil, array ref for arrays (nested), and for an error reply a
+# TaskGW::Stack::Redis::Error object ("$err" is its message).
+sub cmd {
+    my ($self, @args) = @_;
+    my $out = '*' . @args . "\r\n";
+    for my $a (@args) {
+        $a //= '';
+        $out .= '$' . length($a) . "\r\n$a\r\n";
+    }
+    my $sock = $self->{sock};
+    my $off = 0;
+    while ($off < length $out) {
+        my $n = syswrite($sock, $out, length($out) - $off, $off);
+        die "redis write: $!\n" unless defined $n;
+        $off += $n;
+    }
+    return $self->_reply;
+}
+
+# HGETALL as a hash ref ({} when the key does not exist).
+sub hgetall {
+    my ($self, $key) = @_;
+    my $r = $self->cmd('HGETALL', $key);
+    return {} unless ref $r eq 'ARRAY';
+    return { @$r };
+}
+
+# Stream entries as [ [id, { field => value }], ... ].
+sub xrange {
+    my ($self, $key, $start, $end) = @_;
+    my $r = $self->cmd('XRANGE', $key, $start // '-', $end // '+');
+    return [] unless ref $r eq 'ARRAY';
+    return [ map { [ $_->[0], { @{ $_->[1] } } ] } @$r ];
+}
+
+sub _fill {
+    my ($self) = @_;
+    my $sock = $self->{sock};
+    my $r = '';
+    vec($r, fileno $sock, 1) = 1;
+    die "redis: read timeout\n"
+        unless select($r, undef, undef, $self->{timeout});
+    my $n = sysread($sock, my $buf, 65536);
+    die "redis read: $!\n" unless defined $n;
+    die "redis: connection closed\n" if $n == 0;
+    $self->{buf} .= $buf;
+}
+
+sub _line {
+    my ($self) = @_;
+    my $i;
+    $self->_fill while ($i = index($self->{buf}, "\r\n")) < 0;
+    my $line = substr($self->{buf}, 0, $i + 2, '');
+    return substr($line, 0, -2);
+}
+
+sub _bytes {
+    my ($self, $len) = @_;
+    $self->_fill while length($self->{buf}) < $len + 2;
+    my $s = substr($self->{buf}, 0, $len + 2, '');
+    return substr($s, 0, $len);
+}
+
+sub _reply {
+    my ($self) = @_;
+    my $line = $self->_line;
+    my ($t, $v) = (substr($line, 0, 1), substr($line, 1));
+    return $v if $t eq '+';
+    return TaskGW::Stack::Redis::Error->new($v) if $t eq '-';
+    return 0 + $v if $t eq ':';
+    if ($t eq '$') {
+        return undef if $v < 0;
+        return $self->_bytes($v);
+    }
+    if ($t eq '*') {
+        return undef if $v < 0;
+        return [ map { $self->_reply } 1 .. $v ];
+    }
+    die "redis: bad reply line '$line'\n";
+}
+
+package TaskGW::Stack::Redis::Error;
+
+use overload '""' => sub { ${ $_[0] } }, fallback => 1;
+
+sub new { my ($c, $m) = @_; return bless \$m, $c }
+
+1;
