@@ -1,0 +1,536 @@
+
+/*
+ * ngx_http_taskgw_enqueue: the taskgw_enqueue content handler.
+ * Validates the request, stores the body as a task in one MULTI/EXEC,
+ * and answers 202 only after Redis acknowledged it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <sys/random.h>
+#include "ngx_http_taskgw_module.h"
+#include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_json.h"
+
+
+#define NGX_HTTP_TASKGW_QUEUE_MAX  64
+#define NGX_HTTP_TASKGW_TYPE_MAX   128
+
+
+static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_taskgw_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
+    ngx_str_t *body);
+static void ngx_http_taskgw_enqueue_done(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
+static ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
+    ngx_uint_t colon);
+
+
+static ngx_str_t  ngx_http_taskgw_outcome_accepted =
+    ngx_string("accepted");
+
+
+ngx_int_t
+ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_uint_t                   p;
+    ngx_table_elt_t             *h;
+    ngx_http_taskgw_ctx_t       *ctx;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))) {
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "POST, PUT");
+
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", "use POST or PUT to enqueue a task");
+    }
+
+    /* what the task is: queue, type, priority */
+
+    if (ngx_http_complex_value(r, tlcf->queue, &ctx->queue) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (tlcf->type == NULL) {
+        ctx->type = ctx->queue;
+
+    } else if (ngx_http_complex_value(r, tlcf->type, &ctx->type) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->priority = tlcf->priority;
+
+    rc = ngx_http_taskgw_find_header(r, "X-Task-Priority", &h);
+
+    if (rc == NGX_DECLINED) {
+        goto bad_priority;
+    }
+
+    if (h != NULL) {
+        for (p = 0; ngx_http_taskgw_priorities[p].len; p++) {
+            if (h->value.len == ngx_http_taskgw_priorities[p].len
+                && ngx_strncasecmp(h->value.data,
+                                   ngx_http_taskgw_priorities[p].data,
+                                   h->value.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (ngx_http_taskgw_priorities[p].len == 0) {
+            goto bad_priority;
+        }
+
+        ctx->priority = p;
+    }
+
+    if (ngx_http_taskgw_valid_name(&ctx->queue, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
+        != NGX_OK)
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_request",
+                   "queue name must be 1-64 characters of A-Z a-z 0-9 . _ -");
+    }
+
+    if (ngx_http_taskgw_valid_name(&ctx->type, NGX_HTTP_TASKGW_TYPE_MAX, 1)
+        != NGX_OK)
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_request",
+                   "task type must be 1-128 characters of "
+                   "A-Z a-z 0-9 . _ - :");
+    }
+
+    /* the body may be large or in a temp file: read it all, then store */
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_taskgw_enqueue_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+
+bad_priority:
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+               "X-Task-Priority must be one of high, normal, low");
+}
+
+
+static void
+ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
+{
+    ngx_str_t                    body;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (ngx_http_taskgw_read_body(r, &body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (tlcf->validate_json
+        && ngx_http_taskgw_json_valid(body.data, body.len) != NGX_OK)
+    {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_json",
+                                       "the body is not one valid JSON "
+                                       "value"));
+        return;
+    }
+
+    if (ngx_http_taskgw_enqueue_store(r, &body) != NGX_OK) {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_unavailable(r, "task store is unavailable"));
+    }
+}
+
+
+/*
+ * The whole request body as one contiguous buffer: memory buffers are
+ * copied, parts nginx spooled to a temp file are read back from it.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        body->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    if (len == 0) {
+        body->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    body->data = ngx_pnalloc(r->pool, (size_t) len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                              b->file_pos);
+
+            if (n != (ssize_t) (b->file_last - b->file_pos)) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "taskgw: short read of the request body "
+                              "temp file");
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One MULTI/EXEC: the task hash and its stream entry are written together
+ * or not at all, and the 202 waits for EXEC's reply.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char                       *id, *created;
+    ngx_str_t                     id_s, tk, qk;
+    ngx_table_elt_t              *ct;
+    ngx_http_taskgw_ctx_t        *ctx;
+    ngx_http_variable_value_t    *rid;
+    ngx_http_taskgw_redis_cmd_t   cmds[4], *c;
+    ngx_http_taskgw_main_conf_t  *tmcf;
+
+    static ngx_str_t  request_id = ngx_string("request_id");
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    id = ngx_pnalloc(r->pool, NGX_HTTP_TASKGW_UUID_LEN);
+    if (id == NULL || ngx_http_taskgw_uuid7(id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    id_s.data = id;
+    id_s.len = NGX_HTTP_TASKGW_UUID_LEN;
+
+    tk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
+                                   + id_s.len);
+    if (tk.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    tk.len = ngx_sprintf(tk.data, NGX_HTTP_TASKGW_KEY_TASK, &tmcf->prefix,
+                         &id_s)
+             - tk.data;
+
+    qk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":q::") - 1
+                          + ctx->queue.len
+                          + ngx_http_taskgw_priorities[ctx->priority].len);
+    if (qk.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE, &tmcf->prefix,
+                         &ctx->queue,
+                         &ngx_http_taskgw_priorities[ctx->priority])
+             - qk.data;
+
+    created = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (created == NULL) {
+        return NGX_ERROR;
+    }
+
+    rid = ngx_http_get_variable(r, &request_id, ngx_hash_key(request_id.data,
+                                                             request_id.len));
+
+    ct = r->headers_in.content_type;
+
+    c = &cmds[0];
+    c->argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(c, "MULTI", 5);
+
+    c = &cmds[1];
+    c->argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
+    ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
+    ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
+    ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+    ngx_http_taskgw_redis_cmd_arg(c, "queue", 5);
+    ngx_http_taskgw_redis_cmd_arg(c, ctx->queue.data, ctx->queue.len);
+    ngx_http_taskgw_redis_cmd_arg(c, "type", 4);
+    ngx_http_taskgw_redis_cmd_arg(c, ctx->type.data, ctx->type.len);
+    ngx_http_taskgw_redis_cmd_arg(c, "priority", 8);
+    ngx_http_taskgw_redis_cmd_arg(c,
+                            ngx_http_taskgw_priorities[ctx->priority].data,
+                            ngx_http_taskgw_priorities[ctx->priority].len);
+    ngx_http_taskgw_redis_cmd_arg(c, "status", 6);
+    ngx_http_taskgw_redis_cmd_arg(c, "queued", 6);
+    ngx_http_taskgw_redis_cmd_arg(c, "payload", 7);
+    ngx_http_taskgw_redis_cmd_arg(c, body->data, body->len);
+    ngx_http_taskgw_redis_cmd_arg(c, "content_type", 12);
+    ngx_http_taskgw_redis_cmd_arg(c, ct ? ct->value.data : (u_char *) "",
+                                  ct ? ct->value.len : 0);
+    ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
+    ngx_http_taskgw_redis_cmd_arg(c, "", 0);
+    ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
+    ngx_http_taskgw_redis_cmd_arg(c,
+                                  rid && !rid->not_found ? rid->data
+                                                         : (u_char *) "",
+                                  rid && !rid->not_found ? rid->len : 0);
+    ngx_http_taskgw_redis_cmd_arg(c, "client_addr", 11);
+    ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
+                                  r->connection->addr_text.len);
+    ngx_http_taskgw_redis_cmd_arg(c, "created_at", 10);
+    ngx_http_taskgw_redis_cmd_arg(c, created,
+                                  ngx_sprintf(created, "%L",
+                                              ngx_http_taskgw_now_ms())
+                                  - created);
+    ngx_http_taskgw_redis_cmd_arg(c, "attempts", 8);
+    ngx_http_taskgw_redis_cmd_arg(c, "0", 1);
+
+    c = &cmds[2];
+    c->argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
+    ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+    ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
+    ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
+    ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+
+    c = &cmds[3];
+    c->argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+
+    ctx->task_id = id_s;
+
+    return ngx_http_taskgw_redis_send(r, cmds, 4,
+                                      ngx_http_taskgw_enqueue_done);
+}
+
+
+static void
+ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char                      *body, *p;
+    size_t                       len;
+    ngx_str_t                   *prio;
+    ngx_table_elt_t             *h;
+    ngx_http_taskgw_ctx_t       *ctx;
+    ngx_http_taskgw_srv_conf_t  *tscf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    if (!ngx_http_taskgw_redis_reply_ok(reply)) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "taskgw: redis refused task %V", &ctx->task_id);
+        }
+
+        ngx_str_null(&ctx->task_id);
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_unavailable(r, "task store is unavailable"));
+        return;
+    }
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_taskgw_module);
+
+    if (tscf->status_location.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        h->value.len = tscf->status_location.len + 1 + ctx->task_id.len;
+        h->value.data = ngx_pnalloc(r->pool, h->value.len);
+        if (h->value.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_sprintf(h->value.data, "%V/%V", &tscf->status_location,
+                    &ctx->task_id);
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Location");
+
+        /* a relative Location: nginx must not make it absolute */
+        r->headers_out.location = NULL;
+    }
+
+    prio = &ngx_http_taskgw_priorities[ctx->priority];
+
+    len = sizeof("{\"id\":\"\",\"status\":\"queued\",\"queue\":\"\","
+                 "\"type\":\"\",\"priority\":\"\"}") - 1
+          + ctx->task_id.len + ctx->queue.len + ctx->type.len + prio->len;
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* queue and type were checked to need no JSON escaping */
+
+    p = ngx_sprintf(body, "{\"id\":\"%V\",\"status\":\"queued\","
+                    "\"queue\":\"%V\",\"type\":\"%V\",\"priority\":\"%V\"}",
+                    &ctx->task_id, &ctx->queue, &ctx->type, prio);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "taskgw: task %V accepted into %V", &ctx->task_id,
+                  &ctx->queue);
+
+    ngx_http_finalize_request(r,
+        ngx_http_taskgw_send_json(r, NGX_HTTP_ACCEPTED,
+                                  &ngx_http_taskgw_outcome_accepted,
+                                  body, p - body));
+}
+
+
+/*
+ * A UUIDv7 (RFC 9562) in lowercase canonical text: 48 bits of unix time
+ * in milliseconds, version 7, 12 random bits, variant 10, 62 random bits.
+ * The random bits come from the kernel's CSPRNG, fetched in blocks.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_uuid7(u_char *dst)
+{
+    u_char         u[16];
+    int64_t        ms;
+    ngx_uint_t     i;
+
+    static u_char  pool[512];
+    static size_t  avail;
+
+    if (avail < 10) {
+        if (getrandom(pool, sizeof(pool), GRND_NONBLOCK)
+            != (ssize_t) sizeof(pool))
+        {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          "taskgw: getrandom() failed");
+            return NGX_ERROR;
+        }
+
+        avail = sizeof(pool);
+    }
+
+    ms = ngx_http_taskgw_now_ms();
+
+    for (i = 0; i < 6; i++) {
+        u[i] = (u_char) (ms >> (40 - 8 * i));
+    }
+
+    avail -= 10;
+    ngx_memcpy(&u[6], &pool[avail], 10);
+    ngx_memzero(&pool[avail], 10);
+
+    u[6] = 0x70 | (u[6] & 0x0f);
+    u[8] = 0x80 | (u[8] & 0x3f);
+
+    dst = ngx_hex_dump(dst, u, 4);
+    *dst++ = '-';
+    dst = ngx_hex_dump(dst, u + 4, 2);
+    *dst++ = '-';
+    dst = ngx_hex_dump(dst, u + 6, 2);
+    *dst++ = '-';
+    dst = ngx_hex_dump(dst, u + 8, 2);
+    *dst++ = '-';
+    (void) ngx_hex_dump(dst, u + 10, 6);
+
+    return NGX_OK;
+}
+
+
+/* Queue names: [A-Za-z0-9._-]{1,max}; task types may also hold ':'. */
+
+static ngx_int_t
+ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max, ngx_uint_t colon)
+{
+    u_char  *p, *last;
+
+    if (s->len == 0 || s->len > max) {
+        return NGX_ERROR;
+    }
+
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_'
+            || *p == '-' || (colon && *p == ':'))
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,110 @@
+
+/*
+ * ngx_http_taskgw_module: shared types of the module's files.
+ * Owns the configuration structures, the request context and the Redis
+ * key schema (mirror of worker/common/tgw_keys.h).
+ */
+
+
+#ifndef _NGX_HTTP_TASKGW_MODULE_H_INCLUDED_
+#define _NGX_HTTP_TASKGW_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* Redis key schema (SPEC §6); every key is "<prefix>:<suffix>". */
+#define NGX_HTTP_TASKGW_KEY_TASK      "%V:task:%V"
+#define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
+
+#define NGX_HTTP_TASKGW_UUID_LEN      36
+
+/* Task priorities, in the order a worker reads them. */
+#define NGX_HTTP_TASKGW_PRIO_HIGH     0
+#define NGX_HTTP_TASKGW_PRIO_NORMAL   1
+#define NGX_HTTP_TASKGW_PRIO_LOW      2
+
+
+/* What kind of content handler a location runs. */
+typedef enum {
+    NGX_HTTP_TASKGW_NONE = 0,
+    NGX_HTTP_TASKGW_ENQUEUE,
+    NGX_HTTP_TASKGW_STATUS
+} ngx_http_taskgw_handler_e;
+
+
+typedef struct {
+    ngx_str_t                   address;     /* as written, for logs */
+    ngx_str_t                   host;        /* numeric address or path */
+    ngx_int_t                   port;        /* 0 for a unix socket */
+    ngx_str_t                   password;    /* empty: no AUTH */
+    ngx_int_t                   db;          /* 0: no SELECT */
+    ngx_msec_t                  timeout;     /* connect and per command */
+    ngx_msec_t                  backoff_min; /* first reconnect delay */
+    ngx_msec_t                  backoff_max; /* reconnect delay cap */
+    ngx_str_t                   prefix;      /* key namespace */
+    ngx_flag_t                  used;        /* some location needs Redis */
+} ngx_http_taskgw_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   status_location; /* for Location: */
+} ngx_http_taskgw_srv_conf_t;
+
+
+typedef struct {
+    ngx_http_taskgw_handler_e   handler;
+
+    /* taskgw_enqueue */
+    ngx_http_complex_value_t   *queue;
+    ngx_http_complex_value_t   *type;     /* NULL: same as the queue */
+    ngx_uint_t                  priority;
+
+    /* taskgw_status */
+    ngx_http_complex_value_t   *status_id; /* NULL: last path segment */
+
+    ngx_flag_t                  validate_json;
+} ngx_http_taskgw_loc_conf_t;
+
+
+/* Per-request state, also read by the $taskgw_* variables. */
+typedef struct {
+    ngx_str_t                   task_id;
+    ngx_str_t                   outcome;     /* label of SPEC §8b */
+    ngx_str_t                   queue;
+    ngx_str_t                   type;
+    ngx_uint_t                  priority;
+    unsigned                    replied:1;   /* the module wrote the reply */
+    unsigned                    json_error:1; /* error filter rewrites */
+    ngx_str_t                   error_body;  /* JSON for the error filter */
+} ngx_http_taskgw_ctx_t;
+
+
+extern ngx_module_t  ngx_http_taskgw_module;
+extern ngx_str_t     ngx_http_taskgw_priorities[];
+
+
+/* ngx_http_taskgw_module.c: shared reply helpers */
+ngx_http_taskgw_ctx_t *ngx_http_taskgw_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_taskgw_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *outcome, u_char *body, size_t len);
+ngx_int_t ngx_http_taskgw_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+ngx_int_t ngx_http_taskgw_unavailable(ngx_http_request_t *r,
+    const char *message);
+u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
+int64_t ngx_http_taskgw_now_ms(void);
+ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,
+    const char *name, ngx_table_elt_t **h);
+
+/* ngx_http_taskgw_enqueue.c */
+ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
+
+/* ngx_http_taskgw_status.c */
+ngx_int_t ngx_http_taskgw_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_taskgw_valid_uuid(ngx_str_t *id);
+
+
+#endif /* _NGX_HTTP_TASKGW_MODULE_H_INCLUDED_ */

@@ -1,0 +1,521 @@
+
+/*
+ * ngx_http_taskgw_status: the taskgw_status content handler.
+ * GET renders a task hash as the task JSON of SPEC §5; DELETE cancels.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_taskgw_module.h"
+#include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_json.h"
+
+
+/* The task hash fields the JSON shows, in the order it shows them. */
+typedef enum {
+    TGW_F_ID = 0,
+    TGW_F_QUEUE,
+    TGW_F_TYPE,
+    TGW_F_PRIORITY,
+    TGW_F_STATUS,
+    TGW_F_ATTEMPTS,
+    TGW_F_OWNER,
+    TGW_F_CREATED_AT,
+    TGW_F_RUN_AT,
+    TGW_F_STARTED_AT,
+    TGW_F_FINISHED_AT,
+    TGW_F_RESULT,
+    TGW_F_RESULT_ENCODING,
+    TGW_F_ERROR,
+    TGW_F_WEBHOOK_STATUS,
+    TGW_F_WEBHOOK_ATTEMPTS,
+    TGW_F_COUNT
+} ngx_http_taskgw_field_e;
+
+
+/* How a field is rendered. */
+typedef enum {
+    TGW_JSON_STRING,       /* "text", null when empty */
+    TGW_JSON_INT,          /* 12, 0 when empty */
+    TGW_JSON_TIME,         /* unix ms -> "2026-...Z", null when empty */
+    TGW_JSON_RAW,          /* stored JSON embedded as is, null when empty */
+    TGW_JSON_SKIP          /* rendered by hand */
+} ngx_http_taskgw_json_kind_e;
+
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_http_taskgw_json_kind_e   kind;
+} ngx_http_taskgw_field_t;
+
+
+static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_F_COUNT] = {
+    { ngx_string("id"), TGW_JSON_STRING },
+    { ngx_string("queue"), TGW_JSON_STRING },
+    { ngx_string("type"), TGW_JSON_STRING },
+    { ngx_string("priority"), TGW_JSON_STRING },
+    { ngx_string("status"), TGW_JSON_STRING },
+    { ngx_string("attempts"), TGW_JSON_INT },
+    { ngx_string("owner"), TGW_JSON_STRING },
+    { ngx_string("created_at"), TGW_JSON_TIME },
+    { ngx_string("run_at"), TGW_JSON_TIME },
+    { ngx_string("started_at"), TGW_JSON_TIME },
+    { ngx_string("finished_at"), TGW_JSON_TIME },
+    { ngx_string("result"), TGW_JSON_RAW },
+    { ngx_string("result_encoding"), TGW_JSON_SKIP },
+    { ngx_string("error"), TGW_JSON_STRING },
+    { ngx_string("webhook_status"), TGW_JSON_SKIP },
+    { ngx_string("webhook_attempts"), TGW_JSON_SKIP }
+};
+
+
+/*
+ * Cancellation, atomically: a queued task is flagged for the worker to
+ * mark cancelled instead of running it; a scheduled or retrying task
+ * still in the schedule is taken out and cancelled at once.  Returns 0
+ * for an unknown task, 1 when cancelling, 2 when it is too late.
+ */
+static ngx_str_t  ngx_http_taskgw_cancel_script = ngx_string(
+    "local s = redis.call('HGET', KEYS[1], 'status')\n"
+    "if not s then return 0 end\n"
+    "if s == 'scheduled' or s == 'retrying' then\n"
+    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
+    "    redis.call('HSET', KEYS[1], 'status', 'cancelled',\n"
+    "               'finished_at', ARGV[2], 'cancel_requested', '1')\n"
+    "    redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "    return 1\n"
+    "  end\n"
+    "  s = 'queued'\n"
+    "end\n"
+    "if s == 'queued' then\n"
+    "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
+    "  return 1\n"
+    "end\n"
+    "return 2\n");
+
+/* How long a task cancelled here is kept: the worker's default result_ttl */
+#define NGX_HTTP_TASKGW_CANCELLED_TTL  "604800000"
+
+
+static ngx_int_t ngx_http_taskgw_status_id(ngx_http_request_t *r,
+    ngx_str_t *id);
+static void ngx_http_taskgw_status_done(ngx_http_request_t *r,
+    redisReply *reply);
+static void ngx_http_taskgw_cancel_done(ngx_http_request_t *r,
+    redisReply *reply);
+static u_char *ngx_http_taskgw_render_task(ngx_http_request_t *r,
+    ngx_str_t *f, size_t *len);
+static u_char *ngx_http_taskgw_render_string(u_char *p, ngx_str_t *s);
+
+
+
+
+ngx_int_t
+ngx_http_taskgw_status_handler(ngx_http_request_t *r)
+{
+    u_char                       *key, *now;
+    ngx_int_t                     rc;
+    ngx_str_t                     id;
+    ngx_table_elt_t              *h;
+    ngx_http_taskgw_ctx_t        *ctx;
+    ngx_http_taskgw_redis_cmd_t   cmd;
+    ngx_http_taskgw_main_conf_t  *tmcf;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE))) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "GET, HEAD, DELETE");
+
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", "use GET to read a task, DELETE "
+                   "to cancel it");
+    }
+
+    if (ngx_http_taskgw_status_id(r, &id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_taskgw_valid_uuid(&id) != NGX_OK) {
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                          "no such task");
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    ctx->task_id = id;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
+
+    key = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
+                               + id.len + tmcf->prefix.len
+                               + sizeof(":scheduled") - 1);
+    now = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (key == NULL || now == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cmd.argc = 0;
+
+    if (r->method == NGX_HTTP_DELETE) {
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "EVAL", 4);
+        ngx_http_taskgw_redis_cmd_arg(&cmd,
+                                      ngx_http_taskgw_cancel_script.data,
+                                      ngx_http_taskgw_cancel_script.len);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "2", 1);
+    } else {
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "HGETALL", 7);
+    }
+
+    ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                  ngx_sprintf(key, NGX_HTTP_TASKGW_KEY_TASK,
+                                              &tmcf->prefix, &id)
+                                  - key);
+
+    if (r->method == NGX_HTTP_DELETE) {
+        key += cmd.argvlen[cmd.argc - 1];
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key, "%V:scheduled",
+                                                  &tmcf->prefix)
+                                      - key);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, id.data, id.len);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, now,
+                                      ngx_sprintf(now, "%L",
+                                                  ngx_http_taskgw_now_ms())
+                                      - now);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, NGX_HTTP_TASKGW_CANCELLED_TTL,
+                                  sizeof(NGX_HTTP_TASKGW_CANCELLED_TTL) - 1);
+    }
+
+    rc = ngx_http_taskgw_redis_send(r, &cmd, 1,
+                                    r->method == NGX_HTTP_DELETE
+                                        ? ngx_http_taskgw_cancel_done
+                                        : ngx_http_taskgw_status_done);
+
+    if (rc != NGX_OK) {
+        return ngx_http_taskgw_unavailable(r, "task store is unavailable");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* The task id: the id= value, else the last segment of the path. */
+
+static ngx_int_t
+ngx_http_taskgw_status_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char                      *p;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (tlcf->status_id) {
+        return ngx_http_complex_value(r, tlcf->status_id, id);
+    }
+
+    p = r->uri.data + r->uri.len;
+
+    while (p > r->uri.data && p[-1] != '/') {
+        p--;
+    }
+
+    id->data = p;
+    id->len = r->uri.data + r->uri.len - p;
+
+    return NGX_OK;
+}
+
+
+/* Canonical lowercase UUID text: 8-4-4-4-12 hex digits. */
+
+ngx_int_t
+ngx_http_taskgw_valid_uuid(ngx_str_t *id)
+{
+    ngx_uint_t  i;
+
+    if (id->len != NGX_HTTP_TASKGW_UUID_LEN) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (id->data[i] != '-') {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!((id->data[i] >= '0' && id->data[i] <= '9')
+              || (id->data[i] >= 'a' && id->data[i] <= 'f')))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char       *body;
+    size_t        len, i;
+    ngx_str_t     fields[TGW_F_COUNT], name;
+    ngx_uint_t    f;
+    redisReply   *k, *v;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_unavailable(r, "task store is unavailable"));
+        return;
+    }
+
+    if (reply->elements == 0) {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such task"));
+        return;
+    }
+
+    ngx_memzero(fields, sizeof(fields));
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        name.data = (u_char *) k->str;
+        name.len = k->len;
+
+        for (f = 0; f < TGW_F_COUNT; f++) {
+            if (name.len == ngx_http_taskgw_fields[f].name.len
+                && ngx_strncmp(name.data, ngx_http_taskgw_fields[f].name.data,
+                               name.len) == 0)
+            {
+                /* the reply is freed after this callback: copy */
+                fields[f].len = v->len;
+                fields[f].data = ngx_pnalloc(r->pool, v->len + 1);
+                if (fields[f].data == NULL) {
+                    ngx_http_finalize_request(r,
+                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    return;
+                }
+
+                ngx_memcpy(fields[f].data, v->str, v->len);
+                break;
+            }
+        }
+    }
+
+    body = ngx_http_taskgw_render_task(r, fields, &len);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_taskgw_send_json(r, NGX_HTTP_OK,
+                                  NULL,
+                                  body, len));
+}
+
+
+/*
+ * The task JSON of SPEC §5.  The payload is never shown; "result" is the
+ * worker's stored JSON value, embedded as it is when it parses, else shown
+ * as a string.
+ */
+
+static u_char *
+ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
+{
+    u_char      *body, *p;
+    size_t       size;
+    int64_t      ms;
+    ngx_int_t    n;
+    ngx_uint_t   i;
+
+    size = sizeof("{\"webhook\":{\"status\":,\"attempts\":},"
+                  "\"result_encoding\":\"base64\",}") + NGX_INT_T_LEN;
+
+    for (i = 0; i < TGW_F_COUNT; i++) {
+        size += ngx_http_taskgw_fields[i].name.len + sizeof("\"\":null,")
+                + 2 + ngx_http_taskgw_json_escape_len(f[i].data, f[i].len)
+                + sizeof("2026-11-23T10:00:00.123Z") + NGX_INT_T_LEN;
+    }
+
+    body = ngx_pnalloc(r->pool, size);
+    if (body == NULL) {
+        return NULL;
+    }
+
+    p = body;
+    *p++ = '{';
+
+    for (i = 0; i < TGW_F_COUNT; i++) {
+
+        if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP) {
+            continue;
+        }
+
+        if (p != body + 1) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, ngx_http_taskgw_fields[i].name.data,
+                       ngx_http_taskgw_fields[i].name.len);
+        *p++ = '"';
+        *p++ = ':';
+
+        switch (ngx_http_taskgw_fields[i].kind) {
+
+        case TGW_JSON_INT:
+            n = ngx_atoi(f[i].data, f[i].len);
+            p = ngx_sprintf(p, "%i", n == NGX_ERROR ? 0 : n);
+            break;
+
+        case TGW_JSON_TIME:
+            n = ngx_atoi(f[i].data, f[i].len);
+            if (n == NGX_ERROR || f[i].len == 0) {
+                p = ngx_cpymem(p, "null", 4);
+                break;
+            }
+
+            ms = (int64_t) n;
+            *p++ = '"';
+            p = ngx_http_taskgw_iso_time(p, ms);
+            *p++ = '"';
+            break;
+
+        case TGW_JSON_RAW:
+            if (f[i].len == 0) {
+                p = ngx_cpymem(p, "null", 4);
+
+            } else if (ngx_http_taskgw_json_valid(f[i].data, f[i].len)
+                       == NGX_OK)
+            {
+                p = ngx_cpymem(p, f[i].data, f[i].len);
+
+            } else {
+                p = ngx_http_taskgw_render_string(p, &f[i]);
+            }
+
+            break;
+
+        default: /* TGW_JSON_STRING */
+            p = ngx_http_taskgw_render_string(p, &f[i]);
+            break;
+        }
+    }
+
+    if (f[TGW_F_RESULT_ENCODING].len) {
+        p = ngx_cpymem(p, ",\"result_encoding\":", 19);
+        p = ngx_http_taskgw_render_string(p, &f[TGW_F_RESULT_ENCODING]);
+    }
+
+    p = ngx_cpymem(p, ",\"webhook\":", 11);
+
+    if (f[TGW_F_WEBHOOK_STATUS].len) {
+        n = ngx_atoi(f[TGW_F_WEBHOOK_ATTEMPTS].data,
+                     f[TGW_F_WEBHOOK_ATTEMPTS].len);
+
+        p = ngx_cpymem(p, "{\"status\":", 10);
+        p = ngx_http_taskgw_render_string(p, &f[TGW_F_WEBHOOK_STATUS]);
+        p = ngx_sprintf(p, ",\"attempts\":%i}", n == NGX_ERROR ? 0 : n);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    *p++ = '}';
+
+    *len = p - body;
+
+    return body;
+}
+
+
+static u_char *
+ngx_http_taskgw_render_string(u_char *p, ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    *p++ = '"';
+    p = ngx_http_taskgw_json_escape(p, s->data, s->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+static void
+ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char                 *body;
+    ngx_http_taskgw_ctx_t  *ctx;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "taskgw: cancel script failed: %*s",
+                          (size_t) reply->len, reply->str);
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_unavailable(r, "task store is unavailable"));
+        return;
+    }
+
+    if (reply->integer == 0) {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such task"));
+        return;
+    }
+
+    if (reply->integer == 2) {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                       "the task is running or finished"));
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    body = ngx_pnalloc(r->pool, sizeof("{\"id\":\"\",\"status\":"
+                                       "\"cancelling\"}")
+                                + ctx->task_id.len);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_taskgw_send_json(r, NGX_HTTP_ACCEPTED,
+                                  NULL, body,
+                                  ngx_sprintf(body, "{\"id\":\"%V\","
+                                              "\"status\":\"cancelling\"}",
+                                              &ctx->task_id)
+                                  - body));
+}
