@@ -1,0 +1,160 @@
+/*
+ * tgw_ctl_task: the task JSON of SPEC §5 built from the fields of a task
+ * hash (SPEC §6), as `taskgwctl task show` prints it.
+ */
+
+#include <string.h>
+
+#include "tgw_keys.h"
+#include "tgw_ctl_task.h"
+
+
+const tgw_ctl_field_t *
+tgw_ctl_task_field(const tgw_ctl_field_t *f, size_t n, const char *name)
+{
+    size_t  i, len;
+
+    len = strlen(name);
+    for (i = 0; i < n; i++) {
+        if (f[i].name_len == len && memcmp(f[i].name, name, len) == 0) {
+            return &f[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+tgw_ctl_task_time(const tgw_ctl_field_t *f, size_t n, const char *name,
+                  char *buf, size_t size)
+{
+    const tgw_ctl_field_t  *v;
+    int64_t                 ms;
+
+    v = tgw_ctl_task_field(f, n, name);
+    if (v == NULL || v->value_len == 0
+        || tgw_ctl_parse_int64(v->value, v->value_len, &ms) != 0)
+    {
+        return -1;
+    }
+
+    return tgw_ctl_ms_to_rfc3339(ms, buf, size);
+}
+
+
+/* "name":"value" or "name":null */
+static void
+tgw_ctl_task_string(tgw_ctl_buf_t *out, const tgw_ctl_field_t *f, size_t n,
+                    const char *name, const char *key)
+{
+    const tgw_ctl_field_t  *v;
+
+    tgw_ctl_buf_printf(out, ",\"%s\":", key);
+
+    v = tgw_ctl_task_field(f, n, name);
+    if (v == NULL) {
+        tgw_ctl_buf_puts(out, "null");
+    } else {
+        tgw_ctl_buf_json_string(out, v->value, v->value_len);
+    }
+}
+
+
+/* "name":<integer>, 0 when missing or not a number */
+static void
+tgw_ctl_task_int(tgw_ctl_buf_t *out, const tgw_ctl_field_t *f, size_t n,
+                 const char *name, const char *key)
+{
+    const tgw_ctl_field_t  *v;
+    int64_t                 i;
+
+    v = tgw_ctl_task_field(f, n, name);
+    if (v == NULL || tgw_ctl_parse_int64(v->value, v->value_len, &i) != 0) {
+        i = 0;
+    }
+
+    tgw_ctl_buf_printf(out, ",\"%s\":%lld", key, (long long) i);
+}
+
+
+/* "name":"2026-11-23T10:00:00.123Z" or "name":null */
+static void
+tgw_ctl_task_timefield(tgw_ctl_buf_t *out, const tgw_ctl_field_t *f,
+                       size_t n, const char *name)
+{
+    char  t[TGW_CTL_RFC3339_LEN + 1];
+
+    if (tgw_ctl_task_time(f, n, name, t, sizeof(t)) == 0) {
+        tgw_ctl_buf_printf(out, ",\"%s\":\"%s\"", name, t);
+    } else {
+        tgw_ctl_buf_printf(out, ",\"%s\":null", name);
+    }
+}
+
+
+int
+tgw_ctl_task_json(const tgw_ctl_field_t *f, size_t n, tgw_ctl_buf_t *out)
+{
+    const tgw_ctl_field_t  *v;
+    size_t                  start, len;
+
+    tgw_ctl_buf_puts(out, "{\"id\":");
+    v = tgw_ctl_task_field(f, n, TGW_F_ID);
+    if (v == NULL) {
+        tgw_ctl_buf_puts(out, "null");
+    } else {
+        tgw_ctl_buf_json_string(out, v->value, v->value_len);
+    }
+
+    tgw_ctl_task_string(out, f, n, TGW_F_QUEUE, "queue");
+    tgw_ctl_task_string(out, f, n, TGW_F_TYPE, "type");
+    tgw_ctl_task_string(out, f, n, TGW_F_PRIORITY, "priority");
+    tgw_ctl_task_string(out, f, n, TGW_F_STATUS, "status");
+    tgw_ctl_task_int(out, f, n, TGW_F_ATTEMPTS, "attempts");
+    tgw_ctl_task_string(out, f, n, TGW_F_OWNER, "owner");
+    tgw_ctl_task_timefield(out, f, n, TGW_F_CREATED_AT);
+    tgw_ctl_task_timefield(out, f, n, TGW_F_RUN_AT);
+    tgw_ctl_task_timefield(out, f, n, TGW_F_STARTED_AT);
+    tgw_ctl_task_timefield(out, f, n, TGW_F_FINISHED_AT);
+
+    /* the worker stored the result as JSON text: embed it as it is */
+    tgw_ctl_buf_puts(out, ",\"result\":");
+    v = tgw_ctl_task_field(f, n, TGW_F_RESULT);
+    if (v == NULL || v->value_len == 0) {
+        tgw_ctl_buf_puts(out, "null");
+    } else if (tgw_ctl_json_valid(v->value, v->value_len, &start, &len)) {
+        tgw_ctl_buf_append(out, v->value + start, len);
+    } else {
+        tgw_ctl_buf_json_string(out, v->value, v->value_len);
+    }
+
+    v = tgw_ctl_task_field(f, n, TGW_F_RESULT_ENC);
+    if (v != NULL && v->value_len > 0) {
+        tgw_ctl_buf_puts(out, ",\"result_encoding\":");
+        tgw_ctl_buf_json_string(out, v->value, v->value_len);
+    }
+
+    v = tgw_ctl_task_field(f, n, TGW_F_ERROR);
+    tgw_ctl_buf_puts(out, ",\"error\":");
+    if (v == NULL || v->value_len == 0) {
+        tgw_ctl_buf_puts(out, "null");
+    } else {
+        tgw_ctl_buf_json_string(out, v->value, v->value_len);
+    }
+
+    tgw_ctl_buf_puts(out, ",\"webhook\":");
+    v = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_STATUS);
+    if (v == NULL || v->value_len == 0) {
+        tgw_ctl_buf_puts(out, "null");
+    } else {
+        tgw_ctl_buf_puts(out, "{\"status\":");
+        tgw_ctl_buf_json_string(out, v->value, v->value_len);
+        tgw_ctl_task_int(out, f, n, TGW_F_WEBHOOK_ATTEMPTS, "attempts");
+        tgw_ctl_buf_puts(out, "}");
+    }
+
+    tgw_ctl_buf_puts(out, "}");
+
+    return out->failed ? -1 : 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * tgw_ctl_task: the task JSON of SPEC §5 built from the fields of a task
+ * hash (SPEC §6), as `taskgwctl task show` prints it.  Pure: no Redis.
+ */
+
+#ifndef TGW_CTL_TASK_H
+#define TGW_CTL_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tgw_ctl_util.h"
+
+/* One field of a task hash, as HGETALL returned it (binary safe). */
+typedef struct {
+    const char  *name;
+    size_t       name_len;
+    const char  *value;
+    size_t       value_len;
+} tgw_ctl_field_t;
+
+/* The field called name, or NULL. */
+const tgw_ctl_field_t *tgw_ctl_task_field(const tgw_ctl_field_t *f, size_t n,
+                                          const char *name);
+
+/*
+ * A time field as RFC 3339 into buf; -1 when the field is missing, empty
+ * or not a valid unix-ms number (the JSON then shows null).
+ */
+int tgw_ctl_task_time(const tgw_ctl_field_t *f, size_t n, const char *name,
+                      char *buf, size_t size);
+
+/*
+ * Appends the task JSON to out, in the field order of SPEC §5:
+ * id queue type priority status attempts owner created_at run_at
+ * started_at finished_at result [result_encoding] error webhook.
+ * Rules: a missing string is null; attempts defaults to 0; times are
+ * RFC 3339 UTC with milliseconds or null; "result" is the stored JSON
+ * text embedded verbatim (a value that does not parse as JSON is shown
+ * as a string, so the output stays valid); "webhook" is null unless the
+ * task has a webhook_status; the payload is never shown.
+ * Returns 0, or -1 when an allocation failed.
+ */
+int tgw_ctl_task_json(const tgw_ctl_field_t *f, size_t n, tgw_ctl_buf_t *out);
+
+#endif /* TGW_CTL_TASK_H */

@@ -1,0 +1,208 @@
+/*
+ * taskgwctl: the operator's command line (SPEC §9).  This file owns the
+ * usage text, the command table and the dispatch: options and arguments
+ * are checked before anything connects to Redis.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const char  tgw_ctl_usage[] =
+"usage: taskgwctl [OPTIONS] COMMAND [ARGS]\n"
+"\n"
+"Operate a taskgw deployment through its Redis (SPEC §9).\n"
+"\n"
+"Options (before COMMAND; --json may also follow it):\n"
+"  -r, --redis ADDR      Redis address: host:port, [v6]:port or unix:/path\n"
+"                        (default 127.0.0.1:6379)\n"
+"  -a, --password PASS   AUTH with PASS (default $TASKGW_REDIS_PASSWORD)\n"
+"  -n, --db N            SELECT database N (default 0)\n"
+"  -p, --prefix PREFIX   key namespace (default taskgw)\n"
+"  -g, --group GROUP     worker consumer group (default workers)\n"
+"      --json            machine-readable JSON instead of tables\n"
+"  -h, --help            show this text\n"
+"\n"
+"Commands:\n"
+"  task show ID          show a task (payload not shown)\n"
+"  task cancel ID        cancel a queued, scheduled or retrying task\n"
+"  enqueue QUEUE TYPE [FILE|-]\n"
+"                        create a task with FILE (or stdin with -) as its\n"
+"                        payload; no FILE: empty payload; prints its id\n"
+"  queues                per queue: ready entries per priority, pending,\n"
+"                        dead and scheduled counts\n"
+"  token hash [NAME [ROLE]]\n"
+"                        read a token on stdin, print its token-file line\n"
+"  help                  show this text\n"
+"\n"
+"Not available in this version:\n"
+"  token create|list|revoke, workers, dead list|replay|purge\n"
+"\n"
+"Exit status: 0 on success, 1 on any error (message on stderr).\n";
+
+
+/* One command of the table; words[1] NULL for one-word commands. */
+typedef struct {
+    const char          *words[2];
+    int                  min_args;
+    int                  max_args;
+    const char          *args;          /* for the "usage:" message */
+    tgw_ctl_handler_pt   handler;       /* NULL: not available yet */
+} tgw_ctl_command_t;
+
+static const tgw_ctl_command_t  tgw_ctl_commands[] = {
+    { { "task", "show" },     1, 1, "ID", tgw_ctl_task_show },
+    { { "task", "cancel" },   1, 1, "ID", tgw_ctl_task_cancel },
+    { { "enqueue", NULL },    2, 3, "QUEUE TYPE [FILE|-]", tgw_ctl_enqueue },
+    { { "queues", NULL },     0, 0, "", tgw_ctl_queues },
+    { { "token", "hash" },    0, 2, "[NAME [ROLE]]", tgw_ctl_token_hash },
+
+    /* SPEC §9 commands of a later slice */
+    { { "token", "create" },  0, -1, "", NULL },
+    { { "token", "list" },    0, -1, "", NULL },
+    { { "token", "revoke" },  0, -1, "", NULL },
+    { { "workers", NULL },    0, -1, "", NULL },
+    { { "dead", "list" },     0, -1, "", NULL },
+    { { "dead", "replay" },   0, -1, "", NULL },
+    { { "dead", "purge" },    0, -1, "", NULL },
+};
+
+#define TGW_CTL_NCOMMANDS \
+    (sizeof(tgw_ctl_commands) / sizeof(tgw_ctl_commands[0]))
+
+
+int
+tgw_ctl_fail(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fputs(TGW_CTL_PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+
+    return 1;
+}
+
+
+int
+tgw_ctl_print(tgw_ctl_buf_t *out)
+{
+    if (out->failed) {
+        return tgw_ctl_fail("out of memory");
+    }
+
+    if ((out->len > 0 && fwrite(out->data, 1, out->len, stdout) != out->len)
+        || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+    {
+        return tgw_ctl_fail("stdout: write error");
+    }
+
+    return 0;
+}
+
+
+/*
+ * Finds the command named by argv.  A word that starts a two-word command
+ * but is followed by an unknown one is reported with the choices.
+ */
+static const tgw_ctl_command_t *
+tgw_ctl_find(int argc, char **argv, int *nwords)
+{
+    const tgw_ctl_command_t  *c;
+    size_t                    i;
+    int                       family = 0;
+
+    for (i = 0; i < TGW_CTL_NCOMMANDS; i++) {
+        c = &tgw_ctl_commands[i];
+
+        if (strcmp(c->words[0], argv[0]) != 0) {
+            continue;
+        }
+
+        if (c->words[1] == NULL) {
+            *nwords = 1;
+            return c;
+        }
+
+        family = 1;
+        if (argc > 1 && strcmp(c->words[1], argv[1]) == 0) {
+            *nwords = 2;
+            return c;
+        }
+    }
+
+    if (family) {
+        tgw_ctl_fail("%s: unknown subcommand%s%s (try \"taskgwctl help\")",
+                     argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+    } else {
+        tgw_ctl_fail("unknown command \"%s\" (try \"taskgwctl help\")",
+                     argv[0]);
+    }
+
+    return NULL;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    const tgw_ctl_command_t  *c;
+    tgw_ctl_t                 ctl;
+    char                      err[TGW_CTL_ERR_MAX];
+    int                       nwords, nargs, rc;
+
+    memset(&ctl, 0, sizeof(ctl));
+
+    if (tgw_ctl_parse_opts(argc, argv, &ctl.opts, err, sizeof(err)) != 0) {
+        tgw_ctl_fail("%s (try \"taskgwctl help\")", err);
+        return 1;
+    }
+
+    if (ctl.opts.help
+        || (ctl.opts.argc > 0 && strcmp(ctl.opts.argv[0], "help") == 0))
+    {
+        fputs(tgw_ctl_usage, stdout);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+
+    if (ctl.opts.argc == 0) {
+        fputs(tgw_ctl_usage, stderr);
+        return 1;
+    }
+
+    c = tgw_ctl_find(ctl.opts.argc, ctl.opts.argv, &nwords);
+    if (c == NULL) {
+        return 1;
+    }
+
+    if (c->handler == NULL) {
+        if (nwords == 1) {
+            return tgw_ctl_fail("%s: not available in this version",
+                                c->words[0]);
+        }
+        return tgw_ctl_fail("%s %s: not available in this version",
+                            c->words[0], c->words[1]);
+    }
+
+    nargs = ctl.opts.argc - nwords;
+    if (nargs < c->min_args || nargs > c->max_args) {
+        return tgw_ctl_fail("usage: taskgwctl %s%s%s%s%s", c->words[0],
+                            c->words[1] ? " " : "",
+                            c->words[1] ? c->words[1] : "",
+                            c->args[0] ? " " : "", c->args);
+    }
+
+    /*
+     * Handlers validate their own arguments first and connect through
+     * tgw_ctl_connect() only then, so bad input never touches Redis.
+     */
+    rc = c->handler(&ctl, nargs, ctl.opts.argv + nwords);
+
+    tgw_ctl_disconnect(&ctl);
+    return rc;
+}

@@ -1,0 +1,247 @@
+/*
+ * taskgwctl task show|cancel: one task, read from or flagged in its hash
+ * (SPEC §5, §6).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tgw_keys.h"
+#include "tgw_ctl_task.h"
+#include "ctl.h"
+
+/*
+ * The cancel rule of SPEC §5, atomic in Redis: only a queued, scheduled
+ * or retrying task may be cancelled; it gets cancel_requested and the
+ * worker marks it cancelled instead of running it.  Returns {0} for an
+ * unknown task, {1, status} when flagged, {2, status} otherwise.
+ */
+static const char  tgw_ctl_cancel_lua[] =
+    "local st = redis.call('HGET', KEYS[1], '" TGW_F_STATUS "')\n"
+    "if not st then return {0, ''} end\n"
+    "if st == '" TGW_ST_QUEUED "' or st == '" TGW_ST_SCHEDULED "'"
+    " or st == '" TGW_ST_RETRYING "' then\n"
+    "  redis.call('HSET', KEYS[1], '" TGW_F_CANCEL_REQUESTED "', ARGV[1])\n"
+    "  return {1, st}\n"
+    "end\n"
+    "return {2, st}\n";
+
+
+static int
+tgw_ctl_check_id(const char *cmd, const char *id)
+{
+    if (!tgw_ctl_uuid_valid(id)) {
+        return tgw_ctl_fail("%s: invalid task id \"%s\" (expected a "
+                            "lowercase UUID)", cmd, id);
+    }
+
+    return 0;
+}
+
+
+/* Prints one "name   value" row; continuation lines are indented. */
+static void
+tgw_ctl_row(const char *name, const char *v, size_t len)
+{
+    size_t  i;
+
+    printf("%-13s", name);
+    for (i = 0; i < len; i++) {
+        putchar(v[i]);
+        if (v[i] == '\n' && i + 1 < len) {
+            printf("%-13s", "");
+        }
+    }
+    putchar('\n');
+}
+
+
+static void
+tgw_ctl_row_field(const tgw_ctl_field_t *f, size_t n, const char *name)
+{
+    const tgw_ctl_field_t  *v;
+
+    v = tgw_ctl_task_field(f, n, name);
+    if (v == NULL || v->value_len == 0) {
+        tgw_ctl_row(name, "-", 1);
+    } else {
+        tgw_ctl_row(name, v->value, v->value_len);
+    }
+}
+
+
+static void
+tgw_ctl_row_time(const tgw_ctl_field_t *f, size_t n, const char *name)
+{
+    char  t[TGW_CTL_RFC3339_LEN + 1];
+
+    if (tgw_ctl_task_time(f, n, name, t, sizeof(t)) == 0) {
+        tgw_ctl_row(name, t, strlen(t));
+    } else {
+        tgw_ctl_row(name, "-", 1);
+    }
+}
+
+
+static int
+tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
+{
+    const tgw_ctl_field_t  *enc, *v;
+
+    tgw_ctl_row_field(f, n, TGW_F_ID);
+    tgw_ctl_row_field(f, n, TGW_F_QUEUE);
+    tgw_ctl_row_field(f, n, TGW_F_TYPE);
+    tgw_ctl_row_field(f, n, TGW_F_PRIORITY);
+    tgw_ctl_row_field(f, n, TGW_F_STATUS);
+    tgw_ctl_row_field(f, n, TGW_F_ATTEMPTS);
+    tgw_ctl_row_field(f, n, TGW_F_OWNER);
+    tgw_ctl_row_time(f, n, TGW_F_CREATED_AT);
+    tgw_ctl_row_time(f, n, TGW_F_RUN_AT);
+    tgw_ctl_row_time(f, n, TGW_F_STARTED_AT);
+    tgw_ctl_row_time(f, n, TGW_F_FINISHED_AT);
+    tgw_ctl_row_field(f, n, TGW_F_RESULT);
+
+    enc = tgw_ctl_task_field(f, n, TGW_F_RESULT_ENC);
+    if (enc != NULL && enc->value_len > 0) {
+        tgw_ctl_row_field(f, n, TGW_F_RESULT_ENC);
+    }
+
+    tgw_ctl_row_field(f, n, TGW_F_ERROR);
+
+    v = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_STATUS);
+    if (v == NULL || v->value_len == 0) {
+        tgw_ctl_row("webhook", "-", 1);
+    } else {
+        enc = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_ATTEMPTS);
+        printf("%-13s%.*s, %.*s attempt(s)\n", "webhook",
+               (int) v->value_len, v->value,
+               enc ? (int) enc->value_len : 1, enc ? enc->value : "0");
+    }
+
+    v = tgw_ctl_task_field(f, n, TGW_F_CANCEL_REQUESTED);
+    if (v != NULL && v->value_len > 0) {
+        tgw_ctl_row("cancel", "requested", 9);
+    }
+
+    return fflush(stdout) == 0 ? 0 : tgw_ctl_fail("stdout: write error");
+}
+
+
+int
+tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv)
+{
+    tgw_ctl_field_t  *f;
+    tgw_ctl_buf_t     out = { 0 };
+    redisReply       *r;
+    size_t            i, n;
+    char              key[TGW_CTL_KEY_MAX];
+    int               rc;
+
+    if (tgw_ctl_check_id("task show", argv[0]) != 0
+        || tgw_ctl_key(key, TGW_KEY_TASK, ctl->opts.prefix, argv[0]) != 0
+        || tgw_ctl_connect(ctl) != 0)
+    {
+        return 1;
+    }
+
+    r = tgw_ctl_command(ctl, "HGETALL %s", key);
+    if (r == NULL) {
+        return 1;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        freeReplyObject(r);
+        return tgw_ctl_fail("redis: unexpected reply to HGETALL");
+    }
+
+    if (r->elements == 0) {
+        freeReplyObject(r);
+        return tgw_ctl_fail("task %s: not found", argv[0]);
+    }
+
+    n = r->elements / 2;
+    f = calloc(n, sizeof(*f));
+    if (f == NULL) {
+        freeReplyObject(r);
+        return tgw_ctl_fail("out of memory");
+    }
+
+    for (i = 0; i < n; i++) {
+        f[i].name = r->element[2 * i]->str;
+        f[i].name_len = r->element[2 * i]->len;
+        f[i].value = r->element[2 * i + 1]->str;
+        f[i].value_len = r->element[2 * i + 1]->len;
+    }
+
+    if (ctl->opts.json) {
+        tgw_ctl_task_json(f, n, &out);
+        rc = tgw_ctl_print(&out);
+        tgw_ctl_buf_free(&out);
+    } else {
+        rc = tgw_ctl_task_table(f, n);
+    }
+
+    free(f);
+    freeReplyObject(r);
+    return rc;
+}
+
+
+int
+tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
+{
+    tgw_ctl_buf_t   out = { 0 };
+    redisReply     *r;
+    long long       outcome;
+    char            key[TGW_CTL_KEY_MAX];
+    int             rc;
+
+    if (tgw_ctl_check_id("task cancel", argv[0]) != 0
+        || tgw_ctl_key(key, TGW_KEY_TASK, ctl->opts.prefix, argv[0]) != 0
+        || tgw_ctl_connect(ctl) != 0)
+    {
+        return 1;
+    }
+
+    r = tgw_ctl_command(ctl, "EVAL %s 1 %s 1", tgw_ctl_cancel_lua, key);
+    if (r == NULL) {
+        return 1;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        freeReplyObject(r);
+        return tgw_ctl_fail("redis: unexpected reply to the cancel script");
+    }
+
+    outcome = r->element[0]->integer;
+
+    if (outcome == 0) {
+        freeReplyObject(r);
+        return tgw_ctl_fail("task %s: not found", argv[0]);
+    }
+
+    if (outcome != 1) {
+        rc = tgw_ctl_fail("task %s: conflict: the task is %.*s and can no "
+                          "longer be cancelled", argv[0],
+                          (int) r->element[1]->len, r->element[1]->str);
+        freeReplyObject(r);
+        return rc;
+    }
+
+    freeReplyObject(r);
+
+    if (ctl->opts.json) {
+        tgw_ctl_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"cancelling\"}",
+                           argv[0]);
+    } else {
+        tgw_ctl_buf_printf(&out, "%s cancelling", argv[0]);
+    }
+
+    rc = tgw_ctl_print(&out);
+    tgw_ctl_buf_free(&out);
+    return rc;
+}
