@@ -100,6 +100,20 @@ like($res->{error}, qr/timeout/, 'timeout reported');
 ok($dt < 2, sprintf('timeout honoured (%.2fs)', $dt));
 close $l;
 
+# === TEST 6b: parallel requests and a request kept open
+my $many = $s->http_parallel([ map { [ GET => "/hello?$_" ] } 1 .. 100 ],
+                             timeout => 10);
+is(scalar(grep { $_->{status} == 200 } @$many), 100,
+   '100 parallel requests all 200');
+my $h = $s->http_send(POST => '/echo', body => 'abc');
+is($s->http_recv($h)->{body}, "len=3\n", 'http_send then http_recv');
+
+# === TEST 6c: forked helpers are tracked and killed
+my $helper = $s->fork_process('sleeper', sub { sleep 60 });
+ok(kill(0, $helper), 'helper running');
+$s->kill_process($helper);
+ok(!kill(0, $helper), 'helper gone');
+
 # === TEST 7: wait_for polls until true, gives up at the timeout
 my $n = 0;
 ok(wait_for(sub { ++$n >= 3 }, 5, 0.01), 'wait_for true after 3 polls');

@@ -181,7 +181,7 @@ tgw_ctl_parse_int64(const char *s, size_t len, int64_t *out)
  * ========================================================================== */
 
 int
-tgw_ctl_valid_name(const char *s, size_t max)
+tgw_ctl_valid_name(const char *s, size_t max, int colon)
 {
     size_t  i;
 
@@ -191,7 +191,8 @@ tgw_ctl_valid_name(const char *s, size_t max)
         }
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
               || (s[i] >= '0' && s[i] <= '9')
-              || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+              || s[i] == '.' || s[i] == '_' || s[i] == '-'
+              || (colon && s[i] == ':')))
         {
             return 0;
         }

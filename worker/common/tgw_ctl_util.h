@@ -46,8 +46,11 @@ int tgw_ctl_parse_int64(const char *s, size_t len, int64_t *out);
 
 /* ---- names ------------------------------------------------------------- */
 
-/* 1 when s is 1..max characters of [A-Za-z0-9._-] (queue, token names). */
-int tgw_ctl_valid_name(const char *s, size_t max);
+/*
+ * 1 when s is 1..max characters of [A-Za-z0-9._-], plus ':' when colon is
+ * set: the module's rule for queue names (no colon) and task types.
+ */
+int tgw_ctl_valid_name(const char *s, size_t max, int colon);
 
 /* 1 when s is 1..max visible ASCII characters without ':' or blanks. */
 int tgw_ctl_valid_word(const char *s, size_t max, int allow_colon);

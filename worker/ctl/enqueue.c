@@ -111,14 +111,14 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
 
     /* ---- validate and prepare everything before touching Redis ---- */
 
-    if (!tgw_ctl_valid_name(queue, TGW_CTL_NAME_MAX)) {
+    if (!tgw_ctl_valid_name(queue, TGW_CTL_NAME_MAX, 0)) {
         return tgw_ctl_fail("enqueue: invalid queue \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ -)", queue, TGW_CTL_NAME_MAX);
     }
 
-    if (!tgw_ctl_valid_word(type, TGW_CTL_TYPE_MAX, 1)) {
-        return tgw_ctl_fail("enqueue: invalid type \"%s\" (1..%d visible "
-                            "ASCII characters)", type, TGW_CTL_TYPE_MAX);
+    if (!tgw_ctl_valid_name(type, TGW_CTL_TYPE_MAX, 1)) {
+        return tgw_ctl_fail("enqueue: invalid type \"%s\" (1..%d of "
+                            "A-Z a-z 0-9 . _ - :)", type, TGW_CTL_TYPE_MAX);
     }
 
     if (tgw_ctl_uuid7_new(id) != 0) {

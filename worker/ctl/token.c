@@ -55,7 +55,7 @@ tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv)
     size_t          i;
     int             rc;
 
-    if (argc > 0 && !tgw_ctl_valid_name(name, TGW_CTL_TNAME_MAX)) {
+    if (argc > 0 && !tgw_ctl_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
         return tgw_ctl_fail("token hash: invalid name \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ -)", name, TGW_CTL_TNAME_MAX);
     }

@@ -126,11 +126,13 @@ test_names(void)
 {
     char  buf[32];
 
-    ok(tgw_ctl_valid_name("report.build-v2_x", 64), "name ok");
-    ok(!tgw_ctl_valid_name("", 64), "empty name");
-    ok(!tgw_ctl_valid_name("a b", 64), "blank in name");
-    ok(!tgw_ctl_valid_name("a:b", 64), "colon in name");
-    ok(tgw_ctl_valid_name("abcd", 4) && !tgw_ctl_valid_name("abcde", 4),
+    ok(tgw_ctl_valid_name("report.build-v2_x", 64, 0), "name ok");
+    ok(!tgw_ctl_valid_name("", 64, 1), "empty name");
+    ok(!tgw_ctl_valid_name("a b", 64, 1), "blank in name");
+    ok(!tgw_ctl_valid_name("a:b", 64, 0), "colon in name");
+    ok(tgw_ctl_valid_name("crm:sync", 64, 1), "colon allowed in a type");
+    ok(!tgw_ctl_valid_name("crm/sync", 64, 1), "slash refused");
+    ok(tgw_ctl_valid_name("abcd", 4, 0) && !tgw_ctl_valid_name("abcde", 4, 0),
        "name length limit");
 
     ok(tgw_ctl_valid_word("crm:sync/v1", 128, 1), "word with colon");

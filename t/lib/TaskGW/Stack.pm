@@ -29,7 +29,8 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(wait_for free_port repo_root json_decode json_encode
-                    http_request);
+                    http_request request_send request_recv
+                    request_parallel);
 
 # ---------------------------------------------------------------------------
 # Process bookkeeping: everything we start, killed at exit.
@@ -472,6 +473,23 @@ sub spawn {
     return _spawn($name, "$self->{dir}/$name.log", @argv);
 }
 
+# Forks a helper running $code (in its own process group), cleaned up
+# like everything else; returns its pid.
+sub fork_process {
+    my ($self, $name, $code) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        POSIX::setpgid(0, 0);
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE);
+        eval { $code->() };
+        POSIX::_exit($@ ? 1 : 0);
+    }
+    POSIX::setpgid($pid, $pid);
+    $CHILDREN{$pid} = $name;
+    return $pid;
+}
+
 sub kill_process {
     my ($self, $pid, $sig, $timeout) = @_;
     return _stop($pid, $sig // 'TERM', $timeout // 5);
@@ -486,19 +504,45 @@ sub http {
     return http_request($method, $path, port => $self->{port}, %opt);
 }
 
+# $s->http_send(...) now, $s->http_recv($h) later: a request kept open.
+sub http_send {
+    my ($self, $method, $path, %opt) = @_;
+    return request_send($method, $path, port => $self->{port},
+                                    %opt);
+}
+
+sub http_recv { return request_recv($_[1]) }
+
+# $s->http_parallel([[POST => '/tasks', body => 'x'], ...], timeout => S)
+sub http_parallel {
+    my ($self, $reqs, %opt) = @_;
+    return request_parallel($reqs, port => $self->{port}, %opt);
+}
+
 # Plain HTTP/1.1 with Connection: close.  Header names are lowercased in
 # the result; repeated headers are joined with ", ".  status 0 and error
 # on connect/timeout failure.
 sub http_request {
     my ($method, $path, %opt) = @_;
+    my $h = request_send($method, $path, %opt);
+    return request_recv($h);
+}
+
+# Connects and writes the request; the reply is read by request_recv, so a
+# test can keep a request hanging while it does something else.
+sub request_send {
+    my ($method, $path, %opt) = @_;
     my $t0 = time;
     my $timeout = $opt{timeout} // 10;
     my $host = $opt{host} // '127.0.0.1';
+    my $h = { t0 => $t0, deadline => $t0 + $timeout, raw => '' };
     my $sock = IO::Socket::INET->new(PeerAddr => $host,
                                      PeerPort => $opt{port}, Proto => 'tcp',
                                      Timeout => $timeout);
-    return { status => 0, error => "connect: $!", headers => {},
-             body => '', time => time - $t0 } unless $sock;
+    unless ($sock) {
+        $h->{error} = "connect: $!";
+        return $h;
+    }
     binmode $sock;
     my @h = ref $opt{headers} eq 'ARRAY' ? @{ $opt{headers} }
           : %{ $opt{headers} // {} };
@@ -518,17 +562,99 @@ sub http_request {
     }
     $req .= "\r\n" . ($body // '');
 
-    my $res = _io($sock, $req, $timeout, $t0);
-    close $sock;
-    return { status => 0, error => $res->{error}, headers => {},
-             body => '', time => time - $t0 }
-        if $res->{error} && !length $res->{raw};
-    my $raw = $res->{raw};
+    my $fd = fileno $sock;
+    my $off = 0;
+    while ($off < length $req) {
+        my $w = '';
+        vec($w, $fd, 1) = 1;
+        my $left = $h->{deadline} - time;
+        if ($left <= 0 || !select(undef, $w, undef, $left)) {
+            $h->{error} = 'timeout writing';
+            last;
+        }
+        my $n = syswrite($sock, $req, length($req) - $off, $off);
+        unless (defined $n) {
+            $h->{error} = "write: $!";
+            last;
+        }
+        $off += $n;
+    }
+    $h->{sock} = $sock;
+    return $h;
+}
+
+# Reads the reply of a request_send to EOF (or its deadline) and parses it.
+sub request_recv {
+    my ($h) = @_;
+    while ($h->{sock} && !$h->{error} && !$h->{eof}) {
+        my $r = '';
+        vec($r, fileno $h->{sock}, 1) = 1;
+        my $left = $h->{deadline} - time;
+        if ($left <= 0 || !select($r, undef, undef, $left)) {
+            $h->{error} = 'timeout';
+            last;
+        }
+        _http_read($h);
+    }
+    close $h->{sock} if $h->{sock};
+    delete $h->{sock};
+    return _http_parse($h);
+}
+
+# One non-blocking read step of a request handle.
+sub _http_read {
+    my ($h) = @_;
+    my $n = sysread($h->{sock}, my $buf, 65536);
+    if (!defined $n) {
+        $h->{error} = "read: $!";
+    } elsif ($n == 0) {
+        $h->{eof} = 1;
+        $h->{done} = time;
+    } else {
+        $h->{raw} .= $buf;
+    }
+}
+
+# Runs many requests at once over non-blocking sockets.  Each element of
+# $reqs is [METHOD, PATH, %opt]; returns the responses in the same order.
+sub request_parallel {
+    my ($reqs, %opt) = @_;
+    my @h = map {
+        my ($m, $p, %o) = @$_;
+        request_send($m, $p, port => $opt{port}, timeout => $opt{timeout},
+                  %o);
+    } @$reqs;
+    my $deadline = time + ($opt{timeout} // 30);
+    while (1) {
+        my @open = grep { $_->{sock} && !$_->{eof} && !$_->{error} } @h;
+        last unless @open;
+        my $left = $deadline - time;
+        if ($left <= 0) {
+            $_->{error} = 'timeout' for @open;
+            last;
+        }
+        my $r = '';
+        vec($r, fileno $_->{sock}, 1) = 1 for @open;
+        my $n = select(my $ready = $r, undef, undef, $left);
+        next if $n <= 0;
+        for my $x (@open) {
+            _http_read($x) if vec($ready, fileno $x->{sock}, 1);
+        }
+    }
+    return [ map { request_recv($_) } @h ];
+}
+
+sub _http_parse {
+    my ($h) = @_;
+    my $t = ($h->{done} // time) - $h->{t0};
+    my $raw = $h->{raw};
+    return { status => 0, error => $h->{error}, headers => {}, body => '',
+             time => $t }
+        if $h->{error} && !length $raw;
     my ($head, $rest) = split /\r\n\r\n/, $raw, 2;
     unless (defined $rest && $head =~ m{^HTTP/1\.[01] (\d{3})}) {
-        return { status => 0, error => $res->{error} // 'bad response',
-                 raw => $raw, headers => {}, body => '',
-                 time => time - $t0 };
+        return { status => 0, error => $h->{error} // 'bad response',
+                 raw => $raw, headers => {}, body => '', time => $t };
     }
     my %hdr;
     my $status = $1;
@@ -548,38 +674,8 @@ sub http_request {
         $rest = $out;
     }
     return { status => $status, headers => \%hdr, body => $rest,
-             json => json_decode($rest), time => time - $t0,
-             error => $res->{error} };
-}
-
-# Writes $req, reads to EOF, all within the deadline.
-sub _io {
-    my ($sock, $req, $timeout, $t0) = @_;
-    my $deadline = $t0 + $timeout;
-    my ($raw, $off) = ('', 0);
-    my $fd = fileno $sock;
-    while ($off < length $req) {
-        my $w = '';
-        vec($w, $fd, 1) = 1;
-        my $left = $deadline - time;
-        return { raw => $raw, error => 'timeout writing' }
-            if $left <= 0 || !select(undef, $w, undef, $left);
-        my $n = syswrite($sock, $req, length($req) - $off, $off);
-        return { raw => $raw, error => "write: $!" } unless defined $n;
-        $off += $n;
-    }
-    while (1) {
-        my $r = '';
-        vec($r, $fd, 1) = 1;
-        my $left = $deadline - time;
-        return { raw => $raw, error => 'timeout' }
-            if $left <= 0 || !select($r, undef, undef, $left);
-        my $n = sysread($sock, my $buf, 65536);
-        return { raw => $raw, error => "read: $!" } unless defined $n;
-        last if $n == 0;
-        $raw .= $buf;
-    }
-    return { raw => $raw };
+             json => json_decode($rest), time => $t,
+             error => $h->{error} };
 }
 
 # ---------------------------------------------------------------------------
