@@ -1,0 +1,60 @@
+#!/usr/bin/perl
+# Runs every taskgw suite through one TAP::Harness and prints the closing
+# line "N passed, M failed" (test points; a suite that dies or exits badly
+# without a failing point counts as one failure).  Exit status 1 on any
+# failure.  Arguments, when given, are the suites to run instead of all.
+use strict;
+use warnings;
+use TAP::Harness;
+
+my $unit_dir = $ENV{TASKGW_UNIT_TESTS} || 'build/tests';
+
+my @suites = @ARGV;
+if (!@suites) {
+    push @suites, sort glob('t/*.t');
+    push @suites, sort glob('t/selftest/*.t');
+    push @suites, sort grep { -x $_ && !/\.[a-z]+$/ } glob("$unit_dir/test_*");
+    push @suites, sort glob('t/e2e/*.t');
+}
+
+my $harness = TAP::Harness->new({
+    verbosity => $ENV{TEST_VERBOSE} ? 1 : 0,
+    timer     => 1,
+    color     => -t STDOUT ? 1 : 0,
+    # .t files are Perl with t/lib first in @INC (t/lib/Test/Nginx/Socket.pm
+    # defers to a real Test::Nginx when one is installed); anything else is
+    # a TAP-printing executable.
+    exec      => sub {
+        my ($h, $file) = @_;
+        return [$file] if $file !~ /\.t\z/;
+        return [$^X, '-It/lib', $file];
+    },
+});
+
+my $agg = $harness->runtests(@suites);
+
+my ($passed, $failed) = (0, 0);
+for my $name ($agg->descriptions) {
+    my ($p) = $agg->parsers($name);
+    my $bad = scalar $p->failed;
+    $passed += scalar $p->passed;
+    if (!$bad && ($p->exit || $p->wait || $p->parse_errors
+                  || !$p->tests_run)) {
+        $bad = 1;
+    }
+    $failed += $bad;
+}
+
+# Sanitizer reports: any file in SAN_LOGS is a failure.
+if ($ENV{SAN_LOGS} && -d $ENV{SAN_LOGS}) {
+    for my $f (sort glob("$ENV{SAN_LOGS}/*")) {
+        print STDERR "sanitizer report: $f\n";
+        if (open my $fh, '<', $f) {
+            print STDERR "    $_" while <$fh>;
+        }
+        $failed++;
+    }
+}
+
+print "$passed passed, $failed failed\n";
+exit($failed ? 1 : 0);
