@@ -757,8 +757,9 @@ sub get_indexed_value {
     my ($name, $value, $idx, $need_array) = @_;
     if ($need_array) {
         return $value->[$idx] if ref $value eq 'ARRAY';
+        my $what = defined $value ? "\"" . fmt_str($value) . "\"" : 'undef';
         die "You asked for many requests, the expected results should be "
-          . "arrays as well.\n";
+          . "arrays as well (got $what for request $idx).\n";
     }
     return ref $value eq 'ARRAY' ? $value->[0] : $value;
 }
