@@ -658,6 +658,11 @@ ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply, void *data)
 
     if (r != NULL) {
         op->cleanup->handler = NULL;
+    }
+
+    /* a worker process that is exiting answers nobody any more */
+
+    if (r != NULL && !ngx_http_taskgw_link.exiting) {
         c = r->connection;
 
         op->done(r, reply);
