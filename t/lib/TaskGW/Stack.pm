@@ -465,6 +465,47 @@ sub worker_log {
     return $w ? _slurp($w->{log}) : '';
 }
 
+# ---- taskgwctl and other commands ---------------------------------------------
+
+sub ctl_binary {
+    my ($self) = @_;
+    return $self->_repo_path($ENV{TASKGW_CTL} || 'build/taskgwctl');
+}
+
+# Runs taskgwctl against the stack's redis and prefix:
+#   $s->ctl(ARGS..., { stdin => BYTES }) -> { out, err, code }
+sub ctl {
+    my ($self, @args) = @_;
+    my $opt = ref $args[-1] eq 'HASH' ? pop @args : {};
+    return $self->run_cmd([ $self->ctl_binary,
+                            '-r', "127.0.0.1:$self->{redis_port}",
+                            '-p', $self->{prefix}, @args ], %$opt);
+}
+
+# Runs argv (no shell) to completion with stdin from a string; returns
+# { out, err, code } (code: exit status, or 128+signal).
+sub run_cmd {
+    my ($self, $argv, %opt) = @_;
+    my $n = ++$self->{ncmd};
+    my ($in, $out, $err) = map { "$self->{dir}/cmd-$n.$_" } qw(in out err);
+    _spew($in, $opt{stdin} // '');
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', $in;
+        open STDOUT, '>', $out;
+        open STDERR, '>', $err;
+        exec { $argv->[0] } @$argv or print STDERR "exec: $!\n";
+        POSIX::_exit(127);
+    }
+    $CHILDREN{$pid} = 'command';
+    waitpid($pid, 0);
+    my $st = $?;
+    delete $CHILDREN{$pid};
+    return { out => _slurp($out), err => _slurp($err),
+             code => $st & 127 ? 128 + ($st & 127) : $st >> 8 };
+}
+
 # ---- generic processes --------------------------------------------------------
 
 # Spawns any helper process the stack should clean up; returns its pid.
