@@ -43,17 +43,19 @@ tgw_ctl_task_time(const tgw_ctl_field_t *f, size_t n, const char *name,
 }
 
 
-/* "name":"value" or "name":null */
+/* "name":"value", or "name":null when missing or empty (unset) */
 static void
 tgw_ctl_task_string(tgw_ctl_buf_t *out, const tgw_ctl_field_t *f, size_t n,
                     const char *name, const char *key)
 {
     const tgw_ctl_field_t  *v;
 
-    tgw_ctl_buf_printf(out, ",\"%s\":", key);
+    /* no comma right after the opening brace */
+    tgw_ctl_buf_printf(out, "%s\"%s\":", out->len > 0
+                       && out->data[out->len - 1] == '{' ? "" : ",", key);
 
     v = tgw_ctl_task_field(f, n, name);
-    if (v == NULL) {
+    if (v == NULL || v->value_len == 0) {
         tgw_ctl_buf_puts(out, "null");
     } else {
         tgw_ctl_buf_json_string(out, v->value, v->value_len);
@@ -99,14 +101,8 @@ tgw_ctl_task_json(const tgw_ctl_field_t *f, size_t n, tgw_ctl_buf_t *out)
     const tgw_ctl_field_t  *v;
     size_t                  start, len;
 
-    tgw_ctl_buf_puts(out, "{\"id\":");
-    v = tgw_ctl_task_field(f, n, TGW_F_ID);
-    if (v == NULL) {
-        tgw_ctl_buf_puts(out, "null");
-    } else {
-        tgw_ctl_buf_json_string(out, v->value, v->value_len);
-    }
-
+    tgw_ctl_buf_puts(out, "{");
+    tgw_ctl_task_string(out, f, n, TGW_F_ID, "id");
     tgw_ctl_task_string(out, f, n, TGW_F_QUEUE, "queue");
     tgw_ctl_task_string(out, f, n, TGW_F_TYPE, "type");
     tgw_ctl_task_string(out, f, n, TGW_F_PRIORITY, "priority");
@@ -135,13 +131,7 @@ tgw_ctl_task_json(const tgw_ctl_field_t *f, size_t n, tgw_ctl_buf_t *out)
         tgw_ctl_buf_json_string(out, v->value, v->value_len);
     }
 
-    v = tgw_ctl_task_field(f, n, TGW_F_ERROR);
-    tgw_ctl_buf_puts(out, ",\"error\":");
-    if (v == NULL || v->value_len == 0) {
-        tgw_ctl_buf_puts(out, "null");
-    } else {
-        tgw_ctl_buf_json_string(out, v->value, v->value_len);
-    }
+    tgw_ctl_task_string(out, f, n, TGW_F_ERROR, "error");
 
     tgw_ctl_buf_puts(out, ",\"webhook\":");
     v = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_STATUS);

@@ -34,8 +34,9 @@ int tgw_ctl_task_time(const tgw_ctl_field_t *f, size_t n, const char *name,
  * Appends the task JSON to out, in the field order of SPEC §5:
  * id queue type priority status attempts owner created_at run_at
  * started_at finished_at result [result_encoding] error webhook.
- * Rules: a missing string is null; attempts defaults to 0; times are
- * RFC 3339 UTC with milliseconds or null; "result" is the stored JSON
+ * Rules: a missing or empty string is null (as the module shows it);
+ * attempts defaults to 0; times are RFC 3339 UTC with milliseconds or
+ * null; "result" is the stored JSON
  * text embedded verbatim (a value that does not parse as JSON is shown
  * as a string, so the output stays valid); "webhook" is null unless the
  * task has a webhook_status; the payload is never shown.
