@@ -1,0 +1,207 @@
+/*
+ * Result encoding (SPEC §5): UTF-8 validation, base64, JSON detection.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "tgw_result.h"
+
+
+int
+tgw_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t               i = 0, n, k;
+    unsigned int         c, min;
+
+    while (i < len) {
+        c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; c &= 0x1f; min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2; c &= 0x0f; min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; c &= 0x07; min = 0x10000;
+        } else {
+            return 0;               /* continuation byte, C0/C1, F5..FF */
+        }
+        if (len - i - 1 < n) {
+            return 0;               /* truncated sequence */
+        }
+        for (k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+            c = (c << 6) | (p[i + k] & 0x3f);
+        }
+        /* Overlong forms, UTF-16 surrogates and beyond U+10FFFF. */
+        if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
+            return 0;
+        }
+        i += n + 1;
+    }
+    return 1;
+}
+
+
+size_t
+tgw_utf8_complete_len(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t               back, need;
+
+    /* Walk back over at most 3 continuation bytes to a lead byte. */
+    for (back = 1; back <= 4 && back <= len; back++) {
+        unsigned char c = p[len - back];
+
+        if ((c & 0xc0) == 0x80) {
+            continue;               /* continuation byte */
+        }
+        if (c < 0x80) {
+            return len;             /* ASCII: nothing is cut */
+        }
+        need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        return back < need ? len - back : len;
+    }
+    return len;
+}
+
+
+char *
+tgw_base64_encode(const unsigned char *in, size_t len)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char   *out, *o;
+    size_t  i;
+
+    if (len > (SIZE_MAX - 1) / 4 * 3 - 3) {
+        return NULL;
+    }
+    out = malloc((len + 2) / 3 * 4 + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    o = out;
+    for (i = 0; i + 2 < len; i += 3) {
+        *o++ = tbl[in[i] >> 2];
+        *o++ = tbl[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
+        *o++ = tbl[((in[i + 1] & 0x0f) << 2) | (in[i + 2] >> 6)];
+        *o++ = tbl[in[i + 2] & 0x3f];
+    }
+    if (i < len) {
+        *o++ = tbl[in[i] >> 2];
+        if (i + 1 < len) {
+            *o++ = tbl[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
+            *o++ = tbl[(in[i + 1] & 0x0f) << 2];
+        } else {
+            *o++ = tbl[(in[i] & 0x03) << 4];
+            *o++ = '=';
+        }
+        *o++ = '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+
+/* A JSON string of len bytes of valid UTF-8 text; NULL on no memory. */
+static char *
+tgw_result_json_string(const char *s, size_t len)
+{
+    json_t *j;
+    char   *text;
+
+    j = json_stringn(s, len);
+    if (j == NULL) {
+        return NULL;
+    }
+    text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(j);
+    return text;
+}
+
+
+static int
+tgw_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+
+int
+tgw_result_encode(const char *out, size_t len, int truncated,
+    char **result, const char **encoding)
+{
+    json_t       *j;
+    json_error_t  err;
+    char         *text, *b64;
+    size_t        start, end;
+
+    *result = NULL;
+    *encoding = NULL;
+
+    if (out == NULL) {
+        out = "";
+        len = 0;
+    }
+    if (truncated) {
+        len = tgw_utf8_complete_len(out, len);
+    }
+
+    /* Rule 1: not text (NUL is valid UTF-8 but not text to any reader). */
+    if (!tgw_utf8_valid(out, len) || memchr(out, '\0', len) != NULL) {
+        b64 = tgw_base64_encode((const unsigned char *) out, len);
+        if (b64 == NULL) {
+            return -1;
+        }
+        text = tgw_result_json_string(b64, strlen(b64));
+        free(b64);
+        if (text == NULL) {
+            return -1;
+        }
+        *result = text;
+        *encoding = TGW_RESULT_ENC_BASE64;
+        return 0;
+    }
+
+    /* Rule 2: one JSON value, stored as its own text, trimmed. */
+    if (!truncated) {
+        j = json_loadb(out, len, JSON_DECODE_ANY, &err);
+        if (j != NULL) {
+            json_decref(j);
+            for (start = 0; start < len && tgw_is_space(out[start]); start++)
+            {
+                /* void */
+            }
+            for (end = len; end > start && tgw_is_space(out[end - 1]); end--)
+            {
+                /* void */
+            }
+            text = malloc(end - start + 1);
+            if (text == NULL) {
+                return -1;
+            }
+            memcpy(text, out + start, end - start);
+            text[end - start] = '\0';
+            *result = text;
+            return 0;
+        }
+    }
+
+    /* Rule 3: a JSON string of the text. */
+    text = tgw_result_json_string(out, len);
+    if (text == NULL) {
+        return -1;
+    }
+    *result = text;
+    return 0;
+}

@@ -1,0 +1,1260 @@
+/*
+ * Config parsing and validation: JSON (jansson) into tgw_conf_t.  Every key
+ * is checked for type and range; unknown keys are errors, so a typo never
+ * silently falls back to a default.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "tgw_duration.h"
+
+/* ------------------------------------------------------------------------
+ * Parse context and error collection
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    tgw_conf_errors_t  *errs;
+    int                 nomem;      /* an allocation failed somewhere */
+} tgw_cp_t;
+
+static void
+tgw_cp_error(tgw_cp_t *cp, const char *path, const char *fmt, ...)
+{
+    char      msg[512], *line, **grown;
+    va_list   ap;
+    int       n;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    n = path && *path ? snprintf(NULL, 0, "%s: %s", path, msg)
+                      : (int) strlen(msg);
+    line = malloc((size_t) n + 1);
+    grown = realloc(cp->errs->msg, (cp->errs->n + 1) * sizeof(char *));
+    if (line == NULL || grown == NULL) {
+        free(line);
+        if (grown) {
+            cp->errs->msg = grown;
+        }
+        cp->nomem = 1;
+        return;
+    }
+    if (path && *path) {
+        snprintf(line, (size_t) n + 1, "%s: %s", path, msg);
+    } else {
+        memcpy(line, msg, (size_t) n + 1);
+    }
+    cp->errs->msg = grown;
+    cp->errs->msg[cp->errs->n++] = line;
+}
+
+
+/* "parent.key" into buf (just "key" at the top level); a path too long
+ * for buf is cut, which only shortens a message. */
+static const char *
+tgw_cp_path(char *buf, size_t size, const char *parent, const char *key)
+{
+    int n;
+
+    if (parent && *parent) {
+        n = snprintf(buf, size, "%s.%s", parent, key);
+    } else {
+        n = snprintf(buf, size, "%s", key);
+    }
+    if (n < 0) {
+        buf[0] = '\0';
+    }
+    return buf;
+}
+
+
+/* "parent[i]" into buf. */
+static const char *
+tgw_cp_index(char *buf, size_t size, const char *parent, size_t i)
+{
+    if (snprintf(buf, size, "%s[%zu]", parent, i) < 0) {
+        buf[0] = '\0';
+    }
+    return buf;
+}
+
+
+static const char *
+tgw_json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:  return "an object";
+    case JSON_ARRAY:   return "an array";
+    case JSON_STRING:  return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL:    return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:   return "a boolean";
+    case JSON_NULL:    return "null";
+    }
+    return "a value";
+}
+
+
+static char *
+tgw_cp_strdup(tgw_cp_t *cp, const char *s)
+{
+    char *d = strdup(s);
+
+    if (d == NULL) {
+        cp->nomem = 1;
+    }
+    return d;
+}
+
+/* ------------------------------------------------------------------------
+ * Typed value readers: each checks the JSON type and range, stores the
+ * value on success, reports "path: reason" and leaves the default alone on
+ * failure.
+ * ------------------------------------------------------------------------ */
+
+static int
+tgw_cp_string(tgw_cp_t *cp, const char *path, json_t *v, int nullable,
+    char **dst)
+{
+    char *s;
+
+    if (nullable && json_is_null(v)) {
+        free(*dst);
+        *dst = NULL;
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        tgw_cp_error(cp, path, "expected a string%s, got %s",
+                     nullable ? " or null" : "", tgw_json_type_name(v));
+        return -1;
+    }
+    if (json_string_length(v) == 0) {
+        tgw_cp_error(cp, path, "must not be empty");
+        return -1;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        tgw_cp_error(cp, path, "must not contain NUL");
+        return -1;
+    }
+    s = tgw_cp_strdup(cp, json_string_value(v));
+    if (s == NULL) {
+        return -1;
+    }
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+
+static int
+tgw_cp_int(tgw_cp_t *cp, const char *path, json_t *v, long long min,
+    long long max, int *dst)
+{
+    long long n;
+
+    if (!json_is_integer(v)) {
+        tgw_cp_error(cp, path, "expected an integer, got %s",
+                     tgw_json_type_name(v));
+        return -1;
+    }
+    n = json_integer_value(v);
+    if (n < min || n > max) {
+        tgw_cp_error(cp, path, "%lld is out of range %lld..%lld",
+                     n, min, max);
+        return -1;
+    }
+    *dst = (int) n;
+    return 0;
+}
+
+
+static int
+tgw_cp_duration(tgw_cp_t *cp, const char *path, json_t *v, uint64_t min,
+    uint64_t *dst)
+{
+    uint64_t ms;
+    char     buf[32];
+
+    if (!json_is_string(v)) {
+        tgw_cp_error(cp, path, "expected a duration string like \"30s\", "
+                     "got %s", tgw_json_type_name(v));
+        return -1;
+    }
+    if (tgw_duration_parse(json_string_value(v), &ms) != 0) {
+        tgw_cp_error(cp, path, "bad duration \"%s\"", json_string_value(v));
+        return -1;
+    }
+    if (ms < min) {
+        tgw_cp_error(cp, path, "must be at least %s",
+                     tgw_duration_format(min, buf, sizeof(buf)));
+        return -1;
+    }
+    *dst = ms;
+    return 0;
+}
+
+
+static int
+tgw_cp_bool(tgw_cp_t *cp, const char *path, json_t *v, int *dst)
+{
+    if (!json_is_boolean(v)) {
+        tgw_cp_error(cp, path, "expected true or false, got %s",
+                     tgw_json_type_name(v));
+        return -1;
+    }
+    *dst = json_is_true(v);
+    return 0;
+}
+
+
+static int
+tgw_cp_object(tgw_cp_t *cp, const char *path, json_t *v)
+{
+    if (!json_is_object(v)) {
+        tgw_cp_error(cp, path, "expected an object, got %s",
+                     tgw_json_type_name(v));
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Names of queues, handlers' types and schedules: [A-Za-z0-9._-]{1,64}. */
+static int
+tgw_cp_name_ok(const char *s)
+{
+    size_t n = 0;
+
+    for ( ; *s; s++, n++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+              || (*s >= '0' && *s <= '9') || *s == '.' || *s == '_'
+              || *s == '-'))
+        {
+            return 0;
+        }
+    }
+    return n >= 1 && n <= 64;
+}
+
+
+/* An absolute http:// or https:// URL with a host. */
+static int
+tgw_cp_url_ok(const char *s)
+{
+    const char *rest;
+
+    if (strncmp(s, "http://", 7) == 0) {
+        rest = s + 7;
+    } else if (strncmp(s, "https://", 8) == 0) {
+        rest = s + 8;
+    } else {
+        return 0;
+    }
+    if (*rest == '\0' || *rest == '/' || *rest == ':') {
+        return 0;
+    }
+    for ( ; *s; s++) {
+        if ((unsigned char) *s <= ' ' || *s == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+static int
+tgw_cp_url(tgw_cp_t *cp, const char *path, json_t *v, int nullable,
+    char **dst)
+{
+    if (tgw_cp_string(cp, path, v, nullable, dst) != 0) {
+        return -1;
+    }
+    if (*dst && !tgw_cp_url_ok(*dst)) {
+        tgw_cp_error(cp, path, "bad URL \"%s\" (want http:// or https://)",
+                     *dst);
+        free(*dst);
+        *dst = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Composite values
+ * ------------------------------------------------------------------------ */
+
+/* "host:port", "[v6]:port" or "unix:/path". */
+static void
+tgw_cp_redis(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    char       *s = NULL, *colon, *end, *host;
+    long        port;
+
+    if (tgw_cp_string(cp, path, v, 0, &s) != 0) {
+        return;
+    }
+
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/') {
+            tgw_cp_error(cp, path, "bad address \"%s\" (want unix:/path)", s);
+            free(s);
+            return;
+        }
+        free(c->redis_unix);
+        free(c->redis_host);
+        c->redis_host = NULL;
+        c->redis_unix = tgw_cp_strdup(cp, s + 5);
+        free(s);
+        return;
+    }
+
+    colon = strrchr(s, ':');
+    if (colon == NULL || colon == s) {
+        goto bad;
+    }
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno || port < 1
+        || port > 65535)
+    {
+        goto bad;
+    }
+    *colon = '\0';
+    host = s;
+    if (*host == '[') {
+        if (colon[-1] != ']' || colon - s < 3) {
+            goto bad;
+        }
+        colon[-1] = '\0';
+        host++;
+    } else if (strchr(host, ':') != NULL) {
+        goto bad;                   /* IPv6 needs brackets */
+    }
+    free(c->redis_host);
+    free(c->redis_unix);
+    c->redis_unix = NULL;
+    c->redis_host = tgw_cp_strdup(cp, host);
+    c->redis_port = (int) port;
+    free(s);
+    return;
+
+bad:
+    tgw_cp_error(cp, path, "bad address \"%s\" (want host:port or "
+                 "unix:/path)", json_string_value(v));
+    free(s);
+}
+
+
+static void
+tgw_cp_queues(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    const char       *key;
+    json_t           *w;
+    char              p[512];
+    tgw_queue_conf_t *q;
+    size_t            i, n;
+
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    n = json_object_size(v);
+    if (n == 0) {
+        tgw_cp_error(cp, path, "must name at least one queue");
+        return;
+    }
+    q = calloc(n, sizeof(*q));
+    if (q == NULL) {
+        cp->nomem = 1;
+        return;
+    }
+    i = 0;
+    json_object_foreach(v, key, w) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (!tgw_cp_name_ok(key)) {
+            tgw_cp_error(cp, p, "bad queue name (want [A-Za-z0-9._-]{1,64})");
+            continue;
+        }
+        if (tgw_cp_int(cp, p, w, 1, 1000, &q[i].weight) != 0) {
+            continue;
+        }
+        q[i].name = tgw_cp_strdup(cp, key);
+        if (q[i].name == NULL) {
+            continue;
+        }
+        i++;
+    }
+    for (n = 0; n < c->nqueues; n++) {
+        free(c->queues[n].name);
+    }
+    free(c->queues);
+    c->queues = q;
+    c->nqueues = i;
+}
+
+
+/* A "whsec_<base64>" secret, as Standard Webhooks defines it. */
+static int
+tgw_cp_secret_ok(const char *s)
+{
+    size_t n = 0;
+
+    if (strncmp(s, "whsec_", 6) != 0) {
+        return 0;
+    }
+    for (s += 6; *s; s++, n++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+              || (*s >= '0' && *s <= '9') || *s == '+' || *s == '/'
+              || *s == '='))
+        {
+            return 0;
+        }
+    }
+    return n >= 4;
+}
+
+
+static void
+tgw_cp_free_strv(char **v, size_t n)
+{
+    size_t i;
+
+    if (v == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+
+static void
+tgw_cp_secrets(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    json_t  *e;
+    char   **s, p[512];
+    size_t   i, n;
+
+    if (json_is_null(v)) {
+        tgw_cp_free_strv(c->webhook_secrets, c->webhook_nsecrets);
+        c->webhook_secrets = NULL;
+        c->webhook_nsecrets = 0;
+        return;
+    }
+    if (!json_is_string(v) && !json_is_array(v)) {
+        tgw_cp_error(cp, path, "expected a string, a list of strings or "
+                     "null, got %s", tgw_json_type_name(v));
+        return;
+    }
+    n = json_is_string(v) ? 1 : json_array_size(v);
+    if (n == 0) {
+        tgw_cp_error(cp, path, "must hold at least one secret");
+        return;
+    }
+    s = calloc(n, sizeof(char *));
+    if (s == NULL) {
+        cp->nomem = 1;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        e = json_is_string(v) ? v : json_array_get(v, i);
+        if (json_is_string(v)) {
+            snprintf(p, sizeof(p), "%s", path);
+        } else {
+            tgw_cp_index(p, sizeof(p), path, i);
+        }
+        if (tgw_cp_string(cp, p, e, 0, &s[i]) != 0) {
+            continue;
+        }
+        if (!tgw_cp_secret_ok(s[i])) {
+            /* Never echo a secret into a message. */
+            tgw_cp_error(cp, p, "bad secret (want \"whsec_\" + base64)");
+        }
+    }
+    tgw_cp_free_strv(c->webhook_secrets, c->webhook_nsecrets);
+    c->webhook_secrets = s;
+    c->webhook_nsecrets = n;
+}
+
+
+static void
+tgw_cp_schedule_list(tgw_cp_t *cp, tgw_conf_t *c, const char *path,
+    json_t *v)
+{
+    uint64_t *d;
+    size_t    i, n;
+    char      p[512];
+
+    if (!json_is_array(v)) {
+        tgw_cp_error(cp, path, "expected a list of durations, got %s",
+                     tgw_json_type_name(v));
+        return;
+    }
+    n = json_array_size(v);
+    d = calloc(n ? n : 1, sizeof(uint64_t));
+    if (d == NULL) {
+        cp->nomem = 1;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        tgw_cp_index(p, sizeof(p), path, i);
+        tgw_cp_duration(cp, p, json_array_get(v, i), 1, &d[i]);
+    }
+    free(c->webhook_schedule);
+    c->webhook_schedule = d;
+    c->webhook_nschedule = n;
+}
+
+
+static void
+tgw_cp_webhook(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    const char *key;
+    json_t     *e;
+    char        p[512];
+
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    json_object_foreach(v, key, e) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (strcmp(key, "secret") == 0) {
+            tgw_cp_secrets(cp, c, p, e);
+        } else if (strcmp(key, "url") == 0) {
+            tgw_cp_url(cp, p, e, 1, &c->webhook_url);
+        } else if (strcmp(key, "timeout") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &c->webhook_timeout_ms);
+        } else if (strcmp(key, "schedule") == 0) {
+            tgw_cp_schedule_list(cp, c, p, e);
+        } else if (strcmp(key, "allow_private") == 0) {
+            tgw_cp_bool(cp, p, e, &c->webhook_allow_private);
+        } else {
+            tgw_cp_error(cp, p, "unknown key");
+        }
+    }
+}
+
+
+static void
+tgw_cp_retry(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    const char *key;
+    json_t     *e;
+    char        p[512];
+
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    json_object_foreach(v, key, e) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (strcmp(key, "max_attempts") == 0) {
+            tgw_cp_int(cp, p, e, 1, 1000, &c->retry_max_attempts);
+        } else if (strcmp(key, "base") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &c->retry_base_ms);
+        } else if (strcmp(key, "cap") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &c->retry_cap_ms);
+        } else {
+            tgw_cp_error(cp, p, "unknown key");
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers
+ * ------------------------------------------------------------------------ */
+
+static const char *tgw_builtin_names[] = { "ping", "echo", "sleep", "fail" };
+
+
+static void
+tgw_cp_exec(tgw_cp_t *cp, tgw_handler_conf_t *h, const char *path, json_t *v)
+{
+    size_t  i, n;
+    char  **argv, p[512];
+    json_t *e;
+
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        tgw_cp_error(cp, path, "expected a non-empty list of strings "
+                     "(program and arguments), got %s",
+                     json_is_array(v) ? "an empty list"
+                                      : tgw_json_type_name(v));
+        return;
+    }
+    n = json_array_size(v);
+    argv = calloc(n + 1, sizeof(char *));
+    if (argv == NULL) {
+        cp->nomem = 1;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        e = json_array_get(v, i);
+        tgw_cp_index(p, sizeof(p), path, i);
+        if (!json_is_string(e)) {
+            tgw_cp_error(cp, p, "expected a string, got %s",
+                         tgw_json_type_name(e));
+            argv[i] = NULL;
+            break;
+        }
+        if (strlen(json_string_value(e)) != json_string_length(e)) {
+            tgw_cp_error(cp, p, "must not contain NUL");
+            break;
+        }
+        argv[i] = tgw_cp_strdup(cp, json_string_value(e));
+        if (argv[i] == NULL) {
+            break;
+        }
+    }
+    if (argv[0] != NULL && argv[0][0] == '\0') {
+        tgw_cp_error(cp, path, "program name must not be empty");
+    }
+    h->argv = argv;
+}
+
+
+static void
+tgw_cp_http(tgw_cp_t *cp, tgw_handler_conf_t *h, const char *path,
+    json_t *v)
+{
+    const char *key;
+    json_t     *e;
+    char        p[512];
+
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    json_object_foreach(v, key, e) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (strcmp(key, "url") == 0) {
+            tgw_cp_url(cp, p, e, 0, &h->http_url);
+        } else if (strcmp(key, "timeout") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &h->http_timeout_ms);
+        } else {
+            tgw_cp_error(cp, p, "unknown key");
+        }
+    }
+    if (h->http_url == NULL && json_object_get(v, "url") == NULL) {
+        tgw_cp_error(cp, path, "missing key \"url\"");
+    }
+}
+
+
+static void
+tgw_cp_handler(tgw_cp_t *cp, tgw_handler_conf_t *h, const char *path,
+    json_t *v)
+{
+    const char *key;
+    json_t     *e;
+    char        p[512];
+    int         kinds = 0;
+    size_t      i;
+
+    h->http_timeout_ms = 10000;
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    json_object_foreach(v, key, e) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (strcmp(key, "builtin") == 0) {
+            kinds++;
+            h->kind = TGW_HANDLER_BUILTIN;
+            if (!json_is_string(e)) {
+                tgw_cp_error(cp, p, "expected a string, got %s",
+                             tgw_json_type_name(e));
+                continue;
+            }
+            for (i = 0; i < 4; i++) {
+                if (strcmp(json_string_value(e), tgw_builtin_names[i]) == 0) {
+                    h->builtin = (tgw_builtin_t) i;
+                    break;
+                }
+            }
+            if (i == 4) {
+                tgw_cp_error(cp, p, "unknown builtin \"%s\" (want ping, "
+                             "echo, sleep or fail)", json_string_value(e));
+            }
+        } else if (strcmp(key, "exec") == 0) {
+            kinds++;
+            h->kind = TGW_HANDLER_EXEC;
+            tgw_cp_exec(cp, h, p, e);
+        } else if (strcmp(key, "http") == 0) {
+            kinds++;
+            h->kind = TGW_HANDLER_HTTP;
+            tgw_cp_http(cp, h, p, e);
+        } else if (strcmp(key, "timeout") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &h->timeout_ms);
+        } else if (strcmp(key, "max_attempts") == 0) {
+            tgw_cp_int(cp, p, e, 1, 1000, &h->max_attempts);
+        } else if (strcmp(key, "concurrency") == 0) {
+            tgw_cp_int(cp, p, e, 1, 100000, &h->concurrency);
+        } else if (strcmp(key, "webhook") == 0) {
+            tgw_cp_url(cp, p, e, 1, &h->webhook);
+        } else {
+            tgw_cp_error(cp, p, "unknown key");
+        }
+    }
+    if (kinds != 1) {
+        tgw_cp_error(cp, path, "needs exactly one of \"builtin\", \"exec\" "
+                     "or \"http\"");
+    }
+}
+
+
+static void tgw_handler_conf_free(tgw_handler_conf_t *h);
+
+
+static void
+tgw_cp_handlers(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    const char         *key;
+    json_t             *e;
+    char                p[512];
+    tgw_handler_conf_t *hs;
+    size_t              i, n;
+
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    n = json_object_size(v);
+    hs = calloc(n ? n : 1, sizeof(*hs));
+    if (hs == NULL) {
+        cp->nomem = 1;
+        return;
+    }
+    i = 0;
+    json_object_foreach(v, key, e) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (!tgw_cp_name_ok(key)) {
+            tgw_cp_error(cp, p, "bad task type (want [A-Za-z0-9._-]{1,64})");
+            continue;
+        }
+        hs[i].type = tgw_cp_strdup(cp, key);
+        tgw_cp_handler(cp, &hs[i], p, e);
+        i++;
+    }
+    for (n = 0; n < c->nhandlers; n++) {
+        tgw_handler_conf_free(&c->handlers[n]);
+    }
+    free(c->handlers);
+    c->handlers = hs;
+    c->nhandlers = i;
+}
+
+/* ------------------------------------------------------------------------
+ * Cron expressions and schedules
+ * ------------------------------------------------------------------------ */
+
+/* One cron field: "*", "N", "N-M", each optionally "/step", comma lists. */
+static int
+tgw_cron_field_ok(const char *s, size_t len, int min, int max)
+{
+    const char *end = s + len;
+
+    while (s < end) {
+        long  a, b, step;
+        char *p;
+
+        if (*s == '*') {
+            a = min;
+            b = max;
+            s++;
+        } else {
+            if (*s < '0' || *s > '9') {
+                return -1;
+            }
+            a = strtol(s, &p, 10);
+            s = p;
+            b = a;
+            if (s < end && *s == '-') {
+                s++;
+                if (s >= end || *s < '0' || *s > '9') {
+                    return -1;
+                }
+                b = strtol(s, &p, 10);
+                s = p;
+            }
+        }
+        if (a < min || b > max || a > b) {
+            return -1;
+        }
+        if (s < end && *s == '/') {
+            s++;
+            if (s >= end || *s < '0' || *s > '9') {
+                return -1;
+            }
+            step = strtol(s, &p, 10);
+            s = p;
+            if (step < 1 || step > max) {
+                return -1;
+            }
+        }
+        if (s < end) {
+            if (*s != ',' || s + 1 >= end) {
+                return -1;
+            }
+            s++;
+        }
+    }
+    return s == end ? 0 : -1;
+}
+
+
+int
+tgw_cron_validate(const char *expr)
+{
+    static const int range[5][2] = {
+        { 0, 59 }, { 0, 23 }, { 1, 31 }, { 1, 12 }, { 0, 7 }
+    };
+    const char *p = expr, *start;
+    int         f = 0;
+
+    while (*p) {
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        start = p;
+        while (*p && *p != ' ' && *p != '\t') {
+            p++;
+        }
+        if (f == 5 || tgw_cron_field_ok(start, (size_t) (p - start),
+                                        range[f][0], range[f][1]) != 0)
+        {
+            return -1;
+        }
+        f++;
+    }
+    return f == 5 ? 0 : -1;
+}
+
+
+static void
+tgw_cp_schedules(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    tgw_schedule_conf_t *ss, *s;
+    const char          *key;
+    json_t              *o, *e;
+    char                 p[512], q[512];
+    size_t               i, j, n;
+
+    if (!json_is_array(v)) {
+        tgw_cp_error(cp, path, "expected a list, got %s",
+                     tgw_json_type_name(v));
+        return;
+    }
+    n = json_array_size(v);
+    ss = calloc(n ? n : 1, sizeof(*ss));
+    if (ss == NULL) {
+        cp->nomem = 1;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        s = &ss[i];
+        o = json_array_get(v, i);
+        tgw_cp_index(p, sizeof(p), path, i);
+        if (tgw_cp_object(cp, p, o) != 0) {
+            continue;
+        }
+        json_object_foreach(o, key, e) {
+            tgw_cp_path(q, sizeof(q), p, key);
+            if (strcmp(key, "name") == 0) {
+                if (tgw_cp_string(cp, q, e, 0, &s->name) == 0
+                    && !tgw_cp_name_ok(s->name))
+                {
+                    tgw_cp_error(cp, q, "bad name (want "
+                                 "[A-Za-z0-9._-]{1,64})");
+                }
+            } else if (strcmp(key, "cron") == 0) {
+                if (tgw_cp_string(cp, q, e, 0, &s->cron) == 0
+                    && tgw_cron_validate(s->cron) != 0)
+                {
+                    tgw_cp_error(cp, q, "bad cron expression \"%s\"",
+                                 s->cron);
+                }
+            } else if (strcmp(key, "queue") == 0) {
+                if (tgw_cp_string(cp, q, e, 0, &s->queue) == 0
+                    && !tgw_cp_name_ok(s->queue))
+                {
+                    tgw_cp_error(cp, q, "bad queue name");
+                }
+            } else if (strcmp(key, "type") == 0) {
+                tgw_cp_string(cp, q, e, 0, &s->type);
+            } else if (strcmp(key, "priority") == 0) {
+                if (tgw_cp_string(cp, q, e, 0, &s->priority) == 0
+                    && strcmp(s->priority, "high") != 0
+                    && strcmp(s->priority, "normal") != 0
+                    && strcmp(s->priority, "low") != 0)
+                {
+                    tgw_cp_error(cp, q, "want high, normal or low");
+                }
+            } else if (strcmp(key, "payload") == 0) {
+                free(s->payload);
+                s->payload = json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
+                if (s->payload == NULL) {
+                    cp->nomem = 1;
+                }
+            } else {
+                tgw_cp_error(cp, q, "unknown key");
+            }
+        }
+        if (s->name == NULL) {
+            tgw_cp_error(cp, p, "missing key \"name\"");
+        }
+        if (s->cron == NULL) {
+            tgw_cp_error(cp, p, "missing key \"cron\"");
+        }
+        if (s->type == NULL) {
+            tgw_cp_error(cp, p, "missing key \"type\"");
+        }
+        if (s->queue == NULL) {
+            s->queue = tgw_cp_strdup(cp, "default");
+        }
+        if (s->priority == NULL) {
+            s->priority = tgw_cp_strdup(cp, "normal");
+        }
+        if (s->payload == NULL) {
+            s->payload = tgw_cp_strdup(cp, "null");
+        }
+        for (j = 0; j < i && s->name; j++) {
+            if (ss[j].name && strcmp(ss[j].name, s->name) == 0) {
+                tgw_cp_error(cp, p, "duplicate schedule name \"%s\"",
+                             s->name);
+            }
+        }
+    }
+    c->schedules = ss;
+    c->nschedules = n;
+}
+
+/* ------------------------------------------------------------------------
+ * The top level
+ * ------------------------------------------------------------------------ */
+
+/* Defaults of SPEC §7. */
+static int
+tgw_conf_defaults(tgw_conf_t *c)
+{
+    static const uint64_t sched[] = {
+        5000, 300000, 1800000, 7200000, 18000000, 36000000, 36000000
+    };
+    char host[256];
+
+    c->refs = 1;
+    c->redis_host = strdup("127.0.0.1");
+    c->redis_port = 6379;
+    c->redis_timeout_ms = 5000;
+    c->prefix = strdup("taskgw");
+    c->group = strdup("workers");
+    c->concurrency = 16;
+    c->claim_idle_ms = 60000;
+    c->result_ttl_ms = 7ULL * 24 * 3600 * 1000;
+    c->result_max_bytes = 65536;
+    c->shutdown_grace_ms = 30000;
+    c->retry_max_attempts = 5;
+    c->retry_base_ms = 1000;
+    c->retry_cap_ms = 3600000;
+    c->webhook_timeout_ms = 10000;
+    c->webhook_schedule = malloc(sizeof(sched));
+    c->webhook_nschedule = sizeof(sched) / sizeof(sched[0]);
+    c->queues = calloc(1, sizeof(tgw_queue_conf_t));
+    if (c->queues) {
+        c->nqueues = 1;
+        c->queues[0].name = strdup("default");
+        c->queues[0].weight = 1;
+    }
+    if (gethostname(host, sizeof(host)) != 0) {
+        snprintf(host, sizeof(host), "worker");
+    }
+    host[sizeof(host) - 1] = '\0';
+    if (asprintf(&c->name, "%s-%ld", host, (long) getpid()) < 0) {
+        c->name = NULL;
+    }
+    if (c->webhook_schedule) {
+        memcpy(c->webhook_schedule, sched, sizeof(sched));
+    }
+    return (c->redis_host && c->prefix && c->group && c->webhook_schedule
+            && c->queues && c->queues[0].name && c->name) ? 0 : -1;
+}
+
+
+static void
+tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
+{
+    const char *key;
+    json_t     *v;
+    char       *name = NULL;
+    int         n;
+
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "redis") == 0) {
+            tgw_cp_redis(cp, c, key, v);
+        } else if (strcmp(key, "password") == 0) {
+            tgw_cp_string(cp, key, v, 1, &c->password);
+        } else if (strcmp(key, "db") == 0) {
+            tgw_cp_int(cp, key, v, 0, 1000000, &c->db);
+        } else if (strcmp(key, "redis_timeout") == 0) {
+            tgw_cp_duration(cp, key, v, 10, &c->redis_timeout_ms);
+        } else if (strcmp(key, "prefix") == 0) {
+            if (tgw_cp_string(cp, key, v, 0, &c->prefix) == 0
+                && strpbrk(c->prefix, " \t\r\n{}") != NULL)
+            {
+                tgw_cp_error(cp, key, "must not contain spaces or braces");
+            }
+        } else if (strcmp(key, "group") == 0) {
+            tgw_cp_string(cp, key, v, 0, &c->group);
+        } else if (strcmp(key, "name") == 0) {
+            /* null keeps the default, host-pid */
+            if (tgw_cp_string(cp, key, v, 1, &name) == 0 && name) {
+                free(c->name);
+                c->name = name;
+                name = NULL;
+            }
+        } else if (strcmp(key, "concurrency") == 0) {
+            tgw_cp_int(cp, key, v, 1, 100000, &c->concurrency);
+        } else if (strcmp(key, "queues") == 0) {
+            tgw_cp_queues(cp, c, key, v);
+        } else if (strcmp(key, "claim_idle") == 0) {
+            tgw_cp_duration(cp, key, v, 1000, &c->claim_idle_ms);
+        } else if (strcmp(key, "result_ttl") == 0) {
+            tgw_cp_duration(cp, key, v, 1000, &c->result_ttl_ms);
+        } else if (strcmp(key, "result_max_bytes") == 0) {
+            if (tgw_cp_int(cp, key, v, 1, 512 * 1024 * 1024, &n) == 0) {
+                c->result_max_bytes = (size_t) n;
+            }
+        } else if (strcmp(key, "shutdown_grace") == 0) {
+            tgw_cp_duration(cp, key, v, 0, &c->shutdown_grace_ms);
+        } else if (strcmp(key, "retry") == 0) {
+            tgw_cp_retry(cp, c, key, v);
+        } else if (strcmp(key, "webhook") == 0) {
+            tgw_cp_webhook(cp, c, key, v);
+        } else if (strcmp(key, "handlers") == 0) {
+            tgw_cp_handlers(cp, c, key, v);
+        } else if (strcmp(key, "schedules") == 0) {
+            tgw_cp_schedules(cp, c, key, v);
+        } else {
+            tgw_cp_error(cp, key, "unknown key");
+        }
+    }
+
+    /* Rules across keys. */
+    if (c->retry_cap_ms < c->retry_base_ms) {
+        tgw_cp_error(cp, "retry.cap", "must not be less than retry.base");
+    }
+}
+
+
+tgw_conf_t *
+tgw_conf_parse(const char *text, size_t len, const char *path,
+    tgw_conf_errors_t *errs)
+{
+    tgw_cp_t      cp;
+    tgw_conf_t   *c;
+    json_t       *root;
+    json_error_t  jerr;
+
+    errs->msg = NULL;
+    errs->n = 0;
+    cp.errs = errs;
+    cp.nomem = 0;
+
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        tgw_cp_error(&cp, NULL, "%s:%d:%d: %s", path, jerr.line, jerr.column,
+                     jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        tgw_cp_error(&cp, NULL, "%s: the config must be a JSON object", path);
+        json_decref(root);
+        return NULL;
+    }
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || tgw_conf_defaults(c) != 0) {
+        cp.nomem = 1;
+    } else {
+        c->path = strdup(path);
+        if (c->path == NULL) {
+            cp.nomem = 1;
+        }
+        tgw_conf_top(&cp, c, root);
+    }
+    json_decref(root);
+
+    if (cp.nomem) {
+        tgw_cp_error(&cp, NULL, "%s: out of memory", path);
+    }
+    if (errs->n > 0 || cp.nomem) {
+        if (c) {
+            c->refs = 1;
+            tgw_conf_unref(c);
+        }
+        return NULL;
+    }
+    return c;
+}
+
+
+tgw_conf_t *
+tgw_conf_load(const char *path, tgw_conf_errors_t *errs)
+{
+    tgw_cp_t  cp;
+    FILE     *f;
+    char     *buf = NULL, *grown;
+    size_t    len = 0, cap = 0, n;
+    tgw_conf_t *c;
+
+    errs->msg = NULL;
+    errs->n = 0;
+    cp.errs = errs;
+    cp.nomem = 0;
+
+    f = fopen(path, "re");
+    if (f == NULL) {
+        tgw_cp_error(&cp, NULL, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    for ( ;; ) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 4096;
+            if (cap > 16 * 1024 * 1024) {
+                tgw_cp_error(&cp, NULL, "%s: file too large", path);
+                goto fail;
+            }
+            grown = realloc(buf, cap);
+            if (grown == NULL) {
+                tgw_cp_error(&cp, NULL, "%s: out of memory", path);
+                goto fail;
+            }
+            buf = grown;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        tgw_cp_error(&cp, NULL, "%s: read error", path);
+        goto fail;
+    }
+    fclose(f);
+
+    c = tgw_conf_parse(buf, len, path, errs);
+    free(buf);
+    return c;
+
+fail:
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Lookups and lifetime
+ * ------------------------------------------------------------------------ */
+
+const tgw_handler_conf_t *
+tgw_conf_handler(const tgw_conf_t *conf, const char *type)
+{
+    size_t i;
+
+    for (i = 0; type && i < conf->nhandlers; i++) {
+        if (strcmp(conf->handlers[i].type, type) == 0) {
+            return &conf->handlers[i];
+        }
+    }
+    return NULL;
+}
+
+
+int
+tgw_conf_max_attempts(const tgw_conf_t *conf, const tgw_handler_conf_t *h)
+{
+    return (h && h->max_attempts > 0) ? h->max_attempts
+                                      : conf->retry_max_attempts;
+}
+
+
+tgw_conf_t *
+tgw_conf_ref(tgw_conf_t *conf)
+{
+    conf->refs++;
+    return conf;
+}
+
+
+static void
+tgw_handler_conf_free(tgw_handler_conf_t *h)
+{
+    char **a;
+
+    free(h->type);
+    if (h->argv) {
+        for (a = h->argv; *a; a++) {
+            free(*a);
+        }
+        free(h->argv);
+    }
+    free(h->http_url);
+    free(h->webhook);
+}
+
+
+void
+tgw_conf_unref(tgw_conf_t *c)
+{
+    size_t i;
+
+    if (c == NULL || --c->refs > 0) {
+        return;
+    }
+    free(c->path);
+    free(c->redis_host);
+    free(c->redis_unix);
+    free(c->password);
+    free(c->prefix);
+    free(c->group);
+    free(c->name);
+    for (i = 0; i < c->nqueues; i++) {
+        free(c->queues[i].name);
+    }
+    free(c->queues);
+    tgw_cp_free_strv(c->webhook_secrets, c->webhook_nsecrets);
+    free(c->webhook_url);
+    free(c->webhook_schedule);
+    for (i = 0; i < c->nhandlers; i++) {
+        tgw_handler_conf_free(&c->handlers[i]);
+    }
+    free(c->handlers);
+    for (i = 0; i < c->nschedules; i++) {
+        free(c->schedules[i].name);
+        free(c->schedules[i].cron);
+        free(c->schedules[i].queue);
+        free(c->schedules[i].type);
+        free(c->schedules[i].priority);
+        free(c->schedules[i].payload);
+    }
+    free(c->schedules);
+    free(c);
+}
+
+
+void
+tgw_conf_errors_free(tgw_conf_errors_t *errs)
+{
+    tgw_cp_free_strv(errs->msg, errs->n);
+    errs->msg = NULL;
+    errs->n = 0;
+}

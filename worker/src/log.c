@@ -1,0 +1,213 @@
+/*
+ * Logging to stderr, key=value or JSON lines (see log.h).
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int              tgw_log_json;
+static tgw_log_level_t  tgw_log_min = TGW_LOG_INFO;
+
+static const char *tgw_log_levels[] = { "debug", "info", "warn", "error" };
+
+/*
+ * A line under construction.  A value longer than TGW_LOG_VALUE_MAX bytes
+ * is cut (ending in "..."); a pair that does not fit any more is dropped
+ * whole and the line ends with cut=1, so a line always stays parseable.
+ */
+#define TGW_LOG_VALUE_MAX  1024
+
+typedef struct {
+    char    buf[16384];
+    size_t  len;
+    int     cut;
+} tgw_line_t;
+
+
+void
+tgw_log_init(int json, tgw_log_level_t min_level)
+{
+    tgw_log_json = json;
+    tgw_log_min = min_level;
+}
+
+
+static void
+tgw_line_put(tgw_line_t *l, const char *s, size_t n)
+{
+    /* Keep room for the cut marker and the newline. */
+    if (l->cut || l->len + n > sizeof(l->buf) - 16) {
+        l->cut = 1;
+        return;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+
+static void
+tgw_line_puts(tgw_line_t *l, const char *s)
+{
+    tgw_line_put(l, s, strlen(s));
+}
+
+
+/* Appends s escaped for a double-quoted string (logfmt and JSON alike). */
+static void
+tgw_line_escaped(tgw_line_t *l, const char *s)
+{
+    char   esc[8];
+    size_t n;
+
+    for (n = 0; *s; s++, n++) {
+        if (n == TGW_LOG_VALUE_MAX) {
+            tgw_line_put(l, "...", 3);
+            break;
+        }
+        unsigned char c = (unsigned char) *s;
+
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) c;
+            tgw_line_put(l, esc, 2);
+        } else if (c == '\n') {
+            tgw_line_put(l, "\\n", 2);
+        } else if (c == '\r') {
+            tgw_line_put(l, "\\r", 2);
+        } else if (c == '\t') {
+            tgw_line_put(l, "\\t", 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            tgw_line_put(l, esc, 6);
+        } else {
+            tgw_line_put(l, (const char *) &c, 1);
+        }
+    }
+}
+
+
+static int
+tgw_log_needs_quotes(const char *s)
+{
+    if (*s == '\0') {
+        return 1;
+    }
+    for ( ; *s; s++) {
+        if ((unsigned char) *s <= ' ' || *s == '"' || *s == '='
+            || *s == '\\' || *s == 0x7f)
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+static void tgw_line_pair_build(tgw_line_t *l, const char *key,
+    const char *value, int first);
+
+
+/* Appends a whole pair or, when it does not fit, nothing (and marks cut). */
+static void
+tgw_line_pair(tgw_line_t *l, const char *key, const char *value, int first)
+{
+    static tgw_line_t p;            /* single-threaded: one line at a time */
+
+    p.len = 0;
+    p.cut = 0;
+    tgw_line_pair_build(&p, key, value, first);
+    if (p.cut) {
+        l->cut = 1;
+        return;
+    }
+    tgw_line_put(l, p.buf, p.len);
+}
+
+
+static void
+tgw_line_pair_build(tgw_line_t *l, const char *key, const char *value,
+    int first)
+{
+    if (tgw_log_json) {
+        tgw_line_puts(l, first ? "{\"" : ",\"");
+        tgw_line_escaped(l, key);
+        tgw_line_puts(l, "\":\"");
+        tgw_line_escaped(l, value);
+        tgw_line_puts(l, "\"");
+        return;
+    }
+    if (!first) {
+        tgw_line_puts(l, " ");
+    }
+    tgw_line_puts(l, key);
+    tgw_line_puts(l, "=");
+    if (tgw_log_needs_quotes(value)) {
+        tgw_line_puts(l, "\"");
+        tgw_line_escaped(l, value);
+        tgw_line_puts(l, "\"");
+    } else {
+        tgw_line_puts(l, value);
+    }
+}
+
+
+void
+tgw_log(tgw_log_level_t level, const char *event, ...)
+{
+    static tgw_line_t l;
+    struct timeval  tv;
+    struct tm       tm;
+    char            ts[96];
+    const char     *k, *v;
+    va_list         ap;
+    ssize_t         n;
+    size_t          off;
+
+    if (level < tgw_log_min) {
+        return;
+    }
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int) (tv.tv_usec / 1000));
+
+    l.len = 0;
+    l.cut = 0;
+    tgw_line_pair(&l, "ts", ts, 1);
+    tgw_line_pair(&l, "level", tgw_log_levels[level], 0);
+    tgw_line_pair(&l, "event", event, 0);
+
+    va_start(ap, event);
+    while ((k = va_arg(ap, const char *)) != NULL) {
+        v = va_arg(ap, const char *);
+        if (v != NULL) {
+            tgw_line_pair(&l, k, v, 0);
+        }
+    }
+    va_end(ap);
+
+    if (l.cut) {
+        /* The reserved room always fits the marker. */
+        l.cut = 0;
+        tgw_line_puts(&l, tgw_log_json ? ",\"cut\":\"1\"" : " cut=1");
+    }
+    if (tgw_log_json) {
+        l.buf[l.len++] = '}';
+    }
+    l.buf[l.len++] = '\n';
+
+    for (off = 0; off < l.len; off += (size_t) n) {
+        n = write(STDERR_FILENO, l.buf + off, l.len - off);
+        if (n <= 0) {
+            break;
+        }
+    }
+}

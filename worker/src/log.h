@@ -1,0 +1,30 @@
+/*
+ * Logging: one line per event on stderr, either
+ *
+ *   ts=2026-11-23T10:00:00.123Z level=info event=task_done task_id=... k=v
+ *
+ * or, with --log-json, the same pairs as one JSON object per line.  Values
+ * with spaces, quotes or '=' are double-quoted (with \" \\ \n escapes).
+ */
+
+#ifndef TGW_LOG_H
+#define TGW_LOG_H
+
+typedef enum {
+    TGW_LOG_DEBUG = 0,
+    TGW_LOG_INFO,
+    TGW_LOG_WARN,
+    TGW_LOG_ERROR
+} tgw_log_level_t;
+
+/* Format (0 key=value, 1 JSON) and lowest level written. */
+void tgw_log_init(int json, tgw_log_level_t min_level);
+
+/*
+ * Writes one event: the arguments after event are key, value string pairs
+ * ending with NULL.  A NULL value (with a non-NULL key) skips the pair.
+ */
+void tgw_log(tgw_log_level_t level, const char *event, ...)
+    __attribute__((sentinel));
+
+#endif /* TGW_LOG_H */

@@ -1,0 +1,515 @@
+/*
+ * Self-healing Redis connections over hiredis async + libuv (rconn.h).
+ */
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/adapters/libuv.h>
+
+#include "log.h"
+#include "rconn.h"
+#include "retry.h"
+
+/* One request in flight: whose callback to run with its reply. */
+typedef struct {
+    tgw_rconn_t        *rc;
+    tgw_rconn_reply_cb  cb;
+    void               *data;
+    int                 internal;   /* handshake, not counted in inflight */
+} tgw_rreq_t;
+
+static void tgw_rconn_connect(tgw_rconn_t *rc);
+static void tgw_rconn_lost(tgw_rconn_t *rc, const char *why);
+static void tgw_rconn_watchdog(uv_timer_t *t);
+
+
+uint64_t
+tgw_now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+}
+
+/* ------------------------------------------------------------------------
+ * Argument vectors
+ * ------------------------------------------------------------------------ */
+
+void
+tgw_args_init(tgw_args_t *a)
+{
+    a->argc = 0;
+    a->overflow = 0;
+}
+
+
+void
+tgw_args_addn(tgw_args_t *a, const char *s, size_t len)
+{
+    if (a->argc == TGW_ARGS_MAX) {
+        a->overflow = 1;
+        return;
+    }
+    a->argv[a->argc] = s;
+    a->len[a->argc] = len;
+    a->argc++;
+}
+
+
+void
+tgw_args_add(tgw_args_t *a, const char *s)
+{
+    tgw_args_addn(a, s, strlen(s));
+}
+
+
+void
+tgw_args_addu(tgw_args_t *a, uint64_t n)
+{
+    int len;
+
+    if (a->argc == TGW_ARGS_MAX) {
+        a->overflow = 1;
+        return;
+    }
+    len = snprintf(a->num[a->argc], sizeof(a->num[0]), "%llu",
+                   (unsigned long long) n);
+    tgw_args_addn(a, a->num[a->argc], (size_t) len);
+}
+
+
+void
+tgw_args_addf(tgw_args_t *a, char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    int     n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t) n >= size) {
+        a->overflow = 1;            /* a cut key would name another key */
+        return;
+    }
+    tgw_args_addn(a, buf, (size_t) n);
+}
+
+/* ------------------------------------------------------------------------
+ * Replies
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_rconn_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    tgw_rreq_t  *req = privdata;
+    tgw_rconn_t *rc = req->rc;
+
+    if (!req->internal && rc->inflight > 0) {
+        rc->inflight--;
+        rc->since_ms = uv_now(rc->loop);
+    }
+    if (req->cb) {
+        req->cb(rc, (redisReply *) r, req->data);
+    }
+    free(req);
+}
+
+
+static int
+tgw_rconn_send(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    const tgw_args_t *cmd, int internal)
+{
+    tgw_rreq_t *req;
+
+    if (cmd->overflow || rc->ac == NULL) {
+        return -1;
+    }
+    req = malloc(sizeof(*req));
+    if (req == NULL) {
+        return -1;
+    }
+    req->rc = rc;
+    req->cb = cb;
+    req->data = data;
+    req->internal = internal;
+    if (redisAsyncCommandArgv(rc->ac, tgw_rconn_reply, req, cmd->argc,
+                              (const char **) cmd->argv, cmd->len)
+        != REDIS_OK)
+    {
+        free(req);
+        return -1;
+    }
+    if (!internal) {
+        if (rc->inflight++ == 0) {
+            rc->since_ms = uv_now(rc->loop);
+        }
+    }
+    return 0;
+}
+
+
+int
+tgw_rconn_cmdv(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    int argc, const char **argv, const size_t *len)
+{
+    tgw_rreq_t *req;
+
+    if (rc->state != TGW_RCONN_READY) {
+        return -1;
+    }
+    req = malloc(sizeof(*req));
+    if (req == NULL) {
+        return -1;
+    }
+    req->rc = rc;
+    req->cb = cb;
+    req->data = data;
+    req->internal = 0;
+    if (redisAsyncCommandArgv(rc->ac, tgw_rconn_reply, req, argc, argv, len)
+        != REDIS_OK)
+    {
+        free(req);
+        return -1;
+    }
+    if (rc->inflight++ == 0) {
+        rc->since_ms = uv_now(rc->loop);
+    }
+    return 0;
+}
+
+
+int
+tgw_rconn_cmd(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    const tgw_args_t *cmd)
+{
+    if (rc->state != TGW_RCONN_READY) {
+        return -1;
+    }
+    return tgw_rconn_send(rc, cb, data, cmd, 0);
+}
+
+
+int
+tgw_rconn_multi(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    const tgw_args_t *cmds, int n)
+{
+    const char *multi = "MULTI", *exec = "EXEC";
+    size_t      mlen = 5, elen = 4;
+    int         i;
+
+    if (rc->state != TGW_RCONN_READY) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (cmds[i].overflow) {
+            return -1;
+        }
+    }
+    /* hiredis buffers all of it and writes it at once: Redis sees the
+     * whole transaction or, if the connection dies, discards it. */
+    if (redisAsyncCommandArgv(rc->ac, NULL, NULL, 1, &multi, &mlen)
+        != REDIS_OK)
+    {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (redisAsyncCommandArgv(rc->ac, NULL, NULL, cmds[i].argc,
+                                  (const char **) cmds[i].argv, cmds[i].len)
+            != REDIS_OK)
+        {
+            goto broken;
+        }
+    }
+    {
+        tgw_args_t e;
+
+        tgw_args_init(&e);
+        tgw_args_addn(&e, exec, elen);
+        if (tgw_rconn_send(rc, cb, data, &e, 0) == 0) {
+            return 0;
+        }
+    }
+
+broken:
+    /* A half-sent transaction must not be completed by a later EXEC:
+     * drop the connection, which discards it on the server. */
+    tgw_rconn_lost(rc, "cannot queue a transaction");
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Connection life cycle
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_rconn_schedule(tgw_rconn_t *rc)
+{
+    uint64_t delay;
+
+    if (rc->state == TGW_RCONN_CLOSED) {
+        return;
+    }
+    /* Half fixed, half jitter, so a fleet does not reconnect in step. */
+    delay = rc->backoff_ms / 2 + tgw_random64() % (rc->backoff_ms / 2 + 1);
+    rc->backoff_ms *= 2;
+    if (rc->backoff_ms > TGW_RCONN_BACKOFF_MAX_MS) {
+        rc->backoff_ms = TGW_RCONN_BACKOFF_MAX_MS;
+    }
+    uv_timer_stop(&rc->timer);
+    uv_timer_start(&rc->timer, tgw_rconn_watchdog, delay, 0);
+}
+
+
+/*
+ * The connection is unusable: forget it, free it (outstanding callbacks
+ * run with NULL now), tell the owner, and time a reconnect.
+ */
+static void
+tgw_rconn_lost(tgw_rconn_t *rc, const char *why)
+{
+    redisAsyncContext *ac = rc->ac;
+    int                was_ready = rc->state == TGW_RCONN_READY;
+
+    rc->ac = NULL;
+    if (rc->state != TGW_RCONN_CLOSED) {
+        rc->state = TGW_RCONN_DOWN;
+    }
+    rc->inflight = 0;
+    if (rc->was_ready) {
+        tgw_log(TGW_LOG_WARN, "redis_down", "conn", rc->role,
+                "reason", why, NULL);
+        rc->was_ready = 0;
+    } else {
+        tgw_log(TGW_LOG_DEBUG, "redis_connect_failed", "conn", rc->role,
+                "reason", why, NULL);
+    }
+    if (ac) {
+        ac->data = NULL;            /* its disconnect callback: not ours */
+        redisAsyncFree(ac);
+    }
+    if (was_ready && rc->on_down) {
+        rc->on_down(rc);
+    }
+    tgw_rconn_schedule(rc);
+}
+
+
+static void
+tgw_rconn_on_connect(const redisAsyncContext *ac, int status)
+{
+    tgw_rconn_t *rc = ac->data;
+
+    if (rc == NULL || rc->ac != ac) {
+        return;
+    }
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        rc->ac = NULL;
+        tgw_rconn_lost(rc, ac->errstr[0] ? ac->errstr : "connect failed");
+        return;
+    }
+    fcntl(ac->c.fd, F_SETFD, FD_CLOEXEC);
+    redisEnableKeepAlive((redisContext *) &ac->c);
+}
+
+
+static void
+tgw_rconn_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    tgw_rconn_t *rc = ac->data;
+
+    if (rc == NULL || rc->ac != ac) {
+        return;                     /* we freed it ourselves */
+    }
+    /* hiredis frees the context after this callback */
+    rc->ac = NULL;
+    if (rc->state == TGW_RCONN_CLOSED) {
+        return;                     /* the graceful close completed */
+    }
+    tgw_rconn_lost(rc, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+
+/* Handshake replies: AUTH and SELECT must be OK; PING makes it READY. */
+static void
+tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    const char *step = data;
+    char        why[256];
+
+    if (r == NULL) {
+        return;                     /* connection failed: already handled */
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(why, sizeof(why), "%s: %s", step, r->str);
+        tgw_log(TGW_LOG_ERROR, "redis_handshake_failed", "conn", rc->role,
+                "reason", why, NULL);
+        tgw_rconn_lost(rc, why);
+        return;
+    }
+    if (strcmp(step, "PING") != 0 || rc->state != TGW_RCONN_CONNECTING) {
+        return;
+    }
+    rc->state = TGW_RCONN_READY;
+    rc->backoff_ms = TGW_RCONN_BACKOFF_MIN_MS;
+    rc->since_ms = uv_now(rc->loop);
+    rc->was_ready = 1;
+    tgw_log(TGW_LOG_INFO, "redis_up", "conn", rc->role, NULL);
+    uv_timer_stop(&rc->timer);
+    uv_timer_start(&rc->timer, tgw_rconn_watchdog, 250, 250);
+    if (rc->on_ready) {
+        rc->on_ready(rc);
+    }
+}
+
+
+static void
+tgw_rconn_connect(tgw_rconn_t *rc)
+{
+    const tgw_conf_t *c = rc->conf;
+    tgw_args_t        a;
+    char              db[24];
+
+    if (c->redis_unix) {
+        rc->ac = redisAsyncConnectUnix(c->redis_unix);
+    } else {
+        rc->ac = redisAsyncConnect(c->redis_host, c->redis_port);
+    }
+    if (rc->ac == NULL) {
+        tgw_rconn_lost(rc, "out of memory");
+        return;
+    }
+    if (rc->ac->err) {
+        char why[128];
+
+        snprintf(why, sizeof(why), "%s", rc->ac->errstr);
+        redisAsyncFree(rc->ac);
+        rc->ac = NULL;
+        tgw_rconn_lost(rc, why);
+        return;
+    }
+    /* Before any child is spawned: the socket must not leak into one. */
+    fcntl(rc->ac->c.fd, F_SETFD, FD_CLOEXEC);
+    rc->ac->data = rc;
+    if (redisLibuvAttach(rc->ac, rc->loop) != REDIS_OK) {
+        tgw_rconn_lost(rc, "cannot attach to the loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(rc->ac, tgw_rconn_on_connect);
+    redisAsyncSetDisconnectCallback(rc->ac, tgw_rconn_on_disconnect);
+    rc->state = TGW_RCONN_CONNECTING;
+    rc->since_ms = uv_now(rc->loop);
+
+    /* Queued now, written once connected, answered in order. */
+    if (c->password) {
+        tgw_args_init(&a);
+        tgw_args_add(&a, "AUTH");
+        tgw_args_add(&a, c->password);
+        tgw_rconn_send(rc, tgw_rconn_handshake, "AUTH", &a, 1);
+    }
+    if (c->db) {
+        tgw_args_init(&a);
+        tgw_args_add(&a, "SELECT");
+        snprintf(db, sizeof(db), "%d", c->db);
+        tgw_args_add(&a, db);
+        tgw_rconn_send(rc, tgw_rconn_handshake, "SELECT", &a, 1);
+    }
+    tgw_args_init(&a);
+    tgw_args_add(&a, "PING");
+    if (tgw_rconn_send(rc, tgw_rconn_handshake, "PING", &a, 1) != 0) {
+        tgw_rconn_lost(rc, "out of memory");
+        return;
+    }
+    uv_timer_stop(&rc->timer);
+    uv_timer_start(&rc->timer, tgw_rconn_watchdog, 250, 250);
+}
+
+
+/*
+ * The one timer of a connection: while DOWN it is the reconnect delay;
+ * otherwise it checks every 250 ms that the server answers within
+ * redis_timeout (plus grace_ms for a blocking read).
+ */
+static void
+tgw_rconn_watchdog(uv_timer_t *t)
+{
+    tgw_rconn_t *rc = t->data;
+    uint64_t     now = uv_now(rc->loop);
+
+    switch (rc->state) {
+    case TGW_RCONN_DOWN:
+        tgw_rconn_connect(rc);
+        break;
+    case TGW_RCONN_CONNECTING:
+        if (now - rc->since_ms > rc->conf->redis_timeout_ms) {
+            tgw_rconn_lost(rc, "connect timeout");
+        }
+        break;
+    case TGW_RCONN_READY:
+        if (rc->inflight > 0
+            && now - rc->since_ms > rc->conf->redis_timeout_ms + rc->grace_ms)
+        {
+            tgw_rconn_lost(rc, "reply timeout");
+        }
+        break;
+    case TGW_RCONN_CLOSED:
+        break;
+    }
+}
+
+
+int
+tgw_rconn_init(tgw_rconn_t *rc, uv_loop_t *loop, const char *role,
+    tgw_conf_t *conf)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->loop = loop;
+    rc->role = role;
+    rc->conf = tgw_conf_ref(conf);
+    rc->state = TGW_RCONN_DOWN;
+    rc->backoff_ms = TGW_RCONN_BACKOFF_MIN_MS;
+    uv_timer_init(loop, &rc->timer);
+    rc->timer.data = rc;
+    tgw_rconn_connect(rc);
+    return 0;
+}
+
+
+static void
+tgw_rconn_timer_closed(uv_handle_t *h)
+{
+    tgw_rconn_t *rc = h->data;
+
+    tgw_conf_unref(rc->conf);
+    rc->conf = NULL;
+}
+
+
+void
+tgw_rconn_close(tgw_rconn_t *rc, int graceful)
+{
+    redisAsyncContext *ac = rc->ac;
+
+    if (rc->state == TGW_RCONN_CLOSED) {
+        return;
+    }
+    rc->state = TGW_RCONN_CLOSED;
+    uv_timer_stop(&rc->timer);
+    uv_close((uv_handle_t *) &rc->timer, tgw_rconn_timer_closed);
+    if (ac == NULL) {
+        return;
+    }
+    if (graceful) {
+        redisAsyncDisconnect(ac);   /* after the outstanding replies */
+        return;
+    }
+    rc->ac = NULL;
+    ac->data = NULL;
+    redisAsyncFree(ac);
+}

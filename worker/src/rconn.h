@@ -1,0 +1,113 @@
+/*
+ * A Redis connection that heals itself: hiredis async on the libuv loop,
+ * AUTH/SELECT on connect, reconnect with exponential backoff and jitter,
+ * and a watchdog that drops a connection whose server stops answering
+ * (hiredis 0.14 has no timeouts of its own).
+ *
+ * Every command sent through tgw_rconn_cmd()/tgw_rconn_multi() gets its
+ * callback exactly once: with the reply, or with NULL when the connection
+ * failed first.  Callers therefore never lose track of a request; they
+ * retry it when the connection is back.
+ */
+
+#ifndef TGW_RCONN_H
+#define TGW_RCONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "conf.h"
+
+/* Connection states, in the order a connection goes through them. */
+typedef enum {
+    TGW_RCONN_DOWN = 0,             /* no socket; a reconnect is timed */
+    TGW_RCONN_CONNECTING,           /* TCP connect, AUTH, SELECT, PING */
+    TGW_RCONN_READY,                /* accepts commands */
+    TGW_RCONN_CLOSED                /* tgw_rconn_close() was called */
+} tgw_rconn_state_t;
+
+/* Reconnect backoff bounds. */
+#define TGW_RCONN_BACKOFF_MIN_MS   100
+#define TGW_RCONN_BACKOFF_MAX_MS   5000
+
+typedef struct tgw_rconn_s tgw_rconn_t;
+
+typedef void (*tgw_rconn_event_cb)(tgw_rconn_t *rc);
+typedef void (*tgw_rconn_reply_cb)(tgw_rconn_t *rc, redisReply *reply,
+    void *data);
+
+struct tgw_rconn_s {
+    uv_loop_t          *loop;
+    const char         *role;       /* "cmd" or "read", for logs */
+    tgw_conf_t         *conf;       /* address, password, db, timeout */
+    redisAsyncContext  *ac;         /* NULL while DOWN */
+    tgw_rconn_state_t   state;
+    uv_timer_t          timer;      /* reconnect delay, then watchdog */
+    uint64_t            backoff_ms; /* next reconnect delay */
+    uint64_t            since_ms;   /* CONNECTING: when it began; READY:
+                                       last reply, or when the oldest
+                                       outstanding request was sent */
+    unsigned            inflight;   /* requests awaiting their reply */
+    uint64_t            grace_ms;   /* extra reply time allowed (the BLOCK
+                                       time of a blocking read) */
+    int                 was_ready;  /* logged "up": log the next "down" */
+    tgw_rconn_event_cb  on_ready;   /* became READY */
+    tgw_rconn_event_cb  on_down;    /* a READY connection was lost */
+    void               *data;       /* the owner's */
+};
+
+/* Up to this many arguments per command. */
+#define TGW_ARGS_MAX  48
+
+/* A command under construction: argv of (pointer, length) pairs. */
+typedef struct {
+    int          argc;
+    int          overflow;          /* too many arguments were added */
+    const char  *argv[TGW_ARGS_MAX];
+    size_t       len[TGW_ARGS_MAX];
+    char         num[TGW_ARGS_MAX][24]; /* storage of numeric arguments */
+} tgw_args_t;
+
+void tgw_args_init(tgw_args_t *a);
+void tgw_args_add(tgw_args_t *a, const char *s);
+void tgw_args_addn(tgw_args_t *a, const char *s, size_t len);
+void tgw_args_addu(tgw_args_t *a, uint64_t n);
+/* Adds snprintf(fmt, ...) kept in buf, which must outlive the command
+ * being sent (it is copied by hiredis when sent). */
+void tgw_args_addf(tgw_args_t *a, char *buf, size_t size,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Initializes and starts connecting (takes a reference on conf). */
+int tgw_rconn_init(tgw_rconn_t *rc, uv_loop_t *loop, const char *role,
+    tgw_conf_t *conf);
+
+/*
+ * Sends one command; returns 0 when cb will be called, -1 when the
+ * connection is not READY (cb will not be called).
+ */
+int tgw_rconn_cmd(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    const tgw_args_t *cmd);
+
+/* Same with a plain argument vector (for long commands). */
+int tgw_rconn_cmdv(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    int argc, const char **argv, const size_t *len);
+
+/* Sends MULTI, the n commands, EXEC; cb gets the EXEC reply. */
+int tgw_rconn_multi(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    const tgw_args_t *cmds, int n);
+
+/*
+ * Closes for good: outstanding callbacks run with NULL (graceful = 0) or
+ * once their replies arrived (graceful = 1).  The loop keeps running until
+ * the socket and timer handles are closed.
+ */
+void tgw_rconn_close(tgw_rconn_t *rc, int graceful);
+
+/* Unix time in milliseconds (the wall clock, for timestamps). */
+uint64_t tgw_now_ms(void);
+
+#endif /* TGW_RCONN_H */

@@ -1,0 +1,664 @@
+/*
+ * Handlers: the built-ins (ping, echo, sleep, fail) and exec.  See run.h
+ * for the run's life cycle.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "run.h"
+#include "tgw_duration.h"
+
+#define TGW_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
+
+static void tgw_run_handle_closed(uv_handle_t *h);
+static void tgw_run_finish(tgw_run_t *run);
+static void tgw_exec_pipe_closed(uv_handle_t *h);
+
+
+const char *
+tgw_run_status_name(tgw_run_status_t s)
+{
+    switch (s) {
+    case TGW_RUN_SUCCESS:   return "success";
+    case TGW_RUN_RETRYABLE: return "retryable";
+    case TGW_RUN_PERMANENT: return "permanent";
+    }
+    return "unknown";
+}
+
+
+static void
+tgw_run_set_error(tgw_run_t *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+tgw_run_set_error(tgw_run_t *run, const char *fmt, ...)
+{
+    va_list ap;
+    char   *s;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) {
+        s = NULL;
+    }
+    va_end(ap);
+    free(run->error);
+    run->error = s;                 /* NULL on no memory: no text, still
+                                       a failure */
+}
+
+
+static void
+tgw_run_close(tgw_run_t *run, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        uv_close(h, tgw_run_handle_closed);
+    }
+}
+
+
+static void
+tgw_run_handle_closed(uv_handle_t *h)
+{
+    tgw_run_t *run = h->data;
+
+    if (--run->open_handles == 0) {
+        tgw_run_finish(run);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Built-ins: each completes from a timer (0 ms except sleep), so every
+ * handler reports asynchronously through the same path.
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_builtin_fire(uv_timer_t *t)
+{
+    tgw_run_t    *run = t->data;
+    json_t       *j, *perm;
+    json_error_t  err;
+
+    if (run->timed_out || run->handler == NULL) {
+        /* status and error were set when the run started */
+        tgw_run_close(run, (uv_handle_t *) &run->timer);
+        return;
+    }
+
+    switch (run->handler->builtin) {
+    case TGW_BUILTIN_PING:
+        run->output = strdup("pong");
+        run->output_len = 4;
+        if (run->output == NULL) {
+            run->status = TGW_RUN_RETRYABLE;
+            tgw_run_set_error(run, "out of memory");
+        }
+        break;
+
+    case TGW_BUILTIN_ECHO:
+        run->output_len = run->payload_len < run->result_max
+                          ? run->payload_len : run->result_max;
+        run->truncated = run->payload_len > run->result_max;
+        run->output = malloc(run->output_len + 1);
+        if (run->output == NULL) {
+            run->status = TGW_RUN_RETRYABLE;
+            tgw_run_set_error(run, "out of memory");
+            break;
+        }
+        memcpy(run->output, run->payload, run->output_len);
+        run->output[run->output_len] = '\0';
+        break;
+
+    case TGW_BUILTIN_SLEEP:
+        /* the payload was checked at start; the delay is over */
+        break;
+
+    case TGW_BUILTIN_FAIL:
+        j = json_loadb(run->payload, run->payload_len, JSON_DECODE_ANY, &err);
+        perm = json_is_object(j) ? json_object_get(j, "permanent") : NULL;
+        run->status = json_is_true(perm) ? TGW_RUN_PERMANENT
+                                         : TGW_RUN_RETRYABLE;
+        tgw_run_set_error(run, "fail: failing on purpose%s",
+                          json_is_true(perm) ? " (permanent)" : "");
+        json_decref(j);
+        break;
+    }
+
+    tgw_run_close(run, (uv_handle_t *) &run->timer);
+}
+
+
+/* Validates a sleep payload {"ms":N}; returns N or -1. */
+static int64_t
+tgw_builtin_sleep_ms(const tgw_run_t *run)
+{
+    json_t       *j, *ms;
+    json_error_t  err;
+    int64_t       n = -1;
+
+    j = json_loadb(run->payload, run->payload_len, JSON_DECODE_ANY, &err);
+    ms = json_is_object(j) ? json_object_get(j, "ms") : NULL;
+    if (json_is_integer(ms) && json_integer_value(ms) >= 0
+        && json_integer_value(ms) <= 7LL * 24 * 3600 * 1000)
+    {
+        n = json_integer_value(ms);
+    }
+    json_decref(j);
+    return n;
+}
+
+
+static int
+tgw_builtin_start(tgw_run_t *run)
+{
+    uint64_t delay = 0;
+    int64_t  ms;
+    char     buf[32];
+
+    if (run->handler != NULL && run->handler->builtin == TGW_BUILTIN_SLEEP) {
+        ms = tgw_builtin_sleep_ms(run);
+        if (ms < 0) {
+            run->status = TGW_RUN_PERMANENT;
+            tgw_run_set_error(run, "sleep: payload must be {\"ms\":N} "
+                              "with 0 <= N <= 604800000");
+        } else {
+            delay = (uint64_t) ms;
+            if (run->handler->timeout_ms && delay > run->handler->timeout_ms)
+            {
+                delay = run->handler->timeout_ms;
+                run->timed_out = 1;
+                run->status = TGW_RUN_RETRYABLE;
+                tgw_run_set_error(run, "timeout after %s",
+                                  tgw_duration_format(delay, buf,
+                                                      sizeof(buf)));
+            } else if (asprintf(&run->output, "{\"slept_ms\":%" PRId64 "}",
+                                ms) > 0)
+            {
+                run->output_len = strlen(run->output);
+            } else {
+                run->output = NULL;
+            }
+        }
+    }
+
+    uv_timer_init(run->loop, &run->timer);
+    run->timer.data = run;
+    run->open_handles++;
+    uv_timer_start(&run->timer, tgw_builtin_fire, delay, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * exec: the child gets the payload on stdin; stdout up to result_max is
+ * the result (the rest is read and dropped, so the child never blocks on
+ * a full pipe); the last TGW_STDERR_TAIL bytes of stderr explain a
+ * failure.  Exit 0 is success, 65 (EX_DATAERR) a permanent failure, any
+ * other exit, a signal or the timeout a retryable one.
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_exec_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char chunk[65536];       /* consumed before the next read */
+
+    buf->base = chunk;
+    buf->len = sizeof(chunk);
+}
+
+
+static void
+tgw_exec_close_pipe(tgw_run_t *run, uv_stream_t *s)
+{
+    if (!uv_is_closing((uv_handle_t *) s)) {
+        uv_close((uv_handle_t *) s, tgw_exec_pipe_closed);
+    }
+}
+
+
+static void
+tgw_exec_read_out(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    tgw_run_t *run = s->data;
+    size_t     keep;
+    char      *grown;
+
+    if (n < 0) {
+        tgw_exec_close_pipe(run, s);    /* EOF or error */
+        return;
+    }
+    keep = run->result_max - run->output_len;
+    if ((size_t) n > keep) {
+        run->truncated = 1;
+    } else {
+        keep = (size_t) n;
+    }
+    if (keep == 0) {
+        return;
+    }
+    grown = realloc(run->output, run->output_len + keep + 1);
+    if (grown == NULL) {
+        run->truncated = 1;         /* keep what we have */
+        return;
+    }
+    run->output = grown;
+    memcpy(run->output + run->output_len, buf->base, keep);
+    run->output_len += keep;
+    run->output[run->output_len] = '\0';
+}
+
+
+static void
+tgw_exec_read_err(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    tgw_run_t *run = s->data;
+    size_t     len;
+
+    if (n < 0) {
+        tgw_exec_close_pipe(run, s);
+        return;
+    }
+    /* errbuf holds 2 * TAIL bytes; when full, only the newest TAIL bytes
+     * are kept before appending (at most TAIL) more. */
+    len = (size_t) n > TGW_STDERR_TAIL ? TGW_STDERR_TAIL : (size_t) n;
+    if (run->errlen + len > 2 * TGW_STDERR_TAIL) {
+        memmove(run->errbuf, run->errbuf + run->errlen - TGW_STDERR_TAIL,
+                TGW_STDERR_TAIL);
+        run->errlen = TGW_STDERR_TAIL;
+    }
+    memcpy(run->errbuf + run->errlen, buf->base + (size_t) n - len, len);
+    run->errlen += len;
+}
+
+
+static void
+tgw_exec_written(uv_write_t *req, int status)
+{
+    tgw_run_t *run = req->data;
+
+    /* EPIPE (the child does not read its stdin) is not an error. */
+    tgw_run_close(run, (uv_handle_t *) &run->in);
+}
+
+
+/* Signals the child's whole process group (it leads one: DETACHED). */
+static void
+tgw_exec_signal(tgw_run_t *run, int sig)
+{
+    if (!run->spawned || run->proc.pid <= 0) {
+        return;
+    }
+    if (kill(-run->proc.pid, sig) != 0 && !run->exited) {
+        kill(run->proc.pid, sig);
+    }
+}
+
+
+static void
+tgw_exec_kill(uv_timer_t *t)
+{
+    tgw_run_t *run = t->data;
+
+    if (run->exited) {
+        /* drain limit: a grandchild holds the pipes; stop waiting */
+        tgw_exec_signal(run, SIGKILL);
+        tgw_exec_close_pipe(run, (uv_stream_t *) &run->out);
+        tgw_exec_close_pipe(run, (uv_stream_t *) &run->err);
+        tgw_run_close(run, (uv_handle_t *) &run->kill_timer);
+        return;
+    }
+    tgw_exec_signal(run, SIGKILL);
+}
+
+
+static void
+tgw_exec_timeout(uv_timer_t *t)
+{
+    tgw_run_t *run = t->data;
+
+    run->timed_out = 1;
+    tgw_exec_signal(run, SIGTERM);
+    uv_timer_start(&run->kill_timer, tgw_exec_kill, TGW_KILL_AFTER_MS, 0);
+}
+
+
+static void
+tgw_exec_exited(uv_process_t *p, int64_t status, int sig)
+{
+    tgw_run_t *run = p->data;
+
+    run->exited = 1;
+    run->exit_status = status;
+    run->term_signal = sig;
+    tgw_run_close(run, (uv_handle_t *) &run->timer);
+    tgw_run_close(run, (uv_handle_t *) p);
+    if (uv_is_closing((uv_handle_t *) &run->out)
+        && uv_is_closing((uv_handle_t *) &run->err))
+    {
+        tgw_run_close(run, (uv_handle_t *) &run->kill_timer);
+    } else {
+        uv_timer_start(&run->kill_timer, tgw_exec_kill, TGW_DRAIN_MS, 0);
+    }
+}
+
+
+/* The child's stdout and stderr closing also ends the drain wait. */
+static void
+tgw_exec_pipe_closed(uv_handle_t *h)
+{
+    tgw_run_t *run = h->data;
+
+    if (run->exited
+        && uv_is_closing((uv_handle_t *) &run->out)
+        && uv_is_closing((uv_handle_t *) &run->err))
+    {
+        tgw_run_close(run, (uv_handle_t *) &run->kill_timer);
+    }
+    tgw_run_handle_closed(h);
+}
+
+
+static char *
+tgw_exec_env(const char *name, const char *value)
+{
+    char *s;
+
+    if (asprintf(&s, "%s=%s", name, value ? value : "") < 0) {
+        return NULL;
+    }
+    return s;
+}
+
+
+static int
+tgw_exec_start(tgw_run_t *run)
+{
+    uv_process_options_t  opt;
+    uv_stdio_container_t  stdio[3];
+    uv_buf_t              buf;
+    char                 *env[6], attempt[16];
+    const char           *path;
+    int                   rc, i;
+
+    run->errbuf = malloc(2 * TGW_STDERR_TAIL);
+    if (run->errbuf == NULL) {
+        return -1;
+    }
+
+    path = getenv("PATH");
+    snprintf(attempt, sizeof(attempt), "%d", run->attempt);
+    env[0] = tgw_exec_env("TASKGW_TASK_ID", run->task_id);
+    env[1] = tgw_exec_env("TASKGW_TASK_TYPE", run->type);
+    env[2] = tgw_exec_env("TASKGW_QUEUE", run->queue);
+    env[3] = tgw_exec_env("TASKGW_ATTEMPT", attempt);
+    env[4] = tgw_exec_env("PATH", path ? path : TGW_DEFAULT_PATH);
+    env[5] = NULL;
+    for (i = 0; i < 5; i++) {
+        if (env[i] == NULL) {
+            for (i = 0; i < 5; i++) {
+                free(env[i]);
+            }
+            free(run->errbuf);
+            run->errbuf = NULL;
+            return -1;
+        }
+    }
+
+    uv_timer_init(run->loop, &run->timer);
+    uv_timer_init(run->loop, &run->kill_timer);
+    uv_pipe_init(run->loop, &run->in, 0);
+    uv_pipe_init(run->loop, &run->out, 0);
+    uv_pipe_init(run->loop, &run->err, 0);
+    run->timer.data = run->kill_timer.data = run;
+    run->in.data = run->out.data = run->err.data = run;
+    run->proc.data = run;
+    run->open_handles += 5;
+
+    memset(&opt, 0, sizeof(opt));
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *) &run->in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *) &run->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *) &run->err;
+    opt.file = run->handler->argv[0];
+    opt.args = run->handler->argv;
+    opt.env = env;
+    opt.stdio = stdio;
+    opt.stdio_count = 3;
+    opt.exit_cb = tgw_exec_exited;
+    /* Its own process group, so a timeout kills the whole tree. */
+    opt.flags = UV_PROCESS_DETACHED;
+
+    rc = uv_spawn(run->loop, &run->proc, &opt);
+    for (i = 0; i < 5; i++) {
+        free(env[i]);
+    }
+
+    if (rc != 0) {
+        /* The handle was initialized all the same: close everything. */
+        run->status = TGW_RUN_RETRYABLE;
+        tgw_run_set_error(run, "cannot run %s: %s", run->handler->argv[0],
+                          uv_strerror(rc));
+        run->exited = 1;
+        run->term_signal = -1;
+        uv_close((uv_handle_t *) &run->proc, tgw_run_handle_closed);
+        uv_close((uv_handle_t *) &run->timer, tgw_run_handle_closed);
+        uv_close((uv_handle_t *) &run->kill_timer, tgw_run_handle_closed);
+        uv_close((uv_handle_t *) &run->in, tgw_run_handle_closed);
+        uv_close((uv_handle_t *) &run->out, tgw_run_handle_closed);
+        uv_close((uv_handle_t *) &run->err, tgw_run_handle_closed);
+        return 0;
+    }
+    run->spawned = 1;
+
+    if (run->payload_len > 0) {
+        buf = uv_buf_init((char *) run->payload, (unsigned) run->payload_len);
+        run->write_req.data = run;
+        if (uv_write(&run->write_req, (uv_stream_t *) &run->in, &buf, 1,
+                     tgw_exec_written) != 0)
+        {
+            tgw_run_close(run, (uv_handle_t *) &run->in);
+        }
+    } else {
+        tgw_run_close(run, (uv_handle_t *) &run->in);
+    }
+
+    if (uv_read_start((uv_stream_t *) &run->out, tgw_exec_alloc,
+                      tgw_exec_read_out) != 0)
+    {
+        tgw_exec_close_pipe(run, (uv_stream_t *) &run->out);
+    }
+    if (uv_read_start((uv_stream_t *) &run->err, tgw_exec_alloc,
+                      tgw_exec_read_err) != 0)
+    {
+        tgw_exec_close_pipe(run, (uv_stream_t *) &run->err);
+    }
+
+    if (run->handler->timeout_ms) {
+        uv_timer_start(&run->timer, tgw_exec_timeout,
+                       run->handler->timeout_ms, 0);
+    }
+    return 0;
+}
+
+
+/* The stderr tail as text: whole UTF-8 characters, trimmed. */
+static char *
+tgw_exec_stderr_text(tgw_run_t *run)
+{
+    size_t  start = 0, end = run->errlen;
+    char   *s;
+
+    if (run->errbuf == NULL) {
+        return NULL;
+    }
+    if (end > TGW_STDERR_TAIL) {
+        start = end - TGW_STDERR_TAIL;
+    }
+    /* Skip a partial character at the start, whitespace at both ends. */
+    while (start < end && ((unsigned char) run->errbuf[start] & 0xc0) == 0x80)
+    {
+        start++;
+    }
+    while (start < end && (run->errbuf[start] == '\n'
+                           || run->errbuf[start] == ' '))
+    {
+        start++;
+    }
+    while (end > start && (run->errbuf[end - 1] == '\n'
+                           || run->errbuf[end - 1] == '\r'
+                           || run->errbuf[end - 1] == ' '))
+    {
+        end--;
+    }
+    if (end == start) {
+        return NULL;
+    }
+    s = malloc(end - start + 1);
+    if (s) {
+        memcpy(s, run->errbuf + start, end - start);
+        s[end - start] = '\0';
+    }
+    return s;
+}
+
+
+/* The exit rule of exec, applied once the child is gone. */
+static void
+tgw_exec_outcome(tgw_run_t *run)
+{
+    char *tail, what[64], buf[32];
+
+    if (run->term_signal == -1) {
+        return;                     /* spawn failed, already set */
+    }
+
+    if (run->timed_out) {
+        run->status = TGW_RUN_RETRYABLE;
+        snprintf(what, sizeof(what), "timeout after %s",
+                 tgw_duration_format(run->handler->timeout_ms, buf,
+                                     sizeof(buf)));
+    } else if (run->aborted) {
+        run->status = TGW_RUN_RETRYABLE;
+        snprintf(what, sizeof(what), "aborted at shutdown");
+    } else if (run->term_signal) {
+        run->status = TGW_RUN_RETRYABLE;
+        snprintf(what, sizeof(what), "killed by signal %d", run->term_signal);
+    } else if (run->exit_status == 0) {
+        run->status = TGW_RUN_SUCCESS;
+        return;
+    } else {
+        run->status = run->exit_status == 65 ? TGW_RUN_PERMANENT
+                                             : TGW_RUN_RETRYABLE;
+        snprintf(what, sizeof(what), "exit status %" PRId64,
+                 run->exit_status);
+    }
+
+    tail = tgw_exec_stderr_text(run);
+    if (tail == NULL) {
+        tgw_run_set_error(run, "%s", what);
+    } else if (run->timed_out || run->aborted || run->term_signal) {
+        tgw_run_set_error(run, "%s: %s", what, tail);
+    } else {
+        free(run->error);
+        run->error = tail;
+        return;
+    }
+    free(tail);
+}
+
+/* ------------------------------------------------------------------------
+ * The run
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_run_finish(tgw_run_t *run)
+{
+    if (run->handler && run->handler->kind == TGW_HANDLER_EXEC) {
+        tgw_exec_outcome(run);
+    }
+    free(run->errbuf);
+    run->errbuf = NULL;
+    run->done(run);
+}
+
+
+int
+tgw_run_start(tgw_run_t *run)
+{
+    run->status = TGW_RUN_SUCCESS;
+    run->output = NULL;
+    run->output_len = 0;
+    run->truncated = 0;
+    run->error = NULL;
+    run->open_handles = 0;
+    run->spawned = run->exited = run->timed_out = run->aborted = 0;
+    run->exit_status = 0;
+    run->term_signal = 0;
+    run->errbuf = NULL;
+    run->errlen = 0;
+
+    if (run->handler == NULL) {
+        /* An unknown type can never succeed. */
+        run->status = TGW_RUN_PERMANENT;
+        tgw_run_set_error(run, "no handler for type \"%s\"",
+                          run->type ? run->type : "");
+        return tgw_builtin_start(run);
+    }
+
+    switch (run->handler->kind) {
+    case TGW_HANDLER_BUILTIN:
+        return tgw_builtin_start(run);
+    case TGW_HANDLER_EXEC:
+        return tgw_exec_start(run);
+    case TGW_HANDLER_HTTP:
+        break;
+    }
+
+    /* http handlers come with the webhook slice; until then retry, so no
+     * task is lost to a worker that cannot run it yet. */
+    run->status = TGW_RUN_RETRYABLE;
+    tgw_run_set_error(run, "http handlers are not supported by this "
+                      "worker version");
+    run->timed_out = 1;             /* makes the timer just report */
+    return tgw_builtin_start(run);
+}
+
+
+void
+tgw_run_abort(tgw_run_t *run)
+{
+    run->aborted = 1;
+    if (run->handler && run->handler->kind == TGW_HANDLER_EXEC) {
+        if (!run->exited) {
+            tgw_exec_signal(run, SIGKILL);
+        }
+        return;
+    }
+    if (!uv_is_closing((uv_handle_t *) &run->timer)) {
+        uv_timer_stop(&run->timer);
+        run->status = TGW_RUN_RETRYABLE;
+        tgw_run_set_error(run, "aborted at shutdown");
+        tgw_run_close(run, (uv_handle_t *) &run->timer);
+    }
+}
+
+
+void
+tgw_run_cleanup(tgw_run_t *run)
+{
+    free(run->output);
+    free(run->error);
+    free(run->errbuf);
+    run->output = NULL;
+    run->error = NULL;
+    run->errbuf = NULL;
+}

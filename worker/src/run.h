@@ -1,0 +1,89 @@
+/*
+ * Running one task with its handler: built-ins on timers, exec handlers as
+ * child processes (uv_spawn, no shell), all on the caller's libuv loop.
+ * A run reports through its done callback exactly once, after every libuv
+ * handle it opened is closed, so the owner may free it right there.
+ */
+
+#ifndef TGW_RUN_H
+#define TGW_RUN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "conf.h"
+#include "retry.h"
+
+/* How much of a failing command's stderr becomes the task's error. */
+#define TGW_STDERR_TAIL     2048
+
+/* After SIGTERM on timeout, SIGKILL follows after this long. */
+#define TGW_KILL_AFTER_MS   5000
+
+/* After the child exited, how long its pipes may stay open (a grandchild
+ * holding them) before they are closed anyway. */
+#define TGW_DRAIN_MS        1000
+
+typedef struct tgw_run_s tgw_run_t;
+typedef void (*tgw_run_cb)(tgw_run_t *run);
+
+struct tgw_run_s {
+    /* Inputs, set by the caller before tgw_run_start(); the strings and
+     * the payload must stay valid until done is called. */
+    uv_loop_t                *loop;
+    const tgw_handler_conf_t *handler;  /* NULL: the type has no handler */
+    const char               *task_id;
+    const char               *type;
+    const char               *queue;
+    int                       attempt;  /* 1 on the first run */
+    const char               *payload;
+    size_t                    payload_len;
+    size_t                    result_max; /* bytes of output kept */
+    tgw_run_cb                done;
+    void                     *data;     /* the caller's */
+
+    /* Outputs, valid in done and until tgw_run_cleanup(). */
+    tgw_run_status_t          status;
+    char                     *output;   /* raw result bytes (malloc'ed) */
+    size_t                    output_len;
+    int                       truncated;  /* output was cut at result_max */
+    char                      *error;   /* failure text, NUL-terminated */
+
+    /* Private state. */
+    uv_timer_t                timer;      /* built-in delay, exec timeout */
+    uv_timer_t                kill_timer; /* SIGKILL after SIGTERM, and the
+                                             drain limit after exit */
+    uv_process_t              proc;
+    uv_pipe_t                 in, out, err; /* child's stdin/out/err */
+    uv_write_t                write_req;
+    int                       open_handles; /* done fires at zero */
+    int                       spawned;    /* the child exists (or did) */
+    int                       exited;
+    int64_t                   exit_status;
+    int                       term_signal;
+    int                       timed_out;
+    int                       aborted;    /* tgw_run_abort() was called */
+    char                     *errbuf;     /* stderr, the last bytes */
+    size_t                    errlen;
+};
+
+/*
+ * Starts the run.  Returns 0 when done will be called (even for runs that
+ * fail at once, like an unknown type or a program that cannot start), -1
+ * when out of memory (done will not be called; nothing is left open).
+ */
+int tgw_run_start(tgw_run_t *run);
+
+/* Ends a run early (shutdown grace expired): kills the child's process
+ * group.  done is still called. */
+void tgw_run_abort(tgw_run_t *run);
+
+/* Frees the outputs. */
+void tgw_run_cleanup(tgw_run_t *run);
+
+/* Returns a pointer to the name of a run status, for logs. */
+const char *tgw_run_status_name(tgw_run_status_t s);
+
+#endif /* TGW_RUN_H */
