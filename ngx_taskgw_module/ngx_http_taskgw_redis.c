@@ -17,8 +17,11 @@
 
 
 /*
- * The link's life: DOWN (waiting out a backoff delay) -> CONNECTING ->
- * UP, and back to DOWN on any error, timeout or disconnect.
+ * The link's life: DOWN (waiting out a backoff delay) -> CONNECTING (TCP
+ * connect, then AUTH/SELECT/PING) -> UP, and back to DOWN on any error,
+ * timeout or disconnect.  Request batches are written only while UP, so
+ * none can run before AUTH and SELECT took effect; batches that arrive
+ * while CONNECTING wait in the link's queue.
  */
 typedef enum {
     NGX_HTTP_TASKGW_LINK_DOWN = 0,
@@ -36,6 +39,7 @@ typedef struct {
     ngx_event_t                    reconnect;  /* backoff timer */
     ngx_event_t                    connect_timer;
     ngx_uint_t                     failures;   /* since the last UP */
+    ngx_queue_t                    waiting;    /* ops held while CONNECTING */
     unsigned                       exiting:1;
 } ngx_http_taskgw_link_t;
 
@@ -50,6 +54,10 @@ typedef struct {
     ngx_http_taskgw_redis_done_pt   done;
     ngx_pool_cleanup_t             *cleanup;
     ngx_event_t                     timer;     /* command timeout */
+    ngx_queue_t                     queue;     /* in link->waiting */
+    ngx_http_taskgw_redis_cmd_t    *cmds;      /* in the request's pool */
+    ngx_uint_t                      ncmds;
+    unsigned                        waiting:1; /* queued, not yet sent */
 } ngx_http_taskgw_redis_op_t;
 
 
@@ -78,6 +86,12 @@ static void ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac,
 static void ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply,
     void *data);
 static void ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev);
+static ngx_int_t ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op);
+static void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
+    ngx_uint_t fail);
+static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
+    redisReply *reply);
 static void ngx_http_taskgw_redis_op_cleanup(void *data);
 
 
@@ -94,6 +108,7 @@ ngx_http_taskgw_redis_init_process(ngx_cycle_t *cycle,
 
     link->conf = tmcf;
     link->log = cycle->log;
+    ngx_queue_init(&link->waiting);
 
     link->reconnect.handler = ngx_http_taskgw_redis_reconnect_handler;
     link->reconnect.data = link;
@@ -250,6 +265,13 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
                               cmd.argvlen);
     }
 
+    /* PING's reply says the link is usable: it comes after AUTH/SELECT */
+
+    cmd.argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
+    redisAsyncCommandArgv(ac, ngx_http_taskgw_redis_setup_reply,
+                          (void *) "PING", cmd.argc, cmd.argv, cmd.argvlen);
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, link->log, 0,
                    "taskgw: redis link %s to %V",
                    ngx_http_taskgw_redis_state_name(link->state),
@@ -287,6 +309,8 @@ ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
     }
 
     link->state = NGX_HTTP_TASKGW_LINK_DOWN;
+
+    ngx_http_taskgw_redis_flush(link, 1);
 
     if (link->exiting || ngx_exiting || ngx_terminate) {
         return;
@@ -347,9 +371,20 @@ ngx_http_taskgw_redis_connect_timeout(ngx_event_t *ev)
 {
     ngx_http_taskgw_link_t  *link = ev->data;
 
-    if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
-        ngx_http_taskgw_redis_reset(link, "connect timed out");
+    if (link->state != NGX_HTTP_TASKGW_LINK_CONNECTING) {
+        return;
     }
+
+    if (link->ctx && (link->ctx->c.flags & REDIS_CONNECTED)) {
+        /* TCP is up but the setup commands got no answer */
+        ngx_log_error(NGX_LOG_ERR, link->log, 0,
+                      "taskgw: redis %V did not answer within %M ms",
+                      &link->conf->address, link->conf->timeout);
+        ngx_http_taskgw_redis_reset(link, "no answer to PING");
+        return;
+    }
+
+    ngx_http_taskgw_redis_reset(link, "connect timed out");
 }
 
 
@@ -368,18 +403,7 @@ ngx_http_taskgw_redis_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
 
-    if (link->connect_timer.timer_set) {
-        ngx_del_timer(&link->connect_timer);
-    }
-
-    if (link->failures) {
-        ngx_log_error(NGX_LOG_NOTICE, link->log, 0,
-                      "taskgw: redis %V link up again",
-                      &link->conf->address);
-    }
-
-    link->state = NGX_HTTP_TASKGW_LINK_UP;
-    link->failures = 0;
+    /* connected; the link is UP when PING answers (setup_reply) */
 }
 
 
@@ -395,6 +419,13 @@ ngx_http_taskgw_redis_on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 
+/*
+ * Replies to AUTH, SELECT and PING.  Any error makes the connection
+ * unusable (commands could run unauthenticated or in the wrong database):
+ * it is dropped and tried again later.  PING's reply puts the link UP and
+ * sends the batches that waited for it.
+ */
+
 static void
 ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
     void *data)
@@ -402,12 +433,40 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
     redisReply              *rr = reply;
     ngx_http_taskgw_link_t  *link = ac->ev.data;
 
-    if (rr && rr->type == REDIS_REPLY_ERROR) {
+    if (rr == NULL || link->ctx != ac) {
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, link->log, 0,
                       "taskgw: redis %V: %s failed: %*s",
                       &link->conf->address, (char *) data,
                       (size_t) rr->len, rr->str);
+
+        /* freed by hiredis once this callback returns */
+        redisAsyncFree(ac);
+        ngx_http_taskgw_redis_down(link, "connection setup failed");
+        return;
     }
+
+    if (ngx_strcmp((char *) data, "PING") != 0) {
+        return;
+    }
+
+    if (link->connect_timer.timer_set) {
+        ngx_del_timer(&link->connect_timer);
+    }
+
+    if (link->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, link->log, 0,
+                      "taskgw: redis %V link up again",
+                      &link->conf->address);
+    }
+
+    link->state = NGX_HTTP_TASKGW_LINK_UP;
+    link->failures = 0;
+
+    ngx_http_taskgw_redis_flush(link, 0);
 }
 
 
@@ -572,8 +631,9 @@ ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
 
 /*
  * Sends n commands pipelined on the link; done() gets the last one's
- * reply.  NGX_ERROR means nothing is in flight and done() will not be
- * called: the caller answers 503 itself.
+ * reply.  While the link is connecting the batch waits for it (within the
+ * same timeout).  NGX_ERROR means the link is down: nothing is in flight,
+ * done() will not be called, and the caller answers 503 itself.
  */
 
 ngx_int_t
@@ -581,12 +641,13 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
     ngx_http_taskgw_redis_done_pt done)
 {
-    ngx_uint_t                   i;
     ngx_pool_cleanup_t          *cln;
     ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
     ngx_http_taskgw_redis_op_t  *op;
 
-    if (link->ctx == NULL || (link->ctx->c.flags & REDIS_DISCONNECTING)) {
+    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN || link->ctx == NULL
+        || (link->ctx->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "taskgw: redis link %s, not sending",
                        ngx_http_taskgw_redis_state_name(link->state));
@@ -606,30 +667,29 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     op->request = r;
     op->done = done;
     op->cleanup = cln;
+    op->ncmds = n;
 
     op->timer.handler = ngx_http_taskgw_redis_op_timeout;
     op->timer.data = op;
     op->timer.log = link->log;
 
-    for (i = 0; i < n; i++) {
-        if (redisAsyncCommandArgv(link->ctx,
-                                  i == n - 1
-                                      ? ngx_http_taskgw_redis_reply : NULL,
-                                  i == n - 1 ? op : NULL,
-                                  cmds[i].argc, cmds[i].argv,
-                                  cmds[i].argvlen)
-            != REDIS_OK)
-        {
-            /*
-             * A batch cut short would leave the pipeline in an unknown
-             * state (a MULTI without its EXEC): start over.  The commands
-             * already queued get NULL replies, none of them ours.
-             */
-
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "taskgw: redis command could not be queued");
+    if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
+        /* the arguments point into the request's pool: keep the array */
+        op->cmds = ngx_pnalloc(r->pool, n * sizeof(ngx_http_taskgw_redis_cmd_t));
+        if (op->cmds == NULL) {
             ngx_free(op);
-            ngx_http_taskgw_redis_reset(link, "command queue failed");
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(op->cmds, cmds, n * sizeof(ngx_http_taskgw_redis_cmd_t));
+        ngx_queue_insert_tail(&link->waiting, &op->queue);
+        op->waiting = 1;
+
+    } else {
+        op->cmds = cmds;
+
+        if (ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
+            ngx_free(op);
             return NGX_ERROR;
         }
     }
@@ -643,12 +703,86 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
 }
 
 
+/* Writes an op's commands into hiredis; the last one carries the op. */
+
+static ngx_int_t
+ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op)
+{
+    ngx_uint_t                    i, last;
+    ngx_http_taskgw_redis_cmd_t  *c;
+
+    last = op->ncmds - 1;
+
+    for (i = 0; i < op->ncmds; i++) {
+        c = &op->cmds[i];
+
+        if (redisAsyncCommandArgv(link->ctx,
+                                  i == last ? ngx_http_taskgw_redis_reply
+                                            : NULL,
+                                  i == last ? op : NULL,
+                                  c->argc, c->argv, c->argvlen)
+            != REDIS_OK)
+        {
+            /*
+             * A batch cut short would leave the pipeline in an unknown
+             * state (a MULTI without its EXEC): start over.  The commands
+             * already queued get NULL replies, none of them ours.
+             */
+
+            ngx_log_error(NGX_LOG_ERR, link->log, 0,
+                          "taskgw: redis command could not be queued");
+            ngx_http_taskgw_redis_reset(link, "command queue failed");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The ops that waited for the link: sent once it is UP, or failed with a
+ * NULL reply when it went down instead.
+ */
+
+static void
+ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link, ngx_uint_t fail)
+{
+    ngx_queue_t                 *q;
+    ngx_http_taskgw_redis_op_t  *op;
+
+    while (!ngx_queue_empty(&link->waiting)) {
+        q = ngx_queue_head(&link->waiting);
+        ngx_queue_remove(q);
+
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+        op->waiting = 0;
+
+        if (fail || link->ctx == NULL
+            || ngx_http_taskgw_redis_issue(link, op) != NGX_OK)
+        {
+            ngx_http_taskgw_redis_op_finish(op, NULL);
+        }
+    }
+}
+
+
 static void
 ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply, void *data)
 {
-    ngx_http_taskgw_redis_op_t  *op = data;
-    ngx_connection_t            *c;
-    ngx_http_request_t          *r;
+    ngx_http_taskgw_redis_op_finish(data, reply);
+}
+
+
+/* Hands the reply to the request, if it is still there, and frees op. */
+
+static void
+ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
@@ -697,6 +831,18 @@ static void
 ngx_http_taskgw_redis_op_cleanup(void *data)
 {
     ngx_http_taskgw_redis_op_t  *op = data;
+
+    if (op->waiting) {
+        /* never sent: nothing will answer it, and its arguments go away */
+        ngx_queue_remove(&op->queue);
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+
+        ngx_free(op);
+        return;
+    }
 
     /* the batch stays in flight; its reply will find no request */
     op->request = NULL;

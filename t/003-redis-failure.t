@@ -2,6 +2,7 @@
 # error, within taskgw_redis_timeout, and nothing else in nginx waits.
 use Test::Nginx::Socket 'no_plan';
 use IO::Socket::INET;
+use TaskGW::Stack;
 
 # A port where nothing listens, and one where a socket accepts
 # connections (the kernel completes them) but never reads or answers.
@@ -17,9 +18,46 @@ our $Silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
     or die "listen: $!";
 $ENV{TEST_NGINX_SILENT_PORT} = $Silent->sockport;
 
+# A fake Redis that completes the connection setup (answers PING), then
+# drops the connection as soon as a request's MULTI arrives.
+our $Dropper = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                     LocalPort => 0, Listen => 128,
+                                     ReuseAddr => 1)
+    or die "listen: $!";
+$ENV{TEST_NGINX_DROP_PORT} = $Dropper->sockport;
+
+my $parent = $$;
+my $dropper_pid = fork() // die "fork: $!";
+if ($dropper_pid == 0) {
+    local $SIG{ALRM} = sub { exit 0 };
+    alarm 120;
+    while (my $c = $Dropper->accept) {
+        my $buf = '';
+        while (sysread($c, my $chunk, 4096)) {
+            $buf .= $chunk;
+            if ($buf =~ /MULTI/) {
+                last;
+            }
+            while ($buf =~ s/^\*1\r\n\$4\r\nPING\r\n//) {
+                syswrite($c, "+PONG\r\n");
+            }
+        }
+        close $c;
+    }
+    exit 0;
+}
+close $Dropper;
+END { kill 'KILL', $dropper_pid if $dropper_pid && $$ == $parent }
+
+my $redis = TaskGW::Stack::Redis->new($ENV{TEST_NGINX_REDIS_PORT});
+$redis->cmd('DEL', $_) for @{ $redis->cmd('KEYS', 't003:*') || [] };
+
 no_shuffle();
 no_long_string();
 run_tests();
+
+is(scalar @{ $redis->cmd('KEYS', 't003:*') }, 0,
+   'nothing was stored through a connection whose setup failed');
 
 __DATA__
 
@@ -117,3 +155,63 @@ x
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 6: Redis drops the connection in the middle of a request: 503
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_DROP_PORT;
+--- config
+    location /tasks {
+        taskgw_enqueue;
+    }
+--- request
+POST /tasks
+x
+--- error_code: 503
+--- response_body chomp
+{"error":"unavailable","message":"task store is unavailable"}
+--- wait: 0.3
+--- error_log
+link lost: Server closed the connection
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 7: a failing SELECT makes the connection unusable: 503, nothing stored
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=99;
+    taskgw_prefix t003;
+--- config
+    location /tasks {
+        taskgw_enqueue;
+    }
+--- request
+POST /tasks
+x
+--- error_code: 503
+--- response_body_like: "error":"unavailable"
+--- error_log
+SELECT failed: ERR DB index is out of range
+
+
+
+=== TEST 8: a failing AUTH makes the connection unusable: 503, nothing stored
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=wrong;
+    taskgw_prefix t003;
+--- config
+    location /tasks {
+        taskgw_enqueue;
+    }
+--- request
+POST /tasks
+x
+--- error_code: 503
+--- response_body_like: "error":"unavailable"
+--- error_log
+AUTH failed
+--- no_error_log
+wrong
