@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
 
 #include "log.h"
 #include "rconn.h"
@@ -22,6 +22,138 @@ typedef struct {
     void               *data;
     int                 internal;   /* handshake, not counted in inflight */
 } tgw_rreq_t;
+
+/* ------------------------------------------------------------------------
+ * The event-loop adapter.  hiredis 0.14's own libuv adapter ignores a poll
+ * error status, and libuv reports a refused or reset socket exactly that
+ * way (POLLERR -> UV_EBADF, the poll stopped): the connection would hang
+ * instead of failing.  This one hands any error to hiredis as readiness,
+ * so hiredis reads or writes, sees the socket error, and fails cleanly.
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    redisAsyncContext  *ac;         /* NULL once hiredis cleaned up */
+    uv_poll_t           poll;
+    int                 events;     /* UV_READABLE | UV_WRITABLE wanted */
+} tgw_rev_t;
+
+
+static void tgw_rev_update(tgw_rev_t *ev);
+
+
+static void
+tgw_rev_on_poll(uv_poll_t *h, int status, int events)
+{
+    tgw_rev_t *ev = h->data;
+
+    if (status != 0) {
+        events = ev->events;        /* let hiredis find the error */
+    }
+    if (ev->ac != NULL && (events & UV_READABLE)) {
+        redisAsyncHandleRead(ev->ac);
+    }
+    if (ev->ac != NULL && (events & UV_WRITABLE)) {
+        redisAsyncHandleWrite(ev->ac);
+    }
+    if (status != 0 && ev->ac != NULL) {
+        tgw_rev_update(ev);         /* libuv stopped the poll; resume it */
+    }
+}
+
+
+static void
+tgw_rev_update(tgw_rev_t *ev)
+{
+    if (ev->events) {
+        uv_poll_start(&ev->poll, ev->events, tgw_rev_on_poll);
+    } else {
+        uv_poll_stop(&ev->poll);
+    }
+}
+
+
+static void
+tgw_rev_add_read(void *p)
+{
+    tgw_rev_t *ev = p;
+
+    ev->events |= UV_READABLE;
+    tgw_rev_update(ev);
+}
+
+
+static void
+tgw_rev_del_read(void *p)
+{
+    tgw_rev_t *ev = p;
+
+    ev->events &= ~UV_READABLE;
+    tgw_rev_update(ev);
+}
+
+
+static void
+tgw_rev_add_write(void *p)
+{
+    tgw_rev_t *ev = p;
+
+    ev->events |= UV_WRITABLE;
+    tgw_rev_update(ev);
+}
+
+
+static void
+tgw_rev_del_write(void *p)
+{
+    tgw_rev_t *ev = p;
+
+    ev->events &= ~UV_WRITABLE;
+    tgw_rev_update(ev);
+}
+
+
+static void
+tgw_rev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+
+/* hiredis is done with the socket (it closes the fd right after). */
+static void
+tgw_rev_cleanup(void *p)
+{
+    tgw_rev_t *ev = p;
+
+    ev->ac = NULL;
+    uv_close((uv_handle_t *) &ev->poll, tgw_rev_closed);
+}
+
+
+static int
+tgw_rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    tgw_rev_t *ev;
+
+    ev = calloc(1, sizeof(*ev));
+    if (ev == NULL) {
+        return -1;
+    }
+    if (uv_poll_init(loop, &ev->poll, ac->c.fd) != 0) {
+        free(ev);
+        return -1;
+    }
+    ev->ac = ac;
+    ev->poll.data = ev;
+    ac->ev.data = ev;
+    ac->ev.addRead = tgw_rev_add_read;
+    ac->ev.delRead = tgw_rev_del_read;
+    ac->ev.addWrite = tgw_rev_add_write;
+    ac->ev.delWrite = tgw_rev_del_write;
+    ac->ev.cleanup = tgw_rev_cleanup;
+    return 0;
+}
+
 
 static void tgw_rconn_connect(tgw_rconn_t *rc);
 static void tgw_rconn_lost(tgw_rconn_t *rc, const char *why);
@@ -397,7 +529,7 @@ tgw_rconn_connect(tgw_rconn_t *rc)
     /* Before any child is spawned: the socket must not leak into one. */
     fcntl(rc->ac->c.fd, F_SETFD, FD_CLOEXEC);
     rc->ac->data = rc;
-    if (redisLibuvAttach(rc->ac, rc->loop) != REDIS_OK) {
+    if (tgw_rev_attach(rc->ac, rc->loop) != 0) {
         tgw_rconn_lost(rc, "cannot attach to the loop");
         return;
     }
