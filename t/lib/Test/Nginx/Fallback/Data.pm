@@ -325,16 +325,19 @@ my %Builtin = (
     },
     eval => sub {
         my $code = join '', @_;
-        my @r = Test::Nginx::Fallback::Filter::_eval_in_main($code);
+        my @r = Test::Nginx::Fallback::Filter::_eval_code($code);
         die "eval filter failed: $@" if $@;
         return @r;
     },
 );
 
-# Evaluate section text as Perl in package main, strict like Test::Base.
-sub _eval_in_main {
+# Evaluate section text as Perl the way Test::Base does: strict, in its
+# filter package, so the suite's own subs need their package name
+# (Test::Nginx::Socket::server_port(), main::helper()) exactly as with
+# the real module.
+sub _eval_code {
     my $code = shift;
-    package main;
+    package Test::Base::Filter;
     use strict;
     use warnings;
     return eval $code;    ## no critic (ProhibitStringyEval)

@@ -93,17 +93,6 @@ $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 $ENV{TEST_NGINX_SERVROOT}  = $ServRoot unless defined $ENV{TEST_NGINX_SERVROOT};
 $ENV{TEST_NGINX_HTML_DIR}  = $HtmlDir unless defined $ENV{TEST_NGINX_HTML_DIR};
 
-# Let code written for the real module read $Test::Nginx::Util::Foo.
-{
-    no strict 'refs';
-    for my $v (qw(ServerPort ServerPortForClient ServerAddr ServerName
-                  NoLongString RepeatEach ServRoot PidFile ConfFile
-                  ErrLogFile AccLogFile HtmlDir LogDir NginxBinary
-                  LogLevel Workers MasterProcessEnabled Timeout))
-    {
-        *{"Test::Nginx::Util::$v"} = \${"Test::Nginx::Socket::$v"};
-    }
-}
 
 # Run-time state.
 my $MainPid = $$;        # forked children must not stop nginx at exit
@@ -142,6 +131,25 @@ my %FromTestMore = map { $_ => 1 } qw(
     eq_array eq_hash eq_set can_ok isa_ok diag use_ok
 );
 my %FromCarp = map { $_ => 1 } qw(croak carp cluck confess);
+
+# Code written for the real module may use Test::Nginx::Util's names
+# (and init / skip_eval / post_setup_server_root code runs in that
+# package, as with the real module): alias our variables and functions.
+{
+    no strict 'refs';
+    for my $v (qw(ServerPort ServerPortForClient ServerAddr ServerName
+                  NoLongString RepeatEach ServRoot PidFile ConfFile
+                  ErrLogFile AccLogFile HtmlDir LogDir NginxBinary
+                  LogLevel Workers MasterProcessEnabled Timeout))
+    {
+        *{"Test::Nginx::Util::$v"} = \${"Test::Nginx::Socket::$v"};
+    }
+    for my $f (grep { !$FromTestMore{$_} && !$FromCarp{$_} } @EXPORT,
+               qw(expand_env_in_text parse_time sleep_time verbose))
+    {
+        *{"Test::Nginx::Util::$f"} = \&{"Test::Nginx::Socket::$f"};
+    }
+}
 
 # use Test::Nginx::Socket 'no_plan';   or   ... tests => 10;
 sub import {
@@ -404,7 +412,7 @@ sub _skip_spec {
         $spec =~ /^\s*(\d+)\s*:\s*(.*)/s
             or die "Invalid --- skip_eval spec: $spec\n";
         my ($n, $code) = ($1, $2);
-        my $skip = do { package main; eval $code };   ## no critic
+        my $skip = do { package Test::Nginx::Util; eval $code };   ## no critic
         die "skip_eval - failed to eval the Perl code \"$code\": $@\n"
             if $@;
         return ($n, 'skip_eval') if $skip;
@@ -468,7 +476,7 @@ sub _run_block {
     start_nginx($name);
 
     if (defined(my $init = $block->init)) {
-        do { package main; eval $init };    ## no critic
+        do { package Test::Nginx::Util; eval $init };    ## no critic
         die "init failed: $@" if $@;
     }
 
@@ -496,7 +504,7 @@ sub setup_server {
     Test::Nginx::Fallback::Server::setup_servroot($Paths);
 
     if (defined(my $code = $block->post_setup_server_root)) {
-        do { package main; eval $code };    ## no critic
+        do { package Test::Nginx::Util; eval $code };    ## no critic
         die "post_setup_server_root failed: $@" if $@;
     }
 
