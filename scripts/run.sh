@@ -26,7 +26,9 @@ cleanup() {
     echo
     echo "taskgw: stopped (logs in $RUN/logs)"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+# Ctrl-C is the normal way out: stop everything and exit 0
+trap 'exit 0' INT TERM
 
 # nginx: the example config with this stack's ports and private paths
 sed -e "s#load_module modules/ngx_http_taskgw_module.so;#load_module $ROOT/build/ngx_http_taskgw_module.so;#" \
@@ -36,7 +38,7 @@ sed -e "s#load_module modules/ngx_http_taskgw_module.so;#load_module $ROOT/build
     conf/nginx.conf > "$RUN/conf/nginx.conf"
 
 sed -e "s#\"127.0.0.1:6379\"#\"127.0.0.1:$REDIS_PORT\"#" \
-    conf/taskgw-worker.json > "$RUN/conf/taskgw-worker.json"
+    conf/taskgw-worker.json > "$RUN/conf/taskgw-worker.json" || exit 1
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
     --appendonly no --dir "$RUN" --logfile "$RUN/logs/redis.log" &
@@ -51,12 +53,26 @@ done
 
 /usr/sbin/nginx -p "$RUN/" -c conf/nginx.conf \
     -g "daemon off; pid logs/nginx.pid; error_log logs/error.log info;" &
-PIDS="$PIDS $!"
+NGINX_PID=$!
+PIDS="$PIDS $NGINX_PID"
 
 build/taskgw-worker -c "$RUN/conf/taskgw-worker.json" 2>"$RUN/logs/worker.log" &
-PIDS="$PIDS $!"
+WORKER_PID=$!
+PIDS="$PIDS $WORKER_PID"
 
 sleep 0.5
+
+for name in nginx worker; do
+    case $name in
+        nginx)  pid=$NGINX_PID;  log=$RUN/logs/error.log ;;
+        worker) pid=$WORKER_PID; log=$RUN/logs/worker.log ;;
+    esac
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "taskgw: $name did not start; its log ($log):" >&2
+        tail -20 "$log" >&2
+        exit 1
+    fi
+done
 
 cat <<MSG
 
