@@ -38,24 +38,90 @@ our @EXPORT_OK = qw(wait_for free_port repo_root json_decode json_encode
 
 my %CHILDREN;               # pid => name, live processes we spawned
 my $OWNER = $$;             # forked helpers must not clean up our children
+my $SENTINEL;               # pipe to the watchdog, see _sentinel
+
+# A watchdog in its own process group that outlives us: it learns every
+# process group we start ("+pid") or reap ("-pid") through a pipe, and
+# when the pipe closes without "bye" (we were SIGKILLed, or our whole
+# process group was) it kills what is left.  END covers every other exit.
+sub _sentinel {
+    return $SENTINEL if $SENTINEL && $$ == $OWNER;
+    pipe(my $r, my $w) or die "pipe: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        close $w;
+        POSIX::setpgid(0, 0);
+        $SIG{$_} = 'IGNORE' for qw(INT TERM HUP PIPE);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';      # prove waits for EOF on it
+        open STDERR, '>', '/dev/null';
+        # hold nothing else of the test's (listening sockets above all)
+        my $keep = fileno $r;
+        if (opendir my $d, '/proc/self/fd') {
+            for my $fd (grep { /^\d+$/ } readdir $d) {
+                POSIX::close($fd) if $fd > 2 && $fd != $keep;
+            }
+        }
+        my (%live, $bye);
+        while (my $line = <$r>) {
+            if ($line =~ /^\+(\d+)$/) { $live{$1} = 1 }
+            elsif ($line =~ /^-(\d+)$/) { delete $live{$1} }
+            elsif ($line =~ /^bye$/) { $bye = 1 }
+        }
+        if (!$bye && %live) {
+            kill 'TERM', -$_ for keys %live;
+            sleep 2;
+            kill 'KILL', -$_ for keys %live;
+        }
+        POSIX::_exit(0);
+    }
+    close $r;
+    my $old = select $w;
+    $| = 1;
+    select $old;
+    return $SENTINEL = $w;
+}
+
+sub _track {
+    my ($pid, $name) = @_;
+    $CHILDREN{$pid} = $name;
+    return unless $$ == $OWNER;
+    local $SIG{PIPE} = 'IGNORE';
+    print { _sentinel() } "+$pid\n";
+}
+
+sub _untrack {
+    my ($pid) = @_;
+    delete $CHILDREN{$pid};
+    local $SIG{PIPE} = 'IGNORE';
+    print { $SENTINEL } "-$pid\n" if $SENTINEL && $$ == $OWNER;
+}
 
 sub _kill_all {
     return unless $$ == $OWNER;
     my @pids = keys %CHILDREN;
-    return unless @pids;
-    kill 'TERM', -$_ for @pids;
-    my $deadline = time + 3;
-    while (%CHILDREN && time < $deadline) {
-        for my $pid (keys %CHILDREN) {
-            delete $CHILDREN{$pid} if waitpid($pid, WNOHANG) != 0;
+    if (@pids) {
+        kill 'TERM', -$_ for @pids;
+        my $deadline = time + 3;
+        while (%CHILDREN && time < $deadline) {
+            for my $pid (keys %CHILDREN) {
+                _untrack($pid) if waitpid($pid, WNOHANG) != 0;
+            }
+            sleep 0.05 if %CHILDREN;
         }
-        sleep 0.05 if %CHILDREN;
+        for my $pid (keys %CHILDREN) {
+            kill 'KILL', -$pid;
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            _untrack($pid);
+        }
     }
-    for my $pid (keys %CHILDREN) {
-        kill 'KILL', -$pid;
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-        delete $CHILDREN{$pid};
+    if ($SENTINEL) {
+        local $SIG{PIPE} = 'IGNORE';
+        print $SENTINEL "bye\n";
+        close $SENTINEL;
+        undef $SENTINEL;
     }
 }
 
@@ -90,7 +156,7 @@ sub _spawn {
         POSIX::_exit(127);
     }
     POSIX::setpgid($pid, $pid);     # no race with the child's own call
-    $CHILDREN{$pid} = $name;
+    _track($pid, $name);
     return $pid;
 }
 
@@ -105,8 +171,8 @@ sub _stop {
         my $w = waitpid($pid, WNOHANG);
         if ($w == $pid || $w < 0) {
             my $st = $w == $pid ? $? : undef;
-            delete $CHILDREN{$pid};
             kill 'KILL', -$pid;     # leftovers of the group, if any
+            _untrack($pid);
             return $st;
         }
         sleep 0.02;
@@ -114,7 +180,7 @@ sub _stop {
     kill 'KILL', -$pid;
     kill 'KILL', $pid;
     waitpid($pid, 0);
-    delete $CHILDREN{$pid};
+    _untrack($pid);
     return undef;
 }
 
@@ -123,7 +189,7 @@ sub _alive {
     return 0 unless $pid && exists $CHILDREN{$pid};
     my $w = waitpid($pid, WNOHANG);
     return 1 if $w == 0;
-    delete $CHILDREN{$pid};
+    _untrack($pid);
     return 0;
 }
 
@@ -214,6 +280,7 @@ sub new {
     my $dir = tempdir('taskgw-e2e-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
     chmod 0755, $dir;
     diag_note("servroot kept at $dir") if $keep;
+    _sentinel() if $$ == $OWNER;
     my $self = bless {
         dir     => $dir,
         root    => repo_root(),
@@ -498,7 +565,7 @@ sub run_cmd {
         exec { $argv->[0] } @$argv or print STDERR "exec: $!\n";
         POSIX::_exit(127);
     }
-    $CHILDREN{$pid} = 'command';
+    $CHILDREN{$pid} = 'command';    # same group as us: not the sentinel's
     waitpid($pid, 0);
     my $st = $?;
     delete $CHILDREN{$pid};
@@ -527,7 +594,7 @@ sub fork_process {
         POSIX::_exit($@ ? 1 : 0);
     }
     POSIX::setpgid($pid, $pid);
-    $CHILDREN{$pid} = $name;
+    _track($pid, $name);
     return $pid;
 }
 

@@ -260,6 +260,14 @@ sub parse_response {
     }
 
     my $code = $res->code // 0;
+
+    # An interim response (100 Continue...) precedes the real one.
+    if ($code >= 100 && $code < 200 && $code != 101
+        && $raw =~ /\A.*?\r?\n\r?\n/s)
+    {
+        return parse_response(substr($raw, $+[0]), $head_req);
+    }
+
     if ($code == 304 || $code == 101 || $code == 204
         || ($code >= 100 && $code < 200) || $head_req)
     {

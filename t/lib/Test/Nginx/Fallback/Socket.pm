@@ -19,6 +19,9 @@ use List::Util ();
 use Scalar::Util ();
 use Time::HiRes ();
 use IO::Socket::INET ();
+use IO::Select ();
+use POSIX ();
+use Socket ();
 use Test::More ();
 use Test::Builder ();
 
@@ -374,7 +377,10 @@ sub run_tests {
 
 sub _on_signal {
     my ($sig) = @_;
-    stop_nginx() if $$ == $MainPid;
+    if ($$ == $MainPid) {
+        stop_tcp_server();
+        stop_nginx();
+    }
     $SIG{$sig} = 'DEFAULT';
     kill $sig, $$;
     exit 1;
@@ -393,6 +399,7 @@ sub run_test {
 
     my $ok = eval { _run_block($block); 1 };
     my $err = $@;
+    stop_tcp_server();
     stop_nginx();
     if (!$ok) {
         chomp $err;
@@ -491,7 +498,10 @@ sub _run_block {
             }
             next;
         }
+        my $tcp = defined $block->tcp_listen ? start_tcp_server($block)
+                                              : undef;
         run_test_helper($block, $i);
+        check_tcp_server($block, $tcp) if $tcp;
     }
     return;
 }
@@ -628,6 +638,7 @@ sub stop_nginx {
 
 sub cleanup {
     $_->() for @CleanupHandlers;
+    stop_tcp_server();
     stop_nginx();
     return;
 }
@@ -666,6 +677,161 @@ sub _run_must_die {
             stop_nginx();
         }
     }
+    return;
+}
+
+# ---------------------------------------------------------------------
+# --- tcp_listen: a one-connection TCP server standing in for a backend,
+# forked for each repetition of the block. It accepts one connection,
+# reads the query (tcp_query_len bytes, else what one read returns, or
+# until tcp_query_auto_timeout of silence), waits tcp_reply_delay, sends
+# tcp_reply (text, array of texts, or code given the query) and closes,
+# or keeps the connection open with tcp_no_close. tcp_shutdown shuts
+# down a direction first. tcp_query / tcp_query_len are then checked.
+
+my $TcpServer;    # { pid, query_file, unix_path } of the running one
+
+sub start_tcp_server {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $target = expand_env_in_text(scalar $block->tcp_listen, $name);
+    my $reply = $block->tcp_reply;
+    die "no --- tcp_reply specified but --- tcp_listen is specified\n"
+        if !defined $reply && !defined $block->tcp_shutdown;
+
+    my $req_len = $block->tcp_query_len;
+    $req_len = length $block->tcp_query
+        if !defined $req_len && defined $block->tcp_query;
+    my $query_file = "$LogDir/tcp_query";
+    unlink $query_file;
+
+    my ($listen, $unix_path);
+    for my $try (1 .. 30) {
+        if ($target =~ /^\d+$/) {
+            $listen = IO::Socket::INET->new(
+                LocalAddr => '127.0.0.1', LocalPort => $target,
+                Proto => 'tcp', Listen => 5, ReuseAddr => 1);
+        } elsif ($target =~ /\S+\.sock$/) {
+            require IO::Socket::UNIX;
+            unlink $target;
+            $unix_path = $target;
+            $listen = IO::Socket::UNIX->new(
+                Local => $target, Listen => 5,
+                Type => Socket::SOCK_STREAM());
+        } else {
+            die "bad tcp_listen target: $target\n";
+        }
+        last if $listen || !$!{EADDRINUSE};
+        Time::HiRes::sleep(0.1);
+    }
+    die "failed to create the tcp listening socket $target: $!\n"
+        unless $listen;
+
+    my $pid = fork;
+    die "fork failed: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        eval { _tcp_server_child($block, $listen, $req_len, $query_file) };
+        warn "WARNING: $name - TCP server: $@" if $@;
+        POSIX::_exit(0);
+    }
+    close $listen;
+    $TcpServer = { pid => $pid, query_file => $query_file,
+                   unix_path => $unix_path };
+    return $TcpServer;
+}
+
+sub _tcp_server_child {
+    my ($block, $listen, $req_len, $query_file) = @_;
+    $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
+
+    my $client;
+    until ($client = $listen->accept) {
+        Time::HiRes::sleep($TestNginxSleep);
+    }
+
+    my ($no_read, $no_write);
+    if (defined(my $how = $block->tcp_shutdown)) {
+        Time::HiRes::sleep(parse_time($block->tcp_shutdown_delay))
+            if $block->tcp_shutdown_delay;
+        shutdown $client, $how;
+        if ($how == 0 || $how == 2) { $no_read = 1 } else { $no_write = 1 }
+    }
+
+    unless ($no_read) {
+        my $auto = $block->tcp_query_auto_timeout;
+        my $wait = defined $auto && $auto ne '' ? $auto + 0 : 0.1;
+        my $sel = IO::Select->new($client);
+        my $buf = '';
+        while (1) {
+            last if defined $auto && !$sel->can_read($wait);
+            my $n = sysread $client, my $chunk, 4096;
+            last unless $n;    # EOF or error
+            $buf .= $chunk;
+            # Publish what was read so far (rename is atomic).
+            Test::Nginx::Fallback::Server::write_file("$query_file.tmp",
+                                                      $buf);
+            rename "$query_file.tmp", $query_file;
+            last if !defined $auto && (!$req_len || length $buf >= $req_len);
+        }
+    }
+
+    Time::HiRes::sleep(parse_time($block->tcp_reply_delay))
+        if $block->tcp_reply_delay;
+
+    my $reply = $block->tcp_reply;
+    if (!$no_write && defined $reply) {
+        if (ref $reply eq 'CODE') {
+            my $query = -f $query_file
+                ? Test::Nginx::Fallback::Server::_slurp($query_file) : '';
+            $reply = $reply->($query);
+        }
+        for my $r (ref $reply eq 'ARRAY' ? @$reply : ($reply)) {
+            my $off = 0;
+            while ($off < length $r) {
+                my $n = syswrite $client, $r, length($r) - $off, $off;
+                last unless defined $n;
+                $off += $n;
+            }
+        }
+    }
+
+    sleep 3600 while defined $block->tcp_no_close;
+    close $client;
+    return;
+}
+
+# tcp_query / tcp_query_len tests, then stop the server.
+sub check_tcp_server {
+    my ($block, $tcp) = @_;
+    my $name = $block->name;
+    my $buf = -f $tcp->{query_file}
+        ? Test::Nginx::Fallback::Server::_slurp($tcp->{query_file}) : '';
+    if (defined $block->tcp_query) {
+        is_str($buf, scalar $block->tcp_query, "$name - tcp_query ok");
+    }
+    if (defined $block->tcp_query_len) {
+        Test::More::is(length $buf, scalar $block->tcp_query_len,
+                       "$name - TCP query length ok");
+    }
+    stop_tcp_server();
+    return;
+}
+
+sub stop_tcp_server {
+    return unless $TcpServer && $$ == $MainPid;
+    my $pid = $TcpServer->{pid};
+    kill 'TERM', $pid;
+    my $deadline = Time::HiRes::time() + 2;
+    while (waitpid($pid, POSIX::WNOHANG()) == 0) {
+        if (Time::HiRes::time() > $deadline) {
+            kill 'KILL', $pid;
+            waitpid $pid, 0;
+            last;
+        }
+        Time::HiRes::sleep(0.005);
+    }
+    unlink $TcpServer->{unix_path} if defined $TcpServer->{unix_path};
+    undef $TcpServer;
     return;
 }
 
