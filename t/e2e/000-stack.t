@@ -155,6 +155,7 @@ my $probe = "$FindBin::Bin/../lib";
 my $script = <<'EOP';
 use lib $ARGV[0];
 use TaskGW::Stack;
+$| = 1;
 my $s = TaskGW::Stack->new;
 my $p = $s->start_redis;
 print "$p $s->{redis_pid}\n";
@@ -164,8 +165,14 @@ my ($rp, $rpid) = split ' ', `$^X -e '$script' $probe 2>/dev/null`;
 ok($rpid && !kill(0, $rpid), 'redis of a dead script is gone');
 ok(!eval { TaskGW::Stack::Redis->new($rp, 1) }, 'its port is closed');
 
-$script =~ s/die "test died\\n";/kill "TERM", \$\$; sleep 5;/;
-($rp, $rpid) = split ' ', `$^X -e '$script' $probe 2>/dev/null`;
+(my $term = $script) =~ s/die "test died\\n";/kill "TERM", \$\$; sleep 5;/;
+($rp, $rpid) = split ' ', `$^X -e '$term' $probe 2>/dev/null`;
 ok($rpid && !kill(0, $rpid), 'redis gone after SIGTERM to the script');
+
+# === TEST 13: even a SIGKILLed script leaves nothing (the sentinel)
+(my $killed = $script) =~ s/die "test died\\n";/kill "KILL", \$\$;/;
+($rp, $rpid) = split ' ', `$^X -e '$killed' $probe 2>/dev/null`;
+ok($rpid, "redis $rpid started by a script that got SIGKILL");
+ok(wait_for(sub { !kill(0, $rpid) }, 10), 'its redis is killed anyway');
 
 done_testing();
