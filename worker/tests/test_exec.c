@@ -1,0 +1,407 @@
+/*
+ * Handlers on a real libuv loop: exec of real programs (/bin/echo,
+ * /bin/cat, /bin/sh scripts in a temp dir) for exit codes, stdin, env,
+ * stdout limits, the stderr tail, timeouts and signals; and the built-ins.
+ */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "run.h"
+#include "tap.h"
+
+static char       tmpdir[] = "/tmp/tgw-test-exec-XXXXXX";
+static uv_loop_t  loop;
+static int        done_calls;
+static uint64_t   elapsed_ms;
+
+
+static void
+on_done(tgw_run_t *run)
+{
+    done_calls++;
+}
+
+
+static void
+on_abort_timer(uv_timer_t *t)
+{
+    tgw_run_abort(t->data);
+    uv_close((uv_handle_t *) t, NULL);
+}
+
+
+/*
+ * Runs one task with handler h and waits for done; abort_ms > 0 aborts
+ * the run after that long.  The caller cleans up the run.
+ */
+static void
+run_one(tgw_run_t *run, const tgw_handler_conf_t *h, const char *payload,
+    size_t result_max, uint64_t abort_ms)
+{
+    uv_timer_t t;
+    uint64_t   start;
+
+    memset(run, 0, sizeof(*run));
+    run->loop = &loop;
+    run->handler = h;
+    run->task_id = "0190a0b0-0000-7000-8000-000000000001";
+    run->type = h ? h->type : "nope";
+    run->queue = "default";
+    run->attempt = 2;
+    run->payload = payload;
+    run->payload_len = strlen(payload);
+    run->result_max = result_max;
+    run->done = on_done;
+
+    done_calls = 0;
+    uv_update_time(&loop);
+    start = uv_now(&loop);
+    if (abort_ms) {
+        uv_timer_init(&loop, &t);
+        t.data = run;
+        uv_timer_start(&t, on_abort_timer, abort_ms, 0);
+    }
+    if (tgw_run_start(run) != 0) {
+        printf("# tgw_run_start failed\n");
+        return;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_update_time(&loop);
+    elapsed_ms = uv_now(&loop) - start;
+}
+
+
+/* A /bin/sh script in the temp dir; returns its path. */
+static char *
+script(const char *name, const char *body)
+{
+    char *path;
+    FILE *f;
+
+    if (asprintf(&path, "%s/%s", tmpdir, name) < 0) {
+        exit(2);
+    }
+    f = fopen(path, "w");
+    if (f == NULL) {
+        exit(2);
+    }
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    fclose(f);
+    chmod(path, 0755);
+    return path;
+}
+
+
+/*
+ * Checks the fd list of a child shell (one number a line; sh -c opens
+ * nothing itself): 0-2, or fds this process already held without
+ * FD_CLOEXEC when it started (from whoever started the test, not ours).  The
+ * loop's backend fd must not be there.
+ */
+static char inherited[1024];         /* fds open without CLOEXEC at start */
+
+
+static void
+note_inherited(void)
+{
+    int fd, flags;
+
+    for (fd = 3; fd < 1024; fd++) {
+        flags = fcntl(fd, F_GETFD);
+        inherited[fd] = flags != -1 && !(flags & FD_CLOEXEC);
+    }
+}
+
+
+static int
+fds_ok(const char *list)
+{
+    const char *p = list;
+    char       *end;
+    long        fd;
+    int         flags, backend = uv_backend_fd(&loop);
+
+    while (*p) {
+        fd = strtol(p, &end, 10);
+        if (end == p) {
+            return 0;
+        }
+        p = *end ? end + 1 : end;
+        if (fd <= 2) {
+            continue;
+        }
+        if (fd == backend) {
+            return 0;
+        }
+        flags = fcntl((int) fd, F_GETFD);
+        if (fd >= 1024 || !inherited[fd] || flags == -1
+            || (flags & FD_CLOEXEC))
+        {
+            return 0;               /* one of ours got through */
+        }
+    }
+    return 1;
+}
+
+
+static tgw_handler_conf_t
+exec_handler(char **argv, uint64_t timeout_ms)
+{
+    tgw_handler_conf_t h;
+
+    memset(&h, 0, sizeof(h));
+    h.type = "t";
+    h.kind = TGW_HANDLER_EXEC;
+    h.argv = argv;
+    h.timeout_ms = timeout_ms;
+    return h;
+}
+
+
+static tgw_handler_conf_t
+builtin_handler(tgw_builtin_t b, uint64_t timeout_ms)
+{
+    tgw_handler_conf_t h;
+
+    memset(&h, 0, sizeof(h));
+    h.type = "b";
+    h.kind = TGW_HANDLER_BUILTIN;
+    h.builtin = b;
+    h.timeout_ms = timeout_ms;
+    return h;
+}
+
+
+int
+main(void)
+{
+    tgw_run_t           run;
+    tgw_handler_conf_t  h;
+    char               *s65, *s75, *s3, *sslow, *sstubborn, *senv, *sbig,
+                       *serr, *ssig, *sgrand;
+    char               *argv_echo[] = { "/bin/echo", "hello", NULL };
+    char               *argv_cat[] = { "/bin/cat", NULL };
+    char               *argv_missing[] = { "/nonexistent/prog", NULL };
+    char               *argv_ls[] = { "/bin/sh", "-c",
+                                      "ls -1 /proc/$$/fd", NULL };
+    char               *argv[2] = { NULL, NULL };
+    char                want[256];
+
+    note_inherited();
+    if (mkdtemp(tmpdir) == NULL || uv_loop_init(&loop) != 0) {
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    /* ---- exec: success, stdout, stdin ---- */
+    h = exec_handler(argv_echo, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(done_calls, 1, "echo: done called once");
+    is_int(run.status, TGW_RUN_SUCCESS, "echo: success");
+    is_int(run.output_len, 6, "echo: 6 bytes of output");
+    ok(run.output && memcmp(run.output, "hello\n", 6) == 0,
+       "echo: output is hello\\n");
+    ok(run.error == NULL, "echo: no error");
+    tgw_run_cleanup(&run);
+
+    h = exec_handler(argv_cat, 0);
+    run_one(&run, &h, "{\"payload\":\"on stdin\"}", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "cat: success");
+    is_str(run.output, "{\"payload\":\"on stdin\"}", "cat: payload in, out");
+    tgw_run_cleanup(&run);
+
+    /* ---- exit codes ---- */
+    s65 = script("e65.sh", "echo 'bad input' >&2; exit 65");
+    argv[0] = s65;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_PERMANENT, "exit 65: permanent");
+    is_str(run.error, "bad input", "exit 65: stderr is the error");
+    tgw_run_cleanup(&run);
+
+    s75 = script("e75.sh", "exit 75");
+    argv[0] = s75;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_RETRYABLE, "exit 75: retryable");
+    is_str(run.error, "exit status 75", "exit 75, no stderr: status text");
+    tgw_run_cleanup(&run);
+
+    s3 = script("e3.sh", "echo partial; echo 'line one' >&2; "
+                "echo 'line two' >&2; exit 3");
+    argv[0] = s3;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_RETRYABLE, "exit 3: retryable");
+    is_str(run.error, "line one\nline two", "exit 3: stderr tail");
+    tgw_run_cleanup(&run);
+
+    ssig = script("sig.sh", "kill -9 $$");
+    argv[0] = ssig;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_RETRYABLE, "killed by a signal: retryable");
+    is_str(run.error, "killed by signal 9", "signal named in the error");
+    tgw_run_cleanup(&run);
+
+    h = exec_handler(argv_missing, 0);
+    run_one(&run, &h, "x", 65536, 0);
+    is_int(done_calls, 1, "missing program: done called once");
+    is_int(run.status, TGW_RUN_RETRYABLE, "missing program: retryable");
+    ok(run.error && strstr(run.error, "cannot run /nonexistent/prog"),
+       "missing program: error says so (%s)", run.error);
+    tgw_run_cleanup(&run);
+
+    /* ---- environment: the four variables and PATH, nothing else ---- */
+    senv = script("env.sh", "echo \"$TASKGW_TASK_ID|$TASKGW_TASK_TYPE|"
+                  "$TASKGW_QUEUE|$TASKGW_ATTEMPT|${HOME:-nohome}\"; "
+                  "test -n \"$PATH\" || exit 9");
+    argv[0] = senv;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "env: success, PATH set");
+    is_str(run.output, "0190a0b0-0000-7000-8000-000000000001|t|default|2|"
+           "nohome\n", "env: task id, type, queue, attempt; no HOME");
+    tgw_run_cleanup(&run);
+
+    /* ---- no descriptor of ours leaks into the child: every fd the
+     * child has beyond 0-2 is ls's own or was inherited by this test
+     * without CLOEXEC (from whoever started it); the loop's fds are not */
+    h = exec_handler(argv_ls, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "sh listing its fds: success");
+    ok(run.output && fds_ok(run.output), "child holds none of our fds");
+    tgw_run_cleanup(&run);
+
+    /* ---- stdout beyond result_max_bytes is drained, not kept ---- */
+    sbig = script("big.sh", "head -c 300000 /dev/zero | tr '\\0' a; "
+                  "echo done >&2");
+    argv[0] = sbig;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 1000, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "big output: child not blocked");
+    is_int(run.output_len, 1000, "big output: kept result_max bytes");
+    is_int(run.truncated, 1, "big output: marked truncated");
+    tgw_run_cleanup(&run);
+
+    /* ---- only the tail of stderr ---- */
+    serr = script("err.sh", "head -c 20000 /dev/zero | tr '\\0' e >&2; "
+                  "echo >&2; echo THE-END >&2; exit 1");
+    argv[0] = serr;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 0);
+    ok(run.error && strlen(run.error) <= TGW_STDERR_TAIL
+       && strlen(run.error) > 1000, "stderr tail: at most %d bytes (%zu)",
+       TGW_STDERR_TAIL, run.error ? strlen(run.error) : 0);
+    ok(run.error && strcmp(run.error + strlen(run.error) - 7, "THE-END") == 0,
+       "stderr tail: ends with the last line");
+    tgw_run_cleanup(&run);
+
+    /* ---- timeout: SIGTERM to the process group ---- */
+    sslow = script("slow.sh", "echo started >&2; sleep 30; echo never");
+    argv[0] = sslow;
+    h = exec_handler(argv, 200);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_RETRYABLE, "timeout: retryable");
+    ok(run.error && strncmp(run.error, "timeout after 200ms", 19) == 0,
+       "timeout: error says so (%s)", run.error);
+    ok(elapsed_ms < 2000, "timeout: over in %llu ms (sleep killed too)",
+       (unsigned long long) elapsed_ms);
+    ok(run.output == NULL, "timeout: no output");
+    tgw_run_cleanup(&run);
+
+    /* ---- a child ignoring SIGTERM gets SIGKILL after 5 s ---- */
+    sstubborn = script("stubborn.sh", "trap '' TERM; sleep 30");
+    argv[0] = sstubborn;
+    h = exec_handler(argv, 100);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_RETRYABLE, "stubborn: retryable");
+    ok(elapsed_ms >= TGW_KILL_AFTER_MS && elapsed_ms < TGW_KILL_AFTER_MS
+       + 3000, "stubborn: killed after ~5 s (%llu ms)",
+       (unsigned long long) elapsed_ms);
+    tgw_run_cleanup(&run);
+
+    /* ---- a grandchild keeping stdout open does not hold the run ---- */
+    sgrand = script("grand.sh", "sleep 30 & echo parent-done");
+    argv[0] = sgrand;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "grandchild: parent's exit counts");
+    is_str(run.output, "parent-done\n", "grandchild: output kept");
+    ok(elapsed_ms < TGW_DRAIN_MS + 1500, "grandchild: done in %llu ms",
+       (unsigned long long) elapsed_ms);
+    tgw_run_cleanup(&run);
+
+    /* ---- abort (shutdown grace over) ---- */
+    argv[0] = sslow;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "", 65536, 150);
+    is_int(done_calls, 1, "abort: done called once");
+    is_int(run.status, TGW_RUN_RETRYABLE, "abort: retryable");
+    ok(elapsed_ms < 2000, "abort: quick (%llu ms)",
+       (unsigned long long) elapsed_ms);
+    tgw_run_cleanup(&run);
+
+    /* ---- built-ins ---- */
+    h = builtin_handler(TGW_BUILTIN_PING, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "ping: success");
+    is_str(run.output, "pong", "ping: pong");
+    tgw_run_cleanup(&run);
+
+    h = builtin_handler(TGW_BUILTIN_ECHO, 0);
+    run_one(&run, &h, "{\"x\":[1,2]}", 65536, 0);
+    is_str(run.output, "{\"x\":[1,2]}", "echo: payload back");
+    tgw_run_cleanup(&run);
+    run_one(&run, &h, "0123456789", 4, 0);
+    ok(run.output_len == 4 && run.truncated, "echo: cut at result_max");
+    tgw_run_cleanup(&run);
+
+    h = builtin_handler(TGW_BUILTIN_SLEEP, 0);
+    run_one(&run, &h, "{\"ms\":120}", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "sleep: success");
+    ok(elapsed_ms >= 110, "sleep: slept (%llu ms)",
+       (unsigned long long) elapsed_ms);
+    tgw_run_cleanup(&run);
+    run_one(&run, &h, "{\"ms\":\"long\"}", 65536, 0);
+    is_int(run.status, TGW_RUN_PERMANENT, "sleep: bad payload permanent");
+    tgw_run_cleanup(&run);
+    h = builtin_handler(TGW_BUILTIN_SLEEP, 50);
+    run_one(&run, &h, "{\"ms\":5000}", 65536, 0);
+    is_int(run.status, TGW_RUN_RETRYABLE, "sleep over timeout: retryable");
+    ok(elapsed_ms < 1000, "sleep over timeout: stopped at the timeout");
+    tgw_run_cleanup(&run);
+
+    h = builtin_handler(TGW_BUILTIN_FAIL, 0);
+    run_one(&run, &h, "{}", 65536, 0);
+    is_int(run.status, TGW_RUN_RETRYABLE, "fail: retryable");
+    ok(run.error != NULL, "fail: has an error");
+    tgw_run_cleanup(&run);
+    run_one(&run, &h, "{\"permanent\":true}", 65536, 0);
+    is_int(run.status, TGW_RUN_PERMANENT, "fail permanent: permanent");
+    tgw_run_cleanup(&run);
+
+    run_one(&run, NULL, "", 65536, 0);
+    is_int(run.status, TGW_RUN_PERMANENT, "unknown type: permanent");
+    snprintf(want, sizeof(want), "no handler for type \"nope\"");
+    is_str(run.error, want, "unknown type: error names it");
+    tgw_run_cleanup(&run);
+
+    ok(uv_loop_close(&loop) == 0, "every handle was closed");
+
+    unlink(s65); unlink(s75); unlink(s3); unlink(sslow); unlink(sstubborn);
+    unlink(senv); unlink(sbig); unlink(serr); unlink(ssig);
+    unlink(sgrand);
+    free(s65); free(s75); free(s3); free(sslow); free(sstubborn);
+    free(senv); free(sbig); free(serr); free(ssig); free(sgrand);
+    rmdir(tmpdir);
+    return done_testing();
+}

@@ -1,0 +1,89 @@
+/*
+ * Result encoding (SPEC §5): one JSON value as text; JSON output kept as
+ * is, other text as a JSON string, non-UTF-8 as a base64 JSON string.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "tgw_result.h"
+
+
+static char *
+enc(const char *s, size_t len, int truncated, const char **encoding)
+{
+    char *r = NULL;
+
+    if (tgw_result_encode(s, len, truncated, &r, encoding) != 0) {
+        return NULL;
+    }
+    return r;
+}
+
+
+#define CHECK(in, len, trunc, want, want_enc, name)                         \
+    do {                                                                    \
+        const char *e_ = "unset";                                           \
+        char       *r_ = enc(in, len, trunc, &e_);                          \
+        is_str(r_, want, name);                                             \
+        is_str(e_, want_enc, name " (encoding)");                           \
+        free(r_);                                                           \
+    } while (0)
+
+
+int
+main(void)
+{
+    char *b;
+
+    /* JSON output is the value itself. */
+    CHECK("{\"a\":1}", 7, 0, "{\"a\":1}", NULL, "object kept");
+    CHECK("  [1, 2]\n", 9, 0, "[1, 2]", NULL, "array kept, trimmed");
+    CHECK("42", 2, 0, "42", NULL, "number kept");
+    CHECK("\"pong\"", 6, 0, "\"pong\"", NULL, "JSON string kept");
+    CHECK("true\n", 5, 0, "true", NULL, "true kept");
+    CHECK("null", 4, 0, "null", NULL, "null kept");
+
+    /* Other text is a JSON string of it. */
+    CHECK("pong", 4, 0, "\"pong\"", NULL, "plain text quoted");
+    CHECK("hello\n", 6, 0, "\"hello\\n\"", NULL, "newline escaped");
+    CHECK("{\"a\":1} {\"b\":2}", 15, 0, "\"{\\\"a\\\":1} {\\\"b\\\":2}\"",
+          NULL, "two values are not one value");
+    CHECK("{\"a\":", 5, 0, "\"{\\\"a\\\":\"", NULL, "broken JSON quoted");
+    CHECK("", 0, 0, "\"\"", NULL, "empty output is an empty string");
+    CHECK("caf\xc3\xa9", 5, 0, "\"caf\xc3\xa9\"", NULL, "UTF-8 text kept");
+
+    /* Not UTF-8: base64. */
+    CHECK("\xff\xfe", 2, 0, "\"//4=\"", "base64", "binary is base64");
+    CHECK("ab\x80", 3, 0, "\"YWKA\"", "base64", "stray continuation byte");
+    CHECK("\xc0\xaf", 2, 0, "\"wK8=\"", "base64", "overlong form");
+    CHECK("\xed\xa0\x80", 3, 0, "\"7aCA\"", "base64", "surrogate");
+    CHECK("a\0b", 3, 0, "\"YQBi\"", "base64", "NUL byte");
+
+    /* Truncated output is never taken as JSON, and a cut character is
+     * dropped so it stays text. */
+    CHECK("12345", 3, 1, "\"123\"", NULL, "cut number is a string");
+    CHECK("{\"a\":1}", 7, 1, "\"{\\\"a\\\":1}\"", NULL,
+          "even a complete-looking value when cut");
+    CHECK("caf\xc3\xa9", 4, 1, "\"caf\"", NULL, "cut 2-byte char dropped");
+    CHECK("x\xe2\x82\xac", 3, 1, "\"x\"", NULL, "cut 3-byte char dropped");
+    CHECK("x\xe2\x82\xac", 4, 1, "\"x\xe2\x82\xac\"", NULL,
+          "whole char at the cut kept");
+    CHECK("\xff" "abc", 4, 1, "\"/2FiYw==\"", "base64",
+          "cut binary is still base64");
+
+    /* The helpers. */
+    ok(tgw_utf8_valid("\xf0\x9f\x98\x80", 4), "4-byte char valid");
+    ok(!tgw_utf8_valid("\xf4\x90\x80\x80", 4), "beyond U+10FFFF invalid");
+    is_int(tgw_utf8_complete_len("ab\xf0\x9f\x98", 5), 2,
+           "incomplete 4-byte sequence cut");
+    b = tgw_base64_encode((const unsigned char *) "foobar", 6);
+    is_str(b, "Zm9vYmFy", "base64 of foobar");
+    free(b);
+    b = tgw_base64_encode((const unsigned char *) "fo", 2);
+    is_str(b, "Zm8=", "base64 padding");
+    free(b);
+
+    return done_testing();
+}
