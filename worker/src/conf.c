@@ -229,21 +229,39 @@ tgw_cp_object(tgw_cp_t *cp, const char *path, json_t *v)
 }
 
 
-/* Names of queues, handlers' types and schedules: [A-Za-z0-9._-]{1,64}. */
+/*
+ * Names of queues and schedules: [A-Za-z0-9._-]{1,64} (a queue name is
+ * part of stream keys, where ':' separates).  Task types may also hold
+ * ':' ("billing:invoice"), as the example nginx.conf accepts.
+ */
 static int
-tgw_cp_name_ok(const char *s)
+tgw_cp_name_chars_ok(const char *s, int colon)
 {
     size_t n = 0;
 
     for ( ; *s; s++, n++) {
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
               || (*s >= '0' && *s <= '9') || *s == '.' || *s == '_'
-              || *s == '-'))
+              || *s == '-' || (colon && *s == ':')))
         {
             return 0;
         }
     }
     return n >= 1 && n <= 64;
+}
+
+
+static int
+tgw_cp_name_ok(const char *s)
+{
+    return tgw_cp_name_chars_ok(s, 0);
+}
+
+
+static int
+tgw_cp_type_ok(const char *s)
+{
+    return tgw_cp_name_chars_ok(s, 1);
 }
 
 
@@ -733,8 +751,8 @@ tgw_cp_handlers(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
     i = 0;
     json_object_foreach(v, key, e) {
         tgw_cp_path(p, sizeof(p), path, key);
-        if (!tgw_cp_name_ok(key)) {
-            tgw_cp_error(cp, p, "bad task type (want [A-Za-z0-9._-]{1,64})");
+        if (!tgw_cp_type_ok(key)) {
+            tgw_cp_error(cp, p, "bad task type (want [A-Za-z0-9._:-]{1,64})");
             continue;
         }
         hs[i].type = tgw_cp_strdup(cp, key);
