@@ -21,7 +21,7 @@ use warnings;
 use Cwd qw(abs_path);
 use Exporter qw(import);
 use File::Basename qw(dirname);
-use File::Path qw(make_path);
+use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP ();
@@ -63,16 +63,20 @@ sub _sentinel {
                 POSIX::close($fd) if $fd > 2 && $fd != $keep;
             }
         }
-        my (%live, $bye);
+        my (%live, @dirs, $bye);
         while (my $line = <$r>) {
             if ($line =~ /^\+(\d+)$/) { $live{$1} = 1 }
             elsif ($line =~ /^-(\d+)$/) { delete $live{$1} }
+            elsif ($line =~ /^dir (.+)$/) { push @dirs, $1 }
             elsif ($line =~ /^bye$/) { $bye = 1 }
         }
-        if (!$bye && %live) {
-            kill 'TERM', -$_ for keys %live;
-            sleep 2;
-            kill 'KILL', -$_ for keys %live;
+        if (!$bye) {
+            if (%live) {
+                kill 'TERM', -$_ for keys %live;
+                sleep 2;
+                kill 'KILL', -$_ for keys %live;
+            }
+            File::Path::remove_tree($_) for grep { m{/taskgw-e2e-} } @dirs;
         }
         POSIX::_exit(0);
     }
@@ -280,7 +284,10 @@ sub new {
     my $dir = tempdir('taskgw-e2e-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
     chmod 0755, $dir;
     diag_note("servroot kept at $dir") if $keep;
-    _sentinel() if $$ == $OWNER;
+    if ($$ == $OWNER && !$keep) {
+        local $SIG{PIPE} = 'IGNORE';
+        print { _sentinel() } "dir $dir\n";
+    }
     my $self = bless {
         dir     => $dir,
         root    => repo_root(),
