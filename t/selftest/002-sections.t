@@ -7,7 +7,7 @@ repeat_each(1);
 no_shuffle();
 
 # Per block: status + body, plus the extras listed in the titles.
-plan tests => 2 * blocks() + 20;
+plan tests => 2 * blocks() + 22;
 
 run_tests();
 
@@ -325,7 +325,21 @@ GET /t
 
 
 
-=== TEST 24: a block marked SKIP is not run
+=== TEST 24: shutdown_error_log is what nginx logs while stopping (2 extra)
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- shutdown_error_log
+shutting down
+--- no_shutdown_error_log
+[alert]
+
+
+
+=== TEST 25: a block marked SKIP is not run
 --- SKIP
 --- config
     location = /t { return 500; }

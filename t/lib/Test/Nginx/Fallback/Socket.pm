@@ -105,6 +105,7 @@ my $PrevSetupBlock;      # block whose config a config-less block reuses
 my $TotalConnectFailures = 0;
 our $RandPorts = {};     # TEST_NGINX_RAND_PORT_N values of this block
 our $CurrentBlock;       # block being run (for handlers)
+our $NginxRan;           # did nginx run (not must_die, not skipped)?
 
 # ---------------------------------------------------------------------
 # Exports: the real module's list plus what Test::Base re-exports.
@@ -397,10 +398,15 @@ sub run_test {
     local $CurrentBlock = $block;
     local $RandPorts = {};
 
+    local $NginxRan = 0;
     my $ok = eval { _run_block($block); 1 };
     my $err = $@;
     stop_tcp_server();
     stop_nginx();
+    if ($ok && $NginxRan) {
+        $ok = eval { check_shutdown_error_log($block); 1 };
+        $err = $@;
+    }
     if (!$ok) {
         chomp $err;
         $err = "$name - $err" unless index($err, $name) == 0;
@@ -481,6 +487,7 @@ sub _run_block {
     }
 
     start_nginx($name);
+    $NginxRan = 1;
 
     if (defined(my $init = $block->init)) {
         do { package Test::Nginx::Util; eval $init };    ## no critic
@@ -1266,6 +1273,63 @@ sub _mentions {
     return 0;
 }
 
+# Every pattern of $want must match a line and no pattern of $unwanted
+# any: one test per pattern. Returns all the patterns.
+sub _check_patterns {
+    my ($name, $get, $want, $unwanted, $suffix) = @_;
+    my @all;
+
+    if (defined $want) {
+        my @pending = @{ _patterns($want) };
+        push @all, @pending;
+        for my $line (@{ $get->() }) {
+            for my $pat (@pending) {
+                next unless defined $pat;
+                if (_matches($line, $pat)) {
+                    Test::More::pass("$name - pattern \"$pat\" matches a "
+                                   . "line in error.log$suffix");
+                    undef $pat;
+                }
+            }
+        }
+        for my $pat (grep { defined } @pending) {
+            Test::More::fail("$name - pattern \"$pat\" should match a line "
+                           . "in error.log$suffix");
+        }
+    }
+
+    if (defined $unwanted) {
+        my $pats = _patterns($unwanted);
+        push @all, @$pats;
+        for my $pat (@$pats) {
+            my $p = fmt_str($pat);
+            my ($hit) = grep { _matches($_, $pat) } @{ $get->() };
+            if (defined $hit) {
+                Test::More::fail("$name - pattern \"$p\" should not match "
+                               . "any line in error.log but matches line \""
+                               . fmt_str($hit) . "\"$suffix");
+            } else {
+                Test::More::pass("$name - pattern \"$p\" does not match a "
+                               . "line in error.log$suffix");
+            }
+        }
+    }
+    return @all;
+}
+
+# --- shutdown_error_log / no_shutdown_error_log: what nginx logged while
+# stopping (checked once it has exited).
+sub check_shutdown_error_log {
+    my ($block) = @_;
+    return unless defined $block->shutdown_error_log
+               || defined $block->no_shutdown_error_log;
+    my $lines;
+    my $get = sub { $lines //= error_log_data() };
+    _check_patterns($block->name, $get, scalar $block->shutdown_error_log,
+                    scalar $block->no_shutdown_error_log, '');
+    return;
+}
+
 # error_log patterns must each match a line, no_error_log ones none;
 # grep_error_log collects matches to compare with grep_error_log_out.
 # [alert], [crit] and [emerg] lines are reported as warnings unless a
@@ -1302,44 +1366,10 @@ sub check_error_log {
         }
     }
 
-    my @all_pats;
-    if (defined $block->error_log) {
-        my $pats = _patterns(scalar $block->error_log);
-        push @all_pats, @$pats;
-        my @pending = @$pats;
-        for my $line (@{ $get->() }) {
-            for my $pat (@pending) {
-                next unless defined $pat;
-                if (_matches($line, $pat)) {
-                    Test::More::pass("$name - pattern \"$pat\" matches a "
-                                   . "line in error.log (req $rep)");
-                    undef $pat;
-                }
-            }
-        }
-        for my $pat (grep { defined } @pending) {
-            Test::More::fail("$name - pattern \"$pat\" should match a line "
-                           . "in error.log (req $rep)");
-        }
-    }
-
-    if (defined $block->no_error_log) {
-        my $pats = _patterns(scalar $block->no_error_log);
-        push @all_pats, @$pats;
-        for my $pat (@$pats) {
-            next unless defined $pat;
-            my $p = fmt_str($pat);
-            my ($hit) = grep { _matches($_, $pat) } @{ $get->() };
-            if (defined $hit) {
-                Test::More::fail("$name - pattern \"$p\" should not match "
-                               . "any line in error.log but matches line \""
-                               . fmt_str($hit) . "\" (req $rep)");
-            } else {
-                Test::More::pass("$name - pattern \"$p\" does not match a "
-                               . "line in error.log (req $rep)");
-            }
-        }
-    }
+    my @all_pats = _check_patterns($name, $get,
+                                   scalar $block->error_log,
+                                   scalar $block->no_error_log,
+                                   " (req $rep)");
 
     for my $level (qw(alert crit emerg)) {
         next if _mentions(\@all_pats, "[$level");
