@@ -158,6 +158,7 @@ tgw_rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 static void tgw_rconn_connect(tgw_rconn_t *rc);
 static void tgw_rconn_lost(tgw_rconn_t *rc, const char *why);
 static void tgw_rconn_watchdog(uv_timer_t *t);
+static void tgw_rconn_close_timer(tgw_rconn_t *rc);
 
 
 uint64_t
@@ -462,7 +463,8 @@ tgw_rconn_on_disconnect(const redisAsyncContext *ac, int status)
     /* hiredis frees the context after this callback */
     rc->ac = NULL;
     if (rc->state == TGW_RCONN_CLOSED) {
-        return;                     /* the graceful close completed */
+        tgw_rconn_close_timer(rc);  /* the graceful close completed */
+        return;
     }
     tgw_rconn_lost(rc, ac->errstr[0] ? ac->errstr : "connection closed");
 }
@@ -623,25 +625,57 @@ tgw_rconn_timer_closed(uv_handle_t *h)
 }
 
 
+static void
+tgw_rconn_close_timer(tgw_rconn_t *rc)
+{
+    if (!uv_is_closing((uv_handle_t *) &rc->timer)) {
+        uv_timer_stop(&rc->timer);
+        uv_close((uv_handle_t *) &rc->timer, tgw_rconn_timer_closed);
+    }
+}
+
+
+/* A graceful close that Redis does not complete in time is forced. */
+static void
+tgw_rconn_close_deadline(uv_timer_t *t)
+{
+    tgw_rconn_t       *rc = t->data;
+    redisAsyncContext *ac = rc->ac;
+
+    if (ac) {
+        rc->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    tgw_rconn_close_timer(rc);
+}
+
+
 void
 tgw_rconn_close(tgw_rconn_t *rc, int graceful)
 {
     redisAsyncContext *ac = rc->ac;
+    int                ready = rc->state == TGW_RCONN_READY;
 
     if (rc->state == TGW_RCONN_CLOSED) {
         return;
     }
     rc->state = TGW_RCONN_CLOSED;
     uv_timer_stop(&rc->timer);
-    uv_close((uv_handle_t *) &rc->timer, tgw_rconn_timer_closed);
-    if (ac == NULL) {
-        return;
+
+    if (ac && graceful && ready) {
+        /* Disconnect once the outstanding replies are in, within
+         * redis_timeout; the disconnect callback closes the timer. */
+        redisAsyncDisconnect(ac);
+        if (rc->ac) {
+            uv_timer_start(&rc->timer, tgw_rconn_close_deadline,
+                           rc->conf->redis_timeout_ms, 0);
+            return;
+        }
+    } else if (ac) {
+        rc->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
     }
-    if (graceful) {
-        redisAsyncDisconnect(ac);   /* after the outstanding replies */
-        return;
-    }
-    rc->ac = NULL;
-    ac->data = NULL;
-    redisAsyncFree(ac);
+    tgw_rconn_close_timer(rc);
 }

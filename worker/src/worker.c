@@ -178,11 +178,14 @@ tgw_task_new(tgw_worker_t *w, const char *stream, const char *entry,
         return NULL;
     }
     t->state = TGW_TASK_NEW;
-    t->next = w->tasks;
-    if (w->tasks) {
-        w->tasks->prev = t;
+    /* Appended: the list is in fetch order, which pump() keeps. */
+    t->prev = w->tasks_tail;
+    if (w->tasks_tail) {
+        w->tasks_tail->next = t;
+    } else {
+        w->tasks = t;
     }
-    w->tasks = t;
+    w->tasks_tail = t;
     w->ntasks++;
     return t;
 }
@@ -203,6 +206,8 @@ tgw_task_free(tgw_task_t *t)
     }
     if (t->next) {
         t->next->prev = t->prev;
+    } else {
+        w->tasks_tail = t->prev;
     }
     w->ntasks--;
 
@@ -652,6 +657,12 @@ tgw_task_send_record(tgw_task_t *t)
         break;
 
     case TGW_REC_DEFER:
+        tgw_args_init(&cmd[n]);
+        tgw_args_add(&cmd[n], "HSET");
+        tgw_args_add(&cmd[n], tkey);
+        tgw_args_add(&cmd[n], TGW_F_STATUS);
+        tgw_args_add(&cmd[n], TGW_ST_SCHEDULED);
+        n++;
         tgw_args_init(&cmd[n]);
         tgw_args_add(&cmd[n], "ZADD");
         tgw_args_addf(&cmd[n], dkey, sizeof(dkey), TGW_KEY_SCHEDULED,
@@ -1484,6 +1495,9 @@ tgw_worker_tick(uv_timer_t *timer)
     if (!w->groups_ready && w->groups_pending == 0) {
         tgw_worker_create_groups(w);
     }
+    /* Look at every queue again now and then: a queue found empty must
+     * not wait until the busy ones run dry. */
+    memset(w->empty, 0, w->nwrr);
     tgw_worker_pump(w);
     tgw_worker_fetch(w);
 }

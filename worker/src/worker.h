@@ -101,7 +101,9 @@ struct tgw_worker_s {
     uv_timer_t          tick;       /* housekeeping, every TGW_TICK_MS */
     uv_timer_t          grace;      /* shutdown_grace after SIGTERM */
 
-    tgw_task_t         *tasks;      /* every task held, any state */
+    tgw_task_t         *tasks;      /* every task held, any state, in
+                                       the order they were read */
+    tgw_task_t         *tasks_tail;
     int                 ntasks;
     int                 nactive;    /* tasks past NEW/BLOCKED: slots used */
 
