@@ -47,11 +47,12 @@ sub child_env {
             TEST_NGINX_PORT     => free_port());
 }
 
-# Run suite $name; returns (exit code, combined output).
+# Run suite $name; returns (exit code, combined output). %extra_env is
+# added to the child's environment.
 sub run_suite {
-    my ($name, $data, $head) = @_;
+    my ($name, $data, $head, %extra_env) = @_;
     my $file = write_suite($name, $data, $head);
-    my %env = child_env($name);
+    my %env = (child_env($name), %extra_env);
     local @ENV{keys %env} = values %env;
     local $ENV{TEST_NGINX_SERVER_PORT};
     delete $ENV{TEST_NGINX_SERVER_PORT};
@@ -219,6 +220,62 @@ _EOD_
     }
     like($out, qr/^not ok \d+ - ERROR: client socket timed out/m,
          'reported as a client socket timeout') or diag($out);
+}
+
+# --- a block marked ONLY is the only one run
+{
+    my ($rc, $out) = run_suite('only', <<"_EOD_");
+=== TEST 1: would fail
+$ok_config--- request
+GET /t
+--- response_body
+goodbye
+
+
+
+=== TEST 2: the only one
+$ok_config--- request
+GET /t
+--- response_body
+hello
+--- ONLY
+_EOD_
+    is($rc, 0, 'with ONLY, other blocks are not run') or diag($out);
+    like($out, qr/^ok \d+ - .*TEST 2: the only one/m, 'the ONLY block ran');
+}
+
+# --- a broken eval section fails the suite
+{
+    my ($rc, $out) = run_suite('badeval', <<"_EOD_");
+=== TEST 1: unterminated string
+$ok_config--- request
+GET /t
+--- response_body eval
+"hello
+_EOD_
+    isnt($rc, 0, 'an eval section that does not compile fails the suite');
+}
+
+# --- TEST_NGINX_LOAD_MODULES becomes load_module lines
+{
+    my $so = "$tmp/no-such-dir/ngx_selftest_module.so";
+    my ($rc, $out) = run_suite('modules', <<"_EOD_", '',
+=== TEST 1: the module cannot be loaded
+$ok_config--- request
+GET /t
+--- response_body
+hello
+_EOD_
+        TEST_NGINX_LOAD_MODULES => $so);
+    isnt($rc, 0, 'a module that cannot be loaded fails the suite');
+    my $conf = do {
+        local $/;
+        open my $fh, '<', "$tmp/servroot-modules/conf/nginx.conf" or die $!;
+        <$fh>;
+    };
+    like($conf, qr/^\s*load_module \Q$so\E;/m,
+         'nginx.conf has a load_module line for it');
+    like($out, qr/\Q$so\E/, 'and the failure names the module') or diag($out);
 }
 
 # --- a suite whose Perl code dies in the middle of a block stops nginx
