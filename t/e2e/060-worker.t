@@ -179,6 +179,8 @@ $s->stop_worker($w2);
 my $k = enqueue('long');
 ok(wait_for(sub { (task($k) // {})->{status} eq 'running' }, 10),
    'long task running');
+ok(wait_for(sub { runs('long-runs', $k) == 1 }, 10),
+   'its handler has started');
 $s->stop_worker($w, signal => 'KILL');
 $w2 = $s->start_worker(\%wconf);
 $t = finished($k, 30);
