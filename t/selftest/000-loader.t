@@ -16,9 +16,10 @@ my $tmp = File::Temp::tempdir('tn-loader-XXXXXX', TMPDIR => 1,
 # Which module a child perl gets: "fallback" or "other:<path>".
 sub loaded {
     my (@inc) = @_;
-    my $code = 'no warnings; print $Test::Nginx::Socket::IsFallback ? "fallback"'
-             . ' : "other:$INC{q(Test/Nginx/Socket.pm)}"';
-    my $out = `$^X -I$lib @{[ map { "-I$_" } @inc ]} -MTest::Nginx::Socket -e '$code' 2>&1`;
+    my $code = 'no warnings; print $Test::Nginx::Socket::IsFallback'
+             . ' ? "fallback" : "other:$INC{q(Test/Nginx/Socket.pm)}"';
+    my $incs = join ' ', map { "-I$_" } @inc;
+    my $out = `$^X -I$lib $incs -MTest::Nginx::Socket -e '$code' 2>&1`;
     return ($? >> 8, $out);
 }
 

@@ -19,7 +19,8 @@ my $tmp = File::Temp::tempdir('tn-selftest-XXXXXX', TMPDIR => 1,
                               CLEANUP => 1);
 
 # Is the runner under test ours (1) or openresty's (0)?
-my $fallback = `$^X -I$lib -MTest::Nginx::Socket -e 'print \$Test::Nginx::Socket::IsFallback ? 1 : 0' 2>/dev/null`;
+my $probe = 'no warnings; print $Test::Nginx::Socket::IsFallback ? 1 : 0';
+my $fallback = `$^X -I$lib -MTest::Nginx::Socket -e '$probe' 2>/dev/null`;
 $fallback = 1 unless defined $fallback && length $fallback;
 
 sub free_port {
@@ -195,7 +196,8 @@ GET /t
 x
 _EOD_
     isnt($rc, 0, 'an undefined $TEST_NGINX_ variable fails the suite');
-    like($out, qr/^(?:not ok|Bail out!).*No environment TEST_NGINX_SELFTEST_UNDEFINED defined/m,
+    like($out, qr/^(?:not\ ok|Bail\ out!) .*
+                  No\ environment\ TEST_NGINX_SELFTEST_UNDEFINED\ defined/mx,
          'naming the variable') or diag($out);
 }
 

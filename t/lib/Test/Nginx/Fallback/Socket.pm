@@ -758,7 +758,7 @@ sub _tcp_server_child {
 
     my ($no_read, $no_write);
     if (defined(my $how = $block->tcp_shutdown)) {
-        Time::HiRes::sleep(parse_time($block->tcp_shutdown_delay))
+        Time::HiRes::sleep(parse_time(scalar $block->tcp_shutdown_delay))
             if $block->tcp_shutdown_delay;
         shutdown $client, $how;
         if ($how == 0 || $how == 2) { $no_read = 1 } else { $no_write = 1 }
@@ -782,7 +782,7 @@ sub _tcp_server_child {
         }
     }
 
-    Time::HiRes::sleep(parse_time($block->tcp_reply_delay))
+    Time::HiRes::sleep(parse_time(scalar $block->tcp_reply_delay))
         if $block->tcp_reply_delay;
 
     my $reply = $block->tcp_reply;
@@ -953,7 +953,7 @@ sub run_test_helper {
     my ($reqs, $npipe) = requests_from_block($block);
     my $need_array = $npipe ? 1 : @$reqs > 1;
 
-    my $timeout = parse_time($block->timeout) // $Timeout;
+    my $timeout = parse_time(scalar $block->timeout) // $Timeout;
     my $ignore = defined $block->ignore_response;
     my $res;
     my $req_idx = 0;
@@ -963,7 +963,8 @@ sub run_test_helper {
         my $head_req = (join '', map { $_->{value} } @$packets)
                        =~ /^\s*HEAD\s+/ ? 1 : 0;
 
-        my ($raw, $timed_out, $err) = Test::Nginx::Fallback::Client::send_request(
+        my ($raw, $timed_out, $err) =
+          Test::Nginx::Fallback::Client::send_request(
             addr => $ServerAddr, port => $ServerPortForClient,
             packets => $packets, timeout => $timeout,
             middle_delay => scalar $block->raw_request_middle_delay,
@@ -1008,7 +1009,7 @@ sub run_test_helper {
             # Between requests the log is checked too, so each request
             # must produce the expected lines.
             if ($k < ($npipe || 1) || $ri < $#$reqs) {
-                Time::HiRes::sleep(parse_time($block->wait))
+                Time::HiRes::sleep(parse_time(scalar $block->wait))
                     if $block->wait;
                 check_error_log($block, $res, $rep, $need_array);
             }
@@ -1016,7 +1017,7 @@ sub run_test_helper {
         }
     }
 
-    Time::HiRes::sleep(parse_time($block->wait)) if $block->wait;
+    Time::HiRes::sleep(parse_time(scalar $block->wait)) if $block->wait;
     check_error_log($block, $res, $rep, $need_array);
     return;
 }
@@ -1048,13 +1049,13 @@ sub check_error_code {
     local $Test::Builder::Level = $Test::Builder::Level + 1;
 
     if (defined $block->error_code_like) {
-        my $pat = get_indexed_value($name, $block->error_code_like, $idx,
-                                    $need_array);
+        my $pat = get_indexed_value($name, scalar $block->error_code_like,
+                                    $idx, $need_array);
         Test::More::like($code, qr/$pat/sm, "$name - status code ok");
     } elsif (defined $block->error_code) {
         Test::More::is($code,
-                       get_indexed_value($name, $block->error_code, $idx,
-                                         $need_array),
+                       get_indexed_value($name, scalar $block->error_code,
+                                         $idx, $need_array),
                        "$name - status code ok");
     } else {
         Test::More::is($code, 200, "$name - status code ok");
@@ -1067,14 +1068,15 @@ sub check_raw_response_headers {
     my $name = $block->name;
     $raw_headers //= '';
     if (defined $block->raw_response_headers_like) {
-        my $pat = get_indexed_value($name, $block->raw_response_headers_like,
+        my $pat = get_indexed_value($name,
+                                    scalar $block->raw_response_headers_like,
                                     $idx, $need_array);
         Test::More::like($raw_headers, qr/$pat/s,
                          "$name - raw resp headers like");
     }
     if (defined $block->raw_response_headers_unlike) {
         my $pat = get_indexed_value($name,
-                                    $block->raw_response_headers_unlike,
+                                    scalar $block->raw_response_headers_unlike,
                                     $idx, $need_array);
         Test::More::unlike($raw_headers, qr/$pat/s,
                            "$name - raw resp headers unlike");
@@ -1105,8 +1107,8 @@ sub check_response_headers {
     $raw_headers //= '';
 
     if (defined $block->response_headers) {
-        my $spec = get_indexed_value($name, $block->response_headers, $idx,
-                                     $need_array);
+        my $spec = get_indexed_value($name, scalar $block->response_headers,
+                                     $idx, $need_array);
         for my $pair (@{ parse_headers($spec) }) {
             my ($key, $val) = @$pair;
             if (!defined $val) {
@@ -1121,7 +1123,8 @@ sub check_response_headers {
         }
 
     } elsif (defined $block->response_headers_like) {
-        my $spec = get_indexed_value($name, $block->response_headers_like,
+        my $spec = get_indexed_value($name,
+                                     scalar $block->response_headers_like,
                                      $idx, $need_array);
         for my $pair (@{ parse_headers($spec) }) {
             my ($key, $val) = @$pair;
@@ -1184,8 +1187,8 @@ sub check_response_body {
     my $content = $res ? $res->content : undef;
 
     if (defined $block->response_body) {
-        my $expected = get_indexed_value($name, $block->response_body, $idx,
-                                         $need_array);
+        my $expected = get_indexed_value($name, scalar $block->response_body,
+                                         $idx, $need_array);
         if (defined $expected && !ref $expected) {
             $expected =~ s/\$ServerPortForClient\b/$ServerPortForClient/g;
             $expected =~ s/\$ServerPort\b/$ServerPort/g;
@@ -1208,7 +1211,8 @@ sub check_response_body {
     {
         my $like = defined $block->response_body_like;
         my $pat = get_indexed_value($name,
-            $like ? $block->response_body_like : $block->response_body_unlike,
+            scalar($like ? $block->response_body_like
+                         : $block->response_body_unlike),
             $idx, $need_array);
         if (!ref $pat) {
             $pat =~ s/\$ServerPortForClient\b/$ServerPortForClient/g;
