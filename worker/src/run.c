@@ -419,7 +419,9 @@ tgw_exec_start(tgw_run_t *run)
     run->timer.data = run->kill_timer.data = run;
     run->in.data = run->out.data = run->err.data = run;
     run->proc.data = run;
-    run->open_handles += 5;
+    /* timer, kill_timer, in, out, err, and proc (initialized by uv_spawn
+     * even when it fails): done fires after all six closed. */
+    run->open_handles += 6;
 
     memset(&opt, 0, sizeof(opt));
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;

@@ -20,6 +20,7 @@
 static char       tmpdir[] = "/tmp/tgw-test-exec-XXXXXX";
 static uv_loop_t  loop;
 static int        done_calls;
+static int        handles_left;     /* runs whose handles closed after done */
 static uint64_t   elapsed_ms;
 
 
@@ -76,6 +77,12 @@ run_one(tgw_run_t *run, const tgw_handler_conf_t *h, const char *payload,
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_update_time(&loop);
     elapsed_ms = uv_now(&loop) - start;
+    if (run->open_handles != 0) {
+        /* done was called before every handle had closed: the owner,
+         * freeing the run in done, would be used after free */
+        printf("# open_handles %d after the run\n", run->open_handles);
+        handles_left++;
+    }
 }
 
 
@@ -396,6 +403,8 @@ main(void)
     tgw_run_cleanup(&run);
 
     ok(uv_loop_close(&loop) == 0, "every handle was closed");
+    is_int(handles_left, 0, "done came after the last handle closed, "
+           "in every run");
 
     unlink(s65); unlink(s75); unlink(s3); unlink(sslow); unlink(sstubborn);
     unlink(senv); unlink(sbig); unlink(serr); unlink(ssig);
