@@ -200,10 +200,17 @@ tgw_ctl_scheduled(tgw_ctl_t *ctl, tgw_ctl_queues_t *qs)
         }
 
         for (i = 0; i < ids->elements; i++) {
+            if (ids->element[i]->type != REDIS_REPLY_STRING) {
+                break;
+            }
             if (tgw_ctl_key(tkey, TGW_KEY_TASK, ctl->opts.prefix,
-                            ids->element[i]->str) != 0
-                || redisAppendCommand(ctl->rc, "HGET %s " TGW_F_QUEUE, tkey)
-                   != REDIS_OK)
+                            ids->element[i]->str) != 0)
+            {
+                freeReplyObject(ids);
+                return 1;
+            }
+            if (redisAppendCommand(ctl->rc, "HGET %s " TGW_F_QUEUE, tkey)
+                != REDIS_OK)
             {
                 freeReplyObject(ids);
                 return tgw_ctl_fail("out of memory");

@@ -32,6 +32,9 @@ tgw_ctl_read_token(char *buf, size_t size)
         n = fgets(buf, (int) size, stdin) ? strlen(buf) : 0;
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
         fputc('\n', stderr);
+        if (n == size - 1 && buf[n - 1] != '\n') {
+            n = size;                   /* the line did not fit: too long */
+        }
     } else {
         n = fread(buf, 1, size, stdin);
     }
