@@ -7,7 +7,7 @@ repeat_each(1);
 no_shuffle();
 
 # Per block: status + body, plus the extras listed in the titles.
-plan tests => 2 * blocks() + 22;
+plan tests => 2 * blocks() + 24;
 
 run_tests();
 
@@ -339,7 +339,21 @@ shutting down
 
 
 
-=== TEST 25: a block marked SKIP is not run
+=== TEST 25: access_log and no_access_log (2 extra)
+--- config
+    location = /alog { return 200 "ok\n"; }
+--- request
+GET /alog
+--- response_body
+ok
+--- access_log
+"GET /alog HTTP/1.1" 200
+--- no_access_log
+"POST
+
+
+
+=== TEST 26: a block marked SKIP is not run
 --- SKIP
 --- config
     location = /t { return 500; }

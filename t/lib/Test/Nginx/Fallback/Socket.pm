@@ -7,6 +7,18 @@
 # start nginx (or check that it dies, for must_die), send the requests,
 # check status / headers / body / error log through Test::More, stop
 # nginx. nginx is also stopped on die, on INT/TERM/HUP and at END.
+#
+# Differences from the real module a suite may notice:
+# - nginx runs in the foreground as our child ("daemon off" in
+#   nginx.conf) and is stopped after every block, so each block gets a
+#   fresh error.log and no process is ever left behind;
+# - a problem that stops one block (undefined $TEST_NGINX_ variable,
+#   nginx that will not start, bad section) is one failing test and the
+#   suite goes on, where the real module bails out of the whole run;
+# - a no_error_log pattern that matches several lines fails once;
+# - not supported: HTTP/2 and HTTP/3 (http2, http3, curl), udp_listen,
+#   stap, use_hup, no_nginx_manager, the valgrind /
+#   check-leak / benchmark modes.
 
 package Test::Nginx::Socket;
 
@@ -93,8 +105,8 @@ our $PidFile   = $Paths->{pid_file};
 # sets only TEST_NGINX_SERVER_ROOT; the other two are taskgw conveniences
 # a harness should export itself when running the real module.
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
-$ENV{TEST_NGINX_SERVROOT}  = $ServRoot unless defined $ENV{TEST_NGINX_SERVROOT};
-$ENV{TEST_NGINX_HTML_DIR}  = $HtmlDir unless defined $ENV{TEST_NGINX_HTML_DIR};
+$ENV{TEST_NGINX_SERVROOT} //= $ServRoot;
+$ENV{TEST_NGINX_HTML_DIR} //= $HtmlDir;
 
 
 # Run-time state.
@@ -1012,6 +1024,7 @@ sub run_test_helper {
                 Time::HiRes::sleep(parse_time(scalar $block->wait))
                     if $block->wait;
                 check_error_log($block, $res, $rep, $need_array);
+                check_access_log($block, $rep) unless $ignore;
             }
             $req_idx++;
         }
@@ -1019,6 +1032,7 @@ sub run_test_helper {
 
     Time::HiRes::sleep(parse_time(scalar $block->wait)) if $block->wait;
     check_error_log($block, $res, $rep, $need_array);
+    check_access_log($block, $rep) unless $ignore;
     return;
 }
 
@@ -1277,10 +1291,11 @@ sub _mentions {
     return 0;
 }
 
-# Every pattern of $want must match a line and no pattern of $unwanted
-# any: one test per pattern. Returns all the patterns.
+# Every pattern of $want must match a line of the log and no pattern of
+# $unwanted any: one test per pattern. Returns all the patterns.
 sub _check_patterns {
-    my ($name, $get, $want, $unwanted, $suffix) = @_;
+    my ($name, $get, $want, $unwanted, $suffix, $log) = @_;
+    $log //= 'error.log';
     my @all;
 
     if (defined $want) {
@@ -1291,14 +1306,14 @@ sub _check_patterns {
                 next unless defined $pat;
                 if (_matches($line, $pat)) {
                     Test::More::pass("$name - pattern \"$pat\" matches a "
-                                   . "line in error.log$suffix");
+                                   . "line in $log$suffix");
                     undef $pat;
                 }
             }
         }
         for my $pat (grep { defined } @pending) {
             Test::More::fail("$name - pattern \"$pat\" should match a line "
-                           . "in error.log$suffix");
+                           . "in $log$suffix");
         }
     }
 
@@ -1310,15 +1325,31 @@ sub _check_patterns {
             my ($hit) = grep { _matches($_, $pat) } @{ $get->() };
             if (defined $hit) {
                 Test::More::fail("$name - pattern \"$p\" should not match "
-                               . "any line in error.log but matches line \""
+                               . "any line in $log but matches line \""
                                . fmt_str($hit) . "\"$suffix");
             } else {
                 Test::More::pass("$name - pattern \"$p\" does not match a "
-                               . "line in error.log$suffix");
+                               . "line in $log$suffix");
             }
         }
     }
     return @all;
+}
+
+# --- access_log / no_access_log: patterns for the whole access.log.
+sub check_access_log {
+    my ($block, $rep) = @_;
+    return unless defined $block->access_log
+               || defined $block->no_access_log;
+    my $get = sub {
+        Time::HiRes::sleep($TestNginxSleep * 3);
+        open my $in, '<', $AccLogFile or return [];
+        return [<$in>];
+    };
+    _check_patterns($block->name, $get, scalar $block->access_log,
+                    scalar $block->no_access_log, " (req $rep)",
+                    'access.log');
+    return;
 }
 
 # --- shutdown_error_log / no_shutdown_error_log: what nginx logged while
