@@ -1,5 +1,8 @@
 # Self-test of the Test::Nginx runner: the common sections with stock
 # nginx directives only. Runs unchanged under openresty's Test::Nginx.
+# The runner is tested with stock nginx only, whatever the harness loads.
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
+
 use Test::Nginx::Socket 'no_plan';
 
 no_shuffle();

@@ -1,6 +1,9 @@
 # Self-test of the Test::Nginx runner: every supported section, each block
 # about one of them, with stock nginx directives only. Runs unchanged
 # under openresty's Test::Nginx (with the same counting).
+# The runner is tested with stock nginx only, whatever the harness loads.
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
+
 use Test::Nginx::Socket;
 
 repeat_each(1);

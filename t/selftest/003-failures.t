@@ -14,6 +14,9 @@ use IO::Socket::INET ();
 use POSIX ();
 use Time::HiRes ();
 
+# The child suites use stock nginx only, whatever the harness loads.
+delete $ENV{TEST_NGINX_LOAD_MODULES};
+
 my $lib = Cwd::abs_path('t/lib');
 my $tmp = File::Temp::tempdir('tn-selftest-XXXXXX', TMPDIR => 1,
                               CLEANUP => 1);

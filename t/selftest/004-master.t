@@ -1,6 +1,9 @@
 # Self-test of the Test::Nginx runner: master_on() and workers() shape
 # nginx.conf (master process with two workers), and grep_error_log
 # collects matching log text. Runs unchanged under openresty's Test::Nginx.
+# The runner is tested with stock nginx only, whatever the harness loads.
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
+
 use Test::Nginx::Socket;
 
 master_on();

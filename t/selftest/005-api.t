@@ -3,6 +3,9 @@
 # what eval code may call, plus section features that depend on it
 # ($TEST_NGINX_RAND_PORT_N, skip_nginx). Runs unchanged under openresty's
 # Test::Nginx.
+# The runner is tested with stock nginx only, whatever the harness loads.
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
+
 use Test::Nginx::Socket;
 
 repeat_each(2);

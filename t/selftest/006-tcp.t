@@ -1,6 +1,9 @@
 # Self-test of the Test::Nginx runner: tcp_listen mock backends (what a
 # suite uses to fake a silent or misbehaving upstream such as Redis).
 # Runs unchanged under openresty's Test::Nginx.
+# The runner is tested with stock nginx only, whatever the harness loads.
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
+
 use Test::Nginx::Socket;
 
 no_shuffle();
