@@ -1384,13 +1384,15 @@ tgw_worker_claimed(tgw_rconn_t *rc, redisReply *r, void *data)
         }
     }
     free(stream);
+    tgw_worker_reclaim(w);          /* the next stream of the pass */
 }
 
 
 /*
  * Crash recovery: entries idle (unacked, unclaimed) longer than
- * claim_idle belong to a worker that died; take up to our free slots of
- * them, one stream per call, streams in turn.
+ * claim_idle belong to a worker that died.  A pass walks every stream in
+ * turn, one XAUTOCLAIM at a time, each taking at most the free slots; it
+ * ends early when the slots are used up.
  */
 static void
 tgw_worker_reclaim(tgw_worker_t *w)
@@ -1402,12 +1404,13 @@ tgw_worker_reclaim(tgw_worker_t *w)
     int         free_slots = c->concurrency - w->ntasks;
 
     if (w->claim_busy || w->stopping || free_slots <= 0 || !w->groups_ready
-        || w->cmd.state != TGW_RCONN_READY)
+        || w->cmd.state != TGW_RCONN_READY || w->claim_stream >= nstreams)
     {
         return;
     }
-    s = w->claim_stream++ % nstreams;
-    key = tgw_key(TGW_KEY_QUEUE, c->prefix, c->queues[s / TGW_NPRIORITIES].name,
+    s = w->claim_stream++;
+    key = tgw_key(TGW_KEY_QUEUE, c->prefix,
+                  c->queues[s / TGW_NPRIORITIES].name,
                   tgw_prios[s % TGW_NPRIORITIES]);
     if (key == NULL) {
         return;
@@ -1486,6 +1489,7 @@ tgw_worker_tick(uv_timer_t *timer)
     }
     if (now >= w->next_claim) {
         w->next_claim = now + w->conf->claim_idle_ms / 4;
+        w->claim_stream = 0;        /* a new pass over every stream */
         tgw_worker_reclaim(w);
     }
     if (now >= w->next_extend) {

@@ -128,7 +128,8 @@ struct tgw_worker_s {
     uint64_t            next_hb;    /* loop ms of the next heartbeat */
     uint64_t            next_claim; /* loop ms of the next reclaim pass */
     uint64_t            next_extend;/* loop ms of the next claim extension */
-    size_t              claim_stream; /* stream the next XAUTOCLAIM reads */
+    size_t              claim_stream; /* next stream of the reclaim pass
+                                         (queue * 3 + priority) */
 
     /* Shutdown. */
     int                 stopping;   /* SIGTERM/SIGINT seen: take no work */
