@@ -465,6 +465,21 @@ sub start_nginx {
     return $self->{port};
 }
 
+# Reload (SIGHUP), with a new config when given (same options as
+# start_nginx).  Waits until new worker processes run; returns the pids of
+# the old ones (which may still be finishing their requests).
+sub reload_nginx {
+    my ($self, %opt) = @_;
+    my $pid = $self->{nginx_pid} or die "nginx is not running";
+    $self->_write_nginx_conf(%opt) if defined $opt{config};
+    my %old = map { $_ => 1 } $self->nginx_worker_pids;
+    kill 'HUP', $pid;
+    my $n = $opt{worker_processes} // 1;
+    wait_for(sub { (grep { !$old{$_} } $self->nginx_worker_pids) >= $n }, 10)
+        or die "nginx did not reload:\n" . $self->error_log;
+    return sort { $a <=> $b } keys %old;
+}
+
 # Graceful stop (QUIT), then KILL of the whole group after $timeout s.
 sub stop_nginx {
     my ($self, $timeout) = @_;

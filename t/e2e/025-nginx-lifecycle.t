@@ -1,0 +1,119 @@
+#!/usr/bin/perl
+# nginx's own lifecycle with the module's Redis link (SPEC §2, §10): a
+# reload (HUP) and a graceful stop (QUIT) are not held up by the Redis
+# connection or its timers, even while a request waits on a silent Redis;
+# a reload can point taskgw_redis somewhere else.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use IO::Socket::INET;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use TaskGW::Stack qw(wait_for);
+
+my $s = TaskGW::Stack->new;
+plan skip_all => 'build/ngx_http_taskgw_module.so not built'
+    unless grep { -f } $s->_modules({});
+
+my $prefix = $s->prefix;
+
+# A second Redis, to move to on reload.
+my $s2 = TaskGW::Stack->new;
+$s2->start_redis;
+
+# A server that accepts and never answers.
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                              Listen => 128, ReuseAddr => 1)
+    or die "listen: $!";
+my $silent_port = $l->sockport;
+$s->fork_process('silent-redis', sub {
+    my @held;
+    while (my $c = $l->accept) { push @held, $c }
+});
+close $l;
+
+my $conf = <<'EOC';
+    taskgw_redis 127.0.0.1:%%R%%;
+    taskgw_redis_timeout %%T%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /tasks { taskgw_enqueue queue=default type=system.ping; }
+        location /plain { return 200 "plain\n"; }
+    }
+EOC
+
+sub gone {
+    my (@pids) = @_;
+    return wait_for(sub { !grep { kill 0, $_ } @pids }, 10, 0.02);
+}
+
+$s->start_redis;
+my %v = (R => $s->redis_port, T => '1s');
+$s->start_nginx(worker_processes => 2, vars => \%v, config => $conf);
+
+# === TEST 1: reload with live Redis links: old workers exit at once
+my $many = $s->http_parallel([ map { [ POST => '/tasks', body => "a$_" ] }
+                               1 .. 20 ]);
+is(scalar(grep { $_->{status} == 202 } @$many), 20, 'links up: 202');
+my $t0 = time;
+my @old = $s->reload_nginx(worker_processes => 2, vars => \%v,
+                           config => $conf);
+ok(gone(@old), sprintf('old workers gone %.2f s after HUP', time - $t0));
+cmp_ok(time - $t0, '<', 3, 'not held up by their Redis connections');
+$many = $s->http_parallel([ map { [ POST => '/tasks', body => "b$_" ] }
+                            1 .. 20 ]);
+is(scalar(grep { $_->{status} == 202 } @$many), 20,
+   'new workers enqueue: 202');
+
+# === TEST 2: reload onto another Redis: tasks go there
+%v = (R => $s2->redis_port, T => '1s');
+@old = $s->reload_nginx(worker_processes => 2, vars => \%v, config => $conf);
+gone(@old);
+my $res = $s->http(POST => '/tasks', body => 'moved');
+is($res->{status}, 202, 'after reload to the second Redis: 202');
+my $id = $res->{json} && $res->{json}{id} // '';
+is($s2->redis->cmd('HGET', "$prefix:task:$id", 'payload'), 'moved',
+   'the task is in the second Redis');
+is($s->redis->cmd('EXISTS', "$prefix:task:$id"), 0, 'not in the first');
+
+# === TEST 3: reload while a request waits on a silent Redis (10 s timeout)
+%v = (R => $silent_port, T => '10s');
+@old = $s->reload_nginx(worker_processes => 2, vars => \%v, config => $conf);
+gone(@old);
+my $h = $s->http_send(POST => '/tasks', body => 'hang', timeout => 20);
+sleep 0.3;
+$t0 = time;
+@old = $s->reload_nginx(worker_processes => 2, vars => \%v, config => $conf);
+is($s->http(GET => '/plain')->{status}, 200, 'new workers serve at once');
+$res = $s->http_recv($h);
+isnt($res->{status}, 202, 'the waiting request is not accepted');
+ok(gone(@old), sprintf('old workers gone %.2f s after HUP', time - $t0));
+cmp_ok(time - $t0, '<', 12, 'no later than the pending command timeout');
+
+# === TEST 4: graceful stop with a request waiting: nginx exits
+$h = $s->http_send(POST => '/tasks', body => 'hang', timeout => 20);
+sleep 0.3;
+$t0 = time;
+my $st = $s->stop_nginx(15);
+ok(defined $st, sprintf('nginx exited on QUIT by itself (%.2f s)',
+                        time - $t0));
+cmp_ok(time - $t0, '<', 12, 'within the command timeout');
+$res = $s->http_recv($h);
+isnt($res->{status}, 202, 'the waiting request is not accepted');
+
+# === TEST 5: graceful stop with idle Redis links: nginx exits at once
+%v = (R => $s->redis_port, T => '1s');
+$s->start_nginx(worker_processes => 2, vars => \%v, config => $conf);
+is($s->http(POST => '/tasks', body => 'x')->{status}, 202, 'link up');
+$t0 = time;
+$st = $s->stop_nginx(10);
+ok(defined $st, 'nginx exited on QUIT by itself');
+cmp_ok(time - $t0, '<', 3, sprintf('in %.2f s, not held up by the idle '
+                                   . 'Redis links', time - $t0));
+
+unlike($s->error_log, qr/\[(alert|emerg)\]|exited on signal/,
+       'no alert or crash in the error log');
+
+done_testing();
