@@ -356,7 +356,20 @@ ok
 
 
 
-=== TEST 26: a block marked SKIP is not run
+=== TEST 26: a body nginx refuses early (413) is not a client error
+--- config
+    location = /t {
+        client_max_body_size 1k;
+        proxy_pass http://127.0.0.1:1/;
+    }
+--- request eval
+"POST /t\n" . ("x" x 3_000_000)
+--- error_code: 413
+--- response_body_like: 413 Request Entity Too Large
+
+
+
+=== TEST 27: a block marked SKIP is not run
 --- SKIP
 --- config
     location = /t { return 500; }

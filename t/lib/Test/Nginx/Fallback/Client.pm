@@ -125,6 +125,9 @@ sub connect_server {
 # Returns (response bytes, timed out?, error text).
 sub send_request {
     my (%o) = @_;
+    # A server that answers early and closes (413...) must not kill us
+    # with SIGPIPE while the rest of the body is being written.
+    local $SIG{PIPE} = 'IGNORE';
     my $sock = connect_server($o{addr}, $o{port}, $o{timeout})
         or return (undef, 0, $@);
     $sock->blocking(0);
