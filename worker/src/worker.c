@@ -25,6 +25,7 @@ static void tgw_worker_pump(tgw_worker_t *w);
 static void tgw_worker_fetch(tgw_worker_t *w);
 static void tgw_worker_maybe_close(tgw_worker_t *w);
 static void tgw_worker_create_groups(tgw_worker_t *w);
+static void tgw_worker_reclaim(tgw_worker_t *w);
 
 /*
  * Scripts.  Key names are never spelled here: the format strings of
