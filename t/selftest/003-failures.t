@@ -283,6 +283,25 @@ _EOD_
     like($out, qr/\Q$so\E/, 'and the failure names the module') or diag($out);
 }
 
+# --- nginx dying under a block (a module crash) is reported by name
+SKIP: {
+    skip 'crash reports are a feature of the fallback runner', 2
+        unless $fallback;
+    my ($rc, $out) = run_suite('crash', <<"_EOD_");
+=== TEST 1: nginx gets SIGSEGV before the request
+$ok_config--- init
+open my \$fh, '<', "\$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid" or die;
+kill 'SEGV', scalar <\$fh>;
+--- request
+GET /t
+--- response_body
+hello
+_EOD_
+    isnt($rc, 0, 'a block during which nginx crashes fails');
+    not_ok_like($out, 'TEST 1: .* - nginx killed by signal 11',
+                'with the signal named');
+}
+
 # --- a suite whose Perl code dies in the middle of a block stops nginx
 {
     my ($rc, $out) = run_suite('dies', <<"_EOD_", <<'_EOH_');

@@ -97,11 +97,12 @@ sub build_request {
     return \@result;
 }
 
-# Connect to addr:port, retrying while nginx comes up. Returns the socket
-# or undef with the last error in $@.
+# Connect to addr:port, retrying while nginx comes up (and while $alive,
+# when given, says it still runs). Returns the socket or undef with the
+# last error in $@.
 sub connect_server {
-    my ($addr, $port, $timeout, $tries) = @_;
-    $tries ||= 50;
+    my ($addr, $port, $timeout, $alive) = @_;
+    my $tries = 50;
     my $err;
     for my $i (1 .. $tries) {
         my $sock = IO::Socket::INET->new(
@@ -112,6 +113,7 @@ sub connect_server {
         );
         return $sock if $sock;
         $err = $! || $@;
+        last if $alive && !$alive->();
         my $wait = 0.015 * $i;
         $wait = 0.2 if $wait > 0.2;
         Time::HiRes::sleep($wait);
@@ -128,7 +130,7 @@ sub send_request {
     # A server that answers early and closes (413...) must not kill us
     # with SIGPIPE while the rest of the body is being written.
     local $SIG{PIPE} = 'IGNORE';
-    my $sock = connect_server($o{addr}, $o{port}, $o{timeout})
+    my $sock = connect_server($o{addr}, $o{port}, $o{timeout}, $o{alive})
         or return (undef, 0, $@);
     $sock->blocking(0);
     my $sel = IO::Select->new($sock);

@@ -206,6 +206,11 @@ _EOC_
 # The nginx we started and have not reaped yet (our direct child).
 our $ChildPid;
 
+# Wait status of our nginx once reaped, and whether we had asked it to
+# stop by then; together they tell a crash from a requested exit.
+our $ChildStatus;
+our $StopRequested;
+
 # Is $pid a live (not zombie) process? Our own child is reaped here; for
 # a foreign one (stale pid file) a zombie counts as gone, since PID 1 may
 # not reap anything.
@@ -215,6 +220,7 @@ sub is_running {
     if (defined $ChildPid && $pid == $ChildPid) {
         my $r = waitpid $pid, POSIX::WNOHANG();
         if ($r == $pid || $r < 0) {
+            $ChildStatus = $r == $pid ? $? : undef;
             undef $ChildPid;
             return 0;
         }
@@ -297,6 +303,8 @@ sub start {
         POSIX::_exit(127);
     }
     $ChildPid = $pid;
+    $ChildStatus = undef;
+    $StopRequested = 0;
 
     my $deadline = Time::HiRes::time() + ($o{timeout} || 3) + 10;
     my $status;
@@ -326,6 +334,20 @@ sub start {
     return ($status, $stderr);
 }
 
+# Did the nginx we started die on its own (not asked to stop)? Returns
+# a description ("killed by signal 11 (core dumped)", "exited with
+# status 2") or undef. Call after stop().
+sub unexpected_exit {
+    return undef if $StopRequested || !defined $ChildStatus;
+    my $st = $ChildStatus;
+    undef $ChildStatus;
+    if ($st & 127) {
+        return sprintf 'killed by signal %d%s', $st & 127,
+                       $st & 128 ? ' (core dumped)' : '';
+    }
+    return $st >> 8 ? 'exited with status ' . ($st >> 8) : 'exited';
+}
+
 # Stop the nginx of this server root (our child, else the one in the pid
 # file): QUIT (graceful), then TERM, then KILL. Returns true when
 # something had to be stopped.
@@ -335,6 +357,7 @@ sub stop {
     return 0 unless $pid && is_running($pid);
     my $ours = defined $ChildPid && $pid == $ChildPid;
     return 0 unless $ours || is_nginx($pid);
+    $StopRequested = 1 if $ours;
 
     my $timeout = $o{timeout} || 3;
     for my $sig ($o{fast} ? () : ('QUIT'), 'TERM') {

@@ -415,6 +415,12 @@ sub run_test {
     my $err = $@;
     stop_tcp_server();
     stop_nginx();
+    if ($NginxRan) {
+        # A crash (a module's segfault) fails the block by name.
+        my $how = Test::Nginx::Fallback::Server::unexpected_exit();
+        Test::More::fail("$name - nginx $how while the block ran; see "
+                       . "$ErrLogFile") if $how;
+    }
     if ($ok && $NginxRan) {
         $ok = eval { check_shutdown_error_log($block); 1 };
         $err = $@;
@@ -653,6 +659,12 @@ sub stop_nginx {
     Test::Nginx::Fallback::Server::stop($Paths, timeout => $Timeout,
         fast => $ENV{TEST_NGINX_FAST_SHUTDOWN});
     return;
+}
+
+# Is the nginx of this block still running?
+sub _nginx_alive {
+    my $pid = $Test::Nginx::Fallback::Server::ChildPid;
+    return defined $pid && Test::Nginx::Fallback::Server::is_running($pid);
 }
 
 sub cleanup {
@@ -980,10 +992,13 @@ sub run_test_helper {
             addr => $ServerAddr, port => $ServerPortForClient,
             packets => $packets, timeout => $timeout,
             middle_delay => scalar $block->raw_request_middle_delay,
+            alive => \&_nginx_alive,
             shutdown => _shutdown_how($block));
 
         if (defined $err) {
-            if (++$TotalConnectFailures >= 3) {
+            # A dead nginx is reported by run_test; a live one we cannot
+            # reach (wrong port?) three times makes the rest pointless.
+            if (_nginx_alive() && ++$TotalConnectFailures >= 3) {
                 bail_out("$name - $err (aborted)");
             }
             Test::More::fail("$name - $err (aborted)");
