@@ -1442,6 +1442,11 @@ END {
     if (defined $MainPid && $$ == $MainPid) {
         local $?;
         eval { cleanup() };
+        # TEST_NGINX_RANDOMIZE server roots are per run: remove ours.
+        if ($Randomize && $ServRoot =~ m{/t/servroot_\d+\z}) {
+            require File::Path;
+            File::Path::remove_tree($ServRoot);
+        }
     }
 }
 
