@@ -5,8 +5,10 @@
 # CPAN here, yet the suites in t/*.t must run unchanged under the real one.
 #
 # Mechanism: a harness always runs the suites with t/lib first in @INC,
+# from the repository root, whether or not the real module is installed:
 #
-#     prove -I t/lib -r t/            (or PERL5LIB=t/lib perl t/foo.t)
+#     prove -I t/lib t/ t/selftest/     or     perl -It/lib t/foo.t
+#     (PERL5LIB=t/lib works too: it also goes before the system paths)
 #
 # so `use Test::Nginx::Socket` finds this file first. It then looks for
 # another Test/Nginx/Socket.pm in the rest of @INC (any directory but this
