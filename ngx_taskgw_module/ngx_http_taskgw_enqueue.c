@@ -19,6 +19,8 @@
 #define NGX_HTTP_TASKGW_TYPE_MAX   128
 
 
+static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
+    const char **message);
 static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -38,21 +40,12 @@ static ngx_str_t  ngx_http_taskgw_outcome_accepted =
 ngx_int_t
 ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_uint_t                   p;
-    ngx_table_elt_t             *h;
-    ngx_http_taskgw_ctx_t       *ctx;
-    ngx_http_taskgw_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    ngx_int_t         rc;
+    ngx_uint_t        status;
+    const char       *code, *message;
+    ngx_table_elt_t  *h;
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))) {
-
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -62,29 +55,79 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
         ngx_str_set(&h->key, "Allow");
         ngx_str_set(&h->value, "POST, PUT");
 
-        return ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                   "method_not_allowed", "use POST or PUT to enqueue a task");
+        status = NGX_HTTP_NOT_ALLOWED;
+        code = "method_not_allowed";
+        message = "use POST or PUT to enqueue a task";
+
+        goto reject;
     }
 
-    /* what the task is: queue, type, priority */
+    rc = ngx_http_taskgw_enqueue_describe(r, &message);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        status = NGX_HTTP_BAD_REQUEST;
+        code = "bad_request";
+
+        goto reject;
+    }
+
+    /* the body may be large or in a temp file: read it all, then store */
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_taskgw_enqueue_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+
+reject:
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_taskgw_send_error(r, status, code, message);
+}
+
+
+/*
+ * What the task is: its queue, type and priority, from the directive and
+ * the request.  NGX_DECLINED with *message when the request is at fault.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
+{
+    ngx_uint_t                   p;
+    ngx_table_elt_t             *h;
+    ngx_http_taskgw_ctx_t       *ctx;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
     if (ngx_http_complex_value(r, tlcf->queue, &ctx->queue) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     if (tlcf->type == NULL) {
         ctx->type = ctx->queue;
 
     } else if (ngx_http_complex_value(r, tlcf->type, &ctx->type) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ctx->priority = tlcf->priority;
 
-    rc = ngx_http_taskgw_find_header(r, "X-Task-Priority", &h);
+    *message = "X-Task-Priority must be one of high, normal, low";
 
-    if (rc == NGX_DECLINED) {
-        goto bad_priority;
+    if (ngx_http_taskgw_find_header(r, "X-Task-Priority", &h) != NGX_OK) {
+        return NGX_DECLINED;
     }
 
     if (h != NULL) {
@@ -99,7 +142,7 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
         }
 
         if (ngx_http_taskgw_priorities[p].len == 0) {
-            goto bad_priority;
+            return NGX_DECLINED;
         }
 
         ctx->priority = p;
@@ -108,48 +151,19 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
     if (ngx_http_taskgw_valid_name(&ctx->queue, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
         != NGX_OK)
     {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "bad_request",
-                   "queue name must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        *message = "queue name must be 1-64 characters of A-Z a-z 0-9 . _ -";
+        return NGX_DECLINED;
     }
 
     if (ngx_http_taskgw_valid_name(&ctx->type, NGX_HTTP_TASKGW_TYPE_MAX, 1)
         != NGX_OK)
     {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "bad_request",
-                   "task type must be 1-128 characters of "
-                   "A-Z a-z 0-9 . _ - :");
+        *message = "task type must be 1-128 characters of "
+                   "A-Z a-z 0-9 . _ - :";
+        return NGX_DECLINED;
     }
 
-    /* the body may be large or in a temp file: read it all, then store */
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_taskgw_enqueue_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-
-bad_priority:
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-               "X-Task-Priority must be one of high, normal, low");
+    return NGX_OK;
 }
 
 
