@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "conf.h"
@@ -96,6 +97,11 @@ main(int argc, char **argv)
     }
 
     tgw_log_init(json, debug ? TGW_LOG_DEBUG : TGW_LOG_INFO);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        tgw_log(TGW_LOG_ERROR, "start_failed", "error", "curl init", NULL);
+        tgw_conf_unref(conf);
+        return 1;
+    }
     /* A child that stops reading its stdin must not kill us. */
     signal(SIGPIPE, SIG_IGN);
 
@@ -105,6 +111,7 @@ main(int argc, char **argv)
         tgw_log(TGW_LOG_ERROR, "start_failed", "error", "out of memory",
                 NULL);
         tgw_conf_unref(conf);
+        curl_global_cleanup();
         return 1;
     }
     tgw_conf_unref(conf);           /* the worker holds its own */
@@ -119,5 +126,6 @@ main(int argc, char **argv)
         uv_loop_close(&loop);
     }
     tgw_worker_free(&w);
+    curl_global_cleanup();
     return 0;
 }

@@ -65,6 +65,22 @@ tgw_run_close(tgw_run_t *run, uv_handle_t *h)
 }
 
 
+void
+tgw_run_close_handle(tgw_run_t *run, uv_handle_t *h)
+{
+    tgw_run_close(run, h);
+}
+
+
+void
+tgw_run_handle_gone(tgw_run_t *run)
+{
+    if (--run->open_handles == 0) {
+        tgw_run_finish(run);
+    }
+}
+
+
 static void
 tgw_run_handle_closed(uv_handle_t *h)
 {
@@ -607,6 +623,12 @@ tgw_run_start(tgw_run_t *run)
     run->term_signal = 0;
     run->errbuf = NULL;
     run->errlen = 0;
+    run->multi = NULL;
+    run->easy = NULL;
+    run->headers = NULL;
+    run->socks = NULL;
+    run->http_done = 0;
+    run->curl_error = NULL;
 
     if (run->handler == NULL) {
         /* An unknown type can never succeed. */
@@ -624,14 +646,7 @@ tgw_run_start(tgw_run_t *run)
     case TGW_HANDLER_HTTP:
         break;
     }
-
-    /* http handlers come with the webhook slice; until then retry, so no
-     * task is lost to a worker that cannot run it yet. */
-    run->status = TGW_RUN_RETRYABLE;
-    tgw_run_set_error(run, "http handlers are not supported by this "
-                      "worker version");
-    run->timed_out = 1;             /* makes the timer just report */
-    return tgw_builtin_start(run);
+    return tgw_http_start(run);
 }
 
 
@@ -639,6 +654,10 @@ void
 tgw_run_abort(tgw_run_t *run)
 {
     run->aborted = 1;
+    if (run->handler && run->handler->kind == TGW_HANDLER_HTTP) {
+        tgw_http_abort(run);
+        return;
+    }
     if (run->handler && run->handler->kind == TGW_HANDLER_EXEC) {
         if (!run->exited) {
             tgw_exec_signal(run, SIGKILL);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "conf.h"
@@ -40,6 +41,8 @@ struct tgw_run_s {
     int                       attempt;  /* 1 on the first run */
     const char               *payload;
     size_t                    payload_len;
+    const char               *content_type; /* http: of the payload, or
+                                               NULL (octet-stream) */
     size_t                    result_max; /* bytes of output kept */
     tgw_run_cb                done;
     void                     *data;     /* the caller's */
@@ -67,7 +70,24 @@ struct tgw_run_s {
     int                       aborted;    /* tgw_run_abort() was called */
     char                     *errbuf;     /* stderr, the last bytes */
     size_t                    errlen;
+
+    /* http: one curl multi per run (its own timer and socket polls). */
+    CURLM                    *multi;
+    CURL                     *easy;
+    struct curl_slist        *headers;
+    struct tgw_http_sock_s   *socks;      /* polls of curl's sockets */
+    int                       http_done;  /* the transfer is over */
+    char                     *curl_error; /* CURL_ERROR_SIZE bytes */
 };
+
+/* http.c: starts the POST of an http handler run (called by run.c). */
+int tgw_http_start(tgw_run_t *run);
+void tgw_http_abort(tgw_run_t *run);
+
+/* Closes one of the run's handles (h->data == run), counting it; and
+ * counts a handle closed by other means (run.c). */
+void tgw_run_close_handle(tgw_run_t *run, uv_handle_t *h);
+void tgw_run_handle_gone(tgw_run_t *run);
 
 /*
  * Starts the run.  Returns 0 when done will be called (even for runs that

@@ -220,6 +220,7 @@ tgw_task_free(tgw_task_t *t)
     free(t->type);
     free(t->priority);
     free(t->payload);
+    free(t->content_type);
     free(t->result);
     free(t->error);
     tgw_conf_unref(t->conf);
@@ -337,6 +338,8 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
             dst = &status;
         } else if (strcmp(k->str, TGW_F_CANCEL_REQUESTED) == 0) {
             dst = &cancel;
+        } else if (strcmp(k->str, TGW_F_CONTENT_TYPE) == 0) {
+            dst = &t->content_type;
         } else if (strcmp(k->str, TGW_F_PAYLOAD) == 0) {
             dst = &t->payload;
             t->payload_len = v->len;
@@ -503,6 +506,7 @@ tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
     t->run.attempt = t->attempts;
     t->run.payload = t->payload ? t->payload : "";
     t->run.payload_len = t->payload ? t->payload_len : 0;
+    t->run.content_type = t->content_type;
     t->run.result_max = t->conf->result_max_bytes;
     t->run.done = tgw_task_run_done;
     t->run.data = t;

@@ -64,6 +64,7 @@ struct tgw_task_s {
     char               *priority;
     char               *payload;
     size_t              payload_len;
+    char               *content_type;
     int                 attempts;   /* runs so far, this one included */
     uint64_t            run_at;     /* ms; 0 when none */
 
