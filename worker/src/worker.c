@@ -20,6 +20,7 @@
 static const char *tgw_prios[TGW_NPRIORITIES] = TGW_PRIORITIES;
 
 static void tgw_task_step(tgw_task_t *t);
+static void tgw_task_record(tgw_task_t *t, tgw_rec_t rec);
 static void tgw_task_free(tgw_task_t *t);
 static void tgw_worker_pump(tgw_worker_t *w);
 static void tgw_worker_fetch(tgw_worker_t *w);
@@ -266,19 +267,29 @@ tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
         tgw_task_release(t);
         return NULL;
     }
+    if (r != NULL && r->type == REDIS_REPLY_ERROR
+        && strstr(r->str, "WRONGTYPE") != NULL
+        && t->state != TGW_TASK_RECORDING)
+    {
+        /* The task key holds something else than a task hash: it can
+         * never run; drop the entry instead of retrying forever. */
+        tgw_log(TGW_LOG_ERROR, "task_bad_record", "task_id", t->id,
+                "step", step, "error", r->str, NULL);
+        tgw_task_record(t, TGW_REC_ACK);
+        return NULL;
+    }
     if (tgw_reply_is_error(r)) {
-        if (r != NULL) {
+        /* Retried every tick; said once, then every 40th time. */
+        if (r != NULL && t->errors++ % 40 == 0) {
             tgw_log(TGW_LOG_WARN, "redis_error", "task_id", t->id,
                     "step", step, "error", tgw_reply_error(r), NULL);
         }
         t->stalled = 1;
         return NULL;
     }
+    t->errors = 0;
     return t;
 }
-
-
-static void tgw_task_record(tgw_task_t *t, tgw_rec_t rec);
 
 
 /* A hash without a queue field: the stream "<prefix>:q:<queue>:<prio>"

@@ -53,6 +53,7 @@ struct tgw_task_s {
                                        tick retries it */
     int                 drop;       /* shutdown: forget it, leave the
                                        entry pending for another worker */
+    unsigned            errors;     /* error replies to its current step */
 
     char               *stream;     /* stream key the entry came from */
     char               *entry;      /* entry id there, for XACK/XDEL */
