@@ -63,6 +63,12 @@
 #define TGW_F_WEBHOOK_STATUS   "webhook_status"
 #define TGW_F_WEBHOOK_ATTEMPTS "webhook_attempts"
 #define TGW_F_CANCEL_REQUESTED "cancel_requested"
+#define TGW_F_WEBHOOK_LAST_ERROR "webhook_last_error"    /* SPEC §8 */
+
+/* Values of "webhook_status" (SPEC §8). */
+#define TGW_WH_PENDING      "pending"
+#define TGW_WH_DELIVERED    "delivered"
+#define TGW_WH_FAILED       "failed"
 
 #define TGW_DEFAULT_PREFIX  "taskgw"
 #define TGW_DEFAULT_GROUP   "workers"

@@ -623,12 +623,7 @@ tgw_run_start(tgw_run_t *run)
     run->term_signal = 0;
     run->errbuf = NULL;
     run->errlen = 0;
-    run->multi = NULL;
-    run->easy = NULL;
-    run->headers = NULL;
-    run->socks = NULL;
-    run->http_done = 0;
-    run->curl_error = NULL;
+    memset(run->hdr, 0, sizeof(run->hdr));
 
     if (run->handler == NULL) {
         /* An unknown type can never succeed. */
@@ -676,6 +671,12 @@ tgw_run_abort(tgw_run_t *run)
 void
 tgw_run_cleanup(tgw_run_t *run)
 {
+    size_t i;
+
+    for (i = 0; i < sizeof(run->hdr) / sizeof(run->hdr[0]); i++) {
+        free(run->hdr[i]);
+        run->hdr[i] = NULL;
+    }
     free(run->output);
     free(run->error);
     free(run->errbuf);

@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include <curl/curl.h>
 #include <uv.h>
 
 #include "conf.h"
+#include "hreq.h"
 #include "retry.h"
 
 /* How much of a failing command's stderr becomes the task's error. */
@@ -71,13 +71,9 @@ struct tgw_run_s {
     char                     *errbuf;     /* stderr, the last bytes */
     size_t                    errlen;
 
-    /* http: one curl multi per run (its own timer and socket polls). */
-    CURLM                    *multi;
-    CURL                     *easy;
-    struct curl_slist        *headers;
-    struct tgw_http_sock_s   *socks;      /* polls of curl's sockets */
-    int                       http_done;  /* the transfer is over */
-    char                     *curl_error; /* CURL_ERROR_SIZE bytes */
+    /* http: the POST and its header lines. */
+    tgw_hreq_t                hreq;
+    char                     *hdr[4];
 };
 
 /* http.c: starts the POST of an http handler run (called by run.c). */

@@ -127,6 +127,24 @@ tgw_reply_error(const redisReply *r)
 }
 
 
+/* Where a task's webhook goes: its own callback URL, else its handler's
+ * webhook, else webhook.url; NULL for none. */
+static const char *
+tgw_task_hook_url(const tgw_task_t *t)
+{
+    const tgw_handler_conf_t *h;
+
+    if (t->callback_url && *t->callback_url) {
+        return t->callback_url;
+    }
+    h = tgw_conf_handler(t->conf, t->type);
+    if (h && h->webhook) {
+        return h->webhook;
+    }
+    return t->conf->webhook_url;
+}
+
+
 /* Slots in use by tasks of a type (for a handler's concurrency cap). */
 static int
 tgw_worker_type_active(tgw_worker_t *w, const char *type)
@@ -222,6 +240,7 @@ tgw_task_free(tgw_task_t *t)
     free(t->priority);
     free(t->payload);
     free(t->content_type);
+    free(t->callback_url);
     free(t->result);
     free(t->error);
     tgw_conf_unref(t->conf);
@@ -349,6 +368,8 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
             dst = &status;
         } else if (strcmp(k->str, TGW_F_CANCEL_REQUESTED) == 0) {
             dst = &cancel;
+        } else if (strcmp(k->str, TGW_F_CALLBACK_URL) == 0) {
+            dst = &t->callback_url;
         } else if (strcmp(k->str, TGW_F_CONTENT_TYPE) == 0) {
             dst = &t->content_type;
         } else if (strcmp(k->str, TGW_F_PAYLOAD) == 0) {
@@ -380,6 +401,7 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
     if (cancel && *cancel && strcmp(cancel, "0") != 0) {
         free(status);
         free(cancel);
+        t->finished_ms = tgw_now_ms();
         tgw_task_record(t, TGW_REC_CANCELLED);
         return;
     }
@@ -498,6 +520,7 @@ tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
         return;
     }
     if (r->integer == 0) {
+        t->finished_ms = tgw_now_ms();
         tgw_task_record(t, TGW_REC_CANCELLED);
         return;
     }
@@ -568,6 +591,21 @@ tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
     case TGW_REC_ACK:
         break;
     }
+
+    /* A terminal status with a callback: the webhook goes out now, on
+     * its own, without the task's slot. */
+    if ((t->rec == TGW_REC_OUTCOME && t->outcome != TGW_NEXT_RETRYING)
+        || t->rec == TGW_REC_CANCELLED)
+    {
+        const char *url = tgw_task_hook_url(t);
+
+        if (url != NULL) {
+            tgw_webhook_start(w, t->id, t->rec == TGW_REC_CANCELLED
+                                        ? TGW_ST_CANCELLED
+                                        : tgw_next_status(t->outcome),
+                              url, t->finished_ms);
+        }
+    }
     tgw_task_release(t);
 }
 
@@ -581,7 +619,7 @@ static void
 tgw_task_send_record(tgw_task_t *t)
 {
     tgw_conf_t *c = t->conf;
-    tgw_args_t  cmd[6];
+    tgw_args_t  cmd[8];
     int         n = 0;
     char        tkey[512], dkey[512], fin[24], due[24], att[16];
     const char *status = NULL;
@@ -692,6 +730,16 @@ tgw_task_send_record(tgw_task_t *t)
         break;
     }
 
+    if (terminal && tgw_task_hook_url(t) != NULL) {
+        tgw_args_init(&cmd[n]);
+        tgw_args_add(&cmd[n], "HSET");
+        tgw_args_add(&cmd[n], tkey);
+        tgw_args_add(&cmd[n], TGW_F_WEBHOOK_STATUS);
+        tgw_args_add(&cmd[n], TGW_WH_PENDING);
+        tgw_args_add(&cmd[n], TGW_F_WEBHOOK_ATTEMPTS);
+        tgw_args_add(&cmd[n], "0");
+        n++;
+    }
     if (terminal) {
         tgw_args_init(&cmd[n]);
         tgw_args_add(&cmd[n], "PEXPIRE");
@@ -1610,6 +1658,7 @@ tgw_worker_grace_over(uv_timer_t *timer)
     }
     w->grace_over = 1;
     tgw_log(TGW_LOG_WARN, "shutdown_grace_over", NULL);
+    tgw_webhook_stop_all(w);
     for (t = w->tasks; t; t = next) {
         next = t->next;
         t->drop = 1;
@@ -1643,6 +1692,14 @@ tgw_worker_stop(tgw_worker_t *w)
     uv_timer_start(&w->grace, tgw_worker_grace_over,
                    w->conf->shutdown_grace_ms, 0);
     tgw_worker_pump(w);                 /* drops NEW and BLOCKED tasks */
+    tgw_webhook_stop_waiting(w);
+    tgw_worker_maybe_close(w);
+}
+
+
+void
+tgw_worker_hook_ended(tgw_worker_t *w)
+{
     tgw_worker_maybe_close(w);
 }
 
@@ -1671,7 +1728,11 @@ tgw_worker_maybe_close(tgw_worker_t *w)
     if (!w->stopping || w->closing || w->ntasks > 0) {
         return;
     }
+    if (!w->grace_over && tgw_webhook_busy(w)) {
+        return;                     /* a webhook POST gets the grace too */
+    }
     w->closing = 1;
+    tgw_webhook_stop_all(w);
     tgw_log(TGW_LOG_INFO, "exit",
             "succeeded", tgw_u64(n1, sizeof(n1), w->n.succeeded),
             "dead", tgw_u64(n2, sizeof(n2), w->n.dead),

@@ -15,6 +15,7 @@
 #include "rconn.h"
 #include "retry.h"
 #include "run.h"
+#include "webhook.h"
 
 /*
  * A task's life inside this worker.  Every state but NEW and BLOCKED
@@ -66,6 +67,7 @@ struct tgw_task_s {
     char               *payload;
     size_t              payload_len;
     char               *content_type;
+    char               *callback_url; /* X-Callback-URL of the request */
     int                 attempts;   /* runs so far, this one included */
     uint64_t            run_at;     /* ms; 0 when none */
 
@@ -106,6 +108,7 @@ struct tgw_worker_s {
     tgw_task_t         *tasks;      /* every task held, any state, in
                                        the order they were read */
     tgw_task_t         *tasks_tail;
+    tgw_hook_t         *hooks;      /* webhook deliveries (no slots) */
     int                 ntasks;
     int                 nactive;    /* tasks past NEW/BLOCKED: slots used */
 
@@ -156,6 +159,9 @@ int tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf);
 
 /* Begins a graceful stop (what SIGTERM does). */
 void tgw_worker_stop(tgw_worker_t *w);
+
+/* A webhook delivery ended: the worker may be able to exit now. */
+void tgw_worker_hook_ended(tgw_worker_t *w);
 
 /* Frees what is left after uv_run() returned. */
 void tgw_worker_free(tgw_worker_t *w);
