@@ -67,6 +67,19 @@ tgw_http_done(tgw_hreq_t *r)
 }
 
 
+/* A header value taken from the task must not smuggle in header lines. */
+static int
+tgw_http_header_safe(const char *v)
+{
+    for ( ; v && *v; v++) {
+        if ((unsigned char) *v < 0x20 || *v == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
 int
 tgw_http_start(tgw_run_t *run)
 {
@@ -78,12 +91,16 @@ tgw_http_start(tgw_run_t *run)
     }
     if (asprintf(&run->hdr[0], "Content-Type: %s",
                  run->content_type && *run->content_type
+                 && tgw_http_header_safe(run->content_type)
                  ? run->content_type : "application/octet-stream") < 0)
     {
         run->hdr[0] = NULL;
         return -1;
     }
-    if (asprintf(&run->hdr[1], "X-Task-Id: %s", run->task_id) < 0) {
+    if (asprintf(&run->hdr[1], "X-Task-Id: %s",
+                 tgw_http_header_safe(run->task_id) ? run->task_id : "")
+        < 0)
+    {
         run->hdr[1] = NULL;
         return -1;
     }
