@@ -109,7 +109,6 @@ is(scalar(grep { $_ ne '' } map { /^\S+ 202 (\S*)/ ? $1 : () }
           do { open my $fh, '<', $s->dir . '/logs/pid.log'; <$fh> }),
    $N, '$taskgw_task_id logged for every 202');
 
-unlike($s->error_log, qr/\[(alert|emerg)\]|exited on signal/,
-       'no alert or crash in the error log');
+is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 
 done_testing();

@@ -207,14 +207,20 @@ sub repo_root {
 
 my %USED_PORTS;
 
-# A free loopback TCP port, never the same twice in one process.
+# A free loopback TCP port, never the same twice in one process.  It is
+# taken below the kernel's ephemeral range, so outgoing connections (of
+# this test or of tests running in parallel) never grab it between now and
+# the moment a server binds it, nor while a server is restarted on it.
 sub free_port {
-    for (1 .. 50) {
+    my ($low) = split ' ', _slurp('/proc/sys/net/ipv4/ip_local_port_range');
+    $low = 32768 unless $low && $low =~ /^\d+$/;
+    for (1 .. 200) {
+        my $port = $low > 12000 ? 10000 + int(rand($low - 10000)) : 0;
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, Proto => 'tcp',
+                                      LocalPort => $port, Proto => 'tcp',
                                       Listen => 1, ReuseAddr => 1)
-            or die "free_port: $!";
-        my $port = $s->sockport;
+            or next;
+        $port = $s->sockport;
         close $s;
         next if $USED_PORTS{$port}++;
         return $port;
@@ -452,9 +458,11 @@ sub start_nginx {
     $self->{nginx_pid} = _spawn('nginx', "$d/logs/stderr.log",
         $self->nginx_binary, '-p', "$d/", '-e', "$d/logs/error.log",
         '-c', $conf);
+    my $n = $opt{worker_processes} // 1;
     my $ok = wait_for(sub {
         return -1 unless _alive($self->{nginx_pid});
-        return _listening($self->{port});
+        return _listening($self->{port})
+            && (my @w = $self->nginx_worker_pids) >= $n;
     }, 10);
     unless ($ok && $ok != -1) {
         my $log = substr(_slurp("$d/logs/error.log"), $pos)
@@ -506,6 +514,14 @@ sub nginx_worker_pids {
 }
 
 sub error_log { _slurp("$_[0]{dir}/logs/error.log") }
+
+# Lines of the error log that show a crash or an alert (for an assertion
+# that prints exactly what went wrong).
+sub error_log_alerts {
+    my ($self) = @_;
+    return grep { /\[(alert|emerg|crit)\]|exited on signal|segfault/ }
+           split /\n/, $self->error_log;
+}
 
 # ---- taskgw-worker ----------------------------------------------------------
 
