@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "cron.h"
 #include "tgw_duration.h"
 
 /* ------------------------------------------------------------------------
@@ -771,89 +772,12 @@ tgw_cp_handlers(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
  * Cron expressions and schedules
  * ------------------------------------------------------------------------ */
 
-/* One cron field: "*", "N", "N-M", each optionally "/step", comma lists. */
-static int
-tgw_cron_field_ok(const char *s, size_t len, int min, int max)
-{
-    const char *end = s + len;
-
-    while (s < end) {
-        long  a, b, step;
-        char *p;
-
-        if (*s == '*') {
-            a = min;
-            b = max;
-            s++;
-        } else {
-            if (*s < '0' || *s > '9') {
-                return -1;
-            }
-            a = strtol(s, &p, 10);
-            s = p;
-            b = a;
-            if (s < end && *s == '-') {
-                s++;
-                if (s >= end || *s < '0' || *s > '9') {
-                    return -1;
-                }
-                b = strtol(s, &p, 10);
-                s = p;
-            }
-        }
-        if (a < min || b > max || a > b) {
-            return -1;
-        }
-        if (s < end && *s == '/') {
-            s++;
-            if (s >= end || *s < '0' || *s > '9') {
-                return -1;
-            }
-            step = strtol(s, &p, 10);
-            s = p;
-            if (step < 1 || step > max) {
-                return -1;
-            }
-        }
-        if (s < end) {
-            if (*s != ',' || s + 1 >= end) {
-                return -1;
-            }
-            s++;
-        }
-    }
-    return s == end ? 0 : -1;
-}
-
-
 int
 tgw_cron_validate(const char *expr)
 {
-    static const int range[5][2] = {
-        { 0, 59 }, { 0, 23 }, { 1, 31 }, { 1, 12 }, { 0, 7 }
-    };
-    const char *p = expr, *start;
-    int         f = 0;
+    tgw_cron_t c;
 
-    while (*p) {
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-        if (*p == '\0') {
-            break;
-        }
-        start = p;
-        while (*p && *p != ' ' && *p != '\t') {
-            p++;
-        }
-        if (f == 5 || tgw_cron_field_ok(start, (size_t) (p - start),
-                                        range[f][0], range[f][1]) != 0)
-        {
-            return -1;
-        }
-        f++;
-    }
-    return f == 5 ? 0 : -1;
+    return tgw_cron_parse(expr, &c);
 }
 
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "tgw_ctl_util.h"
 #include "tgw_duration.h"
 #include "tgw_keys.h"
 #include "tgw_result.h"
@@ -27,6 +28,7 @@ static void tgw_worker_fetch(tgw_worker_t *w);
 static void tgw_worker_maybe_close(tgw_worker_t *w);
 static void tgw_worker_create_groups(tgw_worker_t *w);
 static void tgw_worker_reclaim(tgw_worker_t *w);
+static void tgw_worker_cron(tgw_worker_t *w);
 
 /*
  * Scripts.  Key names are never spelled here: the format strings of
@@ -74,6 +76,21 @@ static const char tgw_lua_move[] =
     "  end\n"
     "end\n"
     "return {#ids, moved}\n";
+
+/*
+ * Fire one cron tick once across every worker: the guard key is set only
+ * by the first worker to get there; that one creates the task the way
+ * the module does (hash + stream entry).
+ * KEYS[1] guard, KEYS[2] task hash, KEYS[3] stream.  ARGV: task id,
+ * guard life in ms, stream id field, then the hash's field/value pairs.
+ * Returns 1 fired, 0 already fired.
+ */
+static const char tgw_lua_cron[] =
+    "if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])\n"
+    "then return 0 end\n"
+    "redis.call('HSET', KEYS[2], unpack(ARGV, 4, #ARGV))\n"
+    "redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[1])\n"
+    "return 1\n";
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -1547,6 +1564,7 @@ tgw_worker_tick(uv_timer_t *timer)
         return;
     }
     tgw_worker_move(w);
+    tgw_worker_cron(w);
     if (now >= w->next_hb) {
         w->next_hb = now + TGW_HEARTBEAT_MS;
         tgw_worker_heartbeat(w);
@@ -1568,6 +1586,171 @@ tgw_worker_tick(uv_timer_t *timer)
     memset(w->empty, 0, w->nwrr);
     tgw_worker_pump(w);
     tgw_worker_fetch(w);
+}
+
+/* ------------------------------------------------------------------------
+ * Cron schedules: each minute (UTC) every worker checks every schedule;
+ * the Lua guard lets exactly one of them create the task.  A tick missed
+ * while Redis was away is still fired up to TGW_CRON_CATCHUP minutes
+ * late; older ones are skipped, as cron does.
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    tgw_worker_t   *w;
+    unsigned        gen;            /* cron_gen when sent */
+    size_t          i;              /* schedule index */
+    uint64_t        minute;
+    char            id[TGW_CTL_UUID_LEN + 1];
+} tgw_cron_fire_t;
+
+
+/* Builds the schedules' state for w->conf; 0 or -1 (no memory). */
+static int
+tgw_worker_crons_init(tgw_worker_t *w, tgw_conf_t *c)
+{
+    tgw_cron_state_t *cs = NULL;
+    uint64_t          now_min = tgw_now_ms() / 60000;
+    size_t            i;
+
+    if (c->nschedules > 0) {
+        cs = calloc(c->nschedules, sizeof(*cs));
+        if (cs == NULL) {
+            return -1;
+        }
+    }
+    for (i = 0; i < c->nschedules; i++) {
+        tgw_cron_parse(c->schedules[i].cron, &cs[i].cron);  /* validated */
+        cs[i].next_min = now_min;
+    }
+    free(w->crons);
+    w->crons = cs;
+    w->ncrons = c->nschedules;
+    w->cron_gen++;
+    return 0;
+}
+
+
+static void
+tgw_worker_cron_fired(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_cron_fire_t *f = data;
+    tgw_worker_t    *w = f->w;
+    char             tick[40];
+
+    if (f->gen == w->cron_gen && f->i < w->ncrons) {
+        w->crons[f->i].busy = 0;
+        if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
+            w->crons[f->i].next_min = f->minute + 1;
+            if (r->integer == 1) {
+                tgw_ctl_ms_to_rfc3339((int64_t) f->minute * 60000, tick,
+                                      sizeof(tick));
+                tgw_log(TGW_LOG_INFO, "cron_fired", "schedule",
+                        w->conf->schedules[f->i].name, "tick", tick,
+                        "task_id", f->id, NULL);
+            }
+        } else if (r != NULL) {
+            tgw_log(TGW_LOG_WARN, "cron_error", "schedule",
+                    w->conf->schedules[f->i].name, "error",
+                    tgw_reply_error(r), NULL);
+        }
+    }
+    free(f);
+}
+
+
+static void
+tgw_worker_cron_fire(tgw_worker_t *w, size_t i, uint64_t minute)
+{
+    tgw_conf_t          *c = w->conf;
+    tgw_schedule_conf_t *s = &c->schedules[i];
+    tgw_cron_fire_t     *f;
+    tgw_args_t           a;
+    char                 guard[512], tick[24], tkey[512], skey[512],
+                         now[24], reqid[160];
+
+    f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return;
+    }
+    if (tgw_ctl_uuid7_new(f->id) != 0) {
+        free(f);
+        return;
+    }
+    f->w = w;
+    f->gen = w->cron_gen;
+    f->i = i;
+    f->minute = minute;
+
+    tgw_u64(tick, sizeof(tick), minute * 60);
+    tgw_u64(now, sizeof(now), tgw_now_ms());
+    snprintf(reqid, sizeof(reqid), "cron:%s:%s", s->name, tick);
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "EVAL");
+    tgw_args_add(&a, tgw_lua_cron);
+    tgw_args_add(&a, "3");
+    tgw_args_addf(&a, guard, sizeof(guard), TGW_KEY_CRON, c->prefix,
+                  s->name, tick);
+    tgw_args_addf(&a, tkey, sizeof(tkey), TGW_KEY_TASK, c->prefix, f->id);
+    tgw_args_addf(&a, skey, sizeof(skey), TGW_KEY_QUEUE, c->prefix,
+                  s->queue, s->priority);
+    tgw_args_add(&a, f->id);
+    tgw_args_addu(&a, TGW_CRON_GUARD_MS);
+    tgw_args_add(&a, TGW_STREAM_FIELD_ID);
+    tgw_args_add(&a, TGW_F_ID);
+    tgw_args_add(&a, f->id);
+    tgw_args_add(&a, TGW_F_QUEUE);
+    tgw_args_add(&a, s->queue);
+    tgw_args_add(&a, TGW_F_TYPE);
+    tgw_args_add(&a, s->type);
+    tgw_args_add(&a, TGW_F_PRIORITY);
+    tgw_args_add(&a, s->priority);
+    tgw_args_add(&a, TGW_F_STATUS);
+    tgw_args_add(&a, TGW_ST_QUEUED);
+    tgw_args_add(&a, TGW_F_PAYLOAD);
+    tgw_args_add(&a, s->payload);
+    tgw_args_add(&a, TGW_F_CONTENT_TYPE);
+    tgw_args_add(&a, "application/json");
+    tgw_args_add(&a, TGW_F_OWNER);
+    tgw_args_add(&a, "cron");
+    tgw_args_add(&a, TGW_F_REQUEST_ID);
+    tgw_args_add(&a, reqid);
+    tgw_args_add(&a, TGW_F_CREATED_AT);
+    tgw_args_add(&a, now);
+    tgw_args_add(&a, TGW_F_ATTEMPTS);
+    tgw_args_add(&a, "0");
+    if (tgw_rconn_cmd(&w->cmd, tgw_worker_cron_fired, f, &a) != 0) {
+        free(f);                    /* tried again on the next tick */
+        return;
+    }
+    w->crons[i].busy = 1;
+}
+
+
+static void
+tgw_worker_cron(tgw_worker_t *w)
+{
+    uint64_t  now_min = tgw_now_ms() / 60000;
+    size_t    i;
+    tgw_cron_state_t *cs;
+
+    if (w->cmd.state != TGW_RCONN_READY) {
+        return;
+    }
+    for (i = 0; i < w->ncrons; i++) {
+        cs = &w->crons[i];
+        if (cs->next_min + TGW_CRON_CATCHUP < now_min) {
+            cs->next_min = now_min - TGW_CRON_CATCHUP;
+        }
+        /* Skip minutes that do not match; stop at one to fire. */
+        while (!cs->busy && cs->next_min <= now_min) {
+            if (tgw_cron_match(&cs->cron, (time_t) (cs->next_min * 60))) {
+                tgw_worker_cron_fire(w, i, cs->next_min);
+                break;
+            }
+            cs->next_min++;
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -1629,7 +1812,9 @@ tgw_worker_reload(tgw_worker_t *w)
         tgw_conf_unref(c);
         return;
     }
-    if (tgw_worker_queues_resize(w, c->nqueues) != 0) {
+    if (tgw_worker_queues_resize(w, c->nqueues) != 0
+        || tgw_worker_crons_init(w, c) != 0)
+    {
         tgw_log(TGW_LOG_ERROR, "reload_failed", "error", "out of memory",
                 NULL);
         tgw_conf_unref(c);
@@ -1787,7 +1972,11 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
         w->host[0] = '\0';
     }
     w->host[sizeof(w->host) - 1] = '\0';
-    if (tgw_worker_queues_resize(w, conf->nqueues) != 0) {
+    if (tgw_worker_queues_resize(w, conf->nqueues) != 0
+        || tgw_worker_crons_init(w, conf) != 0)
+    {
+        free(w->wrr);
+        free(w->empty);
         tgw_conf_unref(w->conf);
         return -1;
     }
@@ -1827,8 +2016,10 @@ tgw_worker_free(tgw_worker_t *w)
 {
     free(w->wrr);
     free(w->empty);
+    free(w->crons);
     w->wrr = NULL;
     w->empty = NULL;
+    w->crons = NULL;
     tgw_conf_unref(w->conf);
     w->conf = NULL;
 }

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "cron.h"
 #include "rconn.h"
 #include "retry.h"
 #include "run.h"
@@ -85,6 +86,13 @@ struct tgw_task_s {
     uint64_t            due_ms;     /* RETRYING / DEFER: when it is due */
 };
 
+/* A schedule of the current config, parsed, and how far it got. */
+typedef struct {
+    tgw_cron_t          cron;
+    uint64_t            next_min;   /* first unix minute not yet handled */
+    int                 busy;       /* its fire request is out */
+} tgw_cron_state_t;
+
 /* Counters reported in the heartbeat and at exit. */
 typedef struct {
     uint64_t            succeeded;
@@ -136,6 +144,11 @@ struct tgw_worker_s {
     size_t              claim_stream; /* next stream of the reclaim pass
                                          (queue * 3 + priority) */
 
+    /* Cron schedules of w->conf (rebuilt on SIGHUP: gen changes). */
+    tgw_cron_state_t   *crons;
+    size_t              ncrons;
+    unsigned            cron_gen;
+
     /* Shutdown. */
     int                 stopping;   /* SIGTERM/SIGINT seen: take no work */
     int                 grace_over; /* running tasks are being killed */
@@ -153,6 +166,8 @@ struct tgw_worker_s {
 #define TGW_HEARTBEAT_MS    5000
 #define TGW_HEARTBEAT_TTL   15000
 #define TGW_MOVE_BATCH      100     /* ids per mover script run */
+#define TGW_CRON_CATCHUP    5       /* minutes a late tick still fires */
+#define TGW_CRON_GUARD_MS   (48 * 3600 * 1000)  /* life of a tick guard */
 
 /* Sets up the worker on loop with conf (takes a reference). */
 int tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf);
