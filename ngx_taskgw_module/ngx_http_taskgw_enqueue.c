@@ -382,6 +382,7 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
     ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
 
     ctx->task_id = id_s;
+    ctx->task_key = tk;
 
     return ngx_http_taskgw_redis_send(r, cmds, 4,
                                       ngx_http_taskgw_enqueue_done);
@@ -397,6 +398,7 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
     ngx_table_elt_t             *h;
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_srv_conf_t  *tscf;
+    ngx_http_taskgw_redis_cmd_t  del;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
@@ -404,6 +406,18 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
         if (reply) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: redis refused task %V", &ctx->task_id);
+
+            /*
+             * EXEC runs every queued command even when one fails: the
+             * hash may have been written without its stream entry.  The
+             * client gets 503 and retries, so that hash must not stay.
+             */
+
+            del.argc = 0;
+            ngx_http_taskgw_redis_cmd_arg(&del, "DEL", 3);
+            ngx_http_taskgw_redis_cmd_arg(&del, ctx->task_key.data,
+                                          ctx->task_key.len);
+            ngx_http_taskgw_redis_fire(&del);
         }
 
         ngx_str_null(&ctx->task_id);

@@ -72,6 +72,7 @@ typedef struct {
 /* Per-request state, also read by the $taskgw_* variables. */
 typedef struct {
     ngx_str_t                   task_id;
+    ngx_str_t                   task_key;    /* its hash in Redis */
     ngx_str_t                   outcome;     /* label of SPEC §8b */
     ngx_str_t                   queue;
     ngx_str_t                   type;

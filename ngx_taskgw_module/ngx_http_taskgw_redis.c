@@ -703,6 +703,27 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
 }
 
 
+/*
+ * A command whose reply nobody waits for (clean-up after a failure): sent
+ * only on a link that is UP, and forgotten otherwise.
+ */
+
+void
+ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd)
+{
+    ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
+
+    if (link->state != NGX_HTTP_TASKGW_LINK_UP || link->ctx == NULL
+        || (link->ctx->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        return;
+    }
+
+    (void) redisAsyncCommandArgv(link->ctx, NULL, NULL, cmd->argc,
+                                 cmd->argv, cmd->argvlen);
+}
+
+
 /* Writes an op's commands into hiredis; the last one carries the op. */
 
 static ngx_int_t

@@ -75,6 +75,8 @@ isnt($res->{status}, 202, 'XADD fails in EXEC: not 202')
     or diag explain $res;
 is($res->{status}, 503, 'answered 503') or diag explain $res;
 is($res->{json} && $res->{json}{error}, 'unavailable', 'unavailable');
+ok(wait_for(sub { tasks() == $n0 }, 3),
+   'the half-written task hash was removed') or diag tasks() . " vs $n0";
 $r->cmd('DEL', "$prefix:q:other:normal");
 is($s->http(POST => '/other', body => 'ok')->{status}, 202,
    'stream key fixed: 202');
