@@ -265,6 +265,10 @@ main(void)
         "webhook.secret: bad secret (want \"whsec_\" + base64)");
     bad("{\"webhook\": {\"schedule\": [\"5s\", \"soon\"]}}",
         "webhook.schedule[1]: bad duration \"soon\"");
+    bad("{\"webhook\": {\"urls\": []}}", "webhook.urls: unknown key");
+    bad("{\"schedules\": [{\"name\": \"n\", \"cron\": \"* * * * *\", "
+        "\"type\": \"t\", \"every\": 1}]}",
+        "schedules[0].every: unknown key");
     bad("{\"webhook\": {\"allow_private\": 1}}",
         "webhook.allow_private: expected true or false, got an integer");
     bad("{\"schedules\": [{\"name\": \"n\", \"cron\": \"61 * * * *\", "

@@ -59,6 +59,9 @@ main(void)
     CHECK("ab\x80", 3, 0, "\"YWKA\"", "base64", "stray continuation byte");
     CHECK("\xc0\xaf", 2, 0, "\"wK8=\"", "base64", "overlong form");
     CHECK("\xed\xa0\x80", 3, 0, "\"7aCA\"", "base64", "surrogate");
+    CHECK("\xe0\x80\xaf", 3, 0, "\"4ICv\"", "base64", "overlong 3-byte");
+    CHECK("\xf0\x80\x80\xaf", 4, 0, "\"8ICArw==\"", "base64",
+          "overlong 4-byte");
     CHECK("a\0b", 3, 0, "\"YQBi\"", "base64", "NUL byte");
 
     /* Truncated output is never taken as JSON, and a cut character is

@@ -76,8 +76,18 @@ main(void)
            "fourth try after schedule[2]");
     is_int(tgw_webhook_delay_ms(sched, 3, 5, -1, 0), -1,
            "schedule exhausted: no more tries");
-    d = tgw_webhook_delay_ms(sched, 3, 2, -1, 499);
-    ok(d >= 5000 && d <= 5500, "jitter at most 10%% (%lld)", (long long) d);
+    d = tgw_webhook_delay_ms(sched, 3, 2, -1, 500);
+    is_int(d, 5500, "jitter reaches 10%");
+    {
+        int inside = 1, i;
+
+        for (i = 0; i < 1000; i++) {
+            d = tgw_webhook_delay_ms(sched, 3, 2, -1,
+                                     (uint64_t) i * 7919 + 123456789);
+            inside &= d >= 5000 && d <= 5500;
+        }
+        ok(inside, "jitter never beyond 10%% over 1000 draws");
+    }
     is_int(tgw_webhook_delay_ms(sched, 3, 2, 60, 0), 60000,
            "a longer Retry-After wins");
     is_int(tgw_webhook_delay_ms(sched, 3, 2, 1, 0), 5000,
