@@ -189,7 +189,19 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
                          r->type == REDIS_REPLY_ERROR ? r->str
                          : "the transaction failed");
         }
-        freeReplyObject(r);
+
+        /*
+         * EXEC runs every queued command even when one fails: a hash
+         * written without its stream entry would never run; remove it.
+         */
+        if (r->type == REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            r = redisCommand(ctl->rc, "DEL %s", tkey);
+        }
+
+        if (r != NULL) {
+            freeReplyObject(r);
+        }
         return 1;
     }
 
