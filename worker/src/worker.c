@@ -37,7 +37,9 @@ static void tgw_worker_cron(tgw_worker_t *w);
  */
 
 /*
- * Start a run, unless the task was cancelled or vanished meanwhile.
+ * Start a run, unless the task was cancelled or vanished meanwhile.  A
+ * task that runs must not expire under it (a replayed dead task may still
+ * carry its result_ttl), so its TTL is removed.
  * KEYS[1] task hash.  ARGV: cancel field, status field, "running",
  * started_at field, now, attempts field, attempts.
  * Returns -1 hash gone, 0 cancel requested, 1 started.
@@ -48,6 +50,7 @@ static const char tgw_lua_start[] =
     "if c and c ~= '' and c ~= '0' then return 0 end\n"
     "redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],\n"
     "           ARGV[6], ARGV[7])\n"
+    "redis.call('PERSIST', KEYS[1])\n"
     "return 1\n";
 
 /*
