@@ -81,10 +81,14 @@ main(int argc, char **argv)
     /* Parse and validate everything before touching anything. */
     conf = tgw_conf_load(path, &errs);
     if (conf == NULL) {
+        /* "<file>: <key.path>: <reason>", one a line (file errors and
+         * JSON syntax errors already start with the file name) */
         for (i = 0; i < errs.n; i++) {
-            fprintf(stderr, "%s%s\n",
-                    strncmp(errs.msg[i], path, strlen(path)) == 0
-                    ? "" : "config error: ", errs.msg[i]);
+            if (strncmp(errs.msg[i], path, strlen(path)) == 0) {
+                fprintf(stderr, "%s\n", errs.msg[i]);
+            } else {
+                fprintf(stderr, "%s: %s\n", path, errs.msg[i]);
+            }
         }
         tgw_conf_errors_free(&errs);
         return 1;
