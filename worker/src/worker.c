@@ -414,6 +414,8 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
         return;
     }
     if (t->queue == NULL && tgw_task_queue_from_stream(t) != 0) {
+        free(status);
+        free(cancel);
         t->stalled = 1;
         return;
     }
