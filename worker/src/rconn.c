@@ -418,9 +418,13 @@ tgw_rconn_lost(tgw_rconn_t *rc, const char *why)
         tgw_log(TGW_LOG_WARN, "redis_down", "conn", rc->role,
                 "reason", why, NULL);
         rc->was_ready = 0;
+        rc->warned = 1;             /* the reconnects need no warning */
     } else {
-        tgw_log(TGW_LOG_DEBUG, "redis_connect_failed", "conn", rc->role,
-                "reason", why, NULL);
+        /* Said once at warn level until it works, then at debug. */
+        tgw_log(rc->warned ? TGW_LOG_DEBUG : TGW_LOG_WARN,
+                "redis_connect_failed", "conn", rc->role, "reason", why,
+                NULL);
+        rc->warned = 1;
     }
     if (ac) {
         ac->data = NULL;            /* its disconnect callback: not ours */
@@ -494,6 +498,7 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
     rc->backoff_ms = TGW_RCONN_BACKOFF_MIN_MS;
     rc->since_ms = uv_now(rc->loop);
     rc->was_ready = 1;
+    rc->warned = 0;
     tgw_log(TGW_LOG_INFO, "redis_up", "conn", rc->role, NULL);
     uv_timer_stop(&rc->timer);
     uv_timer_start(&rc->timer, tgw_rconn_watchdog, 250, 250);

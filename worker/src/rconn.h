@@ -55,6 +55,8 @@ struct tgw_rconn_s {
     uint64_t            grace_ms;   /* extra reply time allowed (the BLOCK
                                        time of a blocking read) */
     int                 was_ready;  /* logged "up": log the next "down" */
+    int                 warned;     /* a failed connect was logged at warn
+                                       since the last success */
     tgw_rconn_event_cb  on_ready;   /* became READY */
     tgw_rconn_event_cb  on_down;    /* a READY connection was lost */
     void               *data;       /* the owner's */
