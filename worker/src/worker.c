@@ -1203,6 +1203,71 @@ done:
 }
 
 
+/*
+ * At start: entries this consumer name still has pending (a previous run
+ * under the same name stopped or died) are taken up at once, without
+ * waiting claim_idle: XREADGROUP with id 0 reads one's own pending list.
+ * One stream at a time, up to the free slots; entries deleted meanwhile
+ * come without fields and are simply acked.
+ */
+static void tgw_worker_recover(tgw_worker_t *w);
+
+
+static void
+tgw_worker_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_worker_t *w = rc->data;
+    char          n[16];
+    int           got;
+
+    w->recover_busy = 0;
+    if (r == NULL || r->type == REDIS_REPLY_ERROR || w->stopping) {
+        w->recover_stream = (size_t) -1;    /* give up; XAUTOCLAIM covers */
+        return;
+    }
+    got = tgw_worker_take_read(w, r);
+    if (got > 0) {
+        snprintf(n, sizeof(n), "%d", got);
+        tgw_log(TGW_LOG_INFO, "tasks_recovered", "count", n, NULL);
+        tgw_worker_pump(w);
+    }
+    tgw_worker_recover(w);
+}
+
+
+static void
+tgw_worker_recover(tgw_worker_t *w)
+{
+    tgw_conf_t *c = w->conf;
+    tgw_args_t  a;
+    char        key[512];
+    size_t      nstreams = c->nqueues * TGW_NPRIORITIES, s;
+    int         free_slots = c->concurrency - w->ntasks;
+
+    if (w->recover_busy || w->stopping || free_slots <= 0
+        || w->recover_stream >= nstreams || w->cmd.state != TGW_RCONN_READY)
+    {
+        return;
+    }
+    s = w->recover_stream++;
+    tgw_args_init(&a);
+    tgw_args_add(&a, "XREADGROUP");
+    tgw_args_add(&a, "GROUP");
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, c->name);
+    tgw_args_add(&a, "COUNT");
+    tgw_args_addu(&a, (uint64_t) free_slots);
+    tgw_args_add(&a, "STREAMS");
+    tgw_args_addf(&a, key, sizeof(key), TGW_KEY_QUEUE, c->prefix,
+                  c->queues[s / TGW_NPRIORITIES].name,
+                  tgw_prios[s % TGW_NPRIORITIES]);
+    tgw_args_add(&a, "0");
+    if (tgw_rconn_cmd(&w->cmd, tgw_worker_recovered, NULL, &a) == 0) {
+        w->recover_busy = 1;
+    }
+}
+
+
 static void
 tgw_worker_group_created(tgw_rconn_t *rc, redisReply *r, void *data)
 {
@@ -1222,6 +1287,7 @@ tgw_worker_group_created(tgw_rconn_t *rc, redisReply *r, void *data)
     }
     if (--w->groups_pending == 0) {
         w->groups_ready = 1;
+        tgw_worker_recover(w);      /* the first time only (see there) */
         tgw_worker_fetch(w);
     }
 }
@@ -1311,7 +1377,7 @@ tgw_worker_cmd_down(tgw_rconn_t *rc)
 {
     tgw_worker_t *w = rc->data;
 
-    w->mover_busy = w->hb_busy = w->claim_busy = 0;
+    w->mover_busy = w->hb_busy = w->claim_busy = w->recover_busy = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -1578,6 +1644,9 @@ tgw_worker_tick(uv_timer_t *timer)
         w->next_claim = now + w->conf->claim_idle_ms / 4;
         w->claim_stream = 0;        /* a new pass over every stream */
         tgw_worker_reclaim(w);
+    }
+    if (w->groups_ready) {
+        tgw_worker_recover(w);      /* a no-op once the pass is over */
     }
     if (now >= w->next_extend) {
         w->next_extend = now + w->conf->claim_idle_ms / 3;

@@ -143,6 +143,10 @@ struct tgw_worker_s {
     uint64_t            next_extend;/* loop ms of the next claim extension */
     size_t              claim_stream; /* next stream of the reclaim pass
                                          (queue * 3 + priority) */
+    size_t              recover_stream; /* next stream whose own pending
+                                           entries are read at start;
+                                           past the end when done */
+    int                 recover_busy;
 
     /* Cron schedules of w->conf (rebuilt on SIGHUP: gen changes). */
     tgw_cron_state_t   *crons;
