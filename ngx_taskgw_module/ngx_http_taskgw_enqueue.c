@@ -40,26 +40,13 @@ static ngx_str_t  ngx_http_taskgw_outcome_accepted =
 ngx_int_t
 ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_uint_t        status;
-    const char       *code, *message;
-    ngx_table_elt_t  *h;
+    ngx_int_t    rc;
+    const char  *message;
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "POST, PUT");
-
-        status = NGX_HTTP_NOT_ALLOWED;
-        code = "method_not_allowed";
-        message = "use POST or PUT to enqueue a task";
-
-        goto reject;
+        return ngx_http_taskgw_not_allowed(r, "POST, PUT",
+                                           "use POST or PUT to enqueue a "
+                                           "task");
     }
 
     rc = ngx_http_taskgw_enqueue_describe(r, &message);
@@ -69,10 +56,12 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DECLINED) {
-        status = NGX_HTTP_BAD_REQUEST;
-        code = "bad_request";
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        goto reject;
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "bad_request", message);
     }
 
     /* the body may be large or in a temp file: read it all, then store */
@@ -84,14 +73,6 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
-
-reject:
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_taskgw_send_error(r, status, code, message);
 }
 
 

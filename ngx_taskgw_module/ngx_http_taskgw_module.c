@@ -954,6 +954,33 @@ ngx_http_taskgw_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* 405 with Allow: the methods the location takes; the body is dropped. */
+
+ngx_int_t
+ngx_http_taskgw_not_allowed(ngx_http_request_t *r, char *allow,
+    const char *message)
+{
+    ngx_table_elt_t  *h;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method_not_allowed", message);
+}
+
+
 /* 503 with Retry-After: 1, for any failure to reach or use Redis. */
 
 ngx_int_t

@@ -95,6 +95,8 @@ ngx_int_t ngx_http_taskgw_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_taskgw_unavailable(ngx_http_request_t *r,
     const char *message);
+ngx_int_t ngx_http_taskgw_not_allowed(ngx_http_request_t *r, char *allow,
+    const char *message);
 u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 int64_t ngx_http_taskgw_now_ms(void);
 ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,

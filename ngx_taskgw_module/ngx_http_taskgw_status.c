@@ -118,7 +118,6 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     u_char                       *key, *now;
     ngx_int_t                     rc;
     ngx_str_t                     id;
-    ngx_table_elt_t              *h;
     ngx_http_taskgw_ctx_t        *ctx;
     ngx_http_taskgw_redis_cmd_t   cmd;
     ngx_http_taskgw_main_conf_t  *tmcf;
@@ -129,18 +128,9 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE))) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "GET, HEAD, DELETE");
-
-        return ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                   "method_not_allowed", "use GET to read a task, DELETE "
-                   "to cancel it");
+        return ngx_http_taskgw_not_allowed(r, "GET, HEAD, DELETE",
+                                           "use GET to read a task, DELETE "
+                                           "to cancel it");
     }
 
     if (ngx_http_taskgw_status_id(r, &id) != NGX_OK) {
