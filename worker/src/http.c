@@ -17,21 +17,11 @@
 #define TGW_HTTP_ERR_BODY  512      /* bytes of a failing body in error */
 
 
-static void
-tgw_http_error(tgw_run_t *run, tgw_run_status_t status, const char *fmt, ...)
-{
-    va_list ap;
-    char   *s;
-
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0) {
-        s = NULL;
-    }
-    va_end(ap);
-    free(run->error);
-    run->error = s;
-    run->status = status;
-}
+#define tgw_http_error(run, st, ...)                                       \
+    do {                                                                    \
+        tgw_run_set_error(run, __VA_ARGS__);                                \
+        (run)->status = (st);                                               \
+    } while (0)
 
 
 static void

@@ -35,11 +35,8 @@ tgw_run_status_name(tgw_run_status_t s)
 }
 
 
-static void
-tgw_run_set_error(tgw_run_t *run, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+/* Replaces run->error with a formatted text (shared by every handler). */
+void
 tgw_run_set_error(tgw_run_t *run, const char *fmt, ...)
 {
     va_list ap;

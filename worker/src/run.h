@@ -85,6 +85,11 @@ void tgw_http_abort(tgw_run_t *run);
 void tgw_run_close_handle(tgw_run_t *run, uv_handle_t *h);
 void tgw_run_handle_gone(tgw_run_t *run);
 
+/* Replaces run->error with a formatted text; NULL when out of memory (the
+ * run still fails, without a text). */
+void tgw_run_set_error(tgw_run_t *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /*
  * Starts the run.  Returns 0 when done will be called (even for runs that
  * fail at once, like an unknown type or a program that cannot start), -1
