@@ -1630,6 +1630,12 @@ tgw_worker_tick(uv_timer_t *timer)
             }
         }
     }
+    /* Tasks still held while stopping run out their shutdown_grace:
+     * their claims must stay fresh so no live task is stolen. */
+    if (now >= w->next_extend) {
+        w->next_extend = now + w->conf->claim_idle_ms / 3;
+        tgw_worker_extend_claims(w);
+    }
     if (w->stopping) {
         tgw_worker_maybe_close(w);
         return;
@@ -1647,10 +1653,6 @@ tgw_worker_tick(uv_timer_t *timer)
     }
     if (w->groups_ready) {
         tgw_worker_recover(w);      /* a no-op once the pass is over */
-    }
-    if (now >= w->next_extend) {
-        w->next_extend = now + w->conf->claim_idle_ms / 3;
-        tgw_worker_extend_claims(w);
     }
     if (!w->groups_ready && w->groups_pending == 0) {
         tgw_worker_create_groups(w);

@@ -1,0 +1,105 @@
+#!/usr/bin/perl
+# Worker durability edges (SPEC §6, §7): no accepted task is lost and no
+# live task is stolen, also while the worker shuts down.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use Time::HiRes qw(time sleep);
+use TaskGW::Stack qw(wait_for);
+
+my $s = TaskGW::Stack->new;
+plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
+
+my $prefix = $s->prefix;
+my $dir = $s->dir;
+
+sub script {
+    my ($name, $text) = @_;
+    my $path = "$dir/$name.sh";
+    open my $fh, '>', $path or die;
+    print $fh "#!/bin/sh\n$text";
+    close $fh;
+    chmod 0755, $path;
+    return $path;
+}
+
+# records every run, then takes 4 s
+my $long = script('long', <<"EOS");
+echo "\$TASKGW_TASK_ID \$TASKGW_ATTEMPT" >> $dir/long-runs
+sleep 4
+echo '"done"'
+EOS
+
+sub runs {
+    my ($id) = @_;
+    open my $fh, '<', "$dir/long-runs" or return 0;
+    return scalar grep { /^\Q$id\E / } <$fh>;
+}
+
+my %handlers = (
+    'system.ping' => { builtin => 'ping' },
+    'long'        => { exec => [ $long ], timeout => '30s' },
+);
+
+$s->start_redis;
+my $r = $s->redis;
+
+my $seq = 0;
+sub uuid { sprintf '01900000-0000-7000-8000-%012d', ++$seq }
+
+# A task as the module stores it (hash + stream entry), or only the hash.
+sub task_hash {
+    my ($id, %f) = @_;
+    my $now = int(time * 1000);
+    $r->cmd('HSET', "$prefix:task:$id", id => $id, queue => 'default',
+            type => 'system.ping', priority => 'normal', status => 'queued',
+            payload => '', owner => 'e2e', created_at => $now,
+            attempts => 0, %f);
+}
+
+sub enqueue {
+    my ($type) = @_;
+    my $id = uuid();
+    task_hash($id, type => $type);
+    $r->cmd('XADD', "$prefix:q:default:normal", '*', id => $id);
+    return $id;
+}
+
+sub status { $r->cmd('HGET', "$prefix:task:$_[0]", 'status') // '' }
+
+my %terminal = map { $_ => 1 } qw(succeeded dead cancelled);
+
+# === TEST 1: a task running while its worker shuts down is not stolen
+# (the worker keeps extending its claim during shutdown_grace)
+my %wconf = (
+    concurrency    => 2,
+    queues         => { default => 1 },
+    claim_idle     => '1s',
+    shutdown_grace => '15s',
+    retry          => { max_attempts => 3, base => '100ms', cap => '300ms' },
+    handlers       => \%handlers,
+);
+my $w1 = $s->start_worker(\%wconf);
+my $l = enqueue('long');
+ok(wait_for(sub { runs($l) == 1 }, 10), 'long task started');
+kill 'TERM', $w1->{pid};
+my $w2 = $s->start_worker(\%wconf);
+ok(wait_for(sub { $terminal{ status($l) } }, 20), 'long task finished')
+    or diag $s->worker_log($w1), $s->worker_log($w2);
+is(status($l), 'succeeded', 'succeeded');
+is(runs($l), 1, 'it ran once: the stopping worker kept its claim')
+    or diag $s->worker_log($w1), $s->worker_log($w2);
+is($r->cmd('HGET', "$prefix:task:$l", 'attempts'), '1', 'attempts 1');
+is($s->stop_worker($w1), 0, 'stopping worker exits 0');
+
+$s->stop_worker($w2);
+
+for my $w ($w1, $w2) {
+    unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
+           "worker $w->{n}: no sanitizer report");
+}
+
+done_testing();
