@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # Worker durability edges (SPEC §6, §7): no accepted task is lost and no
-# live task is stolen, also while the worker shuts down.
+# live task is stolen, also while the worker shuts down or when a stream
+# key cannot take an entry.
 
 use strict;
 use warnings;
@@ -95,6 +96,28 @@ is(runs($l), 1, 'it ran once: the stopping worker kept its claim')
 is($r->cmd('HGET', "$prefix:task:$l", 'attempts'), '1', 'attempts 1');
 is($s->stop_worker($w1), 0, 'stopping worker exits 0');
 
+# === TEST 2: a due retry whose stream cannot take the entry stays in the
+# scheduled set (never dropped from it), and later ids still move
+$r->cmd('SET', "$prefix:q:broken:normal", 'not a stream');
+my $bad = uuid();
+task_hash($bad, queue => 'broken', status => 'retrying', attempts => 1);
+my $good = uuid();
+task_hash($good, status => 'retrying', attempts => 1);
+my $now = int(time * 1000);
+$r->cmd('ZADD', "$prefix:scheduled", $now - 2000, $bad, $now - 1000, $good);
+ok(wait_for(sub { status($good) eq 'succeeded' }, 10),
+   'the good retry behind it moved and ran');
+sleep 1;                                    # a few more mover runs
+ok(defined $r->cmd('ZSCORE', "$prefix:scheduled", $bad),
+   'the retry that could not move is still scheduled')
+    or diag $s->worker_log($w2);
+is(status($bad), 'retrying', 'and still retrying');
+is($r->cmd('XLEN', "$prefix:q:default:normal"), 0, 'nothing else queued');
+$r->cmd('DEL', "$prefix:q:broken:normal");
+$r->cmd('ZADD', "$prefix:scheduled", int(time * 1000), $bad);
+ok(wait_for(sub { $r->cmd('XLEN', "$prefix:q:broken:normal") == 1 }, 10),
+   'once the stream works the retry moves');
+is(status($bad), 'queued', 'and is queued');
 $s->stop_worker($w2);
 
 for my $w ($w1, $w2) {

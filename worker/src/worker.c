@@ -55,30 +55,45 @@ static const char tgw_lua_start[] =
 
 /*
  * Move due ids from the scheduled set back to their streams, atomically.
+ * An id leaves the set only once its entry is in the stream: a stream
+ * that refuses the XADD (a key of another type) keeps the id, tried
+ * again TGW_MOVE_RETRY_MS later, so the task is never left in neither.
+ * Ids whose hash is gone, is no hash, or is finished are just removed.
  * KEYS[1] scheduled set.  ARGV: prefix, now, batch, task key format,
  * queue key format, queue field, priority field, status field, "queued",
- * stream id field, then the terminal statuses (skipped: just removed).
- * Returns {ids looked at, ids moved}.
+ * stream id field, then the terminal statuses, then the retry delay.
+ * Returns {ids looked at, ids moved, ids kept, last error or ""}.
  */
 static const char tgw_lua_move[] =
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],\n"
     "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
-    "local moved = 0\n"
+    "local moved, kept, err = 0, 0, ''\n"
     "for _, id in ipairs(ids) do\n"
-    "  redis.call('ZREM', KEYS[1], id)\n"
     "  local tk = string.format(ARGV[4], ARGV[1], id)\n"
-    "  local t = redis.call('HMGET', tk, ARGV[6], ARGV[7], ARGV[8])\n"
+    "  local t = redis.pcall('HMGET', tk, ARGV[6], ARGV[7], ARGV[8])\n"
     "  local st = t[3]\n"
-    "  if t[1] and st ~= ARGV[11] and st ~= ARGV[12] and st ~= ARGV[13]\n"
+    "  if t.err or not t[1] or st == ARGV[11] or st == ARGV[12]\n"
+    "     or st == ARGV[13]\n"
     "  then\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "  else\n"
     "    local p = t[2] or 'normal'\n"
-    "    redis.call('XADD', string.format(ARGV[5], ARGV[1], t[1], p), '*',\n"
-    "               ARGV[10], id)\n"
-    "    redis.call('HSET', tk, ARGV[8], ARGV[9])\n"
-    "    moved = moved + 1\n"
+    "    local r = redis.pcall('XADD',\n"
+    "                          string.format(ARGV[5], ARGV[1], t[1], p),\n"
+    "                          '*', ARGV[10], id)\n"
+    "    if type(r) == 'table' and r.err then\n"
+    "      redis.call('ZADD', KEYS[1], string.format('%.0f',\n"
+    "                 tonumber(ARGV[2]) + tonumber(ARGV[14])), id)\n"
+    "      kept = kept + 1\n"
+    "      err = r.err\n"
+    "    else\n"
+    "      redis.call('HSET', tk, ARGV[8], ARGV[9])\n"
+    "      redis.call('ZREM', KEYS[1], id)\n"
+    "      moved = moved + 1\n"
+    "    end\n"
     "  end\n"
     "end\n"
-    "return {#ids, moved}\n";
+    "return {#ids, moved, kept, err}\n";
 
 /*
  * Fire one cron tick once across every worker: the guard key is set only
@@ -1397,7 +1412,7 @@ tgw_worker_moved(tgw_rconn_t *rc, redisReply *r, void *data)
         }
         return;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
         && r->element[1]->type == REDIS_REPLY_INTEGER
         && r->element[1]->integer > 0)
     {
@@ -1405,6 +1420,16 @@ tgw_worker_moved(tgw_rconn_t *rc, redisReply *r, void *data)
         tgw_log(TGW_LOG_DEBUG, "scheduled_moved", "count",
                 tgw_u64(n, sizeof(n), (uint64_t) r->element[1]->integer),
                 NULL);
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 4
+        && r->element[2]->type == REDIS_REPLY_INTEGER
+        && r->element[2]->integer > 0
+        && r->element[3]->type == REDIS_REPLY_STRING)
+    {
+        /* each such id comes round again after TGW_MOVE_RETRY_MS */
+        tgw_log(TGW_LOG_WARN, "mover_error", "kept",
+                tgw_u64(n, sizeof(n), (uint64_t) r->element[2]->integer),
+                "error", r->element[3]->str, NULL);
     }
 }
 
@@ -1437,6 +1462,7 @@ tgw_worker_move(tgw_worker_t *w)
     tgw_args_add(&a, TGW_ST_SUCCEEDED);
     tgw_args_add(&a, TGW_ST_DEAD);
     tgw_args_add(&a, TGW_ST_CANCELLED);
+    tgw_args_addu(&a, TGW_MOVE_RETRY_MS);
     if (tgw_rconn_cmd(&w->cmd, tgw_worker_moved, NULL, &a) == 0) {
         w->mover_busy = 1;
     }

@@ -170,6 +170,8 @@ struct tgw_worker_s {
 #define TGW_HEARTBEAT_MS    5000
 #define TGW_HEARTBEAT_TTL   15000
 #define TGW_MOVE_BATCH      100     /* ids per mover script run */
+#define TGW_MOVE_RETRY_MS   10000   /* a due id whose stream refused it
+                                       is tried again this much later */
 #define TGW_CRON_CATCHUP    5       /* minutes a late tick still fires */
 #define TGW_CRON_GUARD_MS   (48 * 3600 * 1000)  /* life of a tick guard */
 
