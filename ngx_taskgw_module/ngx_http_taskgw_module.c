@@ -30,6 +30,8 @@ static char *ngx_http_taskgw_redis_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_taskgw_parse_redis_address(ngx_conf_t *cf,
     ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *value);
+static char *ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -86,6 +88,11 @@ static ngx_http_taskgw_error_map_t  ngx_http_taskgw_errors[] = {
 };
 
 
+/* checked where it is set, so that nginx -t names the directive's line */
+static ngx_conf_post_handler_pt  ngx_http_taskgw_timeout_post =
+    ngx_http_taskgw_timeout_check;
+
+
 ngx_str_t  ngx_http_taskgw_priorities[] = {
     ngx_string("high"),
     ngx_string("normal"),
@@ -108,7 +115,7 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_taskgw_main_conf_t, timeout),
-      NULL },
+      &ngx_http_taskgw_timeout_post },
 
     { ngx_string("taskgw_redis_backoff"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
@@ -286,12 +293,6 @@ ngx_http_taskgw_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (tmcf->prefix.data == NULL) {
         ngx_str_set(&tmcf->prefix, "taskgw");
-    }
-
-    if (tmcf->timeout == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"taskgw_redis_timeout\" must be more than 0");
-        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -496,6 +497,23 @@ ngx_http_taskgw_parse_redis_address(ngx_conf_t *cf,
     tmcf->port = u.port;
 
     return NGX_OK;
+}
+
+
+/* taskgw_redis_timeout time; -- a zero timeout would never fire */
+
+static char *
+ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *msp = data;
+
+    if (*msp == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"taskgw_redis_timeout\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

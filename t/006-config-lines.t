@@ -1,0 +1,64 @@
+# Configuration errors name the exact file:line of the bad value.
+#
+# Test::Nginx cannot pin a line number (its nginx.conf layout is its own),
+# so this suite writes a small nginx.conf itself, with the directive under
+# test on a known line, and runs `nginx -t` on it.  Each case: the
+# directive (http or location level), the reason nginx -t must print.
+use strict;
+use warnings;
+use Test::More;
+use File::Temp qw(tempdir);
+
+my $nginx  = $ENV{TEST_NGINX_BINARY}       || '/usr/sbin/nginx';
+my $module = $ENV{TEST_NGINX_LOAD_MODULES} || 'build/ngx_http_taskgw_module.so';
+
+my @cases = (
+    # [ level, directive, reason (a regex) ]
+    [ 'http', 'taskgw_redis_timeout 0;',
+      qr/"taskgw_redis_timeout" must be more than 0/ ],
+    [ 'http', 'taskgw_redis 127.0.0.1:notaport;',
+      qr/invalid port in redis address "127.0.0.1:notaport"/ ],
+);
+
+my $dir = tempdir(CLEANUP => 1);
+mkdir "$dir/logs";
+
+for my $c (@cases) {
+    my ($level, $directive, $reason) = @$c;
+
+    my @conf = (
+        "load_module $module;",
+        "error_log $dir/logs/error.log;",
+        "pid $dir/logs/nginx.pid;",
+        "events {}",
+        "http {",
+        "    access_log off;",
+        ($level eq 'http' ? "    $directive" : "    # -"),
+        "    server {",
+        "        listen 127.0.0.1:1;",
+        "        location /t {",
+        ($level eq 'loc' ? "            $directive"
+                         : "            taskgw_enqueue;"),
+        "        }",
+        "    }",
+        "    # a few lines, so that the end of the http block is elsewhere",
+        "",
+        "}",
+    );
+
+    my $line = $level eq 'http' ? 7 : 11;
+
+    open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
+    print $fh map { "$_\n" } @conf;
+    close $fh;
+
+    my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
+    my $status = $?;
+
+    isnt($status, 0, "$directive: nginx -t fails");
+    like($out, qr/\[emerg\].*$reason.* in \Q$dir\E\/nginx\.conf:$line\b/,
+         "$directive: the reason and nginx.conf:$line")
+        or diag($out);
+}
+
+done_testing();
