@@ -32,6 +32,8 @@ static ngx_int_t ngx_http_taskgw_parse_redis_address(ngx_conf_t *cf,
     ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *value);
 static char *ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_taskgw_prefix_check(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -91,6 +93,8 @@ static ngx_http_taskgw_error_map_t  ngx_http_taskgw_errors[] = {
 /* checked where it is set, so that nginx -t names the directive's line */
 static ngx_conf_post_handler_pt  ngx_http_taskgw_timeout_post =
     ngx_http_taskgw_timeout_check;
+static ngx_conf_post_handler_pt  ngx_http_taskgw_prefix_post =
+    ngx_http_taskgw_prefix_check;
 
 
 ngx_str_t  ngx_http_taskgw_priorities[] = {
@@ -129,7 +133,7 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_taskgw_main_conf_t, prefix),
-      NULL },
+      &ngx_http_taskgw_prefix_post },
 
     { ngx_string("taskgw_enqueue"),
       NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
@@ -514,6 +518,40 @@ ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * taskgw_prefix string; -- the namespace the worker and taskgwctl share:
+ * the same rule as theirs, 1-128 visible characters without braces.
+ */
+
+static char *
+ngx_http_taskgw_prefix_check(ngx_conf_t *cf, void *post, void *data)
+{
+    u_char     *p, *last;
+    ngx_str_t  *s = data;
+
+    if (s->len == 0 || s->len > NGX_HTTP_TASKGW_PREFIX_MAX) {
+        goto invalid;
+    }
+
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if (*p <= ' ' || *p >= 0x7f || *p == '{' || *p == '}') {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid prefix \"%V\" (1-%d visible characters, "
+                       "no braces)", s, NGX_HTTP_TASKGW_PREFIX_MAX);
+    return NGX_CONF_ERROR;
 }
 
 

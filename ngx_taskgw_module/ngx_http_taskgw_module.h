@@ -20,6 +20,7 @@
 #define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
+#define NGX_HTTP_TASKGW_PREFIX_MAX    128
 
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0

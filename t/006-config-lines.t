@@ -16,6 +16,12 @@ my @cases = (
     # [ level, directive, reason (a regex) ]
     [ 'http', 'taskgw_redis_timeout 0;',
       qr/"taskgw_redis_timeout" must be more than 0/ ],
+    [ 'http', 'taskgw_prefix "";',
+      qr/invalid prefix ""/ ],
+    [ 'http', 'taskgw_prefix "a b";',
+      qr/invalid prefix "a b"/ ],
+    [ 'http', 'taskgw_prefix "{x}";',
+      qr/invalid prefix "\{x\}"/ ],
     [ 'http', 'taskgw_redis 127.0.0.1:notaport;',
       qr/invalid port in redis address "127.0.0.1:notaport"/ ],
 );
