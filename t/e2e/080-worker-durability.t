@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Worker durability edges (SPEC §6, §7): no accepted task is lost and no
 # live task is stolen, also while the worker shuts down or when a stream
-# key cannot take an entry.
+# key cannot take an entry (scheduled-set mover, cron ticks).
 
 use strict;
 use warnings;
@@ -120,7 +120,32 @@ ok(wait_for(sub { $r->cmd('XLEN', "$prefix:q:broken:normal") == 1 }, 10),
 is(status($bad), 'queued', 'and is queued');
 $s->stop_worker($w2);
 
-for my $w ($w1, $w2) {
+# === TEST 3: a cron tick whose stream cannot take the entry creates no
+# task (no record left queued without an entry) and fires once it can
+$r->cmd('SET', "$prefix:q:cronq:normal", 'not a stream');
+my $w3 = $s->start_worker({
+    %wconf,
+    schedules => [ { name => 'every', cron => '* * * * *', queue => 'cronq',
+                     type => 'system.ping' } ],
+});
+ok(wait_for(sub { $s->worker_log($w3) =~ /event=cron_error/ }, 10),
+   'the tick failed') or diag $s->worker_log($w3);
+sub cron_tasks {
+    return grep { ($r->cmd('HGET', $_, 'owner') // '') eq 'cron' }
+           @{ $r->cmd('KEYS', "$prefix:task:*") // [] };
+}
+is(scalar(cron_tasks()), 0, 'no task record without its stream entry');
+is(scalar @{ $r->cmd('KEYS', "$prefix:cron:every:*") // [] }, 0,
+   'the tick guard is not taken');
+$r->cmd('DEL', "$prefix:q:cronq:normal");
+ok(wait_for(sub { $r->cmd('XLEN', "$prefix:q:cronq:normal") == 1 }, 10),
+   'the tick fires once the stream works')
+    or diag $s->worker_log($w3);
+is(scalar(cron_tasks()), $r->cmd('XLEN', "$prefix:q:cronq:normal"),
+   'every cron task has its stream entry');
+is($s->stop_worker($w3), 0, 'worker exits 0');
+
+for my $w ($w1, $w2, $w3) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
 }
