@@ -15,10 +15,6 @@
 #include "ngx_http_taskgw_json.h"
 
 
-#define NGX_HTTP_TASKGW_QUEUE_MAX  64
-#define NGX_HTTP_TASKGW_TYPE_MAX   128
-
-
 static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
     const char **message);
 static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
@@ -29,8 +25,6 @@ static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
 static void ngx_http_taskgw_enqueue_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
-static ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
-    ngx_uint_t colon);
 
 
 static ngx_str_t  ngx_http_taskgw_outcome_accepted =
@@ -519,7 +513,7 @@ ngx_http_taskgw_uuid7(u_char *dst)
 
 /* Queue names: [A-Za-z0-9._-]{1,max}; task types may also hold ':'. */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max, ngx_uint_t colon)
 {
     u_char  *p, *last;

@@ -401,6 +401,10 @@ ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             s.len = value[i].len - 9;
             s.data = value[i].data + 9;
 
+            if (tmcf->password.data != NULL) {
+                goto duplicate;
+            }
+
             if (s.len == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "empty password in \"%V\"", &value[i]);
@@ -412,6 +416,10 @@ ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            if (tmcf->db != NGX_CONF_UNSET) {
+                goto duplicate;
+            }
+
             db = ngx_atoi(value[i].data + 3, value[i].len - 3);
 
             if (db == NGX_ERROR || db > 1000000) {
@@ -435,6 +443,12 @@ ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "duplicate parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
 }
 
 
@@ -642,6 +656,12 @@ ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "priority=", 9) == 0) {
+            if (tlcf->priority != NGX_CONF_UNSET_UINT) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate parameter \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             s.len = value[i].len - 9;
             s.data = value[i].data + 9;
 
@@ -706,6 +726,33 @@ ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ccv.complex_value = *cvp;
 
         if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* a value without variables is checked now, not on each request */
+
+        if ((*cvp)->lengths != NULL) {
+            continue;
+        }
+
+        if (cvp == &tlcf->queue) {
+            if (ngx_http_taskgw_valid_name(&s, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
+                != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid queue name \"%V\", it must be "
+                                   "1-%d characters of A-Z a-z 0-9 . _ -",
+                                   &s, NGX_HTTP_TASKGW_QUEUE_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_taskgw_valid_name(&s, NGX_HTTP_TASKGW_TYPE_MAX, 1)
+                   != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid task type \"%V\", it must be "
+                               "1-%d characters of A-Z a-z 0-9 . _ - :",
+                               &s, NGX_HTTP_TASKGW_TYPE_MAX);
             return NGX_CONF_ERROR;
         }
     }

@@ -21,6 +21,8 @@
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 #define NGX_HTTP_TASKGW_PREFIX_MAX    128
+#define NGX_HTTP_TASKGW_QUEUE_MAX     64
+#define NGX_HTTP_TASKGW_TYPE_MAX      128
 
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0
@@ -105,6 +107,8 @@ ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,
 
 /* ngx_http_taskgw_enqueue.c */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
+    ngx_uint_t colon);
 
 /* ngx_http_taskgw_status.c */
 ngx_int_t ngx_http_taskgw_status_handler(ngx_http_request_t *r);

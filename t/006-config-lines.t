@@ -3,7 +3,8 @@
 # Test::Nginx cannot pin a line number (its nginx.conf layout is its own),
 # so this suite writes a small nginx.conf itself, with the directive under
 # test on a known line, and runs `nginx -t` on it.  Each case: the
-# directive (http or location level), the reason nginx -t must print.
+# directive (http or location level), the reason nginx -t must print
+# (undef: a valid value nginx -t must accept).
 use strict;
 use warnings;
 use Test::More;
@@ -22,8 +23,22 @@ my @cases = (
       qr/invalid prefix "a b"/ ],
     [ 'http', 'taskgw_prefix "{x}";',
       qr/invalid prefix "\{x\}"/ ],
+    [ 'http', 'taskgw_redis 127.0.0.1:6379 db=1 db=2;',
+      qr/duplicate parameter "db=2"/ ],
+    [ 'http', 'taskgw_redis 127.0.0.1:6379 password=a password=b;',
+      qr/duplicate parameter "password=b"/ ],
     [ 'http', 'taskgw_redis 127.0.0.1:notaport;',
       qr/invalid port in redis address "127.0.0.1:notaport"/ ],
+    [ 'loc', 'taskgw_enqueue "queue=bad name";',
+      qr/invalid queue name "bad name"/ ],
+    [ 'loc', 'taskgw_enqueue queue=q type=a/b;',
+      qr/invalid task type "a\/b"/ ],
+    [ 'loc', 'taskgw_enqueue priority=high priority=low;',
+      qr/duplicate parameter "priority=low"/ ],
+    [ 'loc', 'taskgw_enqueue queue=q:x;',
+      qr/invalid queue name "q:x"/ ],
+    [ 'loc', 'taskgw_enqueue queue=$arg_q type=x.y:z priority=low;',
+      undef ],
 );
 
 my $dir = tempdir(CLEANUP => 1);
@@ -60,6 +75,11 @@ for my $c (@cases) {
 
     my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
     my $status = $?;
+
+    if (!defined $reason) {
+        is($status, 0, "$directive: nginx -t accepts it") or diag($out);
+        next;
+    }
 
     isnt($status, 0, "$directive: nginx -t fails");
     like($out, qr/\[emerg\].*$reason.* in \Q$dir\E\/nginx\.conf:$line\b/,
