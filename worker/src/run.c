@@ -227,6 +227,17 @@ tgw_exec_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 
+/* Once the child exited, the drain wait lasts while any of its pipes is
+ * open: stdout and stderr being read, or stdin with a write pending. */
+static int
+tgw_exec_pipes_closing(tgw_run_t *run)
+{
+    return uv_is_closing((uv_handle_t *) &run->in)
+           && uv_is_closing((uv_handle_t *) &run->out)
+           && uv_is_closing((uv_handle_t *) &run->err);
+}
+
+
 static void
 tgw_exec_close_pipe(tgw_run_t *run, uv_stream_t *s)
 {
@@ -297,7 +308,7 @@ tgw_exec_written(uv_write_t *req, int status)
     tgw_run_t *run = req->data;
 
     /* EPIPE (the child does not read its stdin) is not an error. */
-    tgw_run_close(run, (uv_handle_t *) &run->in);
+    tgw_exec_close_pipe(run, (uv_stream_t *) &run->in);
 }
 
 
@@ -320,8 +331,10 @@ tgw_exec_kill(uv_timer_t *t)
     tgw_run_t *run = t->data;
 
     if (run->exited) {
-        /* drain limit: a grandchild holds the pipes; stop waiting */
+        /* drain limit: a grandchild holds the pipes (stdin too, with a
+         * write still pending on it); stop waiting */
         tgw_exec_signal(run, SIGKILL);
+        tgw_exec_close_pipe(run, (uv_stream_t *) &run->in);
         tgw_exec_close_pipe(run, (uv_stream_t *) &run->out);
         tgw_exec_close_pipe(run, (uv_stream_t *) &run->err);
         tgw_run_close(run, (uv_handle_t *) &run->kill_timer);
@@ -352,9 +365,7 @@ tgw_exec_exited(uv_process_t *p, int64_t status, int sig)
     run->term_signal = sig;
     tgw_run_close(run, (uv_handle_t *) &run->timer);
     tgw_run_close(run, (uv_handle_t *) p);
-    if (uv_is_closing((uv_handle_t *) &run->out)
-        && uv_is_closing((uv_handle_t *) &run->err))
-    {
+    if (tgw_exec_pipes_closing(run)) {
         tgw_run_close(run, (uv_handle_t *) &run->kill_timer);
     } else {
         uv_timer_start(&run->kill_timer, tgw_exec_kill, TGW_DRAIN_MS, 0);
@@ -362,16 +373,13 @@ tgw_exec_exited(uv_process_t *p, int64_t status, int sig)
 }
 
 
-/* The child's stdout and stderr closing also ends the drain wait. */
+/* The child's pipes all closing also ends the drain wait. */
 static void
 tgw_exec_pipe_closed(uv_handle_t *h)
 {
     tgw_run_t *run = h->data;
 
-    if (run->exited
-        && uv_is_closing((uv_handle_t *) &run->out)
-        && uv_is_closing((uv_handle_t *) &run->err))
-    {
+    if (run->exited && tgw_exec_pipes_closing(run)) {
         tgw_run_close(run, (uv_handle_t *) &run->kill_timer);
     }
     tgw_run_handle_closed(h);
@@ -480,10 +488,10 @@ tgw_exec_start(tgw_run_t *run)
         if (uv_write(&run->write_req, (uv_stream_t *) &run->in, &buf, 1,
                      tgw_exec_written) != 0)
         {
-            tgw_run_close(run, (uv_handle_t *) &run->in);
+            tgw_exec_close_pipe(run, (uv_stream_t *) &run->in);
         }
     } else {
-        tgw_run_close(run, (uv_handle_t *) &run->in);
+        tgw_exec_close_pipe(run, (uv_stream_t *) &run->in);
     }
 
     if (uv_read_start((uv_stream_t *) &run->out, tgw_exec_alloc,

@@ -193,7 +193,7 @@ main(void)
     tgw_run_t           run;
     tgw_handler_conf_t  h;
     char               *s65, *s75, *s3, *sslow, *sstubborn, *senv, *sbig,
-                       *serr, *ssig, *sgrand;
+                       *serr, *ssig, *sgrand, *snoread, *bigin;
     char               *argv_echo[] = { "/bin/echo", "hello", NULL };
     char               *argv_cat[] = { "/bin/cat", NULL };
     char               *argv_missing[] = { "/nonexistent/prog", NULL };
@@ -347,6 +347,29 @@ main(void)
        (unsigned long long) elapsed_ms);
     tgw_run_cleanup(&run);
 
+    /* ---- a child that exits without reading a large stdin while a
+     * grandchild in a session of its own holds that pipe: the pending
+     * write does not hold the run past the drain limit ---- */
+    snoread = script("noread.sh", "exec 3<&0; "
+                     "setsid sleep 4 <&3 >/dev/null 2>&1 & "
+                     "echo parent-done");
+    argv[0] = snoread;
+    h = exec_handler(argv, 0);
+    bigin = malloc(512 * 1024 + 1);
+    if (bigin == NULL) {
+        return 2;
+    }
+    memset(bigin, 'p', 512 * 1024);
+    bigin[512 * 1024] = '\0';
+    run_one(&run, &h, bigin, 65536, 0);
+    is_int(done_calls, 1, "unread stdin: done called once");
+    is_int(run.status, TGW_RUN_SUCCESS, "unread stdin: parent's exit counts");
+    is_str(run.output, "parent-done\n", "unread stdin: output kept");
+    ok(elapsed_ms < TGW_DRAIN_MS + 1500, "unread stdin: done in %llu ms",
+       (unsigned long long) elapsed_ms);
+    tgw_run_cleanup(&run);
+    free(bigin);
+
     /* ---- abort (shutdown grace over) ---- */
     argv[0] = sslow;
     h = exec_handler(argv, 0);
@@ -408,9 +431,10 @@ main(void)
 
     unlink(s65); unlink(s75); unlink(s3); unlink(sslow); unlink(sstubborn);
     unlink(senv); unlink(sbig); unlink(serr); unlink(ssig);
-    unlink(sgrand);
+    unlink(sgrand); unlink(snoread);
     free(s65); free(s75); free(s3); free(sslow); free(sstubborn);
     free(senv); free(sbig); free(serr); free(ssig); free(sgrand);
+    free(snoread);
     rmdir(tmpdir);
     return done_testing();
 }
