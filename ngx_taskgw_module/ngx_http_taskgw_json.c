@@ -20,6 +20,8 @@ typedef struct {
 static ngx_int_t ngx_http_taskgw_json_value(ngx_http_taskgw_json_parser_t *js);
 static ngx_int_t ngx_http_taskgw_json_string(
     ngx_http_taskgw_json_parser_t *js);
+static ngx_int_t ngx_http_taskgw_json_hex4(
+    ngx_http_taskgw_json_parser_t *js, ngx_uint_t *cp);
 static ngx_int_t ngx_http_taskgw_json_number(
     ngx_http_taskgw_json_parser_t *js);
 static ngx_int_t ngx_http_taskgw_json_literal(
@@ -160,11 +162,18 @@ ngx_http_taskgw_json_value(ngx_http_taskgw_json_parser_t *js)
 }
 
 
+/*
+ * Strings: escapes as RFC 8259 lists them; a \u escape of a UTF-16
+ * surrogate must be a high-low pair, since a lone half encodes no
+ * character (RFC 8259 section 8.2) and jansson, which the worker parses
+ * payloads with, refuses it.
+ */
+
 static ngx_int_t
 ngx_http_taskgw_json_string(ngx_http_taskgw_json_parser_t *js)
 {
     size_t      n;
-    ngx_uint_t  i;
+    ngx_uint_t  cp;
 
     js->p++;   /* the opening quote */
 
@@ -195,11 +204,31 @@ ngx_http_taskgw_json_string(ngx_http_taskgw_json_parser_t *js)
             case 'u':
                 js->p++;
 
-                for (i = 0; i < 4; i++) {
-                    if (js->p == js->last || !isxdigit(*js->p)) {
+                if (ngx_http_taskgw_json_hex4(js, &cp) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                if (cp >= 0xdc00 && cp <= 0xdfff) {
+                    /* a low surrogate without its high half */
+                    return NGX_ERROR;
+                }
+
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    /* a high surrogate must be followed by a low one */
+
+                    if (js->last - js->p < 2 || js->p[0] != '\\'
+                        || js->p[1] != 'u')
+                    {
                         return NGX_ERROR;
                     }
-                    js->p++;
+
+                    js->p += 2;
+
+                    if (ngx_http_taskgw_json_hex4(js, &cp) != NGX_OK
+                        || cp < 0xdc00 || cp > 0xdfff)
+                    {
+                        return NGX_ERROR;
+                    }
                 }
 
                 continue;
@@ -218,6 +247,29 @@ ngx_http_taskgw_json_string(ngx_http_taskgw_json_parser_t *js)
     }
 
     return NGX_ERROR;
+}
+
+
+/* Four hex digits of a \u escape. */
+
+static ngx_int_t
+ngx_http_taskgw_json_hex4(ngx_http_taskgw_json_parser_t *js, ngx_uint_t *cp)
+{
+    ngx_int_t  n;
+
+    if (js->last - js->p < 4) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_hextoi(js->p, 4);
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    js->p += 4;
+    *cp = (ngx_uint_t) n;
+
+    return NGX_OK;
 }
 
 

@@ -327,3 +327,20 @@ a client request body is buffered to a temporary file
 POST /tasks
 --- error_code: 202
 --- response_body_like: "status":"queued"
+
+
+
+=== TEST 19: UTF-16 surrogate escapes must come in high-low pairs
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /tasks {
+        taskgw_validate_json on;
+        taskgw_enqueue;
+    }
+--- request eval
+["POST /tasks\r\n\"\\ud83d\\ude00\"", "POST /tasks\r\n\"\\uD83D\\uDE00\"", "POST /tasks\r\n\"\\ud800\"", "POST /tasks\r\n\"\\udc00\"", "POST /tasks\r\n\"\\ud83dx\"", "POST /tasks\r\n\"\\ude00\\ud83d\"", "POST /tasks\r\n\"\\ud83d\\u0041\""]
+--- error_code eval
+[202, 202, 400, 400, 400, 400, 400]
+--- response_body_like eval
+['"status":"queued"', '"status":"queued"', '"error":"invalid_json"', '"error":"invalid_json"', '"error":"invalid_json"', '"error":"invalid_json"', '"error":"invalid_json"']
