@@ -90,6 +90,12 @@ static ngx_http_taskgw_error_map_t  ngx_http_taskgw_errors[] = {
 };
 
 
+/* any other 4xx nginx makes (412 on If-Match, ...) is the client's fault */
+static ngx_http_taskgw_error_map_t  ngx_http_taskgw_client_error =
+    { 0, "bad_request", "the request cannot be served",
+      ngx_string("bad_request") };
+
+
 /* checked where it is set, so that nginx -t names the directive's line */
 static ngx_conf_post_handler_pt  ngx_http_taskgw_timeout_post =
     ngx_http_taskgw_timeout_check;
@@ -987,8 +993,12 @@ ngx_http_taskgw_error_for(ngx_uint_t status)
 
     for (e = ngx_http_taskgw_errors; e->status; e++) {
         if (e->status == status) {
-            break;
+            return e;
         }
+    }
+
+    if (status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return &ngx_http_taskgw_client_error;
     }
 
     return e;

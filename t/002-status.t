@@ -217,3 +217,23 @@ DELETE /status/01a20000-0000-7000-8000-00000000000a
 [409, 409, 404]
 --- response_body_like eval
 ['"error":"conflict"', '"error":"conflict"', '"error":"not_found"']
+
+
+
+=== TEST 11: a 4xx nginx makes itself (412 on If-Match) is a client error
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_prefix t002;
+--- config
+    location /status/ {
+        taskgw_status;
+    }
+--- request
+GET /status/01a20000-0000-7000-8000-00000000000b
+--- more_headers
+If-Match: "nope"
+--- error_code: 412
+--- response_headers
+Content-Type: application/json
+--- response_body chomp
+{"error":"bad_request","message":"the request cannot be served"}
