@@ -50,8 +50,11 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DECLINED) {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            /* 400 on a broken chunked body, as nginx says */
+            return rc;
         }
 
         return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,

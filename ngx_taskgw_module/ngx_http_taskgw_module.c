@@ -1073,10 +1073,14 @@ ngx_int_t
 ngx_http_taskgw_not_allowed(ngx_http_request_t *r, char *allow,
     const char *message)
 {
+    ngx_int_t         rc;
     ngx_table_elt_t  *h;
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        /* 400 on a broken chunked body, as nginx says */
+        return rc;
     }
 
     h = ngx_list_push(&r->headers_out.headers);

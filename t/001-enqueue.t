@@ -344,3 +344,40 @@ POST /tasks
 [202, 202, 400, 400, 400, 400, 400]
 --- response_body_like eval
 ['"status":"queued"', '"status":"queued"', '"error":"invalid_json"', '"error":"invalid_json"', '"error":"invalid_json"', '"error":"invalid_json"', '"error":"invalid_json"']
+
+
+
+=== TEST 20: a broken chunked body on a rejected request is 400, not 500
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /tasks {
+        taskgw_enqueue;
+    }
+--- raw_request eval
+["DELETE /tasks HTTP/1.1\r
+Host: localhost\r
+Connection: close\r
+Transfer-Encoding: chunked\r
+\r
+zz\r
+\r
+",
+"POST /tasks HTTP/1.1\r
+Host: localhost\r
+Connection: close\r
+X-Task-Priority: urgent\r
+Transfer-Encoding: chunked\r
+\r
+zz\r
+\r
+"]
+--- error_code eval
+[400, 400]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json"]
+--- response_body eval
+[qq({"error":"bad_request","message":"malformed request"}),
+ qq({"error":"bad_request","message":"malformed request"})]
+--- error_log
+client sent invalid chunked body
