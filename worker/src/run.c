@@ -3,7 +3,9 @@
  * for the run's life cycle.
  */
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -398,6 +400,45 @@ tgw_exec_env(const char *name, const char *value)
 }
 
 
+/*
+ * No descriptor of the worker reaches a child.  libuv and the Redis link
+ * open theirs with CLOEXEC, but libcurl (7.88) makes a multi handle's
+ * wakeup socketpair and its resolver's without it, and libuv's spawn
+ * closes nothing in the child: a program started while an http run or a
+ * webhook is under way would hold them.  So before each spawn every
+ * descriptor above 2 is marked CLOEXEC.
+ */
+static void
+tgw_exec_cloexec_all(void)
+{
+    DIR            *d;
+    struct dirent  *e;
+    int             fd, flags;
+
+    d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        for (fd = 3; fd < 1024; fd++) {
+            flags = fcntl(fd, F_GETFD);
+            if (flags != -1 && !(flags & FD_CLOEXEC)) {
+                fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+            }
+        }
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        fd = atoi(e->d_name);
+        if (fd <= 2 || fd == dirfd(d)) {
+            continue;
+        }
+        flags = fcntl(fd, F_GETFD);
+        if (flags != -1 && !(flags & FD_CLOEXEC)) {
+            fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+    }
+    closedir(d);
+}
+
+
 static int
 tgw_exec_start(tgw_run_t *run)
 {
@@ -460,6 +501,7 @@ tgw_exec_start(tgw_run_t *run)
     /* Its own process group, so a timeout kills the whole tree. */
     opt.flags = UV_PROCESS_DETACHED;
 
+    tgw_exec_cloexec_all();
     rc = uv_spawn(run->loop, &run->proc, &opt);
     for (i = 0; i < 5; i++) {
         free(env[i]);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "run.h"
@@ -201,6 +202,7 @@ main(void)
                                       "ls -1 /proc/$$/fd", NULL };
     char               *argv[2] = { NULL, NULL };
     char                want[256];
+    CURLM              *multi;
 
     note_inherited();
     if (mkdtemp(tmpdir) == NULL || uv_loop_init(&loop) != 0) {
@@ -287,6 +289,18 @@ main(void)
     is_int(run.status, TGW_RUN_SUCCESS, "sh listing its fds: success");
     ok(run.output && fds_ok(run.output), "child holds none of our fds");
     tgw_run_cleanup(&run);
+
+    /* ... nor those libcurl makes without CLOEXEC (a multi handle's
+     * wakeup socketpair), as while an http run or a webhook is going */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    multi = curl_multi_init();
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "sh listing its fds, curl busy");
+    ok(run.output && fds_ok(run.output), "child holds none of libcurl's "
+       "fds");
+    tgw_run_cleanup(&run);
+    curl_multi_cleanup(multi);
+    curl_global_cleanup();
 
     /* ---- stdout beyond result_max_bytes is drained, not kept ---- */
     sbig = script("big.sh", "head -c 300000 /dev/zero | tr '\\0' a; "
