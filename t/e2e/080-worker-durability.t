@@ -9,7 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
-use TaskGW::Stack qw(wait_for);
+use TaskGW::Stack qw(wait_for json_decode);
 
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
@@ -87,6 +87,12 @@ my $w1 = $s->start_worker(\%wconf);
 my $l = enqueue('long');
 ok(wait_for(sub { runs($l) == 1 }, 10), 'long task started');
 kill 'TERM', $w1->{pid};
+# while it finishes its task it is still listed, marked stopping
+ok(wait_for(sub {
+    my $hb = $r->cmd('GET', "$prefix:worker:e2e-1") // return 0;
+    my $j = eval { json_decode($hb) } // return 0;
+    $j->{stopping} && $j->{in_flight} == 1;
+}, 3, 0.1), 'stopping worker heartbeat: stopping, in_flight 1');
 my $w2 = $s->start_worker(\%wconf);
 ok(wait_for(sub { $terminal{ status($l) } }, 20), 'long task finished')
     or diag $s->worker_log($w1), $s->worker_log($w2);

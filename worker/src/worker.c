@@ -1660,10 +1660,15 @@ tgw_worker_tick(uv_timer_t *timer)
         }
     }
     /* Tasks still held while stopping run out their shutdown_grace:
-     * their claims must stay fresh so no live task is stolen. */
+     * their claims must stay fresh so no live task is stolen, and the
+     * worker stays listed (as stopping) until it exits. */
     if (now >= w->next_extend) {
         w->next_extend = now + w->conf->claim_idle_ms / 3;
         tgw_worker_extend_claims(w);
+    }
+    if (now >= w->next_hb) {
+        w->next_hb = now + TGW_HEARTBEAT_MS;
+        tgw_worker_heartbeat(w);
     }
     if (w->stopping) {
         tgw_worker_maybe_close(w);
@@ -1671,10 +1676,6 @@ tgw_worker_tick(uv_timer_t *timer)
     }
     tgw_worker_move(w);
     tgw_worker_cron(w);
-    if (now >= w->next_hb) {
-        w->next_hb = now + TGW_HEARTBEAT_MS;
-        tgw_worker_heartbeat(w);
-    }
     if (now >= w->next_claim) {
         w->next_claim = now + w->conf->claim_idle_ms / 4;
         w->claim_stream = 0;        /* a new pass over every stream */
@@ -1973,6 +1974,7 @@ tgw_worker_stop(tgw_worker_t *w)
         return;
     }
     w->stopping = 1;
+    w->next_hb = 0;                     /* say "stopping" at the next tick */
     tgw_log(TGW_LOG_INFO, "shutdown", "grace",
             tgw_duration_format(w->conf->shutdown_grace_ms, grace,
                                 sizeof(grace)), NULL);
