@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # Worker durability edges (SPEC §6, §7): no accepted task is lost and no
 # live task is stolen, also while the worker shuts down or when a stream
-# key cannot take an entry (scheduled-set mover, cron ticks).
+# key cannot take an entry (scheduled-set mover, cron ticks), or an entry
+# is malformed.
 
 use strict;
 use warnings;
@@ -151,7 +152,19 @@ is(scalar(cron_tasks()), $r->cmd('XLEN', "$prefix:q:cronq:normal"),
    'every cron task has its stream entry');
 is($s->stop_worker($w3), 0, 'worker exits 0');
 
-for my $w ($w1, $w2, $w3) {
+# === TEST 4: an entry whose id cannot name a task key (far too long) is
+# dropped as a bad entry instead of holding a slot for ever
+my $w4 = $s->start_worker({ %wconf, concurrency => 1 });
+$r->cmd('XADD', "$prefix:q:default:normal", '*', id => 'x' x 600);
+my $after = enqueue('system.ping');
+ok(wait_for(sub { status($after) eq 'succeeded' }, 10),
+   'the task behind it runs') or diag $s->worker_log($w4);
+ok(wait_for(sub { $r->cmd('XLEN', "$prefix:q:default:normal") == 0 }, 5),
+   'the bad entry is gone from the stream');
+like($s->worker_log($w4), qr/event=bad_entry/, 'logged as bad_entry');
+is($s->stop_worker($w4), 0, 'worker exits 0');
+
+for my $w ($w1, $w2, $w3, $w4) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
 }

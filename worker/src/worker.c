@@ -840,16 +840,21 @@ tgw_task_step(tgw_task_t *t)
         return;
 
     case TGW_TASK_LOADING:
-        if (t->id == NULL) {
+        tgw_args_init(&a);
+        tgw_args_add(&a, "HGETALL");
+        if (t->id) {
+            tgw_args_addf(&a, tkey, sizeof(tkey), TGW_KEY_TASK,
+                          t->conf->prefix, t->id);
+        }
+        if (t->id == NULL || a.overflow) {
+            /* No id, or one too long to name a task key: it can never
+             * be loaded, and retrying would hold the slot for ever. */
             tgw_log(TGW_LOG_WARN, "bad_entry", "stream", t->stream,
-                    "entry", t->entry, NULL);
+                    "entry", t->entry, "reason",
+                    t->id ? "id too long" : "no id", NULL);
             tgw_task_record(t, TGW_REC_ACK);
             return;
         }
-        tgw_args_init(&a);
-        tgw_args_add(&a, "HGETALL");
-        tgw_args_addf(&a, tkey, sizeof(tkey), TGW_KEY_TASK,
-                      t->conf->prefix, t->id);
         if (tgw_rconn_cmd(&w->cmd, tgw_task_loaded, t, &a) != 0) {
             t->stalled = 1;
             return;
