@@ -865,8 +865,14 @@ ngx_http_taskgw_redis_op_cleanup(void *data)
         return;
     }
 
-    /* the batch stays in flight; its reply will find no request */
+    /*
+     * The batch stays in flight; its reply will find no request.  Nobody
+     * waits for it now, so its timer must not keep an exiting worker up
+     * (the request went away, e.g. to worker_shutdown_timeout): it only
+     * still guards the link while the worker runs.
+     */
     op->request = NULL;
+    op->timer.cancelable = 1;
 }
 
 

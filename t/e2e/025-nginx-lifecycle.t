@@ -113,6 +113,55 @@ ok(defined $st, 'nginx exited on QUIT by itself');
 cmp_ok(time - $t0, '<', 3, sprintf('in %.2f s, not held up by the idle '
                                    . 'Redis links', time - $t0));
 
+# === TEST 6: worker_shutdown_timeout is not extended by the command timeout
+# A Redis that answers the link's PING and then nothing: the request's
+# batch is in flight when the shutdown timer closes the client connection;
+# nobody waits for that batch's reply any more, so its timer must not keep
+# the worker up until the 10 s command timeout.
+my $lp = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                               Listen => 128, ReuseAddr => 1)
+    or die "listen: $!";
+my $pong_port = $lp->sockport;
+$s->fork_process('pong-then-silent', sub {
+    require IO::Select;
+    my $sel = IO::Select->new($lp);
+    my %ponged;
+    while (1) {
+        for my $fh ($sel->can_read) {
+            if ($fh == $lp) {
+                $sel->add($lp->accept);
+                next;
+            }
+            my $n = sysread($fh, my $buf, 65536);
+            if (!$n) {
+                $sel->remove($fh);
+                next;
+            }
+            if (!$ponged{fileno $fh} && $buf =~ /PING/) {
+                syswrite($fh, "+PONG\r\n");
+                $ponged{fileno $fh} = 1;
+            }
+        }
+    }
+});
+close $lp;
+
+%v = (R => $pong_port, T => '10s');
+$s->start_nginx(worker_processes => 1, vars => \%v, config => $conf,
+                main_config => 'worker_shutdown_timeout 1s;');
+wait_for(sub { $s->http(GET => '/plain')->{status} == 200 }, 5);
+sleep 0.3;    # the link is UP once PING got its PONG
+$h = $s->http_send(POST => '/tasks', body => 'in flight', timeout => 20);
+sleep 0.3;
+$t0 = time;
+$st = $s->stop_nginx(15);
+ok(defined $st, sprintf('nginx exited on QUIT by itself (%.2f s)',
+                        time - $t0));
+cmp_ok(time - $t0, '<', 5, 'soon after worker_shutdown_timeout, not after '
+                           . 'the 10 s command timeout');
+$res = $s->http_recv($h);
+isnt($res->{status}, 202, 'the cut-off request is not accepted');
+
 is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 
 done_testing();
