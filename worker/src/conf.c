@@ -831,7 +831,12 @@ tgw_cp_schedules(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
                     tgw_cp_error(cp, q, "bad queue name");
                 }
             } else if (strcmp(key, "type") == 0) {
-                tgw_cp_string(cp, q, e, 0, &s->type);
+                if (tgw_cp_string(cp, q, e, 0, &s->type) == 0
+                    && !tgw_cp_type_ok(s->type))
+                {
+                    tgw_cp_error(cp, q, "bad task type (want "
+                                 "[A-Za-z0-9._:-]{1,64})");
+                }
             } else if (strcmp(key, "priority") == 0) {
                 if (tgw_cp_string(cp, q, e, 0, &s->priority) == 0
                     && strcmp(s->priority, "high") != 0

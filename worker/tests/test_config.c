@@ -276,6 +276,9 @@ main(void)
         "schedules[0].cron: bad cron expression \"61 * * * *\"");
     bad("{\"schedules\": [{\"cron\": \"* * * * *\", \"type\": \"t\"}]}",
         "schedules[0]: missing key \"name\"");
+    bad("{\"schedules\": [{\"name\": \"n\", \"cron\": \"* * * * *\", "
+        "\"type\": \"no spaces\"}]}",
+        "schedules[0].type: bad task type (want [A-Za-z0-9._:-]{1,64})");
     bad("{\"prefix\": \"\"}", "prefix: must not be empty");
     bad("{\"password\": 5}", "password: expected a string or null, got "
         "an integer");
