@@ -164,7 +164,47 @@ ok(wait_for(sub { $r->cmd('XLEN', "$prefix:q:default:normal") == 0 }, 5),
 like($s->worker_log($w4), qr/event=bad_entry/, 'logged as bad_entry');
 is($s->stop_worker($w4), 0, 'worker exits 0');
 
-for my $w ($w1, $w2, $w3, $w4) {
+# === TEST 5: a write of the outcome that fails inside Redis (here the
+# scheduled set is not a zset) does not ack the entry: the retry is not
+# lost, it is recorded once the key is fixed, and the task ends dead
+$handlers{'fail'} = { builtin => 'fail' };
+$r->cmd('SET', "$prefix:scheduled", 'not a zset');
+my $w5 = $s->start_worker(\%wconf);
+my $f = enqueue('fail');
+ok(wait_for(sub { $s->worker_log($w5) =~ /event=redis_error.*WRONGTYPE/ },
+            10), 'recording the retry fails') or diag $s->worker_log($w5);
+my $pend = $r->cmd('XPENDING', "$prefix:q:default:normal", 'workers');
+is($pend->[0], 1, 'its entry is still pending (not acked)');
+$r->cmd('DEL', "$prefix:scheduled");
+ok(wait_for(sub { status($f) eq 'dead' }, 10), 'it ends dead')
+    or diag $s->worker_log($w5);
+is($r->cmd('HGET', "$prefix:task:$f", 'attempts'), '3', 'after 3 attempts');
+is($s->stop_worker($w5), 0, 'worker exits 0');
+
+# === TEST 6: Redis stalls right after the outcome was sent; the worker
+# gives up on the reply and records again once Redis is back: the first
+# transaction ran all the same, and the task is still dead-lettered once
+my $rpid = $s->{redis_pid};
+my $stall = script('stall', <<"EOS");
+kill -STOP $rpid
+setsid sh -c 'sleep 1.5; kill -CONT $rpid' </dev/null >/dev/null 2>&1 &
+echo 'bad data' >&2
+exit 65
+EOS
+$handlers{'stall'} = { exec => [ $stall ] };
+my $w6 = $s->start_worker({ %wconf, redis_timeout => '300ms' });
+my $st = enqueue('stall');
+sleep 3;                                    # Redis stopped, then back
+ok(wait_for(sub { status($st) eq 'dead' }, 10), 'stalled: dead')
+    or diag $s->worker_log($w6);
+like($s->worker_log($w6), qr/event=redis_down/, 'the worker lost Redis');
+sleep 0.5;
+my @dead = grep { $_->[1]{id} eq $st }
+           @{ $r->xrange("$prefix:dead:default") };
+is(scalar @dead, 1, 'one dead-letter entry') or diag $s->worker_log($w6);
+is($s->stop_worker($w6), 0, 'worker exits 0');
+
+for my $w ($w1, $w2, $w3, $w4, $w5, $w6) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
 }

@@ -54,6 +54,33 @@ static const char tgw_lua_start[] =
     "return 1\n";
 
 /*
+ * Record a task's outcome and only then ack and delete its entry, as one
+ * script: a write that fails inside Redis (a key of another type) stops
+ * it before the XACK, so the entry stays pending and the step is tried
+ * again; and an entry no longer pending (the outcome of this step was
+ * already written, its reply lost with the connection, or another worker
+ * that reclaimed the entry finished it) is left alone, so an outcome is
+ * never written twice (no second dead-letter entry, no status rolled
+ * back).  A group or stream that is gone does not stop the writes.
+ * ARGV: stream, group, entry id, then the writes, each as its argument
+ * count followed by its arguments.
+ * Returns 1 recorded, 0 not pending any more (nothing written).
+ */
+static const char tgw_lua_record[] =
+    "local p = redis.pcall('XPENDING', ARGV[1], ARGV[2], ARGV[3],\n"
+    "                      ARGV[3], 1)\n"
+    "if type(p) == 'table' and not p.err and #p == 0 then return 0 end\n"
+    "local i = 4\n"
+    "while i <= #ARGV do\n"
+    "  local n = tonumber(ARGV[i])\n"
+    "  redis.call(unpack(ARGV, i + 1, i + n))\n"
+    "  i = i + n + 1\n"
+    "end\n"
+    "redis.call('XACK', ARGV[1], ARGV[2], ARGV[3])\n"
+    "redis.call('XDEL', ARGV[1], ARGV[3])\n"
+    "return 1\n";
+
+/*
  * Move due ids from the scheduled set back to their streams, atomically.
  * An id leaves the set only once its entry is in the stream: a stream
  * that refuses the XADD (a key of another type) keeps the id, tried
@@ -603,9 +630,17 @@ tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
     if ((t = tgw_task_reply(t, r, "record")) == NULL) {
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        /* EXEC answered nil: the transaction was discarded. */
+    if (r->type != REDIS_REPLY_INTEGER) {
         t->stalled = 1;
+        return;
+    }
+    if (r->integer == 0) {
+        /* Not pending any more: this outcome was written already (the
+         * reply of the first try was lost), or another worker finished
+         * the task; either way it is not ours to write or announce. */
+        tgw_log(TGW_LOG_INFO, "task_already_recorded", "task_id", t->id,
+                "type", t->type, NULL);
+        tgw_task_release(t);
         return;
     }
 
@@ -651,16 +686,17 @@ tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
 
 
 /*
- * Records a task's outcome and acks its entry, in one MULTI/EXEC: the
- * entry leaves the stream only together with the outcome, so a crash in
- * between can only make the task run again, never lose it.
+ * Records a task's outcome and acks its entry, in one script
+ * (tgw_lua_record): the entry leaves the stream only once the outcome is
+ * written, so a crash or an error in between can only make the task run
+ * again, never lose it.
  */
 static void
 tgw_task_send_record(tgw_task_t *t)
 {
     tgw_conf_t *c = t->conf;
-    tgw_args_t  cmd[8];
-    int         n = 0;
+    tgw_args_t  cmd[8], e;
+    int         n = 0, i, j;
     char        tkey[512], dkey[512], fin[24], due[24], att[16];
     const char *status = NULL;
     int         terminal = 0;
@@ -788,19 +824,23 @@ tgw_task_send_record(tgw_task_t *t)
         n++;
     }
 
-    tgw_args_init(&cmd[n]);
-    tgw_args_add(&cmd[n], "XACK");
-    tgw_args_add(&cmd[n], t->stream);
-    tgw_args_add(&cmd[n], c->group);
-    tgw_args_add(&cmd[n], t->entry);
-    n++;
-    tgw_args_init(&cmd[n]);
-    tgw_args_add(&cmd[n], "XDEL");
-    tgw_args_add(&cmd[n], t->stream);
-    tgw_args_add(&cmd[n], t->entry);
-    n++;
+    /* One EVAL: the writes, each as its count and arguments. */
+    tgw_args_init(&e);
+    tgw_args_add(&e, "EVAL");
+    tgw_args_add(&e, tgw_lua_record);
+    tgw_args_add(&e, "0");
+    tgw_args_add(&e, t->stream);
+    tgw_args_add(&e, c->group);
+    tgw_args_add(&e, t->entry);
+    for (i = 0; i < n; i++) {
+        e.overflow |= cmd[i].overflow;
+        tgw_args_addu(&e, (uint64_t) cmd[i].argc);
+        for (j = 0; j < cmd[i].argc; j++) {
+            tgw_args_addn(&e, cmd[i].argv[j], cmd[i].len[j]);
+        }
+    }
 
-    if (tgw_rconn_multi(&t->w->cmd, tgw_task_recorded, t, cmd, n) != 0) {
+    if (tgw_rconn_cmd(&t->w->cmd, tgw_task_recorded, t, &e) != 0) {
         t->stalled = 1;
         return;
     }
