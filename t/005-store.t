@@ -53,8 +53,13 @@ is($redis->hgetall("$P:task:$high->[0][1]{id}")->{priority}, 'high',
 
 is(scalar @{ entries('rejected', 'normal') }, 0,
    'rejected requests stored nothing');
-is(scalar(grep { /^$P:task:/ } @{ $redis->cmd('KEYS', "$P:*") }), 4,
-   'exactly four task hashes');
+my $chunked = entries('chunked', 'normal');
+is(scalar @$chunked, 1, 'one entry for the chunked task');
+is($redis->hgetall("$P:task:$chunked->[0][1]{id}")->{payload},
+   'hello, chunked world', 'chunked payload stored whole');
+
+is(scalar(grep { /^$P:task:/ } @{ $redis->cmd('KEYS', "$P:*") }), 5,
+   'exactly five task hashes');
 
 __DATA__
 
@@ -139,3 +144,29 @@ X-Task-Priority: low
 ["POST /tasks\r\n{bad", "POST /tasks\r\n[1,2,3,4,5,6]", "GET /tasks"]
 --- error_code eval
 [400, 413, 405]
+
+
+
+=== TEST 6: a chunked body, in several chunks, is stored whole
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_prefix t005;
+--- config
+    location /tasks {
+        taskgw_enqueue queue=chunked;
+    }
+--- raw_request eval
+"POST /tasks HTTP/1.1\r
+Host: localhost\r
+Connection: close\r
+Transfer-Encoding: chunked\r
+\r
+6\r
+hello,\r
+e\r
+ chunked world\r
+0\r
+\r
+"
+--- error_code: 202
+--- response_body_like: "queue":"chunked"
