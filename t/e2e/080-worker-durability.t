@@ -204,7 +204,31 @@ my @dead = grep { $_->[1]{id} eq $st }
 is(scalar @dead, 1, 'one dead-letter entry') or diag $s->worker_log($w6);
 is($s->stop_worker($w6), 0, 'worker exits 0');
 
-for my $w ($w1, $w2, $w3, $w4, $w5, $w6) {
+# === TEST 7: a task whose entry was finished elsewhere while it waited
+# here for its type's slot (as when another worker reclaimed and ran it)
+# is not started again: its outcome stays, it is never left 'running'
+$handlers{'slow'} = { builtin => 'sleep', concurrency => 1 };
+my $q = "$prefix:q:default:normal";
+my $s1 = enqueue('slow');
+my $s2 = enqueue('slow');
+$r->cmd('HSET', "$prefix:task:$_", payload => '{"ms":1500}') for $s1, $s2;
+my ($e2) = map { $_->[0] } grep { $_->[1]{id} eq $s2 } @{ $r->xrange($q) };
+my $w7 = $s->start_worker(\%wconf);
+ok(wait_for(sub { status($s1) eq 'running' }, 10), 'first slow task runs');
+sleep 0.3;                                  # the second waits for the cap
+$r->cmd('HSET', "$prefix:task:$s2", status => 'succeeded',
+        finished_at => int(time * 1000));
+$r->cmd('XACK', $q, 'workers', $e2);
+$r->cmd('XDEL', $q, $e2);
+ok(wait_for(sub { status($s1) eq 'succeeded' }, 10), 'first one done');
+sleep 0.5;
+is(status($s2), 'succeeded', 'the one finished elsewhere stays succeeded')
+    or diag $s->worker_log($w7);
+unlike($s->worker_log($w7), qr/event=task_started task_id=$s2/,
+       'and was not started again');
+is($s->stop_worker($w7), 0, 'worker exits 0');
+
+for my $w ($w1, $w2, $w3, $w4, $w5, $w6, $w7) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
 }

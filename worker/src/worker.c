@@ -37,14 +37,21 @@ static void tgw_worker_cron(tgw_worker_t *w);
  */
 
 /*
- * Start a run, unless the task was cancelled or vanished meanwhile.  A
- * task that runs must not expire under it (a replayed dead task may still
+ * Start a run, unless the task was cancelled or vanished meanwhile, or
+ * its entry is no longer pending (another worker that reclaimed it has
+ * recorded its outcome: the task is not ours to run, and a run whose
+ * record then finds nothing pending would leave it "running").  A task
+ * that runs must not expire under it (a replayed dead task may still
  * carry its result_ttl), so its TTL is removed.
  * KEYS[1] task hash.  ARGV: cancel field, status field, "running",
- * started_at field, now, attempts field, attempts.
- * Returns -1 hash gone, 0 cancel requested, 1 started.
+ * started_at field, now, attempts field, attempts, stream, group, entry.
+ * Returns -2 entry not pending, -1 hash gone, 0 cancel requested,
+ * 1 started.
  */
 static const char tgw_lua_start[] =
+    "local p = redis.pcall('XPENDING', ARGV[8], ARGV[9], ARGV[10],\n"
+    "                      ARGV[10], 1)\n"
+    "if type(p) == 'table' and not p.err and #p == 0 then return -2 end\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end\n"
     "local c = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if c and c ~= '' and c ~= '0' then return 0 end\n"
@@ -579,6 +586,13 @@ tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
     if ((t = tgw_task_reply(t, r, "start")) == NULL) {
         return;
     }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == -2) {
+        /* finished elsewhere: nothing to run, nothing to ack */
+        tgw_log(TGW_LOG_INFO, "task_already_recorded", "task_id", t->id,
+                "type", t->type, NULL);
+        tgw_task_release(t);
+        return;
+    }
     if (r->type != REDIS_REPLY_INTEGER || r->integer == -1) {
         tgw_log(TGW_LOG_WARN, "task_missing", "task_id", t->id,
                 "stream", t->stream, "entry", t->entry, NULL);
@@ -918,6 +932,9 @@ tgw_task_step(tgw_task_t *t)
         tgw_args_add(&a, now);
         tgw_args_add(&a, TGW_F_ATTEMPTS);
         tgw_args_add(&a, att);
+        tgw_args_add(&a, t->stream);
+        tgw_args_add(&a, t->conf->group);
+        tgw_args_add(&a, t->entry);
         if (tgw_rconn_cmd(&w->cmd, tgw_task_started, t, &a) != 0) {
             t->stalled = 1;
             return;
