@@ -228,7 +228,24 @@ unlike($s->worker_log($w7), qr/event=task_started task_id=$s2/,
        'and was not started again');
 is($s->stop_worker($w7), 0, 'worker exits 0');
 
-for my $w ($w1, $w2, $w3, $w4, $w5, $w6, $w7) {
+# === TEST 8: an entry Redis delivered to this worker whose reply was lost
+# with the read connection (dropped by the reply watchdog) is taken up as
+# soon as the connection is back, not only after claim_idle
+my $w8 = $s->start_worker({ %wconf, claim_idle => '60s',
+                            redis_timeout => '300ms' });
+ok(wait_for(sub { $s->worker_log($w8) =~ /event=redis_up conn=read/ }, 10),
+   'worker up');
+sleep 0.5;                                  # its blocking read is out
+kill 'STOP', $w8->{pid};
+my $lost = enqueue('system.ping');          # delivered to the stopped worker
+sleep 3;                                    # past its reply deadline
+kill 'CONT', $w8->{pid};
+ok(wait_for(sub { status($lost) eq 'succeeded' }, 10),
+   'the task delivered in the lost reply runs at once')
+    or diag $s->worker_log($w8);
+is($s->stop_worker($w8), 0, 'worker exits 0');
+
+for my $w ($w1, $w2, $w3, $w4, $w5, $w6, $w7, $w8) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
 }

@@ -1284,9 +1284,11 @@ done:
 
 
 /*
- * At start: entries this consumer name still has pending (a previous run
- * under the same name stopped or died) are taken up at once, without
- * waiting claim_idle: XREADGROUP with id 0 reads one's own pending list.
+ * At start, and each time the read connection is back: entries this
+ * consumer name has pending but does not hold (a previous run under the
+ * same name stopped or died; a read whose reply was lost with the
+ * connection) are taken up at once, without waiting claim_idle:
+ * XREADGROUP with id 0 reads one's own pending list.
  * One stream at a time, up to the free slots; entries deleted meanwhile
  * come without fields and are simply acked.
  */
@@ -1367,7 +1369,7 @@ tgw_worker_group_created(tgw_rconn_t *rc, redisReply *r, void *data)
     }
     if (--w->groups_pending == 0) {
         w->groups_ready = 1;
-        tgw_worker_recover(w);      /* the first time only (see there) */
+        tgw_worker_recover(w);      /* own pending entries (see there) */
         tgw_worker_fetch(w);
     }
 }
@@ -1423,6 +1425,11 @@ tgw_worker_rd_ready(tgw_rconn_t *rc)
 
     w->fetching = 0;
     w->groups_pending = 0;
+    /* A read whose reply was lost with the old connection may have been
+     * served: its entries are pending under our name, unseen.  Read our
+     * pending entries again (held ones are skipped) instead of leaving
+     * them to claim_idle. */
+    w->recover_stream = 0;
     tgw_worker_create_groups(w);
 }
 

@@ -144,8 +144,9 @@ struct tgw_worker_s {
     size_t              claim_stream; /* next stream of the reclaim pass
                                          (queue * 3 + priority) */
     size_t              recover_stream; /* next stream whose own pending
-                                           entries are read at start;
-                                           past the end when done */
+                                           entries are read (at start and
+                                           when the read connection is
+                                           back); past the end when done */
     int                 recover_busy;
 
     /* Cron schedules of w->conf (rebuilt on SIGHUP: gen changes). */
