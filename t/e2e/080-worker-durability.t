@@ -245,7 +245,28 @@ ok(wait_for(sub { status($lost) eq 'succeeded' }, 10),
     or diag $s->worker_log($w8);
 is($s->stop_worker($w8), 0, 'worker exits 0');
 
-for my $w ($w1, $w2, $w3, $w4, $w5, $w6, $w7, $w8) {
+# === TEST 9: a dead consumer's entry behind many live ones in the
+# pending list is still reclaimed (XAUTOCLAIM looks at 10 per entry it
+# may claim: the pass must go on from the cursor it returns)
+my @live = map { $r->cmd('XADD', $q, '*', id => uuid()) } 1 .. 25;
+$r->cmd('XREADGROUP', 'GROUP', 'workers', 'live', 'COUNT', 25,
+        'STREAMS', $q, '>');
+my $orphan = enqueue('system.ping');
+$r->cmd('XREADGROUP', 'GROUP', 'workers', 'dead', 'COUNT', 1,
+        'STREAMS', $q, '>');
+my $w9 = $s->start_worker({ %wconf, concurrency => 1 });
+my $deadline = time + 5;
+while (time < $deadline && status($orphan) ne 'succeeded') {
+    $r->cmd('XCLAIM', $q, 'workers', 'live', 0, @live, 'JUSTID');
+    sleep 0.2;
+}
+is(status($orphan), 'succeeded', 'the dead consumer\'s task was reclaimed')
+    or diag $s->worker_log($w9);
+$r->cmd('XACK', $q, 'workers', @live);
+$r->cmd('XDEL', $q, @live);
+is($s->stop_worker($w9), 0, 'worker exits 0');
+
+for my $w ($w1, $w2, $w3, $w4, $w5, $w6, $w7, $w8, $w9) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
 }

@@ -1620,10 +1620,25 @@ tgw_worker_claimed(tgw_rconn_t *rc, redisReply *r, void *data)
             tgw_log(TGW_LOG_WARN, "reclaim_error", "stream", stream,
                     "error", r->str, NULL);
         }
+        w->claim_stream++;
+        strcpy(w->claim_cursor, "0-0");
         free(stream);
         return;
     }
-    /* [next cursor, [entries], [deleted ids]] */
+    /* [next cursor, [entries], [deleted ids]].  XAUTOCLAIM looks at no
+     * more than 10 pending entries per entry it may claim, so behind
+     * many live ones a dead worker's entry is only reached by going on
+     * from the cursor; "0-0" means the stream is done. */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
+        && r->element[0]->type == REDIS_REPLY_STRING
+        && r->element[0]->len < sizeof(w->claim_cursor)
+        && strcmp(r->element[0]->str, "0-0") != 0)
+    {
+        memcpy(w->claim_cursor, r->element[0]->str, r->element[0]->len + 1);
+    } else {
+        w->claim_stream++;
+        strcpy(w->claim_cursor, "0-0");
+    }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
         got = tgw_worker_take_entries(w, stream, r->element[1]);
         if (got > 0) {
@@ -1634,7 +1649,7 @@ tgw_worker_claimed(tgw_rconn_t *rc, redisReply *r, void *data)
         }
     }
     free(stream);
-    tgw_worker_reclaim(w);          /* the next stream of the pass */
+    tgw_worker_reclaim(w);          /* on with the pass */
 }
 
 
@@ -1658,7 +1673,7 @@ tgw_worker_reclaim(tgw_worker_t *w)
     {
         return;
     }
-    s = w->claim_stream++;
+    s = w->claim_stream;
     key = tgw_key(TGW_KEY_QUEUE, c->prefix,
                   c->queues[s / TGW_NPRIORITIES].name,
                   tgw_prios[s % TGW_NPRIORITIES]);
@@ -1671,7 +1686,7 @@ tgw_worker_reclaim(tgw_worker_t *w)
     tgw_args_add(&a, c->group);
     tgw_args_add(&a, c->name);
     tgw_args_addu(&a, c->claim_idle_ms);
-    tgw_args_add(&a, "0-0");
+    tgw_args_add(&a, w->claim_cursor[0] ? w->claim_cursor : "0-0");
     tgw_args_add(&a, "COUNT");
     tgw_args_addu(&a, (uint64_t) free_slots);
     if (tgw_rconn_cmd(&w->cmd, tgw_worker_claimed, key, &a) != 0) {
@@ -1748,6 +1763,7 @@ tgw_worker_tick(uv_timer_t *timer)
     if (now >= w->next_claim) {
         w->next_claim = now + w->conf->claim_idle_ms / 4;
         w->claim_stream = 0;        /* a new pass over every stream */
+        strcpy(w->claim_cursor, "0-0");
         tgw_worker_reclaim(w);
     }
     if (w->groups_ready) {

@@ -141,8 +141,10 @@ struct tgw_worker_s {
     uint64_t            next_hb;    /* loop ms of the next heartbeat */
     uint64_t            next_claim; /* loop ms of the next reclaim pass */
     uint64_t            next_extend;/* loop ms of the next claim extension */
-    size_t              claim_stream; /* next stream of the reclaim pass
+    size_t              claim_stream; /* stream of the reclaim pass
                                          (queue * 3 + priority) */
+    char                claim_cursor[64]; /* where XAUTOCLAIM goes on in
+                                             it ("0-0": from the start) */
     size_t              recover_stream; /* next stream whose own pending
                                            entries are read (at start and
                                            when the read connection is
