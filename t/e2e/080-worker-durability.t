@@ -231,18 +231,22 @@ is($s->stop_worker($w7), 0, 'worker exits 0');
 # === TEST 8: an entry Redis delivered to this worker whose reply was lost
 # with the read connection (dropped by the reply watchdog) is taken up as
 # soon as the connection is back, not only after claim_idle
+# (one slot busy with a long task, whose entry comes first in the
+# worker's pending list)
 my $w8 = $s->start_worker({ %wconf, claim_idle => '60s',
                             redis_timeout => '300ms' });
-ok(wait_for(sub { $s->worker_log($w8) =~ /event=redis_up conn=read/ }, 10),
-   'worker up');
+my $busy = enqueue('slow');
+$r->cmd('HSET', "$prefix:task:$busy", payload => '{"ms":9000}');
+ok(wait_for(sub { status($busy) eq 'running' }, 10), 'one slot busy');
 sleep 0.5;                                  # its blocking read is out
 kill 'STOP', $w8->{pid};
 my $lost = enqueue('system.ping');          # delivered to the stopped worker
 sleep 3;                                    # past its reply deadline
 kill 'CONT', $w8->{pid};
-ok(wait_for(sub { status($lost) eq 'succeeded' }, 10),
+ok(wait_for(sub { status($lost) eq 'succeeded' }, 4),
    'the task delivered in the lost reply runs at once')
     or diag $s->worker_log($w8);
+is(status($busy), 'running', 'the long task still runs');
 is($s->stop_worker($w8), 0, 'worker exits 0');
 
 # === TEST 9: a dead consumer's entry behind many live ones in the

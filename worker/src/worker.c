@@ -1299,6 +1299,7 @@ static void
 tgw_worker_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
 {
     tgw_worker_t *w = rc->data;
+    redisReply   *e;
     char          n[16];
     int           got;
 
@@ -1306,6 +1307,32 @@ tgw_worker_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
     if (r == NULL || r->type == REDIS_REPLY_ERROR || w->stopping) {
         w->recover_stream = (size_t) -1;    /* give up; XAUTOCLAIM covers */
         return;
+    }
+    /* A full answer may have been all entries held here already (they
+     * are skipped): go on after its last one, else on to the next
+     * stream. */
+    e = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1
+        && r->element[0]->type == REDIS_REPLY_ARRAY
+        && r->element[0]->elements == 2
+        && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
+    {
+        e = r->element[0]->element[1];
+    }
+    if (e != NULL && e->elements > 0
+        && e->elements >= (size_t) w->recover_count
+        && e->element[e->elements - 1]->type == REDIS_REPLY_ARRAY
+        && e->element[e->elements - 1]->elements > 0
+        && e->element[e->elements - 1]->element[0]->type
+           == REDIS_REPLY_STRING
+        && e->element[e->elements - 1]->element[0]->len
+           < sizeof(w->recover_from))
+    {
+        memcpy(w->recover_from, e->element[e->elements - 1]->element[0]->str,
+               e->element[e->elements - 1]->element[0]->len + 1);
+    } else {
+        w->recover_stream++;
+        strcpy(w->recover_from, "0");
     }
     got = tgw_worker_take_read(w, r);
     if (got > 0) {
@@ -1331,7 +1358,7 @@ tgw_worker_recover(tgw_worker_t *w)
     {
         return;
     }
-    s = w->recover_stream++;
+    s = w->recover_stream;
     tgw_args_init(&a);
     tgw_args_add(&a, "XREADGROUP");
     tgw_args_add(&a, "GROUP");
@@ -1343,9 +1370,10 @@ tgw_worker_recover(tgw_worker_t *w)
     tgw_args_addf(&a, key, sizeof(key), TGW_KEY_QUEUE, c->prefix,
                   c->queues[s / TGW_NPRIORITIES].name,
                   tgw_prios[s % TGW_NPRIORITIES]);
-    tgw_args_add(&a, "0");
+    tgw_args_add(&a, w->recover_from[0] ? w->recover_from : "0");
     if (tgw_rconn_cmd(&w->cmd, tgw_worker_recovered, NULL, &a) == 0) {
         w->recover_busy = 1;
+        w->recover_count = free_slots;
     }
 }
 
@@ -1430,6 +1458,7 @@ tgw_worker_rd_ready(tgw_rconn_t *rc)
      * pending entries again (held ones are skipped) instead of leaving
      * them to claim_idle. */
     w->recover_stream = 0;
+    strcpy(w->recover_from, "0");
     tgw_worker_create_groups(w);
 }
 

@@ -149,6 +149,9 @@ struct tgw_worker_s {
                                            entries are read (at start and
                                            when the read connection is
                                            back); past the end when done */
+    char                recover_from[64]; /* its read goes on after this
+                                             entry id ("0": the start) */
+    int                 recover_count;  /* COUNT of the read that is out */
     int                 recover_busy;
 
     /* Cron schedules of w->conf (rebuilt on SIGHUP: gen changes). */
