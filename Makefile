@@ -49,7 +49,9 @@ $(NGX_BUILD)/objs/Makefile: config $(NGX_SRC)/conf_flags
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_taskgw_module.so $@
+	@# a new file, renamed into place: a running nginx keeps its mapping
+	cp $(NGX_BUILD)/objs/ngx_http_taskgw_module.so $@.tmp
+	mv -f $@.tmp $@
 
 worker:
 	$(MAKE) -s -C worker OUT=$(CURDIR)/$(OUT) SAN_FLAGS="$(SAN_FLAGS)"
