@@ -17,6 +17,8 @@
 
 static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
     const char **message);
+static ngx_int_t ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message);
 static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -29,6 +31,8 @@ static ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
 
 static ngx_str_t  ngx_http_taskgw_outcome_accepted =
     ngx_string("accepted");
+static ngx_str_t  ngx_http_taskgw_queued = ngx_string("queued");
+static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string("scheduled");
 
 
 ngx_int_t
@@ -139,6 +143,74 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
         *message = "task type must be 1-128 characters of "
                    "A-Z a-z 0-9 . _ - :";
         return NGX_DECLINED;
+    }
+
+    return ngx_http_taskgw_enqueue_when(r, ctx, tlcf->max_delay, message);
+}
+
+
+/*
+ * When the task may run: X-Task-Delay (seconds from now) or X-Task-Run-At
+ * (unix seconds), at most one of them, within taskgw_max_delay.  A time
+ * that is not in the future means now.  Sets ctx->run_at (unix ms) for a
+ * task that is to be scheduled.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message)
+{
+    int64_t           now, delay;
+    ngx_int_t         n;
+    ngx_table_elt_t  *d, *at;
+
+    if (ngx_http_taskgw_find_header(r, "X-Task-Delay", &d) != NGX_OK
+        || ngx_http_taskgw_find_header(r, "X-Task-Run-At", &at) != NGX_OK)
+    {
+        *message = "X-Task-Delay and X-Task-Run-At may each appear once";
+        return NGX_DECLINED;
+    }
+
+    if (d == NULL && at == NULL) {
+        return NGX_OK;
+    }
+
+    if (d != NULL && at != NULL) {
+        *message = "give X-Task-Delay or X-Task-Run-At, not both";
+        return NGX_DECLINED;
+    }
+
+    now = ngx_http_taskgw_now_ms();
+
+    if (d != NULL) {
+        n = ngx_atoi(d->value.data, d->value.len);
+        if (n == NGX_ERROR) {
+            *message = "X-Task-Delay must be a whole number of seconds";
+            return NGX_DECLINED;
+        }
+
+        delay = n;
+
+    } else {
+        n = ngx_atoi(at->value.data, at->value.len);
+        if (n == NGX_ERROR) {
+            *message = "X-Task-Run-At must be a time in unix seconds";
+            return NGX_DECLINED;
+        }
+
+        delay = n - now / 1000;
+    }
+
+    if (delay > (int64_t) max_delay) {
+        *message = "the task's start is beyond taskgw_max_delay";
+        return NGX_DECLINED;
+    }
+
+    if (d != NULL) {
+        ctx->run_at = delay > 0 ? now + delay * 1000 : 0;
+
+    } else {
+        ctx->run_at = (int64_t) n * 1000 > now ? (int64_t) n * 1000 : 0;
     }
 
     return NGX_OK;
@@ -255,8 +327,9 @@ ngx_http_taskgw_read_body(ngx_http_request_t *r, ngx_str_t *body)
 static ngx_int_t
 ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char                       *id, *created;
-    ngx_str_t                     id_s, tk, qk;
+    u_char                       *id, *created, *run_at;
+    size_t                        run_at_len;
+    ngx_str_t                     id_s, tk, qk, *status;
     ngx_table_elt_t              *ct;
     ngx_http_taskgw_ctx_t        *ctx;
     ngx_http_variable_value_t    *rid;
@@ -286,22 +359,37 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
                          &id_s)
              - tk.data;
 
+    /* a ready task goes to its stream, a delayed one to the schedule */
+
     qk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":q::") - 1
                           + ctx->queue.len
-                          + ngx_http_taskgw_priorities[ctx->priority].len);
+                          + ngx_http_taskgw_priorities[ctx->priority].len
+                          + sizeof(":scheduled"));
     if (qk.data == NULL) {
         return NGX_ERROR;
     }
 
-    qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE, &tmcf->prefix,
-                         &ctx->queue,
-                         &ngx_http_taskgw_priorities[ctx->priority])
-             - qk.data;
+    if (ctx->run_at) {
+        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
+                             &tmcf->prefix)
+                 - qk.data;
+
+    } else {
+        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE,
+                             &tmcf->prefix, &ctx->queue,
+                             &ngx_http_taskgw_priorities[ctx->priority])
+                 - qk.data;
+    }
+
+    status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
 
     created = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (created == NULL) {
+    run_at = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (created == NULL || run_at == NULL) {
         return NGX_ERROR;
     }
+
+    run_at_len = ngx_sprintf(run_at, "%L", ctx->run_at) - run_at;
 
     rid = ngx_http_get_variable(r, &request_id, ngx_hash_key(request_id.data,
                                                              request_id.len));
@@ -327,7 +415,7 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
                             ngx_http_taskgw_priorities[ctx->priority].data,
                             ngx_http_taskgw_priorities[ctx->priority].len);
     ngx_http_taskgw_redis_cmd_arg(c, "status", 6);
-    ngx_http_taskgw_redis_cmd_arg(c, "queued", 6);
+    ngx_http_taskgw_redis_cmd_arg(c, status->data, status->len);
     ngx_http_taskgw_redis_cmd_arg(c, "payload", 7);
     ngx_http_taskgw_redis_cmd_arg(c, body->data, body->len);
     ngx_http_taskgw_redis_cmd_arg(c, "content_type", 12);
@@ -353,11 +441,23 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
 
     c = &cmds[2];
     c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
-    ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
-    ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
-    ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+
+    if (ctx->run_at) {
+        ngx_http_taskgw_redis_cmd_arg(&cmds[1], "run_at", 6);
+        ngx_http_taskgw_redis_cmd_arg(&cmds[1], run_at, run_at_len);
+
+        ngx_http_taskgw_redis_cmd_arg(c, "ZADD", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+        ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
+        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+
+    } else {
+        ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+        ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
+        ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
+        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+    }
 
     c = &cmds[3];
     c->argc = 0;
@@ -376,7 +476,7 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                      *body, *p;
     size_t                       len;
-    ngx_str_t                   *prio;
+    ngx_str_t                   *prio, *status;
     ngx_table_elt_t             *h;
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_srv_conf_t  *tscf;
@@ -435,10 +535,12 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
     }
 
     prio = &ngx_http_taskgw_priorities[ctx->priority];
+    status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
 
-    len = sizeof("{\"id\":\"\",\"status\":\"queued\",\"queue\":\"\","
+    len = sizeof("{\"id\":\"\",\"status\":\"\",\"queue\":\"\","
                  "\"type\":\"\",\"priority\":\"\"}") - 1
-          + ctx->task_id.len + ctx->queue.len + ctx->type.len + prio->len;
+          + ctx->task_id.len + status->len + ctx->queue.len + ctx->type.len
+          + prio->len;
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
@@ -448,13 +550,13 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
 
     /* queue and type were checked to need no JSON escaping */
 
-    p = ngx_sprintf(body, "{\"id\":\"%V\",\"status\":\"queued\","
+    p = ngx_sprintf(body, "{\"id\":\"%V\",\"status\":\"%V\","
                     "\"queue\":\"%V\",\"type\":\"%V\",\"priority\":\"%V\"}",
-                    &ctx->task_id, &ctx->queue, &ctx->type, prio);
+                    &ctx->task_id, status, &ctx->queue, &ctx->type, prio);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "taskgw: task %V accepted into %V", &ctx->task_id,
-                  &ctx->queue);
+                  "taskgw: task %V accepted into %V (%V)", &ctx->task_id,
+                  &ctx->queue, status);
 
     ngx_http_finalize_request(r,
         ngx_http_taskgw_send_json(r, NGX_HTTP_ACCEPTED,

@@ -18,6 +18,7 @@
 /* Redis key schema (SPEC §6); every key is "<prefix>:<suffix>". */
 #define NGX_HTTP_TASKGW_KEY_TASK      "%V:task:%V"
 #define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
+#define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 #define NGX_HTTP_TASKGW_PREFIX_MAX    128
@@ -69,6 +70,7 @@ typedef struct {
     ngx_http_complex_value_t   *status_id; /* NULL: last path segment */
 
     ngx_flag_t                  validate_json;
+    time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
 } ngx_http_taskgw_loc_conf_t;
 
 
@@ -80,6 +82,7 @@ typedef struct {
     ngx_str_t                   queue;
     ngx_str_t                   type;
     ngx_uint_t                  priority;
+    int64_t                     run_at;      /* unix ms; 0: run now */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */

@@ -675,7 +675,8 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
 
     if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
         /* the arguments point into the request's pool: keep the array */
-        op->cmds = ngx_pnalloc(r->pool, n * sizeof(ngx_http_taskgw_redis_cmd_t));
+        op->cmds = ngx_palloc(r->pool,
+                              n * sizeof(ngx_http_taskgw_redis_cmd_t));
         if (op->cmds == NULL) {
             ngx_free(op);
             return NGX_ERROR;
