@@ -270,7 +270,18 @@ $r->cmd('XACK', $q, 'workers', @live);
 $r->cmd('XDEL', $q, @live);
 is($s->stop_worker($w9), 0, 'worker exits 0');
 
-for my $w ($w1, $w2, $w3, $w4, $w5, $w6, $w7, $w8, $w9) {
+# === TEST 10: a queue stream that cannot be read (a key of another type
+# in place of the high-priority stream) does not stop the other streams
+$r->cmd('DEL', "$prefix:q:default:high");
+$r->cmd('SET', "$prefix:q:default:high", 'not a stream');
+my $w10 = $s->start_worker(\%wconf);
+my $np = enqueue('system.ping');
+ok(wait_for(sub { status($np) eq 'succeeded' }, 5),
+   'a normal-priority task still runs') or diag $s->worker_log($w10);
+$r->cmd('DEL', "$prefix:q:default:high");
+is($s->stop_worker($w10), 0, 'worker exits 0');
+
+for my $w ($w1, $w2, $w3, $w4, $w5, $w6, $w7, $w8, $w9, $w10) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
 }

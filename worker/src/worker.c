@@ -1132,6 +1132,17 @@ tgw_worker_fetched(tgw_rconn_t *rc, redisReply *r, void *data)
         tgw_log(TGW_LOG_WARN, "fetch_error", "error", r->str, NULL);
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
             tgw_worker_create_groups(w);
+        } else if (!blocking && w->fq >= 0
+                   && ++w->fp == TGW_NPRIORITIES)
+        {
+            /* This stream cannot be read (a key of another type): the
+             * pick goes on with its next priority above, or ends here,
+             * instead of asking it again on every tick and starving
+             * every other stream. */
+            if (w->fgot == 0) {
+                w->empty[w->fq] = 1;
+            }
+            w->fq = -1;
         }
         return;                     /* the tick fetches again */
     }
