@@ -39,6 +39,7 @@ typedef struct {
     ngx_event_t                    reconnect;  /* backoff timer */
     ngx_event_t                    connect_timer;
     ngx_uint_t                     failures;   /* since the last UP */
+    ngx_msec_t                     attempted;  /* last connect started */
     ngx_queue_t                    waiting;    /* ops held while CONNECTING */
     unsigned                       exiting:1;
 } ngx_http_taskgw_link_t;
@@ -187,6 +188,7 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
     ngx_http_taskgw_main_conf_t  *tmcf;
 
     tmcf = link->conf;
+    link->attempted = ngx_current_msec;
 
     /* conf strings are null-terminated by the directive parser */
     host = tmcf->host.data;
@@ -644,6 +646,24 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     ngx_pool_cleanup_t          *cln;
     ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
     ngx_http_taskgw_redis_op_t  *op;
+
+    /*
+     * A request while the link is down tries it again at once, unless an
+     * attempt started less than backoff_min ago: Redis that is back serves
+     * the next request, not the one after the backoff delay; Redis that is
+     * still down costs at most one connect per backoff_min.
+     */
+
+    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN && link->ctx == NULL
+        && !link->exiting
+        && ngx_current_msec - link->attempted >= link->conf->backoff_min)
+    {
+        if (link->reconnect.timer_set) {
+            ngx_del_timer(&link->reconnect);
+        }
+
+        ngx_http_taskgw_redis_connect(link);
+    }
 
     if (link->state == NGX_HTTP_TASKGW_LINK_DOWN || link->ctx == NULL
         || (link->ctx->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
