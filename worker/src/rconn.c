@@ -326,56 +326,6 @@ tgw_rconn_cmd(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
     }
     return tgw_rconn_send(rc, cb, data, cmd, 0);
 }
-
-
-int
-tgw_rconn_multi(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
-    const tgw_args_t *cmds, int n)
-{
-    const char *multi = "MULTI", *exec = "EXEC";
-    size_t      mlen = 5, elen = 4;
-    int         i;
-
-    if (rc->state != TGW_RCONN_READY) {
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (cmds[i].overflow) {
-            return -1;
-        }
-    }
-    /* hiredis buffers all of it and writes it at once: Redis sees the
-     * whole transaction or, if the connection dies, discards it. */
-    if (redisAsyncCommandArgv(rc->ac, NULL, NULL, 1, &multi, &mlen)
-        != REDIS_OK)
-    {
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (redisAsyncCommandArgv(rc->ac, NULL, NULL, cmds[i].argc,
-                                  (const char **) cmds[i].argv, cmds[i].len)
-            != REDIS_OK)
-        {
-            goto broken;
-        }
-    }
-    {
-        tgw_args_t e;
-
-        tgw_args_init(&e);
-        tgw_args_addn(&e, exec, elen);
-        if (tgw_rconn_send(rc, cb, data, &e, 0) == 0) {
-            return 0;
-        }
-    }
-
-broken:
-    /* A half-sent transaction must not be completed by a later EXEC:
-     * drop the connection, which discards it on the server. */
-    tgw_rconn_lost(rc, "cannot queue a transaction");
-    return -1;
-}
-
 /* ------------------------------------------------------------------------
  * Connection life cycle
  * ------------------------------------------------------------------------ */

@@ -4,7 +4,7 @@
  * and a watchdog that drops a connection whose server stops answering
  * (hiredis 0.14 has no timeouts of its own).
  *
- * Every command sent through tgw_rconn_cmd()/tgw_rconn_multi() gets its
+ * Every command sent through tgw_rconn_cmd()/tgw_rconn_cmdv() gets its
  * callback exactly once: with the reply, or with NULL when the connection
  * failed first.  Callers therefore never lose track of a request; they
  * retry it when the connection is back.
@@ -97,10 +97,6 @@ int tgw_rconn_cmd(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
 /* Same with a plain argument vector (for long commands). */
 int tgw_rconn_cmdv(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
     int argc, const char **argv, const size_t *len);
-
-/* Sends MULTI, the n commands, EXEC; cb gets the EXEC reply. */
-int tgw_rconn_multi(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
-    const tgw_args_t *cmds, int n);
 
 /*
  * Closes for good: outstanding callbacks run with NULL (graceful = 0) or
