@@ -175,8 +175,9 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     if (r->method == NGX_HTTP_DELETE) {
         key += cmd.argvlen[cmd.argc - 1];
         ngx_http_taskgw_redis_cmd_arg(&cmd, key,
-                                      ngx_sprintf(key, "%V:scheduled",
-                                                  &tmcf->prefix)
+                                      ngx_sprintf(key,
+                                              NGX_HTTP_TASKGW_KEY_SCHEDULED,
+                                              &tmcf->prefix)
                                       - key);
         ngx_http_taskgw_redis_cmd_arg(&cmd, id.data, id.len);
         ngx_http_taskgw_redis_cmd_arg(&cmd, now,
