@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "keeper.h"
 #include "run.h"
 #include "tgw_duration.h"
 
@@ -314,7 +315,8 @@ tgw_exec_written(uv_write_t *req, int status)
 }
 
 
-/* Signals the child's whole process group (it leads one: DETACHED). */
+/* Signals the child's whole process group (the keeper leads one:
+ * DETACHED), the program and what it started. */
 static void
 tgw_exec_signal(tgw_run_t *run, int sig)
 {
@@ -445,12 +447,16 @@ tgw_exec_start(tgw_run_t *run)
     uv_process_options_t  opt;
     uv_stdio_container_t  stdio[3];
     uv_buf_t              buf;
-    char                 *env[6], attempt[16];
+    char                 *env[6], attempt[16], worker_pid[24], **argv;
     const char           *path;
     int                   rc, i;
 
     run->errbuf = malloc(2 * TGW_STDERR_TAIL);
-    if (run->errbuf == NULL) {
+    argv = tgw_keeper_argv(run->handler->argv, worker_pid);
+    if (run->errbuf == NULL || argv == NULL) {
+        free(run->errbuf);
+        run->errbuf = NULL;
+        free(argv);
         return -1;
     }
 
@@ -469,6 +475,7 @@ tgw_exec_start(tgw_run_t *run)
             }
             free(run->errbuf);
             run->errbuf = NULL;
+            free(argv);
             return -1;
         }
     }
@@ -492,8 +499,10 @@ tgw_exec_start(tgw_run_t *run)
     stdio[1].data.stream = (uv_stream_t *) &run->out;
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *) &run->err;
-    opt.file = run->handler->argv[0];
-    opt.args = run->handler->argv;
+    /* The program runs under a keeper (keeper.h), which kills it and its
+     * whole process group when this worker dies. */
+    opt.file = TGW_KEEPER_SELF;
+    opt.args = argv;
     opt.env = env;
     opt.stdio = stdio;
     opt.stdio_count = 3;
@@ -506,6 +515,7 @@ tgw_exec_start(tgw_run_t *run)
     for (i = 0; i < 5; i++) {
         free(env[i]);
     }
+    free(argv);
 
     if (rc != 0) {
         /* The handle was initialized all the same: close everything. */
