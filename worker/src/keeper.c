@@ -79,6 +79,7 @@ tgw_keeper_main(int argc, char **argv)
     char    **prog = argv + 4;
 
     worker = (pid_t) strtol(argv[2], NULL, 10);
+    prctl(PR_SET_NAME, "taskgw-exec");  /* not "exe" in ps and top */
 
     /* Every signal the keeper cares about is taken by sigwait below. */
     sigemptyset(&set);
