@@ -1,5 +1,5 @@
 /*
- * Result encoding (SPEC §5): UTF-8 validation, base64, JSON detection.
+ * Result encoding: UTF-8 validation, base64, JSON detection.
  */
 
 #include <stdint.h>

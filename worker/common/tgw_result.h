@@ -1,5 +1,5 @@
 /*
- * Task results as stored in the task hash (SPEC §5, §6): field "result"
+ * Task results as stored in the task hash: field "result"
  * holds ONE JSON value as text, field "result_encoding" says "base64" when
  * the handler's output was not UTF-8.  Shared by worker and CLI.
  */

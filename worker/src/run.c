@@ -19,8 +19,6 @@
 #include "run.h"
 #include "tgw_duration.h"
 
-#define TGW_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
-
 static void tgw_run_handle_closed(uv_handle_t *h);
 static void tgw_run_finish(tgw_run_t *run);
 static void tgw_exec_pipe_closed(uv_handle_t *h);
