@@ -21,6 +21,7 @@
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
+/* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */
 #define NGX_HTTP_TASKGW_PREFIX_MAX    128
 #define NGX_HTTP_TASKGW_QUEUE_MAX     64
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
