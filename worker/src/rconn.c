@@ -179,6 +179,38 @@ tgw_args_init(tgw_args_t *a)
 {
     a->argc = 0;
     a->overflow = 0;
+    a->nown = 0;
+}
+
+
+void
+tgw_args_keyf(tgw_args_t *a, const char *fmt, ...)
+{
+    va_list ap;
+    char   *s;
+    int     n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0 || a->argc == TGW_ARGS_MAX) {
+        if (n >= 0) {
+            free(s);
+        }
+        a->overflow = 1;
+        return;
+    }
+    a->own[a->nown++] = s;
+    tgw_args_addn(a, s, (size_t) n);
+}
+
+
+void
+tgw_args_free(tgw_args_t *a)
+{
+    while (a->nown > 0) {
+        free(a->own[--a->nown]);
+    }
 }
 
 

@@ -72,6 +72,9 @@ typedef struct {
     const char  *argv[TGW_ARGS_MAX];
     size_t       len[TGW_ARGS_MAX];
     char         num[TGW_ARGS_MAX][24]; /* storage of numeric arguments */
+    char        *own[TGW_ARGS_MAX]; /* strings made by tgw_args_keyf(),
+                                       freed by tgw_args_free() */
+    int          nown;
 } tgw_args_t;
 
 void tgw_args_init(tgw_args_t *a);
@@ -82,6 +85,12 @@ void tgw_args_addu(tgw_args_t *a, uint64_t n);
  * being sent (it is copied by hiredis when sent). */
 void tgw_args_addf(tgw_args_t *a, char *buf, size_t size,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Adds a formatted string (a key) of any length, allocated; the caller
+ * ends with tgw_args_free().  No memory sets overflow: nothing is sent. */
+void tgw_args_keyf(tgw_args_t *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tgw_args_free(tgw_args_t *a);
 
 /* Initializes and starts connecting (takes a reference on conf). */
 int tgw_rconn_init(tgw_rconn_t *rc, uv_loop_t *loop, const char *role,
