@@ -1,6 +1,7 @@
 /*
  * A Redis connection that heals itself: hiredis async on the libuv loop,
- * AUTH/SELECT on connect, reconnect with exponential backoff and jitter,
+ * AUTH/SELECT on connect, reconnect with exponential backoff and jitter
+ * (redis_backoff),
  * and a watchdog that drops a connection whose server stops answering
  * (hiredis 0.14 has no timeouts of its own).
  *
@@ -30,10 +31,6 @@ typedef enum {
     TGW_RCONN_CLOSED                /* tgw_rconn_close() was called */
 } tgw_rconn_state_t;
 
-/* Reconnect backoff bounds. */
-#define TGW_RCONN_BACKOFF_MIN_MS   100
-#define TGW_RCONN_BACKOFF_MAX_MS   5000
-
 typedef struct tgw_rconn_s tgw_rconn_t;
 
 typedef void (*tgw_rconn_event_cb)(tgw_rconn_t *rc);
@@ -47,7 +44,9 @@ struct tgw_rconn_s {
     redisAsyncContext  *ac;         /* NULL while DOWN */
     tgw_rconn_state_t   state;
     uv_timer_t          timer;      /* reconnect delay, then watchdog */
-    uint64_t            backoff_ms; /* next reconnect delay */
+    int                 failures;   /* reconnects failed in a row: the
+                                       next delay grows with it, between
+                                       redis_backoff min and max */
     uint64_t            since_ms;   /* CONNECTING: when it began; READY:
                                        last reply, or when the oldest
                                        outstanding request was sent */
