@@ -15,7 +15,7 @@ static const char tgw_lua_cron[] __attribute__((unused)) =
 static const char tgw_lua_move[] __attribute__((unused)) =
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],\n"
     "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
-    "local moved, kept, err, dead = 0, 0, '', 0\n"
+    "local moved, kept, err, dead = 0, 0, '', {}\n"
     "for _, id in ipairs(ids) do\n"
     "  local tk = string.format(ARGV[4], ARGV[1], id)\n"
     "  local t = redis.pcall('HMGET', tk, ARGV[6], ARGV[7], ARGV[8])\n"
@@ -29,7 +29,7 @@ static const char tgw_lua_move[] __attribute__((unused)) =
     "               'scheduled task has no queue field', ARGV[16], ARGV[2])\n"
     "    redis.call('PEXPIRE', tk, ARGV[17])\n"
     "    redis.call('ZREM', KEYS[1], id)\n"
-    "    dead = dead + 1\n"
+    "    dead[#dead + 1] = id\n"
     "  else\n"
     "    local p = t[2] or 'normal'\n"
     "    local r = redis.pcall('XADD', string.format(ARGV[5], ARGV[1], t[1], p),\n"

@@ -165,6 +165,41 @@ tgw_fetch_stream_ok(tgw_fetch_t *f, size_t s)
     f->streams[s].retry_at = 0;
 }
 
+static size_t
+tgw_fetch_find(tgw_fetch_t *f, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < f->nstreams; i++) {
+        if (strcmp(f->streams[i].key, key) == 0) {
+            return i;
+        }
+    }
+    return (size_t) -1;
+}
+
+
+int
+tgw_fetch_stream_usable(void *data, const char *key)
+{
+    tgw_fetch_t *f = data;
+    size_t       s = tgw_fetch_find(f, key);
+
+    return s == (size_t) -1 || tgw_fetch_healthy(f, s);
+}
+
+
+void
+tgw_fetch_stream_error(void *data, const char *key, const char *error)
+{
+    tgw_fetch_t *f = data;
+    size_t       s = tgw_fetch_find(f, key);
+
+    if (s != (size_t) -1) {
+        tgw_fetch_stream_failed(f, s, error);
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Reading
  * ------------------------------------------------------------------------ */

@@ -107,6 +107,12 @@ void tgw_fetch_cmd_down(tgw_fetch_t *f);
  * is taken (and handed back by the processor, which is stopping). */
 void tgw_fetch_stop(tgw_fetch_t *f);
 
+/* The health of a stream, shared with the reclaimer (data is f): whether
+ * it may be used now, and an error it answered with (logged once, then
+ * the stream is left alone a while). */
+int tgw_fetch_stream_usable(void *data, const char *key);
+void tgw_fetch_stream_error(void *data, const char *key, const char *error);
+
 /* 1 while a read is out (the worker waits for it before closing). */
 int tgw_fetch_busy(const tgw_fetch_t *f);
 

@@ -33,6 +33,7 @@ tgw_forwarder_done(tgw_rconn_t *rc, redisReply *r, void *data)
 {
     tgw_forwarder_t *fw = data;
     char             n[24];
+    size_t           i;
 
     fw->busy = 0;
     if (tgw_reply_failed(r)) {
@@ -60,15 +61,18 @@ tgw_forwarder_done(tgw_rconn_t *rc, redisReply *r, void *data)
                 tgw_u64(n, sizeof(n), r->element[2]->integer),
                 "error", r->element[3]->str, NULL);
     }
-    if (r->element[4]->type == REDIS_REPLY_INTEGER
-        && r->element[4]->integer > 0)
-    {
-        /* hashes without a queue field: marked dead, once each */
-        fw->dead += (uint64_t) r->element[4]->integer;
-        tgw_log(TGW_LOG_ERROR, "task_bad_record", "count",
-                tgw_u64(n, sizeof(n), r->element[4]->integer),
-                "error", "scheduled task has no queue field: marked dead",
-                NULL);
+    if (r->element[4]->type == REDIS_REPLY_ARRAY) {
+        /* hashes without a queue field, marked dead: said once each (the
+         * script took them out of the set) */
+        for (i = 0; i < r->element[4]->elements; i++) {
+            if (r->element[4]->element[i]->type == REDIS_REPLY_STRING) {
+                fw->dead++;
+                tgw_log(TGW_LOG_ERROR, "task_bad_record", "task_id",
+                        r->element[4]->element[i]->str, "error",
+                        "scheduled task has no queue field: marked dead",
+                        NULL);
+            }
+        }
     }
 }
 

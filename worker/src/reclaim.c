@@ -58,8 +58,12 @@ tgw_reclaim_claimed(tgw_rconn_t *rc, redisReply *rp, void *data)
     r->busy = 0;
     if (tgw_reply_failed(rp)) {
         if (rp && strncmp(rp->str, "NOGROUP", 7) != 0) {
-            tgw_log(TGW_LOG_WARN, "reclaim_error", "stream", stream,
-                    "error", rp->str, NULL);
+            if (r->failed) {
+                r->failed(r->hdata, stream, rp->str);
+            } else {
+                tgw_log(TGW_LOG_WARN, "reclaim_error", "stream", stream,
+                        "error", rp->str, NULL);
+            }
         }
         r->stream++;
         strcpy(r->cursor, "0-0");
@@ -120,6 +124,13 @@ tgw_reclaim_next(tgw_reclaim_t *r)
     }
     key = tgw_reclaim_key(r, r->stream);
     if (key == NULL) {
+        return;
+    }
+    if (r->usable && !r->usable(r->hdata, key)) {
+        free(key);                  /* left alone a while: skip it */
+        r->stream++;
+        strcpy(r->cursor, "0-0");
+        tgw_reclaim_next(r);
         return;
     }
     klen = strlen(key);

@@ -35,6 +35,13 @@ typedef struct {
     tgw_store_entry_cb  take;
     void              (*taken)(void *data);
     void               *data;
+
+    /* The health of streams, kept by the fetcher: a stream that answered
+     * with an error is skipped a while, and its error logged once. */
+    int               (*usable)(void *hdata, const char *stream);
+    void              (*failed)(void *hdata, const char *stream,
+                                const char *error);
+    void               *hdata;
 } tgw_reclaim_t;
 
 void tgw_reclaim_init(tgw_reclaim_t *r, tgw_rconn_t *rc, tgw_conf_t *conf);

@@ -355,6 +355,9 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
     w->reclaim.take = tgw_processor_take;
     w->reclaim.taken = tgw_worker_taken;
     w->reclaim.data = &w->proc;
+    w->reclaim.usable = tgw_fetch_stream_usable;
+    w->reclaim.failed = tgw_fetch_stream_error;
+    w->reclaim.hdata = &w->fetch;
 
     tgw_forwarder_init(&w->fwd, &w->cmd, conf);
     tgw_heartbeat_init(&w->hb, &w->cmd, conf);

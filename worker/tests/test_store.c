@@ -26,37 +26,36 @@ static redisReply   *last;          /* the reply the last call got */
 static int          answered;
 
 
+/* A deep copy of a reply (hiredis frees r after the callback). */
+static redisReply *
+dup_reply(const redisReply *r)
+{
+    redisReply *d = calloc(1, sizeof(*d));
+    size_t      i;
+
+    d->type = r->type;
+    d->integer = r->integer;
+    if (r->str) {
+        d->str = strdup(r->str);
+        d->len = r->len;
+    }
+    if (r->type == REDIS_REPLY_ARRAY) {
+        d->elements = r->elements;
+        d->element = calloc(r->elements + 1, sizeof(redisReply *));
+        for (i = 0; i < r->elements; i++) {
+            d->element[i] = dup_reply(r->element[i]);
+        }
+    }
+    return d;
+}
+
+
 static void
 got(tgw_rconn_t *c, redisReply *r, void *data)
 {
     answered = 1;
     freeReplyObject(last);
-    last = NULL;
-    if (r == NULL) {
-        return;
-    }
-    /* keep a copy: hiredis frees r after the callback */
-    last = calloc(1, sizeof(*last));
-    last->type = r->type;
-    last->integer = r->integer;
-    if (r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_STRING) {
-        last->str = strdup(r->str);
-        last->len = r->len;
-    }
-    if (r->type == REDIS_REPLY_ARRAY) {
-        size_t i;
-
-        last->elements = r->elements;
-        last->element = calloc(r->elements + 1, sizeof(redisReply *));
-        for (i = 0; i < r->elements; i++) {
-            last->element[i] = calloc(1, sizeof(redisReply));
-            last->element[i]->type = r->element[i]->type;
-            last->element[i]->integer = r->element[i]->integer;
-            if (r->element[i]->str) {
-                last->element[i]->str = strdup(r->element[i]->str);
-            }
-        }
-    }
+    last = r ? dup_reply(r) : NULL;
 }
 
 
@@ -309,7 +308,9 @@ main(void)
     ok(wait_reply(tgw_store_move(&rc, c, 1000, got, NULL)) == 0, "move");
     is_int(last->element[0]->integer, 4, "four due ids looked at");
     is_int(last->element[1]->integer, 1, "one moved");
-    is_int(last->element[4]->integer, 1, "one ended dead");
+    is_int(last->element[4]->elements, 1, "one ended dead");
+    is_str(last->element[4]->elements ? last->element[4]->element[0]->str
+           : NULL, "M2", "M2 it is");
     is_int(num("XLEN %s", "p:q:default:high"), 1,
            "M1 is in its stream");
     is_str(hget("p:task:M1", "status"), "queued", "M1 queued");

@@ -11,10 +11,10 @@
 -- cancelled), then the retry delay, error field, finished_at field,
 -- result ttl ms.
 -- Returns {ids looked at, ids moved, ids kept, last error or "",
--- ids that ended dead}.
+-- {ids that ended dead}}.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],
                        'LIMIT', 0, tonumber(ARGV[3]))
-local moved, kept, err, dead = 0, 0, '', 0
+local moved, kept, err, dead = 0, 0, '', {}
 for _, id in ipairs(ids) do
   local tk = string.format(ARGV[4], ARGV[1], id)
   local t = redis.pcall('HMGET', tk, ARGV[6], ARGV[7], ARGV[8])
@@ -28,7 +28,7 @@ for _, id in ipairs(ids) do
                'scheduled task has no queue field', ARGV[16], ARGV[2])
     redis.call('PEXPIRE', tk, ARGV[17])
     redis.call('ZREM', KEYS[1], id)
-    dead = dead + 1
+    dead[#dead + 1] = id
   else
     local p = t[2] or 'normal'
     local r = redis.pcall('XADD', string.format(ARGV[5], ARGV[1], t[1], p),
