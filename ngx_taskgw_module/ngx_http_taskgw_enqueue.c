@@ -422,7 +422,9 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
     ngx_http_taskgw_redis_cmd_arg(c, ct ? ct->value.data : (u_char *) "",
                                   ct ? ct->value.len : 0);
     ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
-    ngx_http_taskgw_redis_cmd_arg(c, "", 0);
+    ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.len
+                                     ? ctx->token_name.data : (u_char *) "",
+                                  ctx->token_name.len);
     ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
     ngx_http_taskgw_redis_cmd_arg(c,
                                   rid && !rid->not_found ? rid->data
