@@ -157,6 +157,12 @@ ngx_http_taskgw_access_result(ngx_http_request_t *r, ngx_int_t rc)
         return rc;
     }
 
+    /* the body is not read, but must not be taken for the next request */
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
     ngx_http_finalize_request(r,
         ngx_http_taskgw_reject(r, rc, ctx->reject_code, ctx->reject_message));
 

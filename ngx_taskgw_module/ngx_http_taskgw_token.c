@@ -230,7 +230,7 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
 
         if (n == 8) {
             why = "too many fields";
-            bad.len = 0;
+            bad.data = NULL;
             goto invalid;
         }
 
@@ -250,7 +250,7 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
 
     if (n < 3) {
         why = "expected \"name role sha256:digest [options]\"";
-        bad.len = 0;
+        bad.data = NULL;
         goto invalid;
     }
 
@@ -385,7 +385,7 @@ duplicate:
 
 invalid:
 
-    if (bad.len) {
+    if (bad.data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V:%ui: %s: \"%V\"",
                            file, line, why, &bad);
     } else {
