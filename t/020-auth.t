@@ -22,6 +22,12 @@ root     admin sha256:ABD8EBF58E3DF8DFF6BA67F568D8BA6C13D1BC3B7E4780C44C4AC44DA8
 far      dev   sha256:51d6f9d374c7e8cd97a479a239e49398031cdc3d14ae6f6b5d798755d70bf99d ips=10.0.0.0/8,2001:db8::/32
 near     dev   sha256:322c50cdace98a567261848a1624c9520df95996ca5d845f016feb079365b07f ips=127.0.0.0/8 queues=reports,mail rate=5r/m
 EOT
+    # no line the module writes (at any level, debug included) holds a
+    # token; nginx's own debug dump of the request headers is not ours
+    my $leak = qr/^(?!.*\bhttp header: ")(?!.*\bhttp alloc large header).*(?:secret-token|secret-[56]|not-a-known-token)/;
+    my $nel = $block->no_error_log;
+    $block->set_value('no_error_log',
+                      [ $leak, defined $nel ? (ref $nel ? @$nel : $nel) : () ]);
     $block->set_value('http_config', <<'EOC') unless defined $block->http_config;
     taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     taskgw_prefix t020;
@@ -73,8 +79,6 @@ WWW-Authenticate: Bearer
 {"error":"unauthorized","message":"a valid token is required"}
 --- error_log
 taskgw: access denied to token "unknown" from 127.0.0.1: unknown token
---- no_error_log eval
-qr/\[(?:warn|error|info|notice)\].*not-a-known-token-XYZ/
 
 
 
