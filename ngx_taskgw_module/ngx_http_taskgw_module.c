@@ -138,6 +138,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       offsetof(ngx_http_taskgw_main_conf_t, tokens_cache_ttl),
       NULL },
 
+    { ngx_string("taskgw_tokens_cache_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_main_conf_t, tokens_cache_size),
+      NULL },
+
     { ngx_string("taskgw_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_taskgw_auth,
@@ -230,6 +237,7 @@ ngx_http_taskgw_create_main_conf(ngx_conf_t *cf)
     tmcf->backoff_max = NGX_CONF_UNSET_MSEC;
     tmcf->tokens_redis = NGX_CONF_UNSET;
     tmcf->tokens_cache_ttl = NGX_CONF_UNSET_MSEC;
+    tmcf->tokens_cache_size = NGX_CONF_UNSET_SIZE;
 
     return tmcf;
 }

@@ -12,10 +12,6 @@
 #include "ngx_http_taskgw_token.h"
 
 
-/* Size of the cache zone: about 5,000 entries; the oldest go first. */
-#define NGX_HTTP_TASKGW_TOKEN_CACHE_SIZE  (2 * 1024 * 1024)
-
-
 /*
  * One cached answer of Redis for one digest.  A found token keeps the
  * hash fields as Redis gave them (parsed again per request); a token
@@ -68,7 +64,7 @@ ngx_http_taskgw_token_cache_add(ngx_conf_t *cf,
     }
 
     tmcf->token_cache = ngx_shared_memory_add(cf, &name,
-                                              NGX_HTTP_TASKGW_TOKEN_CACHE_SIZE,
+                                              tmcf->tokens_cache_size,
                                               &ngx_http_taskgw_module);
     if (tmcf->token_cache == NULL) {
         return NGX_ERROR;

@@ -406,6 +406,7 @@ ngx_http_taskgw_tokens_init_conf(ngx_conf_t *cf,
 {
     ngx_conf_init_value(tmcf->tokens_redis, 0);
     ngx_conf_init_msec_value(tmcf->tokens_cache_ttl, 10000);
+    ngx_conf_init_size_value(tmcf->tokens_cache_size, 2 * 1024 * 1024);
 
     if (!tmcf->tokens_redis) {
         return NGX_CONF_OK;
@@ -414,6 +415,13 @@ ngx_http_taskgw_tokens_init_conf(ngx_conf_t *cf,
     if (tmcf->tokens_cache_ttl == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"taskgw_tokens_cache_ttl\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (tmcf->tokens_cache_size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"taskgw_tokens_cache_size\" must be at least "
+                           "%uzk", 8 * ngx_pagesize / 1024);
         return NGX_CONF_ERROR;
     }
 
