@@ -117,7 +117,7 @@ typedef enum {
     NGX_HTTP_TASKGW_EDGE_ALLOW = 0,
     NGX_HTTP_TASKGW_EDGE_TOKEN,
     NGX_HTTP_TASKGW_EDGE_TOKEN_WAIT,  /* a Redis token lookup in flight */
-    NGX_HTTP_TASKGW_EDGE_TOKEN_DONE,  /* its answer is in the ctx */
+    NGX_HTTP_TASKGW_EDGE_TOKEN_DONE,  /* the lookup failed (lookup_rc) */
     NGX_HTTP_TASKGW_EDGE_LIMIT,
     NGX_HTTP_TASKGW_EDGE_PASSED
 } ngx_http_taskgw_edge_stage_e;
@@ -138,7 +138,8 @@ typedef struct {
 
     /* the edge checks (ngx_http_taskgw_access.c) */
     ngx_http_taskgw_edge_stage_e  stage;
-    ngx_int_t                   lookup_rc;   /* answer of a Redis lookup */
+    ngx_int_t                   lookup_rc;   /* NGX_ERROR: lookup failed */
+    ngx_uint_t                  lookups;     /* Redis lookups it waited on */
     ngx_http_taskgw_token_t    *token;       /* a run-time token found */
     const char                 *reject_code;    /* why a check said no */
     const char                 *reject_message;

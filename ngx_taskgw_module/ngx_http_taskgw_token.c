@@ -11,7 +11,6 @@
 #include <openssl/sha.h>
 #include <openssl/crypto.h>
 #include "ngx_http_taskgw_module.h"
-#include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_token.h"
 
 
@@ -23,23 +22,10 @@ static ngx_int_t ngx_http_taskgw_token_get(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_int_t ngx_http_taskgw_token_apply(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_token_t *tok);
-static ngx_int_t ngx_http_taskgw_token_lookup(ngx_http_request_t *r,
-    ngx_http_taskgw_ctx_t *ctx);
-static void ngx_http_taskgw_token_lookup_done(ngx_http_request_t *r,
-    redisReply *reply);
 static ngx_int_t ngx_http_taskgw_token_deny(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_uint_t status, ngx_str_t *name,
     const char *why);
 
-/* hash fields of a run-time token, in ngx_http_taskgw_token_field_e order */
-static ngx_str_t  ngx_http_taskgw_token_fields[] = {
-    ngx_string("name"),
-    ngx_string("role"),
-    ngx_string("ips"),
-    ngx_string("rate"),
-    ngx_string("queues"),
-    ngx_string("disabled")
-};
 
 
 
@@ -134,6 +120,14 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
                                           "unknown token");
 
     case NGX_DONE:
+        if (ctx->lookups >= 2) {
+            /* answered twice, yet not in the cache: do not loop */
+            return ngx_http_taskgw_token_deny(r, ctx,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              NULL, "token lookup did not "
+                                              "settle");
+        }
+
         return ngx_http_taskgw_token_lookup(r, ctx);
 
     default:
@@ -142,26 +136,14 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 }
 
 
-/* The answer of a Redis lookup has come (see the access handler). */
+/* A Redis lookup failed (see the access handler): 503, not 401. */
 
 ngx_int_t
 ngx_http_taskgw_token_resume(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx)
 {
-    switch (ctx->lookup_rc) {
-
-    case NGX_OK:
-        return ngx_http_taskgw_token_apply(r, ctx, ctx->token);
-
-    case NGX_DECLINED:
-        return ngx_http_taskgw_token_deny(r, ctx, NGX_HTTP_UNAUTHORIZED, NULL,
-                                          "unknown token");
-
-    default:
-        return ngx_http_taskgw_token_deny(r, ctx,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE, NULL,
-                                          "token store is unavailable");
-    }
+    return ngx_http_taskgw_token_deny(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      NULL, "token store is unavailable");
 }
 
 
@@ -296,133 +278,6 @@ ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx, ngx_str_t *queue)
     }
 
     return NGX_DECLINED;
-}
-
-
-/* HGETALL {prefix}:token:<sha256hex>, answered in the lookup_done below. */
-
-static ngx_int_t
-ngx_http_taskgw_token_lookup(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
-{
-    u_char                       *key, hex[2 * NGX_HTTP_TASKGW_DIGEST_LEN];
-    ngx_http_taskgw_redis_cmd_t  *cmd;
-    ngx_http_taskgw_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
-
-    cmd = ngx_palloc(r->pool, sizeof(ngx_http_taskgw_redis_cmd_t));
-    key = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":token:") - 1
-                               + sizeof(hex));
-    if (cmd == NULL || key == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump(hex, ctx->digest, NGX_HTTP_TASKGW_DIGEST_LEN);
-
-    cmd->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(cmd, "HGETALL", 7);
-    ngx_http_taskgw_redis_cmd_arg(cmd, key,
-                                  ngx_sprintf(key, NGX_HTTP_TASKGW_KEY_TOKEN,
-                                              &tmcf->prefix, sizeof(hex), hex)
-                                  - key);
-
-    if (ngx_http_taskgw_redis_send(r, cmd, 1,
-                                   ngx_http_taskgw_token_lookup_done)
-        != NGX_OK)
-    {
-        return ngx_http_taskgw_token_deny(r, ctx,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE, NULL,
-                                          "token store is unavailable");
-    }
-
-    return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_taskgw_token_lookup_done(ngx_http_request_t *r, redisReply *reply)
-{
-    size_t                        i;
-    ngx_str_t                     fields[NGX_HTTP_TASKGW_TF_COUNT];
-    ngx_uint_t                    f;
-    redisReply                   *k, *v;
-    const char                   *err;
-    ngx_http_taskgw_ctx_t        *ctx;
-    ngx_http_taskgw_main_conf_t  *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
-
-    ctx->stage = NGX_HTTP_TASKGW_EDGE_TOKEN_DONE;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "taskgw: token lookup failed: %s",
-                      reply && reply->type == REDIS_REPLY_ERROR
-                      ? reply->str : "no reply");
-        ctx->lookup_rc = NGX_ERROR;
-        goto resume;
-    }
-
-    if (reply->elements == 0) {
-        ngx_http_taskgw_token_cache_put(tmcf, ctx->digest, NULL);
-        ctx->lookup_rc = NGX_DECLINED;
-        goto resume;
-    }
-
-    ngx_memzero(fields, sizeof(fields));
-
-    for (i = 0; i + 1 < reply->elements; i += 2) {
-        k = reply->element[i];
-        v = reply->element[i + 1];
-
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        for (f = 0; f < NGX_HTTP_TASKGW_TF_COUNT; f++) {
-            if ((size_t) k->len == ngx_http_taskgw_token_fields[f].len
-                && ngx_strncmp(k->str, ngx_http_taskgw_token_fields[f].data,
-                               k->len) == 0)
-            {
-                /* the reply is freed after this callback: copy */
-                fields[f].len = v->len;
-                fields[f].data = ngx_pnalloc(r->pool, v->len + 1);
-                if (fields[f].data == NULL) {
-                    ctx->lookup_rc = NGX_ERROR;
-                    goto resume;
-                }
-
-                ngx_memcpy(fields[f].data, v->str, v->len);
-                break;
-            }
-        }
-    }
-
-    ngx_http_taskgw_token_cache_put(tmcf, ctx->digest, fields);
-
-    ctx->token = ngx_palloc(r->pool, sizeof(ngx_http_taskgw_token_t));
-    if (ctx->token == NULL) {
-        ctx->lookup_rc = NGX_ERROR;
-        goto resume;
-    }
-
-    if (ngx_http_taskgw_token_from_fields(r->pool, fields, ctx->token, &err)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "taskgw: run-time token \"%V\": %s",
-                      &fields[NGX_HTTP_TASKGW_TF_NAME], err);
-        ctx->lookup_rc = NGX_DECLINED;
-        goto resume;
-    }
-
-    ctx->lookup_rc = NGX_OK;
-
-resume:
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
 }
 
 

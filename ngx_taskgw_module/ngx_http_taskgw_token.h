@@ -27,7 +27,15 @@ typedef enum {
 } ngx_http_taskgw_token_field_e;
 
 
-/* ngx_http_taskgw_token.c */
+/* Longest field of a run-time token the module takes (taskgwctl: 1024). */
+#define NGX_HTTP_TASKGW_TOKEN_FIELD_MAX  4096
+
+
+/* ngx_http_taskgw_token_lookup.c */
+ngx_int_t ngx_http_taskgw_token_lookup(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
+
+/* ngx_http_taskgw_token_conf.c */
 ngx_int_t ngx_http_taskgw_token_from_fields(ngx_pool_t *pool,
     ngx_str_t *fields, ngx_http_taskgw_token_t *tok, const char **err);
 

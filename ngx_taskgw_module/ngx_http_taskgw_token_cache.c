@@ -292,7 +292,7 @@ done:
 
 /*
  * Remembers Redis's answer for a digest: the token's fields, or NULL for
- * "no such token".  When the zone is full the least recently used
+ * "no such token" (as is a token with an absurdly long field).  When the zone is full the least recently used
  * entries make room, so random tokens can only push out each other and
  * the oldest answers, never fail a request.
  */
@@ -314,12 +314,22 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
 
     if (fields) {
         for (i = 0; i < NGX_HTTP_TASKGW_TF_COUNT; i++) {
-            if (fields[i].len > 1024) {
-                return;
+            if (fields[i].len > NGX_HTTP_TASKGW_TOKEN_FIELD_MAX) {
+                ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                              "taskgw: run-time token \"%*s\" has a field "
+                              "longer than %d bytes: refused",
+                              fields[0].len > 64 ? 64 : fields[0].len,
+                              fields[0].data, NGX_HTTP_TASKGW_TOKEN_FIELD_MAX);
+                fields = NULL;
+                break;
             }
 
             size += fields[i].len;
         }
+    }
+
+    if (fields == NULL) {
+        size = offsetof(ngx_http_taskgw_token_node_t, data);
     }
 
     ngx_shmtx_lock(&cache->shpool->mutex);
