@@ -134,6 +134,9 @@ ngx_http_taskgw_token_lookup(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 
     fl->leader = w;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "taskgw token lookup: starts one");
+
     if (ngx_http_taskgw_flight_send(fl) != NGX_OK) {
         /* the link is down: every waiter (just this one) gets a 503 */
         ngx_http_taskgw_flight_finish(fl, NGX_ERROR);
@@ -374,6 +377,9 @@ ngx_http_taskgw_waiter_cleanup(void *data)
 
     q = ngx_queue_head(&fl->waiters);
     fl->leader = ngx_queue_data(q, ngx_http_taskgw_waiter_t, queue);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, fl->leader->request->connection->log,
+                   0, "taskgw token lookup: takes over a flight");
 
     if (ngx_http_taskgw_flight_send(fl) != NGX_OK) {
         ngx_http_taskgw_flight_finish(fl, NGX_ERROR);
