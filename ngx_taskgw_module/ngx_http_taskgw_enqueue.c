@@ -223,6 +223,12 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
         delay = n - now / 1000;
     }
 
+    /*
+     * compared before any multiplication: max_delay is at most 10 years
+     * (taskgw_max_delay refuses more), so the milliseconds below stay far
+     * from overflowing 64 bits whatever number the client sent
+     */
+
     if (delay > (int64_t) max_delay) {
         *message = "the task's start is beyond taskgw_max_delay";
         return NGX_DECLINED;

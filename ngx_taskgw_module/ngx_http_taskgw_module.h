@@ -29,6 +29,9 @@
 #define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
 #define NGX_HTTP_TASKGW_DIGEST_LEN    32     /* SHA-256 */
 
+/* taskgw_max_delay at most 10 years (3650 days), in seconds */
+#define NGX_HTTP_TASKGW_MAX_DELAY_CAP ((time_t) 3650 * 86400)
+
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0
 #define NGX_HTTP_TASKGW_PRIO_NORMAL   1
@@ -94,6 +97,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_taskgw_handler_e   handler;
+    ngx_str_t                   handler_file; /* where it was set, for */
+    ngx_uint_t                  handler_line; /* a conflict found later */
 
     /* taskgw_enqueue */
     ngx_http_complex_value_t   *queue;
