@@ -19,7 +19,10 @@ endif
 
 NGX_BUILD   := $(OUT)/nginx
 MODULE      := $(OUT)/ngx_http_taskgw_module.so
-MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h)
+LUA_H       := worker/common/tgw_lua.h
+LUA_SRCS    := $(sort $(wildcard worker/common/lua/*.lua))
+MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h) \
+               $(LUA_H)
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -Werror=format-security -fPIC -Wdate-time \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
@@ -52,6 +55,11 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	@# a new file, renamed into place: a running nginx keeps its mapping
 	cp $(NGX_BUILD)/objs/ngx_http_taskgw_module.so $@.tmp
 	mv -f $@.tmp $@
+
+# The module includes the Lua scripts' header too (the worker's Makefile
+# makes the same one from the same files): it is regenerated first.
+$(LUA_H): $(LUA_SRCS) scripts/lua2h.sh
+	sh scripts/lua2h.sh $@ $(LUA_SRCS)
 
 worker:
 	$(MAKE) -s -C worker OUT=$(CURDIR)/$(OUT) SAN_FLAGS="$(SAN_FLAGS)"

@@ -122,6 +122,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       offsetof(ngx_http_taskgw_loc_conf_t, max_delay),
       &ngx_http_taskgw_max_delay_post },
 
+    { ngx_string("taskgw_max_backlog"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, max_backlog),
+      NULL },
+
     { ngx_string("taskgw_max_payload"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -339,6 +346,7 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
     tlcf->max_payload = NGX_CONF_UNSET_SIZE;
+    tlcf->max_backlog = NGX_CONF_UNSET;
     tlcf->auth = NGX_CONF_UNSET_UINT;
 
     return tlcf;
@@ -380,6 +388,7 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
     ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
                               16 * 1024 * 1024);
+    ngx_conf_merge_value(conf->max_backlog, prev->max_backlog, 0);
     ngx_conf_merge_uint_value(conf->auth, prev->auth,
                               NGX_HTTP_TASKGW_ROLE_NONE);
 

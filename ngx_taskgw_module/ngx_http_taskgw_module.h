@@ -20,6 +20,11 @@
 #define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
 #define NGX_HTTP_TASKGW_KEY_TOKEN     "%V:token:%*s"
+#define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
+
+/* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
+#define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255
+#define NGX_HTTP_TASKGW_IDEM_TTL      "86400000"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 /* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */
@@ -111,6 +116,7 @@ typedef struct {
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
     size_t                      max_payload; /* largest body stored */
+    ngx_int_t                   max_backlog; /* stream entries; 0: none */
 
     /* edge checks */
     ngx_uint_t                  auth;       /* least role; 0: off */
@@ -139,6 +145,7 @@ typedef struct {
     ngx_str_t                   type;
     ngx_uint_t                  priority;
     int64_t                     run_at;      /* unix ms; 0: run now */
+    ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */

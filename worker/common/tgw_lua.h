@@ -12,6 +12,37 @@ static const char tgw_lua_cron[] __attribute__((unused)) =
     "return 1\n"
     ;
 
+static const char tgw_lua_enqueue[] __attribute__((unused)) =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+    "  return redis.error_reply('ERR taskgw enqueue: the task hash is missing')\n"
+    "end\n"
+    "if KEYS[4] ~= '' then\n"
+    "  local v = redis.call('GET', KEYS[4])\n"
+    "  if v then\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "    local id, sum = string.match(v, '^(%S+) (%x+)$')\n"
+    "    if not id or sum ~= ARGV[4] then return {3} end\n"
+    "    local t = redis.call('HMGET', ARGV[6] .. id,\n"
+    "                         'queue', 'type', 'priority', 'run_at')\n"
+    "    return {2, id, t[1], t[2], t[3], t[4]}\n"
+    "  end\n"
+    "end\n"
+    "local max = tonumber(ARGV[3])\n"
+    "if max > 0 and redis.call('XLEN', KEYS[2]) >= max then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  return {4}\n"
+    "end\n"
+    "if ARGV[2] ~= '0' then\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])\n"
+    "else\n"
+    "  redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])\n"
+    "end\n"
+    "if KEYS[4] ~= '' then\n"
+    "  redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. ARGV[4], 'PX', ARGV[5])\n"
+    "end\n"
+    "return {1}\n"
+    ;
+
 static const char tgw_lua_move[] __attribute__((unused)) =
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],\n"
     "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
