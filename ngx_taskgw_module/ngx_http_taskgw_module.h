@@ -21,6 +21,7 @@
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
 #define NGX_HTTP_TASKGW_KEY_TOKEN     "%V:token:%*s"
 #define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
+#define NGX_HTTP_TASKGW_KEY_RESULT_TTL "%V:config:result_ttl"
 
 /* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
 #define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255

@@ -4,6 +4,34 @@
 #ifndef TGW_LUA_H
 #define TGW_LUA_H
 
+static const char tgw_lua_cancel[] __attribute__((unused)) =
+    "local t = redis.call('HMGET', KEYS[1], 'status', 'owner', 'queue')\n"
+    "local s = t[1]\n"
+    "if not s then return {0, ''} end\n"
+    "if ARGV[4] ~= '' and t[2] ~= ARGV[4] then return {0, ''} end\n"
+    "if ARGV[5] ~= '' and\n"
+    "   not string.find(ARGV[5], ',' .. (t[3] or '') .. ',', 1, true)\n"
+    "then return {3, s} end\n"
+    "if s == 'scheduled' or s == 'retrying' then\n"
+    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
+    "    local ttl = tonumber(redis.call('GET', KEYS[3]) or '')\n"
+    "    if not ttl or ttl < 1 or ttl ~= math.floor(ttl) then\n"
+    "      ttl = ARGV[3]\n"
+    "    end\n"
+    "    redis.call('HSET', KEYS[1], 'status', 'cancelled',\n"
+    "               'finished_at', ARGV[2], 'cancel_requested', '1')\n"
+    "    redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl))\n"
+    "    return {1, s}\n"
+    "  end\n"
+    "  s = 'queued'\n"
+    "end\n"
+    "if s == 'queued' then\n"
+    "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
+    "  return {1, s}\n"
+    "end\n"
+    "return {2, s}\n"
+    ;
+
 static const char tgw_lua_cron[] __attribute__((unused)) =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[1])\n"
