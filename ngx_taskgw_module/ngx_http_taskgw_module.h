@@ -72,6 +72,7 @@ typedef struct {
 
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
+    size_t                      max_payload; /* largest body stored */
 } ngx_http_taskgw_loc_conf_t;
 
 

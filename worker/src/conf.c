@@ -625,6 +625,29 @@ tgw_cp_retry(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
     }
 }
 
+/* redis_backoff: {"min": duration, "max": duration} */
+static void
+tgw_cp_backoff(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    const char *key;
+    json_t     *e;
+    char        p[512];
+
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    json_object_foreach(v, key, e) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (strcmp(key, "min") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &c->redis_backoff_min_ms);
+        } else if (strcmp(key, "max") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &c->redis_backoff_max_ms);
+        } else {
+            tgw_cp_error(cp, p, "unknown key");
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Handlers
  * ------------------------------------------------------------------------ */
@@ -984,7 +1007,7 @@ tgw_cp_schedules(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
  * The top level
  * ------------------------------------------------------------------------ */
 
-/* Defaults of SPEC §7. */
+/* The defaults (docs/worker-config.md). */
 static int
 tgw_conf_defaults(tgw_conf_t *c)
 {
@@ -997,6 +1020,8 @@ tgw_conf_defaults(tgw_conf_t *c)
     c->redis_host = strdup("127.0.0.1");
     c->redis_port = 6379;
     c->redis_timeout_ms = 5000;
+    c->redis_backoff_min_ms = 100;
+    c->redis_backoff_max_ms = 5000;
     c->prefix = strdup("taskgw");
     c->group = strdup("workers");
     c->concurrency = 16;
@@ -1048,6 +1073,8 @@ tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
             tgw_cp_int(cp, key, v, 0, 1000000, &c->db);
         } else if (strcmp(key, "redis_timeout") == 0) {
             tgw_cp_duration(cp, key, v, 10, &c->redis_timeout_ms);
+        } else if (strcmp(key, "redis_backoff") == 0) {
+            tgw_cp_backoff(cp, c, key, v);
         } else if (strcmp(key, "prefix") == 0) {
             if (tgw_cp_string(cp, key, v, 0, &c->prefix) == 0
                 && !tgw_cp_prefix_ok(c->prefix))
@@ -1103,6 +1130,10 @@ tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
     /* Rules across keys. */
     if (c->retry_cap_ms < c->retry_base_ms) {
         tgw_cp_error(cp, "retry.cap", "must not be less than retry.base");
+    }
+    if (c->redis_backoff_max_ms < c->redis_backoff_min_ms) {
+        tgw_cp_error(cp, "redis_backoff.max",
+                     "must not be less than redis_backoff.min");
     }
 }
 

@@ -110,6 +110,8 @@ main(void)
         is_int(c->retry_max_attempts, 5, "default retry.max_attempts");
         is_int(c->retry_base_ms, 1000, "default retry.base");
         is_int(c->retry_cap_ms, 3600000, "default retry.cap");
+        is_int(c->redis_backoff_min_ms, 100, "default redis_backoff.min");
+        is_int(c->redis_backoff_max_ms, 5000, "default redis_backoff.max");
         is_int(c->webhook_timeout_ms, 10000, "default webhook.timeout");
         is_int(c->webhook_nschedule, 7, "default webhook.schedule");
         is_int(c->webhook_schedule[6], 36000000, "webhook.schedule ends 10h");
@@ -242,6 +244,19 @@ main(void)
         "queues.a b: bad queue name (want [A-Za-z0-9._-]{1,64})");
     bad("{\"retry\": {\"base\": \"10s\", \"cap\": \"1s\"}}",
         "retry.cap: must not be less than retry.base");
+    bad("{\"redis_backoff\": {\"min\": \"2s\", \"max\": \"1s\"}}",
+        "redis_backoff.max: must not be less than redis_backoff.min");
+    bad("{\"redis_backoff\": {\"step\": \"1s\"}}",
+        "redis_backoff.step: unknown key");
+    c = load("{\"redis_backoff\": {\"min\": \"50ms\", \"max\": \"2s\"}}",
+             &errs);
+    ok(c != NULL, "redis_backoff accepted");
+    if (c) {
+        is_int(c->redis_backoff_min_ms, 50, "redis_backoff.min");
+        is_int(c->redis_backoff_max_ms, 2000, "redis_backoff.max");
+    }
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
     bad("{\"handlers\": {\"x\": {}}}",
         "handlers.x: needs exactly one of \"builtin\", \"exec\" or \"http\"");
     bad("{\"handlers\": {\"x\": {\"builtin\": \"ping\", \"exec\": [\"/a\"]}}}",
