@@ -16,6 +16,7 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_redis_fmt.h"
+#include "ngx_http_taskgw_redis_link.h"
 
 
 /*
@@ -26,94 +27,10 @@
 #define NGX_HTTP_TASKGW_REDIS_WRITE_LIMIT  (512 * 1024)
 
 
-/*
- * The link's life: DOWN (waiting out a backoff delay) -> CONNECTING (TCP
- * connect, then AUTH/SELECT/PING) -> UP, and back to DOWN on any error,
- * timeout or disconnect.  Request batches are written only while UP, so
- * none can run before AUTH and SELECT took effect; batches that arrive
- * while CONNECTING wait in the link's queue.
- */
-typedef enum {
-    NGX_HTTP_TASKGW_LINK_DOWN = 0,
-    NGX_HTTP_TASKGW_LINK_CONNECTING,
-    NGX_HTTP_TASKGW_LINK_UP
-} ngx_http_taskgw_link_state_e;
-
-
-typedef struct ngx_http_taskgw_link_s  ngx_http_taskgw_link_t;
-
-
-/*
- * One hiredis context and the nginx connection that carries its socket.
- * The adapter's hooks (ac->ev.data) and event handlers (c->data) act on
- * this, never on the link's current context: a context that is being torn
- * down touches only its own connection, whatever the link does meanwhile.
- * It lives as long as hiredis keeps the context, or until the handler
- * inside which hiredis dropped the context returns.
- */
-typedef struct {
-    redisAsyncContext             *ac;
-    ngx_connection_t              *conn;   /* NULL once hiredis cleaned up */
-    ngx_http_taskgw_link_t        *link;
-    ngx_chain_t                   *out;    /* formatted, not yet written */
-    ngx_chain_t                  **last;   /* where the next command goes */
-    ngx_uint_t                     busy;   /* our handlers running on it */
-    unsigned                       gone:1; /* hiredis has released it */
-} ngx_http_taskgw_redis_conn_t;
-
-
-struct ngx_http_taskgw_link_s {
-    ngx_http_taskgw_main_conf_t   *conf;
-    ngx_log_t                     *log;
-    ngx_http_taskgw_redis_conn_t  *rc;        /* NULL while DOWN */
-
-    /*
-     * A context the link has let go of and hiredis has not freed yet: no
-     * new connection starts until it is gone (its clean-up must not race
-     * a new context's set-up).
-     */
-    ngx_http_taskgw_redis_conn_t  *closing;
-
-    ngx_http_taskgw_link_state_e   state;
-    ngx_event_t                    reconnect;  /* backoff timer */
-    ngx_event_t                    connect_timer;
-    ngx_uint_t                     failures;   /* attempts since last UP */
-    ngx_msec_t                     next_attempt; /* backoff allows one */
-    ngx_msec_t                     progress;   /* Redis last read or wrote */
-    ngx_queue_t                    waiting;    /* ops held while CONNECTING */
-    unsigned                       exiting:1;
-    unsigned                       reported:1; /* this outage is logged */
-};
-
-
-/*
- * One batch in flight.  Heap-allocated because hiredis may hand back the
- * reply after the request is gone; the request's pool cleanup only
- * clears "request".
- */
-typedef struct {
-    ngx_http_request_t             *request;
-    ngx_http_taskgw_redis_done_pt   done;
-    ngx_pool_cleanup_t             *cleanup;
-    ngx_event_t                     timer;     /* command timeout */
-    ngx_queue_t                     queue;     /* in link->waiting */
-    ngx_chain_t                    *out;       /* formatted, until issued */
-    unsigned                        waiting:1; /* queued, not yet issued */
-} ngx_http_taskgw_redis_op_t;
-
-
-static void ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link);
 static ngx_msec_t ngx_http_taskgw_redis_backoff(
     ngx_http_taskgw_main_conf_t *tmcf, ngx_uint_t failures);
 static void ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link,
     const char *reason);
-static void ngx_http_taskgw_redis_detach(ngx_http_taskgw_redis_conn_t *rc,
-    const char *reason);
-static void ngx_http_taskgw_redis_reset(ngx_http_taskgw_link_t *link,
-    const char *reason);
-static const char *ngx_http_taskgw_redis_error(const redisAsyncContext *ac);
-static const char *ngx_http_taskgw_redis_state_name(
-    ngx_http_taskgw_link_state_e state);
 static void ngx_http_taskgw_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_taskgw_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_taskgw_redis_on_connect(const redisAsyncContext *ac,
@@ -128,26 +45,11 @@ static void ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc);
 static void ngx_http_taskgw_redis_release(ngx_http_taskgw_redis_conn_t *rc);
 static void ngx_http_taskgw_redis_add_read(void *data);
 static void ngx_http_taskgw_redis_del_read(void *data);
-static void ngx_http_taskgw_redis_add_write(void *data);
 static void ngx_http_taskgw_redis_del_write(void *data);
 static void ngx_http_taskgw_redis_cleanup(void *data);
-static ngx_int_t ngx_http_taskgw_redis_queue(
-    ngx_http_taskgw_redis_conn_t *rc, ngx_chain_t *out, redisCallbackFn *fn,
-    void *data);
-static void ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply,
-    void *data);
-static void ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev);
-static ngx_int_t ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
-    ngx_http_taskgw_redis_op_t *op);
-static void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
-    ngx_uint_t fail);
-static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
-    redisReply *reply);
-static void ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op);
-static void ngx_http_taskgw_redis_op_cleanup(void *data);
 
 
-static ngx_http_taskgw_link_t  ngx_http_taskgw_link;
+ngx_http_taskgw_link_t  ngx_http_taskgw_link;
 
 
 ngx_int_t
@@ -204,7 +106,7 @@ ngx_http_taskgw_redis_is_up(void)
 }
 
 
-static const char *
+const char *
 ngx_http_taskgw_redis_state_name(ngx_http_taskgw_link_state_e state)
 {
     switch (state) {
@@ -225,7 +127,7 @@ ngx_http_taskgw_redis_state_name(ngx_http_taskgw_link_state_e state)
 /* ------------------------------------------------------------------ */
 
 
-static void
+void
 ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
 {
     u_char                        *host, db[NGX_INT_T_LEN];
@@ -413,7 +315,7 @@ ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
  * "closing" one.  A context the link already let go of is ignored.
  */
 
-static void
+void
 ngx_http_taskgw_redis_detach(ngx_http_taskgw_redis_conn_t *rc,
     const char *reason)
 {
@@ -435,7 +337,7 @@ ngx_http_taskgw_redis_detach(ngx_http_taskgw_redis_conn_t *rc,
  * gets a NULL reply (and its request a 503), then the link goes down.
  */
 
-static void
+void
 ngx_http_taskgw_redis_reset(ngx_http_taskgw_link_t *link, const char *reason)
 {
     ngx_http_taskgw_redis_conn_t  *rc;
@@ -453,7 +355,7 @@ ngx_http_taskgw_redis_reset(ngx_http_taskgw_link_t *link, const char *reason)
 }
 
 
-static const char *
+const char *
 ngx_http_taskgw_redis_error(const redisAsyncContext *ac)
 {
     return ac->c.err ? ac->c.errstr : "connection closed";
@@ -765,7 +667,7 @@ ngx_http_taskgw_redis_del_read(void *data)
 }
 
 
-static void
+void
 ngx_http_taskgw_redis_add_write(void *data)
 {
     ngx_http_taskgw_redis_conn_t  *rc = data;
@@ -875,435 +777,4 @@ ngx_http_taskgw_redis_cleanup(void *data)
     if (rc->busy == 0) {
         ngx_free(rc);
     }
-}
-
-
-/* ------------------------------------------------------------------ */
-/* Batches of commands                                                 */
-/* ------------------------------------------------------------------ */
-/*
- * Hands formatted commands to a context: hiredis registers a callback for
- * each (fn, with data for the last one) and gets no bytes; the bytes join
- * rc->out in the same order.  All or nothing: a command whose callback is
- * registered but whose bytes are not written would leave the replies
- * unmatched, so a failure part of the way resets the link.  On success
- * the chain belongs to the context.
- */
-
-static ngx_int_t
-ngx_http_taskgw_redis_queue(ngx_http_taskgw_redis_conn_t *rc,
-    ngx_chain_t *out, redisCallbackFn *fn, void *data)
-{
-    ngx_chain_t  *cl, *next;
-
-    if (rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)) {
-        return NGX_ERROR;
-    }
-
-    for (cl = out; cl; cl = cl->next) {
-
-        if (!((ngx_http_taskgw_redis_out_t *) cl)->first) {
-            continue;
-        }
-
-        for (next = cl->next; next; next = next->next) {
-            if (((ngx_http_taskgw_redis_out_t *) next)->first) {
-                break;
-            }
-        }
-
-        if (redisAsyncFormattedCommand(rc->ac, fn,
-                                       next ? NULL : data,
-                                       (char *) cl->buf->pos, 0)
-            != REDIS_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, rc->link->log, 0,
-                          "taskgw: redis command could not be queued");
-
-            if (cl != out) {
-                ngx_http_taskgw_redis_reset(rc->link, "command queue failed");
-            }
-
-            return NGX_ERROR;
-        }
-    }
-
-    *rc->last = out;
-
-    for (cl = out; cl->next; cl = cl->next) { /* void */ }
-
-    rc->last = &cl->next;
-
-    ngx_http_taskgw_redis_add_write(rc);
-
-    return NGX_OK;
-}
-
-
-/*
- * Sends n commands pipelined on the link; done() gets the last one's
- * reply.  While the link is connecting the batch waits for it (within the
- * same timeout).  NGX_ERROR means the link is down: nothing is in flight,
- * done() will not be called, and the caller answers 503 itself.
- * NGX_HTTP_INTERNAL_SERVER_ERROR means a command had too many arguments
- * (a bug, logged); the caller answers 500.
- */
-
-ngx_int_t
-ngx_http_taskgw_redis_send(ngx_http_request_t *r,
-    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
-    ngx_http_taskgw_redis_done_pt done)
-{
-    ngx_uint_t                   i;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
-    ngx_http_taskgw_redis_op_t  *op;
-
-    for (i = 0; i < n; i++) {
-        if (cmds[i].argc > NGX_HTTP_TASKGW_REDIS_MAX_ARGS) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "taskgw: a redis command has more than %d "
-                          "arguments", NGX_HTTP_TASKGW_REDIS_MAX_ARGS);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    /*
-     * A request that finds the link down when the backoff delay is over
-     * (the reconnect timer is about to fire) starts the attempt itself and
-     * waits for it; earlier, it is answered at once.
-     */
-
-    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN && link->rc == NULL
-        && link->closing == NULL && !link->exiting
-        && (ngx_msec_int_t) (ngx_current_msec - link->next_attempt) >= 0)
-    {
-        if (link->reconnect.timer_set) {
-            ngx_del_timer(&link->reconnect);
-        }
-
-        ngx_http_taskgw_redis_connect(link);
-    }
-
-    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN || link->rc == NULL
-        || (link->rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
-    {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "taskgw: redis link %s, not sending",
-                       ngx_http_taskgw_redis_state_name(link->state));
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    op = ngx_calloc(sizeof(ngx_http_taskgw_redis_op_t), r->connection->log);
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    op->out = ngx_http_taskgw_redis_format(cmds, n, r->connection->log);
-    if (op->out == NULL) {
-        ngx_free(op);
-        return NGX_ERROR;
-    }
-
-    op->request = r;
-    op->done = done;
-    op->cleanup = cln;
-
-    op->timer.handler = ngx_http_taskgw_redis_op_timeout;
-    op->timer.data = op;
-    op->timer.log = link->log;
-
-    if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
-        ngx_queue_insert_tail(&link->waiting, &op->queue);
-        op->waiting = 1;
-
-    } else if (ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
-        ngx_http_taskgw_redis_op_free(op);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_taskgw_redis_op_cleanup;
-    cln->data = op;
-
-    ngx_add_timer(&op->timer, link->conf->timeout);
-
-    return NGX_OK;
-}
-
-
-/*
- * A command whose reply nobody waits for (clean-up after a failure): sent
- * only on a link that is UP, and forgotten otherwise.
- */
-
-void
-ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd)
-{
-    ngx_chain_t             *out;
-    ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
-
-    if (link->state != NGX_HTTP_TASKGW_LINK_UP || link->rc == NULL
-        || cmd->argc > NGX_HTTP_TASKGW_REDIS_MAX_ARGS)
-    {
-        return;
-    }
-
-    out = ngx_http_taskgw_redis_format(cmd, 1, link->log);
-    if (out == NULL) {
-        return;
-    }
-
-    if (ngx_http_taskgw_redis_queue(link->rc, out,
-                                    ngx_http_taskgw_redis_reply, NULL)
-        != NGX_OK)
-    {
-        ngx_http_taskgw_redis_free_out(out);
-    }
-}
-
-
-/* Hands an op's commands to the link; the last one carries the op. */
-
-static ngx_int_t
-ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
-    ngx_http_taskgw_redis_op_t *op)
-{
-    if (link->rc == NULL
-        || ngx_http_taskgw_redis_queue(link->rc, op->out,
-                                       ngx_http_taskgw_redis_reply, op)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    op->out = NULL;
-
-    return NGX_OK;
-}
-
-
-/*
- * The ops that waited for the link: sent once it is UP, or failed with a
- * NULL reply when it went down instead.
- */
-
-static void
-ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link, ngx_uint_t fail)
-{
-    ngx_queue_t                 *q;
-    ngx_http_taskgw_redis_op_t  *op;
-
-    while (!ngx_queue_empty(&link->waiting)) {
-        q = ngx_queue_head(&link->waiting);
-        ngx_queue_remove(q);
-
-        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
-        op->waiting = 0;
-
-        if (fail || ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
-            ngx_http_taskgw_redis_op_finish(op, NULL);
-        }
-    }
-}
-
-
-/*
- * Every command's reply comes here; data is the op on a batch's last
- * command.  A NULL reply means hiredis is dropping the context, and every
- * reply still due comes as NULL: the first one takes the link down, so
- * that nothing the answered requests set going uses the dying context.
- */
-
-static void
-ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply, void *data)
-{
-    ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
-
-    if (reply == NULL) {
-        ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
-    }
-
-    if (data) {
-        ngx_http_taskgw_redis_op_finish(data, reply);
-    }
-}
-
-
-/* Hands the reply to the request, if it is still there, and frees op. */
-
-static void
-ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
-    redisReply *reply)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    if (op->timer.timer_set) {
-        ngx_del_timer(&op->timer);
-    }
-
-    r = op->request;
-
-    if (r != NULL) {
-        op->cleanup->handler = NULL;
-    }
-
-    /* a worker process that is exiting answers nobody any more */
-
-    if (r != NULL && !ngx_http_taskgw_link.exiting) {
-        c = r->connection;
-
-        op->done(r, reply);
-
-        ngx_http_run_posted_requests(c);
-    }
-
-    ngx_http_taskgw_redis_op_free(op);
-}
-
-
-static void
-ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op)
-{
-    ngx_http_taskgw_redis_free_out(op->out);
-    ngx_free(op);
-}
-
-
-/*
- * A batch without its reply in time.  While Redis keeps reading what is
- * written to it or answering what came before (a large command ahead of
- * this one, say), the batch waits on: the timeout counts from the link's
- * last progress.  No progress for that long means Redis is stuck or the
- * path to it is: later replies on this connection cannot be trusted to
- * come, so the whole link is reset and every waiting request answered 503.
- */
-
-static void
-ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
-{
-    ngx_http_taskgw_redis_op_t  *op = ev->data;
-    ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
-
-    u_char      *p;
-    ngx_msec_t   idle;
-
-    static u_char  reason[sizeof("did not answer within  ms")
-                          + NGX_INT_T_LEN];
-
-    idle = ngx_current_msec - link->progress;
-
-    if (!op->waiting && link->state == NGX_HTTP_TASKGW_LINK_UP
-        && idle < link->conf->timeout)
-    {
-        ngx_add_timer(&op->timer, link->conf->timeout - idle);
-        return;
-    }
-
-    p = ngx_sprintf(reason, "did not answer within %M ms",
-                    link->conf->timeout);
-    *p = '\0';
-
-    ngx_http_taskgw_redis_reset(link, (char *) reason);
-}
-
-
-static void
-ngx_http_taskgw_redis_op_cleanup(void *data)
-{
-    ngx_http_taskgw_redis_op_t  *op = data;
-
-    if (op->waiting) {
-        /* never sent: nothing will answer it */
-        ngx_queue_remove(&op->queue);
-
-        if (op->timer.timer_set) {
-            ngx_del_timer(&op->timer);
-        }
-
-        ngx_http_taskgw_redis_op_free(op);
-        return;
-    }
-
-    /*
-     * The batch stays in flight; its reply will find no request.  Nobody
-     * waits for it now, so its timer must not keep an exiting worker up
-     * (the request went away, e.g. to worker_shutdown_timeout): it only
-     * still guards the link while the worker runs.
-     */
-    op->request = NULL;
-    op->timer.cancelable = 1;
-}
-
-
-/*
- * Whether a batch succeeded: a reply arrived, is not a Redis error, and
- * is not nil (an aborted EXEC); for EXEC, no queued command failed.
- */
-
-ngx_uint_t
-ngx_http_taskgw_redis_reply_ok(redisReply *reply)
-{
-    size_t  i;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR
-        || reply->type == REDIS_REPLY_NIL)
-    {
-        return 0;
-    }
-
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (i = 0; i < reply->elements; i++) {
-            if (reply->element[i]->type == REDIS_REPLY_ERROR) {
-                return 0;
-            }
-        }
-    }
-
-    return 1;
-}
-
-
-/*
- * Why a batch failed, for a log line: Redis's own error text (for EXEC,
- * the first command that failed), else what the reply was.  The text
- * points into the reply.
- */
-
-void
-ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text)
-{
-    size_t  i;
-
-    if (reply == NULL) {
-        ngx_str_set(text, "no reply");
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (i = 0; i < reply->elements; i++) {
-            if (reply->element[i]->type == REDIS_REPLY_ERROR) {
-                reply = reply->element[i];
-                break;
-            }
-        }
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        text->data = (u_char *) reply->str;
-        text->len = reply->len;
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_NIL) {
-        ngx_str_set(text, "transaction aborted (nil reply)");
-        return;
-    }
-
-    ngx_str_set(text, "unexpected reply");
 }
