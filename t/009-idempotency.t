@@ -15,6 +15,8 @@ $redis->cmd('DEL', $_) for @{ $redis->cmd('KEYS', "$P:*") || [] };
 
 our $Long = 'k' x 255;
 our $TooLong = 'k' x 256;
+our $Big = join '', map { chr(($_ * 7) % 256) } 1 .. 100_000;
+our $Big2 = substr($Big, 0, -1) . 'z';
 
 no_shuffle();
 no_long_string();
@@ -48,6 +50,11 @@ is($redis->cmd('GET', "$P:idem::" . sha256_hex('retry-me')),
    ($b[0]{id} // '') . ' ' . sha256_hex('r'), 'and its record');
 
 is(scalar(tasks_of_queue('long')), 1, 'a key of 255 characters works');
+
+my @f = tasks_of_queue('file');
+is(scalar @f, 1, 'bodies nginx buffered to a temp file: one task');
+is($redis->cmd('GET', "$P:idem::" . sha256_hex('file-1')),
+   ($f[0]{id} // '') . ' ' . sha256_hex($::Big), 'its digest is the whole body\'s');
 
 __DATA__
 
@@ -238,3 +245,24 @@ r
 --- more_headers
 Idempotency-Key: retry-me
 --- error_code: 202
+
+
+
+=== TEST 10: a body in a temp file: hashed from the file, replayed, and a change is a conflict
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_prefix t009;
+--- config
+    location /tasks {
+        client_body_buffer_size 1k;
+        client_max_body_size 1m;
+        taskgw_enqueue queue=file;
+    }
+--- request eval
+["POST /tasks\r\n$::Big", "POST /tasks\r\n$::Big", "POST /tasks\r\n$::Big2"]
+--- more_headers eval
+["Idempotency-Key: file-1", "Idempotency-Key: file-1", "Idempotency-Key: file-1"]
+--- error_code eval
+[202, 200, 422]
+--- error_log
+a client request body is buffered to a temporary file
