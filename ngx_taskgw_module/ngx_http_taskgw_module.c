@@ -11,6 +11,7 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "ngx_http_taskgw_limit.h"
 
 
 static ngx_int_t ngx_http_taskgw_add_variables(ngx_conf_t *cf);
@@ -169,6 +170,27 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("taskgw_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_taskgw_limit_zone_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_taskgw_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, limit_headers),
+      &ngx_http_taskgw_limit_headers_modes },
+
       ngx_null_command
 };
 
@@ -215,6 +237,10 @@ static ngx_http_variable_t  ngx_http_taskgw_vars[] = {
       offsetof(ngx_http_taskgw_ctx_t, outcome),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("taskgw_limit_status"), NULL, ngx_http_taskgw_variable,
+      offsetof(ngx_http_taskgw_ctx_t, limit_status),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -256,7 +282,7 @@ ngx_http_taskgw_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_taskgw_body_filter;
 
-    return NGX_OK;
+    return ngx_http_taskgw_limit_init(cf);
 }
 
 
@@ -366,6 +392,8 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->priority = NGX_CONF_UNSET_UINT;
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
+    tlcf->limits = NGX_CONF_UNSET_PTR;
+    tlcf->limit_headers = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -384,7 +412,7 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->validate_json, prev->validate_json, 0);
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
 
-    return NGX_CONF_OK;
+    return ngx_http_taskgw_limit_merge(cf, prev, conf);
 }
 
 
@@ -1233,7 +1261,11 @@ ngx_http_taskgw_header_filter(ngx_http_request_t *r)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
-    if (tlcf == NULL || tlcf->handler == NGX_HTTP_TASKGW_NONE) {
+    /* a rate-limited location answers its 429 in JSON whatever it is */
+
+    if (tlcf == NULL
+        || (tlcf->handler == NGX_HTTP_TASKGW_NONE && tlcf->limits == NULL))
+    {
         return ngx_http_next_header_filter(r);
     }
 

@@ -71,6 +71,10 @@ typedef struct {
 
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
+
+    /* taskgw_limit, taskgw_limit_headers (ngx_http_taskgw_limit.c) */
+    ngx_array_t                *limits;     /* ngx_http_taskgw_limit_t */
+    ngx_uint_t                  limit_headers;
 } ngx_http_taskgw_loc_conf_t;
 
 
@@ -86,6 +90,7 @@ typedef struct {
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
+    ngx_str_t                   limit_status; /* $taskgw_limit_status */
 } ngx_http_taskgw_ctx_t;
 
 
