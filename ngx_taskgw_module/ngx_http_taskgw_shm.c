@@ -203,6 +203,7 @@ ngx_http_taskgw_shm_init(ngx_shm_zone_t *shm_zone, void *data)
 
     shm->sh->nodes = 0;
     shm->sh->evicted = 0;
+    shm->sh->full = 0;
     shm->sh->value_size = shm->value_size;
 
     len = sizeof(" in taskgw zone \"\"") + shm_zone->shm.name.len;
@@ -442,6 +443,16 @@ ngx_http_taskgw_shm_evict(ngx_http_taskgw_shm_t *shm)
     sn = ngx_queue_data(q, ngx_http_taskgw_shm_node_t, queue);
 
     if (shm->expired == NULL || !shm->expired(sn->data, shm->data)) {
+
+        if (!shm->sh->full) {
+            shm->sh->full = 1;
+
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "taskgw zone \"%V\" is full with %ui keys, the "
+                          "least recently used ones make room from now on",
+                          &shm->shm_zone->shm.name, shm->sh->nodes);
+        }
+
         shm->sh->evicted++;
     }
 

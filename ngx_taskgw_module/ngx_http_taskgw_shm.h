@@ -41,6 +41,7 @@ typedef struct {
     ngx_queue_t                      queue;     /* most recently used first */
     ngx_uint_t                       nodes;     /* keys held now */
     ngx_uint_t                       evicted;   /* live keys dropped */
+    ngx_uint_t                       full;      /* "zone is full" logged */
     size_t                           value_size; /* to refuse a reuse by a
                                                     different layout */
 } ngx_http_taskgw_shm_sh_t;
