@@ -59,10 +59,15 @@ worker:
 run: all
 	@sh scripts/run.sh
 
-test: all
+# the test dependencies first (scripts/deps.sh says which and why), then
+# the build, one after the other even under make -j
+test:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
 	@sh scripts/test.sh
 
-test-asan: deps
+test-asan:
+	@sh scripts/deps.sh test
 	$(MAKE) SAN=1 module worker
 	@TASKGW_SAN=1 sh scripts/test.sh
 

@@ -15,7 +15,7 @@
 #include <ngx_http.h>
 
 
-/* Redis key schema (SPEC §6); every key is "<prefix>:<suffix>". */
+/* Redis key schema (worker/common/tgw_keys.h); every key is "<prefix>:<suffix>". */
 #define NGX_HTTP_TASKGW_KEY_TASK      "%V:task:%V"
 #define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
@@ -82,7 +82,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                   task_id;
     ngx_str_t                   task_key;    /* its hash in Redis */
-    ngx_str_t                   outcome;     /* label of SPEC §8b */
+    ngx_str_t                   outcome;     /* metrics outcome label */
     ngx_str_t                   queue;
     ngx_str_t                   type;
     ngx_uint_t                  priority;
@@ -98,7 +98,9 @@ extern ngx_module_t  ngx_http_taskgw_module;
 extern ngx_str_t     ngx_http_taskgw_priorities[];
 
 
-/* ngx_http_taskgw_module.c: shared reply helpers */
+/* ngx_http_taskgw_reply.c: replies, variables, time helpers */
+ngx_int_t ngx_http_taskgw_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_taskgw_init_filters(ngx_conf_t *cf);
 ngx_http_taskgw_ctx_t *ngx_http_taskgw_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_taskgw_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *outcome, u_char *body, size_t len);

@@ -1,12 +1,30 @@
 #!/bin/sh
-# Installs the Debian packages taskgw needs to build, run and test.
-# Only what is missing is installed; nothing happens when all are present.
+# Installs the Debian packages taskgw needs to build and run, and with
+# `test` also those only the test suites need.  Only what is missing is
+# installed; nothing happens when all are present.
+#
+#   sh scripts/deps.sh         build and run (make, make run)
+#   sh scripts/deps.sh test    and the test dependencies (make test)
+#
+# The test dependencies include nginx-extras, Debian's set of third-party
+# modules (nchan, lua, echo, headers-more, ...): a suite proves taskgw
+# works loaded beside every one of them.  Installing it enables those
+# modules in /etc/nginx/modules-enabled/, so run the tests on a
+# development machine, not on the nginx you serve with.
 set -eu
 
 PKGS="build-essential pkg-config perl curl procps
 nginx nginx-dev zlib1g-dev libpcre2-dev libssl-dev
 libhiredis-dev libjansson-dev libuv1-dev libcurl4-openssl-dev
 redis-server"
+
+TEST_PKGS="nginx-extras"
+
+case "${1:-}" in
+    "") ;;
+    test) PKGS="$PKGS $TEST_PKGS" ;;
+    *) echo "usage: sh scripts/deps.sh [test]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PKGS; do
