@@ -1,23 +1,26 @@
 #!/bin/sh
 # Benchmark: what the edge checks (allowlist, token, rate limit) cost an
-# enqueue.  Two locations of one nginx, measured in the same run, in
-# alternating rounds: /plain (taskgw_enqueue alone) and /edge (the same
-# with taskgw_allow + taskgw_auth + taskgw_limit, the limit far above the
-# load).  Prints both rates and their ratio.  Then fills a 10 MB
+# enqueue.  Two locations of one nginx, measured in the same run, in pairs
+# of runs in alternating order: /plain (taskgw_enqueue alone) and /edge
+# (the same with taskgw_allow + taskgw_auth + taskgw_limit, the limit far
+# above the load).  Prints both rates and the nginx worker's CPU time per
+# request, per pair and as medians, and their ratios: on a machine busy
+# with other work the CPU ratio is the one to trust.  Then fills a 10 MB
 # taskgw_limit_zone with distinct keys and prints how many it held when it
 # first had to evict one.  Needs wrk (apt-get install wrk).
 #
-#   sh scripts/bench-edge.sh [seconds] [connections] [rounds]
+#   sh scripts/bench-edge.sh [seconds] [connections] [pairs]
 #
 # Checks this build does not have yet are left out, and the output says
-# which ones were measured.
+# which ones were measured; TASKGW_BENCH_CHECKS="limit" (or "allow auth",
+# ...) measures the ones named.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 SECS=${1:-5}
 CONNS=${2:-32}
-ROUNDS=${3:-3}
+ROUNDS=${3:-5}
 NGINX=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 
 command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
@@ -48,7 +51,8 @@ echo "bench-client dev sha256:$DIGEST" > "$DIR/conf/tokens"
 
 # conf CHECKS: CHECKS is a list of allow, auth, limit
 conf() {
-    allow= auth= tokens=
+    allow= auth= tokens= limit=
+    case " $1 " in *" limit "*) limit='taskgw_limit zone=bench;' ;; esac
     case " $1 " in *" allow "*) allow='taskgw_allow 127.0.0.0/8;' ;; esac
     case " $1 " in *" auth "*) auth='taskgw_auth dev;'
                                tokens="taskgw_tokens $DIR/conf/tokens;" ;; esac
@@ -71,7 +75,7 @@ http {
         location /edge {
             $allow
             $auth
-            taskgw_limit zone=bench;
+            $limit
             taskgw_enqueue queue=bench;
         }
         location /capacity {
@@ -85,8 +89,10 @@ CONF
     "$NGINX" -t -q -p "$DIR/" -c conf/nginx.conf 2>/dev/null
 }
 
+# TASKGW_BENCH_CHECKS="limit" (or "allow", "auth", ...) measures a subset
 CHECKS=
-for c in "allow auth limit" "allow limit" "auth limit" "limit"; do
+for c in ${TASKGW_BENCH_CHECKS:+"$TASKGW_BENCH_CHECKS"} \
+         "allow auth limit" "allow limit" "auth limit" "limit"; do
     if conf "$c"; then
         CHECKS=$c
         break
@@ -105,36 +111,61 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
 
-rate() {
-    wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" \
-        "http://127.0.0.1:$HTTP_PORT$1" 2>&1 \
-        | awk '/Requests\/sec/ { print $2 } /Non-2xx/ { bad = $NF } END { if (bad) print "non-2xx " bad > "/dev/stderr" }'
+# cpu: clock ticks the nginx worker process has used so far
+cpu() {
+    awk '{ print $14 + $15 }' "/proc/$WORKER/stat"
 }
 
-# warm up both paths, then alternate, so that a busy machine weighs on both
-rate /plain >/dev/null
-rate /edge >/dev/null
-PLAIN= EDGE=
-i=0
-while [ $i -lt "$ROUNDS" ]; do
-    PLAIN="$PLAIN $(rate /plain)"
-    EDGE="$EDGE $(rate /edge)"
-    i=$((i + 1))
-done
+# run PATH: "<req/s> <worker CPU microseconds per request>"
+run() {
+    c0=$(cpu)
+    out=$(wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" \
+              "http://127.0.0.1:$HTTP_PORT$1" 2>&1)
+    c1=$(cpu)
+    echo "$out" | grep -q Non-2xx && echo "bench: $1: $(echo "$out" | grep Non-2xx)" >&2
+    echo "$out" | awk -v ticks=$((c1 - c0)) -v hz="$HZ" '
+        / requests in / { n = $1 }
+        /Requests\/sec/ { rps = $2 }
+        END { printf "%s %.2f\n", rps, n ? ticks * 1000000 / hz / n : 0 }'
+}
 
 median() {
     echo "$@" | tr ' ' '\n' | grep . | sort -n \
         | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-P=$(median $PLAIN)
-E=$(median $EDGE)
+HZ=$(getconf CLK_TCK)
+WORKER=$(ps -o pid= --ppid "$(cat "$DIR/logs/nginx.pid")" | head -1 | tr -d ' ')
 
-echo "one nginx worker, $CONNS connections, $ROUNDS rounds of ${SECS}s each, 33-byte JSON body"
+# Warm up both paths, then measure in pairs, in alternating order, so
+# that a busy machine weighs on both.  Throughput depends on what else
+# the machine runs; the nginx worker's CPU time per request much less:
+# both are shown, per pair and as medians.
+run /plain >/dev/null
+run /edge >/dev/null
+PR= ER= RR= PC= EC= CR=
+i=0
+while [ $i -lt "$ROUNDS" ]; do
+    if [ $((i % 2)) = 0 ]; then
+        p=$(run /plain); e=$(run /edge)
+    else
+        e=$(run /edge); p=$(run /plain)
+    fi
+    set -- $p $e
+    PR="$PR $1" PC="$PC $2" ER="$ER $3" EC="$EC $4"
+    RR="$RR $(echo "$3 $1" | awk '{ printf "%.3f", $1 / $2 }')"
+    CR="$CR $(echo "$2 $4" | awk '{ printf "%.3f", $1 / $2 }')"
+    i=$((i + 1))
+done
+
+echo "one nginx worker, $CONNS connections, $ROUNDS pairs of ${SECS}s runs, 33-byte JSON body"
 echo "edge checks measured: $CHECKS"
-echo "taskgw_enqueue alone:        $P req/s (rounds:$PLAIN)"
-echo "with the edge checks:        $E req/s (rounds:$EDGE)"
-echo "ratio edge/plain: $(echo "$E $P" | awk '{ printf "%.3f", $1 / $2 }')"
+echo "taskgw_enqueue alone: median $(median $PR) req/s, $(median $PC) us of worker CPU per request"
+echo "with the edge checks: median $(median $ER) req/s, $(median $EC) us of worker CPU per request"
+echo "throughput edge/plain per pair:$RR"
+echo "CPU per request plain/edge per pair:$CR"
+echo "median throughput ratio edge/plain: $(median $RR)"
+echo "median CPU ratio plain/edge (throughput at equal CPU): $(median $CR)"
 echo "tasks stored: $(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)"
 
 # A 10 MB zone: distinct keys until it logs that it is full.
