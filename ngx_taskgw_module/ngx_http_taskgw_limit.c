@@ -42,6 +42,7 @@ typedef struct {
     uint64_t                       stored;   /* TAT in the zone, >= now */
     uint64_t                       base;     /* TAT before the request */
     uint64_t                       tat;      /* TAT if it is counted */
+    uint64_t                       wait;     /* rejected: us to wait */
     unsigned                       skip:1;   /* empty key: no limit */
     unsigned                       pass:1;
     unsigned                       counted:1;
@@ -591,7 +592,7 @@ ngx_int_t
 ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 {
     size_t                          n;
-    uint64_t                        now, wait, retry;
+    uint64_t                        now, retry;
     ngx_int_t                       rc;
     ngx_uint_t                      i, j, nlocked, rejected, dry_rejected;
     ngx_table_elt_t                *h;
@@ -671,7 +672,7 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         }
 
         if (st[i].base - now > st[i].tau) {
-            wait = st[i].base - now - st[i].tau;
+            st[i].wait = st[i].base - now - st[i].tau;
 
             if (limits[i].dry_run) {
                 dry_rejected = 1;
@@ -679,17 +680,11 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
             } else {
                 rejected = 1;
 
-                if (wait > retry) {
-                    retry = wait;
+                if (st[i].wait > retry) {
+                    retry = st[i].wait;
                 }
             }
 
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "taskgw: rate limit of zone \"%V\" exceeded%s, "
-                          "next request allowed in %uL ms",
-                          &st[i].zone->name,
-                          limits[i].dry_run ? " (dry run)" : "",
-                          (wait + 999) / 1000);
             continue;
         }
 
@@ -721,6 +716,19 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     if (nlocked == 0) {
         /* every key was empty: no limit applied to this request */
         return NGX_DECLINED;
+    }
+
+    /* logged once the zones are free again */
+
+    for (i = 0; i < n; i++) {
+        if (st[i].wait) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "taskgw: rate limit of zone \"%V\" exceeded%s, "
+                          "next request allowed in %uL ms",
+                          &st[i].zone->name,
+                          limits[i].dry_run ? " (dry run)" : "",
+                          (st[i].wait + 999) / 1000);
+        }
     }
 
     if (rejected) {
