@@ -334,3 +334,26 @@ X-Limit-Status: REJECTED_DRY_RUN
 !Retry-After
 --- error_log eval
 qr/\[warn\] .*taskgw: rate limit of zone "z14" exceeded \(dry run\), next request allowed in 60000 ms/
+
+
+
+=== TEST 15: the default key is the client address after realip, IPv4 and IPv6
+--- http_config
+    taskgw_limit_zone zone=z15:1m rate=1r/m;
+--- config
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Real-IP;
+    location /t {
+        taskgw_limit zone=z15;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["X-Real-IP: 2001:db8::1", "X-Real-IP: 2001:db8::1", "X-Real-IP: 2001:db8::2",
+ "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.4"]
+--- error_code eval
+[200, 429, 200, 200, 429, 200]
