@@ -15,6 +15,9 @@
  * zones' mutexes are taken in one global order, every limit is checked,
  * and the TATs are written only when all of them let the request pass,
  * so a request one zone rejects is not counted by the others.
+ *
+ * The access handler of the edge checks calls ngx_http_taskgw_limit_check()
+ * once the allowlist and the token passed.
  */
 
 
@@ -52,6 +55,8 @@ typedef struct {
 static ngx_int_t ngx_http_taskgw_limit_key(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_limit_t *limit,
     ngx_http_taskgw_limit_state_t *st);
+static void ngx_http_taskgw_limit_token_rate(ngx_uint_t rate,
+    ngx_http_taskgw_rate_t *r);
 static ngx_uint_t ngx_http_taskgw_limit_lock(ngx_http_taskgw_shm_t **locked,
     ngx_http_taskgw_limit_state_t *st, ngx_uint_t n);
 static ngx_int_t ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
@@ -63,8 +68,6 @@ static ngx_uint_t ngx_http_taskgw_limit_expired(void *value, void *data);
 static ngx_int_t ngx_http_taskgw_limit_reuse(ngx_http_taskgw_shm_t *shm,
     ngx_http_taskgw_shm_t *old);
 static ngx_int_t ngx_http_taskgw_limit_valid_zone_name(ngx_str_t *name);
-static ngx_int_t ngx_http_taskgw_limit_access_handler(
-    ngx_http_request_t *r);
 
 
 ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[] = {
@@ -538,51 +541,6 @@ ngx_http_taskgw_limit_expired(void *value, void *data)
 }
 
 
-/*
- * Until the access handler of the edge checks exists, the limiter runs
- * as an access-phase handler of its own.
- */
-
-ngx_int_t
-ngx_http_taskgw_limit_init(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_taskgw_limit_access_handler;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_taskgw_limit_access_handler(ngx_http_request_t *r)
-{
-    ngx_http_taskgw_ctx_t       *ctx;
-    ngx_http_taskgw_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
-
-    if (tlcf->limits == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ctx = ngx_http_taskgw_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_taskgw_limit_check(r, ctx);
-}
-
-
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
@@ -753,6 +711,11 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
+    /* the access handler sends the JSON error */
+
+    ctx->reject_code = "rate_limited";
+    ctx->reject_message = "rate limit exceeded";
+
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return NGX_ERROR;
@@ -833,6 +796,16 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
         goto rate;
     }
 
+    if (ctx->token_name.len) {
+        st->key = ctx->token_name;
+
+        if (ctx->token_rate) {
+            ngx_http_taskgw_limit_token_rate(ctx->token_rate, &st->rate);
+        }
+
+        goto rate;
+    }
+
     c = r->connection;
 
     switch (c->sockaddr->sa_family) {
@@ -891,6 +864,30 @@ rate:
     st->tau = (uint64_t) st->zone->burst * st->t;
 
     return NGX_OK;
+}
+
+
+/*
+ * A token's rate= arrives as requests per 1000 s (N * 1000 for "Nr/s",
+ * N * 1000 / 60 rounded down for "Nr/m"); the N and period it was
+ * written with are found back exactly, so that the emission interval and
+ * the RateLimit-Policy fields are those of the token file.
+ */
+
+static void
+ngx_http_taskgw_limit_token_rate(ngx_uint_t rate,
+    ngx_http_taskgw_rate_t *r)
+{
+    if (rate % 1000 == 0) {
+        r->n = rate / 1000;
+        r->period = 1;
+        return;
+    }
+
+    /* the one N with N * 1000 / 60 == rate */
+
+    r->n = (rate * 60 + 999) / 1000;
+    r->period = 60;
 }
 
 

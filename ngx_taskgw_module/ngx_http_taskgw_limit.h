@@ -64,14 +64,15 @@ char *ngx_http_taskgw_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_taskgw_limit_merge(ngx_conf_t *cf,
     ngx_http_taskgw_loc_conf_t *prev, ngx_http_taskgw_loc_conf_t *conf);
-ngx_int_t ngx_http_taskgw_limit_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_taskgw_parse_rate(ngx_str_t *value,
     ngx_http_taskgw_rate_t *rate);
 
 /*
- * The rate-limit stage of the access checks: NGX_DECLINED when the
- * request may go on, 429 (Retry-After set) when a zone rejects it,
- * NGX_ERROR on a failure.  Sets the rate-limit response headers.
+ * The rate-limit stage of the access checks (ngx_http_taskgw_access.c),
+ * run once the allowlist and the token passed; it reads ctx->token_name
+ * and ctx->token_rate.  NGX_DECLINED when the request may go on; 429
+ * when a zone rejects it, with Retry-After set and ctx->reject_code for
+ * the JSON error; NGX_ERROR on a failure.  Sets the RateLimit fields.
  */
 ngx_int_t ngx_http_taskgw_limit_check(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);

@@ -80,6 +80,14 @@ static ngx_http_variable_t  ngx_http_taskgw_vars[] = {
       offsetof(ngx_http_taskgw_ctx_t, limit_status),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("taskgw_token_name"), NULL, ngx_http_taskgw_variable,
+      offsetof(ngx_http_taskgw_ctx_t, token_name),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("taskgw_token_role"), NULL, ngx_http_taskgw_variable,
+      offsetof(ngx_http_taskgw_ctx_t, token_role),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -255,12 +263,22 @@ ngx_int_t
 ngx_http_taskgw_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "taskgw: %ui %s: %s", status, code, message);
+
+    return ngx_http_taskgw_reject(r, status, code, message);
+}
+
+
+/* The same JSON error, for callers that have logged the reason already. */
+
+ngx_int_t
+ngx_http_taskgw_reject(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
     u_char                       *body;
     size_t                        len;
     ngx_http_taskgw_error_map_t  *e;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "taskgw: %ui %s: %s", status, code, message);
 
     body = ngx_http_taskgw_error_body(r->pool, code, message, &len);
     if (body == NULL) {
@@ -434,7 +452,7 @@ ngx_http_taskgw_header_filter(ngx_http_request_t *r)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
-    /* a rate-limited location answers its 429 in JSON whatever it is */
+    /* a rate-limited location answers its errors in JSON, whatever it is */
 
     if (tlcf == NULL
         || (tlcf->handler == NGX_HTTP_TASKGW_NONE && tlcf->limits == NULL))

@@ -357,3 +357,128 @@ ok
  "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.4"]
 --- error_code eval
 [200, 429, 200, 200, 429, 200]
+
+
+
+=== TEST 16: with a token the default key is its name, not the address
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=tk15:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_auth dev;
+        taskgw_limit zone=tk15;
+        add_header X-Limit-Status "[$taskgw_limit_status]" always;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+alpha  dev  sha256:a8eccc546c527c7c3385281a93908777171d51d03b0e346797238864ab6a8fd8
+beta   dev  sha256:0936806f524e9f6e3f254498f62761191d8b53f39fa553fbc66c8ec28b345ab4
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer limit-token-alpha-1",
+ "Authorization: Bearer limit-token-alpha-1",
+ "X-API-Token: limit-token-beta-2",
+ "Authorization: Bearer not-a-token",
+ "Authorization: Bearer limit-token-beta-2"]
+--- error_code eval
+[200, 429, 200, 401, 429]
+--- response_headers eval
+["X-Limit-Status: [PASSED]", "X-Limit-Status: [REJECTED]",
+ "X-Limit-Status: [PASSED]", "X-Limit-Status: []",
+ "X-Limit-Status: [REJECTED]"]
+
+
+
+=== TEST 17: a token's own rate= replaces the zone's rate for its key
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=tk16:1m rate=1r/m burst=1;
+--- config
+    location /t {
+        taskgw_auth dev;
+        taskgw_limit zone=tk16;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+alpha  dev  sha256:a8eccc546c527c7c3385281a93908777171d51d03b0e346797238864ab6a8fd8
+gamma  dev  sha256:e8c24021b1e18e62946005d0d514c68730f53be59d682df73c2cbc66716ccbf3 rate=3r/m
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer limit-token-gamma-3",
+ "Authorization: Bearer limit-token-gamma-3",
+ "Authorization: Bearer limit-token-gamma-3",
+ "Authorization: Bearer limit-token-alpha-1",
+ "Authorization: Bearer limit-token-alpha-1",
+ "Authorization: Bearer limit-token-alpha-1"]
+--- error_code eval
+[200, 200, 429, 200, 200, 429]
+--- response_headers_like eval
+["RateLimit-Policy: \"tk16\";q=3;w=60\nRateLimit: \"tk16\";r=1;t=20",
+ "RateLimit-Policy: \"tk16\";q=3;w=60\nRateLimit: \"tk16\";r=0;t=(40|39)",
+ "RateLimit-Policy: \"tk16\";q=3;w=60\nRetry-After: (20|19|18)",
+ "RateLimit-Policy: \"tk16\";q=1;w=60\nRateLimit: \"tk16\";r=1;t=60",
+ "RateLimit-Policy: \"tk16\";q=1;w=60\nRateLimit: \"tk16\";r=0;t=(120|119)",
+ "RateLimit-Policy: \"tk16\";q=1;w=60\nRetry-After: (60|59|58)"]
+
+
+
+=== TEST 18: key= counts by its own value, token or not
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=tk17:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_auth dev;
+        taskgw_limit zone=tk17 key=$arg_team;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+alpha  dev  sha256:a8eccc546c527c7c3385281a93908777171d51d03b0e346797238864ab6a8fd8
+beta   dev  sha256:0936806f524e9f6e3f254498f62761191d8b53f39fa553fbc66c8ec28b345ab4
+--- request eval
+["GET /t?team=red", "GET /t?team=red", "GET /t?team=blue"]
+--- more_headers eval
+["Authorization: Bearer limit-token-alpha-1",
+ "Authorization: Bearer limit-token-beta-2",
+ "Authorization: Bearer limit-token-beta-2"]
+--- error_code eval
+[200, 429, 200]
+
+
+
+=== TEST 19: the limit comes after the token: a refused token is not counted
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=tk18:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_auth dev;
+        taskgw_limit zone=tk18 key=all;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+alpha  dev  sha256:a8eccc546c527c7c3385281a93908777171d51d03b0e346797238864ab6a8fd8
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["", "Authorization: Bearer nope", "Authorization: Bearer limit-token-alpha-1",
+ "Authorization: Bearer limit-token-alpha-1"]
+--- error_code eval
+[401, 401, 200, 429]
+--- response_headers eval
+["!RateLimit", "!RateLimit", "RateLimit: \"tk18\";r=0;t=60", ""]
