@@ -3,8 +3,9 @@
 # location without any check (/plain) against the same location behind
 # taskgw_allow + taskgw_auth + taskgw_limit (the limit far above the load),
 # with a token from the token file (/static, one of 50 lines) and with a
-# run-time token served from the shared cache (/runtime).  One nginx, one
-# run, the runs interleaved so that load from elsewhere hits all of them.
+# run-time token served from the shared cache (/runtime); /limited has
+# the taskgw_limit alone.  One nginx, one run, the runs interleaved so
+# that load from elsewhere hits all of them.
 # For each: requests per second and the nginx worker's CPU time per
 # request; on a machine busy with other work the CPU figure is the one to
 # trust.  Then a 10 MB taskgw_limit_zone is filled with distinct keys and
@@ -83,6 +84,10 @@ http {
     server {
         listen 127.0.0.1:$HTTP_PORT backlog=1024;
         location /plain { taskgw_enqueue queue=bench; }
+        location /limited {
+            $LIMIT
+            taskgw_enqueue queue=bench;
+        }
         location /static {
             taskgw_allow 10.0.0.0/8;
             taskgw_allow 127.0.0.0/8;
@@ -144,29 +149,34 @@ med() {
 }
 
 run /plain >/dev/null
+run /limited >/dev/null
 run /static "$STATIC" >/dev/null
 run /runtime "$RUNTIME" >/dev/null
 
-PR= PC= SR= SC= RR= RC=
+PR= PC= LR= LC= SR= SC= RR= RC=
 r=0
 while [ $r -lt "$ROUNDS" ]; do
-    set -- $(run /plain) $(run /static "$STATIC") $(run /runtime "$RUNTIME")
-    PR="$PR $1" PC="$PC $2" SR="$SR $3" SC="$SC $4" RR="$RR $5" RC="$RC $6"
+    set -- $(run /plain) $(run /limited) $(run /static "$STATIC") \
+           $(run /runtime "$RUNTIME")
+    PR="$PR $1" PC="$PC $2" LR="$LR $3" LC="$LC $4"
+    SR="$SR $5" SC="$SC $6" RR="$RR $7" RC="$RC $8"
     r=$((r + 1))
 done
 
 # cost A B: how much less A is than B; extra A B: how much more
 cost() { echo "$1 $2" | awk '{ printf "%.1f%%", (1 - $1 / $2) * 100 }'; }
-extra() { echo "$1 $2" | awk '{ printf "%.1f%%", ($1 / $2 - 1) * 100 }'; }
+extra() { echo "$1 $2" | awk '{ printf "%+.1f%%", ($1 / $2 - 1) * 100 }'; }
 
 echo "one nginx worker, $CONNS connections, $ROUNDS rounds of ${SECS}s each, interleaved"
 echo "guarded locations: taskgw_allow (2 ranges), taskgw_auth dev${LIMIT:+, $LIMIT}${EXTRA:+ $EXTRA}"
 echo "                                   req/s (median, runs)         worker CPU per request (median, runs)"
 echo "no checks:                         $(med $PR) ($PR)   $(med $PC) us ($PC)"
+[ -n "$LIMIT" ] && echo "the limit alone:                   $(med $LR) ($LR)   $(med $LC) us ($LC)"
 echo "edge checks, token file (50):      $(med $SR) ($SR)   $(med $SC) us ($SC)"
 echo "edge checks, run-time (cached):    $(med $RR) ($RR)   $(med $RC) us ($RC)"
-echo "cost, token file:  throughput $(cost "$(med $SR)" "$(med $PR)"), CPU per request +$(extra "$(med $SC)" "$(med $PC)")"
-echo "cost, run-time:    throughput $(cost "$(med $RR)" "$(med $PR)"), CPU per request +$(extra "$(med $RC)" "$(med $PC)")"
+[ -n "$LIMIT" ] && echo "cost, limit alone: throughput $(cost "$(med $LR)" "$(med $PR)"), CPU per request $(extra "$(med $LC)" "$(med $PC)")"
+echo "cost, token file:  throughput $(cost "$(med $SR)" "$(med $PR)"), CPU per request $(extra "$(med $SC)" "$(med $PC)")"
+echo "cost, run-time:    throughput $(cost "$(med $RR)" "$(med $PR)"), CPU per request $(extra "$(med $RC)" "$(med $PC)")"
 
 # A 10 MB zone: distinct keys until it logs that it is full.
 cat > "$DIR/keys.lua" <<'LUA'
