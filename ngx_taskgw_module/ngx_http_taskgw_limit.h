@@ -1,7 +1,9 @@
 
 /*
  * ngx_http_taskgw_limit: rate limits in shared memory (taskgw_limit_zone,
- * taskgw_limit, taskgw_limit_headers, $taskgw_limit_status).
+ * taskgw_limit, taskgw_limit_headers, $taskgw_limit_status).  The
+ * directives are in ngx_http_taskgw_limit_conf.c, the requests' side in
+ * ngx_http_taskgw_limit.c.
  */
 
 
@@ -33,6 +35,12 @@ typedef struct {
     ngx_uint_t                   n;
     ngx_uint_t                   period;   /* seconds: 1 or 60 */
 } ngx_http_taskgw_rate_t;
+
+
+/* The value of a node in a limit zone. */
+typedef struct {
+    uint64_t                     tat;      /* microseconds, monotonic */
+} ngx_http_taskgw_limit_node_t;
 
 
 /* A taskgw_limit_zone: the helper's shm->data. */
