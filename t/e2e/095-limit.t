@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # Rate limits across two nginx worker processes under many concurrent
 # connections: the accepted count over an interval stays within what the
-# rate and burst allow (and reaches it), a zone sized for N keys keeps
+# rate and burst allow (and reaches it), also per run-time token with a
+# token's own rate=, a zone sized for N keys keeps
 # working when ten times as many keys arrive, and a key's state survives
 # a reload while a changed zone size is refused.
 #
@@ -21,13 +22,18 @@ use TaskGW::Stack qw(request_parallel wait_for);
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/ngx_http_taskgw_module.so not built'
     unless grep { -f } $s->_modules({});
+plan skip_all => 'build/taskgwctl not built' unless -x $s->ctl_binary;
 
 my $CONFIG = <<'EOC';
+    taskgw_redis 127.0.0.1:%%REDIS_PORT%%;
+    taskgw_tokens_redis on;
+    taskgw_tokens_cache_ttl 60s;
     log_format lim '$pid $status $taskgw_limit_status';
     taskgw_limit_zone zone=slow:1m rate=10r/m burst=30;
     taskgw_limit_zone zone=fast:1m rate=20r/s burst=10;
     taskgw_limit_zone zone=small:32k rate=1r/m;
     taskgw_limit_zone zone=keep:1m rate=%%KEEP_RATE%%;
+    taskgw_limit_zone zone=tok:1m rate=1r/m burst=10;
     server {
         listen 127.0.0.1:%%PORT%% backlog=1024;
         access_log %%SERVROOT%%/logs/lim.log lim;
@@ -38,6 +44,8 @@ my $CONFIG = <<'EOC';
                           try_files /ok =404; }
         location /keep  { taskgw_limit zone=keep key=$arg_k;
                           try_files /ok =404; }
+        location /tok   { taskgw_auth dev; taskgw_limit zone=tok;
+                          try_files /ok =404; }
         %%EXTRA%%
     }
 EOC
@@ -47,6 +55,7 @@ open my $fh, '>', $s->dir . '/html/ok' or die $!;
 print $fh "ok\n";
 close $fh;
 
+$s->start_redis;
 $s->start_nginx(worker_processes => 2, log_level => 'notice',
                 config => $CONFIG,
                 vars => { KEEP_RATE => '1r/m', EXTRA => '' });
@@ -55,17 +64,18 @@ is(scalar(my @w = $s->nginx_worker_pids), 2, 'two nginx worker processes');
 # Hammers $path from $nproc processes, each keeping $batch connections
 # busy, for $secs seconds; returns ({status => count}, elapsed seconds).
 sub hammer {
-    my ($path, $secs, $nproc, $batch) = @_;
+    my ($path, $secs, $nproc, $batch, @headers) = @_;
     my $t0 = time;
     my $deadline = $t0 + $secs;
     my @kids;
     for my $i (1 .. $nproc) {
-        my $out = $s->dir . "/hammer-$i";
+        my $out = $s->dir . "/hammer-$$-$i";
         push @kids, [ $out, $s->fork_process("hammer-$i", sub {
             my %c;
             while (time < $deadline) {
                 my $res = request_parallel(
-                    [ map { [ GET => $path ] } 1 .. $batch ],
+                    [ map { [ GET => $path, headers => [ @headers ] ] }
+                          1 .. $batch ],
                     port => $s->port, timeout => 30);
                 $c{ $_->{status} }++ for @$res;
                 sleep 0.01;     # many connections, without taking the
@@ -122,6 +132,50 @@ sub pids_in_log {
     cmp_ok($acc, '>=', $min, "fast zone: accepted $acc >= $min");
     is_deeply([ grep { $_ != 200 && $_ != 429 } keys %$c ], [],
               'fast zone: every answer is 200 or 429');
+}
+
+# === TEST 2b: keyed by run-time tokens, one with its own rate=, at once
+{
+    my %tok;
+    for ([ 'plain-rt', [] ], [ 'fast-rt', [ 'rate=20r/s' ] ]) {
+        my $res = $s->ctl('token', 'create', $_->[0], 'dev', @{ $_->[1] });
+        ($tok{ $_->[0] }) = $res->{out} =~ /^(tgw_\S+)$/m;
+    }
+    ok($tok{'plain-rt'} && $tok{'fast-rt'}, 'two run-time tokens created');
+
+    my (%got, %dt);
+    my $t0 = Time::HiRes::time();
+    my $pid = $s->fork_process('hammer-plain-rt', sub {
+        my ($c) = hammer('/tok', 5, 2, 8,
+                         Authorization => "Bearer $tok{'plain-rt'}");
+        open my $o, '>', $s->dir . '/plain-rt' or die $!;
+        print $o join(' ', map { "$_=$c->{$_}" } sort keys %$c), "\n";
+        close $o;
+    });
+    my ($fast) = hammer('/tok', 5, 2, 8,
+                        Authorization => "Bearer $tok{'fast-rt'}");
+    waitpid($pid, 0);
+    $s->kill_process($pid);
+    my $dt = Time::HiRes::time() - $t0;
+    my %plain = map { split /=/ } split ' ',
+                do { open my $i, '<', $s->dir . '/plain-rt'; <$i> // '' };
+    note(sprintf 'run-time tokens, %.2f s: plain %s; fast %s', $dt,
+         join(', ', map { "$_=$plain{$_}" } sort keys %plain),
+         join(', ', map { "$_=$fast->{$_}" } sort keys %$fast));
+
+    # the zone's 1r/m burst=10: the 11 of the burst, at most one more
+    my $p = $plain{200} // 0;
+    cmp_ok($p, '>=', 11, "zone rate: accepted $p >= 11");
+    cmp_ok($p, '<=', 11 + int($dt / 60) + 1, "zone rate: accepted $p <= 12");
+
+    # the token's 20r/s with the zone's burst=10
+    my $f = $fast->{200} // 0;
+    my $max = 10 + 1 + int($dt * 20) + 1;
+    my $min = 10 + 1 + ($dt > 3 ? int(($dt - 3) * 20) : 0);
+    cmp_ok($f, '<=', $max, "token rate: accepted $f <= $max");
+    cmp_ok($f, '>=', $min, "token rate: accepted $f >= $min");
+    is_deeply([ grep { $_ != 200 && $_ != 429 } keys %$fast, keys %plain ],
+              [], 'every answer is 200 or 429');
 }
 
 my $pids = pids_in_log();
