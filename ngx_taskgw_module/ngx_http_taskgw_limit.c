@@ -263,7 +263,8 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
  * The key a limit counts under, and the rate that applies to it.  By
  * default: the token's name when the request carries a valid token, with
  * the token's own rate when it has one, else the client address (after
- * realip), behind a zero byte that no token name starts with.  A key=
+ * realip; an IPv4-mapped IPv6 address counts as its IPv4 address), behind
+ * a zero byte that no token name starts with.  A key=
  * value longer than NGX_HTTP_TASKGW_LIMIT_KEY_MAX is counted under its
  * SHA-1, so a long header cannot make nodes large.  An empty key= value
  * leaves the request out of this limit, as limit_req does.
@@ -348,6 +349,22 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
 #if (NGX_HAVE_INET6)
     case AF_INET6:
         sin6 = (struct sockaddr_in6 *) c->sockaddr;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            /* the same client as its IPv4 address */
+
+            p = ngx_pnalloc(r->pool, 1 + 4);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            p[0] = '\0';
+            ngx_memcpy(p + 1, &sin6->sin6_addr.s6_addr[12], 4);
+
+            st->key.data = p;
+            st->key.len = 1 + 4;
+            break;
+        }
 
         p = ngx_pnalloc(r->pool, 1 + 16);
         if (p == NULL) {

@@ -337,7 +337,7 @@ qr/\[warn\] .*taskgw: rate limit of zone "z14" exceeded \(dry run\), next reques
 
 
 
-=== TEST 15: the default key is the client address after realip, IPv4 and IPv6
+=== TEST 15: the default key is the client address after realip, IPv4, IPv6 and IPv4-mapped
 --- http_config
     taskgw_limit_zone zone=z15:1m rate=1r/m;
 --- config
@@ -351,12 +351,13 @@ qr/\[warn\] .*taskgw: rate limit of zone "z14" exceeded \(dry run\), next reques
 >>> ok.txt
 ok
 --- request eval
-["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
 --- more_headers eval
 ["X-Real-IP: 2001:db8::1", "X-Real-IP: 2001:db8::1", "X-Real-IP: 2001:db8::2",
- "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.4"]
+ "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.3", "X-Real-IP: 10.1.2.4",
+ "X-Real-IP: ::ffff:10.1.2.4", "X-Real-IP: ::ffff:10.1.2.5", "X-Real-IP: 10.1.2.5"]
 --- error_code eval
-[200, 429, 200, 200, 429, 200]
+[200, 429, 200, 200, 429, 200, 429, 200, 429]
 
 
 
