@@ -19,7 +19,8 @@ endif
 
 NGX_BUILD   := $(OUT)/nginx
 MODULE      := $(OUT)/ngx_http_taskgw_module.so
-MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h)
+MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h) \
+               worker/common/tgw_lua_ops.h
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -Werror=format-security -fPIC -Wdate-time \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)

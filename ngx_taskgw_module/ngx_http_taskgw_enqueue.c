@@ -221,9 +221,14 @@ static void
 ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
 {
     ngx_str_t                    body;
+    ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    /* taskgw_enqueue_duration_seconds: observed at the log phase */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    ctx->started_us = ngx_http_taskgw_clock_us();
 
     if (ngx_http_taskgw_read_body(r, &body) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_ops.h"
 
 
 static ngx_int_t ngx_http_taskgw_init(ngx_conf_t *cf);
@@ -37,6 +38,8 @@ static char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_taskgw_ops_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_set_handler(ngx_conf_t *cf,
     ngx_http_taskgw_loc_conf_t *tlcf, ngx_http_taskgw_handler_e handler);
@@ -117,6 +120,20 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("taskgw_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_taskgw_ops_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TASKGW_METRICS,
+      NULL },
+
+    { ngx_string("taskgw_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_taskgw_ops_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TASKGW_HEALTH,
+      NULL },
+
       ngx_null_command
 };
 
@@ -160,6 +177,10 @@ ngx_module_t  ngx_http_taskgw_module = {
 static ngx_int_t
 ngx_http_taskgw_init(ngx_conf_t *cf)
 {
+    if (ngx_http_taskgw_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_taskgw_init_filters(cf);
 }
 
@@ -535,8 +556,9 @@ ngx_http_taskgw_set_handler(ngx_conf_t *cf, ngx_http_taskgw_loc_conf_t *tlcf,
 
     if (tlcf->handler != NGX_HTTP_TASKGW_NONE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "a location takes only one of \"taskgw_enqueue\" "
-                           "and \"taskgw_status\"");
+                           "a location takes only one of \"taskgw_enqueue\", "
+                           "\"taskgw_status\", \"taskgw_metrics\", "
+                           "\"taskgw_health\" and \"taskgw_admin\"");
         return NGX_CONF_ERROR;
     }
 
@@ -760,6 +782,41 @@ ngx_http_taskgw_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * taskgw_metrics; taskgw_health; taskgw_admin; -- the operator's
+ * locations (cmd->offset says which).  The admin API routes by the path
+ * after the location's name, so it needs a prefix location.
+ */
+
+static char *
+ngx_http_taskgw_ops_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_taskgw_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (cmd->offset == NGX_HTTP_TASKGW_ADMIN) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->named
+#if (NGX_PCRE)
+            || clcf->regex != NULL
+#endif
+            )
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"taskgw_admin\" needs a prefix location, "
+                               "not \"%V\"", &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return ngx_http_taskgw_set_handler(cf, tlcf,
+                                       (ngx_http_taskgw_handler_e)
+                                           cmd->offset);
+}
+
+
 static ngx_int_t
 ngx_http_taskgw_init_process(ngx_cycle_t *cycle)
 {
@@ -818,6 +875,12 @@ ngx_http_taskgw_content_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_TASKGW_STATUS:
         return ngx_http_taskgw_status_handler(r);
+
+    case NGX_HTTP_TASKGW_METRICS:
+        return ngx_http_taskgw_metrics_handler(r);
+
+    case NGX_HTTP_TASKGW_HEALTH:
+        return ngx_http_taskgw_health_handler(r);
 
     default:
         return NGX_DECLINED;
