@@ -25,6 +25,7 @@
 #define NGX_HTTP_TASKGW_KEY_AUDIT     "%V:audit"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
+/* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */
 #define NGX_HTTP_TASKGW_PREFIX_MAX    128
 #define NGX_HTTP_TASKGW_QUEUE_MAX     64
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
@@ -79,6 +80,7 @@ typedef struct {
 
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
+    size_t                      max_payload; /* largest body stored */
 } ngx_http_taskgw_loc_conf_t;
 
 

@@ -15,7 +15,7 @@
 
 #include "conf.h"
 #include "hreq.h"
-#include "retry.h"
+#include "outcome.h"
 
 /* How much of a failing command's stderr becomes the task's error. */
 #define TGW_STDERR_TAIL     2048
@@ -76,9 +76,20 @@ struct tgw_run_s {
     char                     *hdr[4];
 };
 
-/* http.c: starts the POST of an http handler run (called by run.c). */
-int tgw_http_start(tgw_run_t *run);
-void tgw_http_abort(tgw_run_t *run);
+/*
+ * A handler's operations.  start begins the run (0, or -1 when out of
+ * memory with nothing left open); abort ends it early; finish, when set,
+ * settles status and error once every handle of the run is closed.
+ */
+typedef struct {
+    int               (*start)(tgw_run_t *run);
+    void              (*abort)(tgw_run_t *run);
+    void              (*finish)(tgw_run_t *run);
+} tgw_handler_ops_t;
+
+extern const tgw_handler_ops_t tgw_builtin_ops;    /* builtin.c */
+extern const tgw_handler_ops_t tgw_exec_ops;       /* run.c */
+extern const tgw_handler_ops_t tgw_http_ops;       /* http.c */
 
 /* Closes one of the run's handles (h->data == run), counting it; and
  * counts a handle closed by other means (run.c). */
@@ -103,8 +114,5 @@ void tgw_run_abort(tgw_run_t *run);
 
 /* Frees the outputs. */
 void tgw_run_cleanup(tgw_run_t *run);
-
-/* Returns a pointer to the name of a run status, for logs. */
-const char *tgw_run_status_name(tgw_run_status_t s);
 
 #endif /* TGW_RUN_H */
