@@ -52,7 +52,7 @@ void ngx_http_taskgw_jw_value(ngx_http_taskgw_jw_t *jw, u_char *s,
     size_t len);
 
 #define ngx_http_taskgw_jw_cstr(jw, s)                                       \
-    ngx_http_taskgw_jw_str(jw, (u_char *) (s), ngx_strlen(s))
+    ngx_http_taskgw_jw_str(jw, (u_char *) (s), ngx_strlen((s)))
 
 
 #endif /* _NGX_HTTP_TASKGW_JSON_H_INCLUDED_ */
