@@ -36,10 +36,17 @@ static const char  tgw_ctl_usage[] =
 "                        dead and scheduled counts\n"
 "  token hash [NAME [ROLE]]\n"
 "                        read a token on stdin, print its token-file line\n"
+"  workers               live workers (from their heartbeats): host, pid,\n"
+"                        concurrency, tasks running, queues, counters\n"
+"  dead list [QUEUE [LIMIT]]\n"
+"                        the newest LIMIT (100) dead tasks of QUEUE\n"
+"                        (default): id, attempts, failed at, error\n"
+"  dead replay ID...     put dead tasks back on their queue, attempts 0\n"
+"  dead purge ID...      delete dead tasks for good\n"
 "  help                  show this text\n"
 "\n"
 "Not available in this version:\n"
-"  token create|list|revoke, workers, dead list|replay|purge\n"
+"  token create|list|revoke\n"
 "\n"
 "Exit status: 0 on success, 1 on any error (message on stderr).\n";
 
@@ -64,10 +71,10 @@ static const tgw_ctl_command_t  tgw_ctl_commands[] = {
     { { "token", "create" },  0, -1, "", NULL },
     { { "token", "list" },    0, -1, "", NULL },
     { { "token", "revoke" },  0, -1, "", NULL },
-    { { "workers", NULL },    0, -1, "", NULL },
-    { { "dead", "list" },     0, -1, "", NULL },
-    { { "dead", "replay" },   0, -1, "", NULL },
-    { { "dead", "purge" },    0, -1, "", NULL },
+    { { "workers", NULL },    0, 0, "", tgw_ctl_workers },
+    { { "dead", "list" },     0, 2, "[QUEUE [LIMIT]]", tgw_ctl_dead_list },
+    { { "dead", "replay" },   1, 64, "ID...", tgw_ctl_dead_replay },
+    { { "dead", "purge" },    1, 64, "ID...", tgw_ctl_dead_purge },
 };
 
 #define TGW_CTL_NCOMMANDS \
