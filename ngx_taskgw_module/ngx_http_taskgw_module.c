@@ -141,6 +141,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       NGX_HTTP_TASKGW_HEALTH,
       NULL },
 
+    { ngx_string("taskgw_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_taskgw_ops_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TASKGW_ADMIN,
+      NULL },
+
       ngx_null_command
 };
 
@@ -891,6 +898,9 @@ ngx_http_taskgw_content_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_TASKGW_HEALTH:
         return ngx_http_taskgw_health_handler(r);
+
+    case NGX_HTTP_TASKGW_ADMIN:
+        return ngx_http_taskgw_admin_handler(r);
 
     default:
         return NGX_DECLINED;

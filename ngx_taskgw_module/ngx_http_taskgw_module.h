@@ -29,11 +29,19 @@
 #define NGX_HTTP_TASKGW_PREFIX_MAX    128
 #define NGX_HTTP_TASKGW_QUEUE_MAX     64
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
+#define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
 
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0
 #define NGX_HTTP_TASKGW_PRIO_NORMAL   1
 #define NGX_HTTP_TASKGW_PRIO_LOW      2
+
+
+/* Token roles, weakest first: a role satisfies every role below it. */
+#define NGX_HTTP_TASKGW_ROLE_NONE     0      /* taskgw_auth off */
+#define NGX_HTTP_TASKGW_ROLE_DEV      1
+#define NGX_HTTP_TASKGW_ROLE_OPS      2
+#define NGX_HTTP_TASKGW_ROLE_ADMIN    3
 
 
 /* What kind of content handler a location runs. */
@@ -96,6 +104,10 @@ typedef struct {
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
+
+    /* the caller's token, once known; read by the limiter and handlers */
+    ngx_str_t                   token_name;  /* also the task's owner */
+    ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
 
     /* operations: metrics, health, admin */
     uint64_t                    started_us;  /* enqueue timing; 0: none */

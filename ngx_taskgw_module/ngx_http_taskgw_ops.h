@@ -25,5 +25,8 @@ ngx_int_t ngx_http_taskgw_stats_read(ngx_http_request_t *r,
 /* ngx_http_taskgw_health.c */
 ngx_int_t ngx_http_taskgw_health_handler(ngx_http_request_t *r);
 
+/* ngx_http_taskgw_admin.c */
+ngx_int_t ngx_http_taskgw_admin_handler(ngx_http_request_t *r);
+
 
 #endif /* _NGX_HTTP_TASKGW_OPS_H_INCLUDED_ */
