@@ -76,11 +76,26 @@ test-asan:
 	$(MAKE) SAN=1 module worker
 	@TASKGW_SAN=1 sh scripts/test.sh
 
+SYSTEMD_DIR ?= /etc/systemd/system
+CONF_DIR    ?= /etc/taskgw
+DOC_DIR     ?= $(PREFIX)/share/doc/taskgw
+
+# The module, the binaries, the worker's systemd unit, the docs, and an
+# example worker config when /etc/taskgw/worker.json does not exist yet
+# (an operator's own config is never overwritten).
 install: all
-	install -d $(DESTDIR)$(NGX_MODDIR) $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(NGX_MODDIR) $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)$(CONF_DIR) $(DESTDIR)$(DOC_DIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(NGX_MODDIR)/
 	install -m 0755 $(BUILD)/taskgw-worker $(BUILD)/taskgwctl \
 	    $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 conf/taskgw-worker.service $(DESTDIR)$(SYSTEMD_DIR)/
+	install -m 0644 docs/*.md conf/nginx.conf conf/grafana-dashboard.json \
+	    conf/prometheus-alerts.yml \
+	    $(DESTDIR)$(DOC_DIR)/
+	[ -e $(DESTDIR)$(CONF_DIR)/worker.json ] || \
+	    install -m 0640 conf/taskgw-worker.json \
+	        $(DESTDIR)$(CONF_DIR)/worker.json
 
 clean:
 	rm -rf $(BUILD)

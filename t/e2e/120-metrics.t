@@ -205,6 +205,26 @@ is($r->{headers}{allow}, 'GET, HEAD', 'Allow: GET, HEAD');
 is((json_decode($r->{body}) // {})->{error}, 'method_not_allowed',
    'JSON error');
 
+# === TEST 7: the alerting rules and the dashboard in conf/ fit the metrics
+my %served = map { /^(taskgw_\w+?)(?:_bucket|_sum|_count)?[{ ]/ ? ($1 => 1) : () }
+             split /\n/, $m->{body};
+SKIP: {
+    skip 'promtool not installed (Debian package prometheus)', 1
+        unless $promtool;
+    my $rules = $s->root . '/conf/prometheus-alerts.yml';
+    my $out = `$promtool check rules $rules 2>&1`;
+    is($? >> 8, 0, 'promtool check rules conf/prometheus-alerts.yml')
+        or diag $out;
+}
+my $dash = json_decode(TaskGW::Stack::_slurp($s->root
+                                             . '/conf/grafana-dashboard.json'));
+ok($dash && @{ $dash->{panels} // [] }, 'the dashboard is JSON with panels');
+my @unknown = grep { !$served{$_} }
+              map { /(taskgw_[a-z_]+?)(?:_bucket)?\b/g }
+              map { $_->{expr} } map { @{ $_->{targets} } }
+              @{ $dash->{panels} // [] };
+is_deeply(\@unknown, [], 'the dashboard uses only metrics served');
+
 $s->stop_worker($w, signal => 'KILL');
 is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 
