@@ -28,7 +28,8 @@ my $config = <<'EOC';
     taskgw_redis_backoff 50ms 200ms;
     log_format pid '$pid $status $taskgw_outcome';
     server {
-        listen 127.0.0.1:%%PORT%%;
+        # reuseport: the kernel spreads connections over both workers
+        listen 127.0.0.1:%%PORT%% reuseport;
         access_log %%SERVROOT%%/logs/pid.log pid;
         location /ping  { taskgw_enqueue queue=default type=system.ping;
                           taskgw_validate_json on; }
