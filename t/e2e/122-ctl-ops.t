@@ -170,6 +170,12 @@ like($res->{out}, qr/^  workers /m, 'help: workers');
 like($res->{out}, qr/^  dead list \[QUEUE \[LIMIT\]\]/m, 'help: dead list');
 like($res->{out}, qr/^  dead replay ID\.\.\./m, 'help: dead replay');
 like($res->{out}, qr/^  dead purge ID\.\.\./m, 'help: dead purge');
+for my $c ([qw(dead list)], [qw(dead replay)], [qw(dead purge)], ['workers'],
+           [qw(task show)], ['queues']) {
+    $res = ok_run($s->ctl(@$c, '--help'), "@$c --help");
+    like($res->{out}, qr/^usage: taskgwctl \[OPTIONS\] \Q@$c\E\b.*\n\n  \Q@$c\E\b/s,
+         "@$c --help: its usage and description");
+}
 
 $s->stop_worker($w);
 done_testing;

@@ -1,6 +1,6 @@
 /*
  * taskgwctl task show|cancel: one task, read from or flagged in its hash
- * (SPEC §5, §6).
+ * (docs/cli.md).
  */
 
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "ctl.h"
 
 /*
- * The cancel rule of SPEC §5, atomic in Redis and the same as the
+ * The cancel rule of the status location's DELETE, atomic in Redis and the same as the
  * module's DELETE: only a queued, scheduled or retrying task may be
  * cancelled.  A queued task gets cancel_requested and the worker marks it
  * cancelled instead of running it; a scheduled or retrying task still in

@@ -1,6 +1,6 @@
 /*
  * taskgwctl token hash: a token read on stdin becomes a token-file line
- * (SPEC §3); only its SHA-256 digest is printed, never the token.
+ * (docs/directives.md, taskgw_tokens); only its SHA-256 digest is printed, never the token.
  */
 
 #include <stdio.h>
