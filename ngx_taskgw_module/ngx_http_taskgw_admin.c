@@ -1174,7 +1174,7 @@ ngx_http_taskgw_admin_tokens_body(ngx_http_request_t *r)
     actx->token.data = ngx_pnalloc(r->pool, 4 + ngx_base64_encoded_length(
                                                NGX_HTTP_TASKGW_TOKEN_RANDOM));
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
-    key = ngx_pnalloc(r->pool, 2 * tmcf->prefix.len + sizeof(":token:") - 1
+    key = ngx_pnalloc(r->pool, 3 * tmcf->prefix.len + sizeof(":token:") - 1
                                + sizeof(hex) + sizeof(":tokens:audit"));
 
     if (actx == NULL || who == NULL || now == NULL

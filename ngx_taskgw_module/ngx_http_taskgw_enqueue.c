@@ -558,6 +558,12 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
         ngx_http_taskgw_redis_cmd_arg(c, rid->data, rid->len);
     }
 
+    if (ctx->token_name.len) {
+        ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.data,
+                                      ctx->token_name.len);
+    }
+
     ngx_http_taskgw_redis_cmd_arg(c, "client_addr", 11);
     ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
                                   r->connection->addr_text.len);

@@ -36,6 +36,11 @@ static const char  tgw_ctl_usage[] =
 "                        dead and scheduled counts\n"
 "  token hash [NAME [ROLE]]\n"
 "                        read a token on stdin, print its token-file line\n"
+"  token create NAME ROLE [ips=LIST] [rate=Nr/s|Nr/m] [queues=LIST]\n"
+"                        create a run-time token; prints it this once\n"
+"  token list            run-time tokens (names, roles, options)\n"
+"  token revoke NAME     delete a run-time token (nginx: within its\n"
+"                        taskgw_tokens_cache_ttl)\n"
 "  workers               live workers (from their heartbeats): host, pid,\n"
 "                        concurrency, tasks running, queues, counters\n"
 "  dead list [QUEUE [LIMIT]]\n"
@@ -44,9 +49,6 @@ static const char  tgw_ctl_usage[] =
 "  dead replay ID...     put dead tasks back on their queue, attempts 0\n"
 "  dead purge ID...      delete dead tasks for good\n"
 "  help                  show this text\n"
-"\n"
-"Not available in this version:\n"
-"  token create|list|revoke\n"
 "\n"
 "COMMAND --help shows one command's usage.\n"
 "Exit status: 0 on success, 1 on any error (message on stderr).\n";
@@ -67,11 +69,12 @@ static const tgw_ctl_command_t  tgw_ctl_commands[] = {
     { { "enqueue", NULL },    2, 3, "QUEUE TYPE [FILE|-]", tgw_ctl_enqueue },
     { { "queues", NULL },     0, 0, "", tgw_ctl_queues },
     { { "token", "hash" },    0, 2, "[NAME [ROLE]]", tgw_ctl_token_hash },
+    { { "token", "create" },  2, 5,
+      "NAME dev|ops|admin [ips=LIST] [rate=Nr/s|Nr/m] [queues=LIST]",
+      tgw_ctl_token_create },
+    { { "token", "list" },    0, 0, "", tgw_ctl_token_list },
+    { { "token", "revoke" },  1, 1, "NAME", tgw_ctl_token_revoke },
 
-    /* commands of a later slice */
-    { { "token", "create" },  0, -1, "", NULL },
-    { { "token", "list" },    0, -1, "", NULL },
-    { { "token", "revoke" },  0, -1, "", NULL },
     { { "workers", NULL },    0, 0, "", tgw_ctl_workers },
     { { "dead", "list" },     0, 2, "[QUEUE [LIMIT]]", tgw_ctl_dead_list },
     { { "dead", "replay" },   1, 64, "ID...", tgw_ctl_dead_replay },
