@@ -11,6 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use TaskGW::Stack qw(wait_for json_decode);
 
 my $s = TaskGW::Stack->new;
@@ -21,11 +22,17 @@ plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
 my $promtool = `sh -c 'command -v promtool'`;
 chomp $promtool;
 
+my $DEV = 'tgw_dev_metrics_' . 'd' x 30;
+open my $tf, '>', $s->dir . '/tokens' or die;
+print $tf 'ci-bot dev sha256:' . sha256_hex($DEV) . "\n";
+close $tf;
+
 my $config = <<'EOC';
     taskgw_redis 127.0.0.1:%%REDIS_PORT%%;
     taskgw_prefix %%PREFIX%%;
     taskgw_redis_timeout 2s;
     taskgw_redis_backoff 50ms 200ms;
+    taskgw_tokens %%SERVROOT%%/tokens;
     log_format pid '$pid $status $taskgw_outcome';
     server {
         # reuseport: the kernel spreads connections over both workers
@@ -38,6 +45,7 @@ my $config = <<'EOC';
         location /idle  { taskgw_enqueue queue=idle type=system.ping; }
         location /small { client_max_body_size 10;
                           taskgw_enqueue queue=default type=system.ping; }
+        location /ops   { taskgw_auth ops; taskgw_enqueue queue=default; }
         location /metrics { taskgw_metrics; }
     }
 EOC
@@ -89,15 +97,19 @@ my $res = $s->http_parallel([
     (map { [ POST => '/ping', body => '{}' ] } 1 .. $N),
     (map { [ POST => '/ping', body => 'not json' ] } 1 .. 3),
     (map { [ POST => '/small', body => 'x' x 100 ] } 1 .. 2),
+    (map { [ POST => '/ops', body => '{}' ] } 1 .. 5),
+    (map { [ POST => '/ops', body => '{}',
+             headers => [ Authorization => "Bearer $DEV" ] ] } 1 .. 6),
 ], timeout => 30);
 my %codes;
 $codes{ $_->{status} }++ for @$res;
-is_deeply(\%codes, { 202 => $N, 400 => 3, 413 => 2 }, 'replies as expected')
+is_deeply(\%codes, { 202 => $N, 400 => 3, 413 => 2, 401 => 5, 403 => 6 },
+          'replies as expected')
     or diag explain \%codes;
 
 my %pids;
 for (split /\n/, TaskGW::Stack::_slurp($s->dir . '/logs/pid.log')) {
-    $pids{$1}++ if /^(\d+) (202|400|413) /;
+    $pids{$1}++ if /^(\d+) (202|400|401|403|413) /;
 }
 is(scalar keys %pids, 2, 'both nginx workers served some of them')
     or diag explain \%pids;
@@ -106,8 +118,11 @@ ok(wait_for(sub {
     my $x = scrape() or return 0;
     ($m = $x)->{samples}{ req('accepted') } == $N
         && $m->{samples}{ req('bad_request') } == 3
-        && $m->{samples}{ req('too_large') } == 2;
-}, 10), "accepted $N, bad_request 3, too_large 2 (summed over workers)")
+        && $m->{samples}{ req('too_large') } == 2
+        && $m->{samples}{ req('unauthorized') } == 5
+        && $m->{samples}{ req('forbidden') } == 6;
+}, 10), "accepted $N, bad_request 3, too_large 2, unauthorized 5, "
+        . "forbidden 6 (summed over workers)")
     or diag $m->{body};
 is($m->{samples}{ req('unavailable') }, 0, 'unavailable 0');
 is($m->{samples}{'taskgw_enqueue_duration_seconds_count'}, $N + 3,
