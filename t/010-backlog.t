@@ -19,6 +19,7 @@ is($n{full} // 0, 4, 'queue "full": four tasks stored, the refused ones left not
 is($redis->cmd('XLEN', "$P:q:full:normal"), 3, 'three stream entries of priority normal');
 is($redis->cmd('XLEN', "$P:q:full:high"), 1, 'one of priority high');
 is($n{free} // 0, 6, 'without taskgw_max_backlog nothing is refused');
+is($n{counted} // 0, 2, 'queue "counted": two tasks');
 is($redis->cmd('ZCARD', "$P:scheduled"), 0, 'a refused delayed task is not scheduled');
 
 __DATA__
@@ -139,3 +140,25 @@ X-Task-Delay: 60
 --- must_die
 --- error_log eval
 qr/"taskgw_max_backlog" directive invalid number in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 8: taskgw_requests_total counts replayed and queue_full
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_prefix t010;
+--- config
+    location /tasks {
+        taskgw_max_backlog 2;
+        taskgw_enqueue queue=counted;
+    }
+    location = /metrics { taskgw_metrics; }
+--- request eval
+["POST /tasks\r\na", "POST /tasks\r\na", "POST /tasks\r\nb", "POST /tasks\r\nc", "GET /metrics"]
+--- more_headers eval
+["Idempotency-Key: m1", "Idempotency-Key: m1", "", "", ""]
+--- error_code eval
+[202, 200, 202, 503, 200]
+--- response_body_like eval
+['"status":"queued"', '"status":"queued"', '"status":"queued"', 'queue_full',
+ qr/taskgw_requests_total\{outcome="accepted"\} 2\ntaskgw_requests_total\{outcome="replayed"\} 1\n.*taskgw_requests_total\{outcome="queue_full"\} 1\n/s]
