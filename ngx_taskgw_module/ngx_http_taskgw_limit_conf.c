@@ -476,3 +476,49 @@ ngx_http_taskgw_limit_expired(void *value, void *data)
 
     return node->tat <= (uint64_t) ngx_current_msec * 1000;
 }
+
+
+/* Every taskgw_limit_zone of the running configuration, for metrics. */
+
+void
+ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
+    ngx_http_taskgw_limit_zone_pt handler, void *data)
+{
+    ngx_uint_t                     i;
+    ngx_list_part_t               *part;
+    ngx_shm_zone_t                *shm_zone;
+    ngx_http_taskgw_shm_t         *shm;
+    ngx_http_taskgw_limit_zone_t  *zone;
+
+    part = &cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag != &ngx_http_taskgw_limit_tag
+            || shm_zone[i].data == NULL)
+        {
+            continue;
+        }
+
+        shm = shm_zone[i].data;
+
+        if (shm->sh == NULL) {
+            continue;
+        }
+
+        zone = shm->data;
+
+        handler(data, &zone->name, ngx_http_taskgw_shm_nodes(shm));
+    }
+}
