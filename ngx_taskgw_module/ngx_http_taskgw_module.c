@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_limit.h"
 #include "ngx_http_taskgw_ops.h"
 
 
@@ -190,6 +191,27 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("taskgw_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_taskgw_limit_zone_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_taskgw_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, limit_headers),
+      &ngx_http_taskgw_limit_headers_modes },
+
       ngx_null_command
 };
 
@@ -356,6 +378,8 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->max_delay = NGX_CONF_UNSET;
     tlcf->max_payload = NGX_CONF_UNSET_SIZE;
     tlcf->auth = NGX_CONF_UNSET_UINT;
+    tlcf->limits = NGX_CONF_UNSET_PTR;
+    tlcf->limit_headers = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -393,7 +417,7 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->allow_all = prev->allow_all;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_taskgw_limit_merge(cf, prev, conf);
 }
 
 

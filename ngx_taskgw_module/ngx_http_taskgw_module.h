@@ -119,6 +119,9 @@ typedef struct {
     ngx_uint_t                  auth;       /* least role; 0: off */
     ngx_array_t                *allow;      /* ngx_cidr_t; NULL: unset */
     ngx_flag_t                  allow_all;  /* "taskgw_allow all" */
+    /* taskgw_limit, taskgw_limit_headers (ngx_http_taskgw_limit.c) */
+    ngx_array_t                *limits;     /* ngx_http_taskgw_limit_t */
+    ngx_uint_t                  limit_headers;
 } ngx_http_taskgw_loc_conf_t;
 
 
@@ -162,6 +165,7 @@ typedef struct {
     ngx_uint_t                  token_rate;  /* r/s * 1000; 0: zone's */
     ngx_array_t                *token_ips;   /* ngx_cidr_t or NULL */
     ngx_array_t                *token_queues; /* ngx_str_t or NULL */
+    ngx_str_t                   limit_status; /* $taskgw_limit_status */
 
     /* operations: metrics, health, admin */
     uint64_t                    started_us;  /* enqueue timing; 0: none */
