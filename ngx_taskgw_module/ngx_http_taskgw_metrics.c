@@ -12,6 +12,7 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_ops.h"
 #include "ngx_http_taskgw_json.h"
+#include "ngx_http_taskgw_limit.h"
 #include "tgw_lua.h"
 
 
@@ -57,6 +58,7 @@ static ngx_int_t ngx_http_taskgw_metrics_send(ngx_http_request_t *r,
     redisReply *stats);
 static void ngx_http_taskgw_metrics_label(ngx_http_taskgw_jw_t *jw,
     const char *name, redisReply *v);
+static void ngx_http_taskgw_metrics_limit_zones(ngx_http_taskgw_jw_t *jw);
 static ngx_int_t ngx_http_taskgw_stats_scan(ngx_http_request_t *r,
     ngx_http_taskgw_stats_t *st);
 static void ngx_http_taskgw_stats_page(ngx_http_request_t *r,
@@ -367,6 +369,8 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
         "taskgw_enqueue_duration_seconds_count %uL\n",
         n / 1000000, n % 1000000, cum);
 
+    ngx_http_taskgw_metrics_limit_zones(&jw);
+
     ngx_http_taskgw_jw_printf(&jw,
         "# HELP taskgw_redis_up Whether this scrape read the queue figures "
         "from Redis (1) or could not (0).\n"
@@ -484,6 +488,57 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * taskgw_limit_zone_keys{zone}: the keys (tokens, addresses, key= values)
+ * each rate-limit zone of this configuration holds now, found among the
+ * cycle's shared memory zones by the limiter's tag.  Zone names are
+ * nginx configuration words, written as they are.
+ */
+
+static void
+ngx_http_taskgw_metrics_limit_zones(ngx_http_taskgw_jw_t *jw)
+{
+    ngx_uint_t        i, first;
+    ngx_shm_zone_t   *zone;
+    ngx_list_part_t  *part;
+
+    first = 1;
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag != &ngx_http_taskgw_limit_tag
+            || zone[i].data == NULL)
+        {
+            continue;
+        }
+
+        if (first) {
+            ngx_http_taskgw_jw_printf(jw,
+                "# HELP taskgw_limit_zone_keys Keys a rate-limit zone "
+                "holds now (tokens, addresses or key= values).\n"
+                "# TYPE taskgw_limit_zone_keys gauge\n");
+            first = 0;
+        }
+
+        ngx_http_taskgw_jw_printf(jw, "taskgw_limit_zone_keys{zone=\"%V\"} "
+                                  "%ui\n", &zone[i].shm.name,
+                                  ngx_http_taskgw_shm_nodes(zone[i].data));
+    }
 }
 
 
