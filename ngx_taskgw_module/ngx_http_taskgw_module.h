@@ -24,6 +24,12 @@
 #define NGX_HTTP_TASKGW_KEY_TOKENS    "%V:tokens"
 #define NGX_HTTP_TASKGW_KEY_AUDIT     "%V:audit"
 #define NGX_HTTP_TASKGW_KEY_TOKEN     "%V:token:%*s"
+#define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
+#define NGX_HTTP_TASKGW_KEY_RESULT_TTL "%V:config:result_ttl"
+
+/* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
+#define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255
+#define NGX_HTTP_TASKGW_IDEM_TTL      "86400000"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 /* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */
@@ -32,6 +38,9 @@
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
 #define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
 #define NGX_HTTP_TASKGW_DIGEST_LEN    32     /* SHA-256 */
+
+/* taskgw_max_delay at most 10 years (3650 days), in seconds */
+#define NGX_HTTP_TASKGW_MAX_DELAY_CAP ((time_t) 3650 * 86400)
 
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0
@@ -102,6 +111,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_taskgw_handler_e   handler;
+    ngx_str_t                   handler_file; /* where it was set, for */
+    ngx_uint_t                  handler_line; /* a conflict found later */
 
     /* taskgw_enqueue */
     ngx_http_complex_value_t   *queue;
@@ -114,6 +125,7 @@ typedef struct {
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
     size_t                      max_payload; /* largest body stored */
+    ngx_int_t                   max_backlog; /* stream entries; 0: none */
 
     /* edge checks */
     ngx_uint_t                  auth;       /* least role; 0: off */
@@ -145,6 +157,7 @@ typedef struct {
     ngx_str_t                   type;
     ngx_uint_t                  priority;
     int64_t                     run_at;      /* unix ms; 0: run now */
+    ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */

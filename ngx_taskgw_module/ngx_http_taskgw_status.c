@@ -12,6 +12,7 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "tgw_lua.h"
 
 
 /* The task hash fields the JSON shows, in the order it shows them. */
@@ -73,39 +74,9 @@ static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_F_COUNT] = {
 
 
 /*
- * Cancellation, atomically: a queued task is flagged for the worker to
- * mark cancelled instead of running it; a scheduled or retrying task
- * still in the schedule is taken out and cancelled at once.  Returns 0
- * for an unknown task, 1 when cancelling, 2 when it is too late, 3 when
- * the caller's token may not touch that queue.  ARGV[4], when not empty,
- * is the only owner whose tasks the caller sees (a dev token: someone
- * else's task is as unknown); ARGV[5], when not empty, lists the queues
- * the token may use as ",a,b,".
+ * How long a task cancelled here is kept when no worker has published its
+ * result_ttl (<prefix>:config:result_ttl): the worker's default, 7 days.
  */
-static ngx_str_t  ngx_http_taskgw_cancel_script = ngx_string(
-    "local t = redis.call('HMGET', KEYS[1], 'status', 'owner', 'queue')\n"
-    "local s = t[1]\n"
-    "if not s then return 0 end\n"
-    "if ARGV[4] ~= '' and t[2] ~= ARGV[4] then return 0 end\n"
-    "if ARGV[5] ~= '' and\n"
-    "   not string.find(ARGV[5], ',' .. (t[3] or '') .. ',', 1, true)\n"
-    "then return 3 end\n"
-    "if s == 'scheduled' or s == 'retrying' then\n"
-    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
-    "    redis.call('HSET', KEYS[1], 'status', 'cancelled',\n"
-    "               'finished_at', ARGV[2], 'cancel_requested', '1')\n"
-    "    redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "    return 1\n"
-    "  end\n"
-    "  s = 'queued'\n"
-    "end\n"
-    "if s == 'queued' then\n"
-    "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
-    "  return 1\n"
-    "end\n"
-    "return 2\n");
-
-/* How long a task cancelled here is kept: the worker's default result_ttl */
 #define NGX_HTTP_TASKGW_CANCELLED_TTL  "604800000"
 
 
@@ -162,7 +133,8 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
     key = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
                                + id.len + tmcf->prefix.len
-                               + sizeof(":scheduled") - 1);
+                               + sizeof(":scheduled") - 1 + tmcf->prefix.len
+                               + sizeof(":config:result_ttl") - 1);
     now = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (key == NULL || now == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -171,11 +143,11 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     cmd.argc = 0;
 
     if (r->method == NGX_HTTP_DELETE) {
+        /* cancel.lua: the rule shared with taskgwctl */
         ngx_http_taskgw_redis_cmd_arg(&cmd, "EVAL", 4);
-        ngx_http_taskgw_redis_cmd_arg(&cmd,
-                                      ngx_http_taskgw_cancel_script.data,
-                                      ngx_http_taskgw_cancel_script.len);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, "2", 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_cancel,
+                                      sizeof(tgw_lua_cancel) - 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "3", 1);
     } else {
         ngx_http_taskgw_redis_cmd_arg(&cmd, "HMGET", 5);
     }
@@ -202,6 +174,12 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                       ngx_sprintf(key,
                                               NGX_HTTP_TASKGW_KEY_SCHEDULED,
                                               &tmcf->prefix)
+                                      - key);
+        key += cmd.argvlen[cmd.argc - 1];
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key,
+                                          NGX_HTTP_TASKGW_KEY_RESULT_TTL,
+                                          &tmcf->prefix)
                                       - key);
         ngx_http_taskgw_redis_cmd_arg(&cmd, id.data, id.len);
         ngx_http_taskgw_redis_cmd_arg(&cmd, now,
@@ -561,9 +539,15 @@ static void
 ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                 *body;
+    ngx_int_t               code;
     ngx_http_taskgw_ctx_t  *ctx;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    /* cancel.lua's {code, status} */
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: cancel script failed: %*s",
@@ -575,21 +559,23 @@ ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    if (reply->integer == 0) {
+    code = reply->element[0]->integer;
+
+    if (code == 0) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "no such task"));
         return;
     }
 
-    if (reply->integer == 3) {
+    if (code == 3) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                        "queue not in the token's queues"));
         return;
     }
 
-    if (reply->integer == 2) {
+    if (code == 2) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_CONFLICT, "conflict",
                                        "the task is running or finished"));

@@ -4,6 +4,34 @@
 #ifndef TGW_LUA_H
 #define TGW_LUA_H
 
+static const char tgw_lua_cancel[] __attribute__((unused)) =
+    "local t = redis.call('HMGET', KEYS[1], 'status', 'owner', 'queue')\n"
+    "local s = t[1]\n"
+    "if not s then return {0, ''} end\n"
+    "if ARGV[4] ~= '' and t[2] ~= ARGV[4] then return {0, ''} end\n"
+    "if ARGV[5] ~= '' and\n"
+    "   not string.find(ARGV[5], ',' .. (t[3] or '') .. ',', 1, true)\n"
+    "then return {3, s} end\n"
+    "if s == 'scheduled' or s == 'retrying' then\n"
+    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
+    "    local ttl = tonumber(redis.call('GET', KEYS[3]) or '')\n"
+    "    if not ttl or ttl < 1 or ttl ~= math.floor(ttl) then\n"
+    "      ttl = ARGV[3]\n"
+    "    end\n"
+    "    redis.call('HSET', KEYS[1], 'status', 'cancelled',\n"
+    "               'finished_at', ARGV[2], 'cancel_requested', '1')\n"
+    "    redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl))\n"
+    "    return {1, s}\n"
+    "  end\n"
+    "  s = 'queued'\n"
+    "end\n"
+    "if s == 'queued' then\n"
+    "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
+    "  return {1, s}\n"
+    "end\n"
+    "return {2, s}\n"
+    ;
+
 static const char tgw_lua_cron[] __attribute__((unused)) =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[1])\n"
@@ -86,6 +114,37 @@ static const char tgw_lua_dead_replay[] __attribute__((unused)) =
     "           '*', 'who', ARGV[4], 'what', 'dead replay', 'id', id,\n"
     "           'queue', q, 'when', ARGV[3])\n"
     "return { 1, q }\n"
+    ;
+
+static const char tgw_lua_enqueue[] __attribute__((unused)) =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+    "  return redis.error_reply('ERR taskgw enqueue: the task hash is missing')\n"
+    "end\n"
+    "if KEYS[4] ~= '' then\n"
+    "  local v = redis.call('GET', KEYS[4])\n"
+    "  if v then\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "    local id, sum = string.match(v, '^(%S+) (%x+)$')\n"
+    "    if not id or sum ~= ARGV[4] then return {3} end\n"
+    "    local t = redis.call('HMGET', ARGV[6] .. id,\n"
+    "                         'queue', 'type', 'priority', 'run_at')\n"
+    "    return {2, id, t[1], t[2], t[3], t[4]}\n"
+    "  end\n"
+    "end\n"
+    "local max = tonumber(ARGV[3])\n"
+    "if max > 0 and redis.call('XLEN', KEYS[2]) >= max then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  return {4}\n"
+    "end\n"
+    "if ARGV[2] ~= '0' then\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])\n"
+    "else\n"
+    "  redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])\n"
+    "end\n"
+    "if KEYS[4] ~= '' then\n"
+    "  redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. ARGV[4], 'PX', ARGV[5])\n"
+    "end\n"
+    "return {1}\n"
     ;
 
 static const char tgw_lua_move[] __attribute__((unused)) =
