@@ -69,6 +69,7 @@ typedef void (*ngx_http_taskgw_limit_zone_pt)(void *data, ngx_str_t *zone,
 
 
 extern ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[];
+extern ngx_uint_t       ngx_http_taskgw_limit_tag;  /* of every limit zone */
 
 
 char *ngx_http_taskgw_limit_zone_directive(ngx_conf_t *cf,

@@ -26,8 +26,11 @@ ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[] = {
 };
 
 
-/* the tag of limit zones: no other kind of zone can take their names */
-static ngx_uint_t  ngx_http_taskgw_limit_tag;
+/*
+ * the tag of limit zones: no other kind of zone can take their names, and
+ * the metrics find the zones by it (taskgw_limit_zone_keys)
+ */
+ngx_uint_t  ngx_http_taskgw_limit_tag;
 
 
 /* taskgw_limit_zone zone=NAME:SIZE rate=Nr/s|Nr/m [burst=N]; */
