@@ -111,6 +111,10 @@ typedef struct {
     ngx_uint_t                  auth;       /* least role; 0: off */
     ngx_array_t                *allow;      /* ngx_cidr_t; NULL: unset */
     ngx_flag_t                  allow_all;  /* "taskgw_allow all" */
+
+    /* taskgw_callback_allow: ngx_regex_t *, each anchored at both ends;
+     * NULL: none configured, every X-Callback-URL is refused */
+    ngx_array_t                *callback_allow;
 } ngx_http_taskgw_loc_conf_t;
 
 
@@ -134,6 +138,7 @@ typedef struct {
     ngx_str_t                   type;
     ngx_uint_t                  priority;
     int64_t                     run_at;      /* unix ms; 0: run now */
+    ngx_str_t                   callback_url; /* X-Callback-URL, checked */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
@@ -206,6 +211,12 @@ extern ngx_str_t  ngx_http_taskgw_roles[];
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
     ngx_uint_t colon);
+
+/* ngx_http_taskgw_callback.c */
+char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
+    ngx_str_t *url, const char **message);
 
 /* ngx_http_taskgw_status.c */
 ngx_int_t ngx_http_taskgw_status_handler(ngx_http_request_t *r);
