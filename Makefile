@@ -19,7 +19,8 @@ endif
 
 NGX_BUILD   := $(OUT)/nginx
 MODULE      := $(OUT)/ngx_http_taskgw_module.so
-MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h)
+MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h) \
+               worker/common/tgw_lua.h
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -Werror=format-security -fPIC -Wdate-time \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
@@ -46,6 +47,11 @@ $(NGX_BUILD)/objs/Makefile: config $(NGX_SRC)/conf_flags
 	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	    --add-dynamic-module=$(CURDIR)' > configure.log 2>&1 \
 	    || { cat $(NGX_BUILD)/configure.log; exit 1; }
+
+# The Lua scripts the module shares with the worker (cancel.lua), as a
+# header made by worker/Makefile's rule.
+worker/common/tgw_lua.h: $(wildcard worker/common/lua/*.lua) scripts/lua2h.sh
+	$(MAKE) -s -C worker common/tgw_lua.h
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules

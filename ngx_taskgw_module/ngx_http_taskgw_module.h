@@ -20,6 +20,9 @@
 #define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
 #define NGX_HTTP_TASKGW_KEY_TOKEN     "%V:token:%*s"
+#define NGX_HTTP_TASKGW_KEY_OUTBOX    "%V:outbox"
+/* a webhook event: prefix, then its id "msg_<task id>_<finished_at ms>" */
+#define NGX_HTTP_TASKGW_KEY_EVENT     "%V:event:msg_%V_%L"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 /* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */

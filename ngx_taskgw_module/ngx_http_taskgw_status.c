@@ -12,6 +12,7 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "tgw_lua.h"
 
 
 /* The task hash fields the JSON shows, in the order it shows them. */
@@ -73,37 +74,14 @@ static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_F_COUNT] = {
 
 
 /*
- * Cancellation, atomically: a queued task is flagged for the worker to
- * mark cancelled instead of running it; a scheduled or retrying task
- * still in the schedule is taken out and cancelled at once.  Returns 0
- * for an unknown task, 1 when cancelling, 2 when it is too late, 3 when
- * the caller's token may not touch that queue.  ARGV[4], when not empty,
- * is the only owner whose tasks the caller sees (a dev token: someone
- * else's task is as unknown); ARGV[5], when not empty, lists the queues
- * the token may use as ",a,b,".
+ * Cancellation is worker/common/lua/cancel.lua, the script taskgwctl
+ * sends too: a queued task is flagged for the worker to mark cancelled
+ * instead of running it; a scheduled or retrying task still in the
+ * schedule is cancelled at once and its task.cancelled webhook event
+ * written to the outbox.
  */
-static ngx_str_t  ngx_http_taskgw_cancel_script = ngx_string(
-    "local t = redis.call('HMGET', KEYS[1], 'status', 'owner', 'queue')\n"
-    "local s = t[1]\n"
-    "if not s then return 0 end\n"
-    "if ARGV[4] ~= '' and t[2] ~= ARGV[4] then return 0 end\n"
-    "if ARGV[5] ~= '' and\n"
-    "   not string.find(ARGV[5], ',' .. (t[3] or '') .. ',', 1, true)\n"
-    "then return 3 end\n"
-    "if s == 'scheduled' or s == 'retrying' then\n"
-    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
-    "    redis.call('HSET', KEYS[1], 'status', 'cancelled',\n"
-    "               'finished_at', ARGV[2], 'cancel_requested', '1')\n"
-    "    redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "    return 1\n"
-    "  end\n"
-    "  s = 'queued'\n"
-    "end\n"
-    "if s == 'queued' then\n"
-    "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
-    "  return 1\n"
-    "end\n"
-    "return 2\n");
+static ngx_str_t  ngx_http_taskgw_cancel_script =
+    { sizeof(tgw_lua_cancel) - 1, (u_char *) tgw_lua_cancel };
 
 /* How long a task cancelled here is kept: the worker's default result_ttl */
 #define NGX_HTTP_TASKGW_CANCELLED_TTL  "604800000"
@@ -127,7 +105,9 @@ static u_char *ngx_http_taskgw_render_string(u_char *p, ngx_str_t *s);
 ngx_int_t
 ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 {
-    u_char                       *key, *now;
+    u_char                       *key, *now, *event;
+    size_t                        now_len;
+    int64_t                       ms;
     ngx_int_t                     rc;
     ngx_uint_t                    f;
     ngx_str_t                     id;
@@ -160,9 +140,9 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
 
-    key = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
-                               + id.len + tmcf->prefix.len
-                               + sizeof(":scheduled") - 1);
+    key = ngx_pnalloc(r->pool, 4 * tmcf->prefix.len + 2 * id.len
+                               + sizeof(":task::scheduled:outbox:event:msg__")
+                               + NGX_INT64_LEN);
     now = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (key == NULL || now == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -175,7 +155,7 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
         ngx_http_taskgw_redis_cmd_arg(&cmd,
                                       ngx_http_taskgw_cancel_script.data,
                                       ngx_http_taskgw_cancel_script.len);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, "2", 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "4", 1);
     } else {
         ngx_http_taskgw_redis_cmd_arg(&cmd, "HMGET", 5);
     }
@@ -197,23 +177,42 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_DELETE) {
+        ms = ngx_http_taskgw_now_ms();
+        now_len = ngx_sprintf(now, "%L", ms) - now;
+
         key += cmd.argvlen[cmd.argc - 1];
         ngx_http_taskgw_redis_cmd_arg(&cmd, key,
                                       ngx_sprintf(key,
                                               NGX_HTTP_TASKGW_KEY_SCHEDULED,
                                               &tmcf->prefix)
                                       - key);
+        key += cmd.argvlen[cmd.argc - 1];
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key,
+                                              NGX_HTTP_TASKGW_KEY_OUTBOX,
+                                              &tmcf->prefix)
+                                      - key);
+
+        /* the task.cancelled event: its id is its webhook-id */
+        key += cmd.argvlen[cmd.argc - 1];
+        event = ngx_sprintf(key, NGX_HTTP_TASKGW_KEY_EVENT, &tmcf->prefix,
+                            &id, ms);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key, event - key);
         ngx_http_taskgw_redis_cmd_arg(&cmd, id.data, id.len);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, now,
-                                      ngx_sprintf(now, "%L",
-                                                  ngx_http_taskgw_now_ms())
-                                      - now);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, now, now_len);
         ngx_http_taskgw_redis_cmd_arg(&cmd, NGX_HTTP_TASKGW_CANCELLED_TTL,
                                   sizeof(NGX_HTTP_TASKGW_CANCELLED_TTL) - 1);
 
         if (ngx_http_taskgw_status_scope(r, ctx, &cmd) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        /* the event id: the event key without "<prefix>:event:" */
+        ngx_http_taskgw_redis_cmd_arg(&cmd,
+                                      key + tmcf->prefix.len
+                                      + sizeof(":event:") - 1,
+                                      event - key - tmcf->prefix.len
+                                      - (sizeof(":event:") - 1));
     }
 
     rc = ngx_http_taskgw_redis_send(r, &cmd, 1,
@@ -561,9 +560,13 @@ static void
 ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                 *body;
+    long long               code;
     ngx_http_taskgw_ctx_t  *ctx;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: cancel script failed: %*s",
@@ -575,21 +578,23 @@ ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    if (reply->integer == 0) {
+    code = reply->element[0]->integer;
+
+    if (code == 0) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "no such task"));
         return;
     }
 
-    if (reply->integer == 3) {
+    if (code == 3) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                        "queue not in the token's queues"));
         return;
     }
 
-    if (reply->integer == 2) {
+    if (code == 2) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_CONFLICT, "conflict",
                                        "the task is running or finished"));

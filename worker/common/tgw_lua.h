@@ -4,6 +4,39 @@
 #ifndef TGW_LUA_H
 #define TGW_LUA_H
 
+static const char tgw_lua_cancel[] __attribute__((unused)) =
+    "local t = redis.call('HMGET', KEYS[1], 'status', 'owner', 'queue',\n"
+    "                     'callback_url')\n"
+    "local s = t[1]\n"
+    "if not s then return {0, ''} end\n"
+    "if ARGV[4] ~= '' and t[2] ~= ARGV[4] then return {0, ''} end\n"
+    "if ARGV[5] ~= '' and\n"
+    "   not string.find(ARGV[5], ',' .. (t[3] or '') .. ',', 1, true)\n"
+    "then return {3, s} end\n"
+    "if s == 'scheduled' or s == 'retrying' then\n"
+    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
+    "    redis.call('HSET', KEYS[1], 'status', 'cancelled',\n"
+    "               'finished_at', ARGV[2], 'cancel_requested', '1')\n"
+    "    if t[4] and t[4] ~= '' then\n"
+    "      redis.call('HSET', KEYS[1], 'webhook_status', 'pending',\n"
+    "                 'webhook_attempts', '0')\n"
+    "    end\n"
+    "    redis.call('HSET', KEYS[4], 'task_id', ARGV[1],\n"
+    "               'type', 'task.cancelled',\n"
+    "               'created_at', ARGV[2])\n"
+    "    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[6])\n"
+    "    redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "    return {1, s}\n"
+    "  end\n"
+    "  s = 'queued'\n"
+    "end\n"
+    "if s == 'queued' then\n"
+    "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
+    "  return {1, s}\n"
+    "end\n"
+    "return {2, s}\n"
+    ;
+
 static const char tgw_lua_cron[] __attribute__((unused)) =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[1])\n"
@@ -47,6 +80,52 @@ static const char tgw_lua_move[] __attribute__((unused)) =
     "  end\n"
     "end\n"
     "return {#ids, moved, kept, err, dead}\n"
+    ;
+
+static const char tgw_lua_outbox_claim[] __attribute__((unused)) =
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],\n"
+    "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "local out = {}\n"
+    "local due = string.format('%.0f', tonumber(ARGV[1]) + tonumber(ARGV[2]))\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local ek = string.format(ARGV[5], ARGV[4], id)\n"
+    "  if redis.call('EXISTS', ek) == 0 then\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "  else\n"
+    "    local c = redis.call('HINCRBY', ek, 'claims', 1)\n"
+    "    redis.call('ZADD', KEYS[1], due, id)\n"
+    "    local f = redis.call('HMGET', ek, 'task_id', 'type', 'url', 'attempts',\n"
+    "                         'body')\n"
+    "    out[#out + 1] = {id, tostring(c), f[1] or '', f[2] or '', f[3] or '',\n"
+    "                     f[4] or '0', f[5] or ''}\n"
+    "  end\n"
+    "end\n"
+    "return out\n"
+    ;
+
+static const char tgw_lua_outbox_done[] __attribute__((unused)) =
+    "if redis.call('HGET', KEYS[2], 'claims') ~= ARGV[2] then return 0 end\n"
+    "local o = ARGV[3]\n"
+    "if o == 'release' then\n"
+    "  redis.call('ZADD', KEYS[1], ARGV[6], ARGV[1])\n"
+    "  return 1\n"
+    "end\n"
+    "if o ~= 'drop' and redis.call('EXISTS', KEYS[3]) == 1 then\n"
+    "  redis.call('HSET', KEYS[3], 'webhook_status', o,\n"
+    "             'webhook_attempts', ARGV[4])\n"
+    "  if ARGV[5] ~= '' then\n"
+    "    redis.call('HSET', KEYS[3], 'webhook_last_error', ARGV[5])\n"
+    "  end\n"
+    "end\n"
+    "if o == 'pending' then\n"
+    "  redis.call('HSET', KEYS[2], 'attempts', ARGV[4], 'body', ARGV[7],\n"
+    "             'url', ARGV[8])\n"
+    "  redis.call('ZADD', KEYS[1], ARGV[6], ARGV[1])\n"
+    "else\n"
+    "  redis.call('ZREM', KEYS[1], ARGV[1])\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "end\n"
+    "return 1\n"
     ;
 
 static const char tgw_lua_prune[] __attribute__((unused)) =

@@ -8,37 +8,18 @@
 #include <string.h>
 
 #include "tgw_keys.h"
+#include "tgw_lua.h"
 #include "tgw_ctl_task.h"
 #include "ctl.h"
 
 /*
- * The cancel rule of SPEC §5, atomic in Redis and the same as the
- * module's DELETE: only a queued, scheduled or retrying task may be
+ * Cancelling is worker/common/lua/cancel.lua, the script the module's
+ * DELETE sends too: only a queued, scheduled or retrying task may be
  * cancelled.  A queued task gets cancel_requested and the worker marks it
  * cancelled instead of running it; a scheduled or retrying task still in
- * the schedule is taken out and cancelled at once (kept for the worker's
- * default result_ttl, ARGV[3] ms).  Returns {0} for an unknown task,
- * {1, status} when cancelling, {2, status} when it is too late.
+ * the schedule is cancelled at once (kept for the worker's default
+ * result_ttl) and its task.cancelled webhook event goes to the outbox.
  */
-static const char  tgw_ctl_cancel_lua[] =
-    "local st = redis.call('HGET', KEYS[1], '" TGW_F_STATUS "')\n"
-    "if not st then return {0, ''} end\n"
-    "if st == '" TGW_ST_SCHEDULED "' or st == '" TGW_ST_RETRYING "' then\n"
-    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
-    "    redis.call('HSET', KEYS[1], '" TGW_F_STATUS "', '"
-    TGW_ST_CANCELLED "',\n"
-    "               '" TGW_F_FINISHED_AT "', ARGV[2],\n"
-    "               '" TGW_F_CANCEL_REQUESTED "', '1')\n"
-    "    redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "    return {1, st}\n"
-    "  end\n"
-    "  st = '" TGW_ST_QUEUED "'\n"
-    "end\n"
-    "if st == '" TGW_ST_QUEUED "' then\n"
-    "  redis.call('HSET', KEYS[1], '" TGW_F_CANCEL_REQUESTED "', '1')\n"
-    "  return {1, st}\n"
-    "end\n"
-    "return {2, st}\n";
 
 /* 7 days: how long a task cancelled here is kept, as the module does */
 #define TGW_CTL_CANCELLED_TTL_MS  "604800000"
@@ -211,19 +192,26 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
     redisReply     *r;
     long long       outcome;
     char            key[TGW_CTL_KEY_MAX], skey[TGW_CTL_KEY_MAX];
+    char            okey[TGW_CTL_KEY_MAX], ekey[TGW_CTL_KEY_MAX];
+    char            event[TGW_CTL_KEY_MAX];
+    long long       now = (long long) tgw_ctl_now_ms();
     int             rc;
 
     if (tgw_ctl_check_id("task cancel", argv[0]) != 0
         || tgw_ctl_key(key, TGW_KEY_TASK, ctl->opts.prefix, argv[0]) != 0
         || tgw_ctl_key(skey, TGW_KEY_SCHEDULED, ctl->opts.prefix) != 0
+        || tgw_ctl_key(okey, TGW_KEY_OUTBOX, ctl->opts.prefix) != 0
+        || snprintf(event, sizeof(event), TGW_EVENT_ID_FMT, argv[0],
+                    (unsigned long long) now) >= (int) sizeof(event)
+        || tgw_ctl_key(ekey, TGW_KEY_EVENT, ctl->opts.prefix, event) != 0
         || tgw_ctl_connect(ctl) != 0)
     {
         return 1;
     }
 
-    r = tgw_ctl_command(ctl, "EVAL %s 2 %s %s %s %lld "
-                        TGW_CTL_CANCELLED_TTL_MS, tgw_ctl_cancel_lua, key,
-                        skey, argv[0], (long long) tgw_ctl_now_ms());
+    r = tgw_ctl_command(ctl, "EVAL %s 4 %s %s %s %s %s %lld "
+                        TGW_CTL_CANCELLED_TTL_MS " %s %s %s", tgw_lua_cancel,
+                        key, skey, okey, ekey, argv[0], now, "", "", event);
     if (r == NULL) {
         return 1;
     }
