@@ -659,7 +659,8 @@ tgw_webhooks_poll(tgw_webhooks_t *ws)
     {
         return;
     }
-    lease = ws->conf->webhook_timeout_ms + TGW_HOOK_LEASE_EXTRA_MS;
+    lease = ws->conf->webhook_timeout_ms + 2 * ws->conf->redis_timeout_ms
+            + TGW_HOOK_LEASE_EXTRA_MS;
     if (tgw_store_outbox_claim(ws->rc, ws->conf, tgw_now_ms(), lease,
                                TGW_HOOK_MAX - ws->n, tgw_webhooks_claimed,
                                ws) == 0)

@@ -29,10 +29,11 @@
 /* Deliveries one worker makes at once (claims stop at this many). */
 #define TGW_HOOK_MAX            32
 
-/* A claim lasts the try's timeout plus this, for reading the task and
- * writing the answer; a worker that dies holding one leaves the event
- * due again after that. */
-#define TGW_HOOK_LEASE_EXTRA_MS 15000
+/* A claim lasts the try's timeout plus twice redis_timeout (reading the
+ * task and writing the answer: a Redis slower than that is dropped and
+ * reconnected anyway) plus this margin; a worker that dies holding a
+ * claim leaves the event due again after that. */
+#define TGW_HOOK_LEASE_EXTRA_MS 1000
 
 /* The longest Retry-After honoured (a receiver cannot park an event for
  * ever). */

@@ -321,16 +321,22 @@ sub _repo_path {
 sub redis_port { $_[0]{redis_port} }
 
 # Starts a private redis-server (on the port of a previous start, so a
-# restart keeps the address) and waits until it answers PING.
+# restart keeps the address) and waits until it answers PING.  With
+# persist => 1 (remembered for restarts) every write goes to an
+# append-only file fsynced at once, so a restart keeps the data.
 sub start_redis {
     my ($self, %opt) = @_;
     die "redis already running" if _alive($self->{redis_pid});
     my $port = $self->{redis_port} //= $opt{port} // free_port();
+    $self->{redis_persist} = 1 if $opt{persist};
     my $bin = $ENV{TASKGW_REDIS_SERVER} || 'redis-server';
     my $log = "$self->{dir}/redis.log";
+    my @aof = $self->{redis_persist}
+        ? ('--appendonly', 'yes', '--appendfsync', 'always')
+        : ('--appendonly', 'no');
     $self->{redis_pid} = _spawn('redis-server', $log, $bin,
         '--port', $port, '--bind', '127.0.0.1', '--save', '',
-        '--appendonly', 'no', '--dir', $self->{dir},
+        @aof, '--dir', $self->{dir},
         '--daemonize', 'no', '--protected-mode', 'no');
     my $ok = wait_for(sub {
         return -1 unless _alive($self->{redis_pid});
