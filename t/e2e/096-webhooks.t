@@ -70,7 +70,7 @@ sub enqueue {
                      headers => { 'Content-Type' => 'application/json',
                                   %h });
     die "enqueue $type: $r->{status} $r->{body}" unless $r->{status} == 202;
-    return $r->{json}{id} // json_decode($r->{body})->{id};
+    return $r->{json}{id} // ev($r)->{id};
 }
 
 sub task { $redis->hgetall("$P:task:$_[0]") }
@@ -84,6 +84,12 @@ sub hook_done {
         ($t->{webhook_status} // '') =~ /^(delivered|failed)$/;
     }, $timeout // 20);
     return $t;
+}
+
+# The event a request carried ({} for none).
+sub ev {
+    my ($r) = @_;
+    return ($r ? json_decode($r->{body}) : undef) // {};
 }
 
 sub verified_by {
@@ -198,14 +204,14 @@ $t = hook_done($dead);
 is($t->{status}, 'dead', 'permanent failure: dead');
 is($t->{webhook_status}, 'delivered', '... its webhook delivered');
 my ($d) = $rcv->requests('/dead');
-is(json_decode($d->{body})->{type}, 'task.dead', '... type task.dead');
-is(json_decode($d->{body})->{data}{status}, 'dead', '... data.status dead');
+is(ev($d)->{type}, 'task.dead', '... type task.dead');
+is(ev($d)->{data}{status}, 'dead', '... data.status dead');
 
 # === TEST 8: cancelled tasks emit task.cancelled
 $t = hook_done($queued);
 is($t->{status}, 'cancelled', 'queued + DELETE: cancelled by the worker');
 my ($cq) = $rcv->requests('/cq');
-is(json_decode($cq->{body} // 'null')->{type}, 'task.cancelled',
+is(ev($cq)->{type}, 'task.cancelled',
    '... task.cancelled posted');
 
 my $sched = enqueue('system.ping', url => $rcv->url('/cs'), delay => 60);
@@ -215,11 +221,11 @@ $t = hook_done($sched);
 is($t->{status}, 'cancelled', '... cancelled');
 is($t->{webhook_status}, 'delivered', '... webhook delivered');
 my ($cs) = $rcv->requests('/cs');
-is(json_decode($cs->{body} // 'null')->{type}, 'task.cancelled',
+is(ev($cs)->{type}, 'task.cancelled',
    '... task.cancelled posted');
-is(json_decode($cs->{body} // 'null')->{data}{status}, 'cancelled',
+is(ev($cs)->{data}{status}, 'cancelled',
    '... data.status cancelled');
-is(verified_by($secret[0], $cs), 1, '... signed');
+is(verified_by($secret[0], grep { defined } $cs), 1, '... signed');
 
 my $retrying = enqueue('fail', url => $rcv->url('/cr'));
 wait_for(sub { (task($retrying)->{status} // '') eq 'retrying' }, 10);
@@ -229,16 +235,16 @@ is($c->{code}, 0, '... taskgwctl task cancel') or diag $c->{err};
 $t = hook_done($retrying);
 is($t->{status}, 'cancelled', '... cancelled');
 my ($cr) = $rcv->requests('/cr');
-is(json_decode($cr->{body} // 'null')->{type}, 'task.cancelled',
+is(ev($cr)->{type}, 'task.cancelled',
    '... task.cancelled posted');
 
 my $hooked = enqueue('hooked', delay => 60);
 is($s->http(DELETE => "/status/$hooked")->{status}, 202,
    "a scheduled task with only its handler's webhook: cancelled");
 my ($ch) = $rcv->wait_requests('/handler', 1, 20);
-is(json_decode($ch->{body} // 'null')->{type}, 'task.cancelled',
+is(ev($ch)->{type}, 'task.cancelled',
    "... task.cancelled goes to the handler's webhook");
-is(json_decode($ch->{body} // 'null')->{data}{id}, $hooked, '... for it');
+is(ev($ch)->{data}{id}, $hooked, '... for it');
 
 my $nohook = enqueue('system.ping', delay => 60);
 is($s->http(DELETE => "/status/$nohook")->{status}, 202,

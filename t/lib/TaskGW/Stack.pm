@@ -348,16 +348,18 @@ sub start_redis {
     return $port;
 }
 
+# Stops redis: SIGTERM (a clean shutdown) or, with signal => 'KILL', a
+# crash that cuts every connection with its answers still unsent.
 sub stop_redis {
-    my ($self) = @_;
+    my ($self, %opt) = @_;
     my $pid = delete $self->{redis_pid} or return;
-    _stop($pid, 'TERM', 5);
+    _stop($pid, $opt{signal} // 'TERM', 5);
     wait_for(sub { !_listening($self->{redis_port}) }, 5);
 }
 
 sub restart_redis {
-    my ($self) = @_;
-    $self->stop_redis;
+    my ($self, %opt) = @_;
+    $self->stop_redis(%opt);
     return $self->start_redis;
 }
 
