@@ -279,6 +279,7 @@ ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_str_t                    body;
+    ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
@@ -288,6 +289,10 @@ ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
         ngx_http_finalize_request(r, ngx_http_taskgw_too_large(r));
         return;
     }
+
+    /* taskgw_enqueue_duration_seconds: observed at the log phase */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    ctx->started_us = ngx_http_taskgw_clock_us();
 
     if (tlcf->validate_json) {
         if (ngx_http_taskgw_read_body(r, &body) != NGX_OK) {

@@ -52,7 +52,9 @@ is(status($b), 401, 'token b is unknown');
 
 # === TEST 2: a changed file is picked up by a reload
 tokens("# a replaces b\nbeta ops sha256:" . sha256_hex($b) . "\n");
-$s->reload_nginx(config => $conf);
+my @old = $s->reload_nginx(config => $conf);
+# the old worker may still take a connection until it got its QUIT
+ok(wait_for(sub { !grep { kill 0, $_ } @old }, 10), 'the old worker is gone');
 ok(wait_for(sub { status($b) == 202 }, 10), 'after reload: token b works');
 is(status($a), 401, 'after reload: token a is gone');
 

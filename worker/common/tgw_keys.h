@@ -6,14 +6,6 @@
 #ifndef TGW_KEYS_H
 #define TGW_KEYS_H
 
-/*
- * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
- * The worker's config, taskgwctl's -p and the module's taskgw_prefix all
- * refuse anything else (the module's NGX_HTTP_TASKGW_PREFIX_MAX is this
- * same number), so no part writes keys another part cannot name.
- */
-#define TGW_PREFIX_MAX      128
-
 /* Every key is "<prefix>:<suffix>"; format strings take the prefix first. */
 #define TGW_KEY_TASK        "%s:task:%s"        /* hash, per task id       */
 #define TGW_KEY_QUEUE       "%s:q:%s:%s"        /* stream, queue+priority  */
@@ -48,6 +40,14 @@
 
 /* Field of a queue stream entry that names the task. */
 #define TGW_STREAM_FIELD_ID "id"
+
+/*
+ * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
+ * The worker's config, taskgwctl's -p and the module's taskgw_prefix all
+ * refuse anything else (the module's NGX_HTTP_TASKGW_PREFIX_MAX is this
+ * same number), so no part writes keys another part cannot name.
+ */
+#define TGW_PREFIX_MAX      128
 
 /* Priorities, highest first: the order a worker reads a queue in. */
 #define TGW_PRIORITIES      { "high", "normal", "low" }

@@ -301,6 +301,16 @@ tgw_worker_maybe_close(tgw_worker_t *w)
     uv_close((uv_handle_t *) &w->sigterm, tgw_worker_handle_closed);
     uv_close((uv_handle_t *) &w->sigint, tgw_worker_handle_closed);
     uv_close((uv_handle_t *) &w->sighup, tgw_worker_handle_closed);
+
+    /*
+     * Closing a signal handle puts the default action back, and the
+     * default of SIGTERM and SIGINT is to die: a second one while the
+     * last writes drain would turn this clean exit into a kill.  The
+     * worker is stopping already, so from here on they are ignored.
+     */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
 }
 
 
