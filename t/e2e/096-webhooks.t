@@ -207,6 +207,16 @@ my ($d) = $rcv->requests('/dead');
 is(ev($d)->{type}, 'task.dead', '... type task.dead');
 is(ev($d)->{data}{status}, 'dead', '... data.status dead');
 
+# a scheduled task that can only end dead (its hash lost its queue
+# field) emits task.dead too
+my $noq = enqueue('system.ping', url => $rcv->url('/noqueue'), delay => 1);
+$redis->cmd('HDEL', "$P:task:$noq", 'queue');
+$t = hook_done($noq);
+is($t->{status}, 'dead', 'a scheduled task without a queue field: dead');
+is($t->{webhook_status}, 'delivered', '... its webhook delivered');
+is(ev(($rcv->requests('/noqueue'))[0])->{type}, 'task.dead',
+   '... type task.dead');
+
 # === TEST 8: cancelled tasks emit task.cancelled
 $t = hook_done($queued);
 is($t->{status}, 'cancelled', 'queued + DELETE: cancelled by the worker');

@@ -308,6 +308,8 @@ tgw_store_move(tgw_rconn_t *rc, const tgw_conf_t *c, uint64_t now_ms,
     tgw_args_add(&a, TGW_F_ERROR);
     tgw_args_add(&a, TGW_F_FINISHED_AT);
     tgw_args_addu(&a, c->result_ttl_ms);
+    tgw_args_keyf(&a, TGW_KEY_OUTBOX, c->prefix);
+    tgw_args_add(&a, TGW_KEY_EVENT);
     return tgw_store_send(rc, &a, cb, data);
 }
 
