@@ -24,6 +24,12 @@
 #define NGX_HTTP_TASKGW_KEY_TOKENS    "%V:tokens"
 #define NGX_HTTP_TASKGW_KEY_AUDIT     "%V:audit"
 #define NGX_HTTP_TASKGW_KEY_TOKEN     "%V:token:%*s"
+#define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
+#define NGX_HTTP_TASKGW_KEY_RESULT_TTL "%V:config:result_ttl"
+
+/* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
+#define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255
+#define NGX_HTTP_TASKGW_IDEM_TTL      "86400000"
 #define NGX_HTTP_TASKGW_KEY_OUTBOX    "%V:outbox"
 /* a webhook event: prefix, then its id "msg_<task id>_<finished_at ms>" */
 #define NGX_HTTP_TASKGW_KEY_EVENT     "%V:event:msg_%V_%L"
@@ -35,6 +41,9 @@
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
 #define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
 #define NGX_HTTP_TASKGW_DIGEST_LEN    32     /* SHA-256 */
+
+/* taskgw_max_delay at most 10 years (3650 days), in seconds */
+#define NGX_HTTP_TASKGW_MAX_DELAY_CAP ((time_t) 3650 * 86400)
 
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0
@@ -105,6 +114,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_taskgw_handler_e   handler;
+    ngx_str_t                   handler_file; /* where it was set, for */
+    ngx_uint_t                  handler_line; /* a conflict found later */
 
     /* taskgw_enqueue */
     ngx_http_complex_value_t   *queue;
@@ -117,6 +128,7 @@ typedef struct {
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
     size_t                      max_payload; /* largest body stored */
+    ngx_int_t                   max_backlog; /* stream entries; 0: none */
 
     /* edge checks */
     ngx_uint_t                  auth;       /* least role; 0: off */
@@ -154,6 +166,7 @@ typedef struct {
     ngx_uint_t                  priority;
     int64_t                     run_at;      /* unix ms; 0: run now */
     ngx_str_t                   callback_url; /* X-Callback-URL, checked */
+    ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */

@@ -79,11 +79,10 @@ static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_F_COUNT] = {
  * instead of running it; a scheduled or retrying task still in the
  * schedule is cancelled at once and its task.cancelled webhook event
  * written to the outbox.
+ *
+ * How long a task cancelled here is kept when no worker has published its
+ * result_ttl (<prefix>:config:result_ttl): the worker's default, 7 days.
  */
-static ngx_str_t  ngx_http_taskgw_cancel_script =
-    { sizeof(tgw_lua_cancel) - 1, (u_char *) tgw_lua_cancel };
-
-/* How long a task cancelled here is kept: the worker's default result_ttl */
 #define NGX_HTTP_TASKGW_CANCELLED_TTL  "604800000"
 
 
@@ -140,8 +139,9 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
 
-    key = ngx_pnalloc(r->pool, 4 * tmcf->prefix.len + 2 * id.len
-                               + sizeof(":task::scheduled:outbox:event:msg__")
+    key = ngx_pnalloc(r->pool, 5 * tmcf->prefix.len + 2 * id.len
+                               + sizeof(":task::scheduled:config:result_ttl"
+                                        ":outbox:event:msg__")
                                + NGX_INT64_LEN);
     now = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (key == NULL || now == NULL) {
@@ -151,11 +151,11 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     cmd.argc = 0;
 
     if (r->method == NGX_HTTP_DELETE) {
+        /* cancel.lua: the rule shared with taskgwctl */
         ngx_http_taskgw_redis_cmd_arg(&cmd, "EVAL", 4);
-        ngx_http_taskgw_redis_cmd_arg(&cmd,
-                                      ngx_http_taskgw_cancel_script.data,
-                                      ngx_http_taskgw_cancel_script.len);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, "4", 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_cancel,
+                                      sizeof(tgw_lua_cancel) - 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "5", 1);
     } else {
         ngx_http_taskgw_redis_cmd_arg(&cmd, "HMGET", 5);
     }
@@ -185,6 +185,12 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                       ngx_sprintf(key,
                                               NGX_HTTP_TASKGW_KEY_SCHEDULED,
                                               &tmcf->prefix)
+                                      - key);
+        key += cmd.argvlen[cmd.argc - 1];
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key,
+                                          NGX_HTTP_TASKGW_KEY_RESULT_TTL,
+                                          &tmcf->prefix)
                                       - key);
         key += cmd.argvlen[cmd.argc - 1];
         ngx_http_taskgw_redis_cmd_arg(&cmd, key,
@@ -560,8 +566,10 @@ static void
 ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                 *body;
-    long long               code;
+    ngx_int_t               code;
     ngx_http_taskgw_ctx_t  *ctx;
+
+    /* cancel.lua's {code, status} */
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2

@@ -29,7 +29,7 @@ my $secret = 'whsec_' . encode_base64(join('', map { chr int rand 256 }
                                            1 .. 24), '');
 my $rcv = TaskGW::Receiver->new($s);
 
-$s->start_redis(persist => 1);
+$s->start_redis(args => [qw(--appendonly yes --appendfsync always)]);
 $s->start_nginx(vars => { RPORT => $rcv->port }, config => <<'EOC');
     taskgw_redis 127.0.0.1:%%REDIS_PORT%%;
     server {

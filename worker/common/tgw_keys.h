@@ -17,6 +17,8 @@
 #define TGW_KEY_WORKER      "%s:worker:%s"      /* string JSON heartbeat   */
 #define TGW_KEY_CRON        "%s:cron:%s:%s"     /* string, tick guard      */
 #define TGW_KEY_AUDIT       "%s:audit"          /* stream, capped          */
+/* string: the workers' result_ttl in ms, for what cancels outside them */
+#define TGW_KEY_RESULT_TTL  "%s:config:result_ttl"
 #define TGW_KEY_OUTBOX      "%s:outbox"         /* zset, event id by due ms */
 #define TGW_KEY_EVENT       "%s:event:%s"       /* hash, per webhook event */
 

@@ -331,6 +331,20 @@ tgw_store_heartbeat(tgw_rconn_t *rc, const tgw_conf_t *c, const char *text,
 
 
 int
+tgw_store_result_ttl(tgw_rconn_t *rc, const tgw_conf_t *c,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "SET");
+    tgw_args_keyf(&a, TGW_KEY_RESULT_TTL, c->prefix);
+    tgw_args_addu(&a, c->result_ttl_ms);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
 tgw_store_worker_gone(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_rconn_reply_cb cb, void *data)
 {

@@ -96,6 +96,14 @@ int tgw_store_heartbeat(tgw_rconn_t *rc, const tgw_conf_t *c,
 int tgw_store_worker_gone(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_rconn_reply_cb cb, void *data);
 
+/*
+ * SET <prefix>:config:result_ttl <ms>: how long finished tasks are kept,
+ * for those that finish a task outside a worker (a cancel by nginx or
+ * taskgwctl).  No TTL: the last value written stays.
+ */
+int tgw_store_result_ttl(tgw_rconn_t *rc, const tgw_conf_t *c,
+    tgw_rconn_reply_cb cb, void *data);
+
 /* The cron script: schedule s's tick `minute` (unix minutes) creates task
  * id, once across every worker. */
 #define TGW_CRON_GUARD_MS   (48 * 3600 * 1000)  /* life of a tick guard */

@@ -321,14 +321,14 @@ sub _repo_path {
 sub redis_port { $_[0]{redis_port} }
 
 # Starts a private redis-server (on the port of a previous start, so a
-# restart keeps the address) and waits until it answers PING.  With
-# persist => 1 (remembered for restarts) every write goes to an
-# append-only file fsynced at once, so a restart keeps the data.
+# restart keeps the address) and waits until it answers PING.  args =>
+# [...] adds (or overrides: the last wins) redis-server options, kept for
+# later restarts, e.g. [qw(--appendonly yes --appendfsync always)].
 sub start_redis {
     my ($self, %opt) = @_;
     die "redis already running" if _alive($self->{redis_pid});
     my $port = $self->{redis_port} //= $opt{port} // free_port();
-    $self->{redis_persist} = 1 if $opt{persist};
+    $self->{redis_args} = $opt{args} if $opt{args};
     my $bin = $ENV{TASKGW_REDIS_SERVER} || 'redis-server';
     my $log = "$self->{dir}/redis.log";
     my @aof = $self->{redis_persist}
@@ -336,8 +336,9 @@ sub start_redis {
         : ('--appendonly', 'no');
     $self->{redis_pid} = _spawn('redis-server', $log, $bin,
         '--port', $port, '--bind', '127.0.0.1', '--save', '',
-        @aof, '--dir', $self->{dir},
-        '--daemonize', 'no', '--protected-mode', 'no');
+        '--appendonly', 'no', '--dir', $self->{dir},
+        '--daemonize', 'no', '--protected-mode', 'no',
+        @{ $self->{redis_args} // [] });
     my $ok = wait_for(sub {
         return -1 unless _alive($self->{redis_pid});
         my $r = eval { TaskGW::Stack::Redis->new($port, 1) } or return 0;
@@ -348,8 +349,7 @@ sub start_redis {
     return $port;
 }
 
-# Stops redis: SIGTERM (a clean shutdown) or, with signal => 'KILL', a
-# crash that cuts every connection with its answers still unsent.
+# stop_redis(signal => 'KILL') stops it the hard way (no shutdown save).
 sub stop_redis {
     my ($self, %opt) = @_;
     my $pid = delete $self->{redis_pid} or return;
