@@ -70,6 +70,7 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     const char                  *message;
+    ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))) {
@@ -94,6 +95,25 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 
         return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           "bad_request", message);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    rc = ngx_http_taskgw_callback_check(r, &ctx->callback_url, &message);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "callback_not_allowed", message);
     }
 
     /* a body announced larger than taskgw_max_payload is not even read */
@@ -769,6 +789,12 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
     if (rid && !rid->not_found && rid->len) {
         ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
         ngx_http_taskgw_redis_cmd_arg(c, rid->data, rid->len);
+    }
+
+    if (ctx->callback_url.len) {
+        ngx_http_taskgw_redis_cmd_arg(c, "callback_url", 12);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->callback_url.data,
+                                      ctx->callback_url.len);
     }
 
     if (ctx->token_name.len) {

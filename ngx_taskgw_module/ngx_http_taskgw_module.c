@@ -140,6 +140,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       offsetof(ngx_http_taskgw_loc_conf_t, max_payload),
       NULL },
 
+    { ngx_string("taskgw_callback_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_taskgw_callback_allow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("taskgw_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_taskgw_status,
@@ -457,6 +464,10 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->allow == NULL) {
         conf->allow = prev->allow;
         conf->allow_all = prev->allow_all;
+    }
+
+    if (conf->callback_allow == NULL) {
+        conf->callback_allow = prev->callback_allow;
     }
 
     return ngx_http_taskgw_limit_merge(cf, prev, conf);

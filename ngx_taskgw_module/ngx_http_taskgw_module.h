@@ -30,6 +30,9 @@
 /* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
 #define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255
 #define NGX_HTTP_TASKGW_IDEM_TTL      "86400000"
+#define NGX_HTTP_TASKGW_KEY_OUTBOX    "%V:outbox"
+/* a webhook event: prefix, then its id "msg_<task id>_<finished_at ms>" */
+#define NGX_HTTP_TASKGW_KEY_EVENT     "%V:event:msg_%V_%L"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 /* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */
@@ -131,9 +134,14 @@ typedef struct {
     ngx_uint_t                  auth;       /* least role; 0: off */
     ngx_array_t                *allow;      /* ngx_cidr_t; NULL: unset */
     ngx_flag_t                  allow_all;  /* "taskgw_allow all" */
+
     /* taskgw_limit, taskgw_limit_headers (ngx_http_taskgw_limit.c) */
     ngx_array_t                *limits;     /* ngx_http_taskgw_limit_t */
     ngx_uint_t                  limit_headers;
+
+    /* taskgw_callback_allow: ngx_regex_t *, each anchored at both ends;
+     * NULL: none configured, every X-Callback-URL is refused */
+    ngx_array_t                *callback_allow;
 } ngx_http_taskgw_loc_conf_t;
 
 
@@ -157,6 +165,7 @@ typedef struct {
     ngx_str_t                   type;
     ngx_uint_t                  priority;
     int64_t                     run_at;      /* unix ms; 0: run now */
+    ngx_str_t                   callback_url; /* X-Callback-URL, checked */
     ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
@@ -235,6 +244,12 @@ extern ngx_str_t  ngx_http_taskgw_roles[];
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
     ngx_uint_t colon);
+
+/* ngx_http_taskgw_callback.c */
+char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
+    ngx_str_t *url, const char **message);
 
 /* metrics, health, admin: ngx_http_taskgw_ops.h */
 uint64_t ngx_http_taskgw_clock_us(void);

@@ -74,6 +74,12 @@ static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_F_COUNT] = {
 
 
 /*
+ * Cancellation is worker/common/lua/cancel.lua, the script taskgwctl
+ * sends too: a queued task is flagged for the worker to mark cancelled
+ * instead of running it; a scheduled or retrying task still in the
+ * schedule is cancelled at once and its task.cancelled webhook event
+ * written to the outbox.
+ *
  * How long a task cancelled here is kept when no worker has published its
  * result_ttl (<prefix>:config:result_ttl): the worker's default, 7 days.
  */
@@ -98,7 +104,9 @@ static u_char *ngx_http_taskgw_render_string(u_char *p, ngx_str_t *s);
 ngx_int_t
 ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 {
-    u_char                       *key, *now;
+    u_char                       *key, *now, *event;
+    size_t                        now_len;
+    int64_t                       ms;
     ngx_int_t                     rc;
     ngx_uint_t                    f;
     ngx_str_t                     id;
@@ -131,10 +139,10 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
 
-    key = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
-                               + id.len + tmcf->prefix.len
-                               + sizeof(":scheduled") - 1 + tmcf->prefix.len
-                               + sizeof(":config:result_ttl") - 1);
+    key = ngx_pnalloc(r->pool, 5 * tmcf->prefix.len + 2 * id.len
+                               + sizeof(":task::scheduled:config:result_ttl"
+                                        ":outbox:event:msg__")
+                               + NGX_INT64_LEN);
     now = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (key == NULL || now == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -147,7 +155,7 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
         ngx_http_taskgw_redis_cmd_arg(&cmd, "EVAL", 4);
         ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_cancel,
                                       sizeof(tgw_lua_cancel) - 1);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, "3", 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "5", 1);
     } else {
         ngx_http_taskgw_redis_cmd_arg(&cmd, "HMGET", 5);
     }
@@ -169,6 +177,9 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_DELETE) {
+        ms = ngx_http_taskgw_now_ms();
+        now_len = ngx_sprintf(now, "%L", ms) - now;
+
         key += cmd.argvlen[cmd.argc - 1];
         ngx_http_taskgw_redis_cmd_arg(&cmd, key,
                                       ngx_sprintf(key,
@@ -181,17 +192,33 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                           NGX_HTTP_TASKGW_KEY_RESULT_TTL,
                                           &tmcf->prefix)
                                       - key);
+        key += cmd.argvlen[cmd.argc - 1];
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key,
+                                              NGX_HTTP_TASKGW_KEY_OUTBOX,
+                                              &tmcf->prefix)
+                                      - key);
+
+        /* the task.cancelled event: its id is its webhook-id */
+        key += cmd.argvlen[cmd.argc - 1];
+        event = ngx_sprintf(key, NGX_HTTP_TASKGW_KEY_EVENT, &tmcf->prefix,
+                            &id, ms);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key, event - key);
         ngx_http_taskgw_redis_cmd_arg(&cmd, id.data, id.len);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, now,
-                                      ngx_sprintf(now, "%L",
-                                                  ngx_http_taskgw_now_ms())
-                                      - now);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, now, now_len);
         ngx_http_taskgw_redis_cmd_arg(&cmd, NGX_HTTP_TASKGW_CANCELLED_TTL,
                                   sizeof(NGX_HTTP_TASKGW_CANCELLED_TTL) - 1);
 
         if (ngx_http_taskgw_status_scope(r, ctx, &cmd) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        /* the event id: the event key without "<prefix>:event:" */
+        ngx_http_taskgw_redis_cmd_arg(&cmd,
+                                      key + tmcf->prefix.len
+                                      + sizeof(":event:") - 1,
+                                      event - key - tmcf->prefix.len
+                                      - (sizeof(":event:") - 1));
     }
 
     rc = ngx_http_taskgw_redis_send(r, &cmd, 1,

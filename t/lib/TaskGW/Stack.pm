@@ -331,6 +331,9 @@ sub start_redis {
     $self->{redis_args} = $opt{args} if $opt{args};
     my $bin = $ENV{TASKGW_REDIS_SERVER} || 'redis-server';
     my $log = "$self->{dir}/redis.log";
+    my @aof = $self->{redis_persist}
+        ? ('--appendonly', 'yes', '--appendfsync', 'always')
+        : ('--appendonly', 'no');
     $self->{redis_pid} = _spawn('redis-server', $log, $bin,
         '--port', $port, '--bind', '127.0.0.1', '--save', '',
         '--appendonly', 'no', '--dir', $self->{dir},
@@ -355,8 +358,8 @@ sub stop_redis {
 }
 
 sub restart_redis {
-    my ($self) = @_;
-    $self->stop_redis;
+    my ($self, %opt) = @_;
+    $self->stop_redis(%opt);
     return $self->start_redis;
 }
 
