@@ -26,7 +26,7 @@ NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
 
-.PHONY: all deps module worker run test test-asan install clean
+.PHONY: all deps module worker run test test-asan fuzz fuzz-run install clean
 
 all: deps module worker
 
@@ -75,6 +75,17 @@ test-asan:
 	@sh scripts/deps.sh test
 	$(MAKE) SAN=1 module worker
 	@TASKGW_SAN=1 sh scripts/test.sh
+
+# libFuzzer targets of the parsers (fuzz/, docs/testing.md), built with
+# clang, ASan and UBSan into build/fuzz; `make fuzz-run` fuzzes each one
+# for FUZZ_TIME seconds, one after the other.
+FUZZ_TIME ?= 600
+
+fuzz:
+	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz
+
+fuzz-run:
+	@sh scripts/fuzz-smoke.sh $(FUZZ_TIME)
 
 SYSTEMD_DIR ?= /etc/systemd/system
 CONF_DIR    ?= /etc/taskgw

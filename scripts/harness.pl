@@ -14,6 +14,8 @@ if (!@suites) {
     push @suites, sort glob('t/*.t');
     push @suites, sort glob('t/selftest/*.t');
     push @suites, sort grep { -x $_ && !/\.[a-z]+$/ } glob("$unit_dir/test_*");
+    # every fuzz target over its seeds plus a few seconds of fuzzing
+    push @suites, 'scripts/fuzz-smoke.sh';
     push @suites, sort glob('t/e2e/*.t');
 }
 
