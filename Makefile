@@ -81,8 +81,9 @@ test-asan:
 # for FUZZ_TIME seconds, one after the other.
 FUZZ_TIME ?= 600
 
-fuzz:
-	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz
+# (the module's targets compile against the configured tree of build/nginx)
+fuzz: $(BUILD)/nginx/objs/Makefile
+	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz NGX=$(CURDIR)/$(BUILD)/nginx
 
 fuzz-run:
 	@sh scripts/fuzz-smoke.sh $(FUZZ_TIME)
