@@ -114,7 +114,7 @@ ngx_http_taskgw_callback_check(ngx_http_request_t *r, ngx_str_t *url,
     ngx_str_null(url);
 
     if (ngx_http_taskgw_find_header(r, "X-Callback-URL", &h) != NGX_OK) {
-        *message = "X-Callback-URL may appear once";
+        *message = "duplicate X-Callback-URL header";
         return NGX_DECLINED;
     }
 

@@ -171,11 +171,12 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
 
     ctx->priority = tlcf->priority;
 
-    *message = "X-Task-Priority must be one of high, normal, low";
-
     if (ngx_http_taskgw_find_header(r, "X-Task-Priority", &h) != NGX_OK) {
+        *message = "duplicate X-Task-Priority header";
         return NGX_DECLINED;
     }
+
+    *message = "X-Task-Priority must be one of high, normal, low";
 
     if (h != NULL) {
         for (p = 0; ngx_http_taskgw_priorities[p].len; p++) {
@@ -233,10 +234,13 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
     ngx_int_t         n;
     ngx_table_elt_t  *d, *at;
 
-    if (ngx_http_taskgw_find_header(r, "X-Task-Delay", &d) != NGX_OK
-        || ngx_http_taskgw_find_header(r, "X-Task-Run-At", &at) != NGX_OK)
-    {
-        *message = "X-Task-Delay and X-Task-Run-At may each appear once";
+    if (ngx_http_taskgw_find_header(r, "X-Task-Delay", &d) != NGX_OK) {
+        *message = "duplicate X-Task-Delay header";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_taskgw_find_header(r, "X-Task-Run-At", &at) != NGX_OK) {
+        *message = "duplicate X-Task-Run-At header";
         return NGX_DECLINED;
     }
 
@@ -304,12 +308,12 @@ ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
     u_char           *p, *last;
     ngx_table_elt_t  *h;
 
-    *message = "Idempotency-Key must be 1-255 visible ASCII characters, "
-               "given once";
-
     if (ngx_http_taskgw_find_header(r, "Idempotency-Key", &h) != NGX_OK) {
+        *message = "duplicate Idempotency-Key header";
         return NGX_DECLINED;
     }
+
+    *message = "Idempotency-Key must be 1-255 visible ASCII characters";
 
     if (h == NULL) {
         return NGX_OK;

@@ -160,7 +160,9 @@ Content-Type: application/json
 --- error_code eval
 [400, 400, 400, 400, 400]
 --- response_body eval
-[(qq({"error":"bad_request","message":"Idempotency-Key must be 1-255 visible ASCII characters, given once"})) x 5]
+[(qq({"error":"bad_request","message":"Idempotency-Key must be 1-255 visible ASCII characters"})) x 3,
+ qq({"error":"bad_request","message":"duplicate Idempotency-Key header"}),
+ qq({"error":"bad_request","message":"Idempotency-Key must be 1-255 visible ASCII characters"})]
 
 
 
