@@ -255,10 +255,15 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
         goto invalid;
     }
 
+    /*
+     * an option is compared only as far as its word goes: the last word
+     * of a file without a final newline ends where the buffer does
+     */
+
     for (i = 3; i < n; i++) {
         bad = w[i];
 
-        if (ngx_strncmp(w[i].data, "ips=", 4) == 0) {
+        if (w[i].len >= 4 && ngx_strncmp(w[i].data, "ips=", 4) == 0) {
             if (tok->ips) {
                 goto duplicate;
             }
@@ -276,7 +281,7 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
             continue;
         }
 
-        if (ngx_strncmp(w[i].data, "rate=", 5) == 0) {
+        if (w[i].len >= 5 && ngx_strncmp(w[i].data, "rate=", 5) == 0) {
             if (tok->rate) {
                 goto duplicate;
             }
@@ -294,7 +299,7 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
             continue;
         }
 
-        if (ngx_strncmp(w[i].data, "queues=", 7) == 0) {
+        if (w[i].len >= 7 && ngx_strncmp(w[i].data, "queues=", 7) == 0) {
             if (tok->queues) {
                 goto duplicate;
             }
