@@ -19,7 +19,9 @@ endif
 
 NGX_BUILD   := $(OUT)/nginx
 MODULE      := $(OUT)/ngx_http_taskgw_module.so
-MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h)
+MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h) \
+               worker/common/tgw_keys.h worker/common/tgw_lua.h
+LUA_SRCS    := $(sort $(wildcard worker/common/lua/*.lua))
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -Werror=format-security -fPIC -Wdate-time \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
@@ -33,6 +35,13 @@ deps:
 	@sh scripts/deps.sh
 
 module: $(MODULE)
+
+# The Lua scripts shared by the module, the worker and taskgwctl, one
+# header generated from worker/common/lua/*.lua (also by worker/Makefile).
+# It is committed, so nginx's own configure builds the module from a
+# plain checkout; this rule keeps it current whenever a script changes.
+worker/common/tgw_lua.h: $(LUA_SRCS) scripts/lua2h.sh
+	sh scripts/lua2h.sh $@ $(LUA_SRCS)
 
 # nginx-dev ships headers and the configure machinery; a module is built
 # with exactly Debian's configure flags so its signature matches the stock

@@ -1,7 +1,7 @@
 
 /*
  * ngx_http_taskgw_enqueue: the taskgw_enqueue content handler.
- * Validates the request, stores the body as a task in one MULTI/EXEC,
+ * Validates the request, stores the body as a task with one script,
  * and answers 202 only after Redis acknowledged it.
  */
 
@@ -13,6 +13,7 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "tgw_lua.h"
 
 
 static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
@@ -31,8 +32,8 @@ static ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
 
 static ngx_str_t  ngx_http_taskgw_outcome_accepted =
     ngx_string("accepted");
-static ngx_str_t  ngx_http_taskgw_queued = ngx_string("queued");
-static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string("scheduled");
+static ngx_str_t  ngx_http_taskgw_queued = ngx_string(TGW_ST_QUEUED);
+static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string(TGW_ST_SCHEDULED);
 
 
 ngx_int_t
@@ -320,20 +321,21 @@ ngx_http_taskgw_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * One MULTI/EXEC: the task hash and its stream entry are written together
- * or not at all, and the 202 waits for EXEC's reply.
+ * One script (worker/common/lua/enqueue.lua, shared with taskgwctl and
+ * the worker's cron ticks, so the fields of a new task are listed once):
+ * the task hash and its stream entry (or its place in the schedule) are
+ * written together or not at all, and the 202 waits for its reply.
  */
 
 static ngx_int_t
 ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char                       *id, *created, *run_at;
-    size_t                        run_at_len;
-    ngx_str_t                     id_s, tk, qk, *status;
+    ngx_str_t                     id_s, tk, qk, sk;
     ngx_table_elt_t              *ct;
     ngx_http_taskgw_ctx_t        *ctx;
     ngx_http_variable_value_t    *rid;
-    ngx_http_taskgw_redis_cmd_t   cmds[4], *c;
+    ngx_http_taskgw_redis_cmd_t   cmd, *c;
     ngx_http_taskgw_main_conf_t  *tmcf;
 
     static ngx_str_t  request_id = ngx_string("request_id");
@@ -359,29 +361,24 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
                          &id_s)
              - tk.data;
 
-    /* a ready task goes to its stream, a delayed one to the schedule */
+    /* the script puts a ready task in its stream, a delayed one in the
+     * schedule */
 
     qk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":q::") - 1
                           + ctx->queue.len
-                          + ngx_http_taskgw_priorities[ctx->priority].len
-                          + sizeof(":scheduled"));
-    if (qk.data == NULL) {
+                          + ngx_http_taskgw_priorities[ctx->priority].len);
+    sk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":scheduled"));
+    if (qk.data == NULL || sk.data == NULL) {
         return NGX_ERROR;
     }
 
-    if (ctx->run_at) {
-        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
-                             &tmcf->prefix)
-                 - qk.data;
-
-    } else {
-        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE,
-                             &tmcf->prefix, &ctx->queue,
-                             &ngx_http_taskgw_priorities[ctx->priority])
-                 - qk.data;
-    }
-
-    status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
+    qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE, &tmcf->prefix,
+                         &ctx->queue,
+                         &ngx_http_taskgw_priorities[ctx->priority])
+             - qk.data;
+    sk.len = ngx_sprintf(sk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
+                         &tmcf->prefix)
+             - sk.data;
 
     created = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     run_at = ngx_pnalloc(r->pool, NGX_INT64_LEN);
@@ -389,84 +386,49 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_ERROR;
     }
 
-    run_at_len = ngx_sprintf(run_at, "%L", ctx->run_at) - run_at;
-
     rid = ngx_http_get_variable(r, &request_id, ngx_hash_key(request_id.data,
                                                              request_id.len));
 
     ct = r->headers_in.content_type;
 
-    c = &cmds[0];
+    c = &cmd;
     c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "MULTI", 5);
-
-    c = &cmds[1];
-    c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
+    ngx_http_taskgw_redis_cmd_arg(c, "EVAL", 4);
+    ngx_http_taskgw_redis_cmd_arg(c, tgw_lua_enqueue,
+                                  sizeof(tgw_lua_enqueue) - 1);
+    ngx_http_taskgw_redis_cmd_arg(c, "3", 1);
     ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
+    ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+    ngx_http_taskgw_redis_cmd_arg(c, sk.data, sk.len);
     ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "queue", 5);
     ngx_http_taskgw_redis_cmd_arg(c, ctx->queue.data, ctx->queue.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "type", 4);
     ngx_http_taskgw_redis_cmd_arg(c, ctx->type.data, ctx->type.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "priority", 8);
     ngx_http_taskgw_redis_cmd_arg(c,
                             ngx_http_taskgw_priorities[ctx->priority].data,
                             ngx_http_taskgw_priorities[ctx->priority].len);
-    ngx_http_taskgw_redis_cmd_arg(c, "status", 6);
-    ngx_http_taskgw_redis_cmd_arg(c, status->data, status->len);
-    ngx_http_taskgw_redis_cmd_arg(c, "payload", 7);
     ngx_http_taskgw_redis_cmd_arg(c, body->data, body->len);
-    ngx_http_taskgw_redis_cmd_arg(c, "content_type", 12);
     ngx_http_taskgw_redis_cmd_arg(c, ct ? ct->value.data : (u_char *) "",
                                   ct ? ct->value.len : 0);
-    ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
-    ngx_http_taskgw_redis_cmd_arg(c, "", 0);
-    ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
+    ngx_http_taskgw_redis_cmd_arg(c, "", 0);              /* owner */
     ngx_http_taskgw_redis_cmd_arg(c,
                                   rid && !rid->not_found ? rid->data
                                                          : (u_char *) "",
                                   rid && !rid->not_found ? rid->len : 0);
-    ngx_http_taskgw_redis_cmd_arg(c, "client_addr", 11);
     ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
                                   r->connection->addr_text.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "created_at", 10);
+    ngx_http_taskgw_redis_cmd_arg(c, "", 0);              /* callback_url */
     ngx_http_taskgw_redis_cmd_arg(c, created,
                                   ngx_sprintf(created, "%L",
                                               ngx_http_taskgw_now_ms())
                                   - created);
-    ngx_http_taskgw_redis_cmd_arg(c, "attempts", 8);
-    ngx_http_taskgw_redis_cmd_arg(c, "0", 1);
-
-    c = &cmds[2];
-    c->argc = 0;
-
-    if (ctx->run_at) {
-        ngx_http_taskgw_redis_cmd_arg(&cmds[1], "run_at", 6);
-        ngx_http_taskgw_redis_cmd_arg(&cmds[1], run_at, run_at_len);
-
-        ngx_http_taskgw_redis_cmd_arg(c, "ZADD", 4);
-        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
-        ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
-        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-
-    } else {
-        ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
-        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
-        ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
-        ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
-        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-    }
-
-    c = &cmds[3];
-    c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+    ngx_http_taskgw_redis_cmd_arg(c, run_at,
+                                  ngx_sprintf(run_at, "%L", ctx->run_at)
+                                  - run_at);
 
     ctx->task_id = id_s;
     ctx->task_key = tk;
 
-    return ngx_http_taskgw_redis_send(r, cmds, 4,
+    return ngx_http_taskgw_redis_send(r, &cmd, 1,
                                       ngx_http_taskgw_enqueue_done);
 }
 
@@ -480,26 +442,15 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
     ngx_table_elt_t             *h;
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_srv_conf_t  *tscf;
-    ngx_http_taskgw_redis_cmd_t  del;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
     if (!ngx_http_taskgw_redis_reply_ok(reply)) {
         if (reply) {
+            /* the script wrote nothing: the client gets 503 and may
+             * retry */
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: redis refused task %V", &ctx->task_id);
-
-            /*
-             * EXEC runs every queued command even when one fails: the
-             * hash may have been written without its stream entry.  The
-             * client gets 503 and retries, so that hash must not stay.
-             */
-
-            del.argc = 0;
-            ngx_http_taskgw_redis_cmd_arg(&del, "DEL", 3);
-            ngx_http_taskgw_redis_cmd_arg(&del, ctx->task_key.data,
-                                          ctx->task_key.len);
-            ngx_http_taskgw_redis_fire(&del);
         }
 
         ngx_str_null(&ctx->task_id);

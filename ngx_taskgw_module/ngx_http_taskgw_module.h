@@ -1,8 +1,9 @@
 
 /*
  * ngx_http_taskgw_module: shared types of the module's files.
- * Owns the configuration structures, the request context and the Redis
- * key schema (mirror of worker/common/tgw_keys.h).
+ * Owns the configuration structures and the request context; the Redis
+ * key schema is worker/common/tgw_keys.h, shared with the worker and
+ * taskgwctl.
  */
 
 
@@ -14,11 +15,13 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "tgw_keys.h"
 
-/* Redis key schema (worker/common/tgw_keys.h); every key is "<prefix>:<suffix>". */
-#define NGX_HTTP_TASKGW_KEY_TASK      "%V:task:%V"
-#define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
-#define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
+
+/* The keys of tgw_keys.h, built from ngx_str_t parts. */
+#define NGX_HTTP_TASKGW_KEY_TASK      TGW_KEYF_TASK("%V")
+#define NGX_HTTP_TASKGW_KEY_QUEUE     TGW_KEYF_QUEUE("%V")
+#define NGX_HTTP_TASKGW_KEY_SCHEDULED TGW_KEYF_SCHEDULED("%V")
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 #define NGX_HTTP_TASKGW_PREFIX_MAX    128

@@ -1,7 +1,8 @@
 
 /*
  * ngx_http_taskgw_status: the taskgw_status content handler.
- * GET renders a task hash as the task JSON of SPEC §5; DELETE cancels.
+ * GET renders a task hash as the task JSON (docs/directives.md); DELETE
+ * cancels with the cancel script shared with taskgwctl.
  */
 
 
@@ -11,27 +12,28 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "tgw_lua.h"
 
 
 /* The task hash fields the JSON shows, in the order it shows them. */
 typedef enum {
-    TGW_F_ID = 0,
-    TGW_F_QUEUE,
-    TGW_F_TYPE,
-    TGW_F_PRIORITY,
-    TGW_F_STATUS,
-    TGW_F_ATTEMPTS,
-    TGW_F_OWNER,
-    TGW_F_CREATED_AT,
-    TGW_F_RUN_AT,
-    TGW_F_STARTED_AT,
-    TGW_F_FINISHED_AT,
-    TGW_F_RESULT,
-    TGW_F_RESULT_ENCODING,
-    TGW_F_ERROR,
-    TGW_F_WEBHOOK_STATUS,
-    TGW_F_WEBHOOK_ATTEMPTS,
-    TGW_F_COUNT
+    TGW_FIELD_ID = 0,
+    TGW_FIELD_QUEUE,
+    TGW_FIELD_TYPE,
+    TGW_FIELD_PRIORITY,
+    TGW_FIELD_STATUS,
+    TGW_FIELD_ATTEMPTS,
+    TGW_FIELD_OWNER,
+    TGW_FIELD_CREATED_AT,
+    TGW_FIELD_RUN_AT,
+    TGW_FIELD_STARTED_AT,
+    TGW_FIELD_FINISHED_AT,
+    TGW_FIELD_RESULT,
+    TGW_FIELD_RESULT_ENCODING,
+    TGW_FIELD_ERROR,
+    TGW_FIELD_WEBHOOK_STATUS,
+    TGW_FIELD_WEBHOOK_ATTEMPTS,
+    TGW_FIELD_COUNT
 } ngx_http_taskgw_field_e;
 
 
@@ -51,52 +53,35 @@ typedef struct {
 } ngx_http_taskgw_field_t;
 
 
-static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_F_COUNT] = {
-    { ngx_string("id"), TGW_JSON_STRING },
-    { ngx_string("queue"), TGW_JSON_STRING },
-    { ngx_string("type"), TGW_JSON_STRING },
-    { ngx_string("priority"), TGW_JSON_STRING },
-    { ngx_string("status"), TGW_JSON_STRING },
-    { ngx_string("attempts"), TGW_JSON_INT },
-    { ngx_string("owner"), TGW_JSON_STRING },
-    { ngx_string("created_at"), TGW_JSON_TIME },
-    { ngx_string("run_at"), TGW_JSON_TIME },
-    { ngx_string("started_at"), TGW_JSON_TIME },
-    { ngx_string("finished_at"), TGW_JSON_TIME },
-    { ngx_string("result"), TGW_JSON_RAW },
-    { ngx_string("result_encoding"), TGW_JSON_SKIP },
-    { ngx_string("error"), TGW_JSON_STRING },
-    { ngx_string("webhook_status"), TGW_JSON_SKIP },
-    { ngx_string("webhook_attempts"), TGW_JSON_SKIP }
+static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
+    { ngx_string(TGW_F_ID), TGW_JSON_STRING },
+    { ngx_string(TGW_F_QUEUE), TGW_JSON_STRING },
+    { ngx_string(TGW_F_TYPE), TGW_JSON_STRING },
+    { ngx_string(TGW_F_PRIORITY), TGW_JSON_STRING },
+    { ngx_string(TGW_F_STATUS), TGW_JSON_STRING },
+    { ngx_string(TGW_F_ATTEMPTS), TGW_JSON_INT },
+    { ngx_string(TGW_F_OWNER), TGW_JSON_STRING },
+    { ngx_string(TGW_F_CREATED_AT), TGW_JSON_TIME },
+    { ngx_string(TGW_F_RUN_AT), TGW_JSON_TIME },
+    { ngx_string(TGW_F_STARTED_AT), TGW_JSON_TIME },
+    { ngx_string(TGW_F_FINISHED_AT), TGW_JSON_TIME },
+    { ngx_string(TGW_F_RESULT), TGW_JSON_RAW },
+    { ngx_string(TGW_F_RESULT_ENC), TGW_JSON_SKIP },
+    { ngx_string(TGW_F_ERROR), TGW_JSON_STRING },
+    { ngx_string(TGW_F_WEBHOOK_STATUS), TGW_JSON_SKIP },
+    { ngx_string(TGW_F_WEBHOOK_ATTEMPTS), TGW_JSON_SKIP }
 };
 
 
 /*
- * Cancellation, atomically: a queued task is flagged for the worker to
- * mark cancelled instead of running it; a scheduled or retrying task
- * still in the schedule is taken out and cancelled at once.  Returns 0
- * for an unknown task, 1 when cancelling, 2 when it is too late.
+ * Cancellation, atomically (worker/common/lua/cancel.lua, the same rule
+ * taskgwctl applies): a queued task is flagged for the worker to mark
+ * cancelled instead of running it; a scheduled or retrying task still in
+ * the schedule is taken out and cancelled at once.  Returns {0, ""} for
+ * an unknown task, {1, status} when cancelling, {2, status} when it is
+ * too late.
  */
-static ngx_str_t  ngx_http_taskgw_cancel_script = ngx_string(
-    "local s = redis.call('HGET', KEYS[1], 'status')\n"
-    "if not s then return 0 end\n"
-    "if s == 'scheduled' or s == 'retrying' then\n"
-    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
-    "    redis.call('HSET', KEYS[1], 'status', 'cancelled',\n"
-    "               'finished_at', ARGV[2], 'cancel_requested', '1')\n"
-    "    redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "    return 1\n"
-    "  end\n"
-    "  s = 'queued'\n"
-    "end\n"
-    "if s == 'queued' then\n"
-    "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
-    "  return 1\n"
-    "end\n"
-    "return 2\n");
-
-/* How long a task cancelled here is kept: the worker's default result_ttl */
-#define NGX_HTTP_TASKGW_CANCELLED_TTL  "604800000"
+static ngx_str_t  ngx_http_taskgw_cancel_script = ngx_string(tgw_lua_cancel);
 
 
 static ngx_int_t ngx_http_taskgw_status_id(ngx_http_request_t *r,
@@ -184,8 +169,8 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                       ngx_sprintf(now, "%L",
                                                   ngx_http_taskgw_now_ms())
                                       - now);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, NGX_HTTP_TASKGW_CANCELLED_TTL,
-                                  sizeof(NGX_HTTP_TASKGW_CANCELLED_TTL) - 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, TGW_CANCELLED_TTL_MS,
+                                      sizeof(TGW_CANCELLED_TTL_MS) - 1);
     }
 
     rc = ngx_http_taskgw_redis_send(r, &cmd, 1,
@@ -266,7 +251,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char       *body;
     size_t        len, i;
-    ngx_str_t     fields[TGW_F_COUNT], name;
+    ngx_str_t     fields[TGW_FIELD_COUNT], name;
     ngx_uint_t    f;
     redisReply   *k, *v;
 
@@ -296,7 +281,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
         name.data = (u_char *) k->str;
         name.len = k->len;
 
-        for (f = 0; f < TGW_F_COUNT; f++) {
+        for (f = 0; f < TGW_FIELD_COUNT; f++) {
             if (name.len == ngx_http_taskgw_fields[f].name.len
                 && ngx_strncmp(name.data, ngx_http_taskgw_fields[f].name.data,
                                name.len) == 0)
@@ -347,7 +332,7 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
     size = sizeof("{\"webhook\":{\"status\":,\"attempts\":},"
                   "\"result_encoding\":\"base64\",}") + NGX_INT_T_LEN;
 
-    for (i = 0; i < TGW_F_COUNT; i++) {
+    for (i = 0; i < TGW_FIELD_COUNT; i++) {
         size += ngx_http_taskgw_fields[i].name.len + sizeof("\"\":null,")
                 + 2 + ngx_http_taskgw_json_escape_len(f[i].data, f[i].len)
                 + sizeof("2026-11-23T10:00:00.123Z") + NGX_INT_T_LEN;
@@ -361,7 +346,7 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
     p = body;
     *p++ = '{';
 
-    for (i = 0; i < TGW_F_COUNT; i++) {
+    for (i = 0; i < TGW_FIELD_COUNT; i++) {
 
         if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP) {
             continue;
@@ -418,19 +403,19 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
         }
     }
 
-    if (f[TGW_F_RESULT_ENCODING].len) {
+    if (f[TGW_FIELD_RESULT_ENCODING].len) {
         p = ngx_cpymem(p, ",\"result_encoding\":", 19);
-        p = ngx_http_taskgw_render_string(p, &f[TGW_F_RESULT_ENCODING]);
+        p = ngx_http_taskgw_render_string(p, &f[TGW_FIELD_RESULT_ENCODING]);
     }
 
     p = ngx_cpymem(p, ",\"webhook\":", 11);
 
-    if (f[TGW_F_WEBHOOK_STATUS].len) {
-        n = ngx_atoi(f[TGW_F_WEBHOOK_ATTEMPTS].data,
-                     f[TGW_F_WEBHOOK_ATTEMPTS].len);
+    if (f[TGW_FIELD_WEBHOOK_STATUS].len) {
+        n = ngx_atoi(f[TGW_FIELD_WEBHOOK_ATTEMPTS].data,
+                     f[TGW_FIELD_WEBHOOK_ATTEMPTS].len);
 
         p = ngx_cpymem(p, "{\"status\":", 10);
-        p = ngx_http_taskgw_render_string(p, &f[TGW_F_WEBHOOK_STATUS]);
+        p = ngx_http_taskgw_render_string(p, &f[TGW_FIELD_WEBHOOK_STATUS]);
         p = ngx_sprintf(p, ",\"attempts\":%i}", n == NGX_ERROR ? 0 : n);
 
     } else {
@@ -464,9 +449,13 @@ static void
 ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                 *body;
+    ngx_int_t               outcome;
     ngx_http_taskgw_ctx_t  *ctx;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: cancel script failed: %*s",
@@ -478,14 +467,16 @@ ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    if (reply->integer == 0) {
+    outcome = reply->element[0]->integer;
+
+    if (outcome == 0) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "no such task"));
         return;
     }
 
-    if (reply->integer == 2) {
+    if (outcome == 2) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_CONFLICT, "conflict",
                                        "the task is running or finished"));

@@ -1,6 +1,6 @@
 /*
  * taskgwctl task show|cancel: one task, read from or flagged in its hash
- * (SPEC §5, §6).
+ * (docs/cli.md).
  */
 
 #include <stdio.h>
@@ -8,41 +8,9 @@
 #include <string.h>
 
 #include "tgw_keys.h"
+#include "tgw_lua.h"
 #include "tgw_ctl_task.h"
 #include "ctl.h"
-
-/*
- * The cancel rule of SPEC §5, atomic in Redis and the same as the
- * module's DELETE: only a queued, scheduled or retrying task may be
- * cancelled.  A queued task gets cancel_requested and the worker marks it
- * cancelled instead of running it; a scheduled or retrying task still in
- * the schedule is taken out and cancelled at once (kept for the worker's
- * default result_ttl, ARGV[3] ms).  Returns {0} for an unknown task,
- * {1, status} when cancelling, {2, status} when it is too late.
- */
-static const char  tgw_ctl_cancel_lua[] =
-    "local st = redis.call('HGET', KEYS[1], '" TGW_F_STATUS "')\n"
-    "if not st then return {0, ''} end\n"
-    "if st == '" TGW_ST_SCHEDULED "' or st == '" TGW_ST_RETRYING "' then\n"
-    "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
-    "    redis.call('HSET', KEYS[1], '" TGW_F_STATUS "', '"
-    TGW_ST_CANCELLED "',\n"
-    "               '" TGW_F_FINISHED_AT "', ARGV[2],\n"
-    "               '" TGW_F_CANCEL_REQUESTED "', '1')\n"
-    "    redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "    return {1, st}\n"
-    "  end\n"
-    "  st = '" TGW_ST_QUEUED "'\n"
-    "end\n"
-    "if st == '" TGW_ST_QUEUED "' then\n"
-    "  redis.call('HSET', KEYS[1], '" TGW_F_CANCEL_REQUESTED "', '1')\n"
-    "  return {1, st}\n"
-    "end\n"
-    "return {2, st}\n";
-
-/* 7 days: how long a task cancelled here is kept, as the module does */
-#define TGW_CTL_CANCELLED_TTL_MS  "604800000"
-
 
 static int
 tgw_ctl_check_id(const char *cmd, const char *id)
@@ -221,8 +189,10 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
         return 1;
     }
 
+    /* the cancel rule: worker/common/lua/cancel.lua, as the module's
+     * DELETE applies it */
     r = tgw_ctl_command(ctl, "EVAL %s 2 %s %s %s %lld "
-                        TGW_CTL_CANCELLED_TTL_MS, tgw_ctl_cancel_lua, key,
+                        TGW_CANCELLED_TTL_MS, tgw_lua_cancel, key,
                         skey, argv[0], (long long) tgw_ctl_now_ms());
     if (r == NULL) {
         return 1;

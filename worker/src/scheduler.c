@@ -1,5 +1,6 @@
 /*
- * Cron firing (see scheduler.h and worker/common/lua/cron.lua).
+ * Cron firing (see scheduler.h; the task is created by
+ * worker/common/lua/enqueue.lua with the tick's guard).
  */
 
 #include <stdlib.h>
