@@ -253,13 +253,17 @@ tgw_hook_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
     tgw_webhooks_t *ws = h->ws;
 
     h->record_busy = 0;
-    if (r != NULL && r->type != REDIS_REPLY_ERROR) {
-        h->record = NULL;           /* landed */
+    if (r != NULL) {
+        /* Landed, or refused by Redis (the hash is no hash any more): a
+         * refusal would be refused again, so it is said once and given
+         * up.  No reply (the connection failed) is sent again. */
+        if (r->type == REDIS_REPLY_ERROR) {
+            tgw_log(TGW_LOG_WARN, "webhook_record_failed", "task_id",
+                    h->task_id, "status", h->record, "error", r->str, NULL);
+        }
+        h->record = NULL;
         free(h->record_error);
         h->record_error = NULL;
-    } else if (r != NULL) {
-        tgw_log(TGW_LOG_WARN, "webhook_record_failed", "task_id",
-                h->task_id, "status", h->record, "error", r->str, NULL);
     }
     tgw_hook_maybe_free(h);
     if (ws->on_ended) {
@@ -271,10 +275,12 @@ tgw_hook_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
 /*
  * Records the delivery's progress in the task hash.  This write retries
  * until it lands: a lost one would leave webhook_status "pending" for a
- * delivery that ended; a write that fails (Redis away, an error) is sent
- * again by tgw_webhooks_retry() on every tick, and the delivery is freed
- * only once it landed (or the worker's shutdown grace ran out).  A newer
- * progress replaces an older one not yet written.
+ * delivery that ended.  A write that could not be sent or whose
+ * connection failed before the reply is sent again by
+ * tgw_webhooks_retry() on every tick (and when the connection is back),
+ * and the delivery is freed only once it landed (or Redis refused it, or
+ * the worker's shutdown grace ran out).  A newer progress replaces an
+ * older one not yet written.
  */
 static void
 tgw_hook_record(tgw_hook_t *h, const char *status, const char *error)
