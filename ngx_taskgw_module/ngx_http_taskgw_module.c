@@ -110,6 +110,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       offsetof(ngx_http_taskgw_loc_conf_t, max_delay),
       NULL },
 
+    { ngx_string("taskgw_max_payload"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, max_payload),
+      NULL },
+
     { ngx_string("taskgw_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_taskgw_status,
@@ -270,6 +277,7 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->priority = NGX_CONF_UNSET_UINT;
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
+    tlcf->max_payload = NGX_CONF_UNSET_SIZE;
 
     return tlcf;
 }
@@ -287,6 +295,8 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TASKGW_PRIO_NORMAL);
     ngx_conf_merge_value(conf->validate_json, prev->validate_json, 0);
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
+    ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
+                              16 * 1024 * 1024);
 
     return NGX_CONF_OK;
 }

@@ -24,7 +24,7 @@
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED TGW_KEYF_SCHEDULED("%V")
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
-#define NGX_HTTP_TASKGW_PREFIX_MAX    128
+#define NGX_HTTP_TASKGW_PREFIX_MAX    TGW_PREFIX_MAX  /* all parts agree */
 #define NGX_HTTP_TASKGW_QUEUE_MAX     64
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
 
@@ -74,6 +74,7 @@ typedef struct {
 
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
+    size_t                      max_payload; /* largest body stored */
 } ngx_http_taskgw_loc_conf_t;
 
 

@@ -19,8 +19,7 @@ our $Silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
 $ENV{TEST_NGINX_SILENT_PORT} = $Silent->sockport;
 
 # A fake Redis that completes the connection setup (answers PING), then
-# drops the connection as soon as a request's EVAL (the enqueue script)
-# arrives.
+# drops the connection as soon as a request's MULTI arrives.
 our $Dropper = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                      LocalPort => 0, Listen => 128,
                                      ReuseAddr => 1)
@@ -36,7 +35,7 @@ if ($dropper_pid == 0) {
         my $buf = '';
         while (sysread($c, my $chunk, 4096)) {
             $buf .= $chunk;
-            if ($buf =~ /EVAL/) {
+            if ($buf =~ /MULTI/) {
                 last;
             }
             while ($buf =~ s/^\*1\r\n\$4\r\nPING\r\n//) {

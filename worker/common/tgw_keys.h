@@ -10,6 +10,14 @@
 #define TGW_KEYS_H
 
 /*
+ * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
+ * The worker's config, taskgwctl's -p and the module's taskgw_prefix all
+ * refuse anything else (the module's NGX_HTTP_TASKGW_PREFIX_MAX is this
+ * macro), so no part writes keys another part cannot name.
+ */
+#define TGW_PREFIX_MAX      128
+
+/*
  * Every key is "<prefix>:<suffix>"; format strings take the prefix first.
  * The TGW_KEYF_* forms take the conversion to use for each part, so the
  * module builds the same keys from ngx_str_t ("%V") as the worker and the

@@ -11,6 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The PATH an exec program is looked up in (and gets) when the worker
+ * has none. */
+#define TGW_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
+
+/* Longest worker name (it is part of keys and the consumer name). */
+#define TGW_NAME_MAX      128
+
 /* What a handler does with a task. */
 typedef enum {
     TGW_HANDLER_BUILTIN = 0,

@@ -15,10 +15,9 @@
 
 #include <jansson.h>
 
+#include "keeper.h"
 #include "run.h"
 #include "tgw_duration.h"
-
-#define TGW_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
 
 static void tgw_run_handle_closed(uv_handle_t *h);
 static void tgw_run_finish(tgw_run_t *run);
@@ -181,7 +180,8 @@ tgw_exec_written(uv_write_t *req, int status)
 }
 
 
-/* Signals the child's whole process group (it leads one: DETACHED). */
+/* Signals the child's whole process group (the keeper leads one:
+ * DETACHED), the program and what it started. */
 static void
 tgw_exec_signal(tgw_run_t *run, int sig)
 {
@@ -312,12 +312,16 @@ tgw_exec_start(tgw_run_t *run)
     uv_process_options_t  opt;
     uv_stdio_container_t  stdio[3];
     uv_buf_t              buf;
-    char                 *env[6], attempt[16];
+    char                 *env[6], attempt[16], worker_pid[24], **argv;
     const char           *path;
     int                   rc, i;
 
     run->errbuf = malloc(2 * TGW_STDERR_TAIL);
-    if (run->errbuf == NULL) {
+    argv = tgw_keeper_argv(run->handler->argv, worker_pid);
+    if (run->errbuf == NULL || argv == NULL) {
+        free(run->errbuf);
+        run->errbuf = NULL;
+        free(argv);
         return -1;
     }
 
@@ -336,6 +340,7 @@ tgw_exec_start(tgw_run_t *run)
             }
             free(run->errbuf);
             run->errbuf = NULL;
+            free(argv);
             return -1;
         }
     }
@@ -359,8 +364,10 @@ tgw_exec_start(tgw_run_t *run)
     stdio[1].data.stream = (uv_stream_t *) &run->out;
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *) &run->err;
-    opt.file = run->handler->argv[0];
-    opt.args = run->handler->argv;
+    /* The program runs under a keeper (keeper.h), which kills it and its
+     * whole process group when this worker dies. */
+    opt.file = TGW_KEEPER_SELF;
+    opt.args = argv;
     opt.env = env;
     opt.stdio = stdio;
     opt.stdio_count = 3;
@@ -373,6 +380,7 @@ tgw_exec_start(tgw_run_t *run)
     for (i = 0; i < 5; i++) {
         free(env[i]);
     }
+    free(argv);
 
     if (rc != 0) {
         /* The handle was initialized all the same: close everything. */

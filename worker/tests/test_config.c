@@ -137,7 +137,7 @@ main(void)
         "             \"allow_private\": true},\n"
         " \"handlers\": {\n"
         "   \"system.ping\": {\"builtin\": \"ping\"},\n"
-        "   \"report.build\": {\"exec\": [\"/usr/local/bin/build-report\",\n"
+        "   \"report.build\": {\"exec\": [\"/bin/echo\",\n"
         "                      \"--json\"], \"timeout\": \"5m\",\n"
         "                      \"max_attempts\": 3, \"concurrency\": 2},\n"
         "   \"crm.sync\": {\"http\": {\"url\":\n"
@@ -183,7 +183,7 @@ main(void)
         h = tgw_conf_handler(c, "report.build");
         ok(h && h->kind == TGW_HANDLER_EXEC, "report.build is exec");
         if (h) {
-            is_str(h->argv[0], "/usr/local/bin/build-report", "argv[0]");
+            is_str(h->argv[0], "/bin/echo", "argv[0]");
             is_str(h->argv[1], "--json", "argv[1]");
             ok(h->argv[2] == NULL, "argv NULL-terminated");
             is_int(h->timeout_ms, 300000, "handler timeout");
@@ -295,6 +295,58 @@ main(void)
         "\"type\": \"no spaces\"}]}",
         "schedules[0].type: bad task type (want [A-Za-z0-9._:-]{1,64})");
     bad("{\"prefix\": \"\"}", "prefix: must not be empty");
+
+    /* the prefix rule of the module and taskgwctl: 1..128 visible ASCII
+     * characters, no braces */
+    {
+        char text[400], p128[129];
+
+        memset(p128, 'p', 128);
+        p128[128] = '\0';
+        snprintf(text, sizeof(text), "{\"prefix\": \"%s\"}", p128);
+        c = load(text, &errs);
+        ok(c != NULL, "a prefix of 128 characters is taken");
+        tgw_conf_unref(c);
+        tgw_conf_errors_free(&errs);
+        snprintf(text, sizeof(text), "{\"prefix\": \"%sp\"}", p128);
+        bad(text, "prefix: must be 1 to 128 visible ASCII characters "
+            "without braces (as nginx's taskgw_prefix and taskgwctl -p)");
+    }
+    bad("{\"prefix\": \"a{b}\"}", "prefix: must be 1 to 128 visible ASCII "
+        "characters without braces (as nginx's taskgw_prefix and "
+        "taskgwctl -p)");
+    bad("{\"prefix\": \"caf\u00e9\"}", "prefix: must be 1 to 128 visible "
+        "ASCII characters without braces (as nginx's taskgw_prefix and "
+        "taskgwctl -p)");
+
+    /* a worker name: no control characters, at most 128 bytes */
+    bad("{\"name\": \"w1\\nlevel=error\"}", "name: must be at most 128 "
+        "bytes without control characters (newline, tab, ...)");
+    bad("{\"name\": \"w\\t1\"}", "name: must be at most 128 bytes without "
+        "control characters (newline, tab, ...)");
+    c = load("{\"name\": \"worker 1 \u00e9\"}", &errs);
+    ok(c != NULL && strcmp(c->name, "worker 1 \xc3\xa9") == 0,
+       "a name with a space and UTF-8 is taken");
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
+
+    /* an exec program must be there and executable, found as execvp
+     * finds it */
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"/nonexistent/prog\"]}}}",
+        "handlers.x.exec[0]: cannot run \"/nonexistent/prog\": No such file "
+        "or directory");
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"/etc/passwd\"]}}}",
+        "handlers.x.exec[0]: cannot run \"/etc/passwd\": not executable");
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"/bin\"]}}}",
+        "handlers.x.exec[0]: cannot run \"/bin\": not a regular file");
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"no-such-prog-tgw\"]}}}",
+        "handlers.x.exec[0]: cannot run \"no-such-prog-tgw\": not found in "
+        "PATH");
+    c = load("{\"handlers\": {\"x\": {\"exec\": [\"sh\", \"-c\", \":\"]}}}",
+             &errs);
+    ok(c != NULL, "a program name without '/' is found in PATH");
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
     bad("{\"password\": 5}", "password: expected a string or null, got "
         "an integer");
 
