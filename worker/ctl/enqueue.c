@@ -94,27 +94,27 @@ int
 tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
 {
     const char     *queue = argv[0], *type = argv[1], *ctype;
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     redisReply     *r;
     size_t          len;
     char            tkey[TGW_CTL_KEY_MAX], qkey[TGW_CTL_KEY_MAX];
     char            skey[TGW_CTL_KEY_MAX], now[24];
-    char            id[TGW_CTL_UUID_LEN + 1], *payload;
+    char            id[TGW_UUID_LEN + 1], *payload;
     int             rc;
 
     /* ---- validate and prepare everything before touching Redis ---- */
 
-    if (!tgw_ctl_valid_name(queue, TGW_CTL_NAME_MAX, 0)) {
+    if (!tgw_valid_name(queue, TGW_CTL_NAME_MAX, 0)) {
         return tgw_ctl_fail("enqueue: invalid queue \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ -)", queue, TGW_CTL_NAME_MAX);
     }
 
-    if (!tgw_ctl_valid_name(type, TGW_CTL_TYPE_MAX, 1)) {
+    if (!tgw_valid_name(type, TGW_CTL_TYPE_MAX, 1)) {
         return tgw_ctl_fail("enqueue: invalid type \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ - :)", type, TGW_CTL_TYPE_MAX);
     }
 
-    if (tgw_ctl_uuid7_new(id) != 0) {
+    if (tgw_uuid7_new(id) != 0) {
         return tgw_ctl_fail("enqueue: cannot make a task id: %s",
                             strerror(errno));
     }
@@ -129,7 +129,7 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
         return 1;
     }
 
-    ctype = len > 0 && tgw_ctl_json_valid(payload, len, NULL, NULL)
+    ctype = len > 0 && tgw_json_valid(payload, len, NULL, NULL)
             ? "application/json" : "application/octet-stream";
 
     if (tgw_ctl_connect(ctl) != 0) {
@@ -139,7 +139,7 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
 
     /* ---- the enqueue script: hash and stream entry, or neither ---- */
 
-    snprintf(now, sizeof(now), "%lld", (long long) tgw_ctl_now_ms());
+    snprintf(now, sizeof(now), "%lld", (long long) tgw_clock_ms());
     r = tgw_ctl_command(ctl, "EVAL %s 3 %s %s %s %s %s %s %s %b %s %s "
                         "%s %s %s %s %s 0", tgw_lua_enqueue, tkey, qkey, skey,
                         id, queue, type, TGW_CTL_PRIORITY,
@@ -159,17 +159,17 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
     freeReplyObject(r);
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"queued\","
+        tgw_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"queued\","
                            "\"queue\":", id);
-        tgw_ctl_buf_json_string(&out, queue, strlen(queue));
-        tgw_ctl_buf_puts(&out, ",\"type\":");
-        tgw_ctl_buf_json_string(&out, type, strlen(type));
-        tgw_ctl_buf_puts(&out, ",\"priority\":\"" TGW_CTL_PRIORITY "\"}");
+        tgw_buf_json_string(&out, queue, strlen(queue));
+        tgw_buf_puts(&out, ",\"type\":");
+        tgw_buf_json_string(&out, type, strlen(type));
+        tgw_buf_puts(&out, ",\"priority\":\"" TGW_CTL_PRIORITY "\"}");
     } else {
-        tgw_ctl_buf_puts(&out, id);
+        tgw_buf_puts(&out, id);
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }

@@ -9,13 +9,13 @@
 
 #include "tgw_keys.h"
 #include "tgw_lua.h"
-#include "tgw_ctl_task.h"
+#include "tgw_task_json.h"
 #include "ctl.h"
 
 static int
 tgw_ctl_check_id(const char *cmd, const char *id)
 {
-    if (!tgw_ctl_uuid_valid(id)) {
+    if (!tgw_uuid_valid(id)) {
         return tgw_ctl_fail("%s: invalid task id \"%s\" (expected a "
                             "lowercase UUID)", cmd, id);
     }
@@ -42,11 +42,11 @@ tgw_ctl_row(const char *name, const char *v, size_t len)
 
 
 static void
-tgw_ctl_row_field(const tgw_ctl_field_t *f, size_t n, const char *name)
+tgw_ctl_row_field(const tgw_field_t *f, size_t n, const char *name)
 {
-    const tgw_ctl_field_t  *v;
+    const tgw_field_t  *v;
 
-    v = tgw_ctl_task_field(f, n, name);
+    v = tgw_task_json_field(f, n, name);
     if (v == NULL || v->value_len == 0) {
         tgw_ctl_row(name, "-", 1);
     } else {
@@ -56,11 +56,11 @@ tgw_ctl_row_field(const tgw_ctl_field_t *f, size_t n, const char *name)
 
 
 static void
-tgw_ctl_row_time(const tgw_ctl_field_t *f, size_t n, const char *name)
+tgw_ctl_row_time(const tgw_field_t *f, size_t n, const char *name)
 {
-    char  t[TGW_CTL_RFC3339_LEN + 1];
+    char  t[TGW_RFC3339_LEN + 1];
 
-    if (tgw_ctl_task_time(f, n, name, t, sizeof(t)) == 0) {
+    if (tgw_task_json_time(f, n, name, t, sizeof(t)) == 0) {
         tgw_ctl_row(name, t, strlen(t));
     } else {
         tgw_ctl_row(name, "-", 1);
@@ -69,9 +69,9 @@ tgw_ctl_row_time(const tgw_ctl_field_t *f, size_t n, const char *name)
 
 
 static int
-tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
+tgw_ctl_task_table(const tgw_field_t *f, size_t n)
 {
-    const tgw_ctl_field_t  *enc, *v;
+    const tgw_field_t  *enc, *v;
 
     tgw_ctl_row_field(f, n, TGW_F_ID);
     tgw_ctl_row_field(f, n, TGW_F_QUEUE);
@@ -86,24 +86,24 @@ tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
     tgw_ctl_row_time(f, n, TGW_F_FINISHED_AT);
     tgw_ctl_row_field(f, n, TGW_F_RESULT);
 
-    enc = tgw_ctl_task_field(f, n, TGW_F_RESULT_ENC);
+    enc = tgw_task_json_field(f, n, TGW_F_RESULT_ENC);
     if (enc != NULL && enc->value_len > 0) {
         tgw_ctl_row_field(f, n, TGW_F_RESULT_ENC);
     }
 
     tgw_ctl_row_field(f, n, TGW_F_ERROR);
 
-    v = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_STATUS);
+    v = tgw_task_json_field(f, n, TGW_F_WEBHOOK_STATUS);
     if (v == NULL || v->value_len == 0) {
         tgw_ctl_row("webhook", "-", 1);
     } else {
-        enc = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_ATTEMPTS);
+        enc = tgw_task_json_field(f, n, TGW_F_WEBHOOK_ATTEMPTS);
         printf("%-13s%.*s, %.*s attempt(s)\n", "webhook",
                (int) v->value_len, v->value,
                enc ? (int) enc->value_len : 1, enc ? enc->value : "0");
     }
 
-    v = tgw_ctl_task_field(f, n, TGW_F_CANCEL_REQUESTED);
+    v = tgw_task_json_field(f, n, TGW_F_CANCEL_REQUESTED);
     if (v != NULL && v->value_len > 0) {
         tgw_ctl_row("cancel", "requested", 9);
     }
@@ -115,8 +115,8 @@ tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
 int
 tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_field_t  *f;
-    tgw_ctl_buf_t     out = { 0 };
+    tgw_field_t  *f;
+    tgw_buf_t     out = { 0 };
     redisReply       *r;
     size_t            i, n;
     char              key[TGW_CTL_KEY_MAX];
@@ -159,9 +159,9 @@ tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_task_json(f, n, &out);
+        tgw_task_json(f, n, &out);
         rc = tgw_ctl_print(&out);
-        tgw_ctl_buf_free(&out);
+        tgw_buf_free(&out);
     } else {
         rc = tgw_ctl_task_table(f, n);
     }
@@ -175,7 +175,7 @@ tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv)
 int
 tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     redisReply     *r;
     long long       outcome;
     char            key[TGW_CTL_KEY_MAX], skey[TGW_CTL_KEY_MAX];
@@ -193,7 +193,7 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
      * DELETE applies it */
     r = tgw_ctl_command(ctl, "EVAL %s 2 %s %s %s %lld "
                         TGW_CANCELLED_TTL_MS, tgw_lua_cancel, key,
-                        skey, argv[0], (long long) tgw_ctl_now_ms());
+                        skey, argv[0], (long long) tgw_clock_ms());
     if (r == NULL) {
         return 1;
     }
@@ -224,13 +224,13 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
     freeReplyObject(r);
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"cancelling\"}",
+        tgw_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"cancelling\"}",
                            argv[0]);
     } else {
-        tgw_ctl_buf_printf(&out, "%s cancelling", argv[0]);
+        tgw_buf_printf(&out, "%s cancelling", argv[0]);
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }

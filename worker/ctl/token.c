@@ -50,15 +50,15 @@ tgw_ctl_read_token(char *buf, size_t size)
 int
 tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     const char     *name = argc > 0 ? argv[0] : "NAME";
     const char     *role = argc > 1 ? argv[1] : "ROLE";
-    char            tok[TGW_CTL_TOKEN_MAX + 1], hex[TGW_CTL_SHA256_HEX + 1];
+    char            tok[TGW_CTL_TOKEN_MAX + 1], hex[TGW_SHA256_HEX + 1];
     long            n;
     size_t          i;
     int             rc;
 
-    if (argc > 0 && !tgw_ctl_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
+    if (argc > 0 && !tgw_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
         return tgw_ctl_fail("token hash: invalid name \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ -)", name, TGW_CTL_TNAME_MAX);
     }
@@ -100,23 +100,23 @@ tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv)
         }
     }
 
-    if (tgw_ctl_sha256_hex(tok, (size_t) n, hex) != 0) {
+    if (tgw_sha256_hex(tok, (size_t) n, hex) != 0) {
         memset(tok, 0, sizeof(tok));
         return tgw_ctl_fail("token hash: SHA-256 failed");
     }
     explicit_bzero(tok, sizeof(tok));
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "{\"name\":");
-        tgw_ctl_buf_json_string(&out, name, strlen(name));
-        tgw_ctl_buf_puts(&out, ",\"role\":");
-        tgw_ctl_buf_json_string(&out, role, strlen(role));
-        tgw_ctl_buf_printf(&out, ",\"digest\":\"sha256:%s\"}", hex);
+        tgw_buf_puts(&out, "{\"name\":");
+        tgw_buf_json_string(&out, name, strlen(name));
+        tgw_buf_puts(&out, ",\"role\":");
+        tgw_buf_json_string(&out, role, strlen(role));
+        tgw_buf_printf(&out, ",\"digest\":\"sha256:%s\"}", hex);
     } else {
-        tgw_ctl_buf_printf(&out, "%s %s sha256:%s", name, role, hex);
+        tgw_buf_printf(&out, "%s %s sha256:%s", name, role, hex);
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }

@@ -12,8 +12,11 @@
 #include <openssl/hmac.h>
 
 #include "log.h"
-#include "tgw_ctl_task.h"
-#include "tgw_ctl_util.h"
+#include "tgw_task_json.h"
+#include "tgw_buf.h"
+#include "tgw_clock.h"
+#include "tgw_text.h"
+#include "tgw_uuid.h"
 #include "tgw_keys.h"
 #include "tgw_result.h"
 #include "webhook.h"
@@ -442,8 +445,8 @@ static void
 tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
 {
     tgw_hook_t      *h = data;
-    tgw_ctl_field_t *f = NULL;
-    tgw_ctl_buf_t    b;
+    tgw_field_t *f = NULL;
+    tgw_buf_t    b;
     size_t           i, n = 0;
     char             ts[40];
 
@@ -469,14 +472,14 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
         f[n].value_len = r->element[i + 1]->len;
         n++;
     }
-    tgw_ctl_ms_to_rfc3339(tgw_ctl_now_ms(), ts, sizeof(ts));
-    tgw_ctl_buf_printf(&b, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":",
+    tgw_clock_rfc3339(tgw_clock_ms(), ts, sizeof(ts));
+    tgw_buf_printf(&b, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":",
                        h->event, ts);
-    if (f == NULL || tgw_ctl_task_json(f, n, &b) != 0
-        || tgw_ctl_buf_puts(&b, "}") != 0 || b.failed)
+    if (f == NULL || tgw_task_json(f, n, &b) != 0
+        || tgw_buf_puts(&b, "}") != 0 || b.failed)
     {
         free(f);
-        tgw_ctl_buf_free(&b);
+        tgw_buf_free(&b);
         tgw_log(TGW_LOG_ERROR, "webhook_failed", "task_id", h->task_id,
                 "error", "out of memory", NULL);
         tgw_hook_end(h);
