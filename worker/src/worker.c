@@ -407,6 +407,11 @@ tgw_worker_free(tgw_worker_t *w)
     uv_close((uv_handle_t *) &w->sigint, tgw_worker_handle_closed);
     uv_close((uv_handle_t *) &w->sighup, tgw_worker_handle_closed);
     uv_run(w->loop, UV_RUN_DEFAULT);
+    /* Closing them restored the default actions: the process is leaving,
+     * and a late signal must not turn its clean exit into a kill. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
 
     tgw_processor_free(&w->proc);
     tgw_webhooks_free(&w->hooks);
