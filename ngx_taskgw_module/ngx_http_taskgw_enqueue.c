@@ -539,7 +539,9 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
     ngx_http_taskgw_redis_cmd_arg(c, "", 0);              /* payload */
     ngx_http_taskgw_redis_cmd_arg(c, ct ? ct->value.data : (u_char *) "",
                                   ct ? ct->value.len : 0);
-    ngx_http_taskgw_redis_cmd_arg(c, "", 0);              /* owner */
+    ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.len      /* owner */
+                                     ? ctx->token_name.data : (u_char *) "",
+                                  ctx->token_name.len);
     ngx_http_taskgw_redis_cmd_arg(c, rid ? rid->data : (u_char *) "",
                                   rid ? rid->len : 0);
     ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,

@@ -124,6 +124,48 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("taskgw_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_taskgw_tokens,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_tokens_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_main_conf_t, tokens_redis),
+      NULL },
+
+    { ngx_string("taskgw_tokens_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_main_conf_t, tokens_cache_ttl),
+      NULL },
+
+    { ngx_string("taskgw_tokens_cache_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_main_conf_t, tokens_cache_size),
+      NULL },
+
+    { ngx_string("taskgw_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_taskgw_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_taskgw_allow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -167,6 +209,10 @@ ngx_module_t  ngx_http_taskgw_module = {
 static ngx_int_t
 ngx_http_taskgw_init(ngx_conf_t *cf)
 {
+    if (ngx_http_taskgw_access_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_taskgw_init_filters(cf);
 }
 
@@ -196,6 +242,9 @@ ngx_http_taskgw_create_main_conf(ngx_conf_t *cf)
     tmcf->timeout = NGX_CONF_UNSET_MSEC;
     tmcf->backoff_min = NGX_CONF_UNSET_MSEC;
     tmcf->backoff_max = NGX_CONF_UNSET_MSEC;
+    tmcf->tokens_redis = NGX_CONF_UNSET;
+    tmcf->tokens_cache_ttl = NGX_CONF_UNSET_MSEC;
+    tmcf->tokens_cache_size = NGX_CONF_UNSET_SIZE;
 
     return tmcf;
 }
@@ -223,7 +272,7 @@ ngx_http_taskgw_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&tmcf->prefix, "taskgw");
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_taskgw_tokens_init_conf(cf, tmcf);
 }
 
 
@@ -278,6 +327,7 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
     tlcf->max_payload = NGX_CONF_UNSET_SIZE;
+    tlcf->auth = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -297,6 +347,15 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
     ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
                               16 * 1024 * 1024);
+    ngx_conf_merge_uint_value(conf->auth, prev->auth,
+                              NGX_HTTP_TASKGW_ROLE_NONE);
+
+    /* a level with taskgw_allow replaces its parent's list, as allow does */
+
+    if (conf->allow == NULL) {
+        conf->allow = prev->allow;
+        conf->allow_all = prev->allow_all;
+    }
 
     return NGX_CONF_OK;
 }

@@ -18,20 +18,31 @@
 #include "tgw_keys.h"
 
 
-/* The keys of tgw_keys.h, built from ngx_str_t parts. */
+/* The keys of tgw_keys.h, built from ngx_str_t parts (a token digest is
+ * hex of a given length). */
 #define NGX_HTTP_TASKGW_KEY_TASK      TGW_KEYF_TASK("%V")
 #define NGX_HTTP_TASKGW_KEY_QUEUE     TGW_KEYF_QUEUE("%V")
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED TGW_KEYF_SCHEDULED("%V")
+#define NGX_HTTP_TASKGW_KEY_TOKEN     TGW_KEYF_TOKEN("%V", "%*s")
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 #define NGX_HTTP_TASKGW_PREFIX_MAX    TGW_PREFIX_MAX  /* all parts agree */
 #define NGX_HTTP_TASKGW_QUEUE_MAX     64
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
+#define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
+#define NGX_HTTP_TASKGW_DIGEST_LEN    32     /* SHA-256 */
 
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0
 #define NGX_HTTP_TASKGW_PRIO_NORMAL   1
 #define NGX_HTTP_TASKGW_PRIO_LOW      2
+
+
+/* Token roles, weakest first: a role satisfies every role below it. */
+#define NGX_HTTP_TASKGW_ROLE_NONE     0      /* taskgw_auth off */
+#define NGX_HTTP_TASKGW_ROLE_DEV      1
+#define NGX_HTTP_TASKGW_ROLE_OPS      2
+#define NGX_HTTP_TASKGW_ROLE_ADMIN    3
 
 
 /* What kind of content handler a location runs. */
@@ -53,7 +64,30 @@ typedef struct {
     ngx_msec_t                  backoff_max; /* reconnect delay cap */
     ngx_str_t                   prefix;      /* key namespace */
     ngx_flag_t                  used;        /* some location needs Redis */
+
+    /* taskgw_tokens: ngx_http_taskgw_token_t, NULL without a file */
+    ngx_array_t                *tokens;
+    ngx_str_t                   tokens_file;
+    ngx_flag_t                  tokens_redis;     /* run-time tokens */
+    ngx_msec_t                  tokens_cache_ttl;
+    size_t                      tokens_cache_size;
+    ngx_shm_zone_t             *token_cache;      /* of run-time tokens */
 } ngx_http_taskgw_main_conf_t;
+
+
+/*
+ * One token: from the token file, or a run-time token from Redis (then
+ * copied into the request's pool).  Only its SHA-256 digest is known.
+ */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
+    u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
+    ngx_array_t                *ips;         /* ngx_cidr_t; NULL: anywhere */
+    ngx_uint_t                  rate;        /* r/s * 1000; 0: the zone's */
+    ngx_array_t                *queues;      /* ngx_str_t; NULL: any queue */
+    unsigned                    disabled:1;
+} ngx_http_taskgw_token_t;
 
 
 typedef struct {
@@ -75,7 +109,23 @@ typedef struct {
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
     size_t                      max_payload; /* largest body stored */
+
+    /* edge checks */
+    ngx_uint_t                  auth;       /* least role; 0: off */
+    ngx_array_t                *allow;      /* ngx_cidr_t; NULL: unset */
+    ngx_flag_t                  allow_all;  /* "taskgw_allow all" */
 } ngx_http_taskgw_loc_conf_t;
+
+
+/* Where the access-phase checks of a request stand (it may wait). */
+typedef enum {
+    NGX_HTTP_TASKGW_EDGE_ALLOW = 0,
+    NGX_HTTP_TASKGW_EDGE_TOKEN,
+    NGX_HTTP_TASKGW_EDGE_TOKEN_WAIT,  /* a Redis token lookup in flight */
+    NGX_HTTP_TASKGW_EDGE_TOKEN_DONE,  /* the lookup failed (lookup_rc) */
+    NGX_HTTP_TASKGW_EDGE_LIMIT,
+    NGX_HTTP_TASKGW_EDGE_PASSED
+} ngx_http_taskgw_edge_stage_e;
 
 
 /* Per-request state, also read by the $taskgw_* variables. */
@@ -90,6 +140,23 @@ typedef struct {
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
+
+    /* the edge checks (ngx_http_taskgw_access.c) */
+    ngx_http_taskgw_edge_stage_e  stage;
+    ngx_int_t                   lookup_rc;   /* NGX_ERROR: lookup failed */
+    ngx_uint_t                  lookups;     /* Redis lookups it waited on */
+    ngx_http_taskgw_token_t    *token;       /* a run-time token found */
+    const char                 *reject_code;    /* why a check said no */
+    const char                 *reject_message;
+    u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
+
+    /* the caller's token, once known; read by the limiter and handlers */
+    ngx_str_t                   token_name;  /* also the task's owner */
+    ngx_str_t                   token_role;  /* "dev", "ops", "admin" */
+    ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
+    ngx_uint_t                  token_rate;  /* r/s * 1000; 0: zone's */
+    ngx_array_t                *token_ips;   /* ngx_cidr_t or NULL */
+    ngx_array_t                *token_queues; /* ngx_str_t or NULL */
 } ngx_http_taskgw_ctx_t;
 
 
@@ -113,6 +180,30 @@ u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 int64_t ngx_http_taskgw_now_ms(void);
 ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,
     const char *name, ngx_table_elt_t **h);
+
+ngx_int_t ngx_http_taskgw_reject(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+
+/* ngx_http_taskgw_access.c: allowlist -> token -> limit */
+ngx_int_t ngx_http_taskgw_access_init(ngx_conf_t *cf);
+
+/* ngx_http_taskgw_allow.c */
+char *ngx_http_taskgw_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_taskgw_allow_check(ngx_http_request_t *r);
+ngx_int_t ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs);
+
+/* ngx_http_taskgw_token.c */
+char *ngx_http_taskgw_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_taskgw_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_taskgw_tokens_init_conf(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf);
+ngx_int_t ngx_http_taskgw_token_check(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
+ngx_int_t ngx_http_taskgw_token_resume(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
+ngx_int_t ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx,
+    ngx_str_t *queue);
+extern ngx_str_t  ngx_http_taskgw_roles[];
 
 /* ngx_http_taskgw_enqueue.c */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);

@@ -76,6 +76,14 @@ static ngx_http_variable_t  ngx_http_taskgw_vars[] = {
       offsetof(ngx_http_taskgw_ctx_t, outcome),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("taskgw_token_name"), NULL, ngx_http_taskgw_variable,
+      offsetof(ngx_http_taskgw_ctx_t, token_name),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("taskgw_token_role"), NULL, ngx_http_taskgw_variable,
+      offsetof(ngx_http_taskgw_ctx_t, token_role),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -251,12 +259,22 @@ ngx_int_t
 ngx_http_taskgw_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "taskgw: %ui %s: %s", status, code, message);
+
+    return ngx_http_taskgw_reject(r, status, code, message);
+}
+
+
+/* The same JSON error, for callers that have logged the reason already. */
+
+ngx_int_t
+ngx_http_taskgw_reject(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
     u_char                       *body;
     size_t                        len;
     ngx_http_taskgw_error_map_t  *e;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "taskgw: %ui %s: %s", status, code, message);
 
     body = ngx_http_taskgw_error_body(r->pool, code, message, &len);
     if (body == NULL) {

@@ -2,7 +2,7 @@
 /*
  * ngx_http_taskgw_status: the taskgw_status content handler.
  * GET renders a task hash as the task JSON of docs/directives.md; DELETE
- * cancels with the cancel script shared with taskgwctl.
+ * cancels.
  */
 
 
@@ -74,18 +74,23 @@ static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
 
 
 /*
- * Cancellation, atomically (worker/common/lua/cancel.lua, the same rule
- * taskgwctl applies): a queued task is flagged for the worker to mark
- * cancelled instead of running it; a scheduled or retrying task still in
- * the schedule is taken out and cancelled at once.  Returns {0, ""} for
- * an unknown task, {1, status} when cancelling, {2, status} when it is
- * too late.
+ * Cancellation, atomically, with the rule taskgwctl applies too
+ * (worker/common/lua/cancel.lua): a queued task is flagged for the worker
+ * to mark cancelled instead of running it; a scheduled or retrying task
+ * still in the schedule is taken out and cancelled at once.  Returns
+ * {0, ""} for an unknown task, {1, status} when cancelling, {2, status}
+ * when it is too late, {3, status} when the caller's token may not touch
+ * that queue.  ARGV[4], when not empty, is the only owner whose tasks the
+ * caller sees (a dev token: someone else's task is as unknown); ARGV[5],
+ * when not empty, lists the queues the token may use as ",a,b,".
  */
 static ngx_str_t  ngx_http_taskgw_cancel_script = ngx_string(tgw_lua_cancel);
 
 
 static ngx_int_t ngx_http_taskgw_status_id(ngx_http_request_t *r,
     ngx_str_t *id);
+static ngx_int_t ngx_http_taskgw_status_scope(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *cmd);
 static void ngx_http_taskgw_status_done(ngx_http_request_t *r,
     redisReply *reply);
 static void ngx_http_taskgw_cancel_done(ngx_http_request_t *r,
@@ -183,6 +188,10 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                       - now);
         ngx_http_taskgw_redis_cmd_arg(&cmd, TGW_CANCELLED_TTL_MS,
                                       sizeof(TGW_CANCELLED_TTL_MS) - 1);
+
+        if (ngx_http_taskgw_status_scope(r, ctx, &cmd) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     rc = ngx_http_taskgw_redis_send(r, &cmd, 1,
@@ -231,6 +240,59 @@ ngx_http_taskgw_status_id(ngx_http_request_t *r, ngx_str_t *id)
 }
 
 
+/*
+ * What the caller's token may see, as the cancel script's ARGV[4] and
+ * ARGV[5]: a dev token only its own tasks, a token with queues= only
+ * tasks of those queues.  Without a token (taskgw_auth off) everything.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_status_scope(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *cmd)
+{
+    u_char      *p, *list;
+    size_t       len;
+    ngx_str_t   *q;
+    ngx_uint_t   i;
+
+    if (ctx->role == NGX_HTTP_TASKGW_ROLE_DEV) {
+        ngx_http_taskgw_redis_cmd_arg(cmd, ctx->token_name.data,
+                                      ctx->token_name.len);
+    } else {
+        ngx_http_taskgw_redis_cmd_arg(cmd, "", 0);
+    }
+
+    if (ctx->token_queues == NULL) {
+        ngx_http_taskgw_redis_cmd_arg(cmd, "", 0);
+        return NGX_OK;
+    }
+
+    q = ctx->token_queues->elts;
+    len = 1;
+
+    for (i = 0; i < ctx->token_queues->nelts; i++) {
+        len += q[i].len + 1;
+    }
+
+    list = ngx_pnalloc(r->pool, len);
+    if (list == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = list;
+    *p++ = ',';
+
+    for (i = 0; i < ctx->token_queues->nelts; i++) {
+        p = ngx_cpymem(p, q[i].data, q[i].len);
+        *p++ = ',';
+    }
+
+    ngx_http_taskgw_redis_cmd_arg(cmd, list, len);
+
+    return NGX_OK;
+}
+
+
 /* Canonical lowercase UUID text: 8-4-4-4-12 hex digits. */
 
 ngx_int_t
@@ -272,11 +334,12 @@ ngx_http_taskgw_valid_uuid(ngx_str_t *id)
 static void
 ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char       *body;
-    size_t        len;
-    ngx_str_t     fields[TGW_FIELD_COUNT];
-    ngx_uint_t    f, found;
-    redisReply   *v;
+    u_char                 *body;
+    size_t                  len;
+    ngx_str_t               fields[TGW_FIELD_COUNT];
+    ngx_uint_t              f, found;
+    redisReply             *v;
+    ngx_http_taskgw_ctx_t  *ctx;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != TGW_FIELD_COUNT)
@@ -303,6 +366,30 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "no such task"));
+        return;
+    }
+
+    /* a dev token sees its own tasks only: another's is as unknown */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    if (ctx->role == NGX_HTTP_TASKGW_ROLE_DEV
+        && (fields[TGW_FIELD_OWNER].len != ctx->token_name.len
+            || ngx_strncmp(fields[TGW_FIELD_OWNER].data, ctx->token_name.data,
+                           ctx->token_name.len) != 0))
+    {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such task"));
+        return;
+    }
+
+    if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_FIELD_QUEUE])
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                       "queue not in the token's queues"));
         return;
     }
 
@@ -478,6 +565,13 @@ ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "no such task"));
+        return;
+    }
+
+    if (outcome == 3) {
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                       "queue not in the token's queues"));
         return;
     }
 

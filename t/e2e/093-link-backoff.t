@@ -89,7 +89,7 @@ is($errors - $errors0, 1, 'the lost link is logged once at error level')
 # accepted, without a failed request to wake the link up first
 $s->start_redis;
 my $back = time;
-sleep 2.2;
+sleep 2.5;
 my $res = enqueue('back');
 is($res->{status}, 202, 'Redis back for the backoff maximum: the first '
                         . 'request is 202') or diag explain $res;

@@ -10,16 +10,8 @@
 #define TGW_KEYS_H
 
 /*
- * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
- * The worker's config, taskgwctl's -p and the module's taskgw_prefix all
- * refuse anything else (the module's NGX_HTTP_TASKGW_PREFIX_MAX is this
- * macro), so no part writes keys another part cannot name.
- */
-#define TGW_PREFIX_MAX      128
-
-/*
  * Every key is "<prefix>:<suffix>"; format strings take the prefix first.
- * The TGW_KEYF_* forms take the conversion to use for each part, so the
+ * The TGW_KEYF_* forms take the conversions to use for the parts, so the
  * module builds the same keys from ngx_str_t ("%V") as the worker and the
  * CLI do from C strings ("%s").
  */
@@ -27,13 +19,15 @@
 #define TGW_KEYF_QUEUE(s)       s ":q:" s ":" s
 #define TGW_KEYF_SCHEDULED(s)   s ":scheduled"
 #define TGW_KEYF_DEAD(s)        s ":dead:" s
+#define TGW_KEYF_TOKEN(p, d)    p ":token:" d
 
 #define TGW_KEY_TASK        TGW_KEYF_TASK("%s")      /* hash, per task id */
 #define TGW_KEY_QUEUE       TGW_KEYF_QUEUE("%s")     /* stream, queue+prio */
 #define TGW_KEY_SCHEDULED   TGW_KEYF_SCHEDULED("%s") /* zset, id by due ms */
 #define TGW_KEY_DEAD        TGW_KEYF_DEAD("%s")      /* stream, per queue */
+#define TGW_KEY_TOKEN       TGW_KEYF_TOKEN("%s", "%s") /* hash, per token
+                                                          digest */
 #define TGW_KEY_IDEM        "%s:idem:%s:%s"     /* string, owner+key hash  */
-#define TGW_KEY_TOKEN       "%s:token:%s"       /* hash, per token digest  */
 #define TGW_KEY_TOKENS      "%s:tokens"         /* hash, name -> digest    */
 #define TGW_KEY_WORKER      "%s:worker:%s"      /* string JSON heartbeat   */
 #define TGW_KEY_CRON        "%s:cron:%s:%s"     /* string, tick guard      */
@@ -41,6 +35,14 @@
 
 /* Field of a queue stream entry that names the task. */
 #define TGW_STREAM_FIELD_ID "id"
+
+/*
+ * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
+ * The worker's config, taskgwctl's -p and the module's taskgw_prefix all
+ * refuse anything else (the module's NGX_HTTP_TASKGW_PREFIX_MAX is this
+ * macro), so no part writes keys another part cannot name.
+ */
+#define TGW_PREFIX_MAX      128
 
 /* Priorities, highest first: the order a worker reads a queue in. */
 #define TGW_PRIORITIES      { "high", "normal", "low" }

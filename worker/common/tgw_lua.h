@@ -7,8 +7,16 @@
 #include "tgw_keys.h"
 
 static const char tgw_lua_cancel[] __attribute__((unused)) =
-    "local st = redis.call('HGET', KEYS[1], '" TGW_F_STATUS "')\n"
+    "local t = redis.call('HMGET', KEYS[1], '" TGW_F_STATUS "', '" TGW_F_OWNER "',\n"
+    "                     '" TGW_F_QUEUE "')\n"
+    "local st = t[1]\n"
     "if not st then return {0, ''} end\n"
+    "if ARGV[4] and ARGV[4] ~= '' and t[2] ~= ARGV[4] then return {0, ''} end\n"
+    "if ARGV[5] and ARGV[5] ~= ''\n"
+    "   and not string.find(ARGV[5], ',' .. (t[3] or '') .. ',', 1, true)\n"
+    "then\n"
+    "  return {3, st}\n"
+    "end\n"
     "if st == '" TGW_ST_SCHEDULED "' or st == '" TGW_ST_RETRYING "' then\n"
     "  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
     "    redis.call('HSET', KEYS[1], '" TGW_F_STATUS "', '" TGW_ST_CANCELLED "',\n"

@@ -59,5 +59,8 @@ int tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv);
 int tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv);
 int tgw_ctl_queues(tgw_ctl_t *ctl, int argc, char **argv);
 int tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv);
+int tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv);
+int tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv);
+int tgw_ctl_token_revoke(tgw_ctl_t *ctl, int argc, char **argv);
 
 #endif /* TGW_CTL_H */

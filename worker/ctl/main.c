@@ -36,10 +36,15 @@ static const char  tgw_ctl_usage[] =
 "                        dead and scheduled counts\n"
 "  token hash [NAME [ROLE]]\n"
 "                        read a token on stdin, print its token-file line\n"
+"  token create NAME ROLE [ips=LIST] [rate=Nr/s|Nr/m] [queues=LIST]\n"
+"                        create a run-time token; prints it this once\n"
+"  token list            run-time tokens (names, roles, options)\n"
+"  token revoke NAME     delete a run-time token (nginx: within its\n"
+"                        taskgw_tokens_cache_ttl)\n"
 "  help                  show this text\n"
 "\n"
 "Not available in this version:\n"
-"  token create|list|revoke, workers, dead list|replay|purge\n"
+"  workers, dead list|replay|purge\n"
 "\n"
 "Exit status: 0 on success, 1 on any error (message on stderr).\n";
 
@@ -59,11 +64,13 @@ static const tgw_ctl_command_t  tgw_ctl_commands[] = {
     { { "enqueue", NULL },    2, 3, "QUEUE TYPE [FILE|-]", tgw_ctl_enqueue },
     { { "queues", NULL },     0, 0, "", tgw_ctl_queues },
     { { "token", "hash" },    0, 2, "[NAME [ROLE]]", tgw_ctl_token_hash },
+    { { "token", "create" },  2, 5,
+      "NAME dev|ops|admin [ips=LIST] [rate=Nr/s|Nr/m] [queues=LIST]",
+      tgw_ctl_token_create },
+    { { "token", "list" },    0, 0, "", tgw_ctl_token_list },
+    { { "token", "revoke" },  1, 1, "NAME", tgw_ctl_token_revoke },
 
-    /* SPEC §9 commands of a later slice */
-    { { "token", "create" },  0, -1, "", NULL },
-    { { "token", "list" },    0, -1, "", NULL },
-    { { "token", "revoke" },  0, -1, "", NULL },
+    /* commands of a later slice */
     { { "workers", NULL },    0, -1, "", NULL },
     { { "dead", "list" },     0, -1, "", NULL },
     { { "dead", "replay" },   0, -1, "", NULL },

@@ -20,6 +20,11 @@
  * worker dies the keeper SIGKILLs its whole process group, the program
  * and whatever the program started, itself included.
  *
+ * The kernel sends that signal when the *thread* that forked the keeper
+ * ends, not the process: the worker spawns from its loop thread, the main
+ * thread, which ends only with the process (libuv's and libcurl's helper
+ * threads never spawn).
+ *
  * The keeper ignores SIGTERM, SIGINT and SIGQUIT: the worker signals the
  * whole group, so the program gets them directly.  A descendant that
  * leaves the group (setsid, daemonizing) escapes the keeper, as it

@@ -126,7 +126,6 @@ main(int argc, char **argv)
     tgw_conf_unref(conf);           /* the worker holds its own */
 
     uv_run(&loop, UV_RUN_DEFAULT);
-    tgw_worker_free(&w);            /* closes the signal handles too */
 
     /* Anything still open (there should be nothing) is closed, so the
      * loop and every allocation are released. */
@@ -135,6 +134,7 @@ main(int argc, char **argv)
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
     }
+    tgw_worker_free(&w);
     curl_global_cleanup();
     return 0;
 }

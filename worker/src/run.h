@@ -1,6 +1,7 @@
 /*
  * Running one task with its handler: built-ins on timers, exec handlers as
- * child processes (uv_spawn, no shell), all on the caller's libuv loop.
+ * child processes (uv_spawn, no shell, under a keeper that kills them when
+ * the worker dies: keeper.h), all on the caller's libuv loop.
  * A run reports through its done callback exactly once, after every libuv
  * handle it opened is closed, so the owner may free it right there.
  */

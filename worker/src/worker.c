@@ -297,12 +297,19 @@ tgw_worker_maybe_close(tgw_worker_t *w)
     uv_timer_stop(&w->grace);
     uv_close((uv_handle_t *) &w->tick, tgw_worker_handle_closed);
     uv_close((uv_handle_t *) &w->grace, tgw_worker_handle_closed);
-    /* The signal handlers stay (a signal now is ignored, not fatal) but
-     * no longer keep the loop alive: uv_run returns once the goodbye
-     * writes are answered, and tgw_worker_free() closes them. */
-    uv_unref((uv_handle_t *) &w->sigterm);
-    uv_unref((uv_handle_t *) &w->sigint);
-    uv_unref((uv_handle_t *) &w->sighup);
+    uv_close((uv_handle_t *) &w->sigterm, tgw_worker_handle_closed);
+    uv_close((uv_handle_t *) &w->sigint, tgw_worker_handle_closed);
+    uv_close((uv_handle_t *) &w->sighup, tgw_worker_handle_closed);
+
+    /*
+     * Closing a signal handle puts the default action back, and the
+     * default of SIGTERM and SIGINT is to die: a second one while the
+     * last writes drain would turn this clean exit into a kill.  The
+     * worker is stopping already, so from here on they are ignored.
+     */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
 }
 
 
@@ -311,9 +318,6 @@ tgw_worker_signal(uv_signal_t *h, int signum)
 {
     tgw_worker_t *w = h->data;
 
-    if (w->closing) {
-        return;                     /* only the goodbye writes are left */
-    }
     if (signum == SIGHUP) {
         if (!w->stopping) {
             tgw_worker_reload(w);
@@ -403,15 +407,6 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
 void
 tgw_worker_free(tgw_worker_t *w)
 {
-    uv_close((uv_handle_t *) &w->sigterm, tgw_worker_handle_closed);
-    uv_close((uv_handle_t *) &w->sigint, tgw_worker_handle_closed);
-    uv_close((uv_handle_t *) &w->sighup, tgw_worker_handle_closed);
-    uv_run(w->loop, UV_RUN_DEFAULT);
-    /* Closing them restored the default actions: the process is leaving,
-     * and a late signal must not turn its clean exit into a kill. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
 
     tgw_processor_free(&w->proc);
     tgw_webhooks_free(&w->hooks);

@@ -76,8 +76,7 @@ int tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf);
 /* Begins a graceful stop (what SIGTERM does). */
 void tgw_worker_stop(tgw_worker_t *w);
 
-/* Frees what is left after uv_run() returned (it closes the signal
- * handles, so call it before uv_loop_close()). */
+/* Frees what is left after uv_run() returned. */
 void tgw_worker_free(tgw_worker_t *w);
 
 #endif /* TGW_WORKER_H */

@@ -1,0 +1,129 @@
+#!/bin/sh
+# Benchmark: what the edge checks cost.  Enqueue throughput of one
+# taskgw_enqueue location without any check against the same location
+# behind taskgw_allow + taskgw_auth, with a token from the token file and
+# with a run-time token (served from the shared cache), measured in one
+# run on one nginx, the runs interleaved so load from elsewhere hits both.
+# TASKGW_BENCH_EDGE_EXTRA adds directives to the guarded locations (for
+# instance a taskgw_limit far above the load).  Needs wrk.
+#
+#   sh scripts/bench-edge.sh [seconds] [connections] [rounds]
+set -u
+
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+SECS=${1:-5}
+CONNS=${2:-32}
+ROUNDS=${3:-3}
+EXTRA=${TASKGW_BENCH_EDGE_EXTRA:-}
+
+command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
+[ -f build/ngx_http_taskgw_module.so ] || { echo "bench: run make first" >&2; exit 1; }
+[ -x build/taskgwctl ] || { echo "bench: run make first" >&2; exit 1; }
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/taskgw-bench.XXXXXX")
+mkdir -p "$DIR/logs" "$DIR/conf"
+REDIS_PORT=$(perl scripts/free-port.pl)
+HTTP_PORT=$(perl scripts/free-port.pl)
+REDIS_PID=
+
+cleanup() {
+    /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf -s stop 2>/dev/null
+    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+    rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$DIR" --logfile "$DIR/logs/redis.log" &
+REDIS_PID=$!
+
+i=0
+until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: redis did not start" >&2; exit 1; }
+    sleep 0.05
+done
+
+# a static token among 50 (the digest is compared with every one)
+STATIC=bench-static-token-0123456789abcdefghijklmnopq
+: > "$DIR/conf/tokens"
+n=0
+while [ $n -lt 49 ]; do
+    printf 'filler-%d dev sha256:%s\n' $n \
+        "$(printf 'filler %d' $n | sha256sum | cut -d' ' -f1)" >> "$DIR/conf/tokens"
+    n=$((n + 1))
+done
+printf '%s\n' "$STATIC" | build/taskgwctl token hash bench dev >> "$DIR/conf/tokens"
+RUNTIME=$(build/taskgwctl -r "127.0.0.1:$REDIS_PORT" token create rt dev 2>/dev/null)
+
+cat > "$DIR/conf/nginx.conf" <<CONF
+load_module $ROOT/build/ngx_http_taskgw_module.so;
+worker_processes 1;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $DIR/body;
+    taskgw_redis 127.0.0.1:$REDIS_PORT;
+    taskgw_tokens tokens;
+    taskgw_tokens_redis on;
+    taskgw_tokens_cache_ttl 10m;
+    server {
+        listen 127.0.0.1:$HTTP_PORT;
+        location /plain { taskgw_enqueue queue=bench; }
+        location /static {
+            taskgw_allow 10.0.0.0/8;
+            taskgw_allow 127.0.0.0/8;
+            taskgw_auth dev;
+            $EXTRA
+            taskgw_enqueue queue=bench;
+        }
+        location /runtime {
+            taskgw_allow 10.0.0.0/8;
+            taskgw_allow 127.0.0.0/8;
+            taskgw_auth dev;
+            $EXTRA
+            taskgw_enqueue queue=bench;
+        }
+    }
+}
+CONF
+
+/usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf || exit 1
+sleep 0.3
+
+cat > "$DIR/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body   = '{"report":"monthly","rows":1000}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+rate() {
+    wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" ${2:+-H "X-API-Token: $2"} \
+        "http://127.0.0.1:$HTTP_PORT$1" 2>&1 \
+        | awk '/Requests\/sec/ { print $2 } /Non-2xx/ { bad = $NF } END { if (bad) print "bench: non-2xx " bad > "/dev/stderr" }'
+}
+
+rate /plain >/dev/null
+rate /static "$STATIC" >/dev/null
+rate /runtime "$RUNTIME" >/dev/null
+
+P=; S=; R=
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+    P="$P $(rate /plain)"
+    S="$S $(rate /static "$STATIC")"
+    R="$R $(rate /runtime "$RUNTIME")"
+    r=$((r + 1))
+done
+
+med() { echo "$@" | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+echo "one nginx worker, $CONNS connections, $ROUNDS rounds of ${SECS}s each, interleaved"
+echo "no checks:                         $(med $P) req/s  (runs:$P)"
+echo "allow + auth, token file (50):     $(med $S) req/s  (runs:$S)"
+echo "allow + auth, run-time (cached):   $(med $R) req/s  (runs:$R)"
+[ -n "$EXTRA" ] && echo "guarded locations also had: $EXTRA"
+echo "cost, token file:  $(echo "$(med $S) $(med $P)" | awk '{ printf "%.1f%%", (1 - $1 / $2) * 100 }')"
+echo "cost, run-time:    $(echo "$(med $R) $(med $P)" | awk '{ printf "%.1f%%", (1 - $1 / $2) * 100 }')"
