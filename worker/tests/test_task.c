@@ -19,28 +19,14 @@
 #include "processor.h"
 #include "rconn.h"
 #include "tap.h"
+#include "tredis.h"
 
 #define STREAM  "tt:q:default:normal"
 
 static uv_loop_t        loop;
 static tgw_rconn_t      rc;
 static tgw_processor_t  proc;
-static redisContext    *sync_;
-static redisReply      *qr;
 static int              finals;
-
-
-static redisReply *
-q(const char *fmt, ...)
-{
-    va_list ap;
-
-    freeReplyObject(qr);
-    va_start(ap, fmt);
-    qr = redisvCommand(sync_, fmt, ap);
-    va_end(ap);
-    return qr;
-}
 
 
 static const char *
@@ -161,8 +147,10 @@ main(void)
         printf("Bail out! config\n");
         return 1;
     }
-    sync_ = redisConnect("127.0.0.1", atoi(port));
-    q("SELECT 9");
+    if (tredis_open(port, 9) != 0) {
+        printf("Bail out! no Redis on port %s\n", port);
+        return 1;
+    }
     q("FLUSHDB");
     q("XGROUP CREATE " STREAM " workers 0 MKSTREAM");
 
@@ -252,8 +240,7 @@ main(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     q("FLUSHDB");
-    freeReplyObject(qr);
-    redisFree(sync_);
+    tredis_close();
     tgw_conf_unref(c);
     return done_testing();
 }
