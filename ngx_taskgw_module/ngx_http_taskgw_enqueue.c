@@ -13,7 +13,6 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
-#include "tgw_lua.h"
 
 
 static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
@@ -260,6 +259,7 @@ ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_str_t                    body;
+    ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
@@ -269,6 +269,10 @@ ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
         ngx_http_finalize_request(r, ngx_http_taskgw_too_large(r));
         return;
     }
+
+    /* taskgw_enqueue_duration_seconds: observed at the log phase */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    ctx->started_us = ngx_http_taskgw_clock_us();
 
     if (tlcf->validate_json) {
         if (ngx_http_taskgw_read_body(r, &body) != NGX_OK) {
@@ -442,21 +446,26 @@ ngx_http_taskgw_read_file(ngx_http_request_t *r, ngx_buf_t *b, u_char *p)
 
 
 /*
- * One MULTI/EXEC around the enqueue script (worker/common/lua/enqueue.lua,
- * shared with taskgwctl and the worker's cron ticks, so the fields of a
- * new task are listed once): the script writes the task hash and its
- * stream entry (or its place in the schedule), and an HSET then puts the
- * body in the hash's payload field.  The body does not go through the
- * script: Lua would copy it twice inside Redis, and a large one would
- * block Redis (and every other enqueue) that much longer.  The 202 waits
- * for EXEC's reply.
+ * One MULTI/EXEC: the task hash and its stream entry are written together
+ * or not at all, and the 202 waits for EXEC's reply.  The names are those
+ * of tgw_keys.h; taskgwctl and the worker's cron ticks write the same
+ * fields with worker/common/lua/enqueue.lua.  This, the hot path, does
+ * not go through that script: the script costs Redis more than twice the
+ * CPU of a plain HSET and XADD, and enqueues per second fell by a third
+ * with it (scripts/bench-enqueue.sh).
  */
+
+/* A field name of tgw_keys.h as one argument. */
+#define ngx_http_taskgw_cmd_field(c, f)                                      \
+    ngx_http_taskgw_redis_cmd_arg(c, f, sizeof(f) - 1)
+
 
 static ngx_int_t
 ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 {
     u_char                       *id, *created, *run_at;
-    ngx_str_t                     id_s, tk, qk, sk;
+    size_t                        run_at_len;
+    ngx_str_t                     id_s, tk, qk, *status;
     ngx_table_elt_t              *ct;
     ngx_http_taskgw_ctx_t        *ctx;
     ngx_http_variable_value_t    *rid;
@@ -476,46 +485,52 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
     id_s.data = id;
     id_s.len = NGX_HTTP_TASKGW_UUID_LEN;
 
-    /* the script puts a ready task in its stream, a delayed one in the
-     * schedule: it gets both keys */
-
     tk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
                                    + id_s.len);
-    qk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":q::") - 1
-                          + ctx->queue.len
-                          + ngx_http_taskgw_priorities[ctx->priority].len);
-    sk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":scheduled"));
-    created = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    run_at = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-
-    if (tk.data == NULL || qk.data == NULL || sk.data == NULL
-        || created == NULL || run_at == NULL)
-    {
+    if (tk.data == NULL) {
         return NGX_ERROR;
     }
 
     tk.len = ngx_sprintf(tk.data, NGX_HTTP_TASKGW_KEY_TASK, &tmcf->prefix,
                          &id_s)
              - tk.data;
-    qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE, &tmcf->prefix,
-                         &ctx->queue,
-                         &ngx_http_taskgw_priorities[ctx->priority])
-             - qk.data;
-    sk.len = ngx_sprintf(sk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
-                         &tmcf->prefix)
-             - sk.data;
+
+    /* a ready task goes to its stream, a delayed one to the schedule */
+
+    qk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":q::") - 1
+                          + ctx->queue.len
+                          + ngx_http_taskgw_priorities[ctx->priority].len
+                          + sizeof(":scheduled"));
+    if (qk.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->run_at) {
+        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
+                             &tmcf->prefix)
+                 - qk.data;
+
+    } else {
+        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE,
+                             &tmcf->prefix, &ctx->queue,
+                             &ngx_http_taskgw_priorities[ctx->priority])
+                 - qk.data;
+    }
+
+    status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
+
+    created = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    run_at = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (created == NULL || run_at == NULL) {
+        return NGX_ERROR;
+    }
+
+    run_at_len = ngx_sprintf(run_at, "%L", ctx->run_at) - run_at;
 
     rid = ngx_http_get_variable(r, &request_id, ngx_hash_key(request_id.data,
                                                              request_id.len));
-    if (rid && rid->not_found) {
-        rid = NULL;
-    }
 
     ct = r->headers_in.content_type;
-
-    /* KEYS: task, stream, schedule; ARGV: id, queue, type, priority,
-     * payload, content_type, owner, request_id, client_addr,
-     * callback_url, created_at, run_at ("" leaves a field out) */
 
     c = &cmds[0];
     c->argc = 0;
@@ -523,47 +538,72 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 
     c = &cmds[1];
     c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "EVAL", 4);
-    ngx_http_taskgw_redis_cmd_arg(c, tgw_lua_enqueue,
-                                  sizeof(tgw_lua_enqueue) - 1);
-    ngx_http_taskgw_redis_cmd_arg(c, "3", 1);
+    ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
     ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
-    ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
-    ngx_http_taskgw_redis_cmd_arg(c, sk.data, sk.len);
+    ngx_http_taskgw_cmd_field(c, TGW_F_ID);
     ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+    ngx_http_taskgw_cmd_field(c, TGW_F_QUEUE);
     ngx_http_taskgw_redis_cmd_arg(c, ctx->queue.data, ctx->queue.len);
+    ngx_http_taskgw_cmd_field(c, TGW_F_TYPE);
     ngx_http_taskgw_redis_cmd_arg(c, ctx->type.data, ctx->type.len);
+    ngx_http_taskgw_cmd_field(c, TGW_F_PRIORITY);
     ngx_http_taskgw_redis_cmd_arg(c,
                             ngx_http_taskgw_priorities[ctx->priority].data,
                             ngx_http_taskgw_priorities[ctx->priority].len);
-    ngx_http_taskgw_redis_cmd_arg(c, "", 0);              /* payload */
-    ngx_http_taskgw_redis_cmd_arg(c, ct ? ct->value.data : (u_char *) "",
-                                  ct ? ct->value.len : 0);
-    ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.len      /* owner */
-                                     ? ctx->token_name.data : (u_char *) "",
-                                  ctx->token_name.len);
-    ngx_http_taskgw_redis_cmd_arg(c, rid ? rid->data : (u_char *) "",
-                                  rid ? rid->len : 0);
+    ngx_http_taskgw_cmd_field(c, TGW_F_STATUS);
+    ngx_http_taskgw_redis_cmd_arg(c, status->data, status->len);
+    ngx_http_taskgw_cmd_field(c, TGW_F_PAYLOAD);
+    ngx_http_taskgw_redis_cmd_body(c, r->request_body ? r->request_body->bufs
+                                                      : NULL);
+
+    /* fields with nothing to say are left out of the record */
+
+    if (ct && ct->value.len) {
+        ngx_http_taskgw_cmd_field(c, TGW_F_CONTENT_TYPE);
+        ngx_http_taskgw_redis_cmd_arg(c, ct->value.data, ct->value.len);
+    }
+
+    if (rid && !rid->not_found && rid->len) {
+        ngx_http_taskgw_cmd_field(c, TGW_F_REQUEST_ID);
+        ngx_http_taskgw_redis_cmd_arg(c, rid->data, rid->len);
+    }
+
+    if (ctx->token_name.len) {
+        ngx_http_taskgw_cmd_field(c, TGW_F_OWNER);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.data,
+                                      ctx->token_name.len);
+    }
+
+    ngx_http_taskgw_cmd_field(c, TGW_F_CLIENT_ADDR);
     ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
                                   r->connection->addr_text.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "", 0);              /* callback_url */
+    ngx_http_taskgw_cmd_field(c, TGW_F_CREATED_AT);
     ngx_http_taskgw_redis_cmd_arg(c, created,
                                   ngx_sprintf(created, "%L",
                                               ngx_http_taskgw_now_ms())
                                   - created);
-    ngx_http_taskgw_redis_cmd_arg(c, run_at,
-                                  ctx->run_at
-                                  ? ngx_sprintf(run_at, "%L", ctx->run_at)
-                                    - run_at
-                                  : 0);
+    ngx_http_taskgw_cmd_field(c, TGW_F_ATTEMPTS);
+    ngx_http_taskgw_redis_cmd_arg(c, "0", 1);
 
     c = &cmds[2];
     c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
-    ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
-    ngx_http_taskgw_redis_cmd_arg(c, TGW_F_PAYLOAD, sizeof(TGW_F_PAYLOAD) - 1);
-    ngx_http_taskgw_redis_cmd_body(c, r->request_body ? r->request_body->bufs
-                                                      : NULL);
+
+    if (ctx->run_at) {
+        ngx_http_taskgw_cmd_field(&cmds[1], TGW_F_RUN_AT);
+        ngx_http_taskgw_redis_cmd_arg(&cmds[1], run_at, run_at_len);
+
+        ngx_http_taskgw_redis_cmd_arg(c, "ZADD", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+        ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
+        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+
+    } else {
+        ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+        ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
+        ngx_http_taskgw_cmd_field(c, TGW_STREAM_FIELD_ID);
+        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+    }
 
     c = &cmds[3];
     c->argc = 0;
@@ -599,10 +639,9 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
                           &ctx->task_id, &err);
 
             /*
-             * EXEC runs every queued command even when one fails: when
-             * the script failed, the HSET of the payload still made a
-             * hash.  The client gets 503 and retries, so that hash must
-             * not stay.
+             * EXEC runs every queued command even when one fails: the
+             * hash may have been written without its stream entry.  The
+             * client gets 503 and retries, so that hash must not stay.
              */
 
             del.argc = 0;

@@ -20,6 +20,9 @@
 #define TGW_KEYF_SCHEDULED(s)   s ":scheduled"
 #define TGW_KEYF_DEAD(s)        s ":dead:" s
 #define TGW_KEYF_TOKEN(p, d)    p ":token:" d
+#define TGW_KEYF_TOKENS(s)      s ":tokens"
+#define TGW_KEYF_WORKER(s)      s ":worker:" s
+#define TGW_KEYF_AUDIT(s)       s ":audit"
 
 #define TGW_KEY_TASK        TGW_KEYF_TASK("%s")      /* hash, per task id */
 #define TGW_KEY_QUEUE       TGW_KEYF_QUEUE("%s")     /* stream, queue+prio */
@@ -28,10 +31,10 @@
 #define TGW_KEY_TOKEN       TGW_KEYF_TOKEN("%s", "%s") /* hash, per token
                                                           digest */
 #define TGW_KEY_IDEM        "%s:idem:%s:%s"     /* string, owner+key hash  */
-#define TGW_KEY_TOKENS      "%s:tokens"         /* hash, name -> digest    */
-#define TGW_KEY_WORKER      "%s:worker:%s"      /* string JSON heartbeat   */
+#define TGW_KEY_TOKENS      TGW_KEYF_TOKENS("%s")    /* hash, name -> digest */
+#define TGW_KEY_WORKER      TGW_KEYF_WORKER("%s")    /* string, heartbeat */
 #define TGW_KEY_CRON        "%s:cron:%s:%s"     /* string, tick guard      */
-#define TGW_KEY_AUDIT       "%s:audit"          /* stream, capped          */
+#define TGW_KEY_AUDIT       TGW_KEYF_AUDIT("%s")     /* stream, capped */
 
 /* Field of a queue stream entry that names the task. */
 #define TGW_STREAM_FIELD_ID "id"

@@ -45,7 +45,7 @@ tgw_task_json_time(const tgw_field_t *f, size_t n, const char *name,
 
 /* "name":"value", or "name":null when missing or empty (unset) */
 static void
-tgw_ctl_task_string(tgw_buf_t *out, const tgw_field_t *f, size_t n,
+tgw_task_json_string(tgw_buf_t *out, const tgw_field_t *f, size_t n,
                     const char *name, const char *key)
 {
     const tgw_field_t  *v;
@@ -65,7 +65,7 @@ tgw_ctl_task_string(tgw_buf_t *out, const tgw_field_t *f, size_t n,
 
 /* "name":<integer>, 0 when missing or not a number */
 static void
-tgw_ctl_task_int(tgw_buf_t *out, const tgw_field_t *f, size_t n,
+tgw_task_json_int(tgw_buf_t *out, const tgw_field_t *f, size_t n,
                  const char *name, const char *key)
 {
     const tgw_field_t  *v;
@@ -102,13 +102,13 @@ tgw_task_json(const tgw_field_t *f, size_t n, tgw_buf_t *out)
     size_t                  start, len;
 
     tgw_buf_puts(out, "{");
-    tgw_ctl_task_string(out, f, n, TGW_F_ID, "id");
-    tgw_ctl_task_string(out, f, n, TGW_F_QUEUE, "queue");
-    tgw_ctl_task_string(out, f, n, TGW_F_TYPE, "type");
-    tgw_ctl_task_string(out, f, n, TGW_F_PRIORITY, "priority");
-    tgw_ctl_task_string(out, f, n, TGW_F_STATUS, "status");
-    tgw_ctl_task_int(out, f, n, TGW_F_ATTEMPTS, "attempts");
-    tgw_ctl_task_string(out, f, n, TGW_F_OWNER, "owner");
+    tgw_task_json_string(out, f, n, TGW_F_ID, "id");
+    tgw_task_json_string(out, f, n, TGW_F_QUEUE, "queue");
+    tgw_task_json_string(out, f, n, TGW_F_TYPE, "type");
+    tgw_task_json_string(out, f, n, TGW_F_PRIORITY, "priority");
+    tgw_task_json_string(out, f, n, TGW_F_STATUS, "status");
+    tgw_task_json_int(out, f, n, TGW_F_ATTEMPTS, "attempts");
+    tgw_task_json_string(out, f, n, TGW_F_OWNER, "owner");
     tgw_task_json_timefield(out, f, n, TGW_F_CREATED_AT);
     tgw_task_json_timefield(out, f, n, TGW_F_RUN_AT);
     tgw_task_json_timefield(out, f, n, TGW_F_STARTED_AT);
@@ -131,7 +131,7 @@ tgw_task_json(const tgw_field_t *f, size_t n, tgw_buf_t *out)
         tgw_buf_json_string(out, v->value, v->value_len);
     }
 
-    tgw_ctl_task_string(out, f, n, TGW_F_ERROR, "error");
+    tgw_task_json_string(out, f, n, TGW_F_ERROR, "error");
 
     tgw_buf_puts(out, ",\"webhook\":");
     v = tgw_task_json_field(f, n, TGW_F_WEBHOOK_STATUS);
@@ -140,7 +140,7 @@ tgw_task_json(const tgw_field_t *f, size_t n, tgw_buf_t *out)
     } else {
         tgw_buf_puts(out, "{\"status\":");
         tgw_buf_json_string(out, v->value, v->value_len);
-        tgw_ctl_task_int(out, f, n, TGW_F_WEBHOOK_ATTEMPTS, "attempts");
+        tgw_task_json_int(out, f, n, TGW_F_WEBHOOK_ATTEMPTS, "attempts");
         tgw_buf_puts(out, "}");
     }
 

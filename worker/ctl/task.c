@@ -24,18 +24,28 @@ tgw_ctl_check_id(const char *cmd, const char *id)
 }
 
 
-/* Prints one "name   value" row; continuation lines are indented. */
+/*
+ * Prints one "name   value" row; continuation lines are indented.  The
+ * value is escaped (control bytes as \xNN): a task's fields are whatever
+ * its client or handler wrote, and must not drive the terminal.
+ */
 static void
 tgw_ctl_row(const char *name, const char *v, size_t len)
 {
-    size_t  i;
+    const char  *nl;
+    size_t       n;
 
     printf("%-13s", name);
-    for (i = 0; i < len; i++) {
-        putchar(v[i]);
-        if (v[i] == '\n' && i + 1 < len) {
-            printf("%-13s", "");
+    for ( ;; ) {
+        nl = memchr(v, '\n', len);
+        n = nl ? (size_t) (nl - v) : len;
+        (void) tgw_ctl_put_text(v, n);
+        if (nl == NULL || n + 1 == len) {
+            break;
         }
+        printf("\n%-13s", "");
+        v += n + 1;
+        len -= n + 1;
     }
     putchar('\n');
 }
@@ -98,9 +108,12 @@ tgw_ctl_task_table(const tgw_field_t *f, size_t n)
         tgw_ctl_row("webhook", "-", 1);
     } else {
         enc = tgw_task_json_field(f, n, TGW_F_WEBHOOK_ATTEMPTS);
-        printf("%-13s%.*s, %.*s attempt(s)\n", "webhook",
-               (int) v->value_len, v->value,
-               enc ? (int) enc->value_len : 1, enc ? enc->value : "0");
+        printf("%-13s", "webhook");
+        (void) tgw_ctl_put_text(v->value, v->value_len);
+        printf(", ");
+        (void) tgw_ctl_put_text(enc ? enc->value : "0",
+                                enc ? enc->value_len : 1);
+        printf(" attempt(s)\n");
     }
 
     v = tgw_task_json_field(f, n, TGW_F_CANCEL_REQUESTED);

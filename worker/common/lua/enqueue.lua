@@ -1,7 +1,9 @@
 -- Create a task: its hash, and its entry in its queue stream (to run now)
--- or its id in the scheduled set (to run at run_at), as one script.  This
--- is the one place that lists the fields of a new task; the module's
--- enqueue, `taskgwctl enqueue` and the worker's cron ticks all use it.
+-- or its id in the scheduled set (to run at run_at), as one script, for
+-- `taskgwctl enqueue` and the worker's cron ticks.  The module writes the
+-- same fields (names from tgw_keys.h) with a plain MULTI/HSET/XADD/EXEC:
+-- its enqueue is the hot path, and this script costs Redis more than
+-- twice the CPU of those commands.
 -- The stream (or set) write comes first: it is the one that can fail (a
 -- key of another type), and then nothing is left behind.  With a guard
 -- key (a cron tick), only the first caller creates the task, and the
