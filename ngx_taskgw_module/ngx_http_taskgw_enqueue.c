@@ -1,8 +1,9 @@
 
 /*
  * ngx_http_taskgw_enqueue: the taskgw_enqueue content handler.
- * Validates the request, stores the body as a task in one MULTI/EXEC,
- * and answers 202 only after Redis acknowledged it.
+ * Validates the request, stores the body as a task in one MULTI/EXEC
+ * (with the idempotency and backlog checks), and answers 202 only after
+ * Redis acknowledged it.
  */
 
 
@@ -10,15 +11,22 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <sys/random.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "tgw_lua.h"
 
 
 static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
     const char **message);
 static ngx_int_t ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message);
+static ngx_int_t ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, const char **message);
+static ngx_int_t ngx_http_taskgw_body_sha256(ngx_http_request_t *r,
+    u_char *hex);
 static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_too_large(ngx_http_request_t *r);
 static off_t ngx_http_taskgw_body_length(ngx_http_request_t *r);
@@ -29,17 +37,32 @@ static ngx_int_t ngx_http_taskgw_read_file(ngx_http_request_t *r,
 static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r);
 static void ngx_http_taskgw_enqueue_done(ngx_http_request_t *r,
     redisReply *reply);
+static ngx_int_t ngx_http_taskgw_queue_full(ngx_http_request_t *r);
+static void ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, redisReply *first);
+static ngx_int_t ngx_http_taskgw_reply_str(redisReply *reply, size_t i,
+    ngx_str_t *s);
 static ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
 
 
 /* The most read from a body's temp file in one blocking read. */
 #define NGX_HTTP_TASKGW_FILE_READ_MAX  (1024 * 1024)
 
+/* The block the body's SHA-256 reads its temp file in. */
+#define NGX_HTTP_TASKGW_HASH_READ      (64 * 1024)
+
+/* Retry-After of a 503 queue_full, in seconds. */
+#define NGX_HTTP_TASKGW_QUEUE_FULL_RETRY  "5"
+
 
 static ngx_str_t  ngx_http_taskgw_outcome_accepted =
     ngx_string("accepted");
-static ngx_str_t  ngx_http_taskgw_queued = ngx_string(TGW_ST_QUEUED);
-static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string(TGW_ST_SCHEDULED);
+static ngx_str_t  ngx_http_taskgw_outcome_replayed =
+    ngx_string("replayed");
+static ngx_str_t  ngx_http_taskgw_outcome_queue_full =
+    ngx_string("queue_full");
+static ngx_str_t  ngx_http_taskgw_queued = ngx_string("queued");
+static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string("scheduled");
 
 
 ngx_int_t
@@ -47,6 +70,7 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     const char                  *message;
+    ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))) {
@@ -71,6 +95,25 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 
         return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           "bad_request", message);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    rc = ngx_http_taskgw_callback_check(r, &ctx->callback_url, &message);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "callback_not_allowed", message);
     }
 
     /* a body announced larger than taskgw_max_payload is not even read */
@@ -152,6 +195,10 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
         ctx->priority = p;
     }
 
+    if (ngx_http_taskgw_enqueue_idem(r, ctx, message) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
     if (ngx_http_taskgw_valid_name(&ctx->queue, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
         != NGX_OK)
     {
@@ -223,6 +270,12 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
         delay = n - now / 1000;
     }
 
+    /*
+     * compared before any multiplication: max_delay is at most 10 years
+     * (taskgw_max_delay refuses more), so the milliseconds below stay far
+     * from overflowing 64 bits whatever number the client sent
+     */
+
     if (delay > (int64_t) max_delay) {
         *message = "the task's start is beyond taskgw_max_delay";
         return NGX_DECLINED;
@@ -234,6 +287,47 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
     } else {
         ctx->run_at = (int64_t) n * 1000 > now ? (int64_t) n * 1000 : 0;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Idempotency-Key: 1-255 visible ASCII characters (no space), at most
+ * once.  Which task it names is settled in Redis (enqueue.lua).
+ */
+
+static ngx_int_t
+ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, const char **message)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    *message = "Idempotency-Key must be 1-255 visible ASCII characters, "
+               "given once";
+
+    if (ngx_http_taskgw_find_header(r, "Idempotency-Key", &h) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    if (h->value.len == 0 || h->value.len > NGX_HTTP_TASKGW_IDEM_KEY_MAX) {
+        return NGX_DECLINED;
+    }
+
+    last = h->value.data + h->value.len;
+
+    for (p = h->value.data; p < last; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            return NGX_DECLINED;
+        }
+    }
+
+    ctx->idem_key = h->value;
 
     return NGX_OK;
 }
@@ -446,35 +540,128 @@ ngx_http_taskgw_read_file(ngx_http_request_t *r, ngx_buf_t *b, u_char *p)
 
 
 /*
- * One MULTI/EXEC: the task hash and its stream entry are written together
- * or not at all, and the 202 waits for EXEC's reply.  The names are those
- * of tgw_keys.h; taskgwctl and the worker's cron ticks write the same
- * fields with worker/common/lua/enqueue.lua.  This, the hot path, does
- * not go through that script: the script costs Redis more than twice the
- * CPU of a plain HSET and XADD, and enqueues per second fell by a third
- * with it (scripts/bench-enqueue.sh).
+ * The SHA-256 of the body, as 64 lowercase hex digits, for the
+ * idempotency record: memory buffers hashed where they are, the parts in
+ * the temp file read back in blocks (a blocking read of a local file
+ * nginx just wrote, bounded by taskgw_max_payload, as for the JSON check).
  */
 
-/* A field name of tgw_keys.h as one argument. */
-#define ngx_http_taskgw_cmd_field(c, f)                                      \
-    ngx_http_taskgw_redis_cmd_arg(c, f, sizeof(f) - 1)
+static ngx_int_t
+ngx_http_taskgw_body_sha256(ngx_http_request_t *r, u_char *hex)
+{
+    u_char        *buf, md[EVP_MAX_MD_SIZE];
+    off_t          pos;
+    size_t         size;
+    ssize_t        n;
+    ngx_int_t      rc;
+    ngx_buf_t     *b;
+    ngx_chain_t   *cl;
+    unsigned int   mdlen;
+    EVP_MD_CTX    *md_ctx;
 
+    md_ctx = EVP_MD_CTX_new();
+    if (md_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+    buf = NULL;
+
+    if (EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL) != 1) {
+        goto done;
+    }
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            if (b->last != b->pos
+                && EVP_DigestUpdate(md_ctx, b->pos, b->last - b->pos) != 1)
+            {
+                goto done;
+            }
+
+            continue;
+        }
+
+        if (buf == NULL) {
+            buf = ngx_pnalloc(r->pool, NGX_HTTP_TASKGW_HASH_READ);
+            if (buf == NULL) {
+                goto done;
+            }
+        }
+
+        for (pos = b->file_pos; pos < b->file_last; pos += n) {
+            size = (size_t) ngx_min(b->file_last - pos,
+                                    NGX_HTTP_TASKGW_HASH_READ);
+
+            n = ngx_read_file(b->file, buf, size, pos);
+
+            if (n == NGX_ERROR) {
+                goto done;
+            }
+
+            if (n == 0) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "taskgw: short read of the request body "
+                              "temp file");
+                goto done;
+            }
+
+            if (EVP_DigestUpdate(md_ctx, buf, n) != 1) {
+                goto done;
+            }
+        }
+    }
+
+    if (EVP_DigestFinal_ex(md_ctx, md, &mdlen) != 1
+        || mdlen != SHA256_DIGEST_LENGTH)
+    {
+        goto done;
+    }
+
+    (void) ngx_hex_dump(hex, md, mdlen);
+    rc = NGX_OK;
+
+done:
+
+    EVP_MD_CTX_free(md_ctx);
+
+    return rc;
+}
+
+
+/*
+ * One MULTI/EXEC: HSET writes the task hash (its payload straight from
+ * nginx's buffers), then enqueue.lua settles, atomically with it, what
+ * becomes of the request: a replay or a conflict of its Idempotency-Key,
+ * a full stream, or the stream entry (or schedule entry) and the key.
+ * The reply waits for EXEC's.
+ */
 
 static ngx_int_t
 ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 {
-    u_char                       *id, *created, *run_at;
+    u_char                       *id, *created, *run_at, *backlog, *p;
     size_t                        run_at_len;
-    ngx_str_t                     id_s, tk, qk, *status;
+    ngx_str_t                     id_s, tk, qk, sk, ik, tp, *status;
     ngx_table_elt_t              *ct;
     ngx_http_taskgw_ctx_t        *ctx;
     ngx_http_variable_value_t    *rid;
     ngx_http_taskgw_redis_cmd_t   cmds[4], *c;
+    ngx_http_taskgw_loc_conf_t   *tlcf;
     ngx_http_taskgw_main_conf_t  *tmcf;
+    u_char                        key_sum[SHA256_DIGEST_LENGTH];
+    u_char                        key_hex[2 * SHA256_DIGEST_LENGTH];
+    u_char                       *body_hex;
 
     static ngx_str_t  request_id = ngx_string("request_id");
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
     id = ngx_pnalloc(r->pool, NGX_HTTP_TASKGW_UUID_LEN);
@@ -485,43 +672,79 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
     id_s.data = id;
     id_s.len = NGX_HTTP_TASKGW_UUID_LEN;
 
-    tk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
+    /* the task keys' prefix "<prefix>:task:", then the task's own key */
+
+    tp.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
                                    + id_s.len);
-    if (tk.data == NULL) {
+    if (tp.data == NULL) {
         return NGX_ERROR;
     }
 
+    tk.data = tp.data;
     tk.len = ngx_sprintf(tk.data, NGX_HTTP_TASKGW_KEY_TASK, &tmcf->prefix,
                          &id_s)
              - tk.data;
+    tp.len = tk.len - id_s.len;
 
-    /* a ready task goes to its stream, a delayed one to the schedule */
+    /*
+     * the stream of the task's queue and priority (its backlog is checked
+     * even for a delayed task), and the schedule a delayed task waits in
+     */
 
     qk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":q::") - 1
                           + ctx->queue.len
-                          + ngx_http_taskgw_priorities[ctx->priority].len
-                          + sizeof(":scheduled"));
-    if (qk.data == NULL) {
+                          + ngx_http_taskgw_priorities[ctx->priority].len);
+    sk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":scheduled"));
+    if (qk.data == NULL || sk.data == NULL) {
         return NGX_ERROR;
     }
 
-    if (ctx->run_at) {
-        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
-                             &tmcf->prefix)
-                 - qk.data;
+    qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE,
+                         &tmcf->prefix, &ctx->queue,
+                         &ngx_http_taskgw_priorities[ctx->priority])
+             - qk.data;
+    sk.len = ngx_sprintf(sk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
+                         &tmcf->prefix)
+             - sk.data;
 
-    } else {
-        qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE,
-                             &tmcf->prefix, &ctx->queue,
-                             &ngx_http_taskgw_priorities[ctx->priority])
-                 - qk.data;
+    /*
+     * "<prefix>:idem:<owner>:<sha256 hex of the key>", with the body's
+     * SHA-256 to tell a replay from a conflict; a request without a token
+     * has the empty owner, as its task does
+     */
+
+    ngx_str_null(&ik);
+    body_hex = (u_char *) "";
+
+    if (ctx->idem_key.len) {
+        body_hex = ngx_pnalloc(r->pool, 2 * SHA256_DIGEST_LENGTH);
+        ik.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":idem::")
+                                       - 1 + ctx->token_name.len
+                                       + sizeof(key_hex));
+        if (body_hex == NULL || ik.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (SHA256(ctx->idem_key.data, ctx->idem_key.len, key_sum) == NULL
+            || ngx_http_taskgw_body_sha256(r, body_hex) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) ngx_hex_dump(key_hex, key_sum, sizeof(key_sum));
+
+        ik.len = ngx_sprintf(ik.data, NGX_HTTP_TASKGW_KEY_IDEM,
+                             &tmcf->prefix, &ctx->token_name,
+                             sizeof(key_hex), key_hex)
+                 - ik.data;
     }
 
     status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
 
     created = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     run_at = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (created == NULL || run_at == NULL) {
+    backlog = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (created == NULL || run_at == NULL || backlog == NULL) {
         return NGX_ERROR;
     }
 
@@ -540,70 +763,82 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
     c->argc = 0;
     ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
     ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
-    ngx_http_taskgw_cmd_field(c, TGW_F_ID);
+    ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
     ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-    ngx_http_taskgw_cmd_field(c, TGW_F_QUEUE);
+    ngx_http_taskgw_redis_cmd_arg(c, "queue", 5);
     ngx_http_taskgw_redis_cmd_arg(c, ctx->queue.data, ctx->queue.len);
-    ngx_http_taskgw_cmd_field(c, TGW_F_TYPE);
+    ngx_http_taskgw_redis_cmd_arg(c, "type", 4);
     ngx_http_taskgw_redis_cmd_arg(c, ctx->type.data, ctx->type.len);
-    ngx_http_taskgw_cmd_field(c, TGW_F_PRIORITY);
+    ngx_http_taskgw_redis_cmd_arg(c, "priority", 8);
     ngx_http_taskgw_redis_cmd_arg(c,
                             ngx_http_taskgw_priorities[ctx->priority].data,
                             ngx_http_taskgw_priorities[ctx->priority].len);
-    ngx_http_taskgw_cmd_field(c, TGW_F_STATUS);
+    ngx_http_taskgw_redis_cmd_arg(c, "status", 6);
     ngx_http_taskgw_redis_cmd_arg(c, status->data, status->len);
-    ngx_http_taskgw_cmd_field(c, TGW_F_PAYLOAD);
+    ngx_http_taskgw_redis_cmd_arg(c, "payload", 7);
     ngx_http_taskgw_redis_cmd_body(c, r->request_body ? r->request_body->bufs
                                                       : NULL);
 
     /* fields with nothing to say are left out of the record */
 
     if (ct && ct->value.len) {
-        ngx_http_taskgw_cmd_field(c, TGW_F_CONTENT_TYPE);
+        ngx_http_taskgw_redis_cmd_arg(c, "content_type", 12);
         ngx_http_taskgw_redis_cmd_arg(c, ct->value.data, ct->value.len);
     }
 
     if (rid && !rid->not_found && rid->len) {
-        ngx_http_taskgw_cmd_field(c, TGW_F_REQUEST_ID);
+        ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
         ngx_http_taskgw_redis_cmd_arg(c, rid->data, rid->len);
     }
 
+    if (ctx->callback_url.len) {
+        ngx_http_taskgw_redis_cmd_arg(c, "callback_url", 12);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->callback_url.data,
+                                      ctx->callback_url.len);
+    }
+
     if (ctx->token_name.len) {
-        ngx_http_taskgw_cmd_field(c, TGW_F_OWNER);
+        ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
         ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.data,
                                       ctx->token_name.len);
     }
 
-    ngx_http_taskgw_cmd_field(c, TGW_F_CLIENT_ADDR);
+    ngx_http_taskgw_redis_cmd_arg(c, "client_addr", 11);
     ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
                                   r->connection->addr_text.len);
-    ngx_http_taskgw_cmd_field(c, TGW_F_CREATED_AT);
+    ngx_http_taskgw_redis_cmd_arg(c, "created_at", 10);
     ngx_http_taskgw_redis_cmd_arg(c, created,
                                   ngx_sprintf(created, "%L",
                                               ngx_http_taskgw_now_ms())
                                   - created);
-    ngx_http_taskgw_cmd_field(c, TGW_F_ATTEMPTS);
+    ngx_http_taskgw_redis_cmd_arg(c, "attempts", 8);
     ngx_http_taskgw_redis_cmd_arg(c, "0", 1);
+
+    if (ctx->run_at) {
+        ngx_http_taskgw_redis_cmd_arg(c, "run_at", 6);
+        ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
+    }
 
     c = &cmds[2];
     c->argc = 0;
-
-    if (ctx->run_at) {
-        ngx_http_taskgw_cmd_field(&cmds[1], TGW_F_RUN_AT);
-        ngx_http_taskgw_redis_cmd_arg(&cmds[1], run_at, run_at_len);
-
-        ngx_http_taskgw_redis_cmd_arg(c, "ZADD", 4);
-        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
-        ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
-        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-
-    } else {
-        ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
-        ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
-        ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
-        ngx_http_taskgw_cmd_field(c, TGW_STREAM_FIELD_ID);
-        ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-    }
+    ngx_http_taskgw_redis_cmd_arg(c, "EVAL", 4);
+    ngx_http_taskgw_redis_cmd_arg(c, tgw_lua_enqueue,
+                                  sizeof(tgw_lua_enqueue) - 1);
+    ngx_http_taskgw_redis_cmd_arg(c, "4", 1);
+    ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
+    ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+    ngx_http_taskgw_redis_cmd_arg(c, sk.data, sk.len);
+    ngx_http_taskgw_redis_cmd_arg(c, ik.data, ik.len);
+    ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
+    ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
+    p = ngx_sprintf(backlog, "%i", tlcf->max_backlog);
+    ngx_http_taskgw_redis_cmd_arg(c, backlog, p - backlog);
+    ngx_http_taskgw_redis_cmd_arg(c, body_hex, ctx->idem_key.len
+                                               ? 2 * SHA256_DIGEST_LENGTH
+                                               : 0);
+    ngx_http_taskgw_redis_cmd_arg(c, NGX_HTTP_TASKGW_IDEM_TTL,
+                                  sizeof(NGX_HTTP_TASKGW_IDEM_TTL) - 1);
+    ngx_http_taskgw_redis_cmd_arg(c, tp.data, tp.len);
 
     c = &cmds[3];
     c->argc = 0;
@@ -617,21 +852,36 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 }
 
 
+/*
+ * EXEC's reply: the HSET's, then enqueue.lua's {code, ...}.  Any error
+ * means nothing may be trusted to be stored: 503, and the hash goes.
+ */
+
 static void
 ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char                      *body, *p;
-    size_t                       len;
-    ngx_str_t                   *prio, *status;
-    ngx_table_elt_t             *h;
-    ngx_http_taskgw_ctx_t       *ctx;
-    ngx_http_taskgw_srv_conf_t  *tscf;
-    ngx_str_t                    err;
-    ngx_http_taskgw_redis_cmd_t  del;
+    redisReply                   *res;
+    ngx_str_t                     err;
+    ngx_http_taskgw_ctx_t        *ctx;
+    ngx_http_taskgw_redis_cmd_t   del;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
-    if (!ngx_http_taskgw_redis_reply_ok(reply)) {
+    res = NULL;
+
+    if (ngx_http_taskgw_redis_reply_ok(reply)
+        && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
+    {
+        res = reply->element[1];
+
+        if (res->type != REDIS_REPLY_ARRAY || res->elements == 0
+            || res->element[0]->type != REDIS_REPLY_INTEGER)
+        {
+            res = NULL;
+        }
+    }
+
+    if (res == NULL) {
         if (reply) {
             ngx_http_taskgw_redis_reply_error(reply, &err);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -641,7 +891,9 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
             /*
              * EXEC runs every queued command even when one fails: the
              * hash may have been written without its stream entry.  The
-             * client gets 503 and retries, so that hash must not stay.
+             * client gets 503 and retries, so that hash must not stay
+             * (enqueue.lua takes the idempotency key last, after every
+             * write that can fail: a failed enqueue leaves no key).
              */
 
             del.argc = 0;
@@ -655,6 +907,154 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
         ngx_http_finalize_request(r,
             ngx_http_taskgw_unavailable(r, "task store is unavailable"));
         return;
+    }
+
+    switch (res->element[0]->integer) {
+
+    case 1:
+        ngx_http_taskgw_enqueue_reply(r, ctx, NULL);
+        return;
+
+    case 2:
+        ngx_http_taskgw_enqueue_reply(r, ctx, res);
+        return;
+
+    case 3:
+        ngx_str_null(&ctx->task_id);
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_send_error(r, 422, "idempotency_conflict",
+                                       "this Idempotency-Key was used with "
+                                       "another body"));
+        return;
+
+    case 4:
+        ngx_str_null(&ctx->task_id);
+        ngx_http_finalize_request(r, ngx_http_taskgw_queue_full(r));
+        return;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "taskgw: unexpected reply of the enqueue script");
+        ngx_str_null(&ctx->task_id);
+        ngx_http_finalize_request(r,
+            ngx_http_taskgw_unavailable(r, "task store is unavailable"));
+        return;
+    }
+}
+
+
+/*
+ * 503 queue_full: the stream already holds taskgw_max_backlog entries.
+ * Workers drain a stream at their own pace; a client is asked to wait a
+ * little longer than for a Redis hiccup.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_queue_full(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_table_elt_t        *h;
+    ngx_http_taskgw_ctx_t  *ctx;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, NGX_HTTP_TASKGW_QUEUE_FULL_RETRY);
+
+    rc = ngx_http_taskgw_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "queue_full",
+                                    "the queue holds taskgw_max_backlog "
+                                    "tasks already");
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    ctx->outcome = ngx_http_taskgw_outcome_queue_full;
+
+    return rc;
+}
+
+
+/*
+ * The 202 of a stored task, or (first != NULL: enqueue.lua's {2, id,
+ * queue, type, priority, run_at}) the 200 replay of the task first stored
+ * under the request's Idempotency-Key: the same JSON as that task's 202,
+ * rebuilt from its hash (the request's own values stand in for fields of
+ * a hash that has expired), with Idempotent-Replayed: true.
+ */
+
+static void
+ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, redisReply *first)
+{
+    u_char                      *body, *p;
+    size_t                       len;
+    ngx_str_t                    prio, *status, queue, type, run_at;
+    ngx_uint_t                   code;
+    ngx_str_t                   *outcome;
+    ngx_table_elt_t             *h;
+    ngx_http_taskgw_srv_conf_t  *tscf;
+
+    prio = ngx_http_taskgw_priorities[ctx->priority];
+    status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
+    queue = ctx->queue;
+    type = ctx->type;
+    code = NGX_HTTP_ACCEPTED;
+    outcome = &ngx_http_taskgw_outcome_accepted;
+
+    if (first) {
+        if (ngx_http_taskgw_reply_str(first, 1, &ctx->task_id) != NGX_OK
+            || ngx_http_taskgw_valid_uuid(&ctx->task_id) != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "taskgw: an idempotency record names no task id");
+            ngx_str_null(&ctx->task_id);
+            ngx_http_finalize_request(r,
+                ngx_http_taskgw_unavailable(r, "task store is unavailable"));
+            return;
+        }
+
+        if (ngx_http_taskgw_reply_str(first, 2, &queue) == NGX_OK) {
+            /* the hash is there: the task's own fields, as first sent */
+
+            if (ngx_http_taskgw_reply_str(first, 3, &type) != NGX_OK
+                || ngx_http_taskgw_reply_str(first, 4, &prio) != NGX_OK)
+            {
+                type = queue;
+            }
+
+            status = ngx_http_taskgw_reply_str(first, 5, &run_at) == NGX_OK
+                     && run_at.len
+                     ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
+        }
+
+        /* the values go into JSON as they are: they must need no escape */
+
+        if (ngx_http_taskgw_valid_name(&queue, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
+            != NGX_OK
+            || ngx_http_taskgw_valid_name(&type, NGX_HTTP_TASKGW_TYPE_MAX, 1)
+               != NGX_OK
+            || ngx_http_taskgw_valid_name(&prio, 16, 0) != NGX_OK)
+        {
+            queue = ctx->queue;
+            type = ctx->type;
+            prio = ngx_http_taskgw_priorities[ctx->priority];
+        }
+
+        code = NGX_HTTP_OK;
+        outcome = &ngx_http_taskgw_outcome_replayed;
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Idempotent-Replayed");
+        ngx_str_set(&h->value, "true");
     }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_taskgw_module);
@@ -683,13 +1083,10 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
         r->headers_out.location = NULL;
     }
 
-    prio = &ngx_http_taskgw_priorities[ctx->priority];
-    status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
-
     len = sizeof("{\"id\":\"\",\"status\":\"\",\"queue\":\"\","
                  "\"type\":\"\",\"priority\":\"\"}") - 1
-          + ctx->task_id.len + status->len + ctx->queue.len + ctx->type.len
-          + prio->len;
+          + ctx->task_id.len + status->len + queue.len + type.len
+          + prio.len;
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
@@ -701,16 +1098,34 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
 
     p = ngx_sprintf(body, "{\"id\":\"%V\",\"status\":\"%V\","
                     "\"queue\":\"%V\",\"type\":\"%V\",\"priority\":\"%V\"}",
-                    &ctx->task_id, status, &ctx->queue, &ctx->type, prio);
+                    &ctx->task_id, status, &queue, &type, &prio);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "taskgw: task %V accepted into %V (%V)", &ctx->task_id,
-                  &ctx->queue, status);
+                  first ? "taskgw: task %V replayed for its idempotency key"
+                          " (%V, %V)"
+                        : "taskgw: task %V accepted into %V (%V)",
+                  &ctx->task_id, &queue, status);
 
     ngx_http_finalize_request(r,
-        ngx_http_taskgw_send_json(r, NGX_HTTP_ACCEPTED,
-                                  &ngx_http_taskgw_outcome_accepted,
-                                  body, p - body));
+        ngx_http_taskgw_send_json(r, code, outcome, body, p - body));
+}
+
+
+/* Element i of an array reply as a string; NGX_DECLINED when nil. */
+
+static ngx_int_t
+ngx_http_taskgw_reply_str(redisReply *reply, size_t i, ngx_str_t *s)
+{
+    if (i >= reply->elements
+        || reply->element[i]->type != REDIS_REPLY_STRING)
+    {
+        return NGX_DECLINED;
+    }
+
+    s->data = (u_char *) reply->element[i]->str;
+    s->len = reply->element[i]->len;
+
+    return NGX_OK;
 }
 
 

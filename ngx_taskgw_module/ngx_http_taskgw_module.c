@@ -34,6 +34,8 @@ static char *ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_taskgw_prefix_check(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_taskgw_max_delay_check(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -53,6 +55,16 @@ static ngx_conf_post_handler_pt  ngx_http_taskgw_timeout_post =
     ngx_http_taskgw_timeout_check;
 static ngx_conf_post_handler_pt  ngx_http_taskgw_prefix_post =
     ngx_http_taskgw_prefix_check;
+static ngx_conf_post_handler_pt  ngx_http_taskgw_max_delay_post =
+    ngx_http_taskgw_max_delay_check;
+
+
+/* directive names by ngx_http_taskgw_handler_e, for messages */
+static ngx_str_t  ngx_http_taskgw_handler_names[] = {
+    ngx_null_string,
+    ngx_string("taskgw_enqueue"),
+    ngx_string("taskgw_status")
+};
 
 
 ngx_str_t  ngx_http_taskgw_priorities[] = {
@@ -112,6 +124,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_taskgw_loc_conf_t, max_delay),
+      &ngx_http_taskgw_max_delay_post },
+
+    { ngx_string("taskgw_max_backlog"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, max_backlog),
       NULL },
 
     { ngx_string("taskgw_max_payload"),
@@ -119,6 +138,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_taskgw_loc_conf_t, max_payload),
+      NULL },
+
+    { ngx_string("taskgw_callback_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_taskgw_callback_allow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("taskgw_status"),
@@ -377,6 +403,7 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
     tlcf->max_payload = NGX_CONF_UNSET_SIZE;
+    tlcf->max_backlog = NGX_CONF_UNSET;
     tlcf->auth = NGX_CONF_UNSET_UINT;
     tlcf->limits = NGX_CONF_UNSET_PTR;
     tlcf->limit_headers = NGX_CONF_UNSET_UINT;
@@ -391,7 +418,28 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_taskgw_loc_conf_t *prev = parent;
     ngx_http_taskgw_loc_conf_t *conf = child;
 
-    /* handlers are per location: a nested location does not inherit one */
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /*
+     * handlers are per location: a nested location does not inherit one;
+     * one that another directive replaced later in the block (proxy_pass
+     * after taskgw_enqueue) is refused here, naming our directive's line
+     */
+
+    if (conf->handler != NGX_HTTP_TASKGW_NONE) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->handler != ngx_http_taskgw_content_handler) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"%V\" cannot be combined with another content "
+                          "handler (such as proxy_pass) in one location "
+                          "in %V:%ui",
+                          &ngx_http_taskgw_handler_names[conf->handler],
+                          &conf->handler_file, conf->handler_line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
 
     ngx_conf_merge_uint_value(conf->priority, prev->priority,
                               NGX_HTTP_TASKGW_PRIO_NORMAL);
@@ -399,6 +447,7 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
     ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
                               16 * 1024 * 1024);
+    ngx_conf_merge_value(conf->max_backlog, prev->max_backlog, 0);
     ngx_conf_merge_uint_value(conf->auth, prev->auth,
                               NGX_HTTP_TASKGW_ROLE_NONE);
 
@@ -415,6 +464,10 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->allow == NULL) {
         conf->allow = prev->allow;
         conf->allow_all = prev->allow_all;
+    }
+
+    if (conf->callback_allow == NULL) {
+        conf->callback_allow = prev->callback_allow;
     }
 
     return ngx_http_taskgw_limit_merge(cf, prev, conf);
@@ -584,6 +637,27 @@ ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post, void *data)
 
 
 /*
+ * taskgw_max_delay time; -- bounded, so that a start time in unix ms
+ * (now + delay * 1000) is always far from overflowing 64 bits
+ */
+
+static char *
+ngx_http_taskgw_max_delay_check(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t  *sp = data;
+
+    if (*sp > NGX_HTTP_TASKGW_MAX_DELAY_CAP) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"taskgw_max_delay\" must be at most %uid",
+                           (ngx_uint_t) NGX_HTTP_TASKGW_MAX_DELAY_CAP / 86400);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * taskgw_prefix string; -- the namespace the worker and taskgwctl share:
  * the same rule as theirs, 1-128 visible characters without braces.
  */
@@ -670,9 +744,24 @@ ngx_http_taskgw_set_handler(ngx_conf_t *cf, ngx_http_taskgw_loc_conf_t *tlcf,
         return NGX_CONF_ERROR;
     }
 
-    tlcf->handler = handler;
-
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* proxy_pass and the like before us; after us: see the merge */
+
+    if (clcf->handler != NULL
+        && clcf->handler != ngx_http_taskgw_content_handler)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be combined with another content "
+                           "handler (such as proxy_pass) in one location",
+                           &ngx_http_taskgw_handler_names[handler]);
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->handler = handler;
+    tlcf->handler_file = cf->conf_file->file.name;
+    tlcf->handler_line = cf->conf_file->line;
+
     clcf->handler = ngx_http_taskgw_content_handler;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_taskgw_module);

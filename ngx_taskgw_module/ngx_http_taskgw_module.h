@@ -1,9 +1,9 @@
 
 /*
  * ngx_http_taskgw_module: shared types of the module's files.
- * Owns the configuration structures and the request context; the Redis
- * key schema is worker/common/tgw_keys.h, shared with the worker and
- * taskgwctl.
+ * Owns the configuration structures, the request context and the Redis
+ * key schema (worker/common/tgw_keys.h, shared with the worker and
+ * taskgwctl).
  */
 
 
@@ -18,8 +18,8 @@
 #include "tgw_keys.h"
 
 
-/* The keys of tgw_keys.h, built from ngx_str_t parts (a token digest is
- * hex of a given length). */
+/* The keys of worker/common/tgw_keys.h, built from ngx_str_t parts (a
+ * token digest is hex of a given length). */
 #define NGX_HTTP_TASKGW_KEY_TASK      TGW_KEYF_TASK("%V")
 #define NGX_HTTP_TASKGW_KEY_QUEUE     TGW_KEYF_QUEUE("%V")
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED TGW_KEYF_SCHEDULED("%V")
@@ -28,6 +28,15 @@
 #define NGX_HTTP_TASKGW_KEY_TOKENS    TGW_KEYF_TOKENS("%V")
 #define NGX_HTTP_TASKGW_KEY_AUDIT     TGW_KEYF_AUDIT("%V")
 #define NGX_HTTP_TASKGW_KEY_TOKEN     TGW_KEYF_TOKEN("%V", "%*s")
+#define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
+#define NGX_HTTP_TASKGW_KEY_RESULT_TTL "%V:config:result_ttl"
+
+/* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
+#define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255
+#define NGX_HTTP_TASKGW_IDEM_TTL      "86400000"
+#define NGX_HTTP_TASKGW_KEY_OUTBOX    "%V:outbox"
+/* a webhook event: prefix, then its id "msg_<task id>_<finished_at ms>" */
+#define NGX_HTTP_TASKGW_KEY_EVENT     "%V:event:msg_%V_%L"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
 #define NGX_HTTP_TASKGW_PREFIX_MAX    TGW_PREFIX_MAX  /* all parts agree */
@@ -35,6 +44,9 @@
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
 #define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
 #define NGX_HTTP_TASKGW_DIGEST_LEN    32     /* SHA-256 */
+
+/* taskgw_max_delay at most 10 years (3650 days), in seconds */
+#define NGX_HTTP_TASKGW_MAX_DELAY_CAP ((time_t) 3650 * 86400)
 
 /* Task priorities, in the order a worker reads them. */
 #define NGX_HTTP_TASKGW_PRIO_HIGH     0
@@ -105,6 +117,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_taskgw_handler_e   handler;
+    ngx_str_t                   handler_file; /* where it was set, for */
+    ngx_uint_t                  handler_line; /* a conflict found later */
 
     /* taskgw_enqueue */
     ngx_http_complex_value_t   *queue;
@@ -117,14 +131,20 @@ typedef struct {
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
     size_t                      max_payload; /* largest body stored */
+    ngx_int_t                   max_backlog; /* stream entries; 0: none */
 
     /* edge checks */
     ngx_uint_t                  auth;       /* least role; 0: off */
     ngx_array_t                *allow;      /* ngx_cidr_t; NULL: unset */
     ngx_flag_t                  allow_all;  /* "taskgw_allow all" */
+
     /* taskgw_limit, taskgw_limit_headers (ngx_http_taskgw_limit.c) */
     ngx_array_t                *limits;     /* ngx_http_taskgw_limit_t */
     ngx_uint_t                  limit_headers;
+
+    /* taskgw_callback_allow: ngx_regex_t *, each anchored at both ends;
+     * NULL: none configured, every X-Callback-URL is refused */
+    ngx_array_t                *callback_allow;
 } ngx_http_taskgw_loc_conf_t;
 
 
@@ -148,6 +168,8 @@ typedef struct {
     ngx_str_t                   type;
     ngx_uint_t                  priority;
     int64_t                     run_at;      /* unix ms; 0: run now */
+    ngx_str_t                   callback_url; /* X-Callback-URL, checked */
+    ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
@@ -225,6 +247,12 @@ extern ngx_str_t  ngx_http_taskgw_roles[];
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
     ngx_uint_t colon);
+
+/* ngx_http_taskgw_callback.c */
+char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
+    ngx_str_t *url, const char **message);
 
 /* metrics, health, admin: ngx_http_taskgw_ops.h */
 uint64_t ngx_http_taskgw_clock_us(void);

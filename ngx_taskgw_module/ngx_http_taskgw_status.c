@@ -54,37 +54,36 @@ typedef struct {
 
 
 static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
-    { ngx_string(TGW_F_ID), TGW_JSON_STRING },
-    { ngx_string(TGW_F_QUEUE), TGW_JSON_STRING },
-    { ngx_string(TGW_F_TYPE), TGW_JSON_STRING },
-    { ngx_string(TGW_F_PRIORITY), TGW_JSON_STRING },
-    { ngx_string(TGW_F_STATUS), TGW_JSON_STRING },
-    { ngx_string(TGW_F_ATTEMPTS), TGW_JSON_INT },
-    { ngx_string(TGW_F_OWNER), TGW_JSON_STRING },
-    { ngx_string(TGW_F_CREATED_AT), TGW_JSON_TIME },
-    { ngx_string(TGW_F_RUN_AT), TGW_JSON_TIME },
-    { ngx_string(TGW_F_STARTED_AT), TGW_JSON_TIME },
-    { ngx_string(TGW_F_FINISHED_AT), TGW_JSON_TIME },
-    { ngx_string(TGW_F_RESULT), TGW_JSON_RAW },
-    { ngx_string(TGW_F_RESULT_ENC), TGW_JSON_SKIP },
-    { ngx_string(TGW_F_ERROR), TGW_JSON_STRING },
-    { ngx_string(TGW_F_WEBHOOK_STATUS), TGW_JSON_SKIP },
-    { ngx_string(TGW_F_WEBHOOK_ATTEMPTS), TGW_JSON_SKIP }
+    { ngx_string("id"), TGW_JSON_STRING },
+    { ngx_string("queue"), TGW_JSON_STRING },
+    { ngx_string("type"), TGW_JSON_STRING },
+    { ngx_string("priority"), TGW_JSON_STRING },
+    { ngx_string("status"), TGW_JSON_STRING },
+    { ngx_string("attempts"), TGW_JSON_INT },
+    { ngx_string("owner"), TGW_JSON_STRING },
+    { ngx_string("created_at"), TGW_JSON_TIME },
+    { ngx_string("run_at"), TGW_JSON_TIME },
+    { ngx_string("started_at"), TGW_JSON_TIME },
+    { ngx_string("finished_at"), TGW_JSON_TIME },
+    { ngx_string("result"), TGW_JSON_RAW },
+    { ngx_string("result_encoding"), TGW_JSON_SKIP },
+    { ngx_string("error"), TGW_JSON_STRING },
+    { ngx_string("webhook_status"), TGW_JSON_SKIP },
+    { ngx_string("webhook_attempts"), TGW_JSON_SKIP }
 };
 
 
 /*
- * Cancellation, atomically, with the rule taskgwctl applies too
- * (worker/common/lua/cancel.lua): a queued task is flagged for the worker
- * to mark cancelled instead of running it; a scheduled or retrying task
- * still in the schedule is taken out and cancelled at once.  Returns
- * {0, ""} for an unknown task, {1, status} when cancelling, {2, status}
- * when it is too late, {3, status} when the caller's token may not touch
- * that queue.  ARGV[4], when not empty, is the only owner whose tasks the
- * caller sees (a dev token: someone else's task is as unknown); ARGV[5],
- * when not empty, lists the queues the token may use as ",a,b,".
+ * Cancellation is worker/common/lua/cancel.lua, the script taskgwctl
+ * sends too: a queued task is flagged for the worker to mark cancelled
+ * instead of running it; a scheduled or retrying task still in the
+ * schedule is cancelled at once and its task.cancelled webhook event
+ * written to the outbox.
+ *
+ * How long a task cancelled here is kept when no worker has published its
+ * result_ttl (<prefix>:config:result_ttl): the worker's default, 7 days.
  */
-static ngx_str_t  ngx_http_taskgw_cancel_script = ngx_string(tgw_lua_cancel);
+#define NGX_HTTP_TASKGW_CANCELLED_TTL  "604800000"
 
 
 static ngx_int_t ngx_http_taskgw_status_id(ngx_http_request_t *r,
@@ -105,7 +104,9 @@ static u_char *ngx_http_taskgw_render_string(u_char *p, ngx_str_t *s);
 ngx_int_t
 ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 {
-    u_char                       *key, *now;
+    u_char                       *key, *now, *event;
+    size_t                        now_len;
+    int64_t                       ms;
     ngx_int_t                     rc;
     ngx_uint_t                    f;
     ngx_str_t                     id;
@@ -138,9 +139,10 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
 
-    key = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
-                               + id.len + tmcf->prefix.len
-                               + sizeof(":scheduled") - 1);
+    key = ngx_pnalloc(r->pool, 5 * tmcf->prefix.len + 2 * id.len
+                               + sizeof(":task::scheduled:config:result_ttl"
+                                        ":outbox:event:msg__")
+                               + NGX_INT64_LEN);
     now = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (key == NULL || now == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -149,11 +151,11 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     cmd.argc = 0;
 
     if (r->method == NGX_HTTP_DELETE) {
+        /* cancel.lua: the rule shared with taskgwctl */
         ngx_http_taskgw_redis_cmd_arg(&cmd, "EVAL", 4);
-        ngx_http_taskgw_redis_cmd_arg(&cmd,
-                                      ngx_http_taskgw_cancel_script.data,
-                                      ngx_http_taskgw_cancel_script.len);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, "2", 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_cancel,
+                                      sizeof(tgw_lua_cancel) - 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "5", 1);
     } else {
         ngx_http_taskgw_redis_cmd_arg(&cmd, "HMGET", 5);
     }
@@ -175,23 +177,48 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_DELETE) {
+        ms = ngx_http_taskgw_now_ms();
+        now_len = ngx_sprintf(now, "%L", ms) - now;
+
         key += cmd.argvlen[cmd.argc - 1];
         ngx_http_taskgw_redis_cmd_arg(&cmd, key,
                                       ngx_sprintf(key,
                                               NGX_HTTP_TASKGW_KEY_SCHEDULED,
                                               &tmcf->prefix)
                                       - key);
+        key += cmd.argvlen[cmd.argc - 1];
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key,
+                                          NGX_HTTP_TASKGW_KEY_RESULT_TTL,
+                                          &tmcf->prefix)
+                                      - key);
+        key += cmd.argvlen[cmd.argc - 1];
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key,
+                                              NGX_HTTP_TASKGW_KEY_OUTBOX,
+                                              &tmcf->prefix)
+                                      - key);
+
+        /* the task.cancelled event: its id is its webhook-id */
+        key += cmd.argvlen[cmd.argc - 1];
+        event = ngx_sprintf(key, NGX_HTTP_TASKGW_KEY_EVENT, &tmcf->prefix,
+                            &id, ms);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key, event - key);
         ngx_http_taskgw_redis_cmd_arg(&cmd, id.data, id.len);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, now,
-                                      ngx_sprintf(now, "%L",
-                                                  ngx_http_taskgw_now_ms())
-                                      - now);
-        ngx_http_taskgw_redis_cmd_arg(&cmd, TGW_CANCELLED_TTL_MS,
-                                      sizeof(TGW_CANCELLED_TTL_MS) - 1);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, now, now_len);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, NGX_HTTP_TASKGW_CANCELLED_TTL,
+                                  sizeof(NGX_HTTP_TASKGW_CANCELLED_TTL) - 1);
 
         if (ngx_http_taskgw_status_scope(r, ctx, &cmd) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        /* the event id: the event key without "<prefix>:event:" */
+        ngx_http_taskgw_redis_cmd_arg(&cmd,
+                                      key + tmcf->prefix.len
+                                      + sizeof(":event:") - 1,
+                                      event - key - tmcf->prefix.len
+                                      - (sizeof(":event:") - 1));
     }
 
     rc = ngx_http_taskgw_redis_send(r, &cmd, 1,
@@ -384,9 +411,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_FIELD_QUEUE])
-        != NGX_OK)
-    {
+    if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_FIELD_QUEUE]) != NGX_OK) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                        "queue not in the token's queues"));
@@ -541,8 +566,10 @@ static void
 ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                 *body;
-    ngx_int_t               outcome;
+    ngx_int_t               code;
     ngx_http_taskgw_ctx_t  *ctx;
+
+    /* cancel.lua's {code, status} */
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
@@ -559,23 +586,23 @@ ngx_http_taskgw_cancel_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    outcome = reply->element[0]->integer;
+    code = reply->element[0]->integer;
 
-    if (outcome == 0) {
+    if (code == 0) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "no such task"));
         return;
     }
 
-    if (outcome == 3) {
+    if (code == 3) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                        "queue not in the token's queues"));
         return;
     }
 
-    if (outcome == 2) {
+    if (code == 2) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_CONFLICT, "conflict",
                                        "the task is running or finished"));

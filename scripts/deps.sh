@@ -6,6 +6,12 @@
 #   sh scripts/deps.sh         build and run (make, make run)
 #   sh scripts/deps.sh test    and the test dependencies (make test)
 #
+# `test` also installs, with npm, the independent webhook signature
+# verifier of the end-to-end tests (the reference Standard Webhooks
+# implementation, npm "standardwebhooks", pinned in t/node/package.json
+# and package-lock.json) into t/node/node_modules: the tests check every
+# signature the worker makes with it, never with taskgw's own code.
+#
 # The test dependencies include nginx-extras, Debian's set of third-party
 # modules (nchan, lua, echo, headers-more, ...): a suite proves taskgw
 # works loaded beside every one of them.  Installing it enables those
@@ -26,6 +32,27 @@ case "${1:-}" in
     test) PKGS="$PKGS $TEST_PKGS" ;;
     *) echo "usage: sh scripts/deps.sh [test]" >&2; exit 2 ;;
 esac
+
+# The npm part of `test`: t/node/node_modules from the committed lock file,
+# again whenever the lock file changed since the last install.
+node_deps() {
+    dir=$(cd "$(dirname "$0")/.." && pwd)/t/node
+    stamp=$dir/node_modules/.package-lock.json
+    if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "taskgw: the tests need Node.js (>= 18) and npm for the webhook verifier" >&2
+        exit 1
+    fi
+    echo "taskgw: installing the webhook verifier (npm ci in t/node)" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || {
+        echo "taskgw: npm ci in $dir failed" >&2
+        exit 1
+    }
+}
+
+[ "${1:-}" = test ] && node_deps
 
 missing=""
 for p in $PKGS; do

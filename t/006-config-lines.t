@@ -39,6 +39,24 @@ my @cases = (
       qr/invalid queue name "q:x"/ ],
     [ 'loc', 'taskgw_enqueue queue=$arg_q type=x.y:z priority=low;',
       undef ],
+    # taskgw_max_delay is bounded, so that a start time in ms never
+    # overflows: 100000000000y was once accepted
+    [ 'http', 'taskgw_max_delay 100000000000y;',
+      qr/"taskgw_max_delay" must be at most 3650d/ ],
+    [ 'loc', 'taskgw_max_delay 3651d; taskgw_enqueue;',
+      qr/"taskgw_max_delay" must be at most 3650d/ ],
+    [ 'loc', 'taskgw_max_delay 3650d; taskgw_enqueue;',
+      undef ],
+    # one content handler per location: proxy_pass beside taskgw_enqueue
+    # (or taskgw_status) was once accepted silently, in either order
+    [ 'loc', 'proxy_pass http://127.0.0.1:9; taskgw_enqueue;',
+      qr/"taskgw_enqueue" cannot be combined with another content handler/ ],
+    [ 'loc', 'taskgw_enqueue; proxy_pass http://127.0.0.1:9;',
+      qr/"taskgw_enqueue" cannot be combined with another content handler/ ],
+    [ 'loc', 'taskgw_status; proxy_pass http://127.0.0.1:9;',
+      qr/"taskgw_status" cannot be combined with another content handler/ ],
+    [ 'loc', 'empty_gif; taskgw_status;',
+      qr/"taskgw_status" cannot be combined with another content handler/ ],
 );
 
 my $dir = tempdir(CLEANUP => 1);

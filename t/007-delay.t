@@ -167,3 +167,23 @@ x
 X-Task-Delay: 604801
 --- error_code: 400
 --- response_body_like: beyond taskgw_max_delay
+
+
+
+=== TEST 7: at the largest taskgw_max_delay, values near 64 bits are 400, not a wrapped run_at
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_prefix t007;
+--- config
+    location /tasks {
+        taskgw_max_delay 3650d;
+        taskgw_enqueue queue=bad;
+    }
+--- request eval
+["POST /tasks\r\na", "POST /tasks\r\nb", "POST /tasks\r\nc", "POST /tasks\r\nd"]
+--- more_headers eval
+["X-Task-Delay: 9223372036854775807", "X-Task-Run-At: 9223372036854775807", "X-Task-Delay: 9300000000000000", "X-Task-Run-At: 9300000000000000"]
+--- error_code eval
+[400, 400, 400, 400]
+--- response_body_like eval
+['beyond taskgw_max_delay', 'beyond taskgw_max_delay', 'beyond taskgw_max_delay', 'beyond taskgw_max_delay']

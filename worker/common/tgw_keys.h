@@ -35,6 +35,28 @@
 #define TGW_KEY_WORKER      TGW_KEYF_WORKER("%s")    /* string, heartbeat */
 #define TGW_KEY_CRON        "%s:cron:%s:%s"     /* string, tick guard      */
 #define TGW_KEY_AUDIT       TGW_KEYF_AUDIT("%s")     /* stream, capped */
+/* string: the workers' result_ttl in ms, for what cancels outside them */
+#define TGW_KEY_RESULT_TTL  "%s:config:result_ttl"
+#define TGW_KEY_OUTBOX      "%s:outbox"         /* zset, event id by due ms */
+#define TGW_KEY_EVENT       "%s:event:%s"       /* hash, per webhook event */
+
+/*
+ * A webhook event waiting in the outbox (docs/worker-config.md, "The
+ * outbox").  Its id is the webhook-id, "msg_<task id>_<finished_at ms>":
+ * one per event, the same on every try.  The event hash holds:
+ */
+#define TGW_EV_TASK_ID      "task_id"   /* the task it reports */
+#define TGW_EV_TYPE         "type"      /* task.succeeded|dead|cancelled */
+#define TGW_EV_URL          "url"       /* where it goes; absent: found at
+                                           the first try (callback_url, the
+                                           handler's webhook, webhook.url) */
+#define TGW_EV_ATTEMPTS     "attempts"  /* tries whose outcome is known */
+#define TGW_EV_CLAIMS       "claims"    /* claims so far: a claim's number
+                                           makes a late answer harmless */
+#define TGW_EV_BODY         "body"      /* the exact body, kept from the
+                                           first try so retries send it */
+#define TGW_EV_CREATED_AT   "created_at"
+#define TGW_EVENT_ID_FMT    "msg_%s_%llu"   /* task id, finished_at ms */
 
 /* Field of a queue stream entry that names the task. */
 #define TGW_STREAM_FIELD_ID "id"

@@ -1,7 +1,7 @@
 /*
- * taskgwctl enqueue: creates a task exactly as the nginx module does,
- * with the same script (worker/common/lua/enqueue.lua): task hash and
- * stream entry together or not at all.
+ * taskgwctl enqueue: creates a task with the fields the nginx module
+ * writes, in one script (worker/common/lua/create.lua, which the worker's
+ * cron ticks use too): task hash and stream entry together or not at all.
  */
 
 #include <errno.h>
@@ -141,7 +141,7 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
 
     snprintf(now, sizeof(now), "%lld", (long long) tgw_clock_ms());
     r = tgw_ctl_command(ctl, "EVAL %s 3 %s %s %s %s %s %s %s %b %s %s "
-                        "%s %s %s %s %s 0", tgw_lua_enqueue, tkey, qkey, skey,
+                        "%s %s %s %s %s 0", tgw_lua_create, tkey, qkey, skey,
                         id, queue, type, TGW_CTL_PRIORITY,
                         payload ? payload : "", len, ctype, TGW_CTL_OWNER,
                         "", "", "", now, "");

@@ -12,6 +12,21 @@
 #include "tgw_task_json.h"
 #include "ctl.h"
 
+/*
+ * Cancelling is worker/common/lua/cancel.lua, the script the module's
+ * DELETE sends too: only a queued, scheduled or retrying task may be
+ * cancelled.  A queued task gets cancel_requested and the worker marks it
+ * cancelled instead of running it; a scheduled or retrying task still in
+ * the schedule is cancelled at once and its task.cancelled webhook event
+ * goes to the outbox.
+ *
+ * How long a task cancelled here is kept when no worker has published its
+ * result_ttl: the worker's default, 7 days.  The cancel rule itself is
+ * cancel.lua, shared with the module's DELETE.
+ */
+#define TGW_CTL_CANCELLED_TTL_MS  "604800000"
+
+
 static int
 tgw_ctl_check_id(const char *cmd, const char *id)
 {
@@ -192,21 +207,29 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
     redisReply     *r;
     long long       outcome;
     char            key[TGW_CTL_KEY_MAX], skey[TGW_CTL_KEY_MAX];
+    char            okey[TGW_CTL_KEY_MAX], ekey[TGW_CTL_KEY_MAX];
+    char            event[TGW_CTL_KEY_MAX];
+    long long       now = (long long) tgw_clock_ms();
+    char            tkey[TGW_CTL_KEY_MAX];
     int             rc;
 
     if (tgw_ctl_check_id("task cancel", argv[0]) != 0
         || tgw_ctl_key(key, TGW_KEY_TASK, ctl->opts.prefix, argv[0]) != 0
         || tgw_ctl_key(skey, TGW_KEY_SCHEDULED, ctl->opts.prefix) != 0
+        || tgw_ctl_key(tkey, TGW_KEY_RESULT_TTL, ctl->opts.prefix) != 0
+        || tgw_ctl_key(okey, TGW_KEY_OUTBOX, ctl->opts.prefix) != 0
+        || snprintf(event, sizeof(event), TGW_EVENT_ID_FMT, argv[0],
+                    (unsigned long long) now) >= (int) sizeof(event)
+        || tgw_ctl_key(ekey, TGW_KEY_EVENT, ctl->opts.prefix, event) != 0
         || tgw_ctl_connect(ctl) != 0)
     {
         return 1;
     }
 
-    /* the cancel rule: worker/common/lua/cancel.lua, as the module's
-     * DELETE applies it */
-    r = tgw_ctl_command(ctl, "EVAL %s 2 %s %s %s %lld "
-                        TGW_CANCELLED_TTL_MS, tgw_lua_cancel, key,
-                        skey, argv[0], (long long) tgw_clock_ms());
+    r = tgw_ctl_command(ctl, "EVAL %s 5 %s %s %s %s %s %s %lld "
+                        TGW_CTL_CANCELLED_TTL_MS " %s %s %s", tgw_lua_cancel,
+                        key, skey, tkey, okey, ekey, argv[0], now, "", "",
+                        event);
     if (r == NULL) {
         return 1;
     }

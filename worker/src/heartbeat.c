@@ -88,6 +88,13 @@ tgw_heartbeat_beat(tgw_heartbeat_t *hb, tgw_processor_t *p, int stopping)
         hb->busy = 1;
     }
     free(text);
+
+    /*
+     * With every beat (so after a reload or a Redis that lost its data
+     * too) the result_ttl that cancels outside the worker follow.  When
+     * workers disagree, the last one to beat wins: give them one value.
+     */
+    (void) tgw_store_result_ttl(hb->rc, c, NULL, NULL);
 }
 
 

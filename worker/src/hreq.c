@@ -65,6 +65,9 @@ tgw_addr_is_public(const struct sockaddr *sa)
     static const unsigned char mapped[12] = {
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
     };
+    static const unsigned char nat64[12] = {   /* RFC 6052 well-known */
+        0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0
+    };
     const unsigned char *a;
 
     if (sa->sa_family == AF_INET) {
@@ -79,8 +82,14 @@ tgw_addr_is_public(const struct sockaddr *sa)
     if (memcmp(a, mapped, 12) == 0) {
         return tgw_v4_is_public(a + 12);            /* ::ffff:a.b.c.d */
     }
+    if (memcmp(a, nat64, 12) == 0) {
+        return tgw_v4_is_public(a + 12);            /* 64:ff9b::a.b.c.d */
+    }
     if (a[0] == 0) {
         return 0;           /* ::, ::1, IPv4-compatible and the like */
+    }
+    if (a[0] == 0x20 && a[1] == 0x02) {
+        return tgw_v4_is_public(a + 2);             /* 6to4 2002:AABB:CCDD:: */
     }
     return !((a[0] & 0xfe) == 0xfc                  /* unique local */
              || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)  /* link-local */

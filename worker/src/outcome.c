@@ -110,11 +110,15 @@ tgw_plan_build(const tgw_plan_in_t *in, tgw_plan_t *p)
     const tgw_outcome_t *o = in->outcome;
     const char          *error;
     tgw_args_t          *a;
+    char                 event[TGW_TASK_ID_MAX_PLAN + 32], type[32];
     int                  i, bad = 0;
 
     p->n = 0;
     p->terminal = 0;
     error = o && o->error ? o->error : "failed";
+    if (in->hook_url && strlen(in->id) > TGW_TASK_ID_MAX_PLAN) {
+        return -1;                  /* no task has such an id */
+    }
 
     switch (in->rec) {
     case TGW_REC_OUTCOME:
@@ -209,7 +213,12 @@ tgw_plan_build(const tgw_plan_in_t *in, tgw_plan_t *p)
         break;
     }
 
-    if (p->terminal && in->hook) {
+    if (p->terminal && in->hook_url) {
+        snprintf(event, sizeof(event), TGW_EVENT_ID_FMT, in->id,
+                 (unsigned long long) in->finished_ms);
+        snprintf(type, sizeof(type), "task.%s",
+                 in->rec == TGW_REC_CANCELLED ? TGW_ST_CANCELLED
+                                              : tgw_next_status(o->next));
         a = tgw_plan_next(p);
         tgw_args_add(a, "HSET");
         tgw_args_keyf(a, TGW_KEY_TASK, in->prefix, in->id);
@@ -217,6 +226,22 @@ tgw_plan_build(const tgw_plan_in_t *in, tgw_plan_t *p)
         tgw_args_add(a, TGW_WH_PENDING);
         tgw_args_add(a, TGW_F_WEBHOOK_ATTEMPTS);
         tgw_args_add(a, "0");
+        a = tgw_plan_next(p);
+        tgw_args_add(a, "HSET");
+        tgw_args_keyf(a, TGW_KEY_EVENT, in->prefix, event);
+        tgw_args_add(a, TGW_EV_TASK_ID);
+        tgw_args_add(a, in->id);
+        tgw_args_add(a, TGW_EV_TYPE);
+        tgw_args_add(a, type);
+        tgw_args_add(a, TGW_EV_URL);
+        tgw_args_add(a, in->hook_url);
+        tgw_args_add(a, TGW_EV_CREATED_AT);
+        tgw_args_addu(a, in->finished_ms);
+        a = tgw_plan_next(p);
+        tgw_args_add(a, "ZADD");
+        tgw_args_keyf(a, TGW_KEY_OUTBOX, in->prefix);
+        tgw_args_addu(a, in->finished_ms);
+        tgw_args_add(a, event);
     }
     if (p->terminal) {
         a = tgw_plan_next(p);

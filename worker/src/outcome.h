@@ -101,11 +101,16 @@ typedef struct {
     uint64_t            finished_ms;
     uint64_t            due_ms;     /* DEFER, POSTPONE, and RETRYING */
     uint64_t            result_ttl_ms;
-    int                 hook;       /* a webhook follows a terminal status */
+    const char         *hook_url;   /* where the webhook of a terminal
+                                       status goes; NULL: none */
 } tgw_plan_in_t;
 
+/* The longest task id a plan with a webhook event takes (task.h's
+ * TGW_TASK_ID_MAX: longer ids are bad entries, never recorded). */
+#define TGW_TASK_ID_MAX_PLAN  256
+
 /* Up to this many writes per record step. */
-#define TGW_PLAN_MAX  6
+#define TGW_PLAN_MAX  8
 
 /* The writes of a record step, in order. */
 typedef struct {
@@ -128,8 +133,11 @@ typedef struct {
  *   handback   a new entry naming the task at the end of its stream
  *   ack        nothing
  *
- * A terminal status also sets webhook_status "pending" when a webhook
- * follows, and the hash's TTL to result_ttl.  Keys have no length limit.
+ * A terminal status with a webhook URL also sets webhook_status
+ * "pending" and puts the event into the outbox (its hash, and its id
+ * due now in the outbox set): the same script writes the outcome and
+ * the event, so no event is lost between them.  A terminal status sets
+ * the hash's TTL to result_ttl.  Keys have no length limit.
  * Returns 0, or -1 when out of memory (nothing to free then).
  */
 int tgw_plan_build(const tgw_plan_in_t *in, tgw_plan_t *p);

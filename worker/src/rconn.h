@@ -61,8 +61,9 @@ struct tgw_rconn_s {
     void               *data;       /* the owner's */
 };
 
-/* Up to this many arguments per command. */
-#define TGW_ARGS_MAX  48
+/* Up to this many arguments per command (the record script of a dead
+ * task with a webhook event carries about 55). */
+#define TGW_ARGS_MAX  64
 
 /* A command under construction: argv of (pointer, length) pairs. */
 typedef struct {

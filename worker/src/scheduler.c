@@ -1,6 +1,6 @@
 /*
  * Cron firing (see scheduler.h; the task is created by
- * worker/common/lua/enqueue.lua with the tick's guard).
+ * worker/common/lua/create.lua with the tick's guard).
  */
 
 #include <stdlib.h>

@@ -308,6 +308,8 @@ tgw_store_move(tgw_rconn_t *rc, const tgw_conf_t *c, uint64_t now_ms,
     tgw_args_add(&a, TGW_F_ERROR);
     tgw_args_add(&a, TGW_F_FINISHED_AT);
     tgw_args_addu(&a, c->result_ttl_ms);
+    tgw_args_keyf(&a, TGW_KEY_OUTBOX, c->prefix);
+    tgw_args_add(&a, TGW_KEY_EVENT);
     return tgw_store_send(rc, &a, cb, data);
 }
 
@@ -324,6 +326,20 @@ tgw_store_heartbeat(tgw_rconn_t *rc, const tgw_conf_t *c, const char *text,
     tgw_args_add(&a, text);
     tgw_args_add(&a, "PX");
     tgw_args_addu(&a, ttl_ms);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_result_ttl(tgw_rconn_t *rc, const tgw_conf_t *c,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "SET");
+    tgw_args_keyf(&a, TGW_KEY_RESULT_TTL, c->prefix);
+    tgw_args_addu(&a, c->result_ttl_ms);
     return tgw_store_send(rc, &a, cb, data);
 }
 
@@ -354,7 +370,7 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
     /* the enqueue script, with the tick's guard as fourth key */
     tgw_args_init(&a);
     tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_enqueue);
+    tgw_args_add(&a, tgw_lua_create);
     tgw_args_add(&a, "4");
     tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
     tgw_args_keyf(&a, TGW_KEY_QUEUE, c->prefix, s->queue, s->priority);
@@ -378,23 +394,47 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
 
 
 int
-tgw_store_webhook_status(tgw_rconn_t *rc, const tgw_conf_t *c,
-    const char *id, const char *status, int attempts, const char *error,
-    tgw_rconn_reply_cb cb, void *data)
+tgw_store_outbox_claim(tgw_rconn_t *rc, const tgw_conf_t *c,
+    uint64_t now_ms, uint64_t lease_ms, int batch, tgw_rconn_reply_cb cb,
+    void *data)
 {
     tgw_args_t a;
 
     tgw_args_init(&a);
-    tgw_args_add(&a, "HSET");
-    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
-    tgw_args_add(&a, TGW_F_WEBHOOK_STATUS);
-    tgw_args_add(&a, status);
-    tgw_args_add(&a, TGW_F_WEBHOOK_ATTEMPTS);
-    tgw_args_addu(&a, (uint64_t) (attempts > 0 ? attempts : 0));
-    if (error) {
-        tgw_args_add(&a, TGW_F_WEBHOOK_LAST_ERROR);
-        tgw_args_add(&a, error);
-    }
+    tgw_args_add(&a, "EVAL");
+    tgw_args_add(&a, tgw_lua_outbox_claim);
+    tgw_args_add(&a, "1");
+    tgw_args_keyf(&a, TGW_KEY_OUTBOX, c->prefix);
+    tgw_args_addu(&a, now_ms);
+    tgw_args_addu(&a, lease_ms);
+    tgw_args_addu(&a, (uint64_t) (batch > 0 ? batch : 1));
+    tgw_args_add(&a, c->prefix);
+    tgw_args_add(&a, TGW_KEY_EVENT);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const tgw_outbox_done_t *d, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "EVAL");
+    tgw_args_add(&a, tgw_lua_outbox_done);
+    tgw_args_add(&a, "3");
+    tgw_args_keyf(&a, TGW_KEY_OUTBOX, c->prefix);
+    tgw_args_keyf(&a, TGW_KEY_EVENT, c->prefix, d->event_id);
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, d->task_id);
+    tgw_args_add(&a, d->event_id);
+    tgw_args_add(&a, d->claim);
+    tgw_args_add(&a, d->outcome);
+    tgw_args_addu(&a, (uint64_t) (d->attempts > 0 ? d->attempts : 0));
+    tgw_args_add(&a, d->error ? d->error : "");
+    tgw_args_addu(&a, d->due_ms);
+    tgw_args_addn(&a, d->body ? d->body : "", d->body ? d->body_len : 0);
+    tgw_args_add(&a, d->url ? d->url : "");
     return tgw_store_send(rc, &a, cb, data);
 }
 

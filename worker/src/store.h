@@ -96,17 +96,47 @@ int tgw_store_heartbeat(tgw_rconn_t *rc, const tgw_conf_t *c,
 int tgw_store_worker_gone(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_rconn_reply_cb cb, void *data);
 
-/* The enqueue script with a guard: schedule s's tick `minute` (unix
+/*
+ * SET <prefix>:config:result_ttl <ms>: how long finished tasks are kept,
+ * for those that finish a task outside a worker (a cancel by nginx or
+ * taskgwctl).  No TTL: the last value written stays.
+ */
+int tgw_store_result_ttl(tgw_rconn_t *rc, const tgw_conf_t *c,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* The create script with a guard: schedule s's tick `minute` (unix
  * minutes) creates task id, once across every worker. */
 #define TGW_CRON_GUARD_MS   (48 * 3600 * 1000)  /* life of a tick guard */
 int tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
     const tgw_schedule_conf_t *s, uint64_t minute, const char *id,
     uint64_t now_ms, tgw_rconn_reply_cb cb, void *data);
 
-/* HSET of a webhook delivery's progress in the task hash. */
-int tgw_store_webhook_status(tgw_rconn_t *rc, const tgw_conf_t *c,
-    const char *id, const char *status, int attempts, const char *error,
-    tgw_rconn_reply_cb cb, void *data);
+/*
+ * The outbox of webhook events (outbox_claim.lua, outbox_done.lua):
+ * claim up to batch due events for lease_ms (the reply has one
+ * {id, claim, task id, type, url, attempts, body} per event), and write
+ * the answer of a try under its claim.
+ */
+int tgw_store_outbox_claim(tgw_rconn_t *rc, const tgw_conf_t *c,
+    uint64_t now_ms, uint64_t lease_ms, int batch, tgw_rconn_reply_cb cb,
+    void *data);
+
+typedef struct {
+    const char         *event_id;
+    const char         *claim;      /* the claim the try was made under */
+    const char         *task_id;
+    const char         *outcome;    /* delivered, failed, pending, drop,
+                                       release */
+    int                 attempts;   /* tries with a known answer */
+    const char         *error;      /* webhook_last_error, NULL: keep */
+    uint64_t            due_ms;     /* pending, release: due again then */
+    const char         *body;       /* pending: kept for the retries */
+    size_t              body_len;
+    const char         *url;        /* pending: kept for the retries */
+} tgw_outbox_done_t;
+
+int tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const tgw_outbox_done_t *d, tgw_rconn_reply_cb cb, void *data);
 
 /* ---- replies ----------------------------------------------------------- */
 

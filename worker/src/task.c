@@ -544,7 +544,7 @@ tgw_task_send_record(tgw_task_t *t)
     in.finished_ms = t->finished_ms ? t->finished_ms : tgw_now_ms();
     in.due_ms = t->due_ms;
     in.result_ttl_ms = t->conf->result_ttl_ms;
-    in.hook = tgw_task_hook_url(t) != NULL;
+    in.hook_url = tgw_task_hook_url(t);
     if (t->id == NULL) {
         in.rec = TGW_REC_ACK;       /* a bad entry: nothing to write */
     }

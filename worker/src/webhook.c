@@ -1,6 +1,8 @@
 /*
- * Webhook deliveries (webhook.h): body from the task hash, Standard
- * Webhooks signature, POST through hreq, retries on webhook.schedule.
+ * Webhook deliveries (webhook.h): events claimed from the outbox, the
+ * body from the task hash (kept in the event for the retries), Standard
+ * Webhooks signature, POST through hreq, the answer written back under
+ * the claim, retries on webhook.schedule through the outbox.
  */
 
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <openssl/hmac.h>
 
 #include "log.h"
+#include "task.h"
 #include "tgw_task_json.h"
 #include "tgw_buf.h"
 #include "tgw_clock.h"
@@ -24,7 +27,9 @@
 #include "store.h"
 
 static void tgw_hook_send(tgw_hook_t *h);
-static void tgw_hook_end(tgw_hook_t *h);
+static void tgw_hook_step(tgw_hook_t *h);
+static void tgw_hook_answer(tgw_hook_t *h, const char *outcome,
+    const char *error, uint64_t due_ms);
 
 
 /* ------------------------------------------------------------------------
@@ -144,73 +149,58 @@ tgw_webhook_delay_ms(const uint64_t *schedule, size_t n, int next,
  * ------------------------------------------------------------------------ */
 
 void
-tgw_webhooks_init(tgw_webhooks_t *ws, uv_loop_t *loop, tgw_rconn_t *rc)
+tgw_webhooks_init(tgw_webhooks_t *ws, uv_loop_t *loop, tgw_rconn_t *rc,
+    tgw_conf_t *conf)
 {
     memset(ws, 0, sizeof(*ws));
     ws->loop = loop;
     ws->rc = rc;
+    ws->conf = conf;
 }
 
 
 static void
 tgw_hook_free(tgw_hook_t *h)
 {
-    tgw_hook_t **pp;
-    size_t       i;
+    tgw_webhooks_t  *ws = h->ws;
+    tgw_hook_t     **pp;
+    size_t           i;
 
-    for (pp = &h->ws->hooks; *pp; pp = &(*pp)->next) {
+    for (pp = &ws->hooks; *pp; pp = &(*pp)->next) {
         if (*pp == h) {
             *pp = h->next;
+            ws->n--;
             break;
         }
     }
     for (i = 0; i < sizeof(h->hdr) / sizeof(h->hdr[0]); i++) {
         free(h->hdr[i]);
     }
+    free(h->event_id);
+    free(h->claim);
     free(h->task_id);
+    free(h->type);
     free(h->url);
-    free(h->event);
-    free(h->msg_id);
     free(h->body);
-    free(h->record_error);
+    free(h->error);
     tgw_conf_unref(h->conf);
     free(h);
 }
 
 
-/* A delivery that ended is freed once nothing of it is out or owed. */
-static void
-tgw_hook_maybe_free(tgw_hook_t *h)
-{
-    if (h->state == TGW_HOOK_DONE && !h->redis_busy && !h->timer_open
-        && h->record == NULL && !h->record_busy)
-    {
-        tgw_hook_free(h);
-    }
-}
-
-
-static void
-tgw_hook_timer_closed(uv_handle_t *t)
-{
-    tgw_hook_t *h = t->data;
-
-    h->timer_open = 0;
-    tgw_hook_maybe_free(h);
-}
-
-
-/* No more tries: free once the timer is closed and Redis answered. */
+/* The delivery is over for this worker: freed once nothing is out. */
 static void
 tgw_hook_end(tgw_hook_t *h)
 {
+    tgw_webhooks_t *ws = h->ws;
+
     h->state = TGW_HOOK_DONE;
-    if (h->timer_open && !uv_is_closing((uv_handle_t *) &h->timer)) {
-        uv_timer_stop(&h->timer);
-        uv_close((uv_handle_t *) &h->timer, tgw_hook_timer_closed);
+    if (h->busy || h->sending) {
+        return;                     /* freed when that comes back */
     }
-    if (h->ws->on_ended) {
-        h->ws->on_ended(h->ws->data);
+    tgw_hook_free(h);
+    if (ws->on_ended) {
+        ws->on_ended(ws->data);
     }
 }
 
@@ -218,170 +208,287 @@ tgw_hook_end(tgw_hook_t *h)
 int
 tgw_webhook_busy(tgw_webhooks_t *ws)
 {
-    tgw_hook_t *h;
-
-    for (h = ws->hooks; h; h = h->next) {
-        if (h->state == TGW_HOOK_SENDING || h->state == TGW_HOOK_LOADING
-            || h->record != NULL || h->record_busy)
-        {
-            return 1;
-        }
-    }
-    return 0;
+    return ws->hooks != NULL;
 }
 
 
 void
-tgw_webhook_stop_waiting(tgw_webhooks_t *ws)
+tgw_webhooks_stop(tgw_webhooks_t *ws)
 {
-    tgw_hook_t *h, *next;
-
     ws->stopping = 1;
-    for (h = ws->hooks; h; h = next) {
-        next = h->next;
-        if (h->state == TGW_HOOK_WAITING) {
-            tgw_hook_end(h);        /* stays "pending" in the hash */
-        }
-    }
 }
 
 
-static void tgw_hook_record_send(tgw_hook_t *h);
-
-
-static void
-tgw_hook_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
+/* Common entry of the Redis callbacks: NULL when the delivery is over. */
+static tgw_hook_t *
+tgw_hook_reply(tgw_hook_t *h, redisReply *r, const char *step)
 {
-    tgw_hook_t     *h = data;
-    tgw_webhooks_t *ws = h->ws;
-
-    h->record_busy = 0;
-    if (r != NULL) {
-        /* Landed, or refused by Redis (the hash is no hash any more): a
-         * refusal would be refused again, so it is said once and given
-         * up.  No reply (the connection failed) is sent again. */
-        if (r->type == REDIS_REPLY_ERROR) {
+    h->busy = 0;
+    if (h->state == TGW_HOOK_DONE) {
+        tgw_hook_end(h);
+        return NULL;
+    }
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        /* sent again every tick; said once, then every 40th time */
+        if (h->errors++ % 40 == 0) {
             tgw_log(TGW_LOG_WARN, "webhook_record_failed", "task_id",
-                    h->task_id, "status", h->record, "error", r->str, NULL);
+                    h->task_id, "event_id", h->event_id, "step", step,
+                    "error", r ? r->str : "connection lost", NULL);
         }
-        h->record = NULL;
-        free(h->record_error);
-        h->record_error = NULL;
+        h->stalled = 1;
+        return NULL;
     }
-    tgw_hook_maybe_free(h);
-    if (ws->on_ended) {
-        ws->on_ended(ws->data);
-    }
-}
-
-
-/*
- * Records the delivery's progress in the task hash.  This write retries
- * until it lands: a lost one would leave webhook_status "pending" for a
- * delivery that ended.  A write that could not be sent or whose
- * connection failed before the reply is sent again by
- * tgw_webhooks_retry() on every tick (and when the connection is back),
- * and the delivery is freed only once it landed (or Redis refused it, or
- * the worker's shutdown grace ran out).  A newer progress replaces an
- * older one not yet written.
- */
-static void
-tgw_hook_record(tgw_hook_t *h, const char *status, const char *error)
-{
-    free(h->record_error);
-    h->record_error = error ? strdup(error) : NULL;
-    h->record = status;
-    tgw_hook_record_send(h);
+    h->errors = 0;
+    return h;
 }
 
 
 static void
-tgw_hook_record_send(tgw_hook_t *h)
+tgw_hook_answered(tgw_rconn_t *rc, redisReply *r, void *data)
 {
-    if (h->record == NULL || h->record_busy) {
+    tgw_hook_t *h = data;
+
+    if ((h = tgw_hook_reply(h, r, "answer")) == NULL) {
         return;
     }
-    if (tgw_store_webhook_status(h->ws->rc, h->conf, h->task_id, h->record,
-                                 h->attempts, h->record_error,
-                                 tgw_hook_recorded, h) == 0)
-    {
-        h->record_busy = 1;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        /* another worker claimed the event since (this claim's lease ran
+         * out): its answer counts, not this one */
+        tgw_log(TGW_LOG_INFO, "webhook_claim_lost", "task_id", h->task_id,
+                "event_id", h->event_id, NULL);
     }
+    tgw_hook_end(h);
 }
 
 
-void
-tgw_webhooks_retry(tgw_webhooks_t *ws)
-{
-    tgw_hook_t *h, *next;
-
-    for (h = ws->hooks; h; h = next) {
-        next = h->next;
-        tgw_hook_record_send(h);
-    }
-}
-
-
+/* Writes the answer of the delivery (see outbox_done.lua), until it
+ * lands or the worker stops. */
 static void
-tgw_hook_on_timer(uv_timer_t *t)
+tgw_hook_answer(tgw_hook_t *h, const char *outcome, const char *error,
+    uint64_t due_ms)
 {
-    tgw_hook_t *h = t->data;
+    h->outcome = outcome;
+    free(h->error);
+    h->error = error ? strdup(error) : NULL;
+    h->due_ms = due_ms;
+    h->state = TGW_HOOK_RECORDING;
+    tgw_hook_step(h);
+}
 
+
+/* The event as claimed is no event (a hostile or broken hash): drop it. */
+static int
+tgw_hook_type_valid(const char *type)
+{
+    return strcmp(type, "task." TGW_ST_SUCCEEDED) == 0
+           || strcmp(type, "task." TGW_ST_DEAD) == 0
+           || strcmp(type, "task." TGW_ST_CANCELLED) == 0;
+}
+
+
+/* Where the event goes when it was recorded without a URL (the cancel
+ * script cannot know the worker's): the task's callback_url, else its
+ * handler's webhook, else webhook.url. */
+static const char *
+tgw_hook_find_url(const tgw_conf_t *c, const char *callback_url,
+    const char *type)
+{
+    const tgw_handler_conf_t *hc;
+
+    if (callback_url && *callback_url) {
+        return callback_url;
+    }
+    hc = type ? tgw_conf_handler(c, type) : NULL;
+    if (hc && hc->webhook) {
+        return hc->webhook;
+    }
+    return c->webhook_url;
+}
+
+
+/* The task hash arrived: find the URL, build the event body, then send. */
+static void
+tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_hook_t      *h = data;
+    tgw_field_t *f = NULL;
+    tgw_buf_t    b;
+    const char      *url, *cb = NULL, *type = NULL;
+    char             ts[40];
+    size_t           i, n = 0;
+
+    if ((h = tgw_hook_reply(h, r, "load")) == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        tgw_log(TGW_LOG_WARN, "webhook_failed", "task_id", h->task_id,
+                "event", h->type, "error", "the task is gone", NULL);
+        tgw_hook_answer(h, "drop", NULL, 0);
+        return;
+    }
+
+    f = calloc(r->elements / 2 + 1, sizeof(*f));
+    if (f == NULL) {
+        h->stalled = 1;
+        return;
+    }
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        if (r->element[i]->type != REDIS_REPLY_STRING
+            || r->element[i + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+        f[n].name = r->element[i]->str;
+        f[n].name_len = r->element[i]->len;
+        f[n].value = r->element[i + 1]->str;
+        f[n].value_len = r->element[i + 1]->len;
+        if (strcmp(f[n].name, TGW_F_CALLBACK_URL) == 0) {
+            cb = f[n].value;
+        } else if (strcmp(f[n].name, TGW_F_TYPE) == 0) {
+            type = f[n].value;
+        }
+        n++;
+    }
+
+    if (h->url == NULL) {
+        url = tgw_hook_find_url(h->conf, cb, type);
+        if (url == NULL) {
+            /* a cancelled task with no callback anywhere */
+            free(f);
+            tgw_hook_answer(h, "drop", NULL, 0);
+            return;
+        }
+        if ((h->url = strdup(url)) == NULL) {
+            free(f);
+            h->stalled = 1;
+            return;
+        }
+    }
+
+    memset(&b, 0, sizeof(b));
+    tgw_clock_rfc3339(tgw_clock_ms(), ts, sizeof(ts));
+    tgw_buf_printf(&b, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":",
+                       h->type, ts);
+    if (tgw_task_json(f, n, &b) != 0 || tgw_buf_puts(&b, "}") != 0
+        || b.failed)
+    {
+        free(f);
+        tgw_buf_free(&b);
+        h->stalled = 1;
+        return;
+    }
+    free(f);
+    h->body = b.data;               /* handed over */
+    h->body_len = b.len;
     tgw_hook_send(h);
 }
 
 
-/* The rule: 2xx delivered; 410 Gone failed at once; anything else (a
- * redirect, another status, a transport error) is retried on the
- * schedule, Retry-After honoured, until the schedule runs out. */
+/* Sends the Redis request of the delivery's state. */
+static void
+tgw_hook_step(tgw_hook_t *h)
+{
+    tgw_outbox_done_t d;
+    int               rv;
+
+    h->stalled = 0;
+    if (h->busy) {
+        return;
+    }
+    switch (h->state) {
+    case TGW_HOOK_LOADING:
+        rv = tgw_store_load(h->ws->rc, h->conf, h->task_id, tgw_hook_loaded,
+                            h);
+        break;
+    case TGW_HOOK_RECORDING:
+        memset(&d, 0, sizeof(d));
+        d.event_id = h->event_id;
+        d.claim = h->claim;
+        d.task_id = h->task_id;
+        d.outcome = h->outcome;
+        d.attempts = h->attempts;
+        d.error = h->error;
+        d.due_ms = h->due_ms;
+        d.body = h->body;
+        d.body_len = h->body_len;
+        d.url = h->url;
+        rv = tgw_store_outbox_done(h->ws->rc, h->conf, &d,
+                                   tgw_hook_answered, h);
+        break;
+    default:
+        return;
+    }
+    if (rv != 0) {
+        h->stalled = 1;
+        return;
+    }
+    h->busy = 1;
+}
+
+
+/*
+ * The rule: a 2xx is delivered; 410 Gone has failed at once; anything
+ * else (a redirect, another status, a refused address, a transport error
+ * or the timeout) is tried again after the next webhook.schedule delay,
+ * or the receiver's Retry-After on 429/503 when that is longer, until
+ * the schedule runs out: then it has failed.
+ */
 static void
 tgw_hook_sent(tgw_hreq_t *r)
 {
     tgw_hook_t *h = r->data;
-    char        err[256], att[16], delay_s[32];
+    char        err[300], att[16], delay_s[32];
+    long        ra;
     int64_t     delay;
 
-    snprintf(att, sizeof(att), "%d", h->attempts);
-    if (r->rc == CURLE_OK && r->status >= 200 && r->status <= 299) {
-        tgw_log(TGW_LOG_INFO, "webhook_delivered", "task_id", h->task_id,
-                "event", h->event, "attempt", att, NULL);
-        tgw_hook_record(h, TGW_WH_DELIVERED, NULL);
+    h->sending = 0;
+    if (r->aborted || h->state == TGW_HOOK_DONE) {
+        /* the worker stops: the claim runs out, the event is due again */
         tgw_hreq_cleanup(r);
         tgw_hook_end(h);
         return;
     }
+    h->attempts++;
+    snprintf(att, sizeof(att), "%d", h->attempts);
+    if (r->rc == CURLE_OK && r->status >= 200 && r->status <= 299) {
+        tgw_log(TGW_LOG_INFO, "webhook_delivered", "task_id", h->task_id,
+                "event", h->type, "event_id", h->event_id, "attempt", att,
+                NULL);
+        tgw_hreq_cleanup(r);
+        tgw_hook_answer(h, TGW_WH_DELIVERED, NULL, 0);
+        return;
+    }
     if (r->rc == CURLE_OK) {
-        snprintf(err, sizeof(err), "HTTP %ld", r->status);
+        snprintf(err, sizeof(err), "HTTP %ld%s", r->status,
+                 r->status >= 300 && r->status <= 399
+                 ? " (redirects are not followed)" : "");
     } else {
         snprintf(err, sizeof(err), "%s", tgw_hreq_error(r));
     }
-    tgw_hreq_cleanup(r);
-
+    ra = (r->status == 429 || r->status == 503) ? r->retry_after : -1;
+    if (ra > TGW_HOOK_RETRY_AFTER_MAX_S) {
+        ra = TGW_HOOK_RETRY_AFTER_MAX_S;
+    }
     delay = -1;
-    if (!(r->rc == CURLE_OK && r->status == 410) && !h->ws->stopping) {
+    if (!(r->rc == CURLE_OK && r->status == 410)) {
         delay = tgw_webhook_delay_ms(h->conf->webhook_schedule,
                                      h->conf->webhook_nschedule,
-                                     h->attempts + 1,
-                                     (r->status == 429 || r->status == 503)
-                                     ? r->retry_after : -1,
-                                     tgw_random64());
+                                     h->attempts + 1, ra, tgw_random64());
     }
+    tgw_hreq_cleanup(r);
+
     if (delay < 0) {
         tgw_log(TGW_LOG_WARN, "webhook_failed", "task_id", h->task_id,
-                "event", h->event, "attempt", att, "error", err, NULL);
-        tgw_hook_record(h, h->ws->stopping && !(r->rc == CURLE_OK
-                                               && r->status == 410)
-                           ? TGW_WH_PENDING : TGW_WH_FAILED, err);
-        tgw_hook_end(h);
+                "event", h->type, "event_id", h->event_id, "attempt", att,
+                "error", err, NULL);
+        tgw_hook_answer(h, TGW_WH_FAILED, err, 0);
         return;
     }
     snprintf(delay_s, sizeof(delay_s), "%lldms", (long long) delay);
     tgw_log(TGW_LOG_INFO, "webhook_retry", "task_id", h->task_id,
-            "event", h->event, "attempt", att, "error", err,
-            "retry_in", delay_s, NULL);
-    tgw_hook_record(h, TGW_WH_PENDING, err);
-    h->state = TGW_HOOK_WAITING;
-    uv_timer_start(&h->timer, tgw_hook_on_timer, (uint64_t) delay, 0);
+            "event", h->type, "event_id", h->event_id, "attempt", att,
+            "error", err, "retry_in", delay_s, NULL);
+    tgw_hook_answer(h, TGW_WH_PENDING, err, tgw_now_ms() + (uint64_t) delay);
 }
 
 
@@ -399,29 +506,32 @@ tgw_hook_send(tgw_hook_t *h)
     }
     if (h->conf->webhook_nsecrets > 0) {
         sig = tgw_webhook_sign(h->conf->webhook_secrets,
-                               h->conf->webhook_nsecrets, h->msg_id, ts,
+                               h->conf->webhook_nsecrets, h->event_id, ts,
                                h->body, h->body_len);
-        if (sig == NULL) {
+        if (sig == NULL || asprintf(&h->hdr[n], "webhook-signature: %s", sig)
+                           < 0)
+        {
+            /* a secret that does not decode is refused by the config
+             * check: this is out of memory; the claim runs out and the
+             * event is tried again */
+            free(sig);
+            h->hdr[n] = NULL;
             tgw_log(TGW_LOG_ERROR, "webhook_failed", "task_id", h->task_id,
                     "error", "cannot sign", NULL);
             tgw_hook_end(h);
             return;
         }
-        if (asprintf(&h->hdr[n], "webhook-signature: %s", sig) < 0) {
-            h->hdr[n] = NULL;
-        }
         n++;
         free(sig);
     }
-    if (asprintf(&h->hdr[n++], "webhook-id: %s", h->msg_id) < 0
+    if (asprintf(&h->hdr[n++], "webhook-id: %s", h->event_id) < 0
         || asprintf(&h->hdr[n++], "webhook-timestamp: %lld", ts) < 0
         || (h->hdr[n++] = strdup("Content-Type: application/json")) == NULL)
     {
-        tgw_hook_end(h);
+        tgw_hook_end(h);            /* the claim runs out: tried again */
         return;
     }
 
-    h->attempts++;
     memset(&h->req, 0, sizeof(h->req));
     h->req.loop = h->ws->loop;
     h->req.url = h->url;
@@ -434,116 +544,147 @@ tgw_hook_send(tgw_hook_t *h)
     h->req.done = tgw_hook_sent;
     h->req.data = h;
     h->state = TGW_HOOK_SENDING;
+    h->sending = 1;
     if (tgw_hreq_start(&h->req) != 0) {
+        h->sending = 0;
         tgw_hook_end(h);
     }
 }
 
 
-/* The task hash arrived: build the event body, then send. */
-static void
-tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
+static char *
+tgw_hook_str(const redisReply *r)
 {
-    tgw_hook_t      *h = data;
-    tgw_field_t *f = NULL;
-    tgw_buf_t    b;
-    size_t           i, n = 0;
-    char             ts[40];
+    return r->type == REDIS_REPLY_STRING ? strndup(r->str, r->len) : NULL;
+}
 
-    h->redis_busy = 0;
-    if (h->state == TGW_HOOK_DONE) {
-        tgw_hook_maybe_free(h);
+
+/* One claimed event: {id, claim, task id, type, url, attempts, body}. */
+static void
+tgw_hook_take(tgw_webhooks_t *ws, const redisReply *e)
+{
+    tgw_hook_t *h;
+    size_t      i;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 7) {
         return;
     }
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-        tgw_log(TGW_LOG_WARN, "webhook_failed", "task_id", h->task_id,
-                "error", r && r->type == REDIS_REPLY_ERROR ? r->str
-                         : "cannot read the task", NULL);
-        tgw_hook_end(h);
-        return;
+    for (i = 0; i < 7; i++) {
+        if (e->element[i]->type != REDIS_REPLY_STRING) {
+            return;
+        }
     }
-
-    f = calloc(r->elements / 2 + 1, sizeof(*f));
-    memset(&b, 0, sizeof(b));
-    for (i = 0; f && i + 1 < r->elements; i += 2) {
-        f[n].name = r->element[i]->str;
-        f[n].name_len = r->element[i]->len;
-        f[n].value = r->element[i + 1]->str;
-        f[n].value_len = r->element[i + 1]->len;
-        n++;
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return;                     /* the claim runs out: tried again */
     }
-    tgw_clock_rfc3339(tgw_clock_ms(), ts, sizeof(ts));
-    tgw_buf_printf(&b, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":",
-                       h->event, ts);
-    if (f == NULL || tgw_task_json(f, n, &b) != 0
-        || tgw_buf_puts(&b, "}") != 0 || b.failed)
+    h->ws = ws;
+    h->conf = tgw_conf_ref(ws->conf);
+    h->event_id = tgw_hook_str(e->element[0]);
+    h->claim = tgw_hook_str(e->element[1]);
+    h->task_id = tgw_hook_str(e->element[2]);
+    h->type = tgw_hook_str(e->element[3]);
+    if (e->element[4]->len > 0) {
+        h->url = tgw_hook_str(e->element[4]);
+    }
+    h->attempts = atoi(e->element[5]->str);
+    if (h->attempts < 0) {
+        h->attempts = 0;
+    }
+    if (e->element[6]->len > 0) {
+        h->body = tgw_hook_str(e->element[6]);
+        h->body_len = e->element[6]->len;
+    }
+    h->next = ws->hooks;
+    ws->hooks = h;
+    ws->n++;
+    if (h->event_id == NULL || h->claim == NULL || h->task_id == NULL
+        || h->type == NULL || (e->element[4]->len && h->url == NULL)
+        || (e->element[6]->len && h->body == NULL))
     {
-        free(f);
-        tgw_buf_free(&b);
-        tgw_log(TGW_LOG_ERROR, "webhook_failed", "task_id", h->task_id,
-                "error", "out of memory", NULL);
+        h->state = TGW_HOOK_DONE;
         tgw_hook_end(h);
         return;
     }
-    free(f);
-    h->body = b.data;               /* handed over */
-    h->body_len = b.len;
-    tgw_hook_send(h);
+    if (!tgw_hook_type_valid(h->type) || *h->task_id == '\0'
+        || strlen(h->task_id) > TGW_TASK_ID_MAX)
+    {
+        tgw_log(TGW_LOG_WARN, "webhook_failed", "event_id", h->event_id,
+                "error", "not a webhook event", NULL);
+        tgw_hook_answer(h, "drop", NULL, 0);
+        return;
+    }
+    if (h->body != NULL && h->url != NULL) {
+        tgw_hook_send(h);           /* a retry: the same body again */
+        return;
+    }
+    free(h->body);                  /* a first try: built from the task */
+    h->body = NULL;
+    h->body_len = 0;
+    h->state = TGW_HOOK_LOADING;
+    tgw_hook_step(h);
+}
+
+
+static void
+tgw_webhooks_claimed(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_webhooks_t *ws = data;
+    size_t          i;
+
+    ws->claiming = 0;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        if (r != NULL && ws->errors++ % 40 == 0) {
+            tgw_log(TGW_LOG_WARN, "redis_error", "step", "outbox_claim",
+                    "error", r->type == REDIS_REPLY_ERROR ? r->str
+                                                          : "unexpected",
+                    NULL);
+        }
+        return;
+    }
+    ws->errors = 0;
+    for (i = 0; i < r->elements; i++) {
+        tgw_hook_take(ws, r->element[i]);
+    }
+    if (r->elements > 0) {
+        tgw_webhooks_poll(ws);      /* more may be due */
+    }
 }
 
 
 void
-tgw_webhook_start(tgw_webhooks_t *ws, tgw_conf_t *conf, const char *task_id,
-    const char *status, const char *url, uint64_t finished_ms)
+tgw_webhooks_poll(tgw_webhooks_t *ws)
 {
-    tgw_hook_t *h;
+    uint64_t lease;
 
-    h = calloc(1, sizeof(*h));
-    if (h == NULL) {
-        goto nomem;
-    }
-    h->ws = ws;
-    h->conf = tgw_conf_ref(conf);
-    h->task_id = strdup(task_id);
-    h->url = strdup(url);
-    if (asprintf(&h->event, "task.%s", status) < 0) {
-        h->event = NULL;
-    }
-    if (asprintf(&h->msg_id, "msg_%s_%llu", task_id,
-                 (unsigned long long) finished_ms) < 0)
+    if (ws->stopping || ws->claiming || ws->n >= TGW_HOOK_MAX
+        || ws->rc->state != TGW_RCONN_READY)
     {
-        h->msg_id = NULL;
-    }
-    if (h->task_id == NULL || h->url == NULL || h->event == NULL
-        || h->msg_id == NULL)
-    {
-        free(h->task_id);
-        free(h->url);
-        free(h->event);
-        free(h->msg_id);
-        tgw_conf_unref(h->conf);
-        free(h);
-        goto nomem;
-    }
-    uv_timer_init(ws->loop, &h->timer);
-    h->timer.data = h;
-    h->timer_open = 1;
-    h->next = ws->hooks;
-    ws->hooks = h;
-
-    h->state = TGW_HOOK_LOADING;
-    if (tgw_store_load(ws->rc, h->conf, task_id, tgw_hook_loaded, h) != 0) {
-        tgw_log(TGW_LOG_WARN, "webhook_failed", "task_id", task_id,
-                "error", "redis unavailable", NULL);
-        tgw_hook_end(h);
         return;
     }
-    h->redis_busy = 1;
-    return;
+    lease = ws->conf->webhook_timeout_ms + 2 * ws->conf->redis_timeout_ms
+            + TGW_HOOK_LEASE_EXTRA_MS;
+    if (tgw_store_outbox_claim(ws->rc, ws->conf, tgw_now_ms(), lease,
+                               TGW_HOOK_MAX - ws->n, tgw_webhooks_claimed,
+                               ws) == 0)
+    {
+        ws->claiming = 1;
+    }
+}
 
-nomem:
-    tgw_log(TGW_LOG_ERROR, "webhook_failed", "task_id", task_id,
-            "error", "out of memory", NULL);
+
+void
+tgw_webhooks_retry(tgw_webhooks_t *ws)
+{
+    tgw_hook_t *h, *next;
+
+    for (h = ws->hooks; h; h = next) {
+        next = h->next;
+        if (h->stalled) {
+            tgw_hook_step(h);
+        }
+    }
+    tgw_webhooks_poll(ws);
 }
 
 
@@ -555,18 +696,11 @@ tgw_webhook_stop_all(tgw_webhooks_t *ws)
     ws->stopping = 1;
     for (h = ws->hooks; h; h = next) {
         next = h->next;
-        h->record = NULL;           /* owed status writes are given up */
-        switch (h->state) {
-        case TGW_HOOK_SENDING:
+        if (h->state == TGW_HOOK_SENDING) {
+            h->state = TGW_HOOK_DONE;
             tgw_hreq_abort(&h->req);    /* tgw_hook_sent ends it */
-            break;
-        case TGW_HOOK_LOADING:
-        case TGW_HOOK_WAITING:
-            tgw_hook_end(h);
-            break;
-        case TGW_HOOK_DONE:
-            tgw_hook_maybe_free(h);
-            break;
+        } else {
+            tgw_hook_end(h);        /* a write owed is given up */
         }
     }
 }

@@ -1,9 +1,17 @@
 /*
- * Webhooks: when a task reaches succeeded, dead or cancelled
- * and has a callback URL, the worker POSTs the event, signed the Standard
- * Webhooks way, retried on webhook.schedule.  Deliveries hold no task
- * slot; their progress is kept in the task hash (webhook_status
- * pending|delivered|failed, webhook_attempts, webhook_last_error).
+ * Webhooks: when a task reaches succeeded, dead or cancelled and has a
+ * callback URL, the script that records the outcome also puts the event
+ * into the outbox ({prefix}:outbox and its event hash, see tgw_keys.h and
+ * docs/worker-config.md).  Every worker delivers due events from there:
+ * it claims them (a lease, so two workers never post one event at the
+ * same moment, and an event whose worker died is due again), posts them
+ * signed the Standard Webhooks way, and writes the answer back: delivered
+ * or failed ends the event; a retryable failure keeps it in the outbox,
+ * due again after the next webhook.schedule delay.  Retries therefore
+ * survive restarts and Redis outages, and any worker may make them.
+ * Deliveries hold no task slot; their progress is kept in the task hash
+ * (webhook_status pending|delivered|failed, webhook_attempts,
+ * webhook_last_error).
  */
 
 #ifndef TGW_WEBHOOK_H
@@ -18,13 +26,26 @@
 #include "hreq.h"
 #include "rconn.h"
 
+/* Deliveries one worker makes at once (claims stop at this many). */
+#define TGW_HOOK_MAX            32
 
-/* A delivery's life. */
+/* A claim lasts the try's timeout plus twice redis_timeout (reading the
+ * task and writing the answer: a Redis slower than that is dropped and
+ * reconnected anyway) plus this margin; a worker that dies holding a
+ * claim leaves the event due again after that. */
+#define TGW_HOOK_LEASE_EXTRA_MS 1000
+
+/* The longest Retry-After honoured (a receiver cannot park an event for
+ * ever). */
+#define TGW_HOOK_RETRY_AFTER_MAX_S  (24 * 3600)
+
+
+/* A delivery's life in this worker. */
 typedef enum {
     TGW_HOOK_LOADING = 0,           /* reading the task for the body */
-    TGW_HOOK_SENDING,               /* a POST is out */
-    TGW_HOOK_WAITING,               /* waiting for the next try */
-    TGW_HOOK_DONE                   /* delivered, failed or stopped */
+    TGW_HOOK_SENDING,               /* the POST is out */
+    TGW_HOOK_RECORDING,             /* its answer is being written */
+    TGW_HOOK_DONE                   /* freed once nothing is out */
 } tgw_hook_state_t;
 
 typedef struct tgw_hook_s tgw_hook_t;
@@ -33,9 +54,13 @@ typedef struct tgw_hook_s tgw_hook_t;
 typedef struct {
     uv_loop_t          *loop;
     tgw_rconn_t        *rc;         /* the command connection */
+    tgw_conf_t         *conf;       /* current config (the worker's) */
     tgw_hook_t         *hooks;
-    int                 stopping;   /* no new tries: a failure stays
-                                       "pending" in the hash */
+    int                 n;          /* deliveries held */
+    int                 claiming;   /* a claim script is out */
+    int                 stopping;   /* claim nothing more */
+    unsigned            errors;     /* failed claims in a row (logged
+                                       once) */
     void              (*on_ended)(void *data);  /* a delivery ended */
     void               *data;
 } tgw_webhooks_t;
@@ -45,45 +70,52 @@ struct tgw_hook_s {
     tgw_webhooks_t     *ws;
     tgw_conf_t         *conf;       /* secrets, schedule, timeout */
     tgw_hook_state_t    state;
+    int                 busy;       /* a Redis request for it is out */
+    int                 sending;    /* its POST is out (until done) */
+    int                 stalled;    /* its last Redis request failed: sent
+                                       again on the next tick */
+    unsigned            errors;     /* failed writes (logged once per 40) */
+
+    /* The event, as claimed. */
+    char               *event_id;   /* the webhook-id */
+    char               *claim;      /* the claim's number */
     char               *task_id;
-    char               *url;
-    char               *event;      /* "task.succeeded", ... */
-    char               *msg_id;     /* webhook-id: one per event, the same
-                                       on every try of it */
+    char               *type;       /* "task.succeeded", ... */
+    char               *url;        /* NULL until known */
     char               *body;       /* exactly what is signed and sent */
     size_t              body_len;
-    int                 attempts;   /* tries made */
-    int                 redis_busy; /* an HGETALL for it is out */
-    int                 timer_open;
-    const char         *record;     /* a webhook_status write that has not
-                                       landed yet (NULL: none) */
-    char               *record_error; /* its webhook_last_error */
-    int                 record_busy;  /* the write is out */
-    uv_timer_t          timer;      /* the next try */
+    int                 attempts;   /* tries with a known answer, this one
+                                       included once answered */
+
+    /* The answer to write (RECORDING). */
+    const char         *outcome;    /* delivered, failed, pending, drop,
+                                       release */
+    char               *error;
+    uint64_t            due_ms;
+
     tgw_hreq_t          req;
-    char               *hdr[6];     /* header lines of the current try */
+    char               *hdr[6];     /* header lines of the try */
 };
 
-/*
- * Starts delivering the event of a task that just reached `status`
- * (finished at finished_ms) to url.  Failures to start are logged.
- */
 void tgw_webhooks_init(tgw_webhooks_t *ws, uv_loop_t *loop,
-    tgw_rconn_t *rc);
-void tgw_webhook_start(tgw_webhooks_t *ws, tgw_conf_t *conf,
-    const char *task_id, const char *status, const char *url,
-    uint64_t finished_ms);
+    tgw_rconn_t *rc, tgw_conf_t *conf);
 
-/* Sends again the status writes that did not land (every tick). */
+/* Claims due events while there is room (every tick, and when a task
+ * just reached a final status). */
+void tgw_webhooks_poll(tgw_webhooks_t *ws);
+
+/* Sends again the Redis requests that failed, then polls (every tick and
+ * when the connection is back). */
 void tgw_webhooks_retry(tgw_webhooks_t *ws);
 
 /*
- * Shutdown: stop_waiting ends the deliveries waiting for a retry (they
- * stay "pending"); busy says whether a POST, its task read or a status
- * write is still out or owed (the worker gives those its shutdown
- * grace); stop_all aborts them.
+ * Shutdown: stop claims nothing more (the events stay in the outbox for
+ * any worker); busy says whether a delivery is still held (a POST, its
+ * task read or its answer's write: the worker gives those its shutdown
+ * grace); stop_all aborts them (their claims run out and the events are
+ * due again).
  */
-void tgw_webhook_stop_waiting(tgw_webhooks_t *ws);
+void tgw_webhooks_stop(tgw_webhooks_t *ws);
 int tgw_webhook_busy(tgw_webhooks_t *ws);
 void tgw_webhook_stop_all(tgw_webhooks_t *ws);
 

@@ -53,14 +53,14 @@ tgw_worker_idle(void *data)
 }
 
 
-/* A task reached a final status and has a callback URL. */
+/* A task reached a final status and has a callback URL: its event is in
+ * the outbox now, deliver it without waiting for the next tick. */
 static void
 tgw_worker_final(void *data, tgw_task_t *t, const char *status)
 {
     tgw_worker_t *w = data;
 
-    tgw_webhook_start(&w->hooks, t->conf, t->id, status,
-                      tgw_task_hook_url(t), t->finished_ms);
+    tgw_webhooks_poll(&w->hooks);
 }
 
 
@@ -199,6 +199,7 @@ tgw_worker_reload(tgw_worker_t *w)
     w->fwd.conf = c;
     w->hb.conf = c;
     w->reclaim.conf = c;
+    w->hooks.conf = c;
     tgw_conf_unref(old);
     tgw_log(TGW_LOG_INFO, "config_reloaded", "file", c->path, NULL);
     tgw_processor_pump(&w->proc);
@@ -252,7 +253,7 @@ tgw_worker_stop(tgw_worker_t *w)
     uv_timer_start(&w->grace, tgw_worker_grace_over,
                    w->conf->shutdown_grace_ms, 0);
     tgw_processor_stop(&w->proc);
-    tgw_webhook_stop_waiting(&w->hooks);
+    tgw_webhooks_stop(&w->hooks);
     tgw_worker_maybe_close(w);
 }
 
@@ -371,7 +372,7 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
 
     tgw_forwarder_init(&w->fwd, &w->cmd, conf);
     tgw_heartbeat_init(&w->hb, &w->cmd, conf);
-    tgw_webhooks_init(&w->hooks, loop, &w->cmd);
+    tgw_webhooks_init(&w->hooks, loop, &w->cmd, conf);
     w->hooks.on_ended = tgw_worker_idle;
     w->hooks.data = w;
 

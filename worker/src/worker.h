@@ -13,7 +13,7 @@
  *   forwarder.c   the scheduled set back to the streams
  *   scheduler.c   cron ticks
  *   heartbeat.c   the worker's entry for `taskgwctl workers`
- *   webhook.c     deliveries of final statuses
+ *   webhook.c     webhook deliveries from the outbox
  *   store.c       every Redis command; outcome.c the rules of a record
  *
  * worker.c itself owns the loop's handles: the two Redis connections,

@@ -100,10 +100,24 @@ main(void)
            "succeeded: an earlier error goes");
     is_str(cmd(&p, 2), "PEXPIRE p:task:T1 60000", "succeeded: result_ttl");
     tgw_plan_free(&p);
-    in.hook = 1;
+    in.hook_url = "http://h/x";
     tgw_plan_build(&in, &p);
     is_str(cmd(&p, 2), "HSET p:task:T1 webhook_status pending "
            "webhook_attempts 0", "with a webhook: webhook_status pending");
+    is_str(cmd(&p, 3), "HSET p:event:msg_T1_1000 task_id T1 "
+           "type task.succeeded url http://h/x "
+           "created_at 1000", "with a webhook: the event's hash");
+    is_str(cmd(&p, 4), "ZADD p:outbox 1000 msg_T1_1000",
+           "with a webhook: the event is due in the outbox at once");
+    is_str(cmd(&p, 5), "PEXPIRE p:task:T1 60000",
+           "with a webhook: then the TTL");
+    is_int(p.n, 6, "with a webhook: six writes in one script");
+    tgw_plan_free(&p);
+    in.rec = TGW_REC_CANCELLED;
+    tgw_plan_build(&in, &p);
+    is_str(cmd(&p, 2), "HSET p:event:msg_T1_1000 task_id T1 "
+           "type task.cancelled url http://h/x "
+           "created_at 1000", "cancelled: a task.cancelled event");
     tgw_plan_free(&p);
     tgw_outcome_free(&o);
 

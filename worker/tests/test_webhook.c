@@ -114,6 +114,21 @@ main(void)
     is_int(is_public("::ffff:127.0.0.1"), 0, "IPv4-mapped loopback");
     is_int(is_public("::ffff:8.8.8.8"), 1, "IPv4-mapped public");
     is_int(is_public("ff02::1"), 0, "IPv6 multicast");
+    is_int(is_public("::ffff:10.0.0.1"), 0, "IPv4-mapped private");
+    is_int(is_public("::ffff:169.254.169.254"), 0,
+           "IPv4-mapped link-local (cloud metadata)");
+    is_int(is_public("::ffff:0.0.0.0"), 0, "IPv4-mapped unspecified");
+    is_int(is_public("::ffff:224.0.0.1"), 0, "IPv4-mapped multicast");
+    is_int(is_public("::127.0.0.1"), 0, "IPv4-compatible loopback");
+    is_int(is_public("::8.8.8.8"), 0, "IPv4-compatible (deprecated): refused");
+    is_int(is_public("64:ff9b::7f00:1"), 0, "NAT64 of 127.0.0.1");
+    is_int(is_public("64:ff9b::a9fe:a9fe"), 0, "NAT64 of 169.254.169.254");
+    is_int(is_public("64:ff9b::808:808"), 1, "NAT64 of a public address");
+    is_int(is_public("2002:7f00:1::1"), 0, "6to4 of 127.0.0.1");
+    is_int(is_public("2002:c0a8:101::1"), 0, "6to4 of 192.168.1.1");
+    is_int(is_public("2002:808:808::1"), 1, "6to4 of a public address");
+    is_int(is_public("fec0::1"), 0, "IPv6 site-local");
+    is_int(is_public("ff0e::1"), 0, "IPv6 global multicast");
 
     return done_testing();
 }

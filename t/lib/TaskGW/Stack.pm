@@ -321,17 +321,24 @@ sub _repo_path {
 sub redis_port { $_[0]{redis_port} }
 
 # Starts a private redis-server (on the port of a previous start, so a
-# restart keeps the address) and waits until it answers PING.
+# restart keeps the address) and waits until it answers PING.  args =>
+# [...] adds (or overrides: the last wins) redis-server options, kept for
+# later restarts, e.g. [qw(--appendonly yes --appendfsync always)].
 sub start_redis {
     my ($self, %opt) = @_;
     die "redis already running" if _alive($self->{redis_pid});
     my $port = $self->{redis_port} //= $opt{port} // free_port();
+    $self->{redis_args} = $opt{args} if $opt{args};
     my $bin = $ENV{TASKGW_REDIS_SERVER} || 'redis-server';
     my $log = "$self->{dir}/redis.log";
+    my @aof = $self->{redis_persist}
+        ? ('--appendonly', 'yes', '--appendfsync', 'always')
+        : ('--appendonly', 'no');
     $self->{redis_pid} = _spawn('redis-server', $log, $bin,
         '--port', $port, '--bind', '127.0.0.1', '--save', '',
         '--appendonly', 'no', '--dir', $self->{dir},
-        '--daemonize', 'no', '--protected-mode', 'no');
+        '--daemonize', 'no', '--protected-mode', 'no',
+        @{ $self->{redis_args} // [] });
     my $ok = wait_for(sub {
         return -1 unless _alive($self->{redis_pid});
         my $r = eval { TaskGW::Stack::Redis->new($port, 1) } or return 0;
@@ -342,16 +349,17 @@ sub start_redis {
     return $port;
 }
 
+# stop_redis(signal => 'KILL') stops it the hard way (no shutdown save).
 sub stop_redis {
-    my ($self) = @_;
+    my ($self, %opt) = @_;
     my $pid = delete $self->{redis_pid} or return;
-    _stop($pid, 'TERM', 5);
+    _stop($pid, $opt{signal} // 'TERM', 5);
     wait_for(sub { !_listening($self->{redis_port}) }, 5);
 }
 
 sub restart_redis {
-    my ($self) = @_;
-    $self->stop_redis;
+    my ($self, %opt) = @_;
+    $self->stop_redis(%opt);
     return $self->start_redis;
 }
 

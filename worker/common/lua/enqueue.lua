@@ -1,50 +1,47 @@
--- Create a task: its hash, and its entry in its queue stream (to run now)
--- or its id in the scheduled set (to run at run_at), as one script, for
--- `taskgwctl enqueue` and the worker's cron ticks.  The module writes the
--- same fields (names from tgw_keys.h) with a plain MULTI/HSET/XADD/EXEC:
--- its enqueue is the hot path, and this script costs Redis more than
--- twice the CPU of those commands.
--- The stream (or set) write comes first: it is the one that can fail (a
--- key of another type), and then nothing is left behind.  With a guard
--- key (a cron tick), only the first caller creates the task, and the
--- guard is set with it for ARGV[13] ms.
--- KEYS[1] task hash, KEYS[2] queue stream, KEYS[3] scheduled set,
--- KEYS[4] (optional) guard.  ARGV: id, queue, type, priority, payload,
--- content_type, owner, request_id, client_addr, callback_url, created_at
--- ms, run_at ms ("" or "0": now), guard life ms.  Fields with nothing in
--- them (content_type through callback_url, run_at) are left out.
--- Returns 1 created, 0 the guard was set already (nothing written).
-if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
-local run_at = tonumber(ARGV[12]) or 0
-local status = '@TGW_ST_QUEUED@'
-if run_at > 0 then
-  redis.call('ZADD', KEYS[3], ARGV[12], ARGV[1])
-  status = '@TGW_ST_SCHEDULED@'
-else
-  redis.call('XADD', KEYS[2], '*', '@TGW_STREAM_FIELD_ID@', ARGV[1])
+-- Enqueue, the conditional half: nginx sends it inside the MULTI/EXEC
+-- right after the HSET that wrote the task hash (the payload goes there
+-- straight from nginx's buffers, never through Lua), so the checks and
+-- the writes below are one atomic step with that HSET.
+-- In order: an idempotency key already taken answers for the request (a
+-- replay of the first task, or a conflict when the body differs); a
+-- stream that already holds max backlog entries refuses it; otherwise the
+-- task enters its stream (or the schedule, when delayed) and the key is
+-- taken for the idempotency TTL.  A request that is not stored leaves no
+-- hash behind (it is deleted here), and a write that fails leaves no key
+-- (the key is the last write), so a failed enqueue never blocks a retry.
+-- KEYS[1] task hash, KEYS[2] the stream of the task's queue and priority,
+-- KEYS[3] schedule, KEYS[4] idempotency key, '' for none.
+-- ARGV[1] task id, ARGV[2] run_at in ms ('0': ready now), ARGV[3] max
+-- backlog ('0': none), ARGV[4] sha256 hex of the body, ARGV[5] the key's
+-- TTL in ms, ARGV[6] the task keys' prefix ("<prefix>:task:").
+-- Returns {1} stored; {2, id, queue, type, priority, run_at} the task
+-- first stored under the key (fields false when its hash has expired);
+-- {3} the key was used with another body; {4} the stream is full.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return redis.error_reply('ERR taskgw enqueue: the task hash is missing')
 end
-local f = {'@TGW_F_ID@', ARGV[1], '@TGW_F_QUEUE@', ARGV[2],
-           '@TGW_F_TYPE@', ARGV[3], '@TGW_F_PRIORITY@', ARGV[4],
-           '@TGW_F_STATUS@', status, '@TGW_F_PAYLOAD@', ARGV[5]}
-local optional = {'@TGW_F_CONTENT_TYPE@', '@TGW_F_OWNER@',
-                  '@TGW_F_REQUEST_ID@', '@TGW_F_CLIENT_ADDR@',
-                  '@TGW_F_CALLBACK_URL@'}
-for i, name in ipairs(optional) do
-  if ARGV[5 + i] ~= '' then
-    f[#f + 1] = name
-    f[#f + 1] = ARGV[5 + i]
+if KEYS[4] ~= '' then
+  local v = redis.call('GET', KEYS[4])
+  if v then
+    redis.call('DEL', KEYS[1])
+    local id, sum = string.match(v, '^(%S+) (%x+)$')
+    if not id or sum ~= ARGV[4] then return {3} end
+    local t = redis.call('HMGET', ARGV[6] .. id,
+                         'queue', 'type', 'priority', 'run_at')
+    return {2, id, t[1], t[2], t[3], t[4]}
   end
 end
-f[#f + 1] = '@TGW_F_CREATED_AT@'
-f[#f + 1] = ARGV[11]
-f[#f + 1] = '@TGW_F_ATTEMPTS@'
-f[#f + 1] = '0'
-if run_at > 0 then
-  f[#f + 1] = '@TGW_F_RUN_AT@'
-  f[#f + 1] = ARGV[12]
+local max = tonumber(ARGV[3])
+if max > 0 and redis.call('XLEN', KEYS[2]) >= max then
+  redis.call('DEL', KEYS[1])
+  return {4}
 end
-redis.call('HSET', KEYS[1], unpack(f))
-if KEYS[4] then
-  redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[13])
+if ARGV[2] ~= '0' then
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+else
+  redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])
 end
-return 1
+if KEYS[4] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. ARGV[4], 'PX', ARGV[5])
+end
+return {1}

@@ -4,12 +4,14 @@
 -- again ARGV[14] ms later, so the task is never left in neither.
 -- Ids whose hash is gone, is no hash, or is finished are just removed.
 -- A hash without a queue field cannot be moved anywhere: it ends dead
--- with an error saying so (never silently dropped).
+-- with an error saying so (never silently dropped), and its task.dead
+-- webhook event goes into the outbox (a worker finds its URL, or drops
+-- the event when there is none).
 -- KEYS[1] scheduled set.  ARGV: prefix, now, batch, task key format,
 -- queue key format, queue field, priority field, status field, "queued",
 -- stream id field, then the terminal statuses (succeeded, dead,
 -- cancelled), then the retry delay, error field, finished_at field,
--- result ttl ms.
+-- result ttl ms, outbox key, event key format (prefix, event id).
 -- Returns {ids looked at, ids moved, ids kept, last error or "",
 -- {ids that ended dead}}.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],
@@ -26,6 +28,11 @@ for _, id in ipairs(ids) do
   elseif not t[1] or t[1] == '' then
     redis.call('HSET', tk, ARGV[8], ARGV[12], ARGV[15],
                'scheduled task has no queue field', ARGV[16], ARGV[2])
+    local eid = 'msg_' .. id .. '_' .. ARGV[2]
+    redis.call('HSET', string.format(ARGV[19], ARGV[1], eid),
+               'task_id', id, 'type', 'task.' .. ARGV[12],
+               'created_at', ARGV[2])
+    redis.call('ZADD', ARGV[18], ARGV[2], eid)
     redis.call('PEXPIRE', tk, ARGV[17])
     redis.call('ZREM', KEYS[1], id)
     dead[#dead + 1] = id
