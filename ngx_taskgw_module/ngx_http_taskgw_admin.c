@@ -1171,15 +1171,18 @@ ngx_http_taskgw_admin_tokens_body(ngx_http_request_t *r)
     who = ngx_http_taskgw_admin_who(r);
     now = ngx_http_taskgw_admin_now(r, &nlen);
 
-    actx->token.data = ngx_pnalloc(r->pool, 4 + ngx_base64_encoded_length(
-                                               NGX_HTTP_TASKGW_TOKEN_RANDOM));
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
     key = ngx_pnalloc(r->pool, 3 * tmcf->prefix.len + sizeof(":token:") - 1
                                + sizeof(hex) + sizeof(":tokens:audit"));
 
-    if (actx == NULL || who == NULL || now == NULL
-        || actx->token.data == NULL || key == NULL)
-    {
+    if (actx == NULL || who == NULL || now == NULL || key == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    actx->token.data = ngx_pnalloc(r->pool, 4 + ngx_base64_encoded_length(
+                                               NGX_HTTP_TASKGW_TOKEN_RANDOM));
+    if (actx->token.data == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -1191,7 +1194,7 @@ ngx_http_taskgw_admin_tokens_body(ngx_http_request_t *r)
         return;
     }
 
-    p = ngx_cpymem(actx->token.data, "tgw_", 4);
+    (void) ngx_cpymem(actx->token.data, "tgw_", 4);
     actx->token.data += 4;
     src.data = rnd;
     src.len = sizeof(rnd);

@@ -63,7 +63,13 @@ typedef struct {
 } ngx_http_taskgw_limit_t;
 
 
+/* Called with each limit zone's name and the keys it holds now. */
+typedef void (*ngx_http_taskgw_limit_zone_pt)(void *data, ngx_str_t *zone,
+    ngx_uint_t keys);
+
+
 extern ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[];
+extern ngx_uint_t       ngx_http_taskgw_limit_tag;  /* of every limit zone */
 
 
 char *ngx_http_taskgw_limit_zone_directive(ngx_conf_t *cf,
@@ -72,6 +78,8 @@ char *ngx_http_taskgw_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_taskgw_limit_merge(ngx_conf_t *cf,
     ngx_http_taskgw_loc_conf_t *prev, ngx_http_taskgw_loc_conf_t *conf);
+void ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
+    ngx_http_taskgw_limit_zone_pt handler, void *data);
 ngx_int_t ngx_http_taskgw_parse_rate(ngx_str_t *value,
     ngx_http_taskgw_rate_t *rate);
 

@@ -26,8 +26,11 @@ ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[] = {
 };
 
 
-/* the tag of limit zones: no other kind of zone can take their names */
-static ngx_uint_t  ngx_http_taskgw_limit_tag;
+/*
+ * the tag of limit zones: no other kind of zone can take their names, and
+ * the metrics find the zones by it (taskgw_limit_zone_keys)
+ */
+ngx_uint_t  ngx_http_taskgw_limit_tag;
 
 
 /* taskgw_limit_zone zone=NAME:SIZE rate=Nr/s|Nr/m [burst=N]; */
@@ -475,4 +478,50 @@ ngx_http_taskgw_limit_expired(void *value, void *data)
     ngx_http_taskgw_limit_node_t  *node = value;
 
     return node->tat <= (uint64_t) ngx_current_msec * 1000;
+}
+
+
+/* Every taskgw_limit_zone of the running configuration, for metrics. */
+
+void
+ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
+    ngx_http_taskgw_limit_zone_pt handler, void *data)
+{
+    ngx_uint_t                     i;
+    ngx_list_part_t               *part;
+    ngx_shm_zone_t                *shm_zone;
+    ngx_http_taskgw_shm_t         *shm;
+    ngx_http_taskgw_limit_zone_t  *zone;
+
+    part = &cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag != &ngx_http_taskgw_limit_tag
+            || shm_zone[i].data == NULL)
+        {
+            continue;
+        }
+
+        shm = shm_zone[i].data;
+
+        if (shm->sh == NULL) {
+            continue;
+        }
+
+        zone = shm->data;
+
+        handler(data, &zone->name, ngx_http_taskgw_shm_nodes(shm));
+    }
 }

@@ -12,6 +12,7 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_ops.h"
 #include "ngx_http_taskgw_json.h"
+#include "ngx_http_taskgw_limit.h"
 #include "tgw_lua.h"
 
 
@@ -57,6 +58,8 @@ static ngx_int_t ngx_http_taskgw_metrics_send(ngx_http_request_t *r,
     redisReply *stats);
 static void ngx_http_taskgw_metrics_label(ngx_http_taskgw_jw_t *jw,
     const char *name, redisReply *v);
+static void ngx_http_taskgw_metrics_zone(void *data, ngx_str_t *zone,
+    ngx_uint_t keys);
 static ngx_int_t ngx_http_taskgw_stats_scan(ngx_http_request_t *r,
     ngx_http_taskgw_stats_t *st);
 static void ngx_http_taskgw_stats_page(ngx_http_request_t *r,
@@ -368,6 +371,13 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
         n / 1000000, n % 1000000, cum);
 
     ngx_http_taskgw_jw_printf(&jw,
+        "# HELP taskgw_limit_zone_keys Keys a taskgw_limit_zone holds now.\n"
+        "# TYPE taskgw_limit_zone_keys gauge\n");
+
+    ngx_http_taskgw_limit_zones((ngx_cycle_t *) ngx_cycle,
+                                ngx_http_taskgw_metrics_zone, &jw);
+
+    ngx_http_taskgw_jw_printf(&jw,
         "# HELP taskgw_redis_up Whether this scrape read the queue figures "
         "from Redis (1) or could not (0).\n"
         "# TYPE taskgw_redis_up gauge\n"
@@ -488,6 +498,18 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
 
 
 /* name="value" with the exposition format's escapes (\\, \", \n). */
+
+/* One taskgw_limit_zone_keys sample; zone names need no escaping. */
+
+static void
+ngx_http_taskgw_metrics_zone(void *data, ngx_str_t *zone, ngx_uint_t keys)
+{
+    ngx_http_taskgw_jw_t  *jw = data;
+
+    ngx_http_taskgw_jw_printf(jw, "taskgw_limit_zone_keys{zone=\"%V\"} %ui\n",
+                              zone, keys);
+}
+
 
 static void
 ngx_http_taskgw_metrics_label(ngx_http_taskgw_jw_t *jw, const char *name,

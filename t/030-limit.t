@@ -483,3 +483,27 @@ alpha  dev  sha256:a8eccc546c527c7c3385281a93908777171d51d03b0e346797238864ab6a8
 [401, 401, 200, 429]
 --- response_headers eval
 ["!RateLimit", "!RateLimit", "RateLimit: \"tk18\";r=0;t=60", ""]
+
+
+
+=== TEST 20: taskgw_metrics shows the keys each zone holds
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_limit_zone zone=m1:1m rate=1r/m;
+    taskgw_limit_zone zone=m2:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_limit zone=m1 key=$arg_k;
+        try_files /ok.txt =404;
+    }
+    location = /metrics { taskgw_metrics; }
+--- user_files
+>>> ok.txt
+ok
+--- request eval
+["GET /t?k=a", "GET /t?k=b", "GET /t?k=b", "GET /metrics"]
+--- error_code eval
+[200, 200, 429, 200]
+--- response_body_like eval
+["ok", "ok", "rate_limited",
+ qr/# TYPE taskgw_limit_zone_keys gauge\ntaskgw_limit_zone_keys\{zone="m1"\} 2\ntaskgw_limit_zone_keys\{zone="m2"\} 0\n# HELP taskgw_redis_up/]

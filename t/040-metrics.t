@@ -113,3 +113,31 @@ qr/^# HELP taskgw_requests_total .*\n# TYPE taskgw_requests_total counter\ntaskg
 --- must_die
 --- error_log eval
 qr/invalid number of arguments in "taskgw_metrics" directive in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 7: a 429 is counted rate_limited; each zone's keys are shown
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_prefix t030;
+    taskgw_limit_zone zone=t040one:64k rate=1r/m;
+    taskgw_limit_zone zone=t040keys:64k rate=1r/m burst=10;
+--- config
+    location /tasks { taskgw_limit zone=t040one; taskgw_enqueue queue=t030q; }
+    location /keyed {
+        taskgw_limit zone=t040keys key=$http_x_k;
+        taskgw_enqueue queue=t030q;
+    }
+    location = /metrics { taskgw_metrics; }
+--- request eval
+["POST /tasks\r\n{}", "POST /tasks\r\n{}", "POST /tasks\r\n{}",
+ "POST /keyed\r\na", "POST /keyed\r\nb", "POST /keyed\r\nc",
+ "GET /metrics"]
+--- more_headers eval
+["", "", "", "X-K: one", "X-K: two", "X-K: three", ""]
+--- error_code eval
+[202, 429, 429, 202, 202, 202, 200]
+--- response_body_like eval
+[qr/queued/, qr/rate_limited/, qr/rate_limited/, qr/queued/, qr/queued/,
+ qr/queued/,
+ qr/\{outcome="accepted"\} 4\n.*\{outcome="rate_limited"\} 2\n.*# TYPE taskgw_limit_zone_keys gauge\n(?=.*^taskgw_limit_zone_keys\{zone="t040one"\} 1$)(?=.*^taskgw_limit_zone_keys\{zone="t040keys"\} 3$)/ms]

@@ -33,6 +33,7 @@ my $config = <<'EOC';
     taskgw_redis_timeout 2s;
     taskgw_redis_backoff 50ms 200ms;
     taskgw_tokens %%SERVROOT%%/tokens;
+    taskgw_limit_zone zone=e2eone:64k rate=1r/m;
     log_format pid '$pid $status $taskgw_outcome';
     server {
         # reuseport: the kernel spreads connections over both workers
@@ -46,6 +47,8 @@ my $config = <<'EOC';
         location /small { client_max_body_size 10;
                           taskgw_enqueue queue=default type=system.ping; }
         location /ops   { taskgw_auth ops; taskgw_enqueue queue=default; }
+        location /limited { taskgw_limit zone=e2eone;
+                            taskgw_enqueue queue=limited; }
         location /metrics { taskgw_metrics; }
     }
 EOC
@@ -100,35 +103,40 @@ my $res = $s->http_parallel([
     (map { [ POST => '/ops', body => '{}' ] } 1 .. 5),
     (map { [ POST => '/ops', body => '{}',
              headers => [ Authorization => "Bearer $DEV" ] ] } 1 .. 6),
+    (map { [ POST => '/limited', body => '{}' ] } 1 .. 7),
 ], timeout => 30);
 my %codes;
 $codes{ $_->{status} }++ for @$res;
-is_deeply(\%codes, { 202 => $N, 400 => 3, 413 => 2, 401 => 5, 403 => 6 },
-          'replies as expected')
+is_deeply(\%codes, { 202 => $N + 1, 400 => 3, 413 => 2, 401 => 5, 403 => 6,
+                     429 => 6 },
+          'replies as expected (one zone of 1r/m: 1 of 7 passes)')
     or diag explain \%codes;
 
 my %pids;
 for (split /\n/, TaskGW::Stack::_slurp($s->dir . '/logs/pid.log')) {
-    $pids{$1}++ if /^(\d+) (202|400|401|403|413) /;
+    $pids{$1}++ if /^(\d+) (202|400|401|403|413|429) /;
 }
 is(scalar keys %pids, 2, 'both nginx workers served some of them')
     or diag explain \%pids;
 
 ok(wait_for(sub {
     my $x = scrape() or return 0;
-    ($m = $x)->{samples}{ req('accepted') } == $N
+    ($m = $x)->{samples}{ req('accepted') } == $N + 1
+        && $m->{samples}{ req('rate_limited') } == 6
         && $m->{samples}{ req('bad_request') } == 3
         && $m->{samples}{ req('too_large') } == 2
         && $m->{samples}{ req('unauthorized') } == 5
         && $m->{samples}{ req('forbidden') } == 6;
-}, 10), "accepted $N, bad_request 3, too_large 2, unauthorized 5, "
-        . "forbidden 6 (summed over workers)")
+}, 10), "accepted $N + 1, rate_limited 6, bad_request 3, too_large 2, "
+        . "unauthorized 5, forbidden 6 (summed over workers)")
     or diag $m->{body};
+is($m->{samples}{'taskgw_limit_zone_keys{zone="e2eone"}'}, 1,
+   'taskgw_limit_zone_keys: one key (the client address) in the zone');
 is($m->{samples}{ req('unavailable') }, 0, 'unavailable 0');
-is($m->{samples}{'taskgw_enqueue_duration_seconds_count'}, $N + 3,
+is($m->{samples}{'taskgw_enqueue_duration_seconds_count'}, $N + 4,
    'every enqueue that got its body is observed once');
 is($m->{samples}{'taskgw_enqueue_duration_seconds_bucket{le="+Inf"}'},
-   $N + 3, '+Inf bucket equals the count');
+   $N + 4, '+Inf bucket equals the count');
 my @b = map { /_bucket\{le="[^"]+"\} (\d+)$/ ? $1 : () }
         split /\n/, $m->{body};
 is(scalar @b, 15, '14 buckets and +Inf');
@@ -149,7 +157,7 @@ ok(wait_for(sub {
 }, 10), 'unavailable 4') or diag $m->{body};
 is($m->{samples}{'taskgw_redis_up'}, 0, 'taskgw_redis_up 0 while down');
 ok(!exists $m->{samples}{'taskgw_workers'}, 'no Redis figures while down');
-is($m->{samples}{ req('accepted') }, $N, 'local counters still shown');
+is($m->{samples}{ req('accepted') }, $N + 1, 'local counters still shown');
 promtool_ok($m->{body}, 'Redis down');
 $s->restart_redis;
 
