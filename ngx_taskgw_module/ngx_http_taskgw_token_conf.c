@@ -21,6 +21,8 @@ static ngx_int_t ngx_http_taskgw_tokens_read(ngx_conf_t *cf,
 static ngx_int_t ngx_http_taskgw_tokens_line(ngx_conf_t *cf,
     ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *file, ngx_uint_t line,
     u_char *p, u_char *last);
+static ngx_int_t ngx_http_taskgw_token_cmp(const void *one,
+    const void *two);
 static ngx_uint_t ngx_http_taskgw_parse_role(ngx_str_t *s);
 static ngx_int_t ngx_http_taskgw_parse_rate(ngx_str_t *s);
 static ngx_int_t ngx_http_taskgw_parse_ips(ngx_pool_t *pool, ngx_str_t *s,
@@ -142,6 +144,11 @@ ngx_http_taskgw_tokens_read(ngx_conf_t *cf,
 
         p = eol + 1;
     }
+
+    /* sorted by digest for ngx_http_taskgw_token_find() */
+
+    ngx_sort(tmcf->tokens->elts, tmcf->tokens->nelts,
+             sizeof(ngx_http_taskgw_token_t), ngx_http_taskgw_token_cmp);
 
     rc = NGX_OK;
 
@@ -362,6 +369,15 @@ invalid:
     }
 
     return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_token_cmp(const void *one, const void *two)
+{
+    const ngx_http_taskgw_token_t  *a = one, *b = two;
+
+    return ngx_memcmp(a->digest, b->digest, NGX_HTTP_TASKGW_DIGEST_LEN);
 }
 
 

@@ -16,6 +16,7 @@ SECS=${1:-5}
 CONNS=${2:-32}
 ROUNDS=${3:-3}
 EXTRA=${TASKGW_BENCH_EDGE_EXTRA:-}
+NTOKENS=${TASKGW_BENCH_TOKENS:-50}
 
 command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
 [ -f build/ngx_http_taskgw_module.so ] || { echo "bench: run make first" >&2; exit 1; }
@@ -44,11 +45,11 @@ until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
     sleep 0.05
 done
 
-# a static token among 50 (the digest is compared with every one)
+# the static token is the last of NTOKENS in the file
 STATIC=bench-static-token-0123456789abcdefghijklmnopq
 : > "$DIR/conf/tokens"
-n=0
-while [ $n -lt 49 ]; do
+n=1
+while [ $n -lt "$NTOKENS" ]; do
     printf 'filler-%d dev sha256:%s\n' $n \
         "$(printf 'filler %d' $n | sha256sum | cut -d' ' -f1)" >> "$DIR/conf/tokens"
     n=$((n + 1))
@@ -99,31 +100,54 @@ wrk.body   = '{"report":"monthly","rows":1000}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-rate() {
-    wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" ${2:+-H "X-API-Token: $2"} \
-        "http://127.0.0.1:$HTTP_PORT$1" 2>&1 \
-        | awk '/Requests\/sec/ { print $2 } /Non-2xx/ { bad = $NF } END { if (bad) print "bench: non-2xx " bad > "/dev/stderr" }'
+WORKER=$(pgrep -P "$(cat "$DIR/logs/nginx.pid")" | head -1)
+
+# CPU time of the nginx worker (clock ticks, user + system)
+ticks() { awk '{ print $14 + $15 }' "/proc/$WORKER/stat"; }
+
+# one wrk run: prints "<req/s> <nginx worker CPU microseconds per request>"
+run() {
+    t0=$(ticks)
+    out=$(wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" ${2:+-H "X-API-Token: $2"} \
+          "http://127.0.0.1:$HTTP_PORT$1" 2>&1)
+    t1=$(ticks)
+    echo "$out" | awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" '
+        /requests in/ { n = $1 }
+        /Requests\/sec/ { rps = $2 }
+        /Non-2xx/ { bad = $NF }
+        END {
+            if (bad) print "bench: non-2xx " bad > "/dev/stderr"
+            printf "%s %.2f\n", rps, n ? t * 1e6 / hz / n : 0
+        }'
 }
 
-rate /plain >/dev/null
-rate /static "$STATIC" >/dev/null
-rate /runtime "$RUNTIME" >/dev/null
+run /plain >/dev/null
+run /static "$STATIC" >/dev/null
+run /runtime "$RUNTIME" >/dev/null
 
-P=; S=; R=
+# Throughput on this box moves with whatever else runs on it; the nginx
+# worker's CPU time per request does much less, so both are shown.  Each
+# round measures the three locations one after the other.
+P=; S=; R=; PC=; SC=; RC=
 r=0
 while [ $r -lt "$ROUNDS" ]; do
-    P="$P $(rate /plain)"
-    S="$S $(rate /static "$STATIC")"
-    R="$R $(rate /runtime "$RUNTIME")"
+    set -- $(run /plain);               P="$P $1"; PC="$PC $2"
+    set -- $(run /static "$STATIC");    S="$S $1"; SC="$SC $2"
+    set -- $(run /runtime "$RUNTIME");  R="$R $1"; RC="$RC $2"
     r=$((r + 1))
 done
 
-med() { echo "$@" | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+med() { echo "$@" | tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+cost() { echo "$1 $2" | awk '{ printf "%+.1f%%", ($1 / $2 - 1) * 100 }'; }
+lower() { echo "$1 $2" | awk '{ printf "%.1f%%", (1 - $2 / $1) * 100 }'; }
 
-echo "one nginx worker, $CONNS connections, $ROUNDS rounds of ${SECS}s each, interleaved"
-echo "no checks:                         $(med $P) req/s  (runs:$P)"
-echo "allow + auth, token file (50):     $(med $S) req/s  (runs:$S)"
-echo "allow + auth, run-time (cached):   $(med $R) req/s  (runs:$R)"
+echo "one nginx worker, $CONNS connections, $ROUNDS rounds of ${SECS}s per location"
+printf '%-34s %10s %14s\n' "" "req/s" "CPU us/req"
+printf '%-34s %10s %14s\n' "no checks" "$(med $P)" "$(med $PC)"
+printf '%-34s %10s %14s\n' "allow + auth, token file ($NTOKENS)" "$(med $S)" "$(med $SC)"
+printf '%-34s %10s %14s\n' "allow + auth, run-time (cached)" "$(med $R)" "$(med $RC)"
+echo "(medians; runs req/s: plain$P / static$S / runtime$R)"
+echo "(runs CPU us/req: plain$PC / static$SC / runtime$RC)"
 [ -n "$EXTRA" ] && echo "guarded locations also had: $EXTRA"
-echo "cost, token file:  $(echo "$(med $S) $(med $P)" | awk '{ printf "%.1f%%", (1 - $1 / $2) * 100 }')"
-echo "cost, run-time:    $(echo "$(med $R) $(med $P)" | awk '{ printf "%.1f%%", (1 - $1 / $2) * 100 }')"
+echo "edge cost, token file: throughput $(lower "$(med $P)" "$(med $S)") lower, nginx CPU per request $(cost "$(med $SC)" "$(med $PC)")"
+echo "edge cost, run-time:   throughput $(lower "$(med $P)" "$(med $R)") lower, nginx CPU per request $(cost "$(med $RC)" "$(med $PC)")"
