@@ -19,7 +19,8 @@ endif
 
 NGX_BUILD   := $(OUT)/nginx
 MODULE      := $(OUT)/ngx_http_taskgw_module.so
-MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h)
+MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h) \
+               worker/common/tgw_lua.h
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -Werror=format-security -fPIC -Wdate-time \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
@@ -47,6 +48,10 @@ $(NGX_BUILD)/objs/Makefile: config $(NGX_SRC)/conf_flags
 	    --add-dynamic-module=$(CURDIR)' > configure.log 2>&1 \
 	    || { cat $(NGX_BUILD)/configure.log; exit 1; }
 
+# the module includes the Lua scripts' header too: made before it is needed
+worker/common/tgw_lua.h: $(wildcard worker/common/lua/*.lua) scripts/lua2h.sh
+	$(MAKE) -s -C worker common/tgw_lua.h
+
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@# a new file, renamed into place: a running nginx keeps its mapping
@@ -71,11 +76,26 @@ test-asan:
 	$(MAKE) SAN=1 module worker
 	@TASKGW_SAN=1 sh scripts/test.sh
 
+SYSTEMD_DIR ?= /etc/systemd/system
+CONF_DIR    ?= /etc/taskgw
+DOC_DIR     ?= $(PREFIX)/share/doc/taskgw
+
+# The module, the binaries, the worker's systemd unit, the docs, and an
+# example worker config when /etc/taskgw/worker.json does not exist yet
+# (an operator's own config is never overwritten).
 install: all
-	install -d $(DESTDIR)$(NGX_MODDIR) $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(NGX_MODDIR) $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)$(CONF_DIR) $(DESTDIR)$(DOC_DIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(NGX_MODDIR)/
 	install -m 0755 $(BUILD)/taskgw-worker $(BUILD)/taskgwctl \
 	    $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 conf/taskgw-worker.service $(DESTDIR)$(SYSTEMD_DIR)/
+	install -m 0644 docs/*.md conf/nginx.conf conf/grafana-dashboard.json \
+	    conf/prometheus-alerts.yml \
+	    $(DESTDIR)$(DOC_DIR)/
+	[ -e $(DESTDIR)$(CONF_DIR)/worker.json ] || \
+	    install -m 0640 conf/taskgw-worker.json \
+	        $(DESTDIR)$(CONF_DIR)/worker.json
 
 clean:
 	rm -rf $(BUILD)

@@ -20,13 +20,20 @@ static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
 static ngx_int_t ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message);
 static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_taskgw_too_large(ngx_http_request_t *r);
+static off_t ngx_http_taskgw_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
-    ngx_str_t *body);
+static ngx_int_t ngx_http_taskgw_read_file(ngx_http_request_t *r,
+    ngx_buf_t *b, u_char *p);
+static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r);
 static void ngx_http_taskgw_enqueue_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
+
+
+/* The most read from a body's temp file in one blocking read. */
+#define NGX_HTTP_TASKGW_FILE_READ_MAX  (1024 * 1024)
 
 
 static ngx_str_t  ngx_http_taskgw_outcome_accepted =
@@ -38,8 +45,9 @@ static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string("scheduled");
 ngx_int_t
 ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 {
-    ngx_int_t    rc;
-    const char  *message;
+    ngx_int_t                    rc;
+    const char                  *message;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))) {
         return ngx_http_taskgw_not_allowed(r, "POST, PUT",
@@ -63,6 +71,20 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 
         return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           "bad_request", message);
+    }
+
+    /* a body announced larger than taskgw_max_payload is not even read */
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (r->headers_in.content_length_n > (off_t) tlcf->max_payload) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_taskgw_too_large(r);
     }
 
     /* the body may be large or in a temp file: read it all, then store */
@@ -217,67 +239,136 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
 }
 
 
+/*
+ * taskgw_max_payload bounds what one request puts on the worker's shared
+ * Redis link, whatever client_max_body_size lets nginx read.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_too_large(ngx_http_request_t *r)
+{
+    return ngx_http_taskgw_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "too_large",
+                                      "the body is larger than "
+                                      "taskgw_max_payload");
+}
+
+
 static void
 ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
     ngx_str_t                    body;
+    ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
-    if (ngx_http_taskgw_read_body(r, &body) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    if (ngx_http_taskgw_body_length(r) > (off_t) tlcf->max_payload) {
+        /* a chunked body, its size known only now */
+        ngx_http_finalize_request(r, ngx_http_taskgw_too_large(r));
         return;
     }
 
-    if (tlcf->validate_json
-        && ngx_http_taskgw_json_valid(body.data, body.len) != NGX_OK)
-    {
-        ngx_http_finalize_request(r,
-            ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_json",
-                                       "the body is not one valid JSON "
-                                       "value"));
-        return;
+    /* taskgw_enqueue_duration_seconds: observed at the log phase */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    ctx->started_us = ngx_http_taskgw_clock_us();
+
+    if (tlcf->validate_json) {
+        if (ngx_http_taskgw_read_body(r, &body) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (ngx_http_taskgw_json_valid(body.data, body.len) != NGX_OK) {
+            ngx_http_finalize_request(r,
+                ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_json",
+                                           "the body is not one valid JSON "
+                                           "value"));
+            return;
+        }
     }
 
-    if (ngx_http_taskgw_enqueue_store(r, &body) != NGX_OK) {
+    /* the body goes to Redis from nginx's buffers and temp file */
+
+    rc = ngx_http_taskgw_enqueue_store(r);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_http_finalize_request(r, rc);
+
+    } else if (rc != NGX_OK) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_unavailable(r, "task store is unavailable"));
     }
 }
 
 
+static off_t
+ngx_http_taskgw_body_length(ngx_http_request_t *r)
+{
+    off_t         len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    return len;
+}
+
+
 /*
- * The whole request body as one contiguous buffer: memory buffers are
- * copied, parts nginx spooled to a temp file are read back from it.
+ * The whole request body as one contiguous buffer, for the JSON check: a
+ * body nginx holds in one memory buffer is used where it is, any other is
+ * copied, the parts nginx spooled to a temp file read back from it.
  */
 
 static ngx_int_t
 ngx_http_taskgw_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
+    off_t         len, size;
+    ngx_buf_t    *b, *one;
+    ngx_uint_t    parts;
     ngx_chain_t  *cl;
 
-    ngx_str_null(body);
+    body->data = (u_char *) "";
+    body->len = 0;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        body->data = (u_char *) "";
         return NGX_OK;
     }
 
     len = 0;
+    parts = 0;
+    one = NULL;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
-        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+        size = b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+
+        if (size > 0) {
+            len += size;
+            parts++;
+            one = b;
+        }
     }
 
     if (len == 0) {
-        body->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    if (parts == 1 && !one->in_file) {
+        body->data = one->pos;
+        body->len = (size_t) len;
         return NGX_OK;
     }
 
@@ -292,17 +383,11 @@ ngx_http_taskgw_read_body(ngx_http_request_t *r, ngx_str_t *body)
         b = cl->buf;
 
         if (b->in_file) {
-            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
-                              b->file_pos);
-
-            if (n != (ssize_t) (b->file_last - b->file_pos)) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "taskgw: short read of the request body "
-                              "temp file");
+            if (ngx_http_taskgw_read_file(r, b, p) != NGX_OK) {
                 return NGX_ERROR;
             }
 
-            p += n;
+            p += b->file_last - b->file_pos;
             continue;
         }
 
@@ -320,12 +405,53 @@ ngx_http_taskgw_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
+ * Reads back, for the JSON check, the part of the body nginx spooled to
+ * its temp file (the task itself is sent to Redis from the file with
+ * sendfile()).  This read blocks the worker process: accepted for the
+ * local disk that client_body_temp_path is on, where the file was just
+ * written and is normally still in the page cache.  It is bounded: the
+ * whole body is at most taskgw_max_payload, and one read at most
+ * NGX_HTTP_TASKGW_FILE_READ_MAX.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_read_file(ngx_http_request_t *r, ngx_buf_t *b, u_char *p)
+{
+    off_t    pos;
+    size_t   size;
+    ssize_t  n;
+
+    for (pos = b->file_pos; pos < b->file_last; pos += n) {
+        size = (size_t) ngx_min(b->file_last - pos,
+                                NGX_HTTP_TASKGW_FILE_READ_MAX);
+
+        n = ngx_read_file(b->file, p, size, pos);
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "taskgw: short read of the request body "
+                          "temp file");
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * One MULTI/EXEC: the task hash and its stream entry are written together
  * or not at all, and the 202 waits for EXEC's reply.
  */
 
 static ngx_int_t
-ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 {
     u_char                       *id, *created, *run_at;
     size_t                        run_at_len;
@@ -417,19 +543,27 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_str_t *body)
     ngx_http_taskgw_redis_cmd_arg(c, "status", 6);
     ngx_http_taskgw_redis_cmd_arg(c, status->data, status->len);
     ngx_http_taskgw_redis_cmd_arg(c, "payload", 7);
-    ngx_http_taskgw_redis_cmd_arg(c, body->data, body->len);
-    ngx_http_taskgw_redis_cmd_arg(c, "content_type", 12);
-    ngx_http_taskgw_redis_cmd_arg(c, ct ? ct->value.data : (u_char *) "",
-                                  ct ? ct->value.len : 0);
-    ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
-    ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.len
-                                     ? ctx->token_name.data : (u_char *) "",
-                                  ctx->token_name.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
-    ngx_http_taskgw_redis_cmd_arg(c,
-                                  rid && !rid->not_found ? rid->data
-                                                         : (u_char *) "",
-                                  rid && !rid->not_found ? rid->len : 0);
+    ngx_http_taskgw_redis_cmd_body(c, r->request_body ? r->request_body->bufs
+                                                      : NULL);
+
+    /* fields with nothing to say are left out of the record */
+
+    if (ct && ct->value.len) {
+        ngx_http_taskgw_redis_cmd_arg(c, "content_type", 12);
+        ngx_http_taskgw_redis_cmd_arg(c, ct->value.data, ct->value.len);
+    }
+
+    if (rid && !rid->not_found && rid->len) {
+        ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
+        ngx_http_taskgw_redis_cmd_arg(c, rid->data, rid->len);
+    }
+
+    if (ctx->token_name.len) {
+        ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.data,
+                                      ctx->token_name.len);
+    }
+
     ngx_http_taskgw_redis_cmd_arg(c, "client_addr", 11);
     ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
                                   r->connection->addr_text.len);
@@ -482,14 +616,17 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
     ngx_table_elt_t             *h;
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_srv_conf_t  *tscf;
+    ngx_str_t                    err;
     ngx_http_taskgw_redis_cmd_t  del;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
     if (!ngx_http_taskgw_redis_reply_ok(reply)) {
         if (reply) {
+            ngx_http_taskgw_redis_reply_error(reply, &err);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "taskgw: redis refused task %V", &ctx->task_id);
+                          "taskgw: redis refused task %V: %V",
+                          &ctx->task_id, &err);
 
             /*
              * EXEC runs every queued command even when one fails: the
@@ -570,13 +707,16 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
 /*
  * A UUIDv7 (RFC 9562) in lowercase canonical text: 48 bits of unix time
  * in milliseconds, version 7, 12 random bits, variant 10, 62 random bits.
- * The random bits come from the kernel's CSPRNG, fetched in blocks.
+ * The random bits come from the kernel's CSPRNG, fetched in blocks; a
+ * block over 256 bytes may come in parts (a signal can interrupt it).
  */
 
 static ngx_int_t
 ngx_http_taskgw_uuid7(u_char *dst)
 {
     u_char         u[16];
+    size_t         got;
+    ssize_t        n;
     int64_t        ms;
     ngx_uint_t     i;
 
@@ -584,12 +724,19 @@ ngx_http_taskgw_uuid7(u_char *dst)
     static size_t  avail;
 
     if (avail < 10) {
-        if (getrandom(pool, sizeof(pool), GRND_NONBLOCK)
-            != (ssize_t) sizeof(pool))
-        {
-            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                          "taskgw: getrandom() failed");
-            return NGX_ERROR;
+        for (got = 0; got < sizeof(pool); got += n) {
+            n = getrandom(pool + got, sizeof(pool) - got, GRND_NONBLOCK);
+
+            if (n == -1 && ngx_errno == NGX_EINTR) {
+                n = 0;
+                continue;
+            }
+
+            if (n <= 0) {
+                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                              "taskgw: getrandom() failed");
+                return NGX_ERROR;
+            }
         }
 
         avail = sizeof(pool);

@@ -1,7 +1,9 @@
 
 /*
- * ngx_http_taskgw_limit: the rate-limit stage of the edge checks.
- * Called by the access handler once the allowlist and the token passed.
+ * ngx_http_taskgw_limit: rate limits in shared memory (taskgw_limit_zone,
+ * taskgw_limit, taskgw_limit_headers, $taskgw_limit_status).  The
+ * directives are in ngx_http_taskgw_limit_conf.c, the requests' side in
+ * ngx_http_taskgw_limit.c.
  */
 
 
@@ -13,15 +15,72 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_http_taskgw_module.h"
+#include "ngx_http_taskgw_shm.h"
 
+
+/* taskgw_limit_headers */
+#define NGX_HTTP_TASKGW_LIMIT_HEADERS_OFF     0
+#define NGX_HTTP_TASKGW_LIMIT_HEADERS_ON      1
+#define NGX_HTTP_TASKGW_LIMIT_HEADERS_LEGACY  2
+
+/* Longer key= values are counted under their SHA-1. */
+#define NGX_HTTP_TASKGW_LIMIT_KEY_MAX         64
+
+/* Largest N of "Nr/s" and "Nr/m": one request per microsecond. */
+#define NGX_HTTP_TASKGW_RATE_MAX              1000000
+
+
+/* A rate as written, "10r/s" or "600r/m": n requests per period. */
+typedef struct {
+    ngx_uint_t                   n;
+    ngx_uint_t                   period;   /* seconds: 1 or 60 */
+} ngx_http_taskgw_rate_t;
+
+
+/* The value of a node in a limit zone. */
+typedef struct {
+    uint64_t                     tat;      /* microseconds, monotonic */
+} ngx_http_taskgw_limit_node_t;
+
+
+/* A taskgw_limit_zone: the helper's shm->data. */
+typedef struct {
+    ngx_str_t                    name;
+    ngx_http_taskgw_rate_t       rate;
+    ngx_uint_t                   burst;    /* requests beyond the rate */
+    ngx_http_taskgw_shm_t       *shm;
+} ngx_http_taskgw_limit_zone_t;
+
+
+/* One taskgw_limit line of a location. */
+typedef struct {
+    ngx_shm_zone_t              *shm_zone; /* data: ngx_http_taskgw_shm_t */
+    ngx_http_complex_value_t    *key;      /* NULL: token name or address */
+    ngx_uint_t                   dry_run;
+    ngx_str_t                    zone;     /* name, for "unknown zone" */
+    u_char                      *file;     /* where the line is, idem */
+    ngx_uint_t                   line;
+} ngx_http_taskgw_limit_t;
+
+
+extern ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[];
+
+
+char *ngx_http_taskgw_limit_zone_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_taskgw_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_taskgw_limit_merge(ngx_conf_t *cf,
+    ngx_http_taskgw_loc_conf_t *prev, ngx_http_taskgw_loc_conf_t *conf);
+ngx_int_t ngx_http_taskgw_parse_rate(ngx_str_t *value,
+    ngx_http_taskgw_rate_t *rate);
 
 /*
- * The limit stage of a request.  ctx->token_name (empty without a token)
- * and ctx->token_rate (r/s * 1000, 0: use the zone's rate) are set.
- * Returns NGX_DECLINED or NGX_OK to let the request go on; NGX_DONE when
- * it has answered the request itself (429) and finalized it; NGX_AGAIN
- * when it will resume the phases itself (ngx_http_core_run_phases);
- * NGX_ERROR for a 500.
+ * The rate-limit stage of the access checks (ngx_http_taskgw_access.c),
+ * run once the allowlist and the token passed; it reads ctx->token_name
+ * and ctx->token_rate.  NGX_DECLINED when the request may go on; 429
+ * when a zone rejects it, with Retry-After set and ctx->reject_code for
+ * the JSON error; NGX_ERROR on a failure.  Sets the RateLimit fields.
  */
 ngx_int_t ngx_http_taskgw_limit_check(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);

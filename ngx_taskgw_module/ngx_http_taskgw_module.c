@@ -10,6 +10,8 @@
 #include <ngx_http.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_limit.h"
+#include "ngx_http_taskgw_ops.h"
 
 
 static ngx_int_t ngx_http_taskgw_init(ngx_conf_t *cf);
@@ -37,6 +39,8 @@ static char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_taskgw_ops_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_set_handler(ngx_conf_t *cf,
     ngx_http_taskgw_loc_conf_t *tlcf, ngx_http_taskgw_handler_e handler);
@@ -110,11 +114,39 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       offsetof(ngx_http_taskgw_loc_conf_t, max_delay),
       NULL },
 
+    { ngx_string("taskgw_max_payload"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, max_payload),
+      NULL },
+
     { ngx_string("taskgw_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_taskgw_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("taskgw_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_taskgw_ops_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TASKGW_METRICS,
+      NULL },
+
+    { ngx_string("taskgw_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_taskgw_ops_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TASKGW_HEALTH,
+      NULL },
+
+    { ngx_string("taskgw_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_taskgw_ops_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TASKGW_ADMIN,
       NULL },
 
     { ngx_string("taskgw_tokens"),
@@ -158,6 +190,27 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("taskgw_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_taskgw_limit_zone_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_taskgw_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("taskgw_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, limit_headers),
+      &ngx_http_taskgw_limit_headers_modes },
 
       ngx_null_command
 };
@@ -203,6 +256,10 @@ static ngx_int_t
 ngx_http_taskgw_init(ngx_conf_t *cf)
 {
     if (ngx_http_taskgw_access_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_taskgw_metrics_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -319,7 +376,10 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->priority = NGX_CONF_UNSET_UINT;
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
+    tlcf->max_payload = NGX_CONF_UNSET_SIZE;
     tlcf->auth = NGX_CONF_UNSET_UINT;
+    tlcf->limits = NGX_CONF_UNSET_PTR;
+    tlcf->limit_headers = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -337,8 +397,18 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TASKGW_PRIO_NORMAL);
     ngx_conf_merge_value(conf->validate_json, prev->validate_json, 0);
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
+    ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
+                              16 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->auth, prev->auth,
                               NGX_HTTP_TASKGW_ROLE_NONE);
+
+    /* the admin API asks every caller for a token, of ops at least */
+
+    if (conf->handler == NGX_HTTP_TASKGW_ADMIN
+        && conf->auth < NGX_HTTP_TASKGW_ROLE_OPS)
+    {
+        conf->auth = NGX_HTTP_TASKGW_ROLE_OPS;
+    }
 
     /* a level with taskgw_allow replaces its parent's list, as allow does */
 
@@ -347,7 +417,7 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->allow_all = prev->allow_all;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_taskgw_limit_merge(cf, prev, conf);
 }
 
 
@@ -594,8 +664,9 @@ ngx_http_taskgw_set_handler(ngx_conf_t *cf, ngx_http_taskgw_loc_conf_t *tlcf,
 
     if (tlcf->handler != NGX_HTTP_TASKGW_NONE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "a location takes only one of \"taskgw_enqueue\" "
-                           "and \"taskgw_status\"");
+                           "a location takes only one of \"taskgw_enqueue\", "
+                           "\"taskgw_status\", \"taskgw_metrics\", "
+                           "\"taskgw_health\" and \"taskgw_admin\"");
         return NGX_CONF_ERROR;
     }
 
@@ -819,6 +890,41 @@ ngx_http_taskgw_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * taskgw_metrics; taskgw_health; taskgw_admin; -- the operator's
+ * locations (cmd->offset says which).  The admin API routes by the path
+ * after the location's name, so it needs a prefix location.
+ */
+
+static char *
+ngx_http_taskgw_ops_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_taskgw_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (cmd->offset == NGX_HTTP_TASKGW_ADMIN) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->named
+#if (NGX_PCRE)
+            || clcf->regex != NULL
+#endif
+            )
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"taskgw_admin\" needs a prefix location, "
+                               "not \"%V\"", &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return ngx_http_taskgw_set_handler(cf, tlcf,
+                                       (ngx_http_taskgw_handler_e)
+                                           cmd->offset);
+}
+
+
 static ngx_int_t
 ngx_http_taskgw_init_process(ngx_cycle_t *cycle)
 {
@@ -877,6 +983,15 @@ ngx_http_taskgw_content_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_TASKGW_STATUS:
         return ngx_http_taskgw_status_handler(r);
+
+    case NGX_HTTP_TASKGW_METRICS:
+        return ngx_http_taskgw_metrics_handler(r);
+
+    case NGX_HTTP_TASKGW_HEALTH:
+        return ngx_http_taskgw_health_handler(r);
+
+    case NGX_HTTP_TASKGW_ADMIN:
+        return ngx_http_taskgw_admin_handler(r);
 
     default:
         return NGX_DECLINED;

@@ -19,9 +19,14 @@
 #define NGX_HTTP_TASKGW_KEY_TASK      "%V:task:%V"
 #define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
 #define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
+#define NGX_HTTP_TASKGW_KEY_DEAD      "%V:dead:%V"
+#define NGX_HTTP_TASKGW_KEY_WORKER    "%V:worker:%V"
+#define NGX_HTTP_TASKGW_KEY_TOKENS    "%V:tokens"
+#define NGX_HTTP_TASKGW_KEY_AUDIT     "%V:audit"
 #define NGX_HTTP_TASKGW_KEY_TOKEN     "%V:token:%*s"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
+/* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */
 #define NGX_HTTP_TASKGW_PREFIX_MAX    128
 #define NGX_HTTP_TASKGW_QUEUE_MAX     64
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
@@ -45,7 +50,10 @@
 typedef enum {
     NGX_HTTP_TASKGW_NONE = 0,
     NGX_HTTP_TASKGW_ENQUEUE,
-    NGX_HTTP_TASKGW_STATUS
+    NGX_HTTP_TASKGW_STATUS,
+    NGX_HTTP_TASKGW_METRICS,
+    NGX_HTTP_TASKGW_HEALTH,
+    NGX_HTTP_TASKGW_ADMIN
 } ngx_http_taskgw_handler_e;
 
 
@@ -60,6 +68,7 @@ typedef struct {
     ngx_msec_t                  backoff_max; /* reconnect delay cap */
     ngx_str_t                   prefix;      /* key namespace */
     ngx_flag_t                  used;        /* some location needs Redis */
+    ngx_shm_zone_t             *metrics;     /* counters of all workers */
 
     /* taskgw_tokens: ngx_http_taskgw_token_t, NULL without a file */
     ngx_array_t                *tokens;
@@ -104,11 +113,15 @@ typedef struct {
 
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
+    size_t                      max_payload; /* largest body stored */
 
     /* edge checks */
     ngx_uint_t                  auth;       /* least role; 0: off */
     ngx_array_t                *allow;      /* ngx_cidr_t; NULL: unset */
     ngx_flag_t                  allow_all;  /* "taskgw_allow all" */
+    /* taskgw_limit, taskgw_limit_headers (ngx_http_taskgw_limit.c) */
+    ngx_array_t                *limits;     /* ngx_http_taskgw_limit_t */
+    ngx_uint_t                  limit_headers;
 } ngx_http_taskgw_loc_conf_t;
 
 
@@ -152,6 +165,11 @@ typedef struct {
     ngx_uint_t                  token_rate;  /* r/s * 1000; 0: zone's */
     ngx_array_t                *token_ips;   /* ngx_cidr_t or NULL */
     ngx_array_t                *token_queues; /* ngx_str_t or NULL */
+    ngx_str_t                   limit_status; /* $taskgw_limit_status */
+
+    /* operations: metrics, health, admin */
+    uint64_t                    started_us;  /* enqueue timing; 0: none */
+    void                       *ops;         /* the ops handler's state */
 } ngx_http_taskgw_ctx_t;
 
 
@@ -204,6 +222,9 @@ extern ngx_str_t  ngx_http_taskgw_roles[];
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
     ngx_uint_t colon);
+
+/* metrics, health, admin: ngx_http_taskgw_ops.h */
+uint64_t ngx_http_taskgw_clock_us(void);
 
 /* ngx_http_taskgw_status.c */
 ngx_int_t ngx_http_taskgw_status_handler(ngx_http_request_t *r);

@@ -1,7 +1,8 @@
 
 /*
  * ngx_http_taskgw_redis: the Redis link of one nginx worker process.
- * An adapter maps hiredis's event hooks onto an ngx_connection_t; command
+ * hiredis matches replies to callbacks; the link formats and writes the
+ * commands itself, from its own queue, on an ngx_connection_t.  Command
  * and connect timeouts are nginx timers; a broken link reconnects with
  * backoff and jitter.  Nothing here blocks.
  */
@@ -14,89 +15,41 @@
 #include <hiredis/async.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_redis_fmt.h"
+#include "ngx_http_taskgw_redis_link.h"
 
 
 /*
- * The link's life: DOWN (waiting out a backoff delay) -> CONNECTING (TCP
- * connect, then AUTH/SELECT/PING) -> UP, and back to DOWN on any error,
- * timeout or disconnect.  Request batches are written only while UP, so
- * none can run before AUTH and SELECT took effect; batches that arrive
- * while CONNECTING wait in the link's queue.
+ * At most this many bytes are written per write event: a large command
+ * goes out over several turns of the event loop, and the worker's other
+ * connections get their turn in between.
  */
-typedef enum {
-    NGX_HTTP_TASKGW_LINK_DOWN = 0,
-    NGX_HTTP_TASKGW_LINK_CONNECTING,
-    NGX_HTTP_TASKGW_LINK_UP
-} ngx_http_taskgw_link_state_e;
+#define NGX_HTTP_TASKGW_REDIS_WRITE_LIMIT  (512 * 1024)
 
 
-typedef struct {
-    ngx_http_taskgw_main_conf_t   *conf;
-    ngx_log_t                     *log;
-    redisAsyncContext             *ctx;        /* NULL while DOWN */
-    ngx_connection_t              *conn;       /* wraps ctx's socket */
-    ngx_http_taskgw_link_state_e   state;
-    ngx_event_t                    reconnect;  /* backoff timer */
-    ngx_event_t                    connect_timer;
-    ngx_uint_t                     failures;   /* since the last UP */
-    ngx_msec_t                     attempted;  /* last connect started */
-    ngx_queue_t                    waiting;    /* ops held while CONNECTING */
-    unsigned                       exiting:1;
-} ngx_http_taskgw_link_t;
-
-
-/*
- * One batch in flight.  Heap-allocated because hiredis may hand back the
- * reply after the request is gone; the request's pool cleanup only
- * clears "request".
- */
-typedef struct {
-    ngx_http_request_t             *request;
-    ngx_http_taskgw_redis_done_pt   done;
-    ngx_pool_cleanup_t             *cleanup;
-    ngx_event_t                     timer;     /* command timeout */
-    ngx_queue_t                     queue;     /* in link->waiting */
-    ngx_http_taskgw_redis_cmd_t    *cmds;      /* in the request's pool */
-    ngx_uint_t                      ncmds;
-    unsigned                        waiting:1; /* queued, not yet sent */
-} ngx_http_taskgw_redis_op_t;
-
-
-static void ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link);
+static ngx_msec_t ngx_http_taskgw_redis_backoff(
+    ngx_http_taskgw_main_conf_t *tmcf, ngx_uint_t failures);
 static void ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link,
     const char *reason);
-static void ngx_http_taskgw_redis_reset(ngx_http_taskgw_link_t *link,
-    const char *reason);
-static const char *ngx_http_taskgw_redis_state_name(
-    ngx_http_taskgw_link_state_e state);
 static void ngx_http_taskgw_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_taskgw_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_taskgw_redis_on_connect(const redisAsyncContext *ac,
     int status);
-static void ngx_http_taskgw_redis_on_disconnect(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_taskgw_redis_read_handler(ngx_event_t *ev);
-static void ngx_http_taskgw_redis_write_handler(ngx_event_t *ev);
-static void ngx_http_taskgw_redis_add_read(void *data);
-static void ngx_http_taskgw_redis_del_read(void *data);
-static void ngx_http_taskgw_redis_add_write(void *data);
-static void ngx_http_taskgw_redis_del_write(void *data);
-static void ngx_http_taskgw_redis_cleanup(void *data);
+static void ngx_http_taskgw_redis_setup(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_cmd_t *cmd, char *name);
 static void ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac,
     void *reply, void *data);
-static void ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply,
-    void *data);
-static void ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev);
-static ngx_int_t ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
-    ngx_http_taskgw_redis_op_t *op);
-static void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
-    ngx_uint_t fail);
-static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
-    redisReply *reply);
-static void ngx_http_taskgw_redis_op_cleanup(void *data);
+static void ngx_http_taskgw_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_taskgw_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc);
+static void ngx_http_taskgw_redis_release(ngx_http_taskgw_redis_conn_t *rc);
+static void ngx_http_taskgw_redis_add_read(void *data);
+static void ngx_http_taskgw_redis_del_read(void *data);
+static void ngx_http_taskgw_redis_del_write(void *data);
+static void ngx_http_taskgw_redis_cleanup(void *data);
 
 
-static ngx_http_taskgw_link_t  ngx_http_taskgw_link;
+ngx_http_taskgw_link_t  ngx_http_taskgw_link;
 
 
 ngx_int_t
@@ -143,10 +96,6 @@ ngx_http_taskgw_redis_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_taskgw_redis_reset(link, NULL);
-
-    if (link->reconnect.timer_set) {
-        ngx_del_timer(&link->reconnect);
-    }
 }
 
 
@@ -157,7 +106,7 @@ ngx_http_taskgw_redis_is_up(void)
 }
 
 
-static const char *
+const char *
 ngx_http_taskgw_redis_state_name(ngx_http_taskgw_link_state_e state)
 {
     switch (state) {
@@ -178,17 +127,17 @@ ngx_http_taskgw_redis_state_name(ngx_http_taskgw_link_state_e state)
 /* ------------------------------------------------------------------ */
 
 
-static void
+void
 ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
 {
-    u_char                       *host;
-    ngx_connection_t             *c;
-    redisAsyncContext            *ac;
-    ngx_http_taskgw_redis_cmd_t   cmd;
-    ngx_http_taskgw_main_conf_t  *tmcf;
+    u_char                        *host, db[NGX_INT_T_LEN];
+    ngx_connection_t              *c;
+    redisAsyncContext             *ac;
+    ngx_http_taskgw_redis_cmd_t    cmd;
+    ngx_http_taskgw_redis_conn_t  *rc;
+    ngx_http_taskgw_main_conf_t   *tmcf;
 
     tmcf = link->conf;
-    link->attempted = ngx_current_msec;
 
     /* conf strings are null-terminated by the directive parser */
     host = tmcf->host.data;
@@ -206,40 +155,51 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
     }
 
     if (ac->err) {
-        ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                      "taskgw: redis %V: %s", &tmcf->address, ac->errstr);
+        /* the reason lives in ac: log it first */
+        ngx_http_taskgw_redis_down(link, ac->c.errstr);
         redisAsyncFree(ac);
-        ngx_http_taskgw_redis_down(link, "connect failed");
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, link->log);
+    rc = ngx_calloc(sizeof(ngx_http_taskgw_redis_conn_t), link->log);
+    c = rc ? ngx_get_connection(ac->c.fd, link->log) : NULL;
+
     if (c == NULL) {
+        ngx_free(rc);
         redisAsyncFree(ac);
         ngx_http_taskgw_redis_down(link, "no free connection");
         return;
     }
 
-    c->data = link;
+    c->data = rc;
+    c->log = link->log;
+    c->log_error = NGX_ERROR_INFO;   /* the link logs its own failures */
     c->read->handler = ngx_http_taskgw_redis_read_handler;
     c->write->handler = ngx_http_taskgw_redis_write_handler;
     c->read->log = link->log;
     c->write->log = link->log;
+    c->recv = ngx_recv;
+    c->send = ngx_send;
+    c->send_chain = ngx_send_chain;
+    c->tcp_nopush = NGX_TCP_NOPUSH_DISABLED;  /* no TCP_CORK before files */
 
-    link->ctx = ac;
-    link->conn = c;
-    link->state = NGX_HTTP_TASKGW_LINK_CONNECTING;
+    rc->ac = ac;
+    rc->conn = c;
+    rc->link = link;
+    rc->last = &rc->out;
 
-    ac->ev.data = link;
+    ac->ev.data = rc;
     ac->ev.addRead = ngx_http_taskgw_redis_add_read;
     ac->ev.delRead = ngx_http_taskgw_redis_del_read;
     ac->ev.addWrite = ngx_http_taskgw_redis_add_write;
     ac->ev.delWrite = ngx_http_taskgw_redis_del_write;
     ac->ev.cleanup = ngx_http_taskgw_redis_cleanup;
 
+    link->rc = rc;
+    link->state = NGX_HTTP_TASKGW_LINK_CONNECTING;
+
     /* the first write event tells that the connect completed */
     redisAsyncSetConnectCallback(ac, ngx_http_taskgw_redis_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_taskgw_redis_on_disconnect);
 
     ngx_add_timer(&link->connect_timer, tmcf->timeout);
 
@@ -250,29 +210,22 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
         ngx_http_taskgw_redis_cmd_arg(&cmd, "AUTH", 4);
         ngx_http_taskgw_redis_cmd_arg(&cmd, tmcf->password.data,
                                       tmcf->password.len);
-        redisAsyncCommandArgv(ac, ngx_http_taskgw_redis_setup_reply,
-                              (void *) "AUTH", cmd.argc, cmd.argv,
-                              cmd.argvlen);
+        ngx_http_taskgw_redis_setup(link, &cmd, "AUTH");
     }
 
     if (tmcf->db) {
-        u_char  db[NGX_INT_T_LEN];
-
         cmd.argc = 0;
         ngx_http_taskgw_redis_cmd_arg(&cmd, "SELECT", 6);
         ngx_http_taskgw_redis_cmd_arg(&cmd, db,
                                       ngx_sprintf(db, "%i", tmcf->db) - db);
-        redisAsyncCommandArgv(ac, ngx_http_taskgw_redis_setup_reply,
-                              (void *) "SELECT", cmd.argc, cmd.argv,
-                              cmd.argvlen);
+        ngx_http_taskgw_redis_setup(link, &cmd, "SELECT");
     }
 
     /* PING's reply says the link is usable: it comes after AUTH/SELECT */
 
     cmd.argc = 0;
     ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
-    redisAsyncCommandArgv(ac, ngx_http_taskgw_redis_setup_reply,
-                          (void *) "PING", cmd.argc, cmd.argv, cmd.argvlen);
+    ngx_http_taskgw_redis_setup(link, &cmd, "PING");
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, link->log, 0,
                    "taskgw: redis link %s to %V",
@@ -282,57 +235,100 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
 
 
 /*
- * The link went down: forget the context (hiredis frees it) and try again
- * after a backoff delay.  The delay grows from backoff_min, doubling with
- * each consecutive failure up to backoff_max, and is drawn at random from
- * its upper half so that the workers of many nginx do not reconnect in
- * step.
+ * The delay before the next connection attempt after the given number of
+ * consecutive failures: backoff_min, doubled with each failure up to
+ * backoff_max, and drawn at random from the upper half of that so that
+ * the workers of many nginx do not reconnect in step.
+ */
+
+static ngx_msec_t
+ngx_http_taskgw_redis_backoff(ngx_http_taskgw_main_conf_t *tmcf,
+    ngx_uint_t failures)
+{
+    ngx_msec_t  max;
+    ngx_uint_t  i;
+
+    max = tmcf->backoff_min;
+
+    for (i = 1; i < failures && max < tmcf->backoff_max; i++) {
+        max <<= 1;
+    }
+
+    max = ngx_min(max, tmcf->backoff_max);
+
+    return max / 2 + (ngx_msec_t) ngx_random() % (max / 2 + 1);
+}
+
+
+/*
+ * The link is down (an attempt failed, or the connection was lost): the
+ * next attempt is due after a backoff delay, and the batches waiting for
+ * the link are answered now.  An outage is logged once, at error level,
+ * when it starts; the failed attempts after that only at info level.
  */
 
 static void
 ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
 {
-    ngx_msec_t  delay, max;
-    ngx_uint_t  i;
-
-    link->ctx = NULL;
+    ngx_msec_t  delay;
 
     if (link->connect_timer.timer_set) {
         ngx_del_timer(&link->connect_timer);
     }
 
-    if (link->state != NGX_HTTP_TASKGW_LINK_DOWN && reason) {
+    if (reason && !link->reported) {
         ngx_log_error(NGX_LOG_ERR, link->log, 0,
                       "taskgw: redis %V %s: %s",
                       &link->conf->address,
                       link->state == NGX_HTTP_TASKGW_LINK_UP
-                          ? "link lost" : "connect failed",
+                          ? "link lost" : "unreachable",
                       reason);
+        link->reported = 1;
+
+    } else if (reason) {
+        ngx_log_error(NGX_LOG_INFO, link->log, 0,
+                      "taskgw: redis %V still unreachable: %s",
+                      &link->conf->address, reason);
     }
 
     link->state = NGX_HTTP_TASKGW_LINK_DOWN;
 
-    ngx_http_taskgw_redis_flush(link, 1);
+    if (!link->exiting && !ngx_exiting && !ngx_terminate) {
+        link->failures++;
+        delay = ngx_http_taskgw_redis_backoff(link->conf, link->failures);
+        link->next_attempt = ngx_current_msec + delay;
 
-    if (link->exiting || ngx_exiting || ngx_terminate) {
+        if (link->reconnect.timer_set) {
+            ngx_del_timer(&link->reconnect);
+        }
+
+        ngx_add_timer(&link->reconnect, delay);
+    }
+
+    ngx_http_taskgw_redis_flush(link, 1);
+}
+
+
+/*
+ * The link lets go of a context that is failing: hiredis frees it (now,
+ * or when the callback we are in returns), and until then it is the
+ * "closing" one.  A context the link already let go of is ignored.
+ */
+
+void
+ngx_http_taskgw_redis_detach(ngx_http_taskgw_redis_conn_t *rc,
+    const char *reason)
+{
+    ngx_http_taskgw_link_t  *link = rc->link;
+
+    if (link->rc != rc) {
         return;
     }
 
-    max = link->conf->backoff_min;
+    link->rc = NULL;
+    link->closing = rc;
 
-    for (i = 0; i < link->failures && max < link->conf->backoff_max; i++) {
-        max <<= 1;
-    }
-
-    max = ngx_min(max, link->conf->backoff_max);
-
-    delay = max / 2 + (ngx_msec_t) ngx_random() % (max / 2 + 1);
-
-    link->failures++;
-
-    if (!link->reconnect.timer_set) {
-        ngx_add_timer(&link->reconnect, delay);
-    }
+    ngx_http_taskgw_redis_down(link, reason);
 }
 
 
@@ -341,19 +337,28 @@ ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
  * gets a NULL reply (and its request a 503), then the link goes down.
  */
 
-static void
+void
 ngx_http_taskgw_redis_reset(ngx_http_taskgw_link_t *link, const char *reason)
 {
-    redisAsyncContext  *ac;
+    ngx_http_taskgw_redis_conn_t  *rc;
 
-    ac = link->ctx;
-    link->ctx = NULL;
+    rc = link->rc;
 
-    if (ac) {
-        redisAsyncFree(ac);
+    if (rc == NULL) {
+        return;
     }
 
-    ngx_http_taskgw_redis_down(link, reason);
+    ngx_http_taskgw_redis_detach(rc, reason);
+
+    /* inside one of this context's callbacks, hiredis frees it after */
+    redisAsyncFree(rc->ac);
+}
+
+
+const char *
+ngx_http_taskgw_redis_error(const redisAsyncContext *ac)
+{
+    return ac->c.err ? ac->c.errstr : "connection closed";
 }
 
 
@@ -362,9 +367,17 @@ ngx_http_taskgw_redis_reconnect_handler(ngx_event_t *ev)
 {
     ngx_http_taskgw_link_t  *link = ev->data;
 
-    if (link->ctx == NULL && !link->exiting) {
-        ngx_http_taskgw_redis_connect(link);
+    if (link->exiting || link->rc != NULL) {
+        return;
     }
+
+    if (link->closing != NULL) {
+        /* never seen: teardown completes within one handler */
+        ngx_add_timer(ev, link->conf->backoff_min);
+        return;
+    }
+
+    ngx_http_taskgw_redis_connect(link);
 }
 
 
@@ -373,16 +386,21 @@ ngx_http_taskgw_redis_connect_timeout(ngx_event_t *ev)
 {
     ngx_http_taskgw_link_t  *link = ev->data;
 
-    if (link->state != NGX_HTTP_TASKGW_LINK_CONNECTING) {
+    u_char  *p;
+
+    static u_char  reason[sizeof("did not answer within  ms")
+                          + NGX_INT_T_LEN];
+
+    if (link->state != NGX_HTTP_TASKGW_LINK_CONNECTING || link->rc == NULL) {
         return;
     }
 
-    if (link->ctx && (link->ctx->c.flags & REDIS_CONNECTED)) {
+    if (link->rc->ac->c.flags & REDIS_CONNECTED) {
         /* TCP is up but the setup commands got no answer */
-        ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                      "taskgw: redis %V did not answer within %M ms",
-                      &link->conf->address, link->conf->timeout);
-        ngx_http_taskgw_redis_reset(link, "no answer to PING");
+        p = ngx_sprintf(reason, "did not answer within %M ms",
+                        link->conf->timeout);
+        *p = '\0';
+        ngx_http_taskgw_redis_reset(link, (char *) reason);
         return;
     }
 
@@ -393,30 +411,45 @@ ngx_http_taskgw_redis_connect_timeout(ngx_event_t *ev)
 static void
 ngx_http_taskgw_redis_on_connect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_taskgw_link_t  *link = ac->ev.data;
-
-    if (link->ctx != ac) {
-        return;
-    }
+    ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
 
     if (status != REDIS_OK) {
         /* hiredis frees the context after this returns */
-        ngx_http_taskgw_redis_down(link, ac->errstr);
-        return;
+        ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
     }
 
     /* connected; the link is UP when PING answers (setup_reply) */
 }
 
 
-static void
-ngx_http_taskgw_redis_on_disconnect(const redisAsyncContext *ac, int status)
-{
-    ngx_http_taskgw_link_t  *link = ac->ev.data;
+/*
+ * Queues a connection set-up command, answered in setup_reply; one that
+ * cannot be queued takes the connection down.
+ */
 
-    if (link->ctx == ac) {
-        ngx_http_taskgw_redis_down(link,
-                                   ac->errstr ? ac->errstr : "closed");
+static void
+ngx_http_taskgw_redis_setup(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_cmd_t *cmd, char *name)
+{
+    ngx_chain_t  *out;
+
+    if (link->rc == NULL) {
+        return;
+    }
+
+    out = ngx_http_taskgw_redis_format(cmd, 1, link->log);
+
+    if (out == NULL) {
+        ngx_http_taskgw_redis_reset(link, "out of memory");
+        return;
+    }
+
+    if (ngx_http_taskgw_redis_queue(link->rc, out,
+                                    ngx_http_taskgw_redis_setup_reply, name)
+        != NGX_OK)
+    {
+        ngx_http_taskgw_redis_free_out(out);
+        ngx_http_taskgw_redis_reset(link, "command queue failed");
     }
 }
 
@@ -432,22 +465,35 @@ static void
 ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
     void *data)
 {
-    redisReply              *rr = reply;
-    ngx_http_taskgw_link_t  *link = ac->ev.data;
+    redisReply                    *rr = reply;
+    ngx_http_taskgw_link_t        *link;
+    ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
 
-    if (rr == NULL || link->ctx != ac) {
+    u_char  *p;
+
+    static u_char  reason[256];
+
+    link = rc->link;
+
+    if (rr == NULL) {
+        /* hiredis is dropping the context */
+        ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
+        return;
+    }
+
+    if (link->rc != rc) {
         return;
     }
 
     if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                      "taskgw: redis %V: %s failed: %*s",
-                      &link->conf->address, (char *) data,
-                      (size_t) rr->len, rr->str);
+        p = ngx_snprintf(reason, sizeof(reason) - 1, "%s failed: %*s",
+                         (char *) data, (size_t) rr->len, rr->str);
+        *p = '\0';
+
+        ngx_http_taskgw_redis_detach(rc, (char *) reason);
 
         /* freed by hiredis once this callback returns */
         redisAsyncFree(ac);
-        ngx_http_taskgw_redis_down(link, "connection setup failed");
         return;
     }
 
@@ -459,14 +505,16 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
         ngx_del_timer(&link->connect_timer);
     }
 
-    if (link->failures) {
+    if (link->reported) {
         ngx_log_error(NGX_LOG_NOTICE, link->log, 0,
-                      "taskgw: redis %V link up again",
-                      &link->conf->address);
+                      "taskgw: redis %V link up again after %ui failed "
+                      "attempts", &link->conf->address, link->failures);
     }
 
     link->state = NGX_HTTP_TASKGW_LINK_UP;
     link->failures = 0;
+    link->reported = 0;
+    link->progress = ngx_current_msec;
 
     ngx_http_taskgw_redis_flush(link, 0);
 }
@@ -481,29 +529,113 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
  * call, and with level-triggered events the loop calls us again while the
  * socket still has data, so a large pipeline of replies is never stranded
  * the way it could be under edge-triggered epoll.
+ *
+ * hiredis itself never writes: every command reaches it with no bytes
+ * (only its callback is registered), and the bytes go out from rc->out,
+ * written here.  hiredis 0.14 moves the rest of its output buffer to the
+ * front after every partial write, which makes a large command cost time
+ * quadratic in its size; here each byte is written once.
+ *
+ * A handler marks its context busy while hiredis runs: if hiredis frees
+ * the context meanwhile, its clean-up leaves the freeing of our part to
+ * the handler.
  */
 
 
 static void
 ngx_http_taskgw_redis_read_handler(ngx_event_t *ev)
 {
-    ngx_connection_t        *c = ev->data;
-    ngx_http_taskgw_link_t  *link = c->data;
+    ngx_connection_t              *c = ev->data;
+    ngx_http_taskgw_redis_conn_t  *rc = c->data;
 
-    if (link->ctx) {
-        redisAsyncHandleRead(link->ctx);
+    rc->busy++;
+
+    if (rc->link->rc == rc) {
+        rc->link->progress = ngx_current_msec;
     }
+
+    redisAsyncHandleRead(rc->ac);
+
+    ngx_http_taskgw_redis_release(rc);
 }
 
 
 static void
 ngx_http_taskgw_redis_write_handler(ngx_event_t *ev)
 {
-    ngx_connection_t        *c = ev->data;
-    ngx_http_taskgw_link_t  *link = c->data;
+    ngx_connection_t              *c = ev->data;
+    ngx_http_taskgw_redis_conn_t  *rc = c->data;
 
-    if (link->ctx) {
-        redisAsyncHandleWrite(link->ctx);
+    rc->busy++;
+
+    if (!(rc->ac->c.flags & REDIS_CONNECTED)) {
+        /* how the connect went; hiredis frees the context if it failed */
+        redisAsyncHandleWrite(rc->ac);
+
+        if (rc->gone || !(rc->ac->c.flags & REDIS_CONNECTED)) {
+            ngx_http_taskgw_redis_release(rc);
+            return;
+        }
+    }
+
+    ngx_http_taskgw_redis_write(rc);
+
+    ngx_http_taskgw_redis_release(rc);
+}
+
+
+/* Writes what is queued, up to the limit per event; frees what went out. */
+
+static void
+ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc)
+{
+    off_t                    sent;
+    ngx_chain_t             *cl, *next;
+    ngx_connection_t        *c;
+    ngx_http_taskgw_link_t  *link;
+
+    c = rc->conn;
+    link = rc->link;
+
+    if (rc->out != NULL) {
+        sent = c->sent;
+
+        cl = c->send_chain(c, rc->out, NGX_HTTP_TASKGW_REDIS_WRITE_LIMIT);
+
+        if (cl == NGX_CHAIN_ERROR) {
+            if (link->rc == rc) {
+                ngx_http_taskgw_redis_reset(link, "connection lost while "
+                                                  "writing");
+            }
+
+            return;
+        }
+
+        if (c->sent != sent && link->rc == rc) {
+            link->progress = ngx_current_msec;
+        }
+
+        while (rc->out != cl) {
+            next = rc->out->next;
+            rc->out->next = NULL;
+            ngx_http_taskgw_redis_free_out(rc->out);
+            rc->out = next;
+        }
+
+        if (rc->out == NULL) {
+            rc->last = &rc->out;
+        }
+    }
+
+    ngx_http_taskgw_redis_del_write(rc);
+}
+
+
+static void
+ngx_http_taskgw_redis_release(ngx_http_taskgw_redis_conn_t *rc)
+{
+    if (--rc->busy == 0 && rc->gone) {
+        ngx_free(rc);
     }
 }
 
@@ -511,13 +643,13 @@ ngx_http_taskgw_redis_write_handler(ngx_event_t *ev)
 static void
 ngx_http_taskgw_redis_add_read(void *data)
 {
-    ngx_http_taskgw_link_t  *link = data;
+    ngx_http_taskgw_redis_conn_t  *rc = data;
 
-    if (link->conn && !link->conn->read->active) {
-        if (ngx_add_event(link->conn->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+    if (rc->conn && !rc->conn->read->active) {
+        if (ngx_add_event(rc->conn->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
             != NGX_OK)
         {
-            ngx_log_error(NGX_LOG_ALERT, link->log, 0,
+            ngx_log_error(NGX_LOG_ALERT, rc->link->log, 0,
                           "taskgw: cannot add redis read event");
         }
     }
@@ -527,61 +659,78 @@ ngx_http_taskgw_redis_add_read(void *data)
 static void
 ngx_http_taskgw_redis_del_read(void *data)
 {
-    ngx_http_taskgw_link_t  *link = data;
+    ngx_http_taskgw_redis_conn_t  *rc = data;
 
-    if (link->conn && link->conn->read->active) {
-        (void) ngx_del_event(link->conn->read, NGX_READ_EVENT, 0);
+    if (rc->conn && rc->conn->read->active) {
+        (void) ngx_del_event(rc->conn->read, NGX_READ_EVENT, 0);
     }
 }
 
 
-static void
+void
 ngx_http_taskgw_redis_add_write(void *data)
 {
-    ngx_http_taskgw_link_t  *link = data;
+    ngx_http_taskgw_redis_conn_t  *rc = data;
 
-    if (link->conn && !link->conn->write->active) {
-        if (ngx_add_event(link->conn->write, NGX_WRITE_EVENT,
-                          NGX_LEVEL_EVENT)
+    if (rc->conn && !rc->conn->write->active) {
+        if (ngx_add_event(rc->conn->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
             != NGX_OK)
         {
-            ngx_log_error(NGX_LOG_ALERT, link->log, 0,
+            ngx_log_error(NGX_LOG_ALERT, rc->link->log, 0,
                           "taskgw: cannot add redis write event");
         }
     }
 }
 
 
+/* Write events stop only when nothing is left to write. */
+
 static void
 ngx_http_taskgw_redis_del_write(void *data)
 {
-    ngx_http_taskgw_link_t  *link = data;
+    ngx_http_taskgw_redis_conn_t  *rc = data;
 
-    if (link->conn && link->conn->write->active) {
-        (void) ngx_del_event(link->conn->write, NGX_WRITE_EVENT, 0);
+    if (rc->conn && rc->conn->write->active && rc->out == NULL) {
+        (void) ngx_del_event(rc->conn->write, NGX_WRITE_EVENT, 0);
     }
 }
 
 
 /*
- * hiredis is about to close the socket itself: release the nginx side of
- * it without closing the descriptor (a second close could hit a socket
- * this process has opened again under the same number).  hiredis may call
- * this twice for one context; the second call finds nothing to do.
+ * hiredis is about to close the socket and free the context: release the
+ * nginx side of it without closing the descriptor (a second close could
+ * hit a socket this process has opened again under the same number), and
+ * drop what was not written.  A context hiredis dropped on its own (an
+ * error, or Redis closed it) takes the link down with it, if it still was
+ * the link's.
  */
 
 static void
 ngx_http_taskgw_redis_cleanup(void *data)
 {
-    ngx_http_taskgw_link_t  *link = data;
-    ngx_connection_t        *c;
+    ngx_http_taskgw_redis_conn_t  *rc = data;
 
-    c = link->conn;
-    if (c == NULL) {
+    ngx_connection_t        *c;
+    redisAsyncContext       *ac;
+    ngx_http_taskgw_link_t  *link;
+
+    if (rc->gone) {
         return;
     }
 
-    link->conn = NULL;
+    rc->gone = 1;
+    ac = rc->ac;
+    link = rc->link;
+
+    /* no hook of ours is called for this context after this one */
+    ac->ev.addRead = NULL;
+    ac->ev.delRead = NULL;
+    ac->ev.addWrite = NULL;
+    ac->ev.delWrite = NULL;
+    ac->ev.cleanup = NULL;
+
+    c = rc->conn;
+    rc->conn = NULL;
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
@@ -613,313 +762,19 @@ ngx_http_taskgw_redis_cleanup(void *data)
     ngx_free_connection(c);
 
     c->fd = (ngx_socket_t) -1;
-}
 
+    ngx_http_taskgw_redis_free_out(rc->out);
+    rc->out = NULL;
 
-/* ------------------------------------------------------------------ */
-/* Batches of commands                                                 */
-/* ------------------------------------------------------------------ */
+    ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
 
-
-void
-ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
-    const void *data, size_t len)
-{
-    cmd->argv[cmd->argc] = data;
-    cmd->argvlen[cmd->argc] = len;
-    cmd->argc++;
-}
-
-
-/*
- * Sends n commands pipelined on the link; done() gets the last one's
- * reply.  While the link is connecting the batch waits for it (within the
- * same timeout).  NGX_ERROR means the link is down: nothing is in flight,
- * done() will not be called, and the caller answers 503 itself.
- */
-
-ngx_int_t
-ngx_http_taskgw_redis_send(ngx_http_request_t *r,
-    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
-    ngx_http_taskgw_redis_done_pt done)
-{
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
-    ngx_http_taskgw_redis_op_t  *op;
-
-    /*
-     * A request while the link is down tries it again at once, unless an
-     * attempt started less than backoff_min ago: Redis that is back serves
-     * the next request, not the one after the backoff delay; Redis that is
-     * still down costs at most one connect per backoff_min.
-     */
-
-    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN && link->ctx == NULL
-        && !link->exiting
-        && ngx_current_msec - link->attempted >= link->conf->backoff_min)
-    {
-        if (link->reconnect.timer_set) {
-            ngx_del_timer(&link->reconnect);
-        }
-
-        ngx_http_taskgw_redis_connect(link);
+    if (link->closing == rc) {
+        link->closing = NULL;
     }
 
-    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN || link->ctx == NULL
-        || (link->ctx->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
-    {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "taskgw: redis link %s, not sending",
-                       ngx_http_taskgw_redis_state_name(link->state));
-        return NGX_ERROR;
+    ac->ev.data = NULL;
+
+    if (rc->busy == 0) {
+        ngx_free(rc);
     }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    op = ngx_calloc(sizeof(ngx_http_taskgw_redis_op_t), r->connection->log);
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    op->request = r;
-    op->done = done;
-    op->cleanup = cln;
-    op->ncmds = n;
-
-    op->timer.handler = ngx_http_taskgw_redis_op_timeout;
-    op->timer.data = op;
-    op->timer.log = link->log;
-
-    if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
-        /* the arguments point into the request's pool: keep the array */
-        op->cmds = ngx_palloc(r->pool,
-                              n * sizeof(ngx_http_taskgw_redis_cmd_t));
-        if (op->cmds == NULL) {
-            ngx_free(op);
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(op->cmds, cmds, n * sizeof(ngx_http_taskgw_redis_cmd_t));
-        ngx_queue_insert_tail(&link->waiting, &op->queue);
-        op->waiting = 1;
-
-    } else {
-        op->cmds = cmds;
-
-        if (ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
-            ngx_free(op);
-            return NGX_ERROR;
-        }
-    }
-
-    cln->handler = ngx_http_taskgw_redis_op_cleanup;
-    cln->data = op;
-
-    ngx_add_timer(&op->timer, link->conf->timeout);
-
-    return NGX_OK;
-}
-
-
-/*
- * A command whose reply nobody waits for (clean-up after a failure): sent
- * only on a link that is UP, and forgotten otherwise.
- */
-
-void
-ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd)
-{
-    ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
-
-    if (link->state != NGX_HTTP_TASKGW_LINK_UP || link->ctx == NULL
-        || (link->ctx->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
-    {
-        return;
-    }
-
-    (void) redisAsyncCommandArgv(link->ctx, NULL, NULL, cmd->argc,
-                                 cmd->argv, cmd->argvlen);
-}
-
-
-/* Writes an op's commands into hiredis; the last one carries the op. */
-
-static ngx_int_t
-ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
-    ngx_http_taskgw_redis_op_t *op)
-{
-    ngx_uint_t                    i, last;
-    ngx_http_taskgw_redis_cmd_t  *c;
-
-    last = op->ncmds - 1;
-
-    for (i = 0; i < op->ncmds; i++) {
-        c = &op->cmds[i];
-
-        if (redisAsyncCommandArgv(link->ctx,
-                                  i == last ? ngx_http_taskgw_redis_reply
-                                            : NULL,
-                                  i == last ? op : NULL,
-                                  c->argc, c->argv, c->argvlen)
-            != REDIS_OK)
-        {
-            /*
-             * A batch cut short would leave the pipeline in an unknown
-             * state (a MULTI without its EXEC): start over.  The commands
-             * already queued get NULL replies, none of them ours.
-             */
-
-            ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                          "taskgw: redis command could not be queued");
-            ngx_http_taskgw_redis_reset(link, "command queue failed");
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The ops that waited for the link: sent once it is UP, or failed with a
- * NULL reply when it went down instead.
- */
-
-static void
-ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link, ngx_uint_t fail)
-{
-    ngx_queue_t                 *q;
-    ngx_http_taskgw_redis_op_t  *op;
-
-    while (!ngx_queue_empty(&link->waiting)) {
-        q = ngx_queue_head(&link->waiting);
-        ngx_queue_remove(q);
-
-        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
-        op->waiting = 0;
-
-        if (fail || link->ctx == NULL
-            || ngx_http_taskgw_redis_issue(link, op) != NGX_OK)
-        {
-            ngx_http_taskgw_redis_op_finish(op, NULL);
-        }
-    }
-}
-
-
-static void
-ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply, void *data)
-{
-    ngx_http_taskgw_redis_op_finish(data, reply);
-}
-
-
-/* Hands the reply to the request, if it is still there, and frees op. */
-
-static void
-ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
-    redisReply *reply)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    if (op->timer.timer_set) {
-        ngx_del_timer(&op->timer);
-    }
-
-    r = op->request;
-
-    if (r != NULL) {
-        op->cleanup->handler = NULL;
-    }
-
-    /* a worker process that is exiting answers nobody any more */
-
-    if (r != NULL && !ngx_http_taskgw_link.exiting) {
-        c = r->connection;
-
-        op->done(r, reply);
-
-        ngx_http_run_posted_requests(c);
-    }
-
-    ngx_free(op);
-}
-
-
-/*
- * A command that got no reply in time means Redis is stuck or the path to
- * it is: later replies on this connection cannot be trusted to come, so
- * the whole link is reset and every waiting request answered 503.
- */
-
-static void
-ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
-{
-    ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
-
-    ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                  "taskgw: redis %V did not answer within %M ms",
-                  &link->conf->address, link->conf->timeout);
-
-    ngx_http_taskgw_redis_reset(link, "command timed out");
-}
-
-
-static void
-ngx_http_taskgw_redis_op_cleanup(void *data)
-{
-    ngx_http_taskgw_redis_op_t  *op = data;
-
-    if (op->waiting) {
-        /* never sent: nothing will answer it, and its arguments go away */
-        ngx_queue_remove(&op->queue);
-
-        if (op->timer.timer_set) {
-            ngx_del_timer(&op->timer);
-        }
-
-        ngx_free(op);
-        return;
-    }
-
-    /*
-     * The batch stays in flight; its reply will find no request.  Nobody
-     * waits for it now, so its timer must not keep an exiting worker up
-     * (the request went away, e.g. to worker_shutdown_timeout): it only
-     * still guards the link while the worker runs.
-     */
-    op->request = NULL;
-    op->timer.cancelable = 1;
-}
-
-
-/*
- * Whether a batch succeeded: a reply arrived, is not a Redis error, and
- * is not nil (an aborted EXEC); for EXEC, no queued command failed.
- */
-
-ngx_uint_t
-ngx_http_taskgw_redis_reply_ok(redisReply *reply)
-{
-    size_t  i;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR
-        || reply->type == REDIS_REPLY_NIL)
-    {
-        return 0;
-    }
-
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (i = 0; i < reply->elements; i++) {
-            if (reply->element[i]->type == REDIS_REPLY_ERROR) {
-                return 0;
-            }
-        }
-    }
-
-    return 1;
 }

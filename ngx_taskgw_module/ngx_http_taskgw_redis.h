@@ -19,12 +19,24 @@
 /* At most this many commands go out as one batch. */
 #define NGX_HTTP_TASKGW_REDIS_MAX_BATCH  8
 
+/* At most this many arguments in one command (enqueue's HSET is longest). */
+#define NGX_HTTP_TASKGW_REDIS_MAX_ARGS   48
 
-/* One command of a batch: argc arguments, binary-safe. */
+
+/*
+ * One command of a batch: argc arguments, binary-safe.  Set argc to 0,
+ * then add the arguments with ngx_http_taskgw_redis_cmd_arg() (and the
+ * request body, at most once, with ngx_http_taskgw_redis_cmd_body()); the
+ * data must stay valid until ngx_http_taskgw_redis_send() returns, which
+ * takes what it needs.  One argument too many marks the command as
+ * overflowed (argc is then past NGX_HTTP_TASKGW_REDIS_MAX_ARGS) and
+ * sending it fails.
+ */
 typedef struct {
     int                  argc;
-    const char          *argv[32];
-    size_t               argvlen[32];
+    const char          *argv[NGX_HTTP_TASKGW_REDIS_MAX_ARGS];
+    size_t               argvlen[NGX_HTTP_TASKGW_REDIS_MAX_ARGS];
+    ngx_chain_t         *body;   /* set by ngx_http_taskgw_redis_cmd_body */
 } ngx_http_taskgw_redis_cmd_t;
 
 
@@ -45,9 +57,12 @@ ngx_int_t ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     ngx_http_taskgw_redis_done_pt done);
 ngx_uint_t ngx_http_taskgw_redis_is_up(void);
 void ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd);
-void ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
+ngx_int_t ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
     const void *data, size_t len);
+ngx_int_t ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
+    ngx_chain_t *bufs);
 ngx_uint_t ngx_http_taskgw_redis_reply_ok(redisReply *reply);
+void ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text);
 
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_H_INCLUDED_ */

@@ -76,6 +76,10 @@ static ngx_http_variable_t  ngx_http_taskgw_vars[] = {
       offsetof(ngx_http_taskgw_ctx_t, outcome),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("taskgw_limit_status"), NULL, ngx_http_taskgw_variable,
+      offsetof(ngx_http_taskgw_ctx_t, limit_status),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("taskgw_token_name"), NULL, ngx_http_taskgw_variable,
       offsetof(ngx_http_taskgw_ctx_t, token_name),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -448,7 +452,11 @@ ngx_http_taskgw_header_filter(ngx_http_request_t *r)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
-    if (tlcf == NULL || tlcf->handler == NGX_HTTP_TASKGW_NONE) {
+    /* a rate-limited location answers its errors in JSON, whatever it is */
+
+    if (tlcf == NULL
+        || (tlcf->handler == NGX_HTTP_TASKGW_NONE && tlcf->limits == NULL))
+    {
         return ngx_http_next_header_filter(r);
     }
 

@@ -1,7 +1,8 @@
 
 /*
  * ngx_http_taskgw_status: the taskgw_status content handler.
- * GET renders a task hash as task JSON (docs/directives.md); DELETE cancels.
+ * GET renders a task hash as the task JSON of docs/directives.md; DELETE
+ * cancels.
  */
 
 
@@ -128,6 +129,7 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 {
     u_char                       *key, *now;
     ngx_int_t                     rc;
+    ngx_uint_t                    f;
     ngx_str_t                     id;
     ngx_http_taskgw_ctx_t        *ctx;
     ngx_http_taskgw_redis_cmd_t   cmd;
@@ -175,13 +177,24 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                       ngx_http_taskgw_cancel_script.len);
         ngx_http_taskgw_redis_cmd_arg(&cmd, "2", 1);
     } else {
-        ngx_http_taskgw_redis_cmd_arg(&cmd, "HGETALL", 7);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "HMGET", 5);
     }
 
     ngx_http_taskgw_redis_cmd_arg(&cmd, key,
                                   ngx_sprintf(key, NGX_HTTP_TASKGW_KEY_TASK,
                                               &tmcf->prefix, &id)
                                   - key);
+
+    if (r->method != NGX_HTTP_DELETE) {
+
+        /* the fields the JSON shows, never the payload: it may be large */
+
+        for (f = 0; f < TGW_F_COUNT; f++) {
+            ngx_http_taskgw_redis_cmd_arg(&cmd,
+                                          ngx_http_taskgw_fields[f].name.data,
+                                          ngx_http_taskgw_fields[f].name.len);
+        }
+    }
 
     if (r->method == NGX_HTTP_DELETE) {
         key += cmd.argvlen[cmd.argc - 1];
@@ -207,6 +220,10 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                     r->method == NGX_HTTP_DELETE
                                         ? ngx_http_taskgw_cancel_done
                                         : ngx_http_taskgw_status_done);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return rc;
+    }
 
     if (rc != NGX_OK) {
         return ngx_http_taskgw_unavailable(r, "task store is unavailable");
@@ -329,60 +346,49 @@ ngx_http_taskgw_valid_uuid(ngx_str_t *id)
 }
 
 
+/*
+ * HMGET's reply: the fields of ngx_http_taskgw_fields, in that order, nil
+ * where the hash has none.  A task whose every field is nil does not
+ * exist.  The values are rendered before this returns and hiredis frees
+ * the reply.
+ */
+
 static void
 ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                 *body;
-    size_t                  len, i;
-    ngx_str_t               fields[TGW_F_COUNT], name;
-    ngx_uint_t              f;
-    redisReply             *k, *v;
+    size_t                  len;
+    ngx_str_t               fields[TGW_F_COUNT];
+    ngx_uint_t              f, found;
+    redisReply             *v;
     ngx_http_taskgw_ctx_t  *ctx;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != TGW_F_COUNT)
+    {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_unavailable(r, "task store is unavailable"));
         return;
     }
 
-    if (reply->elements == 0) {
+    ngx_memzero(fields, sizeof(fields));
+    found = 0;
+
+    for (f = 0; f < TGW_F_COUNT; f++) {
+        v = reply->element[f];
+
+        if (v->type == REDIS_REPLY_STRING) {
+            fields[f].data = (u_char *) v->str;
+            fields[f].len = v->len;
+            found = 1;
+        }
+    }
+
+    if (!found) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "no such task"));
         return;
-    }
-
-    ngx_memzero(fields, sizeof(fields));
-
-    for (i = 0; i + 1 < reply->elements; i += 2) {
-        k = reply->element[i];
-        v = reply->element[i + 1];
-
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        name.data = (u_char *) k->str;
-        name.len = k->len;
-
-        for (f = 0; f < TGW_F_COUNT; f++) {
-            if (name.len == ngx_http_taskgw_fields[f].name.len
-                && ngx_strncmp(name.data, ngx_http_taskgw_fields[f].name.data,
-                               name.len) == 0)
-            {
-                /* the reply is freed after this callback: copy */
-                fields[f].len = v->len;
-                fields[f].data = ngx_pnalloc(r->pool, v->len + 1);
-                if (fields[f].data == NULL) {
-                    ngx_http_finalize_request(r,
-                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
-                    return;
-                }
-
-                ngx_memcpy(fields[f].data, v->str, v->len);
-                break;
-            }
-        }
     }
 
     /* a dev token sees its own tasks only: another's is as unknown */
@@ -421,7 +427,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
 
 
 /*
- * The task JSON (docs/directives.md, taskgw_status).  The payload is never shown; "result" is the
+ * The task JSON shown by GET.  The payload is never shown; "result" is the
  * worker's stored JSON value, embedded as it is when it parses, else shown
  * as a string.
  */

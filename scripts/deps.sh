@@ -18,7 +18,8 @@ nginx nginx-dev zlib1g-dev libpcre2-dev libssl-dev
 libhiredis-dev libjansson-dev libuv1-dev libcurl4-openssl-dev
 redis-server"
 
-TEST_PKGS="nginx-extras"
+# prometheus: its promtool checks the metrics exposition (t/e2e/100-metrics.t)
+TEST_PKGS="nginx-extras prometheus"
 
 case "${1:-}" in
     "") ;;
@@ -58,5 +59,6 @@ $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 if command -v service >/dev/null 2>&1; then
     $SUDO service nginx stop >/dev/null 2>&1 || true
     $SUDO service redis-server stop >/dev/null 2>&1 || true
+    $SUDO service prometheus stop >/dev/null 2>&1 || true
 fi
 exit 0

@@ -47,7 +47,7 @@ qr/duplicate parameter "queue=b" in \S+nginx\.conf:\d+/
     }
 --- must_die
 --- error_log eval
-qr/a location takes only one of "taskgw_enqueue" and "taskgw_status" in \S+nginx\.conf:\d+/
+qr/a location takes only one of "taskgw_enqueue", "taskgw_status", "taskgw_metrics", "taskgw_health" and "taskgw_admin" in \S+nginx\.conf:\d+/
 
 
 

@@ -43,6 +43,9 @@ is(scalar @$big, 1, 'one entry for the spooled task');
 $t = $redis->hgetall("$P:task:$big->[0][1]{id}");
 is(length $t->{payload}, length $Big, 'spooled payload length');
 ok($t->{payload} eq $Big, 'spooled payload stored byte-exact');
+ok(!exists $t->{content_type}, 'sent without Content-Type: no empty '
+                               . 'content_type field');
+ok(!exists $t->{owner}, 'no token: no empty owner field');
 
 my $high = entries('prio', 'high');
 my $low = entries('prio', 'low');

@@ -82,7 +82,8 @@ for my $k (@{ $redis->cmd('KEYS', "$P:task:*") || [] }) {
     push @{ $owners{$h->{queue}} }, $h->{owner};
 }
 is_deeply($owners{owned}, ['oncall'], 'the enqueuing token is the owner');
-is_deeply($owners{anon}, [''], 'without taskgw_auth the owner is empty');
+is_deeply($owners{anon}, [undef],
+          'without taskgw_auth the task has no owner field');
 
 __DATA__
 

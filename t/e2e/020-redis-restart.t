@@ -85,13 +85,14 @@ is($res->{status}, 503, 'GET status while down: 503');
 is($res->{json} && $res->{json}{error}, 'unavailable', 'unavailable');
 
 # === TEST 4: Redis back on the same port: the next requests succeed
-# A request that finds the link down tries it again at once (at most once
-# per backoff minimum, 100 ms by default), so once Redis listens again the
-# very next batch, over both nginx workers, is accepted; then poll as
-# before to collect what the workers accept.
+# Each worker tries the link again on its backoff schedule, at most the
+# backoff maximum (2 s by default) apart, without a failed request to wake
+# it up: so once Redis has listened again for that long, the very next
+# batch, over both nginx workers, is accepted; then poll as before to
+# collect what the workers accept.
 sleep 3;                    # long enough for the backoff to reach 2 s
 $s->start_redis;
-sleep 0.25;
+sleep 2.5;
 my $first_batch = $s->http_parallel([ map { [ POST => '/tasks',
                                               body => "next $_" ] } 1 .. 20 ],
                                     timeout => 10);

@@ -77,6 +77,8 @@ is($res->{status}, 503, 'answered 503') or diag explain $res;
 is($res->{json} && $res->{json}{error}, 'unavailable', 'unavailable');
 ok(wait_for(sub { tasks() == $n0 }, 3),
    'the half-written task hash was removed') or diag tasks() . " vs $n0";
+like($s->error_log, qr/redis refused task [0-9a-f-]{36}: WRONGTYPE/,
+     "the log says why, in Redis's own words");
 $r->cmd('DEL', "$prefix:q:other:normal");
 is($s->http(POST => '/other', body => 'ok')->{status}, 202,
    'stream key fixed: 202');

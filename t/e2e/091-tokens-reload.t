@@ -53,9 +53,9 @@ is(status($b), 401, 'token b is unknown');
 # === TEST 2: a changed file is picked up by a reload
 tokens("# a replaces b\nbeta ops sha256:" . sha256_hex($b) . "\n");
 my @old = $s->reload_nginx(config => $conf);
-# an old worker may still take a connection until it has seen the reload
-ok(wait_for(sub { !grep { kill 0, $_ } @old }, 15), 'the old workers exited');
-is(status($b), 202, 'after reload: token b works');
+# the old worker may still take a connection until it got its QUIT
+ok(wait_for(sub { !grep { kill 0, $_ } @old }, 10), 'the old worker is gone');
+ok(wait_for(sub { status($b) == 202 }, 10), 'after reload: token b works');
 is(status($a), 401, 'after reload: token a is gone');
 
 # === TEST 3: a bad file fails nginx -t with file:line and the reason
@@ -67,6 +67,8 @@ like($out, qr/\Q$file\E:2: unknown role \(dev, ops or admin\): "boss" in \S+ngin
      'naming file, line and reason');
 
 # === TEST 4: a reload with the bad file keeps the old configuration
+ok(wait_for(sub { (my @w = $s->nginx_worker_pids) == 1 }, 10),
+   'the workers of the first configuration are gone');
 my @before = $s->nginx_worker_pids;
 my $log0 = length $s->error_log;
 kill 'HUP', $s->nginx_pid;

@@ -199,13 +199,15 @@ tgw_ctl_parse_opts(int argc, char **argv, tgw_ctl_opts_t *o,
         o->db = (long) n;
     }
 
-    if (!tgw_ctl_valid_word(o->prefix, TGW_CTL_PREFIX_MAX, 1)) {
+    if (!tgw_ctl_valid_word(o->prefix, TGW_PREFIX_MAX, 1)
+        || strpbrk(o->prefix, "{}") != NULL)
+    {
         snprintf(err, errlen, "invalid prefix \"%s\" (1..%d visible "
-                 "characters)", o->prefix, TGW_CTL_PREFIX_MAX);
+                 "characters, no braces)", o->prefix, TGW_PREFIX_MAX);
         return -1;
     }
 
-    if (!tgw_ctl_valid_word(o->group, TGW_CTL_PREFIX_MAX, 1)) {
+    if (!tgw_ctl_valid_word(o->group, TGW_CTL_GROUP_MAX, 1)) {
         snprintf(err, errlen, "invalid group \"%s\"", o->group);
         return -1;
     }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define TGW_CTL_HOST_MAX    255     /* host name or unix socket path */
-#define TGW_CTL_PREFIX_MAX  128
+#define TGW_CTL_GROUP_MAX   128
 #define TGW_CTL_ERR_MAX     256
 
 typedef struct {

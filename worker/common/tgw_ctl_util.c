@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "tgw_ctl_util.h"
+#include "tgw_result.h"
 
 /* ==========================================================================
  * Ids and times
@@ -370,54 +371,6 @@ tgw_ctl_buf_printf(tgw_ctl_buf_t *b, const char *fmt, ...)
 }
 
 
-/*
- * Length of the valid UTF-8 sequence at p (at most n bytes), 0 when it is
- * not one: overlong forms, surrogates and code points past U+10FFFF are
- * invalid (RFC 3629).
- */
-static size_t
-tgw_ctl_utf8_len(const unsigned char *p, size_t n)
-{
-    size_t    len, i;
-    uint32_t  cp;
-
-    if (p[0] < 0x80) {
-        return 1;
-    } else if ((p[0] & 0xe0) == 0xc0) {
-        len = 2;
-        cp = p[0] & 0x1f;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        len = 3;
-        cp = p[0] & 0x0f;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        len = 4;
-        cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-
-    if (len > n) {
-        return 0;
-    }
-
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
-        || (len == 4 && cp < 0x10000) || cp > 0x10ffff
-        || (cp >= 0xd800 && cp <= 0xdfff))
-    {
-        return 0;
-    }
-
-    return len;
-}
-
-
 int
 tgw_ctl_buf_json_string(tgw_ctl_buf_t *b, const char *p, size_t n)
 {
@@ -434,7 +387,7 @@ tgw_ctl_buf_json_string(tgw_ctl_buf_t *b, const char *p, size_t n)
         }
 
         if (s[i] >= 0x80) {
-            len = tgw_ctl_utf8_len(s + i, n - i);
+            len = tgw_utf8_seq_len(p + i, n - i);
             if (len > 0) {
                 i += len;
                 continue;

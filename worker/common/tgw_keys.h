@@ -21,6 +21,14 @@
 /* Field of a queue stream entry that names the task. */
 #define TGW_STREAM_FIELD_ID "id"
 
+/*
+ * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
+ * The worker's config, taskgwctl's -p and the module's taskgw_prefix all
+ * refuse anything else (the module's NGX_HTTP_TASKGW_PREFIX_MAX is this
+ * same number), so no part writes keys another part cannot name.
+ */
+#define TGW_PREFIX_MAX      128
+
 /* Priorities, highest first: the order a worker reads a queue in. */
 #define TGW_PRIORITIES      { "high", "normal", "low" }
 #define TGW_NPRIORITIES     3

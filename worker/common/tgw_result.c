@@ -1,5 +1,5 @@
 /*
- * Result encoding (SPEC §5): UTF-8 validation, base64, JSON detection.
+ * Result encoding: UTF-8 validation, base64, JSON detection.
  */
 
 #include <stdint.h>
@@ -11,42 +11,61 @@
 #include "tgw_result.h"
 
 
+size_t
+tgw_utf8_seq_len(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t               len, i;
+    uint32_t             cp;
+
+    if (n == 0) {
+        return 0;
+    }
+    if (p[0] < 0x80) {
+        return 1;
+    } else if ((p[0] & 0xe0) == 0xc0) {
+        len = 2;
+        cp = p[0] & 0x1f;
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        len = 3;
+        cp = p[0] & 0x0f;
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        len = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;                   /* continuation byte, F8..FF */
+    }
+
+    /* Stops at the first byte that is not a continuation (a NUL ending a
+     * C string among them), so a cut sequence is never read past. */
+    for (i = 1; i < len; i++) {
+        if (i >= n || (p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+
+    /* Overlong forms, UTF-16 surrogates and beyond U+10FFFF. */
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
+        || (len == 4 && cp < 0x10000) || cp > 0x10ffff
+        || (cp >= 0xd800 && cp <= 0xdfff))
+    {
+        return 0;
+    }
+    return len;
+}
+
+
 int
 tgw_utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *) s;
-    size_t               i = 0, n, k;
-    unsigned int         c, min;
+    size_t i, n;
 
-    while (i < len) {
-        c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1; c &= 0x1f; min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2; c &= 0x0f; min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3; c &= 0x07; min = 0x10000;
-        } else {
-            return 0;               /* continuation byte, C0/C1, F5..FF */
-        }
-        if (len - i - 1 < n) {
-            return 0;               /* truncated sequence */
-        }
-        for (k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-            c = (c << 6) | (p[i + k] & 0x3f);
-        }
-        /* Overlong forms, UTF-16 surrogates and beyond U+10FFFF. */
-        if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
+    for (i = 0; i < len; i += n) {
+        n = tgw_utf8_seq_len(s + i, len - i);
+        if (n == 0) {
             return 0;
         }
-        i += n + 1;
     }
     return 1;
 }

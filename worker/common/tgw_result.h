@@ -1,5 +1,5 @@
 /*
- * Task results as stored in the task hash (SPEC §5, §6): field "result"
+ * Task results as stored in the task hash: field "result"
  * holds ONE JSON value as text, field "result_encoding" says "base64" when
  * the handler's output was not UTF-8.  Shared by worker and CLI.
  */
@@ -32,6 +32,15 @@
  */
 int tgw_result_encode(const char *out, size_t len, int truncated,
     char **result, const char **encoding);
+
+/*
+ * Length of the UTF-8 sequence at s (s holds n bytes): 1 to 4, or 0 when
+ * the bytes there are not a valid one (RFC 3629): a stray continuation
+ * byte, a cut sequence, an overlong form, a UTF-16 surrogate, a code
+ * point past U+10FFFF.  Whoever must output text replaces such a byte by
+ * U+FFFD and goes on with the next one.
+ */
+size_t tgw_utf8_seq_len(const char *s, size_t n);
 
 /* Returns 1 when the len bytes at s are valid UTF-8 (RFC 3629), else 0. */
 int tgw_utf8_valid(const char *s, size_t len);

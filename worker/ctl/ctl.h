@@ -49,6 +49,16 @@ redisReply *tgw_ctl_get_reply(tgw_ctl_t *ctl);
 int tgw_ctl_key(char *buf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- ctl/table.c ---- */
+
+/*
+ * Text from Redis for a table: control bytes as \xNN (newlines kept when
+ * keep_nl), a backslash doubled.  tgw_ctl_put_text() writes it on stdout,
+ * newlines kept (1 on error).
+ */
+int tgw_ctl_buf_text(tgw_ctl_buf_t *b, const char *s, size_t n, int keep_nl);
+int tgw_ctl_put_text(const char *s, size_t n);
+
 /* ---- command handlers ---- */
 
 int tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv);
@@ -59,5 +69,9 @@ int tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv);
 int tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv);
 int tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv);
 int tgw_ctl_token_revoke(tgw_ctl_t *ctl, int argc, char **argv);
+int tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv);
+int tgw_ctl_dead_list(tgw_ctl_t *ctl, int argc, char **argv);
+int tgw_ctl_dead_replay(tgw_ctl_t *ctl, int argc, char **argv);
+int tgw_ctl_dead_purge(tgw_ctl_t *ctl, int argc, char **argv);
 
 #endif /* TGW_CTL_H */

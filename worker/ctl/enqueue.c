@@ -1,6 +1,6 @@
 /*
  * taskgwctl enqueue: creates a task exactly as the nginx module does
- * (SPEC §4, §6): task hash and stream entry in one MULTI/EXEC.
+ * (docs/cli.md): task hash and stream entry in one MULTI/EXEC.
  */
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * taskgwctl: the operator's command line (SPEC §9).  This file owns the
+ * taskgwctl: the operator's command line (docs/cli.md).  This file owns the
  * usage text, the command table and the dispatch: options and arguments
  * are checked before anything connects to Redis.
  */
@@ -14,7 +14,7 @@
 static const char  tgw_ctl_usage[] =
 "usage: taskgwctl [OPTIONS] COMMAND [ARGS]\n"
 "\n"
-"Operate a taskgw deployment through its Redis (SPEC §9).\n"
+"Operate a taskgw deployment through its Redis (docs/cli.md).\n"
 "\n"
 "Options (before COMMAND; --json may also follow it):\n"
 "  -r, --redis ADDR      Redis address: host:port, [v6]:port or unix:/path\n"
@@ -41,11 +41,16 @@ static const char  tgw_ctl_usage[] =
 "  token list            run-time tokens (names, roles, options)\n"
 "  token revoke NAME     delete a run-time token (nginx: within its\n"
 "                        taskgw_tokens_cache_ttl)\n"
+"  workers               live workers (from their heartbeats): host, pid,\n"
+"                        concurrency, tasks running, queues, counters\n"
+"  dead list [QUEUE [LIMIT]]\n"
+"                        the newest LIMIT (100) dead tasks of QUEUE\n"
+"                        (default): id, attempts, failed at, error\n"
+"  dead replay ID...     put dead tasks back on their queue, attempts 0\n"
+"  dead purge ID...      delete dead tasks for good\n"
 "  help                  show this text\n"
 "\n"
-"Not available in this version:\n"
-"  workers, dead list|replay|purge\n"
-"\n"
+"COMMAND --help shows one command's usage.\n"
 "Exit status: 0 on success, 1 on any error (message on stderr).\n";
 
 
@@ -70,11 +75,10 @@ static const tgw_ctl_command_t  tgw_ctl_commands[] = {
     { { "token", "list" },    0, 0, "", tgw_ctl_token_list },
     { { "token", "revoke" },  1, 1, "NAME", tgw_ctl_token_revoke },
 
-    /* commands of a later slice */
-    { { "workers", NULL },    0, -1, "", NULL },
-    { { "dead", "list" },     0, -1, "", NULL },
-    { { "dead", "replay" },   0, -1, "", NULL },
-    { { "dead", "purge" },    0, -1, "", NULL },
+    { { "workers", NULL },    0, 0, "", tgw_ctl_workers },
+    { { "dead", "list" },     0, 2, "[QUEUE [LIMIT]]", tgw_ctl_dead_list },
+    { { "dead", "replay" },   1, 64, "ID...", tgw_ctl_dead_replay },
+    { { "dead", "purge" },    1, 64, "ID...", tgw_ctl_dead_purge },
 };
 
 #define TGW_CTL_NCOMMANDS \
@@ -155,13 +159,55 @@ tgw_ctl_find(int argc, char **argv, int *nwords)
 }
 
 
+/*
+ * COMMAND --help (or -h anywhere after the command): its usage line and
+ * its entry of the usage text (the line naming it and the indented lines
+ * that continue it).
+ */
+static int
+tgw_ctl_command_help(const tgw_ctl_command_t *c)
+{
+    const char  *p, *eol;
+    char         head[64];
+    size_t       n;
+    int          in = 0;
+
+    printf("usage: taskgwctl [OPTIONS] %s%s%s%s%s\n\n", c->words[0],
+           c->words[1] ? " " : "", c->words[1] ? c->words[1] : "",
+           c->args[0] ? " " : "", c->args);
+
+    n = (size_t) snprintf(head, sizeof(head), "  %s%s%s", c->words[0],
+                          c->words[1] ? " " : "",
+                          c->words[1] ? c->words[1] : "");
+
+    for (p = tgw_ctl_usage; *p; p = eol + 1) {
+        eol = strchr(p, '\n');
+        if (eol == NULL) {
+            break;
+        }
+
+        if (strncmp(p, head, n) == 0 && (p[n] == ' ' || p + n == eol)) {
+            in = 1;
+        } else if (in && strncmp(p, "        ", 8) != 0) {
+            in = 0;
+        }
+
+        if (in) {
+            fwrite(p, 1, (size_t) (eol - p + 1), stdout);
+        }
+    }
+
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+
 int
 main(int argc, char **argv)
 {
     const tgw_ctl_command_t  *c;
     tgw_ctl_t                 ctl;
     char                      err[TGW_CTL_ERR_MAX];
-    int                       nwords, nargs, rc;
+    int                       nwords, nargs, rc, i;
 
     memset(&ctl, 0, sizeof(ctl));
 
@@ -194,6 +240,14 @@ main(int argc, char **argv)
         }
         return tgw_ctl_fail("%s %s: not available in this version",
                             c->words[0], c->words[1]);
+    }
+
+    for (i = nwords; i < ctl.opts.argc; i++) {
+        if (strcmp(ctl.opts.argv[i], "--help") == 0
+            || strcmp(ctl.opts.argv[i], "-h") == 0)
+        {
+            return tgw_ctl_command_help(c);
+        }
     }
 
     nargs = ctl.opts.argc - nwords;

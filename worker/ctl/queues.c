@@ -1,6 +1,6 @@
 /*
  * taskgwctl queues: per queue, ready entries per priority, entries pending
- * in the worker group, dead tasks and scheduled tasks (SPEC §6, §9).
+ * in the worker group, dead tasks and scheduled tasks (docs/cli.md).
  */
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
  * taskgwctl task show|cancel: one task, read from or flagged in its hash
- * (SPEC §5, §6).
+ * (docs/cli.md).
  */
 
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "ctl.h"
 
 /*
- * The cancel rule of SPEC §5, atomic in Redis and the same as the
+ * The cancel rule of the status location's DELETE, atomic in Redis and the same as the
  * module's DELETE: only a queued, scheduled or retrying task may be
  * cancelled.  A queued task gets cancel_requested and the worker marks it
  * cancelled instead of running it; a scheduled or retrying task still in
@@ -56,18 +56,28 @@ tgw_ctl_check_id(const char *cmd, const char *id)
 }
 
 
-/* Prints one "name   value" row; continuation lines are indented. */
+/*
+ * Prints one "name   value" row; continuation lines are indented.  The
+ * value is escaped (control bytes as \xNN): a task's fields are whatever
+ * its client or handler wrote, and must not drive the terminal.
+ */
 static void
 tgw_ctl_row(const char *name, const char *v, size_t len)
 {
-    size_t  i;
+    const char  *nl;
+    size_t       n;
 
     printf("%-13s", name);
-    for (i = 0; i < len; i++) {
-        putchar(v[i]);
-        if (v[i] == '\n' && i + 1 < len) {
-            printf("%-13s", "");
+    for ( ;; ) {
+        nl = memchr(v, '\n', len);
+        n = nl ? (size_t) (nl - v) : len;
+        (void) tgw_ctl_put_text(v, n);
+        if (nl == NULL || n + 1 == len) {
+            break;
         }
+        printf("\n%-13s", "");
+        v += n + 1;
+        len -= n + 1;
     }
     putchar('\n');
 }
@@ -130,9 +140,12 @@ tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
         tgw_ctl_row("webhook", "-", 1);
     } else {
         enc = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_ATTEMPTS);
-        printf("%-13s%.*s, %.*s attempt(s)\n", "webhook",
-               (int) v->value_len, v->value,
-               enc ? (int) enc->value_len : 1, enc ? enc->value : "0");
+        printf("%-13s", "webhook");
+        (void) tgw_ctl_put_text(v->value, v->value_len);
+        printf(", ");
+        (void) tgw_ctl_put_text(enc ? enc->value : "0",
+                                enc ? enc->value_len : 1);
+        printf(" attempt(s)\n");
     }
 
     v = tgw_ctl_task_field(f, n, TGW_F_CANCEL_REQUESTED);

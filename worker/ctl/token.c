@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tgw_keys.h"
+#include "tgw_lua.h"
 #include "ctl.h"
 
 #define TGW_CTL_TOKEN_MAX  4096
@@ -132,40 +133,13 @@ tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv)
 
 #define TGW_CTL_TOKEN_RANDOM  32          /* bytes of a created token */
 #define TGW_CTL_TOKEN_B64     43          /* their unpadded base64url */
-#define TGW_CTL_AUDIT_MAXLEN  "10000"     /* ~ entries kept in the audit */
 #define TGW_CTL_OPT_MAX       1024        /* longest ips=/queues= value */
 
 /*
- * Creates a token's hash and its name entry atomically, refusing a name
- * that is taken, and records the change in the audit stream.
- * KEYS: token hash, tokens hash, audit.  ARGV: name role ips rate queues
- * created_at digest who.  Returns 1, or 0 when the name exists.
+ * Creating and revoking a token are the scripts token_create.lua and
+ * token_revoke.lua of worker/common/lua: the admin API of the module runs
+ * the same ones, so both doors check and record a change alike.
  */
-static const char  tgw_ctl_token_create_lua[] =
-    "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'name', ARGV[1], 'role', ARGV[2],\n"
-    "           'ips', ARGV[3], 'rate', ARGV[4], 'queues', ARGV[5],\n"
-    "           'created_at', ARGV[6], 'disabled', '0')\n"
-    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[7])\n"
-    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', '" TGW_CTL_AUDIT_MAXLEN "',\n"
-    "           '*', 'who', ARGV[8], 'what', 'token create',\n"
-    "           'name', ARGV[1], 'role', ARGV[2], 'when', ARGV[6])\n"
-    "return 1\n";
-
-/*
- * Deletes a token by name (its hash and its name entry) and records it.
- * KEYS: tokens hash, audit.  ARGV: name, key prefix, now, who.  Returns 1,
- * or 0 when there is no such name.
- */
-static const char  tgw_ctl_token_revoke_lua[] =
-    "local d = redis.call('HGET', KEYS[1], ARGV[1])\n"
-    "if not d then return 0 end\n"
-    "redis.call('DEL', ARGV[2] .. ':token:' .. d)\n"
-    "redis.call('HDEL', KEYS[1], ARGV[1])\n"
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '" TGW_CTL_AUDIT_MAXLEN "',\n"
-    "           '*', 'who', ARGV[4], 'what', 'token revoke',\n"
-    "           'name', ARGV[1], 'when', ARGV[3])\n"
-    "return 1\n";
 
 
 /* Who runs the command, for the audit stream: "taskgwctl:<user>". */
@@ -405,7 +379,7 @@ tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     r = tgw_ctl_command(ctl, "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s",
-                        tgw_ctl_token_create_lua, tkey, nkey, akey, name,
+                        tgw_lua_token_create, tkey, nkey, akey, name,
                         role, ips, rate, queues, now, hex, who);
     if (r == NULL) {
         explicit_bzero(tok, sizeof(tok));
@@ -611,7 +585,7 @@ tgw_ctl_token_revoke(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     r = tgw_ctl_command(ctl, "EVAL %s 2 %s %s %s %s %s %s",
-                        tgw_ctl_token_revoke_lua, nkey, akey, name,
+                        tgw_lua_token_revoke, nkey, akey, name,
                         ctl->opts.prefix, now, who);
     if (r == NULL) {
         return 1;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -16,6 +17,7 @@
 #include "conf.h"
 #include "cron.h"
 #include "tgw_duration.h"
+#include "tgw_keys.h"
 
 /* ------------------------------------------------------------------------
  * Parse context and error collection
@@ -263,6 +265,41 @@ static int
 tgw_cp_type_ok(const char *s)
 {
     return tgw_cp_name_chars_ok(s, 1);
+}
+
+
+/* The prefix rule shared with the module and taskgwctl (tgw_keys.h). */
+static int
+tgw_cp_prefix_ok(const char *s)
+{
+    size_t n;
+
+    for (n = 0; s[n]; n++) {
+        if ((unsigned char) s[n] <= ' ' || (unsigned char) s[n] >= 0x7f
+            || s[n] == '{' || s[n] == '}')
+        {
+            return 0;
+        }
+    }
+    return n >= 1 && n <= TGW_PREFIX_MAX;
+}
+
+
+/*
+ * A worker name goes into a key, the consumer name and every log line:
+ * no control characters (a newline would split a log line), bounded.
+ */
+static int
+tgw_cp_worker_name_ok(const char *s)
+{
+    size_t n;
+
+    for (n = 0; s[n]; n++) {
+        if ((unsigned char) s[n] < ' ' || s[n] == 0x7f) {
+            return 0;
+        }
+    }
+    return n >= 1 && n <= TGW_NAME_MAX;
 }
 
 
@@ -588,6 +625,29 @@ tgw_cp_retry(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
     }
 }
 
+/* redis_backoff: {"min": duration, "max": duration} */
+static void
+tgw_cp_backoff(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    const char *key;
+    json_t     *e;
+    char        p[512];
+
+    if (tgw_cp_object(cp, path, v) != 0) {
+        return;
+    }
+    json_object_foreach(v, key, e) {
+        tgw_cp_path(p, sizeof(p), path, key);
+        if (strcmp(key, "min") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &c->redis_backoff_min_ms);
+        } else if (strcmp(key, "max") == 0) {
+            tgw_cp_duration(cp, p, e, 1, &c->redis_backoff_max_ms);
+        } else {
+            tgw_cp_error(cp, p, "unknown key");
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Handlers
  * ------------------------------------------------------------------------ */
@@ -595,9 +655,63 @@ tgw_cp_retry(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
 static const char *tgw_builtin_names[] = { "ping", "echo", "sleep", "fail" };
 
 
+/*
+ * Why the program of an exec handler cannot be run, or NULL when it can:
+ * it is resolved as execvp resolves it when a task runs, a name with a
+ * '/' as it is (relative to the worker's directory), any other in the
+ * worker's PATH (TGW_DEFAULT_PATH without one); it must be a regular file
+ * this process may execute.  Checked at load, so a typo is refused by
+ * --check and by a reload instead of failing every task.
+ */
+static const char *
+tgw_cp_exec_unrunnable(const char *prog)
+{
+    struct stat  st;
+    const char  *dirs, *p, *end;
+    char         full[4096];
+    int          noexec = 0;
+    size_t       n;
+
+    if (strchr(prog, '/') != NULL) {
+        if (stat(prog, &st) != 0) {
+            return strerror(errno);
+        }
+        if (!S_ISREG(st.st_mode)) {
+            return "not a regular file";
+        }
+        return access(prog, X_OK) == 0 ? NULL : "not executable";
+    }
+
+    dirs = getenv("PATH");
+    if (dirs == NULL || *dirs == '\0') {
+        dirs = TGW_DEFAULT_PATH;
+    }
+    for (p = dirs; ; p = end + 1) {
+        end = strchrnul(p, ':');
+        n = (size_t) (end - p);
+        /* an empty entry is the current directory, as for execvp */
+        if (snprintf(full, sizeof(full), "%.*s%s%s", (int) n, p,
+                     n ? "/" : "", prog) < (int) sizeof(full)
+            && stat(full, &st) == 0 && S_ISREG(st.st_mode))
+        {
+            if (access(full, X_OK) == 0) {
+                return NULL;
+            }
+            noexec = 1;
+        }
+        if (*end == '\0') {
+            break;
+        }
+    }
+    return noexec ? "not executable" : "not found in PATH";
+}
+
+
 static void
 tgw_cp_exec(tgw_cp_t *cp, tgw_handler_conf_t *h, const char *path, json_t *v)
 {
+    const char *why;
+
     size_t  i, n;
     char  **argv, p[512];
     json_t *e;
@@ -635,6 +749,11 @@ tgw_cp_exec(tgw_cp_t *cp, tgw_handler_conf_t *h, const char *path, json_t *v)
     }
     if (argv[0] != NULL && argv[0][0] == '\0') {
         tgw_cp_error(cp, path, "program name must not be empty");
+    } else if (argv[0] != NULL
+               && (why = tgw_cp_exec_unrunnable(argv[0])) != NULL)
+    {
+        tgw_cp_index(p, sizeof(p), path, 0);
+        tgw_cp_error(cp, p, "cannot run \"%s\": %s", argv[0], why);
     }
     h->argv = argv;
 }
@@ -888,7 +1007,7 @@ tgw_cp_schedules(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
  * The top level
  * ------------------------------------------------------------------------ */
 
-/* Defaults of SPEC §7. */
+/* The defaults (docs/worker-config.md). */
 static int
 tgw_conf_defaults(tgw_conf_t *c)
 {
@@ -901,6 +1020,8 @@ tgw_conf_defaults(tgw_conf_t *c)
     c->redis_host = strdup("127.0.0.1");
     c->redis_port = 6379;
     c->redis_timeout_ms = 5000;
+    c->redis_backoff_min_ms = 100;
+    c->redis_backoff_max_ms = 5000;
     c->prefix = strdup("taskgw");
     c->group = strdup("workers");
     c->concurrency = 16;
@@ -952,17 +1073,28 @@ tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
             tgw_cp_int(cp, key, v, 0, 1000000, &c->db);
         } else if (strcmp(key, "redis_timeout") == 0) {
             tgw_cp_duration(cp, key, v, 10, &c->redis_timeout_ms);
+        } else if (strcmp(key, "redis_backoff") == 0) {
+            tgw_cp_backoff(cp, c, key, v);
         } else if (strcmp(key, "prefix") == 0) {
             if (tgw_cp_string(cp, key, v, 0, &c->prefix) == 0
-                && strpbrk(c->prefix, " \t\r\n{}") != NULL)
+                && !tgw_cp_prefix_ok(c->prefix))
             {
-                tgw_cp_error(cp, key, "must not contain spaces or braces");
+                tgw_cp_error(cp, key, "must be 1 to %d visible ASCII "
+                             "characters without braces (as nginx's "
+                             "taskgw_prefix and taskgwctl -p)",
+                             TGW_PREFIX_MAX);
             }
         } else if (strcmp(key, "group") == 0) {
             tgw_cp_string(cp, key, v, 0, &c->group);
         } else if (strcmp(key, "name") == 0) {
             /* null keeps the default, host-pid */
-            if (tgw_cp_string(cp, key, v, 1, &name) == 0 && name) {
+            if (tgw_cp_string(cp, key, v, 1, &name) == 0 && name
+                && !tgw_cp_worker_name_ok(name))
+            {
+                tgw_cp_error(cp, key, "must be at most %d bytes without "
+                             "control characters (newline, tab, ...)",
+                             TGW_NAME_MAX);
+            } else if (name) {
                 free(c->name);
                 c->name = name;
                 name = NULL;
@@ -993,10 +1125,15 @@ tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
             tgw_cp_error(cp, key, "unknown key");
         }
     }
+    free(name);                     /* a refused one */
 
     /* Rules across keys. */
     if (c->retry_cap_ms < c->retry_base_ms) {
         tgw_cp_error(cp, "retry.cap", "must not be less than retry.base");
+    }
+    if (c->redis_backoff_max_ms < c->redis_backoff_min_ms) {
+        tgw_cp_error(cp, "redis_backoff.max",
+                     "must not be less than redis_backoff.min");
     }
 }
 

@@ -1,5 +1,5 @@
 /*
- * taskgw-worker configuration (SPEC §7): the parsed, validated form of the
+ * taskgw-worker configuration (docs/worker-config.md): the parsed, validated form of the
  * JSON config file.  Parsing collects every error with its key path, so an
  * operator fixes a file in one round; nothing is acted on until a config
  * parsed without errors.
@@ -10,6 +10,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The PATH an exec program is looked up in (and gets) when the worker
+ * has none. */
+#define TGW_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
+
+/* Longest worker name (it is part of keys and the consumer name). */
+#define TGW_NAME_MAX      128
 
 /* What a handler does with a task. */
 typedef enum {
@@ -66,6 +73,8 @@ typedef struct tgw_conf {
     char               *password;   /* AUTH password, or NULL */
     int                 db;         /* SELECT db when non-zero */
     uint64_t            redis_timeout_ms; /* connect and reply deadline */
+    uint64_t            redis_backoff_min_ms; /* reconnect delays: the */
+    uint64_t            redis_backoff_max_ms; /* first, and the longest */
 
     char               *prefix;     /* key namespace (tgw_keys.h) */
     char               *group;      /* consumer group */

@@ -70,7 +70,7 @@ tgw_http_header_safe(const char *v)
 }
 
 
-int
+static int
 tgw_http_start(tgw_run_t *run)
 {
     const tgw_handler_conf_t *h = run->handler;
@@ -121,8 +121,15 @@ tgw_http_start(tgw_run_t *run)
 }
 
 
-void
+static void
 tgw_http_abort(tgw_run_t *run)
 {
     tgw_hreq_abort(&run->hreq);
 }
+
+
+const tgw_handler_ops_t tgw_http_ops = {
+    tgw_http_start,
+    tgw_http_abort,
+    NULL
+};

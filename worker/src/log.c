@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tgw_result.h"
 
 static int              tgw_log_json;
 static tgw_log_level_t  tgw_log_min = TGW_LOG_INFO;
@@ -58,21 +59,33 @@ tgw_line_puts(tgw_line_t *l, const char *s)
 }
 
 
-/* Appends s escaped for a double-quoted string (logfmt and JSON alike). */
+/*
+ * Appends s escaped for a double-quoted string (logfmt and JSON alike).
+ * A line is always valid UTF-8, whatever bytes a value holds (a task's
+ * stderr, fields of a task hash): a byte that does not start a valid
+ * UTF-8 sequence is written as U+FFFD, as in a webhook body.
+ */
 static void
 tgw_line_escaped(tgw_line_t *l, const char *s)
 {
-    char   esc[8];
-    size_t n;
+    char           esc[8];
+    size_t         n, len;
+    unsigned char  c;
 
-    for (n = 0; *s; s++, n++) {
-        if (n == TGW_LOG_VALUE_MAX) {
+    for (n = 0; *s; s += len, n += len) {
+        c = (unsigned char) *s;
+        len = c < 0x80 ? 1 : tgw_utf8_seq_len(s, strnlen(s, 4));
+        if (n + (len ? len : 1) > TGW_LOG_VALUE_MAX) {
             tgw_line_put(l, "...", 3);
             break;
         }
-        unsigned char c = (unsigned char) *s;
 
-        if (c == '"' || c == '\\') {
+        if (len == 0) {
+            tgw_line_put(l, "\xef\xbf\xbd", 3);      /* U+FFFD */
+            len = 1;
+        } else if (len > 1) {
+            tgw_line_put(l, s, len);
+        } else if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char) c;
             tgw_line_put(l, esc, 2);
@@ -86,7 +99,7 @@ tgw_line_escaped(tgw_line_t *l, const char *s)
             snprintf(esc, sizeof(esc), "\\u%04x", c);
             tgw_line_put(l, esc, 6);
         } else {
-            tgw_line_put(l, (const char *) &c, 1);
+            tgw_line_put(l, s, 1);
         }
     }
 }
@@ -95,8 +108,8 @@ tgw_line_escaped(tgw_line_t *l, const char *s)
 static int
 tgw_log_needs_quotes(const char *s)
 {
-    if (*s == '\0') {
-        return 1;
+    if (*s == '\0' || !tgw_utf8_valid(s, strlen(s))) {
+        return 1;                   /* quoted, so bad bytes are replaced */
     }
     for ( ; *s; s++) {
         if ((unsigned char) *s <= ' ' || *s == '"' || *s == '='

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "keeper.h"
 #include "log.h"
 #include "worker.h"
 
@@ -61,6 +62,10 @@ main(int argc, char **argv)
     tgw_conf_errors_t   errs;
     tgw_worker_t        w;
     uv_loop_t           loop;
+
+    if (tgw_keeper_wanted(argc, argv)) {
+        tgw_keeper_main(argc, argv);        /* an exec handler's keeper */
+    }
 
     while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (ch) {

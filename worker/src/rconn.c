@@ -179,6 +179,38 @@ tgw_args_init(tgw_args_t *a)
 {
     a->argc = 0;
     a->overflow = 0;
+    a->nown = 0;
+}
+
+
+void
+tgw_args_keyf(tgw_args_t *a, const char *fmt, ...)
+{
+    va_list ap;
+    char   *s;
+    int     n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0 || a->argc == TGW_ARGS_MAX) {
+        if (n >= 0) {
+            free(s);
+        }
+        a->overflow = 1;
+        return;
+    }
+    a->own[a->nown++] = s;
+    tgw_args_addn(a, s, (size_t) n);
+}
+
+
+void
+tgw_args_free(tgw_args_t *a)
+{
+    while (a->nown > 0) {
+        free(a->own[--a->nown]);
+    }
 }
 
 
@@ -338,12 +370,12 @@ tgw_rconn_schedule(tgw_rconn_t *rc)
     if (rc->state == TGW_RCONN_CLOSED) {
         return;
     }
-    /* Half fixed, half jitter, so a fleet does not reconnect in step. */
-    delay = rc->backoff_ms / 2 + tgw_random64() % (rc->backoff_ms / 2 + 1);
-    rc->backoff_ms *= 2;
-    if (rc->backoff_ms > TGW_RCONN_BACKOFF_MAX_MS) {
-        rc->backoff_ms = TGW_RCONN_BACKOFF_MAX_MS;
-    }
+    /* redis_backoff: exponential with full jitter above min (the rule of
+     * tgw_backoff_ms, shared with task retries), so a fleet does not
+     * reconnect in step. */
+    rc->failures++;
+    delay = tgw_backoff_ms(rc->failures, rc->conf->redis_backoff_min_ms,
+                           rc->conf->redis_backoff_max_ms, tgw_random64());
     uv_timer_stop(&rc->timer);
     uv_timer_start(&rc->timer, tgw_rconn_watchdog, delay, 0);
 }
@@ -445,7 +477,7 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
         return;
     }
     rc->state = TGW_RCONN_READY;
-    rc->backoff_ms = TGW_RCONN_BACKOFF_MIN_MS;
+    rc->failures = 0;
     rc->since_ms = uv_now(rc->loop);
     rc->was_ready = 1;
     rc->warned = 0;
@@ -562,7 +594,7 @@ tgw_rconn_init(tgw_rconn_t *rc, uv_loop_t *loop, const char *role,
     rc->role = role;
     rc->conf = tgw_conf_ref(conf);
     rc->state = TGW_RCONN_DOWN;
-    rc->backoff_ms = TGW_RCONN_BACKOFF_MIN_MS;
+    rc->failures = 0;
     uv_timer_init(loop, &rc->timer);
     rc->timer.data = rc;
     tgw_rconn_connect(rc);

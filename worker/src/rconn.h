@@ -1,6 +1,7 @@
 /*
  * A Redis connection that heals itself: hiredis async on the libuv loop,
- * AUTH/SELECT on connect, reconnect with exponential backoff and jitter,
+ * AUTH/SELECT on connect, reconnect with exponential backoff and jitter
+ * (redis_backoff),
  * and a watchdog that drops a connection whose server stops answering
  * (hiredis 0.14 has no timeouts of its own).
  *
@@ -30,10 +31,6 @@ typedef enum {
     TGW_RCONN_CLOSED                /* tgw_rconn_close() was called */
 } tgw_rconn_state_t;
 
-/* Reconnect backoff bounds. */
-#define TGW_RCONN_BACKOFF_MIN_MS   100
-#define TGW_RCONN_BACKOFF_MAX_MS   5000
-
 typedef struct tgw_rconn_s tgw_rconn_t;
 
 typedef void (*tgw_rconn_event_cb)(tgw_rconn_t *rc);
@@ -47,7 +44,9 @@ struct tgw_rconn_s {
     redisAsyncContext  *ac;         /* NULL while DOWN */
     tgw_rconn_state_t   state;
     uv_timer_t          timer;      /* reconnect delay, then watchdog */
-    uint64_t            backoff_ms; /* next reconnect delay */
+    int                 failures;   /* reconnects failed in a row: the
+                                       next delay grows with it, between
+                                       redis_backoff min and max */
     uint64_t            since_ms;   /* CONNECTING: when it began; READY:
                                        last reply, or when the oldest
                                        outstanding request was sent */
@@ -72,6 +71,9 @@ typedef struct {
     const char  *argv[TGW_ARGS_MAX];
     size_t       len[TGW_ARGS_MAX];
     char         num[TGW_ARGS_MAX][24]; /* storage of numeric arguments */
+    char        *own[TGW_ARGS_MAX]; /* strings made by tgw_args_keyf(),
+                                       freed by tgw_args_free() */
+    int          nown;
 } tgw_args_t;
 
 void tgw_args_init(tgw_args_t *a);
@@ -82,6 +84,12 @@ void tgw_args_addu(tgw_args_t *a, uint64_t n);
  * being sent (it is copied by hiredis when sent). */
 void tgw_args_addf(tgw_args_t *a, char *buf, size_t size,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Adds a formatted string (a key) of any length, allocated; the caller
+ * ends with tgw_args_free().  No memory sets overflow: nothing is sent. */
+void tgw_args_keyf(tgw_args_t *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tgw_args_free(tgw_args_t *a);
 
 /* Initializes and starts connecting (takes a reference on conf). */
 int tgw_rconn_init(tgw_rconn_t *rc, uv_loop_t *loop, const char *role,

@@ -1,5 +1,5 @@
 /*
- * The outcome decision and retry backoff (see retry.h for the rules).
+ * Backoff with jitter (see retry.h for the rule).
  */
 
 #include <stdlib.h>
@@ -8,37 +8,6 @@
 #include <unistd.h>
 
 #include "retry.h"
-#include "tgw_keys.h"
-
-
-tgw_next_t
-tgw_outcome_decide(tgw_run_status_t run, int attempts, int max_attempts)
-{
-    switch (run) {
-    case TGW_RUN_SUCCESS:
-        return TGW_NEXT_SUCCEEDED;
-    case TGW_RUN_PERMANENT:
-        return TGW_NEXT_DEAD;
-    case TGW_RUN_RETRYABLE:
-        break;
-    }
-    return attempts < max_attempts ? TGW_NEXT_RETRYING : TGW_NEXT_DEAD;
-}
-
-
-const char *
-tgw_next_status(tgw_next_t next)
-{
-    switch (next) {
-    case TGW_NEXT_SUCCEEDED:
-        return TGW_ST_SUCCEEDED;
-    case TGW_NEXT_RETRYING:
-        return TGW_ST_RETRYING;
-    case TGW_NEXT_DEAD:
-        break;
-    }
-    return TGW_ST_DEAD;
-}
 
 
 uint64_t

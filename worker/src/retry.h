@@ -1,42 +1,12 @@
 /*
- * What happens to a task after its handler ran: the outcome decision and
- * the retry backoff.  Pure functions, unit-tested on their own.
+ * Backoff with jitter: the delay before a task's retry and before a
+ * Redis reconnect.  Pure functions, unit-tested on their own.
  */
 
 #ifndef TGW_RETRY_H
 #define TGW_RETRY_H
 
 #include <stdint.h>
-
-/* What a handler reports about one run. */
-typedef enum {
-    TGW_RUN_SUCCESS = 0,            /* done, output is the result */
-    TGW_RUN_RETRYABLE,              /* failed, may work another time */
-    TGW_RUN_PERMANENT               /* failed, will never work */
-} tgw_run_status_t;
-
-/* The status a task moves to after a run. */
-typedef enum {
-    TGW_NEXT_SUCCEEDED = 0,         /* terminal */
-    TGW_NEXT_RETRYING,              /* back to the stream after a backoff */
-    TGW_NEXT_DEAD                   /* terminal, into the dead-letter queue */
-} tgw_next_t;
-
-/*
- * The outcome rule.  attempts counts the runs so far, this one included;
- * max_attempts is the total a task gets (handler override, else
- * retry.max_attempts).
- *
- *   success                                    -> succeeded
- *   permanent failure                          -> dead
- *   retryable failure, attempts < max_attempts -> retrying
- *   retryable failure, attempts exhausted      -> dead
- */
-tgw_next_t tgw_outcome_decide(tgw_run_status_t run, int attempts,
-    int max_attempts);
-
-/* The task-hash status string of a tgw_next_t. */
-const char *tgw_next_status(tgw_next_t next);
 
 /*
  * The delay before retry number `attempt` (1 after the first failure):

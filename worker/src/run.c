@@ -1,6 +1,6 @@
 /*
- * Handlers: the built-ins (ping, echo, sleep, fail) and exec.  See run.h
- * for the run's life cycle.
+ * A run's life cycle (see run.h), dispatched to its handler's operations,
+ * and the exec handler.  The built-ins are in builtin.c, http in http.c.
  */
 
 #include <dirent.h>
@@ -15,26 +15,13 @@
 
 #include <jansson.h>
 
+#include "keeper.h"
 #include "run.h"
 #include "tgw_duration.h"
-
-#define TGW_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
 
 static void tgw_run_handle_closed(uv_handle_t *h);
 static void tgw_run_finish(tgw_run_t *run);
 static void tgw_exec_pipe_closed(uv_handle_t *h);
-
-
-const char *
-tgw_run_status_name(tgw_run_status_t s)
-{
-    switch (s) {
-    case TGW_RUN_SUCCESS:   return "success";
-    case TGW_RUN_RETRYABLE: return "retryable";
-    case TGW_RUN_PERMANENT: return "permanent";
-    }
-    return "unknown";
-}
 
 
 /* Replaces run->error with a formatted text (shared by every handler). */
@@ -88,127 +75,6 @@ tgw_run_handle_closed(uv_handle_t *h)
     if (--run->open_handles == 0) {
         tgw_run_finish(run);
     }
-}
-
-/* ------------------------------------------------------------------------
- * Built-ins: each completes from a timer (0 ms except sleep), so every
- * handler reports asynchronously through the same path.
- * ------------------------------------------------------------------------ */
-
-static void
-tgw_builtin_fire(uv_timer_t *t)
-{
-    tgw_run_t    *run = t->data;
-    json_t       *j, *perm;
-    json_error_t  err;
-
-    if (run->timed_out || run->handler == NULL) {
-        /* status and error were set when the run started */
-        tgw_run_close(run, (uv_handle_t *) &run->timer);
-        return;
-    }
-
-    switch (run->handler->builtin) {
-    case TGW_BUILTIN_PING:
-        run->output = strdup("pong");
-        run->output_len = 4;
-        if (run->output == NULL) {
-            run->status = TGW_RUN_RETRYABLE;
-            tgw_run_set_error(run, "out of memory");
-        }
-        break;
-
-    case TGW_BUILTIN_ECHO:
-        run->output_len = run->payload_len < run->result_max
-                          ? run->payload_len : run->result_max;
-        run->truncated = run->payload_len > run->result_max;
-        run->output = malloc(run->output_len + 1);
-        if (run->output == NULL) {
-            run->status = TGW_RUN_RETRYABLE;
-            tgw_run_set_error(run, "out of memory");
-            break;
-        }
-        memcpy(run->output, run->payload, run->output_len);
-        run->output[run->output_len] = '\0';
-        break;
-
-    case TGW_BUILTIN_SLEEP:
-        /* the payload was checked at start; the delay is over */
-        break;
-
-    case TGW_BUILTIN_FAIL:
-        j = json_loadb(run->payload, run->payload_len, JSON_DECODE_ANY, &err);
-        perm = json_is_object(j) ? json_object_get(j, "permanent") : NULL;
-        run->status = json_is_true(perm) ? TGW_RUN_PERMANENT
-                                         : TGW_RUN_RETRYABLE;
-        tgw_run_set_error(run, "fail: failing on purpose%s",
-                          json_is_true(perm) ? " (permanent)" : "");
-        json_decref(j);
-        break;
-    }
-
-    tgw_run_close(run, (uv_handle_t *) &run->timer);
-}
-
-
-/* Validates a sleep payload {"ms":N}; returns N or -1. */
-static int64_t
-tgw_builtin_sleep_ms(const tgw_run_t *run)
-{
-    json_t       *j, *ms;
-    json_error_t  err;
-    int64_t       n = -1;
-
-    j = json_loadb(run->payload, run->payload_len, JSON_DECODE_ANY, &err);
-    ms = json_is_object(j) ? json_object_get(j, "ms") : NULL;
-    if (json_is_integer(ms) && json_integer_value(ms) >= 0
-        && json_integer_value(ms) <= 7LL * 24 * 3600 * 1000)
-    {
-        n = json_integer_value(ms);
-    }
-    json_decref(j);
-    return n;
-}
-
-
-static int
-tgw_builtin_start(tgw_run_t *run)
-{
-    uint64_t delay = 0;
-    int64_t  ms;
-    char     buf[32];
-
-    if (run->handler != NULL && run->handler->builtin == TGW_BUILTIN_SLEEP) {
-        ms = tgw_builtin_sleep_ms(run);
-        if (ms < 0) {
-            run->status = TGW_RUN_PERMANENT;
-            tgw_run_set_error(run, "sleep: payload must be {\"ms\":N} "
-                              "with 0 <= N <= 604800000");
-        } else {
-            delay = (uint64_t) ms;
-            if (run->handler->timeout_ms && delay > run->handler->timeout_ms)
-            {
-                delay = run->handler->timeout_ms;
-                run->timed_out = 1;
-                run->status = TGW_RUN_RETRYABLE;
-                tgw_run_set_error(run, "timeout after %s",
-                                  tgw_duration_format(delay, buf,
-                                                      sizeof(buf)));
-            } else if (asprintf(&run->output, "{\"slept_ms\":%" PRId64 "}",
-                                ms) > 0)
-            {
-                run->output_len = strlen(run->output);
-            } else {
-                run->output = NULL;
-            }
-        }
-    }
-
-    uv_timer_init(run->loop, &run->timer);
-    run->timer.data = run;
-    run->open_handles++;
-    uv_timer_start(&run->timer, tgw_builtin_fire, delay, 0);
-    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -314,7 +180,8 @@ tgw_exec_written(uv_write_t *req, int status)
 }
 
 
-/* Signals the child's whole process group (it leads one: DETACHED). */
+/* Signals the child's whole process group (the keeper leads one:
+ * DETACHED), the program and what it started. */
 static void
 tgw_exec_signal(tgw_run_t *run, int sig)
 {
@@ -445,12 +312,16 @@ tgw_exec_start(tgw_run_t *run)
     uv_process_options_t  opt;
     uv_stdio_container_t  stdio[3];
     uv_buf_t              buf;
-    char                 *env[6], attempt[16];
+    char                 *env[6], attempt[16], worker_pid[24], **argv;
     const char           *path;
     int                   rc, i;
 
     run->errbuf = malloc(2 * TGW_STDERR_TAIL);
-    if (run->errbuf == NULL) {
+    argv = tgw_keeper_argv(run->handler->argv, worker_pid);
+    if (run->errbuf == NULL || argv == NULL) {
+        free(run->errbuf);
+        run->errbuf = NULL;
+        free(argv);
         return -1;
     }
 
@@ -469,6 +340,7 @@ tgw_exec_start(tgw_run_t *run)
             }
             free(run->errbuf);
             run->errbuf = NULL;
+            free(argv);
             return -1;
         }
     }
@@ -492,8 +364,10 @@ tgw_exec_start(tgw_run_t *run)
     stdio[1].data.stream = (uv_stream_t *) &run->out;
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *) &run->err;
-    opt.file = run->handler->argv[0];
-    opt.args = run->handler->argv;
+    /* The program runs under a keeper (keeper.h), which kills it and its
+     * whole process group when this worker dies. */
+    opt.file = TGW_KEEPER_SELF;
+    opt.args = argv;
     opt.env = env;
     opt.stdio = stdio;
     opt.stdio_count = 3;
@@ -506,6 +380,7 @@ tgw_exec_start(tgw_run_t *run)
     for (i = 0; i < 5; i++) {
         free(env[i]);
     }
+    free(argv);
 
     if (rc != 0) {
         /* The handle was initialized all the same: close everything. */
@@ -644,11 +519,51 @@ tgw_exec_outcome(tgw_run_t *run)
  * The run
  * ------------------------------------------------------------------------ */
 
+/* The exec handler's operations (the built-ins' are in builtin.c, the
+ * http handler's in http.c). */
+static void
+tgw_exec_abort(tgw_run_t *run)
+{
+    if (!run->exited) {
+        tgw_exec_signal(run, SIGKILL);
+    }
+}
+
+
+const tgw_handler_ops_t tgw_exec_ops = {
+    tgw_exec_start,
+    tgw_exec_abort,
+    tgw_exec_outcome
+};
+
+
+/* The operations of a run's handler; an unknown type runs as a built-in
+ * that fails at once. */
+static const tgw_handler_ops_t *
+tgw_run_ops(const tgw_run_t *run)
+{
+    if (run->handler == NULL) {
+        return &tgw_builtin_ops;
+    }
+    switch (run->handler->kind) {
+    case TGW_HANDLER_EXEC:
+        return &tgw_exec_ops;
+    case TGW_HANDLER_HTTP:
+        return &tgw_http_ops;
+    case TGW_HANDLER_BUILTIN:
+        break;
+    }
+    return &tgw_builtin_ops;
+}
+
+
 static void
 tgw_run_finish(tgw_run_t *run)
 {
-    if (run->handler && run->handler->kind == TGW_HANDLER_EXEC) {
-        tgw_exec_outcome(run);
+    const tgw_handler_ops_t *ops = tgw_run_ops(run);
+
+    if (ops->finish) {
+        ops->finish(run);
     }
     free(run->errbuf);
     run->errbuf = NULL;
@@ -677,18 +592,8 @@ tgw_run_start(tgw_run_t *run)
         run->status = TGW_RUN_PERMANENT;
         tgw_run_set_error(run, "no handler for type \"%s\"",
                           run->type ? run->type : "");
-        return tgw_builtin_start(run);
     }
-
-    switch (run->handler->kind) {
-    case TGW_HANDLER_BUILTIN:
-        return tgw_builtin_start(run);
-    case TGW_HANDLER_EXEC:
-        return tgw_exec_start(run);
-    case TGW_HANDLER_HTTP:
-        break;
-    }
-    return tgw_http_start(run);
+    return tgw_run_ops(run)->start(run);
 }
 
 
@@ -696,22 +601,7 @@ void
 tgw_run_abort(tgw_run_t *run)
 {
     run->aborted = 1;
-    if (run->handler && run->handler->kind == TGW_HANDLER_HTTP) {
-        tgw_http_abort(run);
-        return;
-    }
-    if (run->handler && run->handler->kind == TGW_HANDLER_EXEC) {
-        if (!run->exited) {
-            tgw_exec_signal(run, SIGKILL);
-        }
-        return;
-    }
-    if (!uv_is_closing((uv_handle_t *) &run->timer)) {
-        uv_timer_stop(&run->timer);
-        run->status = TGW_RUN_RETRYABLE;
-        tgw_run_set_error(run, "aborted at shutdown");
-        tgw_run_close(run, (uv_handle_t *) &run->timer);
-    }
+    tgw_run_ops(run)->abort(run);
 }
 
 

@@ -1,6 +1,7 @@
 /*
  * Running one task with its handler: built-ins on timers, exec handlers as
- * child processes (uv_spawn, no shell), all on the caller's libuv loop.
+ * child processes (uv_spawn, no shell, under a keeper that kills them when
+ * the worker dies: keeper.h), all on the caller's libuv loop.
  * A run reports through its done callback exactly once, after every libuv
  * handle it opened is closed, so the owner may free it right there.
  */
@@ -15,7 +16,7 @@
 
 #include "conf.h"
 #include "hreq.h"
-#include "retry.h"
+#include "outcome.h"
 
 /* How much of a failing command's stderr becomes the task's error. */
 #define TGW_STDERR_TAIL     2048
@@ -76,9 +77,20 @@ struct tgw_run_s {
     char                     *hdr[4];
 };
 
-/* http.c: starts the POST of an http handler run (called by run.c). */
-int tgw_http_start(tgw_run_t *run);
-void tgw_http_abort(tgw_run_t *run);
+/*
+ * A handler's operations.  start begins the run (0, or -1 when out of
+ * memory with nothing left open); abort ends it early; finish, when set,
+ * settles status and error once every handle of the run is closed.
+ */
+typedef struct {
+    int               (*start)(tgw_run_t *run);
+    void              (*abort)(tgw_run_t *run);
+    void              (*finish)(tgw_run_t *run);
+} tgw_handler_ops_t;
+
+extern const tgw_handler_ops_t tgw_builtin_ops;    /* builtin.c */
+extern const tgw_handler_ops_t tgw_exec_ops;       /* run.c */
+extern const tgw_handler_ops_t tgw_http_ops;       /* http.c */
 
 /* Closes one of the run's handles (h->data == run), counting it; and
  * counts a handle closed by other means (run.c). */
@@ -103,8 +115,5 @@ void tgw_run_abort(tgw_run_t *run);
 
 /* Frees the outputs. */
 void tgw_run_cleanup(tgw_run_t *run);
-
-/* Returns a pointer to the name of a run status, for logs. */
-const char *tgw_run_status_name(tgw_run_status_t s);
 
 #endif /* TGW_RUN_H */

@@ -17,7 +17,8 @@
 #include "tgw_keys.h"
 #include "tgw_result.h"
 #include "webhook.h"
-#include "worker.h"
+#include "retry.h"
+#include "store.h"
 
 static void tgw_hook_send(tgw_hook_t *h);
 static void tgw_hook_end(tgw_hook_t *h);
@@ -139,13 +140,22 @@ tgw_webhook_delay_ms(const uint64_t *schedule, size_t n, int next,
  * Deliveries
  * ------------------------------------------------------------------------ */
 
+void
+tgw_webhooks_init(tgw_webhooks_t *ws, uv_loop_t *loop, tgw_rconn_t *rc)
+{
+    memset(ws, 0, sizeof(*ws));
+    ws->loop = loop;
+    ws->rc = rc;
+}
+
+
 static void
 tgw_hook_free(tgw_hook_t *h)
 {
     tgw_hook_t **pp;
     size_t       i;
 
-    for (pp = &h->w->hooks; *pp; pp = &(*pp)->next) {
+    for (pp = &h->ws->hooks; *pp; pp = &(*pp)->next) {
         if (*pp == h) {
             *pp = h->next;
             break;
@@ -159,8 +169,21 @@ tgw_hook_free(tgw_hook_t *h)
     free(h->event);
     free(h->msg_id);
     free(h->body);
+    free(h->record_error);
     tgw_conf_unref(h->conf);
     free(h);
+}
+
+
+/* A delivery that ended is freed once nothing of it is out or owed. */
+static void
+tgw_hook_maybe_free(tgw_hook_t *h)
+{
+    if (h->state == TGW_HOOK_DONE && !h->redis_busy && !h->timer_open
+        && h->record == NULL && !h->record_busy)
+    {
+        tgw_hook_free(h);
+    }
 }
 
 
@@ -170,9 +193,7 @@ tgw_hook_timer_closed(uv_handle_t *t)
     tgw_hook_t *h = t->data;
 
     h->timer_open = 0;
-    if (h->state == TGW_HOOK_DONE && !h->redis_busy) {
-        tgw_hook_free(h);
-    }
+    tgw_hook_maybe_free(h);
 }
 
 
@@ -185,17 +206,21 @@ tgw_hook_end(tgw_hook_t *h)
         uv_timer_stop(&h->timer);
         uv_close((uv_handle_t *) &h->timer, tgw_hook_timer_closed);
     }
-    tgw_worker_hook_ended(h->w);
+    if (h->ws->on_ended) {
+        h->ws->on_ended(h->ws->data);
+    }
 }
 
 
 int
-tgw_webhook_busy(tgw_worker_t *w)
+tgw_webhook_busy(tgw_webhooks_t *ws)
 {
     tgw_hook_t *h;
 
-    for (h = w->hooks; h; h = h->next) {
-        if (h->state == TGW_HOOK_SENDING || h->state == TGW_HOOK_LOADING) {
+    for (h = ws->hooks; h; h = h->next) {
+        if (h->state == TGW_HOOK_SENDING || h->state == TGW_HOOK_LOADING
+            || h->record != NULL || h->record_busy)
+        {
             return 1;
         }
     }
@@ -204,11 +229,12 @@ tgw_webhook_busy(tgw_worker_t *w)
 
 
 void
-tgw_webhook_stop_waiting(tgw_worker_t *w)
+tgw_webhook_stop_waiting(tgw_webhooks_t *ws)
 {
     tgw_hook_t *h, *next;
 
-    for (h = w->hooks; h; h = next) {
+    ws->stopping = 1;
+    for (h = ws->hooks; h; h = next) {
         next = h->next;
         if (h->state == TGW_HOOK_WAITING) {
             tgw_hook_end(h);        /* stays "pending" in the hash */
@@ -217,28 +243,72 @@ tgw_webhook_stop_waiting(tgw_worker_t *w)
 }
 
 
-/* Records the delivery's progress in the task hash (best effort). */
+static void tgw_hook_record_send(tgw_hook_t *h);
+
+
+static void
+tgw_hook_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_hook_t     *h = data;
+    tgw_webhooks_t *ws = h->ws;
+
+    h->record_busy = 0;
+    if (r != NULL && r->type != REDIS_REPLY_ERROR) {
+        h->record = NULL;           /* landed */
+        free(h->record_error);
+        h->record_error = NULL;
+    } else if (r != NULL) {
+        tgw_log(TGW_LOG_WARN, "webhook_record_failed", "task_id",
+                h->task_id, "status", h->record, "error", r->str, NULL);
+    }
+    tgw_hook_maybe_free(h);
+    if (ws->on_ended) {
+        ws->on_ended(ws->data);
+    }
+}
+
+
+/*
+ * Records the delivery's progress in the task hash.  This write retries
+ * until it lands: a lost one would leave webhook_status "pending" for a
+ * delivery that ended; a write that fails (Redis away, an error) is sent
+ * again by tgw_webhooks_retry() on every tick, and the delivery is freed
+ * only once it landed (or the worker's shutdown grace ran out).  A newer
+ * progress replaces an older one not yet written.
+ */
 static void
 tgw_hook_record(tgw_hook_t *h, const char *status, const char *error)
 {
-    tgw_args_t a;
-    char       key[512];
+    free(h->record_error);
+    h->record_error = error ? strdup(error) : NULL;
+    h->record = status;
+    tgw_hook_record_send(h);
+}
 
-    tgw_args_init(&a);
-    tgw_args_add(&a, "HSET");
-    tgw_args_addf(&a, key, sizeof(key), TGW_KEY_TASK, h->conf->prefix,
-                  h->task_id);
-    tgw_args_add(&a, TGW_F_WEBHOOK_STATUS);
-    tgw_args_add(&a, status);
-    tgw_args_add(&a, TGW_F_WEBHOOK_ATTEMPTS);
-    tgw_args_addu(&a, (uint64_t) h->attempts);
-    if (error) {
-        tgw_args_add(&a, TGW_F_WEBHOOK_LAST_ERROR);
-        tgw_args_add(&a, error);
+
+static void
+tgw_hook_record_send(tgw_hook_t *h)
+{
+    if (h->record == NULL || h->record_busy) {
+        return;
     }
-    if (tgw_rconn_cmd(&h->w->cmd, NULL, NULL, &a) != 0) {
-        tgw_log(TGW_LOG_WARN, "webhook_record_failed", "task_id",
-                h->task_id, "status", status, NULL);
+    if (tgw_store_webhook_status(h->ws->rc, h->conf, h->task_id, h->record,
+                                 h->attempts, h->record_error,
+                                 tgw_hook_recorded, h) == 0)
+    {
+        h->record_busy = 1;
+    }
+}
+
+
+void
+tgw_webhooks_retry(tgw_webhooks_t *ws)
+{
+    tgw_hook_t *h, *next;
+
+    for (h = ws->hooks; h; h = next) {
+        next = h->next;
+        tgw_hook_record_send(h);
     }
 }
 
@@ -279,7 +349,7 @@ tgw_hook_sent(tgw_hreq_t *r)
     tgw_hreq_cleanup(r);
 
     delay = -1;
-    if (!(r->rc == CURLE_OK && r->status == 410) && !h->w->stopping) {
+    if (!(r->rc == CURLE_OK && r->status == 410) && !h->ws->stopping) {
         delay = tgw_webhook_delay_ms(h->conf->webhook_schedule,
                                      h->conf->webhook_nschedule,
                                      h->attempts + 1,
@@ -290,7 +360,7 @@ tgw_hook_sent(tgw_hreq_t *r)
     if (delay < 0) {
         tgw_log(TGW_LOG_WARN, "webhook_failed", "task_id", h->task_id,
                 "event", h->event, "attempt", att, "error", err, NULL);
-        tgw_hook_record(h, h->w->stopping && !(r->rc == CURLE_OK
+        tgw_hook_record(h, h->ws->stopping && !(r->rc == CURLE_OK
                                                && r->status == 410)
                            ? TGW_WH_PENDING : TGW_WH_FAILED, err);
         tgw_hook_end(h);
@@ -344,7 +414,7 @@ tgw_hook_send(tgw_hook_t *h)
 
     h->attempts++;
     memset(&h->req, 0, sizeof(h->req));
-    h->req.loop = h->w->loop;
+    h->req.loop = h->ws->loop;
     h->req.url = h->url;
     h->req.headers = (const char * const *) h->hdr;
     h->req.body = h->body;
@@ -373,9 +443,7 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
 
     h->redis_busy = 0;
     if (h->state == TGW_HOOK_DONE) {
-        if (!h->timer_open) {
-            tgw_hook_free(h);
-        }
+        tgw_hook_maybe_free(h);
         return;
     }
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
@@ -416,19 +484,17 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
 
 
 void
-tgw_webhook_start(tgw_worker_t *w, const char *task_id, const char *status,
-    const char *url, uint64_t finished_ms)
+tgw_webhook_start(tgw_webhooks_t *ws, tgw_conf_t *conf, const char *task_id,
+    const char *status, const char *url, uint64_t finished_ms)
 {
     tgw_hook_t *h;
-    tgw_args_t  a;
-    char        key[512];
 
     h = calloc(1, sizeof(*h));
     if (h == NULL) {
         goto nomem;
     }
-    h->w = w;
-    h->conf = tgw_conf_ref(w->conf);
+    h->ws = ws;
+    h->conf = tgw_conf_ref(conf);
     h->task_id = strdup(task_id);
     h->url = strdup(url);
     if (asprintf(&h->event, "task.%s", status) < 0) {
@@ -450,18 +516,14 @@ tgw_webhook_start(tgw_worker_t *w, const char *task_id, const char *status,
         free(h);
         goto nomem;
     }
-    uv_timer_init(w->loop, &h->timer);
+    uv_timer_init(ws->loop, &h->timer);
     h->timer.data = h;
     h->timer_open = 1;
-    h->next = w->hooks;
-    w->hooks = h;
+    h->next = ws->hooks;
+    ws->hooks = h;
 
-    tgw_args_init(&a);
-    tgw_args_add(&a, "HGETALL");
-    tgw_args_addf(&a, key, sizeof(key), TGW_KEY_TASK, h->conf->prefix,
-                  task_id);
     h->state = TGW_HOOK_LOADING;
-    if (tgw_rconn_cmd(&w->cmd, tgw_hook_loaded, h, &a) != 0) {
+    if (tgw_store_load(ws->rc, h->conf, task_id, tgw_hook_loaded, h) != 0) {
         tgw_log(TGW_LOG_WARN, "webhook_failed", "task_id", task_id,
                 "error", "redis unavailable", NULL);
         tgw_hook_end(h);
@@ -477,12 +539,14 @@ nomem:
 
 
 void
-tgw_webhook_stop_all(tgw_worker_t *w)
+tgw_webhook_stop_all(tgw_webhooks_t *ws)
 {
     tgw_hook_t *h, *next;
 
-    for (h = w->hooks; h; h = next) {
+    ws->stopping = 1;
+    for (h = ws->hooks; h; h = next) {
         next = h->next;
+        h->record = NULL;           /* owed status writes are given up */
         switch (h->state) {
         case TGW_HOOK_SENDING:
             tgw_hreq_abort(&h->req);    /* tgw_hook_sent ends it */
@@ -492,7 +556,17 @@ tgw_webhook_stop_all(tgw_worker_t *w)
             tgw_hook_end(h);
             break;
         case TGW_HOOK_DONE:
+            tgw_hook_maybe_free(h);
             break;
         }
+    }
+}
+
+
+void
+tgw_webhooks_free(tgw_webhooks_t *ws)
+{
+    while (ws->hooks) {
+        tgw_hook_free(ws->hooks);
     }
 }

@@ -1,5 +1,5 @@
 /*
- * Webhooks (SPEC §8): when a task reaches succeeded, dead or cancelled
+ * Webhooks: when a task reaches succeeded, dead or cancelled
  * and has a callback URL, the worker POSTs the event, signed the Standard
  * Webhooks way, retried on webhook.schedule.  Deliveries hold no task
  * slot; their progress is kept in the task hash (webhook_status
@@ -12,10 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "conf.h"
 #include "hreq.h"
+#include "rconn.h"
 
-typedef struct tgw_worker_s tgw_worker_t;
 
 /* A delivery's life. */
 typedef enum {
@@ -27,9 +29,20 @@ typedef enum {
 
 typedef struct tgw_hook_s tgw_hook_t;
 
+/* The deliveries of a worker. */
+typedef struct {
+    uv_loop_t          *loop;
+    tgw_rconn_t        *rc;         /* the command connection */
+    tgw_hook_t         *hooks;
+    int                 stopping;   /* no new tries: a failure stays
+                                       "pending" in the hash */
+    void              (*on_ended)(void *data);  /* a delivery ended */
+    void               *data;
+} tgw_webhooks_t;
+
 struct tgw_hook_s {
-    tgw_hook_t         *next;       /* the worker's list */
-    tgw_worker_t       *w;
+    tgw_hook_t         *next;       /* the list of ws */
+    tgw_webhooks_t     *ws;
     tgw_conf_t         *conf;       /* secrets, schedule, timeout */
     tgw_hook_state_t    state;
     char               *task_id;
@@ -42,6 +55,10 @@ struct tgw_hook_s {
     int                 attempts;   /* tries made */
     int                 redis_busy; /* an HGETALL for it is out */
     int                 timer_open;
+    const char         *record;     /* a webhook_status write that has not
+                                       landed yet (NULL: none) */
+    char               *record_error; /* its webhook_last_error */
+    int                 record_busy;  /* the write is out */
     uv_timer_t          timer;      /* the next try */
     tgw_hreq_t          req;
     char               *hdr[6];     /* header lines of the current try */
@@ -51,17 +68,27 @@ struct tgw_hook_s {
  * Starts delivering the event of a task that just reached `status`
  * (finished at finished_ms) to url.  Failures to start are logged.
  */
-void tgw_webhook_start(tgw_worker_t *w, const char *task_id,
-    const char *status, const char *url, uint64_t finished_ms);
+void tgw_webhooks_init(tgw_webhooks_t *ws, uv_loop_t *loop,
+    tgw_rconn_t *rc);
+void tgw_webhook_start(tgw_webhooks_t *ws, tgw_conf_t *conf,
+    const char *task_id, const char *status, const char *url,
+    uint64_t finished_ms);
+
+/* Sends again the status writes that did not land (every tick). */
+void tgw_webhooks_retry(tgw_webhooks_t *ws);
 
 /*
  * Shutdown: stop_waiting ends the deliveries waiting for a retry (they
- * stay "pending"); busy says whether a POST or its task read is still
- * out (the worker gives those its shutdown grace); stop_all aborts them.
+ * stay "pending"); busy says whether a POST, its task read or a status
+ * write is still out or owed (the worker gives those its shutdown
+ * grace); stop_all aborts them.
  */
-void tgw_webhook_stop_waiting(tgw_worker_t *w);
-int tgw_webhook_busy(tgw_worker_t *w);
-void tgw_webhook_stop_all(tgw_worker_t *w);
+void tgw_webhook_stop_waiting(tgw_webhooks_t *ws);
+int tgw_webhook_busy(tgw_webhooks_t *ws);
+void tgw_webhook_stop_all(tgw_webhooks_t *ws);
+
+/* Frees what is left once the loop ended (every handle is closed). */
+void tgw_webhooks_free(tgw_webhooks_t *ws);
 
 /*
  * The webhook-signature header value: for each "whsec_<base64>" secret,

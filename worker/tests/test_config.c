@@ -110,6 +110,8 @@ main(void)
         is_int(c->retry_max_attempts, 5, "default retry.max_attempts");
         is_int(c->retry_base_ms, 1000, "default retry.base");
         is_int(c->retry_cap_ms, 3600000, "default retry.cap");
+        is_int(c->redis_backoff_min_ms, 100, "default redis_backoff.min");
+        is_int(c->redis_backoff_max_ms, 5000, "default redis_backoff.max");
         is_int(c->webhook_timeout_ms, 10000, "default webhook.timeout");
         is_int(c->webhook_nschedule, 7, "default webhook.schedule");
         is_int(c->webhook_schedule[6], 36000000, "webhook.schedule ends 10h");
@@ -135,7 +137,7 @@ main(void)
         "             \"allow_private\": true},\n"
         " \"handlers\": {\n"
         "   \"system.ping\": {\"builtin\": \"ping\"},\n"
-        "   \"report.build\": {\"exec\": [\"/usr/local/bin/build-report\",\n"
+        "   \"report.build\": {\"exec\": [\"/bin/echo\",\n"
         "                      \"--json\"], \"timeout\": \"5m\",\n"
         "                      \"max_attempts\": 3, \"concurrency\": 2},\n"
         "   \"crm.sync\": {\"http\": {\"url\":\n"
@@ -181,7 +183,7 @@ main(void)
         h = tgw_conf_handler(c, "report.build");
         ok(h && h->kind == TGW_HANDLER_EXEC, "report.build is exec");
         if (h) {
-            is_str(h->argv[0], "/usr/local/bin/build-report", "argv[0]");
+            is_str(h->argv[0], "/bin/echo", "argv[0]");
             is_str(h->argv[1], "--json", "argv[1]");
             ok(h->argv[2] == NULL, "argv NULL-terminated");
             is_int(h->timeout_ms, 300000, "handler timeout");
@@ -242,6 +244,19 @@ main(void)
         "queues.a b: bad queue name (want [A-Za-z0-9._-]{1,64})");
     bad("{\"retry\": {\"base\": \"10s\", \"cap\": \"1s\"}}",
         "retry.cap: must not be less than retry.base");
+    bad("{\"redis_backoff\": {\"min\": \"2s\", \"max\": \"1s\"}}",
+        "redis_backoff.max: must not be less than redis_backoff.min");
+    bad("{\"redis_backoff\": {\"step\": \"1s\"}}",
+        "redis_backoff.step: unknown key");
+    c = load("{\"redis_backoff\": {\"min\": \"50ms\", \"max\": \"2s\"}}",
+             &errs);
+    ok(c != NULL, "redis_backoff accepted");
+    if (c) {
+        is_int(c->redis_backoff_min_ms, 50, "redis_backoff.min");
+        is_int(c->redis_backoff_max_ms, 2000, "redis_backoff.max");
+    }
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
     bad("{\"handlers\": {\"x\": {}}}",
         "handlers.x: needs exactly one of \"builtin\", \"exec\" or \"http\"");
     bad("{\"handlers\": {\"x\": {\"builtin\": \"ping\", \"exec\": [\"/a\"]}}}",
@@ -280,6 +295,58 @@ main(void)
         "\"type\": \"no spaces\"}]}",
         "schedules[0].type: bad task type (want [A-Za-z0-9._:-]{1,64})");
     bad("{\"prefix\": \"\"}", "prefix: must not be empty");
+
+    /* the prefix rule of the module and taskgwctl: 1..128 visible ASCII
+     * characters, no braces */
+    {
+        char text[400], p128[129];
+
+        memset(p128, 'p', 128);
+        p128[128] = '\0';
+        snprintf(text, sizeof(text), "{\"prefix\": \"%s\"}", p128);
+        c = load(text, &errs);
+        ok(c != NULL, "a prefix of 128 characters is taken");
+        tgw_conf_unref(c);
+        tgw_conf_errors_free(&errs);
+        snprintf(text, sizeof(text), "{\"prefix\": \"%sp\"}", p128);
+        bad(text, "prefix: must be 1 to 128 visible ASCII characters "
+            "without braces (as nginx's taskgw_prefix and taskgwctl -p)");
+    }
+    bad("{\"prefix\": \"a{b}\"}", "prefix: must be 1 to 128 visible ASCII "
+        "characters without braces (as nginx's taskgw_prefix and "
+        "taskgwctl -p)");
+    bad("{\"prefix\": \"caf\u00e9\"}", "prefix: must be 1 to 128 visible "
+        "ASCII characters without braces (as nginx's taskgw_prefix and "
+        "taskgwctl -p)");
+
+    /* a worker name: no control characters, at most 128 bytes */
+    bad("{\"name\": \"w1\\nlevel=error\"}", "name: must be at most 128 "
+        "bytes without control characters (newline, tab, ...)");
+    bad("{\"name\": \"w\\t1\"}", "name: must be at most 128 bytes without "
+        "control characters (newline, tab, ...)");
+    c = load("{\"name\": \"worker 1 \u00e9\"}", &errs);
+    ok(c != NULL && strcmp(c->name, "worker 1 \xc3\xa9") == 0,
+       "a name with a space and UTF-8 is taken");
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
+
+    /* an exec program must be there and executable, found as execvp
+     * finds it */
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"/nonexistent/prog\"]}}}",
+        "handlers.x.exec[0]: cannot run \"/nonexistent/prog\": No such file "
+        "or directory");
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"/etc/passwd\"]}}}",
+        "handlers.x.exec[0]: cannot run \"/etc/passwd\": not executable");
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"/bin\"]}}}",
+        "handlers.x.exec[0]: cannot run \"/bin\": not a regular file");
+    bad("{\"handlers\": {\"x\": {\"exec\": [\"no-such-prog-tgw\"]}}}",
+        "handlers.x.exec[0]: cannot run \"no-such-prog-tgw\": not found in "
+        "PATH");
+    c = load("{\"handlers\": {\"x\": {\"exec\": [\"sh\", \"-c\", \":\"]}}}",
+             &errs);
+    ok(c != NULL, "a program name without '/' is found in PATH");
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
     bad("{\"password\": 5}", "password: expected a string or null, got "
         "an integer");
 

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "keeper.h"
 #include "run.h"
 #include "tap.h"
 
@@ -189,7 +190,7 @@ builtin_handler(tgw_builtin_t b, uint64_t timeout_ms)
 
 
 int
-main(void)
+main(int argc, char **argv_main)
 {
     tgw_run_t           run;
     tgw_handler_conf_t  h;
@@ -203,6 +204,11 @@ main(void)
     char               *argv[2] = { NULL, NULL };
     char                want[256];
     CURLM              *multi;
+
+    /* exec handlers run their program through a keeper: this binary */
+    if (tgw_keeper_wanted(argc, argv_main)) {
+        tgw_keeper_main(argc, argv_main);
+    }
 
     note_inherited();
     if (mkdtemp(tmpdir) == NULL || uv_loop_init(&loop) != 0) {

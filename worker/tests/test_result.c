@@ -81,6 +81,17 @@ main(void)
     ok(!tgw_utf8_valid("\xf4\x90\x80\x80", 4), "beyond U+10FFFF invalid");
     is_int(tgw_utf8_complete_len("ab\xf0\x9f\x98", 5), 2,
            "incomplete 4-byte sequence cut");
+    is_int(tgw_utf8_seq_len("a", 1), 1, "seq: ASCII");
+    is_int(tgw_utf8_seq_len("\xc3\xa9", 2), 2, "seq: 2 bytes");
+    is_int(tgw_utf8_seq_len("\xe2\x82\xac", 3), 3, "seq: 3 bytes");
+    is_int(tgw_utf8_seq_len("\xf0\x9f\x98\x80", 4), 4, "seq: 4 bytes");
+    is_int(tgw_utf8_seq_len("\x80", 1), 0, "seq: stray continuation");
+    is_int(tgw_utf8_seq_len("\xe2\x82", 2), 0, "seq: cut at the end");
+    is_int(tgw_utf8_seq_len("\xe2\x82" "a", 3), 0, "seq: cut inside");
+    is_int(tgw_utf8_seq_len("\xc0\xaf", 2), 0, "seq: overlong");
+    is_int(tgw_utf8_seq_len("\xed\xa0\x80", 3), 0, "seq: surrogate");
+    is_int(tgw_utf8_seq_len("\xf5\x80\x80\x80", 4), 0, "seq: > U+10FFFF");
+    is_int(tgw_utf8_seq_len("\xff", 1), 0, "seq: FF");
     b = tgw_base64_encode((const unsigned char *) "foobar", 6);
     is_str(b, "Zm9vYmFy", "base64 of foobar");
     free(b);

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "outcome.h"
 #include "retry.h"
 #include "tap.h"
 #include "tgw_keys.h"

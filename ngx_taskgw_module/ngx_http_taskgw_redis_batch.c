@@ -1,0 +1,455 @@
+
+/*
+ * ngx_http_taskgw_redis_batch: batches of commands on the Redis link:
+ * queued while it connects, written in order, timed out, answered.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include "ngx_http_taskgw_module.h"
+#include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_redis_fmt.h"
+#include "ngx_http_taskgw_redis_link.h"
+
+
+static void ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply,
+    void *data);
+static void ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev);
+static ngx_int_t ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op);
+static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
+    redisReply *reply);
+static void ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op);
+static void ngx_http_taskgw_redis_op_cleanup(void *data);
+
+
+/*
+ * Hands formatted commands to a context: hiredis registers a callback for
+ * each (fn, with data for the last one) and gets no bytes; the bytes join
+ * rc->out in the same order.  All or nothing: a command whose callback is
+ * registered but whose bytes are not written would leave the replies
+ * unmatched, so a failure part of the way resets the link.  On success
+ * the chain belongs to the context.
+ */
+
+ngx_int_t
+ngx_http_taskgw_redis_queue(ngx_http_taskgw_redis_conn_t *rc,
+    ngx_chain_t *out, redisCallbackFn *fn, void *data)
+{
+    ngx_chain_t  *cl, *next;
+
+    if (rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)) {
+        return NGX_ERROR;
+    }
+
+    for (cl = out; cl; cl = cl->next) {
+
+        if (!((ngx_http_taskgw_redis_out_t *) cl)->first) {
+            continue;
+        }
+
+        for (next = cl->next; next; next = next->next) {
+            if (((ngx_http_taskgw_redis_out_t *) next)->first) {
+                break;
+            }
+        }
+
+        if (redisAsyncFormattedCommand(rc->ac, fn,
+                                       next ? NULL : data,
+                                       (char *) cl->buf->pos, 0)
+            != REDIS_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, rc->link->log, 0,
+                          "taskgw: redis command could not be queued");
+
+            if (cl != out) {
+                ngx_http_taskgw_redis_reset(rc->link, "command queue failed");
+            }
+
+            return NGX_ERROR;
+        }
+    }
+
+    *rc->last = out;
+
+    for (cl = out; cl->next; cl = cl->next) { /* void */ }
+
+    rc->last = &cl->next;
+
+    ngx_http_taskgw_redis_add_write(rc);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends n commands pipelined on the link; done() gets the last one's
+ * reply.  While the link is connecting the batch waits for it (within the
+ * same timeout).  NGX_ERROR means the link is down: nothing is in flight,
+ * done() will not be called, and the caller answers 503 itself.
+ * NGX_HTTP_INTERNAL_SERVER_ERROR means a command had too many arguments
+ * (a bug, logged); the caller answers 500.
+ */
+
+ngx_int_t
+ngx_http_taskgw_redis_send(ngx_http_request_t *r,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_done_pt done)
+{
+    ngx_uint_t                   i;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
+    ngx_http_taskgw_redis_op_t  *op;
+
+    for (i = 0; i < n; i++) {
+        if (cmds[i].argc > NGX_HTTP_TASKGW_REDIS_MAX_ARGS) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "taskgw: a redis command has more than %d "
+                          "arguments", NGX_HTTP_TASKGW_REDIS_MAX_ARGS);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /*
+     * A request that finds the link down when the backoff delay is over
+     * (the reconnect timer is about to fire) starts the attempt itself and
+     * waits for it; earlier, it is answered at once.
+     */
+
+    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN && link->rc == NULL
+        && link->closing == NULL && !link->exiting
+        && (ngx_msec_int_t) (ngx_current_msec - link->next_attempt) >= 0)
+    {
+        if (link->reconnect.timer_set) {
+            ngx_del_timer(&link->reconnect);
+        }
+
+        ngx_http_taskgw_redis_connect(link);
+    }
+
+    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN || link->rc == NULL
+        || (link->rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "taskgw: redis link %s, not sending",
+                       ngx_http_taskgw_redis_state_name(link->state));
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    op = ngx_calloc(sizeof(ngx_http_taskgw_redis_op_t), r->connection->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->out = ngx_http_taskgw_redis_format(cmds, n, r->connection->log);
+    if (op->out == NULL) {
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    op->request = r;
+    op->done = done;
+    op->cleanup = cln;
+
+    op->timer.handler = ngx_http_taskgw_redis_op_timeout;
+    op->timer.data = op;
+    op->timer.log = link->log;
+
+    if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
+        ngx_queue_insert_tail(&link->waiting, &op->queue);
+        op->waiting = 1;
+
+    } else if (ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
+        ngx_http_taskgw_redis_op_free(op);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_taskgw_redis_op_cleanup;
+    cln->data = op;
+
+    ngx_add_timer(&op->timer, link->conf->timeout);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A command whose reply nobody waits for (clean-up after a failure): sent
+ * only on a link that is UP, and forgotten otherwise.
+ */
+
+void
+ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd)
+{
+    ngx_chain_t             *out;
+    ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
+
+    if (link->state != NGX_HTTP_TASKGW_LINK_UP || link->rc == NULL
+        || cmd->argc > NGX_HTTP_TASKGW_REDIS_MAX_ARGS)
+    {
+        return;
+    }
+
+    out = ngx_http_taskgw_redis_format(cmd, 1, link->log);
+    if (out == NULL) {
+        return;
+    }
+
+    if (ngx_http_taskgw_redis_queue(link->rc, out,
+                                    ngx_http_taskgw_redis_reply, NULL)
+        != NGX_OK)
+    {
+        ngx_http_taskgw_redis_free_out(out);
+    }
+}
+
+
+/* Hands an op's commands to the link; the last one carries the op. */
+
+static ngx_int_t
+ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op)
+{
+    if (link->rc == NULL
+        || ngx_http_taskgw_redis_queue(link->rc, op->out,
+                                       ngx_http_taskgw_redis_reply, op)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    op->out = NULL;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The ops that waited for the link: sent once it is UP, or failed with a
+ * NULL reply when it went down instead.
+ */
+
+void
+ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link, ngx_uint_t fail)
+{
+    ngx_queue_t                 *q;
+    ngx_http_taskgw_redis_op_t  *op;
+
+    while (!ngx_queue_empty(&link->waiting)) {
+        q = ngx_queue_head(&link->waiting);
+        ngx_queue_remove(q);
+
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+        op->waiting = 0;
+
+        if (fail || ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
+            ngx_http_taskgw_redis_op_finish(op, NULL);
+        }
+    }
+}
+
+
+/*
+ * Every command's reply comes here; data is the op on a batch's last
+ * command.  A NULL reply means hiredis is dropping the context, and every
+ * reply still due comes as NULL: the first one takes the link down, so
+ * that nothing the answered requests set going uses the dying context.
+ */
+
+static void
+ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
+
+    if (reply == NULL) {
+        ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
+    }
+
+    if (data) {
+        ngx_http_taskgw_redis_op_finish(data, reply);
+    }
+}
+
+
+/* Hands the reply to the request, if it is still there, and frees op. */
+
+static void
+ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    r = op->request;
+
+    if (r != NULL) {
+        op->cleanup->handler = NULL;
+    }
+
+    /* a worker process that is exiting answers nobody any more */
+
+    if (r != NULL && !ngx_http_taskgw_link.exiting) {
+        c = r->connection;
+
+        op->done(r, reply);
+
+        ngx_http_run_posted_requests(c);
+    }
+
+    ngx_http_taskgw_redis_op_free(op);
+}
+
+
+static void
+ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op)
+{
+    ngx_http_taskgw_redis_free_out(op->out);
+    ngx_free(op);
+}
+
+
+/*
+ * A batch without its reply in time.  While Redis keeps reading what is
+ * written to it or answering what came before (a large command ahead of
+ * this one, say), the batch waits on: the timeout counts from the link's
+ * last progress.  No progress for that long means Redis is stuck or the
+ * path to it is: later replies on this connection cannot be trusted to
+ * come, so the whole link is reset and every waiting request answered 503.
+ */
+
+static void
+ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
+{
+    ngx_http_taskgw_redis_op_t  *op = ev->data;
+    ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
+
+    u_char      *p;
+    ngx_msec_t   idle;
+
+    static u_char  reason[sizeof("did not answer within  ms")
+                          + NGX_INT_T_LEN];
+
+    idle = ngx_current_msec - link->progress;
+
+    if (!op->waiting && link->state == NGX_HTTP_TASKGW_LINK_UP
+        && idle < link->conf->timeout)
+    {
+        ngx_add_timer(&op->timer, link->conf->timeout - idle);
+        return;
+    }
+
+    p = ngx_sprintf(reason, "did not answer within %M ms",
+                    link->conf->timeout);
+    *p = '\0';
+
+    ngx_http_taskgw_redis_reset(link, (char *) reason);
+}
+
+
+static void
+ngx_http_taskgw_redis_op_cleanup(void *data)
+{
+    ngx_http_taskgw_redis_op_t  *op = data;
+
+    if (op->waiting) {
+        /* never sent: nothing will answer it */
+        ngx_queue_remove(&op->queue);
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+
+        ngx_http_taskgw_redis_op_free(op);
+        return;
+    }
+
+    /*
+     * The batch stays in flight; its reply will find no request.  Nobody
+     * waits for it now, so its timer must not keep an exiting worker up
+     * (the request went away, e.g. to worker_shutdown_timeout): it only
+     * still guards the link while the worker runs.
+     */
+    op->request = NULL;
+    op->timer.cancelable = 1;
+}
+
+
+/*
+ * Whether a batch succeeded: a reply arrived, is not a Redis error, and
+ * is not nil (an aborted EXEC); for EXEC, no queued command failed.
+ */
+
+ngx_uint_t
+ngx_http_taskgw_redis_reply_ok(redisReply *reply)
+{
+    size_t  i;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR
+        || reply->type == REDIS_REPLY_NIL)
+    {
+        return 0;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements; i++) {
+            if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * Why a batch failed, for a log line: Redis's own error text (for EXEC,
+ * the first command that failed), else what the reply was.  The text
+ * points into the reply.
+ */
+
+void
+ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text)
+{
+    size_t  i;
+
+    if (reply == NULL) {
+        ngx_str_set(text, "no reply");
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements; i++) {
+            if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+                reply = reply->element[i];
+                break;
+            }
+        }
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        text->data = (u_char *) reply->str;
+        text->len = reply->len;
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        ngx_str_set(text, "transaction aborted (nil reply)");
+        return;
+    }
+
+    ngx_str_set(text, "unexpected reply");
+}

@@ -1,0 +1,319 @@
+
+/*
+ * ngx_http_taskgw_redis_fmt: building a command's arguments and turning
+ * commands into RESP pieces (memory copies, body parts sent from file).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_taskgw_module.h"
+#include "ngx_http_taskgw_redis.h"
+#include "ngx_http_taskgw_redis_fmt.h"
+
+
+static ngx_http_taskgw_redis_out_t *ngx_http_taskgw_redis_piece(
+    ngx_chain_t ***last, size_t size, ngx_log_t *log);
+static ngx_int_t ngx_http_taskgw_redis_file_piece(ngx_chain_t ***last,
+    ngx_buf_t *b, ngx_log_t *log);
+
+
+/* The argv[] mark of the argument ngx_http_taskgw_redis_cmd_body() adds. */
+static u_char  ngx_http_taskgw_redis_body_mark;
+
+
+/*
+ * Adds an argument; one more than NGX_HTTP_TASKGW_REDIS_MAX_ARGS marks the
+ * command overflowed instead (it is then refused by send and fire).
+ */
+
+ngx_int_t
+ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
+    const void *data, size_t len)
+{
+    if (cmd->argc < 0 || cmd->argc >= NGX_HTTP_TASKGW_REDIS_MAX_ARGS) {
+        cmd->argc = NGX_HTTP_TASKGW_REDIS_MAX_ARGS + 1;
+        return NGX_ERROR;
+    }
+
+    cmd->argv[cmd->argc] = data;
+    cmd->argvlen[cmd->argc] = len;
+    cmd->argc++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request body as an argument: its memory buffers are copied when the
+ * command is formatted, the parts in a temporary file are sent from it.
+ */
+
+ngx_int_t
+ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
+    ngx_chain_t *bufs)
+{
+    off_t         len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    for (cl = bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    if (ngx_http_taskgw_redis_cmd_arg(cmd, &ngx_http_taskgw_redis_body_mark,
+                                      (size_t) len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cmd->body = bufs;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The RESP text of n commands, chained in order, in pieces: memory pieces
+ * hold copies of the arguments (they need to live only until this
+ * returns), file pieces refer to the body's temporary file.
+ */
+
+ngx_chain_t *
+ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_log_t *log)
+{
+    u_char                       *p;
+    size_t                        size, len;
+    ngx_int_t                     i;
+    ngx_buf_t                    *b;
+    ngx_uint_t                    k;
+    ngx_chain_t                  *head, **last, *cl;
+    ngx_http_taskgw_redis_out_t  *out;
+
+    head = NULL;
+    last = &head;
+
+    for (k = 0; k < n; k++) {
+
+        /*
+         * "*<argc>\r\n", then "$<len>\r\n<bytes>\r\n" per argument: the
+         * size of the memory it takes at most
+         */
+
+        size = 1 + NGX_INT_T_LEN + 2;
+
+        for (i = 0; i < cmds[k].argc; i++) {
+            size += 1 + NGX_SIZE_T_LEN + 2 + 2;
+
+            if (cmds[k].argv[i] != (char *) &ngx_http_taskgw_redis_body_mark)
+            {
+                size += cmds[k].argvlen[i];
+                continue;
+            }
+
+            for (cl = cmds[k].body; cl; cl = cl->next) {
+                if (!cl->buf->in_file) {
+                    size += cl->buf->last - cl->buf->pos;
+                }
+            }
+        }
+
+        out = ngx_http_taskgw_redis_piece(&last, size, log);
+        if (out == NULL) {
+            goto failed;
+        }
+
+        out->first = 1;
+        p = out->buf.last;
+
+        p = ngx_sprintf(p, "*%i" CRLF, (ngx_int_t) cmds[k].argc);
+
+        for (i = 0; i < cmds[k].argc; i++) {
+            len = cmds[k].argvlen[i];
+            p = ngx_sprintf(p, "$%uz" CRLF, len);
+
+            if (cmds[k].argv[i] != (char *) &ngx_http_taskgw_redis_body_mark)
+            {
+                if (len) {
+                    p = ngx_cpymem(p, cmds[k].argv[i], len);
+                }
+
+                *p++ = CR;
+                *p++ = LF;
+                continue;
+            }
+
+            /*
+             * the body: memory buffers copied, a part in a file ends the
+             * memory piece and is a piece of its own; the next memory
+             * piece starts only when there is something to put in it, so
+             * that no piece is empty
+             */
+
+            for (cl = cmds[k].body; cl; cl = cl->next) {
+                b = cl->buf;
+
+                if (b->in_file && b->file_last > b->file_pos) {
+                    if (out) {
+                        *p = '\0';
+                        size -= p - out->buf.last;
+                        out->buf.last = p;
+                        out = NULL;
+                    }
+
+                    if (ngx_http_taskgw_redis_file_piece(&last, b, log)
+                        != NGX_OK)
+                    {
+                        goto failed;
+                    }
+
+                    continue;
+                }
+
+                if (b->in_file || b->last == b->pos) {
+                    continue;
+                }
+
+                if (out == NULL) {
+                    out = ngx_http_taskgw_redis_piece(&last, size, log);
+                    if (out == NULL) {
+                        goto failed;
+                    }
+
+                    p = out->buf.last;
+                }
+
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+
+            if (out == NULL) {
+                out = ngx_http_taskgw_redis_piece(&last, size, log);
+                if (out == NULL) {
+                    goto failed;
+                }
+
+                p = out->buf.last;
+            }
+
+            *p++ = CR;
+            *p++ = LF;
+        }
+
+        *p = '\0';
+        out->buf.last = p;
+    }
+
+    return head;
+
+failed:
+
+    ngx_http_taskgw_redis_free_out(head);
+
+    return NULL;
+}
+
+
+/* A memory piece for up to size bytes (and a NUL), at *last. */
+
+static ngx_http_taskgw_redis_out_t *
+ngx_http_taskgw_redis_piece(ngx_chain_t ***last, size_t size, ngx_log_t *log)
+{
+    u_char                       *p;
+    ngx_http_taskgw_redis_out_t  *out;
+
+    out = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t) + size + 1, log);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(out, sizeof(ngx_http_taskgw_redis_out_t));
+
+    p = (u_char *) (out + 1);
+
+    out->buf.start = p;
+    out->buf.pos = p;
+    out->buf.last = p;
+    out->buf.end = p + size;
+    out->buf.memory = 1;
+
+    out->cl.buf = &out->buf;
+
+    **last = &out->cl;
+    *last = &out->cl.next;
+
+    return out;
+}
+
+
+/* A file piece for the part of the body that buffer b has in its file. */
+
+static ngx_int_t
+ngx_http_taskgw_redis_file_piece(ngx_chain_t ***last, ngx_buf_t *b,
+    ngx_log_t *log)
+{
+    ngx_fd_t                      fd;
+    ngx_http_taskgw_redis_out_t  *out;
+
+    if (!(ngx_io.flags & NGX_IO_SENDFILE)) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "taskgw: a body in a temporary file needs sendfile()");
+        return NGX_ERROR;
+    }
+
+    fd = fcntl(b->file->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "taskgw: dup() of \"%V\" failed", &b->file->name);
+        return NGX_ERROR;
+    }
+
+    out = ngx_calloc(sizeof(ngx_http_taskgw_redis_out_t), log);
+    if (out == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    out->file.fd = fd;
+    ngx_str_set(&out->file.name, "the request body's temporary file");
+    out->file.log = log;
+
+    out->buf.in_file = 1;
+    out->buf.file = &out->file;
+    out->buf.file_pos = b->file_pos;
+    out->buf.file_last = b->file_last;
+
+    out->cl.buf = &out->buf;
+
+    **last = &out->cl;
+    *last = &out->cl.next;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_taskgw_redis_free_out(ngx_chain_t *cl)
+{
+    ngx_chain_t                  *next;
+    ngx_http_taskgw_redis_out_t  *out;
+
+    while (cl) {
+        next = cl->next;
+
+        /* the chain link opens the piece */
+        out = (ngx_http_taskgw_redis_out_t *) cl;
+
+        if (out->buf.in_file) {
+            (void) ngx_close_file(out->file.fd);
+        }
+
+        ngx_free(out);
+        cl = next;
+    }
+}

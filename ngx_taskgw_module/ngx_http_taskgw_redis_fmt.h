@@ -1,0 +1,38 @@
+
+/*
+ * ngx_http_taskgw_redis_fmt: the RESP text of the link's commands, in
+ * pieces the link writes and frees; private to the Redis link.
+ */
+
+
+#ifndef _NGX_HTTP_TASKGW_REDIS_FMT_H_INCLUDED_
+#define _NGX_HTTP_TASKGW_REDIS_FMT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_http_taskgw_redis.h"
+
+
+/*
+ * A piece of a formatted command, freed once written: bytes in memory,
+ * which follow it in the same allocation, or a part of a request body's
+ * temporary file, written with sendfile() through a descriptor of its own
+ * (the request, and its file, may be gone before the piece is written).
+ * A command's first piece is always in memory: hiredis reads the
+ * command's name there, up to the NUL that ends each memory piece.
+ */
+typedef struct {
+    ngx_chain_t                     cl;
+    ngx_buf_t                       buf;
+    ngx_file_t                      file;   /* of a file piece */
+    unsigned                        first:1; /* a command starts here */
+} ngx_http_taskgw_redis_out_t;
+
+
+ngx_chain_t *ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds,
+    ngx_uint_t n, ngx_log_t *log);
+void ngx_http_taskgw_redis_free_out(ngx_chain_t *cl);
+
+
+#endif /* _NGX_HTTP_TASKGW_REDIS_FMT_H_INCLUDED_ */

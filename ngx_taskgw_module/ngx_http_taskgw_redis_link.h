@@ -1,0 +1,117 @@
+
+/*
+ * ngx_http_taskgw_redis_link: the Redis link's state, shared by its two
+ * files (the connection's life in _redis.c, batches in _redis_batch.c).
+ */
+
+
+#ifndef _NGX_HTTP_TASKGW_REDIS_LINK_H_INCLUDED_
+#define _NGX_HTTP_TASKGW_REDIS_LINK_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include "ngx_http_taskgw_module.h"
+#include "ngx_http_taskgw_redis.h"
+
+
+/*
+ * The link's life: DOWN (waiting out a backoff delay) -> CONNECTING (TCP
+ * connect, then AUTH/SELECT/PING) -> UP, and back to DOWN on any error,
+ * timeout or disconnect.  Request batches are written only while UP, so
+ * none can run before AUTH and SELECT took effect; batches that arrive
+ * while CONNECTING wait in the link's queue.
+ */
+typedef enum {
+    NGX_HTTP_TASKGW_LINK_DOWN = 0,
+    NGX_HTTP_TASKGW_LINK_CONNECTING,
+    NGX_HTTP_TASKGW_LINK_UP
+} ngx_http_taskgw_link_state_e;
+
+
+typedef struct ngx_http_taskgw_link_s  ngx_http_taskgw_link_t;
+
+
+/*
+ * One hiredis context and the nginx connection that carries its socket.
+ * The adapter's hooks (ac->ev.data) and event handlers (c->data) act on
+ * this, never on the link's current context: a context that is being torn
+ * down touches only its own connection, whatever the link does meanwhile.
+ * It lives as long as hiredis keeps the context, or until the handler
+ * inside which hiredis dropped the context returns.
+ */
+typedef struct {
+    redisAsyncContext             *ac;
+    ngx_connection_t              *conn;   /* NULL once hiredis cleaned up */
+    ngx_http_taskgw_link_t        *link;
+    ngx_chain_t                   *out;    /* formatted, not yet written */
+    ngx_chain_t                  **last;   /* where the next command goes */
+    ngx_uint_t                     busy;   /* our handlers running on it */
+    unsigned                       gone:1; /* hiredis has released it */
+} ngx_http_taskgw_redis_conn_t;
+
+
+struct ngx_http_taskgw_link_s {
+    ngx_http_taskgw_main_conf_t   *conf;
+    ngx_log_t                     *log;
+    ngx_http_taskgw_redis_conn_t  *rc;        /* NULL while DOWN */
+
+    /*
+     * A context the link has let go of and hiredis has not freed yet: no
+     * new connection starts until it is gone (its clean-up must not race
+     * a new context's set-up).
+     */
+    ngx_http_taskgw_redis_conn_t  *closing;
+
+    ngx_http_taskgw_link_state_e   state;
+    ngx_event_t                    reconnect;  /* backoff timer */
+    ngx_event_t                    connect_timer;
+    ngx_uint_t                     failures;   /* attempts since last UP */
+    ngx_msec_t                     next_attempt; /* backoff allows one */
+    ngx_msec_t                     progress;   /* Redis last read or wrote */
+    ngx_queue_t                    waiting;    /* ops held while CONNECTING */
+    unsigned                       exiting:1;
+    unsigned                       reported:1; /* this outage is logged */
+};
+
+
+/*
+ * One batch in flight.  Heap-allocated because hiredis may hand back the
+ * reply after the request is gone; the request's pool cleanup only
+ * clears "request".
+ */
+typedef struct {
+    ngx_http_request_t             *request;
+    ngx_http_taskgw_redis_done_pt   done;
+    ngx_pool_cleanup_t             *cleanup;
+    ngx_event_t                     timer;     /* command timeout */
+    ngx_queue_t                     queue;     /* in link->waiting */
+    ngx_chain_t                    *out;       /* formatted, until issued */
+    unsigned                        waiting:1; /* queued, not yet issued */
+} ngx_http_taskgw_redis_op_t;
+
+
+/* The link of this worker process: one connection to Redis. */
+extern ngx_http_taskgw_link_t  ngx_http_taskgw_link;
+
+
+void ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link);
+void ngx_http_taskgw_redis_detach(ngx_http_taskgw_redis_conn_t *rc,
+    const char *reason);
+void ngx_http_taskgw_redis_reset(ngx_http_taskgw_link_t *link,
+    const char *reason);
+const char *ngx_http_taskgw_redis_error(const redisAsyncContext *ac);
+const char *ngx_http_taskgw_redis_state_name(
+    ngx_http_taskgw_link_state_e state);
+void ngx_http_taskgw_redis_add_write(void *data);
+ngx_int_t ngx_http_taskgw_redis_queue(
+    ngx_http_taskgw_redis_conn_t *rc, ngx_chain_t *out, redisCallbackFn *fn,
+    void *data);
+void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
+    ngx_uint_t fail);
+
+
+#endif /* _NGX_HTTP_TASKGW_REDIS_LINK_H_INCLUDED_ */

@@ -1,0 +1,22 @@
+-- Record a task's outcome and only then ack and delete its entry, as one
+-- script: a write that fails inside Redis (a key of another type) stops
+-- it before the XACK, so the entry stays pending and the step is tried
+-- again; and an entry no longer pending (the outcome of this step was
+-- already written, its reply lost with the connection, or another worker
+-- that reclaimed the entry finished it) is left alone, so an outcome is
+-- never written twice (no second dead-letter entry, no status rolled
+-- back).  A group or stream that is gone does not stop the writes.
+-- ARGV: stream, group, entry id, then the writes, each as its argument
+-- count followed by its arguments.
+-- Returns 1 recorded, 0 not pending any more (nothing written).
+local p = redis.pcall('XPENDING', ARGV[1], ARGV[2], ARGV[3], ARGV[3], 1)
+if type(p) == 'table' and not p.err and #p == 0 then return 0 end
+local i = 4
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+redis.call('XACK', ARGV[1], ARGV[2], ARGV[3])
+redis.call('XDEL', ARGV[1], ARGV[3])
+return 1

@@ -1,0 +1,12 @@
+-- Deletes a run-time token by name (its hash and its name entry); the
+-- change goes to the audit stream.
+-- KEYS: tokens hash, audit.  ARGV: name, key prefix, now, who.  Returns 1,
+-- or 0 when there is no such name.
+local d = redis.call('HGET', KEYS[1], ARGV[1])
+if not d then return 0 end
+redis.call('DEL', ARGV[2] .. ':token:' .. d)
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000',
+           '*', 'who', ARGV[4], 'what', 'token revoke',
+           'name', ARGV[1], 'when', ARGV[3])
+return 1

@@ -1,0 +1,623 @@
+/*
+ * Fetching (see fetch.h): group creation, the weighted pick, the reads,
+ * recovery of own pending entries, and the back-off of a failing stream.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fetch.h"
+#include "log.h"
+#include "tgw_keys.h"
+
+static void tgw_fetch_create_groups(tgw_fetch_t *f);
+static void tgw_fetch_recover(tgw_fetch_t *f);
+
+
+/* Builds the stream list and round-robin arrays for conf. */
+static int
+tgw_fetch_build(tgw_fetch_t *f, tgw_conf_t *c)
+{
+    tgw_fetch_stream_t *s;
+    size_t              n = c->nqueues * TGW_NPRIORITIES, i;
+    int                *wrr;
+    char               *empty;
+
+    s = calloc(n, sizeof(*s));
+    wrr = calloc(c->nqueues, sizeof(int));
+    empty = calloc(c->nqueues, 1);
+    for (i = 0; s && i < n; i++) {
+        s[i].key = tgw_store_stream(c, c->queues[i / TGW_NPRIORITIES].name,
+                                    (int) (i % TGW_NPRIORITIES));
+        if (s[i].key == NULL) {
+            break;
+        }
+    }
+    if (s == NULL || wrr == NULL || empty == NULL || i < n) {
+        while (s && i > 0) {
+            free(s[--i].key);
+        }
+        free(s);
+        free(wrr);
+        free(empty);
+        return -1;
+    }
+    for (i = 0; i < f->nstreams; i++) {
+        free(f->streams[i].key);
+    }
+    free(f->streams);
+    free(f->wrr);
+    free(f->empty);
+    f->streams = s;
+    f->nstreams = n;
+    f->wrr = wrr;
+    f->empty = empty;
+    f->fq = -1;
+    return 0;
+}
+
+
+int
+tgw_fetch_init(tgw_fetch_t *f, uv_loop_t *loop, tgw_rconn_t *rd,
+    tgw_rconn_t *cmd, tgw_conf_t *conf)
+{
+    memset(f, 0, sizeof(*f));
+    f->loop = loop;
+    f->rd = rd;
+    f->cmd = cmd;
+    f->fq = -1;
+    if (tgw_fetch_build(f, conf) != 0) {
+        return -1;
+    }
+    f->conf = tgw_conf_ref(conf);
+    return 0;
+}
+
+
+int
+tgw_fetch_set_conf(tgw_fetch_t *f, tgw_conf_t *conf)
+{
+    tgw_conf_t *old = f->conf;
+
+    if (tgw_fetch_build(f, conf) != 0) {
+        return -1;
+    }
+    f->conf = tgw_conf_ref(conf);
+    tgw_conf_unref(old);
+    f->recover_stream = (size_t) -1;
+    tgw_fetch_create_groups(f);
+    return 0;
+}
+
+
+void
+tgw_fetch_free(tgw_fetch_t *f)
+{
+    size_t i;
+
+    for (i = 0; i < f->nstreams; i++) {
+        free(f->streams[i].key);
+    }
+    free(f->streams);
+    free(f->wrr);
+    free(f->empty);
+    f->streams = NULL;
+    f->wrr = NULL;
+    f->empty = NULL;
+    f->nstreams = 0;
+    tgw_conf_unref(f->conf);
+    f->conf = NULL;
+}
+
+
+int
+tgw_fetch_busy(const tgw_fetch_t *f)
+{
+    return f->fetching || f->recover_busy;
+}
+
+/* ------------------------------------------------------------------------
+ * A stream that errors
+ * ------------------------------------------------------------------------ */
+
+/* 1 when stream s may be read now. */
+static int
+tgw_fetch_healthy(tgw_fetch_t *f, size_t s)
+{
+    return f->streams[s].retry_at == 0
+           || uv_now(f->loop) >= f->streams[s].retry_at;
+}
+
+
+/* Stream s answered with an error: said once, then left alone for 1 s,
+ * 2 s, ... up to TGW_STREAM_BACKOFF_MAX_MS between tries. */
+static void
+tgw_fetch_stream_failed(tgw_fetch_t *f, size_t s, const char *error)
+{
+    tgw_fetch_stream_t *st = &f->streams[s];
+    uint64_t            delay = 1000;
+    unsigned            i;
+
+    for (i = 0; i < st->fails && delay < TGW_STREAM_BACKOFF_MAX_MS; i++) {
+        delay *= 2;
+    }
+    if (delay > TGW_STREAM_BACKOFF_MAX_MS) {
+        delay = TGW_STREAM_BACKOFF_MAX_MS;
+    }
+    if (st->fails++ == 0) {
+        tgw_log(TGW_LOG_ERROR, "stream_error", "stream", st->key,
+                "error", error, "action", "left alone, tried again later",
+                NULL);
+    }
+    st->retry_at = uv_now(f->loop) + delay;
+}
+
+
+static void
+tgw_fetch_stream_ok(tgw_fetch_t *f, size_t s)
+{
+    if (f->streams[s].fails > 0) {
+        tgw_log(TGW_LOG_INFO, "stream_recovered", "stream",
+                f->streams[s].key, NULL);
+    }
+    f->streams[s].fails = 0;
+    f->streams[s].retry_at = 0;
+}
+
+static size_t
+tgw_fetch_find(tgw_fetch_t *f, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < f->nstreams; i++) {
+        if (strcmp(f->streams[i].key, key) == 0) {
+            return i;
+        }
+    }
+    return (size_t) -1;
+}
+
+
+int
+tgw_fetch_stream_usable(void *data, const char *key)
+{
+    tgw_fetch_t *f = data;
+    size_t       s = tgw_fetch_find(f, key);
+
+    return s == (size_t) -1 || tgw_fetch_healthy(f, s);
+}
+
+
+void
+tgw_fetch_stream_error(void *data, const char *key, const char *error)
+{
+    tgw_fetch_t *f = data;
+    size_t       s = tgw_fetch_find(f, key);
+
+    if (s != (size_t) -1) {
+        tgw_fetch_stream_failed(f, s, error);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Reading
+ * ------------------------------------------------------------------------ */
+
+/* Smooth weighted round-robin (as nginx balances upstreams) over the
+ * queues not known to be empty; -1 when all are. */
+static int
+tgw_fetch_pick(tgw_fetch_t *f)
+{
+    size_t i;
+    int    best = -1, total = 0;
+
+    for (i = 0; i < f->conf->nqueues; i++) {
+        if (f->empty[i]) {
+            continue;
+        }
+        f->wrr[i] += f->conf->queues[i].weight;
+        total += f->conf->queues[i].weight;
+        if (best < 0 || f->wrr[i] > f->wrr[best]) {
+            best = (int) i;
+        }
+    }
+    if (best >= 0) {
+        f->wrr[best] -= total;
+    }
+    return best;
+}
+
+
+/* The pick read its stream fp: on to the next priority, or done. */
+static void
+tgw_fetch_pick_next(tgw_fetch_t *f)
+{
+    if (f->fwant <= 0) {
+        f->fq = -1;                 /* the pick is served */
+    } else if (++f->fp == TGW_NPRIORITIES) {
+        if (f->fgot == 0) {
+            f->empty[f->fq] = 1;
+        }
+        f->fq = -1;
+    }
+}
+
+
+static void
+tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_fetch_t *f = rc->data;
+    int          blocking = f->blocking, n;
+    size_t       s;
+
+    f->fetching = 0;
+    f->blocking = 0;
+    if (r == NULL) {
+        return;                     /* connection lost: fetch on ready */
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            tgw_log(TGW_LOG_WARN, "fetch_error", "error", r->str, NULL);
+            tgw_fetch_create_groups(f);
+        } else if (!blocking && f->fq >= 0) {
+            /* This stream cannot be read (a key of another type): left
+             * alone for a while; the pick goes on with its next
+             * priority. */
+            tgw_fetch_stream_failed(f, (size_t) f->fq * TGW_NPRIORITIES
+                                       + (size_t) f->fp, r->str);
+            f->fwant = f->fwant > 0 ? f->fwant : 1;
+            tgw_fetch_pick_next(f);
+        } else if (uv_now(f->loop) - f->block_logged >= 60000
+                   || f->block_logged == 0)
+        {
+            /* the streams' own reads find which one it was */
+            f->block_logged = uv_now(f->loop);
+            tgw_log(TGW_LOG_WARN, "fetch_error", "error", r->str, NULL);
+        }
+        if (blocking) {
+            memset(f->empty, 0, f->conf->nqueues);
+        }
+        return;                     /* the tick fetches again */
+    }
+
+    n = tgw_store_read_entries(r, f->take, f->data);
+
+    if (blocking) {
+        if (n > 0) {
+            memset(f->empty, 0, f->conf->nqueues);
+        }
+    } else if (f->fq >= 0) {
+        s = (size_t) f->fq * TGW_NPRIORITIES + (size_t) f->fp;
+        tgw_fetch_stream_ok(f, s);
+        f->fgot += n;
+        f->fwant -= n;
+        tgw_fetch_pick_next(f);
+    }
+    if (n > 0 && f->taken) {
+        f->taken(f->data);
+    }
+    tgw_fetch_more(f);
+}
+
+
+/*
+ * Reads more entries if there is room: the next pick's streams one by one
+ * (high first), without blocking; when every queue looked empty, one
+ * blocking read over all healthy streams that wakes on the first new
+ * entry.
+ */
+void
+tgw_fetch_more(tgw_fetch_t *f)
+{
+    tgw_conf_t *c = f->conf;
+    char      **keys;
+    size_t      i, n;
+    int         room, q, rv;
+
+    if (f->stopping || f->fetching || !f->groups_ready
+        || f->rd->state != TGW_RCONN_READY)
+    {
+        return;
+    }
+    room = f->room(f->data);
+    if (room <= 0) {
+        f->full = 1;
+        return;
+    }
+    if (f->full) {
+        /* Queues may have filled while we had no room: look again. */
+        f->full = 0;
+        memset(f->empty, 0, c->nqueues);
+    }
+
+    while (f->fq < 0) {
+        q = tgw_fetch_pick(f);
+        if (q < 0) {
+            break;
+        }
+        f->fq = q;
+        f->fp = 0;
+        f->fgot = 0;
+        f->fwant = c->queues[q].weight < room ? c->queues[q].weight : room;
+    }
+
+    /* Skip the pick's streams that are left alone after an error. */
+    while (f->fq >= 0
+           && !tgw_fetch_healthy(f, (size_t) f->fq * TGW_NPRIORITIES
+                                    + (size_t) f->fp))
+    {
+        if (++f->fp == TGW_NPRIORITIES) {
+            if (f->fgot == 0) {
+                f->empty[f->fq] = 1;
+            }
+            f->fq = -1;
+        }
+    }
+
+    if (f->fq >= 0) {
+        if (f->fwant > room) {
+            f->fwant = room;
+        }
+        if (tgw_store_read(f->rd, c,
+                           f->streams[(size_t) f->fq * TGW_NPRIORITIES
+                                      + (size_t) f->fp].key,
+                           ">", f->fwant, tgw_fetch_read_done, NULL) == 0)
+        {
+            f->fetching = 1;
+        }
+        return;
+    }
+
+    /* Every queue looked empty: block on all healthy streams (when the
+     * tick finds a queue again, the next pick reads it). */
+    for (i = 0; i < c->nqueues; i++) {
+        if (!f->empty[i]) {
+            return;
+        }
+    }
+    keys = calloc(f->nstreams, sizeof(char *));
+    if (keys == NULL) {
+        return;
+    }
+    for (i = 0, n = 0; i < f->nstreams; i++) {
+        if (tgw_fetch_healthy(f, i)) {
+            keys[n++] = f->streams[i].key;
+        }
+    }
+    rv = n == 0 ? -1
+                : tgw_store_read_blocking(f->rd, c, keys, n, TGW_BLOCK_MS,
+                                          tgw_fetch_read_done, NULL);
+    free(keys);
+    if (rv == 0) {
+        f->fetching = 1;
+        f->blocking = 1;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Recovery: at start, and each time the read connection is back, entries
+ * this consumer name has pending but does not hold (a previous run under
+ * the same name stopped or died; a read whose reply was lost with the
+ * connection) are taken up at once, without waiting claim_idle:
+ * XREADGROUP with an id reads one's own pending list.  One stream at a
+ * time, up to the room; entries deleted meanwhile come without fields
+ * and are simply acked.
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_fetch_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_fetch_t *f = data;
+    redisReply  *e, *last;
+    char         n[16];
+    int          got;
+
+    f->recover_busy = 0;
+    if (r == NULL) {
+        f->recover_stream = (size_t) -1;    /* redone when rd is back */
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        f->recover_stream++;                /* that stream only */
+        strcpy(f->recover_from, "0");
+        tgw_fetch_recover(f);
+        return;
+    }
+    /* A full answer may have been all entries held here already (they
+     * are skipped): go on after its last one, else on to the next
+     * stream. */
+    e = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1
+        && r->element[0]->type == REDIS_REPLY_ARRAY
+        && r->element[0]->elements == 2
+        && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
+    {
+        e = r->element[0]->element[1];
+    }
+    last = e && e->elements > 0 ? e->element[e->elements - 1] : NULL;
+    if (last != NULL && e->elements >= (size_t) f->recover_count
+        && last->type == REDIS_REPLY_ARRAY && last->elements > 0
+        && last->element[0]->type == REDIS_REPLY_STRING
+        && last->element[0]->len < sizeof(f->recover_from))
+    {
+        memcpy(f->recover_from, last->element[0]->str,
+               last->element[0]->len + 1);
+    } else {
+        f->recover_stream++;
+        strcpy(f->recover_from, "0");
+    }
+    got = tgw_store_read_entries(r, f->take, f->data);
+    if (got > 0) {
+        snprintf(n, sizeof(n), "%d", got);
+        tgw_log(TGW_LOG_INFO, "tasks_recovered", "count", n, NULL);
+        if (f->taken) {
+            f->taken(f->data);
+        }
+    }
+    tgw_fetch_recover(f);
+}
+
+
+static void
+tgw_fetch_recover(tgw_fetch_t *f)
+{
+    int room;
+
+    if (f->recover_busy || f->stopping || !f->groups_ready
+        || f->recover_stream >= f->nstreams
+        || f->cmd->state != TGW_RCONN_READY)
+    {
+        return;
+    }
+    room = f->room(f->data);
+    if (room <= 0) {
+        return;
+    }
+    if (tgw_store_read(f->cmd, f->conf, f->streams[f->recover_stream].key,
+                       f->recover_from[0] ? f->recover_from : "0", room,
+                       tgw_fetch_recovered, f) == 0)
+    {
+        f->recover_busy = 1;
+        f->recover_count = room;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The consumer group
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_fetch_group_created(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_fetch_t *f = rc->data;
+    char        *key = data;
+
+    if (r && r->type == REDIS_REPLY_ERROR
+        && strncmp(r->str, "BUSYGROUP", 9) != 0)
+    {
+        tgw_log(TGW_LOG_ERROR, "group_create_failed", "stream", key,
+                "error", r->str, NULL);
+    }
+    free(key);
+    if (r == NULL) {
+        f->groups_pending = 0;      /* connection lost: redone on ready */
+        return;
+    }
+    if (--f->groups_pending == 0) {
+        f->groups_ready = 1;
+        tgw_fetch_recover(f);       /* own pending entries (see there) */
+        tgw_fetch_more(f);
+    }
+}
+
+
+/*
+ * Creates the consumer group on every stream this worker reads, from id 0
+ * (so tasks enqueued before any worker started are read) and MKSTREAM (so
+ * an empty queue is no error).  BUSYGROUP, the group exists, is fine.
+ */
+static void
+tgw_fetch_create_groups(tgw_fetch_t *f)
+{
+    size_t  i;
+    char   *key;
+
+    f->groups_ready = 0;
+    if (f->groups_pending > 0 || f->rd->state != TGW_RCONN_READY) {
+        return;
+    }
+    for (i = 0; i < f->nstreams; i++) {
+        key = strdup(f->streams[i].key);
+        if (key == NULL) {
+            continue;
+        }
+        if (tgw_store_group_create(f->rd, f->conf, key,
+                                   tgw_fetch_group_created, key) != 0)
+        {
+            free(key);
+            continue;
+        }
+        f->groups_pending++;
+    }
+}
+
+
+static void
+tgw_fetch_got_id(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_fetch_t *f = rc->data;
+
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        f->rd_id = r->integer;
+    }
+}
+
+
+void
+tgw_fetch_rd_ready(tgw_rconn_t *rc)
+{
+    tgw_fetch_t *f = rc->data;
+
+    f->fetching = 0;
+    f->blocking = 0;
+    f->groups_pending = 0;
+    f->rd_id = 0;
+    tgw_store_client_id(rc, tgw_fetch_got_id, NULL);
+    /* A read whose reply was lost with the old connection may have been
+     * served: its entries are pending under our name, unseen.  Read our
+     * pending entries again (held ones are skipped) instead of leaving
+     * them to claim_idle. */
+    f->recover_stream = 0;
+    strcpy(f->recover_from, "0");
+    tgw_fetch_create_groups(f);
+}
+
+
+void
+tgw_fetch_rd_down(tgw_rconn_t *rc)
+{
+    tgw_fetch_t *f = rc->data;
+
+    f->groups_ready = 0;
+    f->fetching = 0;
+    f->blocking = 0;
+    f->rd_id = 0;
+}
+
+
+void
+tgw_fetch_cmd_down(tgw_fetch_t *f)
+{
+    f->recover_busy = 0;
+}
+
+
+void
+tgw_fetch_tick(tgw_fetch_t *f)
+{
+    if (f->stopping) {
+        return;
+    }
+    if (f->groups_ready) {
+        tgw_fetch_recover(f);       /* a no-op once the pass is over */
+    }
+    if (!f->groups_ready && f->groups_pending == 0) {
+        tgw_fetch_create_groups(f);
+    }
+    /* Look at every queue again now and then: a queue found empty must
+     * not wait until the busy ones run dry. */
+    memset(f->empty, 0, f->conf->nqueues);
+    tgw_fetch_more(f);
+}
+
+
+void
+tgw_fetch_stop(tgw_fetch_t *f)
+{
+    f->stopping = 1;
+    if (f->blocking && f->rd_id > 0) {
+        /* Its reply comes at once; entries it brings are handed back. */
+        tgw_store_client_unblock(f->cmd, f->rd_id, NULL, NULL);
+    }
+}

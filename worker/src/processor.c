@@ -1,0 +1,321 @@
+/*
+ * The held tasks and their slots (see processor.h).
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "processor.h"
+#include "rconn.h"
+
+static void tgw_processor_loaded(tgw_task_t *t);
+static void tgw_processor_recorded(tgw_task_t *t);
+static void tgw_processor_released(tgw_task_t *t);
+
+static const tgw_task_events_t tgw_processor_events = {
+    tgw_processor_loaded,
+    tgw_processor_recorded,
+    tgw_processor_released
+};
+
+
+void
+tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop, tgw_rconn_t *rc,
+    tgw_conf_t *conf)
+{
+    memset(p, 0, sizeof(*p));
+    p->loop = loop;
+    p->rc = rc;
+    p->conf = tgw_conf_ref(conf);
+}
+
+
+void
+tgw_processor_set_conf(tgw_processor_t *p, tgw_conf_t *conf)
+{
+    tgw_conf_t *old = p->conf;
+
+    p->conf = tgw_conf_ref(conf);
+    tgw_conf_unref(old);
+}
+
+
+void
+tgw_processor_free(tgw_processor_t *p)
+{
+    tgw_task_t *t, *next;
+
+    for (t = p->tasks; t; t = next) {
+        next = t->next;
+        tgw_task_destroy(t);
+    }
+    p->tasks = p->tail = NULL;
+    p->ntasks = 0;
+    tgw_conf_unref(p->conf);
+    p->conf = NULL;
+}
+
+
+static void
+tgw_processor_unlink(tgw_processor_t *p, tgw_task_t *t)
+{
+    if (t->prev) {
+        t->prev->next = t->next;
+    } else {
+        p->tasks = t->next;
+    }
+    if (t->next) {
+        t->next->prev = t->prev;
+    } else {
+        p->tail = t->prev;
+    }
+    p->ntasks--;
+}
+
+
+int
+tgw_processor_take(void *data, const char *stream, const char *entry,
+    const char *id, size_t id_len)
+{
+    tgw_processor_t *p = data;
+    tgw_task_t      *t;
+
+    for (t = p->tasks; t; t = t->next) {
+        if (strcmp(t->entry, entry) == 0 && strcmp(t->stream, stream) == 0) {
+            return 0;               /* already held (reclaimed twice) */
+        }
+    }
+    t = tgw_task_create(p->conf, p->loop, p->rc, stream, entry, id, id_len,
+                        &tgw_processor_events, p);
+    if (t == NULL) {
+        return 0;                   /* stays pending: reclaimed later */
+    }
+    /* Appended: the list is in fetch order, which pump() keeps. */
+    t->prev = p->tail;
+    if (p->tail) {
+        p->tail->next = t;
+    } else {
+        p->tasks = t;
+    }
+    p->tail = t;
+    p->ntasks++;
+    return 1;
+}
+
+
+/* Tasks of a type that hold a slot to run (for its cap). */
+static int
+tgw_processor_type_running(tgw_processor_t *p, const char *type)
+{
+    tgw_task_t *t;
+    int         n = 0;
+
+    for (t = p->tasks; t; t = t->next) {
+        if ((t->state == TGW_TASK_STARTING || t->state == TGW_TASK_RUNNING)
+            && t->type && type && strcmp(t->type, type) == 0)
+        {
+            n++;
+        }
+    }
+    return n;
+}
+
+
+/* A loaded task whose type is at its cap: it waits without a slot. */
+static int
+tgw_processor_capped(tgw_processor_t *p, const tgw_task_t *t)
+{
+    int cap = t->handler ? t->handler->concurrency : 0;
+
+    return t->state == TGW_TASK_BLOCKED && cap > 0
+           && tgw_processor_type_running(p, t->type) >= cap;
+}
+
+
+int
+tgw_processor_active(tgw_processor_t *p)
+{
+    tgw_task_t *t;
+    int         n = 0;
+
+    for (t = p->tasks; t; t = t->next) {
+        n += tgw_task_holds_slot(t);
+    }
+    return n;
+}
+
+
+int
+tgw_processor_room(tgw_processor_t *p)
+{
+    tgw_task_t *t;
+    int         held = 0;
+
+    if (p->stopping) {
+        return 0;
+    }
+    for (t = p->tasks; t; t = t->next) {
+        held += !tgw_processor_capped(p, t);
+    }
+    return p->conf->concurrency - held;
+}
+
+
+/*
+ * Admission, in the order tasks were read: a loaded task starts when a
+ * slot is free and its type is under its cap; one that waits for its cap
+ * counts towards the waiting room (concurrency tasks), and past that is
+ * postponed.  Then NEW tasks get slots to load.  While stopping, nothing
+ * starts: unstarted tasks are handed back instead.
+ */
+void
+tgw_processor_pump(tgw_processor_t *p)
+{
+    tgw_task_t *t, *next;
+    int         active, waiting = 0;
+
+    if (p->abandoning) {
+        return;
+    }
+    active = tgw_processor_active(p);
+    for (t = p->tasks; t; t = next) {
+        next = t->next;
+        if (t->state != TGW_TASK_BLOCKED) {
+            continue;
+        }
+        if (p->stopping) {
+            p->n.handed_back++;
+            tgw_task_record(t, TGW_REC_HANDBACK);
+            active++;
+            continue;
+        }
+        if (tgw_processor_capped(p, t)) {
+            if (++waiting > p->conf->concurrency) {
+                p->n.postponed++;
+                t->due_ms = tgw_now_ms() + TGW_CAP_POSTPONE_MS;
+                tgw_task_record(t, TGW_REC_POSTPONE);
+                active++;
+            }
+            continue;
+        }
+        if (active >= p->conf->concurrency) {
+            continue;
+        }
+        tgw_task_start(t);
+        active++;
+    }
+    for (t = p->tasks; t; t = next) {
+        next = t->next;
+        if (t->state != TGW_TASK_NEW) {
+            continue;
+        }
+        if (p->stopping) {
+            p->n.handed_back += t->id != NULL;
+            tgw_task_record(t, t->id ? TGW_REC_HANDBACK : TGW_REC_ACK);
+            continue;
+        }
+        if (active >= p->conf->concurrency) {
+            break;
+        }
+        tgw_task_load(t);
+        active++;
+    }
+    if (p->on_room && tgw_processor_room(p) > 0) {
+        p->on_room(p->data);
+    }
+}
+
+
+void
+tgw_processor_retry(tgw_processor_t *p)
+{
+    tgw_task_t *t, *next;
+
+    for (t = p->tasks; t; t = next) {
+        next = t->next;
+        tgw_task_retry(t);
+    }
+}
+
+
+void
+tgw_processor_stop(tgw_processor_t *p)
+{
+    p->stopping = 1;
+    tgw_processor_pump(p);
+}
+
+
+void
+tgw_processor_abandon(tgw_processor_t *p)
+{
+    tgw_task_t *t, *next;
+
+    p->abandoning = 1;
+    for (t = p->tasks; t; t = next) {
+        next = t->next;
+        if (tgw_task_abandon(t)) {
+            tgw_processor_unlink(p, t);
+            tgw_task_destroy(t);
+        }
+    }
+    if (p->ntasks == 0 && p->on_idle) {
+        p->on_idle(p->data);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * What tasks report
+ * ------------------------------------------------------------------------ */
+
+static void
+tgw_processor_loaded(tgw_task_t *t)
+{
+    tgw_processor_pump(t->owner);
+}
+
+
+static void
+tgw_processor_recorded(tgw_task_t *t)
+{
+    tgw_processor_t *p = t->owner;
+    const char      *status, *url;
+
+    if (t->missing) {
+        p->n.missing++;
+    }
+    if (t->rec == TGW_REC_OUTCOME) {
+        if (t->outcome.next == TGW_NEXT_SUCCEEDED) {
+            p->n.succeeded++;
+        } else if (t->outcome.next == TGW_NEXT_RETRYING) {
+            p->n.retried++;
+        } else {
+            p->n.dead++;
+        }
+    } else if (t->rec == TGW_REC_CANCELLED) {
+        p->n.cancelled++;
+    }
+    /* A final status with a callback: the webhook goes out now, on its
+     * own, without the task's slot. */
+    status = tgw_task_final_status(t);
+    url = tgw_task_hook_url(t);
+    if (status && url && p->on_final) {
+        p->on_final(p->data, t, status);
+    }
+}
+
+
+/* A task leaves the worker: free its slot, look for more work. */
+static void
+tgw_processor_released(tgw_task_t *t)
+{
+    tgw_processor_t *p = t->owner;
+
+    tgw_processor_unlink(p, t);
+    tgw_task_destroy(t);
+    tgw_processor_pump(p);
+    if (p->ntasks == 0 && p->on_idle) {
+        p->on_idle(p->data);
+    }
+}

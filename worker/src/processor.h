@@ -1,0 +1,92 @@
+/*
+ * The tasks this worker holds, and who gets a slot: at most
+ * `concurrency` tasks hold a slot (loading, starting, running, recording);
+ * a type with a `concurrency` cap runs at most that many at once.  Tasks
+ * that wait for their type's cap hold no slot and no fetch room, so a
+ * capped type never keeps other types from running; this worker keeps at
+ * most `concurrency` of them waiting and postpones the rest (back into
+ * the scheduled set for TGW_CAP_POSTPONE_MS).
+ *
+ * Reports upward through callbacks: room (entries may be fetched), idle
+ * (no task held any more) and final (a task reached a final status, for
+ * its webhook).
+ */
+
+#ifndef TGW_PROCESSOR_H
+#define TGW_PROCESSOR_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "conf.h"
+#include "rconn.h"
+#include "task.h"
+
+/* How long a task that waits on a full cap is put aside. */
+#define TGW_CAP_POSTPONE_MS  1000
+
+/* Counters reported in the heartbeat and at exit. */
+typedef struct {
+    uint64_t            succeeded;
+    uint64_t            retried;
+    uint64_t            dead;
+    uint64_t            cancelled;
+    uint64_t            missing;    /* entries whose hash was gone */
+    uint64_t            postponed;  /* put aside: their type was capped */
+    uint64_t            handed_back;/* unstarted at stop, given back */
+} tgw_counters_t;
+
+typedef struct {
+    uv_loop_t          *loop;
+    tgw_rconn_t        *rc;         /* the command connection */
+    tgw_conf_t         *conf;       /* current config (a reference) */
+    tgw_task_t         *tasks;      /* every task held, any state, in the
+                                       order they were read */
+    tgw_task_t         *tail;
+    int                 ntasks;
+    int                 stopping;   /* no task starts; unstarted ones are
+                                       handed back */
+    int                 abandoning; /* the grace is over: forget them all */
+    tgw_counters_t      n;
+
+    void              (*on_room)(void *data);
+    void              (*on_idle)(void *data);
+    void              (*on_final)(void *data, tgw_task_t *t,
+                                  const char *status);
+    void               *data;
+} tgw_processor_t;
+
+void tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop,
+    tgw_rconn_t *rc, tgw_conf_t *conf);
+void tgw_processor_set_conf(tgw_processor_t *p, tgw_conf_t *conf);
+void tgw_processor_free(tgw_processor_t *p);
+
+/* Takes a read entry as a new task (a tgw_store_entry_cb; data is p).
+ * Returns 1, or 0 when it is held already or there is no memory. */
+int tgw_processor_take(void *p, const char *stream, const char *entry,
+    const char *id, size_t id_len);
+
+/* Entries that may be read now: free slots, not counting tasks that wait
+ * for their type's cap. */
+int tgw_processor_room(tgw_processor_t *p);
+
+/* Slots in use (the heartbeat's in_flight). */
+int tgw_processor_active(tgw_processor_t *p);
+
+/* Gives slots to waiting tasks; call when slots or caps may have freed. */
+void tgw_processor_pump(tgw_processor_t *p);
+
+/* Sends again the steps that failed (the tick, a connection back). */
+void tgw_processor_retry(tgw_processor_t *p);
+
+/* Graceful stop: nothing starts any more; tasks not started are handed
+ * back (a new entry at the end of their stream) so another worker takes
+ * them at once.  Running ones finish and record. */
+void tgw_processor_stop(tgw_processor_t *p);
+
+/* The grace is over: running handlers are killed and every task is
+ * forgotten; their entries stay pending for another worker. */
+void tgw_processor_abandon(tgw_processor_t *p);
+
+#endif /* TGW_PROCESSOR_H */

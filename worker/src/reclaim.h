@@ -1,0 +1,64 @@
+/*
+ * Crash recovery between workers.  An entry pending (read, not acked)
+ * and idle longer than claim_idle belongs to a worker that died: a pass
+ * every claim_idle/4 walks every stream with XAUTOCLAIM and takes such
+ * entries.  So that a live task is never taken, the worker re-claims the
+ * entries it holds every claim_idle/3 (the claim extension).  And
+ * consumers that hold nothing and idled claim_idle are deleted from the
+ * group (each stopped or dead worker leaves one).
+ */
+
+#ifndef TGW_RECLAIM_H
+#define TGW_RECLAIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "rconn.h"
+#include "store.h"
+#include "task.h"
+
+typedef struct {
+    tgw_rconn_t        *rc;         /* the command connection */
+    tgw_conf_t         *conf;       /* the worker's current one (borrowed) */
+    int                 busy;       /* an XAUTOCLAIM is out */
+    size_t              stream;     /* stream of the pass (queue * 3 +
+                                       priority); past the end: done */
+    char                cursor[64]; /* where XAUTOCLAIM goes on in it
+                                       ("0-0": from the start) */
+    size_t              prune;      /* next stream whose idle consumers are
+                                       pruned; past the end: done */
+    int                 prune_busy;
+
+    int               (*room)(void *data);
+    tgw_store_entry_cb  take;
+    void              (*taken)(void *data);
+    void               *data;
+
+    /* The health of streams, kept by the fetcher: a stream that answered
+     * with an error is skipped a while, and its error logged once. */
+    int               (*usable)(void *hdata, const char *stream);
+    void              (*failed)(void *hdata, const char *stream,
+                                const char *error);
+    void               *hdata;
+} tgw_reclaim_t;
+
+void tgw_reclaim_init(tgw_reclaim_t *r, tgw_rconn_t *rc, tgw_conf_t *conf);
+
+/* Starts a pass over every stream (and a prune pass). */
+void tgw_reclaim_start(tgw_reclaim_t *r);
+
+/* Goes on with the pass (when room grew). */
+void tgw_reclaim_next(tgw_reclaim_t *r);
+
+/* Re-claims the entries of the tasks held (the list of the processor). */
+void tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks);
+
+/* At exit: deletes this worker's own consumer from every stream's group
+ * where it holds nothing. */
+void tgw_reclaim_leave(tgw_reclaim_t *r);
+
+void tgw_reclaim_cmd_down(tgw_reclaim_t *r);
+
+#endif /* TGW_RECLAIM_H */

@@ -1,0 +1,491 @@
+/*
+ * Every Redis operation of the worker (see store.h).  Key names are
+ * composed from tgw_keys.h only; the scripts get the key formats and
+ * field names in ARGV and expand them with string.format, so the schema
+ * stays in one header.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "tgw_keys.h"
+#include "tgw_lua.h"
+
+static const char *tgw_prios[TGW_NPRIORITIES] = TGW_PRIORITIES;
+
+
+/* Sends a and frees what it allocated. */
+static int
+tgw_store_send(tgw_rconn_t *rc, tgw_args_t *a, tgw_rconn_reply_cb cb,
+    void *data)
+{
+    int rv = tgw_rconn_cmd(rc, cb, data, a);
+
+    tgw_args_free(a);
+    return rv;
+}
+
+
+char *
+tgw_store_stream(const tgw_conf_t *c, const char *queue, int prio)
+{
+    char *k;
+
+    if (prio < 0 || prio >= TGW_NPRIORITIES
+        || asprintf(&k, TGW_KEY_QUEUE, c->prefix, queue, tgw_prios[prio])
+           < 0)
+    {
+        return NULL;
+    }
+    return k;
+}
+
+/* ------------------------------------------------------------------------
+ * A task's steps
+ * ------------------------------------------------------------------------ */
+
+int
+tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "HGETALL");
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    const char *stream, const char *entry, uint64_t now_ms,
+    int max_attempts, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "EVAL");
+    tgw_args_add(&a, tgw_lua_start);
+    tgw_args_add(&a, "1");
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    tgw_args_add(&a, TGW_F_CANCEL_REQUESTED);
+    tgw_args_add(&a, TGW_F_STATUS);
+    tgw_args_add(&a, TGW_ST_RUNNING);
+    tgw_args_add(&a, TGW_F_STARTED_AT);
+    tgw_args_addu(&a, now_ms);
+    tgw_args_add(&a, TGW_F_ATTEMPTS);
+    tgw_args_addu(&a, (uint64_t) (max_attempts > 0 ? max_attempts : 1));
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, entry);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_record(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
+    const char *entry, const tgw_plan_t *plan, tgw_rconn_reply_cb cb,
+    void *data)
+{
+    tgw_args_t  e;
+    int         i, j;
+
+    tgw_args_init(&e);
+    tgw_args_add(&e, "EVAL");
+    tgw_args_add(&e, tgw_lua_record);
+    tgw_args_add(&e, "0");
+    tgw_args_add(&e, stream);
+    tgw_args_add(&e, c->group);
+    tgw_args_add(&e, entry);
+    for (i = 0; i < plan->n; i++) {
+        e.overflow |= plan->cmd[i].overflow;
+        tgw_args_addu(&e, (uint64_t) plan->cmd[i].argc);
+        for (j = 0; j < plan->cmd[i].argc; j++) {
+            tgw_args_addn(&e, plan->cmd[i].argv[j], plan->cmd[i].len[j]);
+        }
+    }
+    return tgw_store_send(rc, &e, cb, data);
+}
+
+/* ------------------------------------------------------------------------
+ * Streams and the consumer group
+ * ------------------------------------------------------------------------ */
+
+int
+tgw_store_read(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
+    const char *from, int count, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "XREADGROUP");
+    tgw_args_add(&a, "GROUP");
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, c->name);
+    tgw_args_add(&a, "COUNT");
+    tgw_args_addu(&a, (uint64_t) (count > 0 ? count : 1));
+    tgw_args_add(&a, "STREAMS");
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, from);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_read_blocking(tgw_rconn_t *rc, const tgw_conf_t *c,
+    char * const *streams, size_t n, uint64_t block_ms,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    const char **argv;
+    size_t      *len, argc = 9 + 2 * n, i;
+    char         block[24];
+    int          rv = -1;
+
+    argv = calloc(argc, sizeof(char *));
+    len = calloc(argc, sizeof(size_t));
+    if (argv == NULL || len == NULL) {
+        goto done;
+    }
+    snprintf(block, sizeof(block), "%llu", (unsigned long long) block_ms);
+    argv[0] = "XREADGROUP";
+    argv[1] = "GROUP";
+    argv[2] = c->group;
+    argv[3] = c->name;
+    argv[4] = "COUNT";
+    argv[5] = "1";
+    argv[6] = "BLOCK";
+    argv[7] = block;
+    argv[8] = "STREAMS";
+    for (i = 0; i < n; i++) {
+        argv[9 + i] = streams[i];
+        argv[9 + n + i] = ">";
+    }
+    for (i = 0; i < argc; i++) {
+        len[i] = strlen(argv[i]);
+    }
+    /* the reply may take the BLOCK time: not a silent server */
+    rc->grace_ms = block_ms;
+    rv = tgw_rconn_cmdv(rc, cb, data, (int) argc, argv, len);
+
+done:
+    free(argv);
+    free(len);
+    return rv;
+}
+
+
+int
+tgw_store_client_id(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "CLIENT");
+    tgw_args_add(&a, "ID");
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_client_unblock(tgw_rconn_t *rc, long long id,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "CLIENT");
+    tgw_args_add(&a, "UNBLOCK");
+    tgw_args_addu(&a, (uint64_t) id);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_group_create(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "XGROUP");
+    tgw_args_add(&a, "CREATE");
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, "0");
+    tgw_args_add(&a, "MKSTREAM");
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_autoclaim(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, const char *cursor, int count,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "XAUTOCLAIM");
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, c->name);
+    tgw_args_addu(&a, c->claim_idle_ms);
+    tgw_args_add(&a, cursor);
+    tgw_args_add(&a, "COUNT");
+    tgw_args_addu(&a, (uint64_t) (count > 0 ? count : 1));
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_extend(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
+    const char *entry, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "XCLAIM");
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, c->name);
+    tgw_args_add(&a, "0");
+    tgw_args_add(&a, entry);
+    tgw_args_add(&a, "JUSTID");
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_prune(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
+    uint64_t min_idle_ms, const char *own_name, tgw_rconn_reply_cb cb,
+    void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "EVAL");
+    tgw_args_add(&a, tgw_lua_prune);
+    tgw_args_add(&a, "1");
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, c->group);
+    tgw_args_addu(&a, min_idle_ms);
+    tgw_args_add(&a, own_name ? own_name : "");
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+/* ------------------------------------------------------------------------
+ * Housekeeping: the scheduled set, the heartbeat, cron ticks, webhooks
+ * ------------------------------------------------------------------------ */
+
+int
+tgw_store_move(tgw_rconn_t *rc, const tgw_conf_t *c, uint64_t now_ms,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "EVAL");
+    tgw_args_add(&a, tgw_lua_move);
+    tgw_args_add(&a, "1");
+    tgw_args_keyf(&a, TGW_KEY_SCHEDULED, c->prefix);
+    tgw_args_add(&a, c->prefix);
+    tgw_args_addu(&a, now_ms);
+    tgw_args_addu(&a, TGW_MOVE_BATCH);
+    tgw_args_add(&a, TGW_KEY_TASK);
+    tgw_args_add(&a, TGW_KEY_QUEUE);
+    tgw_args_add(&a, TGW_F_QUEUE);
+    tgw_args_add(&a, TGW_F_PRIORITY);
+    tgw_args_add(&a, TGW_F_STATUS);
+    tgw_args_add(&a, TGW_ST_QUEUED);
+    tgw_args_add(&a, TGW_STREAM_FIELD_ID);
+    tgw_args_add(&a, TGW_ST_SUCCEEDED);
+    tgw_args_add(&a, TGW_ST_DEAD);
+    tgw_args_add(&a, TGW_ST_CANCELLED);
+    tgw_args_addu(&a, TGW_MOVE_RETRY_MS);
+    tgw_args_add(&a, TGW_F_ERROR);
+    tgw_args_add(&a, TGW_F_FINISHED_AT);
+    tgw_args_addu(&a, c->result_ttl_ms);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_heartbeat(tgw_rconn_t *rc, const tgw_conf_t *c, const char *text,
+    uint64_t ttl_ms, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "SET");
+    tgw_args_keyf(&a, TGW_KEY_WORKER, c->prefix, c->name);
+    tgw_args_add(&a, text);
+    tgw_args_add(&a, "PX");
+    tgw_args_addu(&a, ttl_ms);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_worker_gone(tgw_rconn_t *rc, const tgw_conf_t *c,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "DEL");
+    tgw_args_keyf(&a, TGW_KEY_WORKER, c->prefix, c->name);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const tgw_schedule_conf_t *s, uint64_t minute, const char *id,
+    uint64_t now_ms, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+    char       tick[24];
+
+    snprintf(tick, sizeof(tick), "%llu", (unsigned long long) minute * 60);
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "EVAL");
+    tgw_args_add(&a, tgw_lua_cron);
+    tgw_args_add(&a, "3");
+    tgw_args_keyf(&a, TGW_KEY_CRON, c->prefix, s->name, tick);
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    tgw_args_keyf(&a, TGW_KEY_QUEUE, c->prefix, s->queue, s->priority);
+    tgw_args_add(&a, id);
+    tgw_args_addu(&a, TGW_CRON_GUARD_MS);
+    tgw_args_add(&a, TGW_STREAM_FIELD_ID);
+    tgw_args_add(&a, TGW_F_ID);
+    tgw_args_add(&a, id);
+    tgw_args_add(&a, TGW_F_QUEUE);
+    tgw_args_add(&a, s->queue);
+    tgw_args_add(&a, TGW_F_TYPE);
+    tgw_args_add(&a, s->type);
+    tgw_args_add(&a, TGW_F_PRIORITY);
+    tgw_args_add(&a, s->priority);
+    tgw_args_add(&a, TGW_F_STATUS);
+    tgw_args_add(&a, TGW_ST_QUEUED);
+    tgw_args_add(&a, TGW_F_PAYLOAD);
+    tgw_args_add(&a, s->payload);
+    tgw_args_add(&a, TGW_F_CONTENT_TYPE);
+    tgw_args_add(&a, "application/json");
+    tgw_args_add(&a, TGW_F_OWNER);
+    tgw_args_add(&a, "cron");
+    tgw_args_add(&a, TGW_F_REQUEST_ID);
+    tgw_args_keyf(&a, "cron:%s:%s", s->name, tick);
+    tgw_args_add(&a, TGW_F_CREATED_AT);
+    tgw_args_addu(&a, now_ms);
+    tgw_args_add(&a, TGW_F_ATTEMPTS);
+    tgw_args_add(&a, "0");
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_webhook_status(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *id, const char *status, int attempts, const char *error,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "HSET");
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    tgw_args_add(&a, TGW_F_WEBHOOK_STATUS);
+    tgw_args_add(&a, status);
+    tgw_args_add(&a, TGW_F_WEBHOOK_ATTEMPTS);
+    tgw_args_addu(&a, (uint64_t) (attempts > 0 ? attempts : 0));
+    if (error) {
+        tgw_args_add(&a, TGW_F_WEBHOOK_LAST_ERROR);
+        tgw_args_add(&a, error);
+    }
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+/* ------------------------------------------------------------------------
+ * Replies
+ * ------------------------------------------------------------------------ */
+
+int
+tgw_store_entries(const char *stream, const redisReply *entries,
+    tgw_store_entry_cb cb, void *data)
+{
+    redisReply *e, *f;
+    size_t      i, j;
+    const char *id;
+    size_t      id_len;
+    int         n = 0;
+
+    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY) {
+        return 0;
+    }
+    for (i = 0; i < entries->elements; i++) {
+        e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
+            || e->element[0]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+        id = NULL;
+        id_len = 0;
+        f = e->element[1];
+        if (f->type == REDIS_REPLY_ARRAY) {
+            for (j = 0; j + 1 < f->elements; j += 2) {
+                if (f->element[j]->type == REDIS_REPLY_STRING
+                    && strcmp(f->element[j]->str, TGW_STREAM_FIELD_ID) == 0
+                    && f->element[j + 1]->type == REDIS_REPLY_STRING)
+                {
+                    id = f->element[j + 1]->str;
+                    id_len = f->element[j + 1]->len;
+                }
+            }
+        }
+        n += cb(data, stream, e->element[0]->str, id, id_len);
+    }
+    return n;
+}
+
+
+int
+tgw_store_read_entries(const redisReply *r, tgw_store_entry_cb cb,
+    void *data)
+{
+    size_t i;
+    int    n = 0;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        return 0;                   /* nil: nothing new */
+    }
+    for (i = 0; i < r->elements; i++) {
+        redisReply *s = r->element[i];
+
+        if (s->type == REDIS_REPLY_ARRAY && s->elements == 2
+            && s->element[0]->type == REDIS_REPLY_STRING)
+        {
+            n += tgw_store_entries(s->element[0]->str, s->element[1], cb,
+                                   data);
+        }
+    }
+    return n;
+}
+
+
+int
+tgw_reply_failed(const redisReply *r)
+{
+    return r == NULL || r->type == REDIS_REPLY_ERROR;
+}
+
+
+const char *
+tgw_reply_error(const redisReply *r)
+{
+    return r == NULL ? "connection lost"
+                     : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected";
+}

@@ -1,0 +1,133 @@
+/*
+ * Every Redis operation of the worker: each function composes one
+ * command (the scripts come from worker/common/lua/ through tgw_lua.h,
+ * key and field names from tgw_keys.h) and sends it on the connection it
+ * is given.  Each returns 0 when cb will be called with the reply (NULL
+ * when the connection failed first), -1 when nothing was sent (the
+ * connection is not ready, or no memory): the caller tries again later.
+ * The reply helpers at the end turn stream replies into entries.
+ */
+
+#ifndef TGW_STORE_H
+#define TGW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "outcome.h"
+#include "rconn.h"
+
+/* Codes of the start script's reply {code, attempts}. */
+#define TGW_START_EXHAUSTED    -3   /* attempts used up: not run */
+#define TGW_START_NOT_PENDING  -2   /* finished elsewhere */
+#define TGW_START_GONE         -1   /* the hash is gone */
+#define TGW_START_CANCELLED     0   /* cancel requested */
+#define TGW_START_OK            1   /* running; attempts counted */
+
+/* The stream of queue q at priority p (0 high): "<prefix>:q:<q>:<p>",
+ * allocated; NULL when out of memory. */
+char *tgw_store_stream(const tgw_conf_t *c, const char *queue, int prio);
+
+/* HGETALL of a task hash. */
+int tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* The start script (worker/common/lua/start.lua). */
+int tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    const char *stream, const char *entry, uint64_t now_ms,
+    int max_attempts, tgw_rconn_reply_cb cb, void *data);
+
+/* The record script: plan's writes, then XACK and XDEL of the entry. */
+int tgw_store_record(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, const char *entry, const tgw_plan_t *plan,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* XREADGROUP of one stream, without blocking, from ">" (new entries) or
+ * from an id (this consumer's own pending entries after it). */
+int tgw_store_read(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, const char *from, int count, tgw_rconn_reply_cb cb,
+    void *data);
+
+/* XREADGROUP COUNT 1 BLOCK block_ms over several streams. */
+int tgw_store_read_blocking(tgw_rconn_t *rc, const tgw_conf_t *c,
+    char * const *streams, size_t n, uint64_t block_ms,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* CLIENT ID of the connection; CLIENT UNBLOCK of another one's blocking
+ * command (it returns at once, as if its time were up). */
+int tgw_store_client_id(tgw_rconn_t *rc, tgw_rconn_reply_cb cb,
+    void *data);
+int tgw_store_client_unblock(tgw_rconn_t *rc, long long id,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* XGROUP CREATE stream group 0 MKSTREAM. */
+int tgw_store_group_create(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, tgw_rconn_reply_cb cb, void *data);
+
+/* XAUTOCLAIM of entries idle claim_idle or more, from cursor. */
+int tgw_store_autoclaim(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, const char *cursor, int count,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* XCLAIM of an entry this consumer holds, min idle 0, JUSTID: resets its
+ * idle time without counting a delivery. */
+int tgw_store_extend(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, const char *entry, tgw_rconn_reply_cb cb,
+    void *data);
+
+/* The prune script (worker/common/lua/prune.lua): deletes the group's
+ * consumers that hold nothing and idled min_idle_ms, and own_name when it
+ * holds nothing (NULL: none). */
+int tgw_store_prune(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *stream, uint64_t min_idle_ms, const char *own_name,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* The move script: due ids of the scheduled set back to their streams. */
+#define TGW_MOVE_BATCH      100     /* ids per run */
+#define TGW_MOVE_RETRY_MS   10000   /* a due id whose stream refused it
+                                       is tried again this much later */
+int tgw_store_move(tgw_rconn_t *rc, const tgw_conf_t *c, uint64_t now_ms,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* SET <prefix>:worker:<name> text PX ttl; and its DEL at exit. */
+int tgw_store_heartbeat(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *text, uint64_t ttl_ms, tgw_rconn_reply_cb cb, void *data);
+int tgw_store_worker_gone(tgw_rconn_t *rc, const tgw_conf_t *c,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* The cron script: schedule s's tick `minute` (unix minutes) creates task
+ * id, once across every worker. */
+#define TGW_CRON_GUARD_MS   (48 * 3600 * 1000)  /* life of a tick guard */
+int tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const tgw_schedule_conf_t *s, uint64_t minute, const char *id,
+    uint64_t now_ms, tgw_rconn_reply_cb cb, void *data);
+
+/* HSET of a webhook delivery's progress in the task hash. */
+int tgw_store_webhook_status(tgw_rconn_t *rc, const tgw_conf_t *c,
+    const char *id, const char *status, int attempts, const char *error,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* ---- replies ----------------------------------------------------------- */
+
+/* One stream entry: its id and the task id it names (NULL: none).
+ * Returns 1 when the entry was taken, 0 when not (held already). */
+typedef int (*tgw_store_entry_cb)(void *data, const char *stream,
+    const char *entry, const char *id, size_t id_len);
+
+/* Calls cb for each entry of an entry list ([[id, [f, v, ...]], ...]);
+ * returns how many were taken. */
+int tgw_store_entries(const char *stream, const redisReply *entries,
+    tgw_store_entry_cb cb, void *data);
+
+/* Same for an XREADGROUP reply ([[stream, [entries]], ...], or nil). */
+int tgw_store_read_entries(const redisReply *r, tgw_store_entry_cb cb,
+    void *data);
+
+/* 1 when r is an error reply or missing (the connection failed). */
+int tgw_reply_failed(const redisReply *r);
+
+/* The text of a failed reply, for logs. */
+const char *tgw_reply_error(const redisReply *r);
+
+#endif /* TGW_STORE_H */

@@ -1,0 +1,660 @@
+/*
+ * A task's state machine (see task.h): load, start, run, record.  Every
+ * Redis request goes through store.c; the decisions about a run come
+ * from outcome.c.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "retry.h"
+#include "store.h"
+#include "task.h"
+#include "tgw_ctl_util.h"
+#include "tgw_duration.h"
+#include "tgw_keys.h"
+
+static void tgw_task_step(tgw_task_t *t);
+
+
+const char *
+tgw_task_state_name(tgw_task_state_t s)
+{
+    switch (s) {
+    case TGW_TASK_NEW:       return "new";
+    case TGW_TASK_LOADING:   return "loading";
+    case TGW_TASK_BLOCKED:   return "blocked";
+    case TGW_TASK_STARTING:  return "starting";
+    case TGW_TASK_RUNNING:   return "running";
+    case TGW_TASK_RECORDING: return "recording";
+    }
+    return "unknown";
+}
+
+
+static char *
+tgw_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+
+int
+tgw_task_holds_slot(const tgw_task_t *t)
+{
+    return t->state != TGW_TASK_NEW && t->state != TGW_TASK_BLOCKED;
+}
+
+
+const char *
+tgw_task_hook_url(const tgw_task_t *t)
+{
+    const tgw_handler_conf_t *h;
+
+    if (t->callback_url && *t->callback_url) {
+        return t->callback_url;
+    }
+    h = tgw_conf_handler(t->conf, t->type);
+    if (h && h->webhook) {
+        return h->webhook;
+    }
+    return t->conf->webhook_url;
+}
+
+
+const char *
+tgw_task_final_status(const tgw_task_t *t)
+{
+    if (t->rec == TGW_REC_CANCELLED) {
+        return TGW_ST_CANCELLED;
+    }
+    if (t->rec == TGW_REC_OUTCOME && t->outcome.next != TGW_NEXT_RETRYING) {
+        return tgw_next_status(t->outcome.next);
+    }
+    return NULL;
+}
+
+
+tgw_task_t *
+tgw_task_create(tgw_conf_t *conf, uv_loop_t *loop, tgw_rconn_t *rc,
+    const char *stream, const char *entry, const char *id, size_t id_len,
+    const tgw_task_events_t *ev, void *owner)
+{
+    tgw_task_t *t;
+
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    t->stream = strdup(stream);
+    t->entry = strdup(entry);
+    if (id) {
+        t->id = tgw_strndup(id, id_len);
+    }
+    if (t->stream == NULL || t->entry == NULL || (id && t->id == NULL)) {
+        free(t->stream);
+        free(t->entry);
+        free(t->id);
+        free(t);
+        return NULL;
+    }
+    t->conf = tgw_conf_ref(conf);
+    t->loop = loop;
+    t->rc = rc;
+    t->ev = ev;
+    t->owner = owner;
+    t->state = TGW_TASK_NEW;
+    return t;
+}
+
+
+void
+tgw_task_destroy(tgw_task_t *t)
+{
+    tgw_run_cleanup(&t->run);
+    tgw_outcome_free(&t->outcome);
+    free(t->stream);
+    free(t->entry);
+    free(t->id);
+    free(t->queue);
+    free(t->type);
+    free(t->priority);
+    free(t->payload);
+    free(t->content_type);
+    free(t->callback_url);
+    tgw_conf_unref(t->conf);
+    free(t);
+}
+
+
+/* Ends in a dead outcome without a run (attempts used up, a hostile
+ * record): error says why. */
+static void
+tgw_task_dead(tgw_task_t *t, const char *error)
+{
+    tgw_outcome_free(&t->outcome);
+    t->outcome.next = TGW_NEXT_DEAD;
+    t->outcome.error = strdup(error);   /* NULL: the plan writes "failed" */
+    t->finished_ms = tgw_now_ms();
+    tgw_task_record(t, TGW_REC_OUTCOME);
+}
+
+/* ------------------------------------------------------------------------
+ * The Redis steps.  Each step sends one request; its callback either
+ * advances the task or, when Redis failed, marks it stalled so the owner
+ * sends the same step again.  Steps are safe to repeat.
+ * ------------------------------------------------------------------------ */
+
+/* Common entry of every step callback: NULL when the task must stop. */
+static tgw_task_t *
+tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
+{
+    t->busy = 0;
+    if (t->drop) {
+        t->ev->released(t);
+        return NULL;
+    }
+    if (r != NULL && r->type == REDIS_REPLY_ERROR
+        && strstr(r->str, "WRONGTYPE") != NULL
+        && t->state != TGW_TASK_RECORDING)
+    {
+        /* The task key holds something else than a task hash: it can
+         * never run; drop the entry instead of retrying forever. */
+        tgw_log(TGW_LOG_ERROR, "task_bad_record", "task_id", t->id,
+                "step", step, "error", r->str, NULL);
+        tgw_task_record(t, TGW_REC_ACK);
+        return NULL;
+    }
+    if (tgw_reply_failed(r)) {
+        /* Retried every tick; said once, then every 40th time. */
+        if (r != NULL && t->errors++ % 40 == 0) {
+            tgw_log(TGW_LOG_WARN, "redis_error", "task_id", t->id,
+                    "step", step, "error", tgw_reply_error(r), NULL);
+        }
+        t->stalled = 1;
+        return NULL;
+    }
+    t->errors = 0;
+    return t;
+}
+
+
+/* The queue a stream "<prefix>:q:<queue>:<prio>" belongs to. */
+static char *
+tgw_task_stream_queue(const tgw_task_t *t)
+{
+    size_t      plen = strlen(t->conf->prefix);
+    const char *q = t->stream + plen + 3, *end = strrchr(t->stream, ':');
+
+    if (strlen(t->stream) > plen + 3 && end != NULL && end > q) {
+        return tgw_strndup(q, (size_t) (end - q));
+    }
+    return strdup("default");
+}
+
+
+/* Called with the task's hash: decide to run, cancel, defer or skip. */
+static void
+tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t   *t = data;
+    redisReply   *k, *v;
+    char         *status = NULL, *cancel = NULL, *bad = NULL;
+    size_t        i;
+    int           nomem = 0;
+
+    if ((t = tgw_task_reply(t, r, "load")) == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        tgw_log(TGW_LOG_WARN, "task_missing", "task_id", t->id,
+                "stream", t->stream, "entry", t->entry, NULL);
+        t->missing = 1;
+        tgw_task_record(t, TGW_REC_ACK);
+        return;
+    }
+
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        char **dst = NULL;
+
+        k = r->element[i];
+        v = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        if (strcmp(k->str, TGW_F_QUEUE) == 0) {
+            dst = &t->queue;
+        } else if (strcmp(k->str, TGW_F_TYPE) == 0) {
+            dst = &t->type;
+        } else if (strcmp(k->str, TGW_F_PRIORITY) == 0) {
+            dst = &t->priority;
+        } else if (strcmp(k->str, TGW_F_STATUS) == 0) {
+            dst = &status;
+        } else if (strcmp(k->str, TGW_F_CANCEL_REQUESTED) == 0) {
+            dst = &cancel;
+        } else if (strcmp(k->str, TGW_F_CALLBACK_URL) == 0) {
+            dst = &t->callback_url;
+        } else if (strcmp(k->str, TGW_F_CONTENT_TYPE) == 0) {
+            dst = &t->content_type;
+        } else if (strcmp(k->str, TGW_F_PAYLOAD) == 0) {
+            dst = &t->payload;
+            t->payload_len = v->len;
+        } else if (strcmp(k->str, TGW_F_RUN_AT) == 0) {
+            t->run_at = strtoull(v->str, NULL, 10);
+        }
+        /* attempts: counted by the start script, which also guards
+         * against a field that is no count */
+        if (dst) {
+            free(*dst);
+            *dst = tgw_strndup(v->str, v->len);
+            nomem |= *dst == NULL;
+        }
+    }
+
+    /* A queue field that is no queue name (too long, odd characters)
+     * would name a dead-letter stream nobody reads: the task cannot be
+     * trusted; it ends dead, in its stream's queue. */
+    if (!nomem && t->queue != NULL && !tgw_ctl_valid_name(t->queue, 64, 0)) {
+        bad = t->queue;
+        t->queue = NULL;
+    }
+    if (!nomem && t->queue == NULL
+        && (t->queue = tgw_task_stream_queue(t)) == NULL)
+    {
+        nomem = 1;
+    }
+    if (nomem) {
+        free(status);
+        free(cancel);
+        free(bad);
+        t->stalled = 1;             /* try again on the next tick */
+        return;
+    }
+    if (bad) {
+        tgw_log(TGW_LOG_ERROR, "task_bad_record", "task_id", t->id,
+                "field", TGW_F_QUEUE, "error",
+                "not a queue name (want [A-Za-z0-9._-]{1,64})", NULL);
+        free(bad);
+        free(status);
+        free(cancel);
+        tgw_task_dead(t, "invalid queue field in the task hash");
+        return;
+    }
+
+    if (cancel && *cancel && strcmp(cancel, "0") != 0) {
+        free(status);
+        free(cancel);
+        t->finished_ms = tgw_now_ms();
+        tgw_task_record(t, TGW_REC_CANCELLED);
+        return;
+    }
+    if (status && (strcmp(status, TGW_ST_SUCCEEDED) == 0
+                   || strcmp(status, TGW_ST_DEAD) == 0
+                   || strcmp(status, TGW_ST_CANCELLED) == 0))
+    {
+        /* Finished already (a duplicate entry, or a worker died between
+         * recording and acking): never run a finished task again. */
+        tgw_log(TGW_LOG_INFO, "task_already_finished", "task_id", t->id,
+                "status", status, NULL);
+        free(status);
+        free(cancel);
+        tgw_task_record(t, TGW_REC_ACK);
+        return;
+    }
+    free(status);
+    free(cancel);
+
+    if (t->run_at > tgw_now_ms() + 50) {
+        /* Delayed task that reached a stream early: park it. */
+        t->due_ms = t->run_at;
+        tgw_task_record(t, TGW_REC_DEFER);
+        return;
+    }
+
+    t->handler = tgw_conf_handler(t->conf, t->type);
+    t->state = TGW_TASK_BLOCKED;
+    t->ev->loaded(t);
+}
+
+
+static void
+tgw_task_run_done(tgw_run_t *run)
+{
+    tgw_task_t *t = run->data;
+    int         max;
+    char        attempt[16], ms[24], delay[32];
+    uint64_t    backoff;
+
+    if (t->drop) {
+        /* Killed at shutdown: record nothing, the entry stays pending and
+         * another worker reclaims it. */
+        tgw_log(TGW_LOG_WARN, "task_abandoned", "task_id", t->id,
+                "type", t->type, NULL);
+        t->ev->released(t);
+        return;
+    }
+
+    t->finished_ms = tgw_now_ms();
+    max = tgw_conf_max_attempts(t->conf, t->handler);
+    tgw_outcome_free(&t->outcome);
+    tgw_outcome_classify(run->status, run->output, run->output_len,
+                         run->truncated, run->error, t->attempts, max,
+                         &t->outcome);
+
+    snprintf(attempt, sizeof(attempt), "%d", t->attempts);
+    snprintf(ms, sizeof(ms), "%llu",
+             (unsigned long long) (t->finished_ms - t->started_ms));
+
+    if (t->outcome.next == TGW_NEXT_RETRYING) {
+        backoff = tgw_backoff_ms(t->attempts, t->conf->retry_base_ms,
+                                 t->conf->retry_cap_ms, tgw_random64());
+        t->due_ms = t->finished_ms + backoff;
+        tgw_log(TGW_LOG_INFO, "task_failed", "task_id", t->id,
+                "type", t->type, "attempt", attempt,
+                "outcome", tgw_run_status_name(run->status),
+                "status", TGW_ST_RETRYING,
+                "retry_in", tgw_duration_format(backoff, delay,
+                                                sizeof(delay)),
+                "ms", ms, "error", t->outcome.error, NULL);
+    } else if (t->outcome.next == TGW_NEXT_DEAD) {
+        tgw_log(TGW_LOG_WARN, "task_failed", "task_id", t->id,
+                "type", t->type, "attempt", attempt,
+                "outcome", tgw_run_status_name(run->status),
+                "status", TGW_ST_DEAD, "ms", ms, "error", t->outcome.error,
+                NULL);
+    } else {
+        tgw_log(TGW_LOG_INFO, "task_succeeded", "task_id", t->id,
+                "type", t->type, "attempt", attempt, "ms", ms,
+                "truncated", run->truncated ? "1" : NULL,
+                "result_encoding", t->outcome.result_enc, NULL);
+    }
+
+    /* The output is encoded; free it now rather than at the end. */
+    tgw_run_cleanup(&t->run);
+    tgw_task_record(t, TGW_REC_OUTCOME);
+}
+
+
+static void
+tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t *t = data;
+    long long   code, n;
+    char        attempt[16], max[16], why[160];
+
+    if ((t = tgw_task_reply(t, r, "start")) == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        t->stalled = 1;
+        return;
+    }
+    code = r->element[0]->integer;
+    n = r->element[1]->integer;
+    /* the script keeps it within 0..10^9 */
+    t->attempts = n < 0 ? 0 : n > 1000000000 ? 1000000000 : (int) n;
+
+    switch (code) {
+    case TGW_START_NOT_PENDING:
+        /* finished elsewhere: nothing to run, nothing to ack */
+        tgw_log(TGW_LOG_INFO, "task_already_recorded", "task_id", t->id,
+                "type", t->type, NULL);
+        t->ev->released(t);
+        return;
+    case TGW_START_GONE:
+        tgw_log(TGW_LOG_WARN, "task_missing", "task_id", t->id,
+                "stream", t->stream, "entry", t->entry, NULL);
+        t->missing = 1;
+        tgw_task_record(t, TGW_REC_ACK);
+        return;
+    case TGW_START_CANCELLED:
+        t->finished_ms = tgw_now_ms();
+        tgw_task_record(t, TGW_REC_CANCELLED);
+        return;
+    case TGW_START_EXHAUSTED:
+        /* Every attempt began and none recorded an outcome: each run
+         * ended with the worker running it (it crashed, or the task
+         * kills it).  Running it again would do the same. */
+        snprintf(attempt, sizeof(attempt), "%d", t->attempts);
+        snprintf(max, sizeof(max), "%d",
+                 tgw_conf_max_attempts(t->conf, t->handler));
+        snprintf(why, sizeof(why), "attempts used up (%d of %s) without "
+                 "an outcome: the worker running it stopped during the "
+                 "run", t->attempts, max);
+        tgw_log(TGW_LOG_WARN, "task_failed", "task_id", t->id,
+                "type", t->type, "attempt", attempt, "max_attempts", max,
+                "status", TGW_ST_DEAD, "error", why, NULL);
+        tgw_task_dead(t, why);
+        return;
+    case TGW_START_OK:
+        break;
+    default:
+        t->stalled = 1;
+        return;
+    }
+
+    snprintf(attempt, sizeof(attempt), "%d", t->attempts);
+    tgw_log(TGW_LOG_INFO, "task_started", "task_id", t->id, "type", t->type,
+            "queue", t->queue, "priority", t->priority, "attempt", attempt,
+            t->handler ? NULL : "handler", "none", NULL);
+
+    t->state = TGW_TASK_RUNNING;
+    memset(&t->run, 0, sizeof(t->run));
+    t->run.loop = t->loop;
+    t->run.handler = t->handler;
+    t->run.task_id = t->id;
+    t->run.type = t->type ? t->type : "";
+    t->run.queue = t->queue;
+    t->run.attempt = t->attempts;
+    t->run.payload = t->payload ? t->payload : "";
+    t->run.payload_len = t->payload ? t->payload_len : 0;
+    t->run.content_type = t->content_type;
+    t->run.result_max = t->conf->result_max_bytes;
+    t->run.done = tgw_task_run_done;
+    t->run.data = t;
+    if (tgw_run_start(&t->run) != 0) {
+        /* Out of memory before anything ran: count it as a retryable
+         * failure of this attempt. */
+        t->run.status = TGW_RUN_RETRYABLE;
+        t->run.error = NULL;
+        tgw_task_run_done(&t->run);
+    }
+}
+
+
+static void
+tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t *t = data;
+
+    if ((t = tgw_task_reply(t, r, "record")) == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_INTEGER) {
+        t->stalled = 1;
+        return;
+    }
+    if (r->integer == 0) {
+        /* Not pending any more: this outcome was written already (the
+         * reply of the first try was lost), or another worker finished
+         * the task; either way it is not ours to write or announce. */
+        tgw_log(TGW_LOG_INFO, "task_already_recorded", "task_id", t->id,
+                "type", t->type, NULL);
+        t->ev->released(t);
+        return;
+    }
+    switch (t->rec) {
+    case TGW_REC_CANCELLED:
+        tgw_log(TGW_LOG_INFO, "task_cancelled", "task_id", t->id,
+                "type", t->type, NULL);
+        break;
+    case TGW_REC_DEFER:
+        tgw_log(TGW_LOG_INFO, "task_deferred", "task_id", t->id,
+                "type", t->type, NULL);
+        break;
+    default:
+        break;
+    }
+    t->ev->recorded(t);
+    t->ev->released(t);
+}
+
+
+/*
+ * Records the task and acks its entry, in one script (record.lua): the
+ * entry leaves the stream only once the outcome is written, so a crash or
+ * an error in between can only make the task run again, never lose it.
+ * A plan that cannot be built (no memory) stalls the task; one whose
+ * writes Redis refuses is retried, logged once per 40 tries.
+ */
+static void
+tgw_task_send_record(tgw_task_t *t)
+{
+    tgw_plan_t    *plan;
+    tgw_plan_in_t  in;
+    int            rv;
+
+    plan = malloc(sizeof(*plan));
+    if (plan == NULL) {
+        t->stalled = 1;
+        return;
+    }
+    memset(&in, 0, sizeof(in));
+    in.prefix = t->conf->prefix;
+    in.id = t->id;
+    in.queue = t->queue;
+    in.stream = t->stream;
+    in.rec = t->rec;
+    in.outcome = &t->outcome;
+    in.attempts = t->attempts;
+    in.finished_ms = t->finished_ms ? t->finished_ms : tgw_now_ms();
+    in.due_ms = t->due_ms;
+    in.result_ttl_ms = t->conf->result_ttl_ms;
+    in.hook = tgw_task_hook_url(t) != NULL;
+    if (t->id == NULL) {
+        in.rec = TGW_REC_ACK;       /* a bad entry: nothing to write */
+    }
+    if (tgw_plan_build(&in, plan) != 0) {
+        free(plan);
+        t->stalled = 1;
+        return;
+    }
+    rv = tgw_store_record(t->rc, t->conf, t->stream, t->entry, plan,
+                          tgw_task_recorded, t);
+    tgw_plan_free(plan);
+    free(plan);
+    if (rv != 0) {
+        t->stalled = 1;
+        return;
+    }
+    t->busy = 1;
+}
+
+
+/* Sends the request of the task's current state. */
+static void
+tgw_task_step(tgw_task_t *t)
+{
+    int rv = 0;
+
+    t->stalled = 0;
+    if (t->busy) {
+        return;
+    }
+
+    switch (t->state) {
+    case TGW_TASK_NEW:
+    case TGW_TASK_BLOCKED:
+    case TGW_TASK_RUNNING:
+        return;
+
+    case TGW_TASK_LOADING:
+        if (t->id == NULL || *t->id == '\0'
+            || strlen(t->id) > TGW_TASK_ID_MAX)
+        {
+            /* No id, or one no task has (ids are UUIDs): it can never be
+             * loaded, and retrying would hold the slot for ever. */
+            tgw_log(TGW_LOG_WARN, "bad_entry", "stream", t->stream,
+                    "entry", t->entry, "reason",
+                    t->id && *t->id ? "id too long" : "no id", NULL);
+            tgw_task_record(t, TGW_REC_ACK);
+            return;
+        }
+        rv = tgw_store_load(t->rc, t->conf, t->id, tgw_task_loaded, t);
+        break;
+
+    case TGW_TASK_STARTING:
+        t->started_ms = tgw_now_ms();
+        rv = tgw_store_start(t->rc, t->conf, t->id, t->stream, t->entry,
+                             t->started_ms,
+                             tgw_conf_max_attempts(t->conf, t->handler),
+                             tgw_task_started, t);
+        break;
+
+    case TGW_TASK_RECORDING:
+        tgw_task_send_record(t);
+        return;
+    }
+    if (rv != 0) {
+        t->stalled = 1;
+        return;
+    }
+    t->busy = 1;
+}
+
+
+void
+tgw_task_load(tgw_task_t *t)
+{
+    t->state = TGW_TASK_LOADING;
+    tgw_task_step(t);
+}
+
+
+void
+tgw_task_start(tgw_task_t *t)
+{
+    t->state = TGW_TASK_STARTING;
+    tgw_task_step(t);
+}
+
+
+void
+tgw_task_record(tgw_task_t *t, tgw_rec_t rec)
+{
+    t->rec = rec;
+    t->state = TGW_TASK_RECORDING;
+    tgw_task_step(t);
+}
+
+
+void
+tgw_task_retry(tgw_task_t *t)
+{
+    if (t->stalled) {
+        tgw_task_step(t);
+    }
+}
+
+
+int
+tgw_task_abandon(tgw_task_t *t)
+{
+    t->drop = 1;
+    if (t->state == TGW_TASK_RUNNING) {
+        tgw_run_abort(&t->run);     /* its done callback releases it */
+        return 0;
+    }
+    return !t->busy;
+}

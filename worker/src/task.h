@@ -1,0 +1,144 @@
+/*
+ * One task inside the worker: the state machine from the stream entry to
+ * the acked outcome.  Each state sends one Redis request (store.c); a
+ * request that fails leaves the task "stalled" and its owner sends the
+ * same step again later (every step is safe to repeat).  A task reports
+ * to its owner through tgw_task_events_t and never reaches up into
+ * fetching or shutdown: the owner (processor.c) decides when it starts.
+ */
+
+#ifndef TGW_TASK_H
+#define TGW_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "conf.h"
+#include "outcome.h"
+#include "rconn.h"
+#include "run.h"
+
+/*
+ * A task's life inside this worker.  Every state but NEW and BLOCKED
+ * holds one of the `concurrency` slots.
+ *
+ *   NEW -> LOADING -> BLOCKED -> STARTING -> RUNNING -> RECORDING
+ *
+ * and from LOADING, BLOCKED or STARTING straight to RECORDING when there
+ * is nothing to run (cancelled, finished, not due, hostile, handed back).
+ */
+typedef enum {
+    TGW_TASK_NEW = 0,               /* entry read, waiting for a slot */
+    TGW_TASK_LOADING,               /* HGETALL of the task hash */
+    TGW_TASK_BLOCKED,               /* loaded; waits for a slot or for its
+                                       type to be under its cap */
+    TGW_TASK_STARTING,              /* the start script: counts the
+                                       attempt, status "running" */
+    TGW_TASK_RUNNING,               /* the handler runs */
+    TGW_TASK_RECORDING              /* the record script, then it is gone */
+} tgw_task_state_t;
+
+typedef struct tgw_task_s tgw_task_t;
+
+/* A stream entry naming a longer task id is a bad entry (ids are UUIDs,
+ * 36 characters; this leaves room for ids made by other tools). */
+#define TGW_TASK_ID_MAX  256
+
+/* What a task tells its owner. */
+typedef struct {
+    void (*loaded)(tgw_task_t *t);      /* now BLOCKED: may be started */
+    void (*recorded)(tgw_task_t *t);    /* the record script wrote its
+                                           writes (not called when the
+                                           entry was no longer pending) */
+    void (*released)(tgw_task_t *t);    /* done: the owner unlinks it and
+                                           calls tgw_task_destroy() */
+} tgw_task_events_t;
+
+struct tgw_task_s {
+    tgw_task_t         *prev, *next;    /* the owner's list */
+    const tgw_task_events_t *ev;
+    void               *owner;
+    uv_loop_t          *loop;
+    tgw_rconn_t        *rc;         /* the command connection */
+    tgw_conf_t         *conf;       /* config the task was taken under:
+                                       a SIGHUP does not change it midway */
+    tgw_task_state_t    state;
+    int                 busy;       /* a Redis request for it is out */
+    int                 stalled;    /* its last Redis step failed; the
+                                       owner sends it again */
+    int                 drop;       /* forget it when its request or run
+                                       comes back: the entry stays pending
+                                       for another worker */
+    unsigned            errors;     /* error replies to its current step */
+
+    char               *stream;     /* stream key the entry came from */
+    char               *entry;      /* entry id there, for XACK/XDEL */
+    char               *id;         /* task id (NULL: malformed entry) */
+
+    /* From the task hash. */
+    char               *queue;      /* always a valid queue name once
+                                       loaded (the stream's when the hash
+                                       has none) */
+    char               *type;
+    char               *priority;
+    char               *payload;
+    size_t              payload_len;
+    char               *content_type;
+    char               *callback_url; /* X-Callback-URL of the request */
+    int                 attempts;   /* runs so far, this one included (the
+                                       start script counts it) */
+    uint64_t            run_at;     /* ms; 0 when none */
+
+    const tgw_handler_conf_t *handler;  /* NULL: unknown type */
+    tgw_run_t           run;
+    uint64_t            started_ms; /* this run's start (wall clock) */
+
+    /* The record step. */
+    tgw_rec_t           rec;
+    tgw_outcome_t       outcome;    /* TGW_REC_OUTCOME: where it goes */
+    uint64_t            finished_ms;
+    uint64_t            due_ms;     /* retrying, defer, postpone: when */
+    int                 missing;    /* its hash was gone (counted) */
+};
+
+/* A new task for an entry (id NULL: the entry names none), in state NEW.
+ * NULL when out of memory. */
+tgw_task_t *tgw_task_create(tgw_conf_t *conf, uv_loop_t *loop,
+    tgw_rconn_t *rc, const char *stream, const char *entry, const char *id,
+    size_t id_len, const tgw_task_events_t *ev, void *owner);
+void tgw_task_destroy(tgw_task_t *t);
+
+/* NEW -> LOADING: read the hash.  Ends in ev->loaded (BLOCKED) or in
+ * RECORDING when there is nothing to run. */
+void tgw_task_load(tgw_task_t *t);
+
+/* BLOCKED -> STARTING: count the attempt and run. */
+void tgw_task_start(tgw_task_t *t);
+
+/* -> RECORDING: write what rec says (t->due_ms set for POSTPONE), ack. */
+void tgw_task_record(tgw_task_t *t, tgw_rec_t rec);
+
+/* Sends the current step again (after a failure). */
+void tgw_task_retry(tgw_task_t *t);
+
+/* Stops caring for the task: a running handler is killed; the entry
+ * stays pending.  Returns 1 when the owner may destroy it now, 0 when a
+ * request or the run is still out (ev->released follows). */
+int tgw_task_abandon(tgw_task_t *t);
+
+/* 1 when the task holds one of the worker's slots. */
+int tgw_task_holds_slot(const tgw_task_t *t);
+
+/* Where the task's webhook goes (its callback URL, else its handler's,
+ * else webhook.url), or NULL for none. */
+const char *tgw_task_hook_url(const tgw_task_t *t);
+
+/* The status a recorded task reached, or NULL when not terminal. */
+const char *tgw_task_final_status(const tgw_task_t *t);
+
+/* Returns a pointer to the name of a task state, for logs. */
+const char *tgw_task_state_name(tgw_task_state_t s);
+
+#endif /* TGW_TASK_H */

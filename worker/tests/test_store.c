@@ -1,0 +1,348 @@
+/*
+ * store.c against the real redis-server of the test run
+ * ($TEST_NGINX_REDIS_PORT): each script and command is sent through the
+ * worker's own connection on a libuv loop, and what it did is read back
+ * with a plain hiredis connection.  Skipped when no Redis is given.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "conf.h"
+#include "outcome.h"
+#include "rconn.h"
+#include "store.h"
+#include "tap.h"
+
+static uv_loop_t    loop;
+static tgw_rconn_t  rc;
+static redisContext *sync_;
+static redisReply   *last;          /* the reply the last call got */
+static int          answered;
+
+
+/* A deep copy of a reply (hiredis frees r after the callback). */
+static redisReply *
+dup_reply(const redisReply *r)
+{
+    redisReply *d = calloc(1, sizeof(*d));
+    size_t      i;
+
+    d->type = r->type;
+    d->integer = r->integer;
+    if (r->str) {
+        d->str = strdup(r->str);
+        d->len = r->len;
+    }
+    if (r->type == REDIS_REPLY_ARRAY) {
+        d->elements = r->elements;
+        d->element = calloc(r->elements + 1, sizeof(redisReply *));
+        for (i = 0; i < r->elements; i++) {
+            d->element[i] = dup_reply(r->element[i]);
+        }
+    }
+    return d;
+}
+
+
+static void
+got(tgw_rconn_t *c, redisReply *r, void *data)
+{
+    answered = 1;
+    freeReplyObject(last);
+    last = r ? dup_reply(r) : NULL;
+}
+
+
+/* Runs the loop until the request sent answered (5 s at most). */
+static int
+wait_reply(int sent)
+{
+    uint64_t until = uv_now(&loop) + 5000;
+
+    if (sent != 0) {
+        return -1;
+    }
+    while (!answered && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    answered = 0;
+    return last ? 0 : -1;
+}
+
+
+static redisReply *qr;
+
+
+static redisReply *
+q(const char *fmt, ...)
+{
+    va_list ap;
+
+    freeReplyObject(qr);
+    va_start(ap, fmt);
+    qr = redisvCommand(sync_, fmt, ap);
+    va_end(ap);
+    return qr;
+}
+
+
+static const char *
+hget(const char *key, const char *field)
+{
+    redisReply *r = q("HGET %s %s", key, field);
+
+    return r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+}
+
+
+static long long
+num(const char *fmt, const char *arg)
+{
+    redisReply *r = q(fmt, arg);
+
+    return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+}
+
+
+/* A pending entry for id in stream p:q:default:normal; returns its id. */
+static const char *
+pending_entry(const char *id)
+{
+    static char entry[64];
+    redisReply *r;
+
+    r = q("XADD p:q:default:normal * id %s", id);
+    snprintf(entry, sizeof(entry), "%s", r->str);
+    q("XREADGROUP GROUP workers w1 COUNT 100 STREAMS p:q:default:normal >");
+    return entry;
+}
+
+
+static void
+ready(void)
+{
+    uint64_t until = uv_now(&loop) + 5000;
+
+    while (rc.state != TGW_RCONN_READY && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
+
+int
+main(void)
+{
+    const char        *port = getenv("TEST_NGINX_REDIS_PORT");
+    char               json[256], e[64];
+    tgw_conf_t        *c;
+    tgw_conf_errors_t  errs;
+    tgw_plan_t         plan;
+    tgw_plan_in_t      in;
+    tgw_outcome_t      o;
+    redisReply        *r;
+
+    if (port == NULL) {
+        printf("1..0 # SKIP no TEST_NGINX_REDIS_PORT\n");
+        return 0;
+    }
+    snprintf(json, sizeof(json),
+             "{\"redis\":\"127.0.0.1:%s\",\"prefix\":\"p\",\"db\":9,"
+             "\"name\":\"w1\",\"claim_idle\":\"1s\"}", port);
+    c = tgw_conf_parse(json, strlen(json), "test", &errs);
+    tgw_conf_errors_free(&errs);
+    if (c == NULL) {
+        printf("Bail out! config\n");
+        return 1;
+    }
+    sync_ = redisConnect("127.0.0.1", atoi(port));
+    q("SELECT 9");
+    q("FLUSHDB");
+    q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
+
+    uv_loop_init(&loop);
+    tgw_rconn_init(&rc, &loop, "cmd", c);
+    ready();
+    ok(rc.state == TGW_RCONN_READY, "connected");
+
+    /* ---- the start script: counting attempts ---- */
+    q("HSET p:task:A status queued attempts 0");
+    snprintf(e, sizeof(e), "%s", pending_entry("A"));
+    ok(wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e,
+                                  123, 2, got, NULL)) == 0, "start A");
+    is_int(last->element[0]->integer, TGW_START_OK, "A starts");
+    is_int(last->element[1]->integer, 1, "as attempt 1");
+    is_str(hget("p:task:A", "attempts"), "1", "attempts counted at start");
+    is_str(hget("p:task:A", "status"), "running", "status running");
+    is_str(hget("p:task:A", "started_at"), "123", "started_at");
+    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 124, 2,
+                               got, NULL));
+    is_int(last->element[1]->integer, 2,
+           "a run that never recorded still used its attempt");
+    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 125, 2,
+                               got, NULL));
+    is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
+           "attempts used up: not started again");
+    is_str(hget("p:task:A", "attempts"), "2", "attempts stay at the max");
+
+    q("HSET p:task:B status queued attempts 2147483647");
+    snprintf(e, sizeof(e), "%s", pending_entry("B"));
+    wait_reply(tgw_store_start(&rc, c, "B", "p:q:default:normal", e, 1, 5,
+                               got, NULL));
+    is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
+           "attempts 2147483647: used up, never run");
+    is_int(last->element[1]->integer, 1000000000,
+           "reported clamped to 10^9");
+
+    q("HSET p:task:C status queued attempts 99999999999999999999999");
+    snprintf(e, sizeof(e), "%s", pending_entry("C"));
+    wait_reply(tgw_store_start(&rc, c, "C", "p:q:default:normal", e, 1, 5,
+                               got, NULL));
+    is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
+           "a huge attempts: used up");
+    is_int(last->element[1]->integer, 1000000000, "clamped to 10^9");
+
+    q("HSET p:task:D status queued attempts -7");
+    snprintf(e, sizeof(e), "%s", pending_entry("D"));
+    wait_reply(tgw_store_start(&rc, c, "D", "p:q:default:normal", e, 1, 5,
+                               got, NULL));
+    is_int(last->element[0]->integer, TGW_START_OK,
+           "negative attempts count as 0");
+    is_str(hget("p:task:D", "attempts"), "1", "attempts 1 after it");
+
+    q("HSET p:task:E status queued attempts xyz cancel_requested 1");
+    snprintf(e, sizeof(e), "%s", pending_entry("E"));
+    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", e, 1, 5,
+                               got, NULL));
+    is_int(last->element[0]->integer, TGW_START_CANCELLED,
+           "cancel requested: not started");
+    q("HDEL p:task:E cancel_requested");
+    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", e, 1, 5,
+                               got, NULL));
+    is_int(last->element[0]->integer, TGW_START_OK,
+           "attempts \"xyz\" counts as 0");
+    is_str(hget("p:task:E", "attempts"), "1", "and becomes 1");
+
+    wait_reply(tgw_store_start(&rc, c, "nope", "p:q:default:normal", e, 1, 5,
+                               got, NULL));
+    is_int(last->element[0]->integer, TGW_START_GONE, "no hash: gone");
+    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", "1-1", 1,
+                               5, got, NULL));
+    is_int(last->element[0]->integer, TGW_START_NOT_PENDING,
+           "an entry not pending: not ours to run");
+
+    /* ---- the record script ---- */
+    memset(&o, 0, sizeof(o));
+    o.next = TGW_NEXT_DEAD;
+    o.error = "broke";
+    memset(&in, 0, sizeof(in));
+    in.prefix = "p";
+    in.id = "A";
+    in.queue = "default";
+    in.stream = "p:q:default:normal";
+    in.rec = TGW_REC_OUTCOME;
+    in.outcome = &o;
+    in.attempts = 2;
+    in.finished_ms = 777;
+    in.result_ttl_ms = 60000;
+    snprintf(e, sizeof(e), "%s", pending_entry("A"));
+    tgw_plan_build(&in, &plan);
+    ok(wait_reply(tgw_store_record(&rc, c, "p:q:default:normal", e, &plan,
+                                   got, NULL)) == 0, "record A dead");
+    is_int(last->integer, 1, "recorded");
+    is_str(hget("p:task:A", "status"), "dead", "status dead");
+    is_str(hget("p:task:A", "error"), "broke", "error written");
+    is_int(num("XLEN %s", "p:dead:default"), 1, "one dead-letter entry");
+    r = q("XPENDING p:q:default:normal workers - + 10 w1");
+    ok(r && r->type == REDIS_REPLY_ARRAY, "XPENDING answers");
+    wait_reply(tgw_store_record(&rc, c, "p:q:default:normal", e, &plan, got,
+                                NULL));
+    is_int(last->integer, 0, "recording again: not pending, nothing done");
+    is_int(num("XLEN %s", "p:dead:default"), 1,
+           "still one dead-letter entry");
+    tgw_plan_free(&plan);
+
+    /* a write Redis refuses keeps the entry pending */
+    q("SET p:dead:default notastream");
+    snprintf(e, sizeof(e), "%s", pending_entry("D"));
+    in.id = "D";
+    tgw_plan_build(&in, &plan);
+    wait_reply(tgw_store_record(&rc, c, "p:q:default:normal", e, &plan, got,
+                                NULL));
+    ok(last->type == REDIS_REPLY_ERROR, "a dead-letter key of another "
+       "type: the record fails");
+    r = q("XPENDING p:q:default:normal workers %s %s 1", e, e);
+    is_int(r->elements, 1, "and the entry stays pending");
+    tgw_plan_free(&plan);
+    q("DEL p:dead:default");
+
+    /* handback: a new entry at the end of the stream, the old one acked */
+    in.rec = TGW_REC_HANDBACK;
+    in.outcome = NULL;
+    tgw_plan_build(&in, &plan);
+    wait_reply(tgw_store_record(&rc, c, "p:q:default:normal", e, &plan, got,
+                                NULL));
+    is_int(last->integer, 1, "handback recorded");
+    r = q("XPENDING p:q:default:normal workers %s %s 1", e, e);
+    is_int(r->elements, 0, "the old entry is no longer pending");
+    r = q("XREADGROUP GROUP workers w2 COUNT 10 STREAMS "
+          "p:q:default:normal >");
+    ok(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1
+       && r->element[0]->element[1]->elements == 1
+       && strcmp(r->element[0]->element[1]->element[0]->element[1]
+                 ->element[1]->str, "D") == 0,
+       "another consumer reads the handed-back task at once");
+    tgw_plan_free(&plan);
+
+    /* ---- the move script ---- */
+    q("FLUSHDB");
+    q("HSET p:task:M1 status retrying queue default priority high");
+    q("HSET p:task:M2 status retrying type x");
+    q("HSET p:task:M3 status succeeded queue default");
+    q("ZADD p:scheduled 1 M1 1 M2 1 M3 1 M4");
+    ok(wait_reply(tgw_store_move(&rc, c, 1000, got, NULL)) == 0, "move");
+    is_int(last->element[0]->integer, 4, "four due ids looked at");
+    is_int(last->element[1]->integer, 1, "one moved");
+    is_int(last->element[4]->elements, 1, "one ended dead");
+    is_str(last->element[4]->elements ? last->element[4]->element[0]->str
+           : NULL, "M2", "M2 it is");
+    is_int(num("XLEN %s", "p:q:default:high"), 1,
+           "M1 is in its stream");
+    is_str(hget("p:task:M1", "status"), "queued", "M1 queued");
+    is_str(hget("p:task:M2", "status"), "dead",
+           "M2, without a queue field, is dead");
+    is_str(hget("p:task:M2", "error"), "scheduled task has no queue field",
+           "with an error saying why");
+    is_int(num("ZCARD %s", "p:scheduled"), 0, "the scheduled set is empty");
+
+    /* ---- pruning consumers ---- */
+    q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
+    q("XADD p:q:default:normal * id Z");
+    q("XREADGROUP GROUP workers busy COUNT 1 STREAMS p:q:default:normal >");
+    q("XGROUP CREATECONSUMER p:q:default:normal workers idle");
+    ok(wait_reply(tgw_store_prune(&rc, c, "p:q:default:normal", 0, NULL,
+                                  got, NULL)) == 0, "prune");
+    is_int(last->integer, 1, "one consumer pruned");
+    r = q("XINFO CONSUMERS p:q:default:normal workers");
+    ok(r->elements == 1
+       && strcmp(r->element[0]->element[1]->str, "busy") == 0,
+       "the one holding an entry stays, the idle one is gone");
+    wait_reply(tgw_store_prune(&rc, c, "p:q:default:normal", 3600000,
+                               "busy", got, NULL));
+    is_int(last->integer, 0, "own name holding entries: kept");
+
+    tgw_rconn_close(&rc, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    freeReplyObject(last);
+    q("FLUSHDB");
+    freeReplyObject(qr);
+    redisFree(sync_);
+    tgw_conf_unref(c);
+    return done_testing();
+}
