@@ -37,8 +37,9 @@ static ngx_int_t ngx_http_taskgw_token_deny(ngx_http_request_t *r,
 /*
  * Who is calling.  With taskgw_auth off nothing is asked.  Otherwise the
  * token's SHA-256 digest is looked for among the file's tokens (the match
- * confirmed in constant time); a token not there is looked up in the cache of run-time
- * tokens, then in Redis (NGX_AGAIN: the answer resumes the request).
+ * confirmed in constant time); a token not there is looked up in the
+ * cache of run-time tokens, then in Redis (NGX_AGAIN: the answer resumes
+ * the request).
  * Returns NGX_OK when the token may use this location, else the status
  * of the refusal (see ngx_http_taskgw_token_deny).
  */

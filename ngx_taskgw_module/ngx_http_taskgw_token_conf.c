@@ -24,7 +24,7 @@ static ngx_int_t ngx_http_taskgw_tokens_line(ngx_conf_t *cf,
 static ngx_int_t ngx_http_taskgw_token_cmp(const void *one,
     const void *two);
 static ngx_uint_t ngx_http_taskgw_parse_role(ngx_str_t *s);
-static ngx_int_t ngx_http_taskgw_parse_rate(ngx_str_t *s);
+static ngx_int_t ngx_http_taskgw_token_parse_rate(ngx_str_t *s);
 static ngx_int_t ngx_http_taskgw_parse_ips(ngx_pool_t *pool, ngx_str_t *s,
     ngx_array_t **ips, ngx_str_t *bad);
 static ngx_int_t ngx_http_taskgw_parse_queues(ngx_pool_t *pool,
@@ -291,7 +291,7 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
             v.data = w[i].data + 5;
             v.len = w[i].len - 5;
 
-            rate = ngx_http_taskgw_parse_rate(&v);
+            rate = ngx_http_taskgw_token_parse_rate(&v);
             if (rate == NGX_ERROR) {
                 why = "invalid rate (Nr/s or Nr/m, N at least 1)";
                 goto invalid;
@@ -474,7 +474,7 @@ ngx_http_taskgw_parse_role(ngx_str_t *s)
 /* Nr/s or Nr/m, as requests per second times 1000 (as limit_req keeps it) */
 
 static ngx_int_t
-ngx_http_taskgw_parse_rate(ngx_str_t *s)
+ngx_http_taskgw_token_parse_rate(ngx_str_t *s)
 {
     ngx_int_t  rate, scale;
 
@@ -670,7 +670,7 @@ ngx_http_taskgw_token_from_fields(ngx_pool_t *pool, ngx_str_t *fields,
     }
 
     if (f[NGX_HTTP_TASKGW_TF_RATE].len) {
-        rc = ngx_http_taskgw_parse_rate(&f[NGX_HTTP_TASKGW_TF_RATE]);
+        rc = ngx_http_taskgw_token_parse_rate(&f[NGX_HTTP_TASKGW_TF_RATE]);
         if (rc == NGX_ERROR) {
             *err = "invalid rate";
             return NGX_DECLINED;
