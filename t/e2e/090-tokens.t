@@ -130,8 +130,11 @@ like($f{who} // '', qr/^taskgwctl:/, 'audit: who');
 like($f{when} // '', qr/^\d{13}$/, 'audit: when (ms)');
 
 # === TEST 7: one Redis lookup per token per TTL, across both workers
-$s->reload_nginx(worker_processes => 2, log_level => 'debug',
-                 config => $conf, vars => { TTL => '60s' });
+my @old = $s->reload_nginx(worker_processes => 2, log_level => 'debug',
+                           config => $conf, vars => { TTL => '60s' });
+# an old worker may still take a connection until it has seen the reload,
+# and would be a third process to look the token up
+ok(wait_for(sub { !grep { kill 0, $_ } @old }, 15), 'the old workers exited');
 my $burst = create('burst', 'dev');
 sub hgetalls {
     my ($line) = grep { /^cmdstat_hgetall:/ }
