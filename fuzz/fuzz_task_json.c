@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "tgw_keys.h"
-#include "tgw_ctl_task.h"
+#include "tgw_task_json.h"
 
 #define FUZZ_MAX_FIELDS  64
 
@@ -52,8 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t    *sel, *l, *p;
     json_t           *v;
     json_error_t      err;
-    tgw_ctl_buf_t     out;
-    tgw_ctl_field_t   f[FUZZ_MAX_FIELDS];
+    tgw_buf_t     out;
+    tgw_field_t   f[FUZZ_MAX_FIELDS];
 
     n = 0;
     while (n < FUZZ_MAX_FIELDS && (sel = fuzz_take(&data, &size, 1)) != NULL) {
@@ -80,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     memset(&out, 0, sizeof(out));
-    if (tgw_ctl_task_json(f, n, &out) == 0) {
+    if (tgw_task_json(f, n, &out) == 0) {
         v = json_loadb(out.data, out.len, JSON_ALLOW_NUL
                                        | JSON_DECODE_INT_AS_REAL, &err);
         if (v == NULL || !json_is_object(v)) {
@@ -91,7 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         json_decref(v);
     }
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
 
     return 0;
 }

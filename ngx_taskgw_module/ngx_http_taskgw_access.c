@@ -50,6 +50,16 @@ ngx_http_taskgw_access_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_http_taskgw_ctx_t       *ctx;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (tlcf->allow == NULL && tlcf->auth == NGX_HTTP_TASKGW_ROLE_NONE
+        && tlcf->limits == NULL)
+    {
+        /* no edge check here (nginx's other locations): cost nothing */
+        return NGX_DECLINED;
+    }
 
     ctx = ngx_http_taskgw_get_ctx(r);
     if (ctx == NULL) {

@@ -2,7 +2,8 @@
 /*
  * ngx_http_taskgw_module: shared types of the module's files.
  * Owns the configuration structures, the request context and the Redis
- * key schema (mirror of worker/common/tgw_keys.h).
+ * key schema (worker/common/tgw_keys.h, shared with the worker and
+ * taskgwctl).
  */
 
 
@@ -14,16 +15,19 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "tgw_keys.h"
 
-/* Redis key schema (worker/common/tgw_keys.h); every key is "<prefix>:<suffix>". */
-#define NGX_HTTP_TASKGW_KEY_TASK      "%V:task:%V"
-#define NGX_HTTP_TASKGW_KEY_QUEUE     "%V:q:%V:%V"
-#define NGX_HTTP_TASKGW_KEY_SCHEDULED "%V:scheduled"
-#define NGX_HTTP_TASKGW_KEY_DEAD      "%V:dead:%V"
-#define NGX_HTTP_TASKGW_KEY_WORKER    "%V:worker:%V"
-#define NGX_HTTP_TASKGW_KEY_TOKENS    "%V:tokens"
-#define NGX_HTTP_TASKGW_KEY_AUDIT     "%V:audit"
-#define NGX_HTTP_TASKGW_KEY_TOKEN     "%V:token:%*s"
+
+/* The keys of worker/common/tgw_keys.h, built from ngx_str_t parts (a
+ * token digest is hex of a given length). */
+#define NGX_HTTP_TASKGW_KEY_TASK      TGW_KEYF_TASK("%V")
+#define NGX_HTTP_TASKGW_KEY_QUEUE     TGW_KEYF_QUEUE("%V")
+#define NGX_HTTP_TASKGW_KEY_SCHEDULED TGW_KEYF_SCHEDULED("%V")
+#define NGX_HTTP_TASKGW_KEY_DEAD      TGW_KEYF_DEAD("%V")
+#define NGX_HTTP_TASKGW_KEY_WORKER    TGW_KEYF_WORKER("%V")
+#define NGX_HTTP_TASKGW_KEY_TOKENS    TGW_KEYF_TOKENS("%V")
+#define NGX_HTTP_TASKGW_KEY_AUDIT     TGW_KEYF_AUDIT("%V")
+#define NGX_HTTP_TASKGW_KEY_TOKEN     TGW_KEYF_TOKEN("%V", "%*s")
 #define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
 #define NGX_HTTP_TASKGW_KEY_RESULT_TTL "%V:config:result_ttl"
 
@@ -35,8 +39,7 @@
 #define NGX_HTTP_TASKGW_KEY_EVENT     "%V:event:msg_%V_%L"
 
 #define NGX_HTTP_TASKGW_UUID_LEN      36
-/* = TGW_PREFIX_MAX of worker/common/tgw_keys.h: all parts agree */
-#define NGX_HTTP_TASKGW_PREFIX_MAX    128
+#define NGX_HTTP_TASKGW_PREFIX_MAX    TGW_PREFIX_MAX  /* all parts agree */
 #define NGX_HTTP_TASKGW_QUEUE_MAX     64
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
 #define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64

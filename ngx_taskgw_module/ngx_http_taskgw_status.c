@@ -17,23 +17,23 @@
 
 /* The task hash fields the JSON shows, in the order it shows them. */
 typedef enum {
-    TGW_F_ID = 0,
-    TGW_F_QUEUE,
-    TGW_F_TYPE,
-    TGW_F_PRIORITY,
-    TGW_F_STATUS,
-    TGW_F_ATTEMPTS,
-    TGW_F_OWNER,
-    TGW_F_CREATED_AT,
-    TGW_F_RUN_AT,
-    TGW_F_STARTED_AT,
-    TGW_F_FINISHED_AT,
-    TGW_F_RESULT,
-    TGW_F_RESULT_ENCODING,
-    TGW_F_ERROR,
-    TGW_F_WEBHOOK_STATUS,
-    TGW_F_WEBHOOK_ATTEMPTS,
-    TGW_F_COUNT
+    TGW_FIELD_ID = 0,
+    TGW_FIELD_QUEUE,
+    TGW_FIELD_TYPE,
+    TGW_FIELD_PRIORITY,
+    TGW_FIELD_STATUS,
+    TGW_FIELD_ATTEMPTS,
+    TGW_FIELD_OWNER,
+    TGW_FIELD_CREATED_AT,
+    TGW_FIELD_RUN_AT,
+    TGW_FIELD_STARTED_AT,
+    TGW_FIELD_FINISHED_AT,
+    TGW_FIELD_RESULT,
+    TGW_FIELD_RESULT_ENCODING,
+    TGW_FIELD_ERROR,
+    TGW_FIELD_WEBHOOK_STATUS,
+    TGW_FIELD_WEBHOOK_ATTEMPTS,
+    TGW_FIELD_COUNT
 } ngx_http_taskgw_field_e;
 
 
@@ -53,7 +53,7 @@ typedef struct {
 } ngx_http_taskgw_field_t;
 
 
-static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_F_COUNT] = {
+static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
     { ngx_string("id"), TGW_JSON_STRING },
     { ngx_string("queue"), TGW_JSON_STRING },
     { ngx_string("type"), TGW_JSON_STRING },
@@ -169,7 +169,7 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
         /* the fields the JSON shows, never the payload: it may be large */
 
-        for (f = 0; f < TGW_F_COUNT; f++) {
+        for (f = 0; f < TGW_FIELD_COUNT; f++) {
             ngx_http_taskgw_redis_cmd_arg(&cmd,
                                           ngx_http_taskgw_fields[f].name.data,
                                           ngx_http_taskgw_fields[f].name.len);
@@ -363,13 +363,13 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                 *body;
     size_t                  len;
-    ngx_str_t               fields[TGW_F_COUNT];
+    ngx_str_t               fields[TGW_FIELD_COUNT];
     ngx_uint_t              f, found;
     redisReply             *v;
     ngx_http_taskgw_ctx_t  *ctx;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != TGW_F_COUNT)
+        || reply->elements != TGW_FIELD_COUNT)
     {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_unavailable(r, "task store is unavailable"));
@@ -379,7 +379,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
     ngx_memzero(fields, sizeof(fields));
     found = 0;
 
-    for (f = 0; f < TGW_F_COUNT; f++) {
+    for (f = 0; f < TGW_FIELD_COUNT; f++) {
         v = reply->element[f];
 
         if (v->type == REDIS_REPLY_STRING) {
@@ -401,8 +401,8 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
     if (ctx->role == NGX_HTTP_TASKGW_ROLE_DEV
-        && (fields[TGW_F_OWNER].len != ctx->token_name.len
-            || ngx_strncmp(fields[TGW_F_OWNER].data, ctx->token_name.data,
+        && (fields[TGW_FIELD_OWNER].len != ctx->token_name.len
+            || ngx_strncmp(fields[TGW_FIELD_OWNER].data, ctx->token_name.data,
                            ctx->token_name.len) != 0))
     {
         ngx_http_finalize_request(r,
@@ -411,7 +411,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_F_QUEUE]) != NGX_OK) {
+    if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_FIELD_QUEUE]) != NGX_OK) {
         ngx_http_finalize_request(r,
             ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                        "queue not in the token's queues"));
@@ -449,7 +449,7 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
     size = sizeof("{\"webhook\":{\"status\":,\"attempts\":},"
                   "\"result_encoding\":\"base64\",}") + NGX_INT_T_LEN;
 
-    for (i = 0; i < TGW_F_COUNT; i++) {
+    for (i = 0; i < TGW_FIELD_COUNT; i++) {
         size += ngx_http_taskgw_fields[i].name.len + sizeof("\"\":null,")
                 + 2 + ngx_http_taskgw_json_escape_len(f[i].data, f[i].len)
                 + sizeof("2026-11-23T10:00:00.123Z") + NGX_INT_T_LEN;
@@ -463,7 +463,7 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
     p = body;
     *p++ = '{';
 
-    for (i = 0; i < TGW_F_COUNT; i++) {
+    for (i = 0; i < TGW_FIELD_COUNT; i++) {
 
         if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP) {
             continue;
@@ -520,19 +520,19 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
         }
     }
 
-    if (f[TGW_F_RESULT_ENCODING].len) {
+    if (f[TGW_FIELD_RESULT_ENCODING].len) {
         p = ngx_cpymem(p, ",\"result_encoding\":", 19);
-        p = ngx_http_taskgw_render_string(p, &f[TGW_F_RESULT_ENCODING]);
+        p = ngx_http_taskgw_render_string(p, &f[TGW_FIELD_RESULT_ENCODING]);
     }
 
     p = ngx_cpymem(p, ",\"webhook\":", 11);
 
-    if (f[TGW_F_WEBHOOK_STATUS].len) {
-        n = ngx_atoi(f[TGW_F_WEBHOOK_ATTEMPTS].data,
-                     f[TGW_F_WEBHOOK_ATTEMPTS].len);
+    if (f[TGW_FIELD_WEBHOOK_STATUS].len) {
+        n = ngx_atoi(f[TGW_FIELD_WEBHOOK_ATTEMPTS].data,
+                     f[TGW_FIELD_WEBHOOK_ATTEMPTS].len);
 
         p = ngx_cpymem(p, "{\"status\":", 10);
-        p = ngx_http_taskgw_render_string(p, &f[TGW_F_WEBHOOK_STATUS]);
+        p = ngx_http_taskgw_render_string(p, &f[TGW_FIELD_WEBHOOK_STATUS]);
         p = ngx_sprintf(p, ",\"attempts\":%i}", n == NGX_ERROR ? 0 : n);
 
     } else {

@@ -292,9 +292,10 @@ done:
 
 /*
  * Remembers Redis's answer for a digest: the token's fields, or NULL for
- * "no such token" (as is a token with an absurdly long field).  When the zone is full the least recently used
- * entries make room, so random tokens can only push out each other and
- * the oldest answers, never fail a request.
+ * "no such token" (as is a token with an absurdly long field).  When the
+ * zone is full the least recently used entries make room, so random
+ * tokens can only push out each other and the oldest answers, never fail
+ * a request.
  */
 
 void

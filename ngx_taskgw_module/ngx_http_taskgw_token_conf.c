@@ -21,8 +21,10 @@ static ngx_int_t ngx_http_taskgw_tokens_read(ngx_conf_t *cf,
 static ngx_int_t ngx_http_taskgw_tokens_line(ngx_conf_t *cf,
     ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *file, ngx_uint_t line,
     u_char *p, u_char *last);
+static ngx_int_t ngx_http_taskgw_token_cmp(const void *one,
+    const void *two);
 static ngx_uint_t ngx_http_taskgw_parse_role(ngx_str_t *s);
-static ngx_int_t ngx_http_taskgw_parse_rate(ngx_str_t *s);
+static ngx_int_t ngx_http_taskgw_token_parse_rate(ngx_str_t *s);
 static ngx_int_t ngx_http_taskgw_parse_ips(ngx_pool_t *pool, ngx_str_t *s,
     ngx_array_t **ips, ngx_str_t *bad);
 static ngx_int_t ngx_http_taskgw_parse_queues(ngx_pool_t *pool,
@@ -142,6 +144,11 @@ ngx_http_taskgw_tokens_read(ngx_conf_t *cf,
 
         p = eol + 1;
     }
+
+    /* sorted by digest for ngx_http_taskgw_token_find() */
+
+    ngx_sort(tmcf->tokens->elts, tmcf->tokens->nelts,
+             sizeof(ngx_http_taskgw_token_t), ngx_http_taskgw_token_cmp);
 
     rc = NGX_OK;
 
@@ -289,7 +296,7 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
             v.data = w[i].data + 5;
             v.len = w[i].len - 5;
 
-            rate = ngx_http_taskgw_parse_rate(&v);
+            rate = ngx_http_taskgw_token_parse_rate(&v);
             if (rate == NGX_ERROR) {
                 why = "invalid rate (Nr/s or Nr/m, N at least 1)";
                 goto invalid;
@@ -367,6 +374,15 @@ invalid:
     }
 
     return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_token_cmp(const void *one, const void *two)
+{
+    const ngx_http_taskgw_token_t  *a = one, *b = two;
+
+    return ngx_memcmp(a->digest, b->digest, NGX_HTTP_TASKGW_DIGEST_LEN);
 }
 
 
@@ -463,7 +479,7 @@ ngx_http_taskgw_parse_role(ngx_str_t *s)
 /* Nr/s or Nr/m, as requests per second times 1000 (as limit_req keeps it) */
 
 static ngx_int_t
-ngx_http_taskgw_parse_rate(ngx_str_t *s)
+ngx_http_taskgw_token_parse_rate(ngx_str_t *s)
 {
     ngx_int_t  rate, scale;
 
@@ -659,7 +675,7 @@ ngx_http_taskgw_token_from_fields(ngx_pool_t *pool, ngx_str_t *fields,
     }
 
     if (f[NGX_HTTP_TASKGW_TF_RATE].len) {
-        rc = ngx_http_taskgw_parse_rate(&f[NGX_HTTP_TASKGW_TF_RATE]);
+        rc = ngx_http_taskgw_token_parse_rate(&f[NGX_HTTP_TASKGW_TF_RATE]);
         if (rc == NGX_ERROR) {
             *err = "invalid rate";
             return NGX_DECLINED;

@@ -25,7 +25,8 @@ libhiredis-dev libjansson-dev libuv1-dev libcurl4-openssl-dev
 redis-server"
 
 # prometheus: its promtool checks the metrics exposition (t/e2e/100-metrics.t)
-TEST_PKGS="nginx-extras prometheus"
+# clang, libclang-rt-14-dev: libFuzzer and the sanitizers of `make fuzz`
+TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev"
 
 case "${1:-}" in
     "") ;;

@@ -3,8 +3,11 @@
 #
 #   static const char tgw_lua_NAME[] = "...";
 #
-# with the script's leading "--" comment lines dropped (they explain the
-# script in the .lua file; Redis need not receive them with every EVAL).
+# with the script's "--" comment lines dropped (they explain the script in
+# the .lua file; Redis need not receive them with every EVAL), and each
+# @NAME@ replaced by the C macro NAME (a key or field name of tgw_keys.h,
+# spliced in by string-literal concatenation), so a name is written once.
+# A file including the header includes tgw_keys.h first.
 # The module, the worker and taskgwctl include the header, so each script
 # exists once, in its .lua file.
 #
@@ -21,11 +24,14 @@ tmp=$out.tmp.$$
     echo
     echo "#ifndef TGW_LUA_H"
     echo "#define TGW_LUA_H"
+    echo
+    echo "#include \"tgw_keys.h\""
     for f in "$@"; do
         name=$(basename "$f" .lua)
         echo
         echo "static const char tgw_lua_${name}[] __attribute__((unused)) ="
         sed -e '/^[[:space:]]*--/d' -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
+            -e 's/@\([A-Z_][A-Z0-9_]*\)@/" \1 "/g' \
             -e 's/^/    "/' -e 's/$/\\n"/' "$f"
         echo "    ;"
     done

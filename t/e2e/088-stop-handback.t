@@ -12,7 +12,6 @@ use Time::HiRes qw(time sleep);
 use TaskGW::Stack qw(wait_for);
 use TaskGW::Tasks;
 
-our $TODO;
 
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
@@ -61,7 +60,6 @@ ok(wait_for(sub { $t->status($first) eq 'succeeded' }, 15),
    'the running task finishes on the stopping worker');
 is($s->stop_worker($w1), 0, 'the stopping worker exits 0');
 {
-    local $TODO = 'fault 3: fixed by the worker core change';
     my $done = wait_for(sub { !grep { $t->status($_) ne 'succeeded' }
                                     @waiting }, 12);
     ok($done, 'the three it had not started are run by the other worker '
@@ -86,7 +84,6 @@ my $id = $t->enqueue('system.ping');
 ok(wait_for(sub { $t->status($id) eq 'succeeded' }, 10),
    'a live worker runs tasks');
 {
-    local $TODO = 'fault 3: fixed by the worker core change';
     my $gone = wait_for(sub {
         my %c = map { %{ consumers("$prefix:q:default:$_") } }
                 qw(high normal low);

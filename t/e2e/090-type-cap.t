@@ -12,7 +12,6 @@ use Time::HiRes qw(time sleep);
 use TaskGW::Stack qw(wait_for);
 use TaskGW::Tasks;
 
-our $TODO;
 
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
@@ -45,7 +44,6 @@ for (1 .. 5) {
 my ($max) = sort { $b <=> $a } @lat;
 diag sprintf 'ping latencies: %s s', join ' ', map { sprintf '%.2f', $_ } @lat;
 {
-    local $TODO = 'fault 4: fixed by the worker core change';
     cmp_ok($max, '<', 4, 'no ping waited 4 s or more behind the capped type');
 }
 my $running = grep { $t->status($_) eq 'running' } @slow;

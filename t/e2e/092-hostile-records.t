@@ -13,7 +13,6 @@ use Time::HiRes qw(time sleep);
 use TaskGW::Stack qw(wait_for);
 use TaskGW::Tasks;
 
-our $TODO;
 
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
@@ -81,7 +80,6 @@ my @longq = map {
 sleep 1;
 my $pt = ping_time();
 {
-    local $TODO = 'fault 5: fixed by the worker core change';
     ok(defined $pt, 'a ping behind them is done within 3 s')
         or diag $s->worker_log($w1);
     ok(wait_for(sub { !grep { $t->status($_) ne 'dead' } @longq }, 10),
@@ -100,7 +98,6 @@ my $w2 = $s->start_worker(\%wconf);
 my $big = $t->enqueue('marker', attempts => 2147483647);
 my $neg = $t->enqueue('marker', attempts => -3);
 {
-    local $TODO = 'fault 5: fixed by the worker core change';
     ok(wait_for(sub { $t->status($big) eq 'dead' }, 10),
        'attempts 2147483647: dead') or diag explain $t->hash($big);
     ok(runs($big) <= 1, 'attempts 2147483647: ran at most once ('
@@ -112,7 +109,6 @@ my $neg = $t->enqueue('marker', attempts => -3);
 ok(wait_for(sub { $t->status($neg) eq 'dead' }, 10),
    'attempts -3: dead') or diag explain $t->hash($neg);
 {
-    local $TODO = 'fault 5: fixed by the worker core change';
     ok(runs($neg) <= 3, 'attempts -3: ran at most max_attempts (3) times ('
                         . runs($neg) . ')');
 }
@@ -127,7 +123,6 @@ $r->cmd('ZADD', "$prefix:scheduled", int(time * 1000) - 100, $noq);
 ok(wait_for(sub { !defined $r->cmd('ZSCORE', "$prefix:scheduled", $noq) },
             10), 'it leaves the scheduled set');
 {
-    local $TODO = 'fault 5: fixed by the worker core change';
     ok(wait_for(sub { $t->status($noq) eq 'dead' }, 5),
        'a scheduled id whose hash has no queue ends dead')
         or diag 'status ' . $t->status($noq) . "\n" . $s->worker_log($w2);
@@ -153,7 +148,6 @@ diag sprintf '40 pings one by one took %.2f s, %d log lines about the '
            . 'broken stream meanwhile', $took, $spam;
 is($lost, 0, 'every ping is done');
 {
-    local $TODO = 'fault 5: fixed by the worker core change';
     cmp_ok($took, '<', 4, 'the 40 pings take less than 4 s');
     ok($spam <= 2, 'the broken stream is not logged again and again');
 }

@@ -99,7 +99,7 @@ sub verified_by {
 }
 
 my %wconf = (
-    concurrency => 8,
+    concurrency => 1,
     retry    => { max_attempts => 3, base => '30s', cap => '30s' },
     handlers => {
         'system.ping' => { builtin => 'ping' },
@@ -164,6 +164,12 @@ is($t->{webhook_last_error}, 'HTTP 410', '... reason recorded');
 # === TEST 4: no answer: each try ends at the timeout, the schedule is
 # followed, then failed
 my $never = enqueue('system.ping', url => $rcv->url('/never'));
+$rcv->wait_requests('/never', 1, 20);
+my $ping = enqueue('system.ping');
+ok(wait_for(sub { (task($ping)->{status} // '') eq 'succeeded' }, 10),
+   'a task runs while a webhook POST hangs: a delivery holds no slot '
+   . '(concurrency 1)');
+ok(scalar($rcv->requests('/never')) < 4, '... before that delivery ended');
 $t = hook_done($never, 30);
 is($t->{webhook_status}, 'failed', 'no answer: failed');
 is($t->{webhook_attempts}, 4, '... after 1 + 3 scheduled tries');

@@ -8,7 +8,10 @@
 
 #include "tgw_keys.h"
 #include "tgw_ctl_args.h"
-#include "tgw_ctl_util.h"
+#include "tgw_buf.h"
+#include "tgw_clock.h"
+#include "tgw_text.h"
+#include "tgw_uuid.h"
 
 #define TGW_CTL_DEFAULT_REDIS  "127.0.0.1:6379"
 
@@ -56,7 +59,7 @@ tgw_ctl_parse_addr(const char *s, char *host, size_t size, int *port)
 
     if (colon == NULL) {
         p = 6379;
-    } else if (tgw_ctl_parse_int64(colon + 1, strlen(colon + 1), &p) != 0
+    } else if (tgw_parse_int64(colon + 1, strlen(colon + 1), &p) != 0
                || p < 1 || p > 65535 || colon[1] == '-')
     {
         return -1;
@@ -64,7 +67,7 @@ tgw_ctl_parse_addr(const char *s, char *host, size_t size, int *port)
 
     memcpy(host, h, hlen);
     host[hlen] = '\0';
-    if (!tgw_ctl_valid_word(host, TGW_CTL_HOST_MAX, s[0] == '[')) {
+    if (!tgw_valid_word(host, TGW_CTL_HOST_MAX, s[0] == '[')) {
         return -1;
     }
 
@@ -190,7 +193,7 @@ tgw_ctl_parse_opts(int argc, char **argv, tgw_ctl_opts_t *o,
     }
 
     if (db != NULL) {
-        if (tgw_ctl_parse_int64(db, strlen(db), &n) != 0
+        if (tgw_parse_int64(db, strlen(db), &n) != 0
             || n < 0 || n > 1000000)
         {
             snprintf(err, errlen, "invalid database number \"%s\"", db);
@@ -199,7 +202,7 @@ tgw_ctl_parse_opts(int argc, char **argv, tgw_ctl_opts_t *o,
         o->db = (long) n;
     }
 
-    if (!tgw_ctl_valid_word(o->prefix, TGW_PREFIX_MAX, 1)
+    if (!tgw_valid_word(o->prefix, TGW_PREFIX_MAX, 1)
         || strpbrk(o->prefix, "{}") != NULL)
     {
         snprintf(err, errlen, "invalid prefix \"%s\" (1..%d visible "
@@ -207,7 +210,7 @@ tgw_ctl_parse_opts(int argc, char **argv, tgw_ctl_opts_t *o,
         return -1;
     }
 
-    if (!tgw_ctl_valid_word(o->group, TGW_CTL_GROUP_MAX, 1)) {
+    if (!tgw_valid_word(o->group, TGW_CTL_GROUP_MAX, 1)) {
         snprintf(err, errlen, "invalid group \"%s\"", o->group);
         return -1;
     }

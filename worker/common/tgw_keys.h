@@ -1,22 +1,40 @@
 /*
- * The Redis key schema of SPEC §6, shared by taskgw-worker and taskgwctl.
- * The nginx module mirrors it in ngx_taskgw_module/ngx_http_taskgw_module.h.
+ * The Redis key schema: key formats, field names and status values, the
+ * one definition included by the nginx module, taskgw-worker and
+ * taskgwctl (the Lua scripts of worker/common/lua get them through
+ * scripts/lua2h.sh).  Plain C preprocessor only: the module includes it
+ * as it is.
  */
 
 #ifndef TGW_KEYS_H
 #define TGW_KEYS_H
 
-/* Every key is "<prefix>:<suffix>"; format strings take the prefix first. */
-#define TGW_KEY_TASK        "%s:task:%s"        /* hash, per task id       */
-#define TGW_KEY_QUEUE       "%s:q:%s:%s"        /* stream, queue+priority  */
-#define TGW_KEY_SCHEDULED   "%s:scheduled"      /* zset, id by due ms      */
-#define TGW_KEY_DEAD        "%s:dead:%s"        /* stream, per queue       */
+/*
+ * Every key is "<prefix>:<suffix>"; format strings take the prefix first.
+ * The TGW_KEYF_* forms take the conversions to use for the parts, so the
+ * module builds the same keys from ngx_str_t ("%V") as the worker and the
+ * CLI do from C strings ("%s").
+ */
+#define TGW_KEYF_TASK(s)        s ":task:" s
+#define TGW_KEYF_QUEUE(s)       s ":q:" s ":" s
+#define TGW_KEYF_SCHEDULED(s)   s ":scheduled"
+#define TGW_KEYF_DEAD(s)        s ":dead:" s
+#define TGW_KEYF_TOKEN(p, d)    p ":token:" d
+#define TGW_KEYF_TOKENS(s)      s ":tokens"
+#define TGW_KEYF_WORKER(s)      s ":worker:" s
+#define TGW_KEYF_AUDIT(s)       s ":audit"
+
+#define TGW_KEY_TASK        TGW_KEYF_TASK("%s")      /* hash, per task id */
+#define TGW_KEY_QUEUE       TGW_KEYF_QUEUE("%s")     /* stream, queue+prio */
+#define TGW_KEY_SCHEDULED   TGW_KEYF_SCHEDULED("%s") /* zset, id by due ms */
+#define TGW_KEY_DEAD        TGW_KEYF_DEAD("%s")      /* stream, per queue */
+#define TGW_KEY_TOKEN       TGW_KEYF_TOKEN("%s", "%s") /* hash, per token
+                                                          digest */
 #define TGW_KEY_IDEM        "%s:idem:%s:%s"     /* string, owner+key hash  */
-#define TGW_KEY_TOKEN       "%s:token:%s"       /* hash, per token digest  */
-#define TGW_KEY_TOKENS      "%s:tokens"         /* hash, name -> digest    */
-#define TGW_KEY_WORKER      "%s:worker:%s"      /* string JSON heartbeat   */
+#define TGW_KEY_TOKENS      TGW_KEYF_TOKENS("%s")    /* hash, name -> digest */
+#define TGW_KEY_WORKER      TGW_KEYF_WORKER("%s")    /* string, heartbeat */
 #define TGW_KEY_CRON        "%s:cron:%s:%s"     /* string, tick guard      */
-#define TGW_KEY_AUDIT       "%s:audit"          /* stream, capped          */
+#define TGW_KEY_AUDIT       TGW_KEYF_AUDIT("%s")     /* stream, capped */
 /* string: the workers' result_ttl in ms, for what cancels outside them */
 #define TGW_KEY_RESULT_TTL  "%s:config:result_ttl"
 #define TGW_KEY_OUTBOX      "%s:outbox"         /* zset, event id by due ms */
@@ -47,7 +65,7 @@
  * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
  * The worker's config, taskgwctl's -p and the module's taskgw_prefix all
  * refuse anything else (the module's NGX_HTTP_TASKGW_PREFIX_MAX is this
- * same number), so no part writes keys another part cannot name.
+ * macro), so no part writes keys another part cannot name.
  */
 #define TGW_PREFIX_MAX      128
 
@@ -93,12 +111,16 @@
 #define TGW_F_WEBHOOK_STATUS   "webhook_status"
 #define TGW_F_WEBHOOK_ATTEMPTS "webhook_attempts"
 #define TGW_F_CANCEL_REQUESTED "cancel_requested"
-#define TGW_F_WEBHOOK_LAST_ERROR "webhook_last_error"    /* SPEC §8 */
+#define TGW_F_WEBHOOK_LAST_ERROR "webhook_last_error"
 
-/* Values of "webhook_status" (SPEC §8). */
+/* Values of "webhook_status". */
 #define TGW_WH_PENDING      "pending"
 #define TGW_WH_DELIVERED    "delivered"
 #define TGW_WH_FAILED       "failed"
+
+/* How long a task cancelled before it ran is kept (ms): the worker's
+ * default result_ttl, 7 days. */
+#define TGW_CANCELLED_TTL_MS  "604800000"
 
 #define TGW_DEFAULT_PREFIX  "taskgw"
 #define TGW_DEFAULT_GROUP   "workers"

@@ -4,6 +4,8 @@
 #ifndef TGW_LUA_H
 #define TGW_LUA_H
 
+#include "tgw_keys.h"
+
 static const char tgw_lua_cancel[] __attribute__((unused)) =
     "local t = redis.call('HMGET', KEYS[1], 'status', 'owner', 'queue',\n"
     "                     'callback_url')\n"
@@ -40,11 +42,40 @@ static const char tgw_lua_cancel[] __attribute__((unused)) =
     "return {2, s}\n"
     ;
 
-static const char tgw_lua_cron[] __attribute__((unused)) =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-    "redis.call('XADD', KEYS[3], '*', ARGV[3], ARGV[1])\n"
-    "redis.call('HSET', KEYS[2], unpack(ARGV, 4, #ARGV))\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+static const char tgw_lua_create[] __attribute__((unused)) =
+    "if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end\n"
+    "local run_at = tonumber(ARGV[12]) or 0\n"
+    "local status = '" TGW_ST_QUEUED "'\n"
+    "if run_at > 0 then\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[12], ARGV[1])\n"
+    "  status = '" TGW_ST_SCHEDULED "'\n"
+    "else\n"
+    "  redis.call('XADD', KEYS[2], '*', '" TGW_STREAM_FIELD_ID "', ARGV[1])\n"
+    "end\n"
+    "local f = {'" TGW_F_ID "', ARGV[1], '" TGW_F_QUEUE "', ARGV[2],\n"
+    "           '" TGW_F_TYPE "', ARGV[3], '" TGW_F_PRIORITY "', ARGV[4],\n"
+    "           '" TGW_F_STATUS "', status, '" TGW_F_PAYLOAD "', ARGV[5]}\n"
+    "local optional = {'" TGW_F_CONTENT_TYPE "', '" TGW_F_OWNER "',\n"
+    "                  '" TGW_F_REQUEST_ID "', '" TGW_F_CLIENT_ADDR "',\n"
+    "                  '" TGW_F_CALLBACK_URL "'}\n"
+    "for i, name in ipairs(optional) do\n"
+    "  if ARGV[5 + i] ~= '' then\n"
+    "    f[#f + 1] = name\n"
+    "    f[#f + 1] = ARGV[5 + i]\n"
+    "  end\n"
+    "end\n"
+    "f[#f + 1] = '" TGW_F_CREATED_AT "'\n"
+    "f[#f + 1] = ARGV[11]\n"
+    "f[#f + 1] = '" TGW_F_ATTEMPTS "'\n"
+    "f[#f + 1] = '0'\n"
+    "if run_at > 0 then\n"
+    "  f[#f + 1] = '" TGW_F_RUN_AT "'\n"
+    "  f[#f + 1] = ARGV[12]\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], unpack(f))\n"
+    "if KEYS[4] then\n"
+    "  redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[13])\n"
+    "end\n"
     "return 1\n"
     ;
 

@@ -9,7 +9,10 @@
 #include <hiredis/hiredis.h>
 
 #include "tgw_ctl_args.h"
-#include "tgw_ctl_util.h"
+#include "tgw_buf.h"
+#include "tgw_clock.h"
+#include "tgw_text.h"
+#include "tgw_uuid.h"
 
 #define TGW_CTL_PROG     "taskgwctl"
 #define TGW_CTL_KEY_MAX  512
@@ -28,7 +31,7 @@ typedef int (*tgw_ctl_handler_pt)(tgw_ctl_t *ctl, int argc, char **argv);
 int tgw_ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Writes out (plus a newline) on stdout; 1 on a write error. */
-int tgw_ctl_print(tgw_ctl_buf_t *out);
+int tgw_ctl_print(tgw_buf_t *out);
 
 /* ---- ctl/redis.c ---- */
 
@@ -56,7 +59,7 @@ int tgw_ctl_key(char *buf, const char *fmt, ...)
  * keep_nl), a backslash doubled.  tgw_ctl_put_text() writes it on stdout,
  * newlines kept (1 on error).
  */
-int tgw_ctl_buf_text(tgw_ctl_buf_t *b, const char *s, size_t n, int keep_nl);
+int tgw_buf_text(tgw_buf_t *b, const char *s, size_t n, int keep_nl);
 int tgw_ctl_put_text(const char *s, size_t n);
 
 /* ---- command handlers ---- */

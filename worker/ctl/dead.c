@@ -64,14 +64,14 @@ tgw_ctl_dead_list(tgw_ctl_t *ctl, int argc, char **argv)
 {
     const char     *queue = argc > 0 ? argv[0] : "default";
     redisReply     *r, *e, *id, *err, *att, *at;
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     int64_t         ms, n;
     long            limit = TGW_CTL_DEAD_LIMIT;
     size_t          i;
-    char            key[TGW_CTL_KEY_MAX], t[TGW_CTL_RFC3339_LEN + 1], *end;
+    char            key[TGW_CTL_KEY_MAX], t[TGW_RFC3339_LEN + 1], *end;
     int             rc, first = 1;
 
-    if (!tgw_ctl_valid_name(queue, 64, 0)) {
+    if (!tgw_valid_name(queue, 64, 0)) {
         return tgw_ctl_fail("dead list: invalid queue name \"%s\"", queue);
     }
 
@@ -102,11 +102,11 @@ tgw_ctl_dead_list(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "{\"queue\":");
-        tgw_ctl_buf_json_string(&out, queue, strlen(queue));
-        tgw_ctl_buf_puts(&out, ",\"dead\":[");
+        tgw_buf_puts(&out, "{\"queue\":");
+        tgw_buf_json_string(&out, queue, strlen(queue));
+        tgw_buf_puts(&out, ",\"dead\":[");
     } else {
-        tgw_ctl_buf_printf(&out, "%-36s %8s %-24s %s", "ID", "ATTEMPTS",
+        tgw_buf_printf(&out, "%-36s %8s %-24s %s", "ID", "ATTEMPTS",
                            "FAILED_AT", "ERROR");
     }
 
@@ -126,80 +126,80 @@ tgw_ctl_dead_list(tgw_ctl_t *ctl, int argc, char **argv)
 
         n = -1;
         if (att == NULL
-            || tgw_ctl_parse_int64(att->str, att->len, &n) != 0)
+            || tgw_parse_int64(att->str, att->len, &n) != 0)
         {
             n = -1;
         }
 
         t[0] = '\0';
-        if (at == NULL || tgw_ctl_parse_int64(at->str, at->len, &ms) != 0
-            || tgw_ctl_ms_to_rfc3339(ms, t, sizeof(t)) != 0)
+        if (at == NULL || tgw_parse_int64(at->str, at->len, &ms) != 0
+            || tgw_clock_rfc3339(ms, t, sizeof(t)) != 0)
         {
             t[0] = '\0';
         }
 
         if (ctl->opts.json) {
-            tgw_ctl_buf_puts(&out, first ? "{\"id\":" : ",{\"id\":");
+            tgw_buf_puts(&out, first ? "{\"id\":" : ",{\"id\":");
             first = 0;
             if (id) {
-                tgw_ctl_buf_json_string(&out, id->str, id->len);
+                tgw_buf_json_string(&out, id->str, id->len);
             } else {
-                tgw_ctl_buf_puts(&out, "null");
+                tgw_buf_puts(&out, "null");
             }
-            tgw_ctl_buf_puts(&out, ",\"error\":");
+            tgw_buf_puts(&out, ",\"error\":");
             if (err) {
-                tgw_ctl_buf_json_string(&out, err->str, err->len);
+                tgw_buf_json_string(&out, err->str, err->len);
             } else {
-                tgw_ctl_buf_puts(&out, "null");
+                tgw_buf_puts(&out, "null");
             }
             if (n >= 0) {
-                tgw_ctl_buf_printf(&out, ",\"attempts\":%lld", (long long) n);
+                tgw_buf_printf(&out, ",\"attempts\":%lld", (long long) n);
             } else {
-                tgw_ctl_buf_puts(&out, ",\"attempts\":null");
+                tgw_buf_puts(&out, ",\"attempts\":null");
             }
             if (t[0]) {
-                tgw_ctl_buf_printf(&out, ",\"failed_at\":\"%s\"", t);
+                tgw_buf_printf(&out, ",\"failed_at\":\"%s\"", t);
             } else {
-                tgw_ctl_buf_puts(&out, ",\"failed_at\":null");
+                tgw_buf_puts(&out, ",\"failed_at\":null");
             }
-            tgw_ctl_buf_puts(&out, ",\"entry\":");
-            tgw_ctl_buf_json_string(&out, e->element[0]->str,
+            tgw_buf_puts(&out, ",\"entry\":");
+            tgw_buf_json_string(&out, e->element[0]->str,
                                     e->element[0]->len);
-            tgw_ctl_buf_puts(&out, "}");
+            tgw_buf_puts(&out, "}");
             continue;
         }
 
-        tgw_ctl_buf_puts(&out, "\n");
+        tgw_buf_puts(&out, "\n");
         if (id) {
-            tgw_ctl_buf_text(&out, id->str, id->len, 0);
+            tgw_buf_text(&out, id->str, id->len, 0);
             if (id->len < 36) {
-                tgw_ctl_buf_printf(&out, "%*s", (int) (36 - id->len), "");
+                tgw_buf_printf(&out, "%*s", (int) (36 - id->len), "");
             }
         } else {
-            tgw_ctl_buf_printf(&out, "%-36s", "-");
+            tgw_buf_printf(&out, "%-36s", "-");
         }
         if (n >= 0) {
-            tgw_ctl_buf_printf(&out, " %8lld", (long long) n);
+            tgw_buf_printf(&out, " %8lld", (long long) n);
         } else {
-            tgw_ctl_buf_printf(&out, " %8s", "-");
+            tgw_buf_printf(&out, " %8s", "-");
         }
-        tgw_ctl_buf_printf(&out, " %-24s ", t[0] ? t : "-");
+        tgw_buf_printf(&out, " %-24s ", t[0] ? t : "-");
         if (err) {
             /* one row per task: the error's own newlines are escaped too */
-            tgw_ctl_buf_text(&out, err->str, err->len, 0);
+            tgw_buf_text(&out, err->str, err->len, 0);
         } else {
-            tgw_ctl_buf_puts(&out, "-");
+            tgw_buf_puts(&out, "-");
         }
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "]}");
+        tgw_buf_puts(&out, "]}");
     }
 
     freeReplyObject(r);
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }
 
@@ -214,12 +214,12 @@ tgw_ctl_dead_change(tgw_ctl_t *ctl, int argc, char **argv, int replay)
     const char     *cmd = replay ? "dead replay" : "dead purge";
     const char     *script = replay ? tgw_lua_dead_replay : tgw_lua_dead_purge;
     redisReply     *r;
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     char            who[128], now[32];
     int             i, rc, failed = 0, n = 0;
 
     for (i = 0; i < argc; i++) {
-        if (!tgw_ctl_uuid_valid(argv[i])) {
+        if (!tgw_uuid_valid(argv[i])) {
             return tgw_ctl_fail("%s: invalid task id \"%s\" (expected a "
                                 "lowercase UUID)", cmd, argv[i]);
         }
@@ -232,16 +232,16 @@ tgw_ctl_dead_change(tgw_ctl_t *ctl, int argc, char **argv, int replay)
     tgw_ctl_dead_who(who, sizeof(who));
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "{\"tasks\":[");
+        tgw_buf_puts(&out, "{\"tasks\":[");
     }
 
     for (i = 0; i < argc; i++) {
-        snprintf(now, sizeof(now), "%lld", (long long) tgw_ctl_now_ms());
+        snprintf(now, sizeof(now), "%lld", (long long) tgw_clock_ms());
 
         r = tgw_ctl_command(ctl, "EVAL %s 0 %s %s %s %s %s", script,
                             ctl->opts.prefix, argv[i], now, who, "");
         if (r == NULL) {
-            tgw_ctl_buf_free(&out);
+            tgw_buf_free(&out);
             return 1;
         }
 
@@ -249,7 +249,7 @@ tgw_ctl_dead_change(tgw_ctl_t *ctl, int argc, char **argv, int replay)
             || r->element[0]->type != REDIS_REPLY_INTEGER)
         {
             freeReplyObject(r);
-            tgw_ctl_buf_free(&out);
+            tgw_buf_free(&out);
             return tgw_ctl_fail("redis: unexpected reply to %s", cmd);
         }
 
@@ -264,17 +264,17 @@ tgw_ctl_dead_change(tgw_ctl_t *ctl, int argc, char **argv, int replay)
         }
 
         if (ctl->opts.json) {
-            tgw_ctl_buf_printf(&out, "%s{\"id\":\"%s\",\"status\":\"%s\","
+            tgw_buf_printf(&out, "%s{\"id\":\"%s\",\"status\":\"%s\","
                                "\"queue\":", n ? "," : "", argv[i],
                                replay ? "queued" : "purged");
-            tgw_ctl_buf_json_string(&out, r->element[1]->str,
+            tgw_buf_json_string(&out, r->element[1]->str,
                                     r->element[1]->len);
-            tgw_ctl_buf_puts(&out, "}");
+            tgw_buf_puts(&out, "}");
         } else {
-            tgw_ctl_buf_printf(&out, "%s%s %s (queue ", n ? "\n" : "",
+            tgw_buf_printf(&out, "%s%s %s (queue ", n ? "\n" : "",
                                argv[i], replay ? "queued" : "purged");
-            tgw_ctl_buf_text(&out, r->element[1]->str, r->element[1]->len, 0);
-            tgw_ctl_buf_puts(&out, ")");
+            tgw_buf_text(&out, r->element[1]->str, r->element[1]->len, 0);
+            tgw_buf_puts(&out, ")");
         }
 
         n++;
@@ -282,7 +282,7 @@ tgw_ctl_dead_change(tgw_ctl_t *ctl, int argc, char **argv, int replay)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "]}");
+        tgw_buf_puts(&out, "]}");
     }
 
     rc = 0;
@@ -290,7 +290,7 @@ tgw_ctl_dead_change(tgw_ctl_t *ctl, int argc, char **argv, int replay)
         rc = tgw_ctl_print(&out);
     }
 
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc || failed;
 }
 

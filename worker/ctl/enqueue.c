@@ -1,6 +1,7 @@
 /*
- * taskgwctl enqueue: creates a task exactly as the nginx module does
- * (docs/cli.md): task hash and stream entry in one MULTI/EXEC.
+ * taskgwctl enqueue: creates a task with the fields the nginx module
+ * writes, in one script (worker/common/lua/create.lua, which the worker's
+ * cron ticks use too): task hash and stream entry together or not at all.
  */
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "tgw_keys.h"
+#include "tgw_lua.h"
 #include "ctl.h"
 
 #define TGW_CTL_NAME_MAX     64
@@ -88,40 +90,31 @@ tgw_ctl_read_payload(const char *path, char **buf, size_t *len)
 }
 
 
-/* The EXEC reply must hold HSET's integer and XADD's entry id. */
-static int
-tgw_ctl_exec_ok(redisReply *r)
-{
-    return r->type == REDIS_REPLY_ARRAY && r->elements == 2
-           && r->element[0]->type == REDIS_REPLY_INTEGER
-           && r->element[1]->type == REDIS_REPLY_STRING;
-}
-
-
 int
 tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
 {
     const char     *queue = argv[0], *type = argv[1], *ctype;
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     redisReply     *r;
-    size_t          len, i;
+    size_t          len;
     char            tkey[TGW_CTL_KEY_MAX], qkey[TGW_CTL_KEY_MAX];
-    char            id[TGW_CTL_UUID_LEN + 1], *payload;
-    int             rc, failed;
+    char            skey[TGW_CTL_KEY_MAX], now[24];
+    char            id[TGW_UUID_LEN + 1], *payload;
+    int             rc;
 
     /* ---- validate and prepare everything before touching Redis ---- */
 
-    if (!tgw_ctl_valid_name(queue, TGW_CTL_NAME_MAX, 0)) {
+    if (!tgw_valid_name(queue, TGW_CTL_NAME_MAX, 0)) {
         return tgw_ctl_fail("enqueue: invalid queue \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ -)", queue, TGW_CTL_NAME_MAX);
     }
 
-    if (!tgw_ctl_valid_name(type, TGW_CTL_TYPE_MAX, 1)) {
+    if (!tgw_valid_name(type, TGW_CTL_TYPE_MAX, 1)) {
         return tgw_ctl_fail("enqueue: invalid type \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ - :)", type, TGW_CTL_TYPE_MAX);
     }
 
-    if (tgw_ctl_uuid7_new(id) != 0) {
+    if (tgw_uuid7_new(id) != 0) {
         return tgw_ctl_fail("enqueue: cannot make a task id: %s",
                             strerror(errno));
     }
@@ -129,13 +122,14 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
     if (tgw_ctl_key(tkey, TGW_KEY_TASK, ctl->opts.prefix, id) != 0
         || tgw_ctl_key(qkey, TGW_KEY_QUEUE, ctl->opts.prefix, queue,
                        TGW_CTL_PRIORITY) != 0
+        || tgw_ctl_key(skey, TGW_KEY_SCHEDULED, ctl->opts.prefix) != 0
         || tgw_ctl_read_payload(argc > 2 ? argv[2] : NULL, &payload, &len)
            != 0)
     {
         return 1;
     }
 
-    ctype = len > 0 && tgw_ctl_json_valid(payload, len, NULL, NULL)
+    ctype = len > 0 && tgw_json_valid(payload, len, NULL, NULL)
             ? "application/json" : "application/octet-stream";
 
     if (tgw_ctl_connect(ctl) != 0) {
@@ -143,82 +137,39 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
         return 1;
     }
 
-    /* ---- MULTI; HSET; XADD; EXEC, pipelined ---- */
+    /* ---- the enqueue script: hash and stream entry, or neither ---- */
 
-    failed = redisAppendCommand(ctl->rc, "MULTI") != REDIS_OK
-        || redisAppendCommand(ctl->rc,
-               "HSET %s " TGW_F_ID " %s " TGW_F_QUEUE " %s " TGW_F_TYPE " %s "
-               TGW_F_PRIORITY " " TGW_CTL_PRIORITY " "
-               TGW_F_STATUS " " TGW_ST_QUEUED " " TGW_F_PAYLOAD " %b "
-               TGW_F_CONTENT_TYPE " %s " TGW_F_OWNER " " TGW_CTL_OWNER " "
-               TGW_F_REQUEST_ID " %s " TGW_F_CLIENT_ADDR " %s "
-               TGW_F_CREATED_AT " %lld " TGW_F_ATTEMPTS " 0",
-               tkey, id, queue, type, payload ? payload : "", len, ctype,
-               "", "", (long long) tgw_ctl_now_ms()) != REDIS_OK
-        || redisAppendCommand(ctl->rc, "XADD %s * " TGW_STREAM_FIELD_ID " %s",
-                              qkey, id) != REDIS_OK
-        || redisAppendCommand(ctl->rc, "EXEC") != REDIS_OK;
-
+    snprintf(now, sizeof(now), "%lld", (long long) tgw_clock_ms());
+    r = tgw_ctl_command(ctl, "EVAL %s 3 %s %s %s %s %s %s %s %b %s %s "
+                        "%s %s %s %s %s 0", tgw_lua_create, tkey, qkey, skey,
+                        id, queue, type, TGW_CTL_PRIORITY,
+                        payload ? payload : "", len, ctype, TGW_CTL_OWNER,
+                        "", "", "", now, "");
     free(payload);
-
-    if (failed) {
-        return tgw_ctl_fail("enqueue: out of memory");
-    }
-
-    /* MULTI, then two QUEUED: an error there aborts EXEC anyway */
-    for (i = 0; i < 3; i++) {
-        r = tgw_ctl_get_reply(ctl);
-        if (r == NULL) {
-            return 1;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            tgw_ctl_fail("enqueue: redis: %.*s", (int) r->len, r->str);
-            failed = 1;
-        }
-        freeReplyObject(r);
-    }
-
-    r = tgw_ctl_get_reply(ctl);
     if (r == NULL) {
         return 1;
     }
-
-    if (failed || !tgw_ctl_exec_ok(r)) {
-        if (!failed) {
-            tgw_ctl_fail("enqueue: redis: %s",
-                         r->type == REDIS_REPLY_ERROR ? r->str
-                         : "the transaction failed");
-        }
-
-        /*
-         * EXEC runs every queued command even when one fails: a hash
-         * written without its stream entry would never run; remove it.
-         */
-        if (r->type == REDIS_REPLY_ARRAY) {
-            freeReplyObject(r);
-            r = redisCommand(ctl->rc, "DEL %s", tkey);
-        }
-
-        if (r != NULL) {
-            freeReplyObject(r);
-        }
-        return 1;
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
+        rc = tgw_ctl_fail("enqueue: redis: %s",
+                          r->type == REDIS_REPLY_ERROR ? r->str
+                          : "unexpected reply to the enqueue script");
+        freeReplyObject(r);
+        return rc;
     }
-
     freeReplyObject(r);
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"queued\","
+        tgw_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"queued\","
                            "\"queue\":", id);
-        tgw_ctl_buf_json_string(&out, queue, strlen(queue));
-        tgw_ctl_buf_puts(&out, ",\"type\":");
-        tgw_ctl_buf_json_string(&out, type, strlen(type));
-        tgw_ctl_buf_puts(&out, ",\"priority\":\"" TGW_CTL_PRIORITY "\"}");
+        tgw_buf_json_string(&out, queue, strlen(queue));
+        tgw_buf_puts(&out, ",\"type\":");
+        tgw_buf_json_string(&out, type, strlen(type));
+        tgw_buf_puts(&out, ",\"priority\":\"" TGW_CTL_PRIORITY "\"}");
     } else {
-        tgw_ctl_buf_puts(&out, id);
+        tgw_buf_puts(&out, id);
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }

@@ -101,7 +101,7 @@ tgw_ctl_fail(const char *fmt, ...)
 
 
 int
-tgw_ctl_print(tgw_ctl_buf_t *out)
+tgw_ctl_print(tgw_buf_t *out)
 {
     if (out->failed) {
         return tgw_ctl_fail("out of memory");

@@ -100,7 +100,7 @@ tgw_ctl_scan(tgw_ctl_t *ctl, tgw_ctl_queues_t *qs, const char *kind)
     char         match[TGW_CTL_KEY_MAX], cursor[32] = "0";
     int          p, stream = strcmp(kind, "q") == 0;
 
-    if (tgw_ctl_glob_escape(ctl->opts.prefix, match, sizeof(match) - 16)
+    if (tgw_glob_escape(ctl->opts.prefix, match, sizeof(match) - 16)
         != 0)
     {
         return tgw_ctl_fail("prefix too long");
@@ -319,14 +319,14 @@ static int
 tgw_ctl_queues_print(tgw_ctl_t *ctl, tgw_ctl_queues_t *qs)
 {
     tgw_ctl_queue_t  *q;
-    tgw_ctl_buf_t     out = { 0 };
+    tgw_buf_t     out = { 0 };
     size_t            i;
     int               p, rc;
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "{\"queues\":[");
+        tgw_buf_puts(&out, "{\"queues\":[");
     } else {
-        tgw_ctl_buf_printf(&out, "%-24s %8s %8s %8s %8s %8s %9s",
+        tgw_buf_printf(&out, "%-24s %8s %8s %8s %8s %8s %9s",
                            "QUEUE", "HIGH", "NORMAL", "LOW", "PENDING",
                            "DEAD", "SCHEDULED");
     }
@@ -335,31 +335,31 @@ tgw_ctl_queues_print(tgw_ctl_t *ctl, tgw_ctl_queues_t *qs)
         q = &qs->q[i];
 
         if (!ctl->opts.json) {
-            tgw_ctl_buf_printf(&out, "\n%-24s %8lld %8lld %8lld %8lld %8lld "
+            tgw_buf_printf(&out, "\n%-24s %8lld %8lld %8lld %8lld %8lld "
                                "%9lld", q->name, q->length[0], q->length[1],
                                q->length[2], q->pending, q->dead,
                                q->scheduled);
             continue;
         }
 
-        tgw_ctl_buf_puts(&out, i ? ",{\"name\":" : "{\"name\":");
-        tgw_ctl_buf_json_string(&out, q->name, strlen(q->name));
-        tgw_ctl_buf_puts(&out, ",\"length\":{");
+        tgw_buf_puts(&out, i ? ",{\"name\":" : "{\"name\":");
+        tgw_buf_json_string(&out, q->name, strlen(q->name));
+        tgw_buf_puts(&out, ",\"length\":{");
         for (p = 0; p < TGW_NPRIORITIES; p++) {
-            tgw_ctl_buf_printf(&out, "%s\"%s\":%lld", p ? "," : "",
+            tgw_buf_printf(&out, "%s\"%s\":%lld", p ? "," : "",
                                tgw_ctl_prios[p], q->length[p]);
         }
-        tgw_ctl_buf_printf(&out, "},\"pending\":%lld,\"dead\":%lld,"
+        tgw_buf_printf(&out, "},\"pending\":%lld,\"dead\":%lld,"
                            "\"scheduled\":%lld}", q->pending, q->dead,
                            q->scheduled);
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "]}");
+        tgw_buf_puts(&out, "]}");
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }
 

@@ -15,7 +15,7 @@
  * doubled so that an escape cannot be forged.
  */
 int
-tgw_ctl_buf_text(tgw_ctl_buf_t *b, const char *s, size_t n, int keep_nl)
+tgw_buf_text(tgw_buf_t *b, const char *s, size_t n, int keep_nl)
 {
     static const char  hex[] = "0123456789abcdef";
     unsigned char      c;
@@ -31,35 +31,35 @@ tgw_ctl_buf_text(tgw_ctl_buf_t *b, const char *s, size_t n, int keep_nl)
             continue;
         }
 
-        tgw_ctl_buf_append(b, s + start, i - start);
+        tgw_buf_append(b, s + start, i - start);
         start = i + 1;
 
         if (c == '\\') {
-            tgw_ctl_buf_append(b, "\\\\", 2);
+            tgw_buf_append(b, "\\\\", 2);
             continue;
         }
 
         esc[2] = hex[c >> 4];
         esc[3] = hex[c & 0xf];
-        tgw_ctl_buf_append(b, esc, 4);
+        tgw_buf_append(b, esc, 4);
     }
 
-    return tgw_ctl_buf_append(b, s + start, n - start);
+    return tgw_buf_append(b, s + start, n - start);
 }
 
 
-/* Writes s[0..n) escaped as tgw_ctl_buf_text() does; 1 on an error. */
+/* Writes s[0..n) escaped as tgw_buf_text() does; 1 on an error. */
 int
 tgw_ctl_put_text(const char *s, size_t n)
 {
-    tgw_ctl_buf_t  b = { 0 };
+    tgw_buf_t  b = { 0 };
     int            rc;
 
-    tgw_ctl_buf_text(&b, s, n, 1);
+    tgw_buf_text(&b, s, n, 1);
 
     rc = b.failed
          || (b.len > 0 && fwrite(b.data, 1, b.len, stdout) != b.len);
 
-    tgw_ctl_buf_free(&b);
+    tgw_buf_free(&b);
     return rc;
 }

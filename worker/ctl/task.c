@@ -9,7 +9,7 @@
 
 #include "tgw_keys.h"
 #include "tgw_lua.h"
-#include "tgw_ctl_task.h"
+#include "tgw_task_json.h"
 #include "ctl.h"
 
 /*
@@ -30,7 +30,7 @@
 static int
 tgw_ctl_check_id(const char *cmd, const char *id)
 {
-    if (!tgw_ctl_uuid_valid(id)) {
+    if (!tgw_uuid_valid(id)) {
         return tgw_ctl_fail("%s: invalid task id \"%s\" (expected a "
                             "lowercase UUID)", cmd, id);
     }
@@ -67,11 +67,11 @@ tgw_ctl_row(const char *name, const char *v, size_t len)
 
 
 static void
-tgw_ctl_row_field(const tgw_ctl_field_t *f, size_t n, const char *name)
+tgw_ctl_row_field(const tgw_field_t *f, size_t n, const char *name)
 {
-    const tgw_ctl_field_t  *v;
+    const tgw_field_t  *v;
 
-    v = tgw_ctl_task_field(f, n, name);
+    v = tgw_task_json_field(f, n, name);
     if (v == NULL || v->value_len == 0) {
         tgw_ctl_row(name, "-", 1);
     } else {
@@ -81,11 +81,11 @@ tgw_ctl_row_field(const tgw_ctl_field_t *f, size_t n, const char *name)
 
 
 static void
-tgw_ctl_row_time(const tgw_ctl_field_t *f, size_t n, const char *name)
+tgw_ctl_row_time(const tgw_field_t *f, size_t n, const char *name)
 {
-    char  t[TGW_CTL_RFC3339_LEN + 1];
+    char  t[TGW_RFC3339_LEN + 1];
 
-    if (tgw_ctl_task_time(f, n, name, t, sizeof(t)) == 0) {
+    if (tgw_task_json_time(f, n, name, t, sizeof(t)) == 0) {
         tgw_ctl_row(name, t, strlen(t));
     } else {
         tgw_ctl_row(name, "-", 1);
@@ -94,9 +94,9 @@ tgw_ctl_row_time(const tgw_ctl_field_t *f, size_t n, const char *name)
 
 
 static int
-tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
+tgw_ctl_task_table(const tgw_field_t *f, size_t n)
 {
-    const tgw_ctl_field_t  *enc, *v;
+    const tgw_field_t  *enc, *v;
 
     tgw_ctl_row_field(f, n, TGW_F_ID);
     tgw_ctl_row_field(f, n, TGW_F_QUEUE);
@@ -111,18 +111,18 @@ tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
     tgw_ctl_row_time(f, n, TGW_F_FINISHED_AT);
     tgw_ctl_row_field(f, n, TGW_F_RESULT);
 
-    enc = tgw_ctl_task_field(f, n, TGW_F_RESULT_ENC);
+    enc = tgw_task_json_field(f, n, TGW_F_RESULT_ENC);
     if (enc != NULL && enc->value_len > 0) {
         tgw_ctl_row_field(f, n, TGW_F_RESULT_ENC);
     }
 
     tgw_ctl_row_field(f, n, TGW_F_ERROR);
 
-    v = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_STATUS);
+    v = tgw_task_json_field(f, n, TGW_F_WEBHOOK_STATUS);
     if (v == NULL || v->value_len == 0) {
         tgw_ctl_row("webhook", "-", 1);
     } else {
-        enc = tgw_ctl_task_field(f, n, TGW_F_WEBHOOK_ATTEMPTS);
+        enc = tgw_task_json_field(f, n, TGW_F_WEBHOOK_ATTEMPTS);
         printf("%-13s", "webhook");
         (void) tgw_ctl_put_text(v->value, v->value_len);
         printf(", ");
@@ -131,7 +131,7 @@ tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
         printf(" attempt(s)\n");
     }
 
-    v = tgw_ctl_task_field(f, n, TGW_F_CANCEL_REQUESTED);
+    v = tgw_task_json_field(f, n, TGW_F_CANCEL_REQUESTED);
     if (v != NULL && v->value_len > 0) {
         tgw_ctl_row("cancel", "requested", 9);
     }
@@ -143,8 +143,8 @@ tgw_ctl_task_table(const tgw_ctl_field_t *f, size_t n)
 int
 tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_field_t  *f;
-    tgw_ctl_buf_t     out = { 0 };
+    tgw_field_t  *f;
+    tgw_buf_t     out = { 0 };
     redisReply       *r;
     size_t            i, n;
     char              key[TGW_CTL_KEY_MAX];
@@ -187,9 +187,9 @@ tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_task_json(f, n, &out);
+        tgw_task_json(f, n, &out);
         rc = tgw_ctl_print(&out);
-        tgw_ctl_buf_free(&out);
+        tgw_buf_free(&out);
     } else {
         rc = tgw_ctl_task_table(f, n);
     }
@@ -203,13 +203,13 @@ tgw_ctl_task_show(tgw_ctl_t *ctl, int argc, char **argv)
 int
 tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     redisReply     *r;
     long long       outcome;
     char            key[TGW_CTL_KEY_MAX], skey[TGW_CTL_KEY_MAX];
     char            okey[TGW_CTL_KEY_MAX], ekey[TGW_CTL_KEY_MAX];
     char            event[TGW_CTL_KEY_MAX];
-    long long       now = (long long) tgw_ctl_now_ms();
+    long long       now = (long long) tgw_clock_ms();
     char            tkey[TGW_CTL_KEY_MAX];
     int             rc;
 
@@ -260,13 +260,13 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
     freeReplyObject(r);
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"cancelling\"}",
+        tgw_buf_printf(&out, "{\"id\":\"%s\",\"status\":\"cancelling\"}",
                            argv[0]);
     } else {
-        tgw_ctl_buf_printf(&out, "%s cancelling", argv[0]);
+        tgw_buf_printf(&out, "%s cancelling", argv[0]);
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }

@@ -57,15 +57,15 @@ tgw_ctl_read_token(char *buf, size_t size)
 int
 tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     const char     *name = argc > 0 ? argv[0] : "NAME";
     const char     *role = argc > 1 ? argv[1] : "ROLE";
-    char            tok[TGW_CTL_TOKEN_MAX + 1], hex[TGW_CTL_SHA256_HEX + 1];
+    char            tok[TGW_CTL_TOKEN_MAX + 1], hex[TGW_SHA256_HEX + 1];
     long            n;
     size_t          i;
     int             rc;
 
-    if (argc > 0 && !tgw_ctl_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
+    if (argc > 0 && !tgw_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
         return tgw_ctl_fail("token hash: invalid name \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ -)", name, TGW_CTL_TNAME_MAX);
     }
@@ -107,24 +107,24 @@ tgw_ctl_token_hash(tgw_ctl_t *ctl, int argc, char **argv)
         }
     }
 
-    if (tgw_ctl_sha256_hex(tok, (size_t) n, hex) != 0) {
+    if (tgw_sha256_hex(tok, (size_t) n, hex) != 0) {
         memset(tok, 0, sizeof(tok));
         return tgw_ctl_fail("token hash: SHA-256 failed");
     }
     explicit_bzero(tok, sizeof(tok));
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "{\"name\":");
-        tgw_ctl_buf_json_string(&out, name, strlen(name));
-        tgw_ctl_buf_puts(&out, ",\"role\":");
-        tgw_ctl_buf_json_string(&out, role, strlen(role));
-        tgw_ctl_buf_printf(&out, ",\"digest\":\"sha256:%s\"}", hex);
+        tgw_buf_puts(&out, "{\"name\":");
+        tgw_buf_json_string(&out, name, strlen(name));
+        tgw_buf_puts(&out, ",\"role\":");
+        tgw_buf_json_string(&out, role, strlen(role));
+        tgw_buf_printf(&out, ",\"digest\":\"sha256:%s\"}", hex);
     } else {
-        tgw_ctl_buf_printf(&out, "%s %s sha256:%s", name, role, hex);
+        tgw_buf_printf(&out, "%s %s sha256:%s", name, role, hex);
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }
 
@@ -240,7 +240,7 @@ tgw_ctl_token_queues_valid(const char *s)
         memcpy(item, p, n);
         item[n] = '\0';
 
-        if (!tgw_ctl_valid_name(item, TGW_CTL_TNAME_MAX, 0)) {
+        if (!tgw_valid_name(item, TGW_CTL_TNAME_MAX, 0)) {
             return 0;
         }
 
@@ -294,17 +294,17 @@ tgw_ctl_base64url(const unsigned char *in, size_t n, char *out)
 int
 tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     const char     *name = argv[0], *role = argv[1];
     const char     *ips = "", *rate = "", *queues = "";
     unsigned char   rnd[TGW_CTL_TOKEN_RANDOM];
-    char            tok[4 + TGW_CTL_TOKEN_B64 + 1], hex[TGW_CTL_SHA256_HEX + 1];
+    char            tok[4 + TGW_CTL_TOKEN_B64 + 1], hex[TGW_SHA256_HEX + 1];
     char            tkey[TGW_CTL_KEY_MAX], nkey[TGW_CTL_KEY_MAX];
     char            akey[TGW_CTL_KEY_MAX], now[24], who[300];
     redisReply     *r;
     int             i, rc;
 
-    if (!tgw_ctl_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
+    if (!tgw_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
         return tgw_ctl_fail("token create: invalid name \"%s\" (1..%d of "
                             "A-Z a-z 0-9 . _ -)", name, TGW_CTL_TNAME_MAX);
     }
@@ -357,7 +357,7 @@ tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv)
     tgw_ctl_base64url(rnd, sizeof(rnd), tok + 4);
     explicit_bzero(rnd, sizeof(rnd));
 
-    if (tgw_ctl_sha256_hex(tok, strlen(tok), hex) != 0) {
+    if (tgw_sha256_hex(tok, strlen(tok), hex) != 0) {
         explicit_bzero(tok, sizeof(tok));
         return tgw_ctl_fail("token create: SHA-256 failed");
     }
@@ -370,7 +370,7 @@ tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv)
         return 1;
     }
 
-    snprintf(now, sizeof(now), "%lld", (long long) tgw_ctl_now_ms());
+    snprintf(now, sizeof(now), "%lld", (long long) tgw_clock_ms());
     tgw_ctl_who(who, sizeof(who));
 
     if (tgw_ctl_connect(ctl) != 0) {
@@ -396,14 +396,14 @@ tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "{\"name\":");
-        tgw_ctl_buf_json_string(&out, name, strlen(name));
-        tgw_ctl_buf_puts(&out, ",\"role\":");
-        tgw_ctl_buf_json_string(&out, role, strlen(role));
-        tgw_ctl_buf_printf(&out, ",\"token\":\"%s\"}", tok);
+        tgw_buf_puts(&out, "{\"name\":");
+        tgw_buf_json_string(&out, name, strlen(name));
+        tgw_buf_puts(&out, ",\"role\":");
+        tgw_buf_json_string(&out, role, strlen(role));
+        tgw_buf_printf(&out, ",\"token\":\"%s\"}", tok);
 
     } else {
-        tgw_ctl_buf_printf(&out, "%s\n", tok);
+        tgw_buf_printf(&out, "%s\n", tok);
         fprintf(stderr, "token \"%s\" (%s) created; it is shown this once "
                 "and cannot be recovered\n", name, role);
     }
@@ -415,7 +415,7 @@ tgw_ctl_token_create(tgw_ctl_t *ctl, int argc, char **argv)
     if (out.data != NULL) {
         explicit_bzero(out.data, out.cap);
     }
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
 
     return rc;
 }
@@ -433,9 +433,9 @@ tgw_ctl_str(redisReply *r)
 int
 tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv)
 {
-    tgw_ctl_buf_t   out = { 0 };
+    tgw_buf_t   out = { 0 };
     char            nkey[TGW_CTL_KEY_MAX], tkey[TGW_CTL_KEY_MAX];
-    char            created[TGW_CTL_RFC3339_LEN + 1];
+    char            created[TGW_RFC3339_LEN + 1];
     redisReply     *names, *t;
     const char     *f[6];
     int64_t         ms;
@@ -464,9 +464,9 @@ tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "[");
+        tgw_buf_puts(&out, "[");
     } else {
-        tgw_ctl_buf_printf(&out, "%-24s %-6s %-24s %-8s %-8s %s",
+        tgw_buf_printf(&out, "%-24s %-6s %-24s %-8s %-8s %s",
                            "NAME", "ROLE", "CREATED", "RATE", "STATE",
                            "IPS / QUEUES");
     }
@@ -478,7 +478,7 @@ tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv)
                         tgw_ctl_str(names->element[i + 1])) != 0)
         {
             freeReplyObject(names);
-            tgw_ctl_buf_free(&out);
+            tgw_buf_free(&out);
             return 1;
         }
 
@@ -486,7 +486,7 @@ tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv)
                             "disabled", tkey);
         if (t == NULL) {
             freeReplyObject(names);
-            tgw_ctl_buf_free(&out);
+            tgw_buf_free(&out);
             return 1;
         }
 
@@ -500,33 +500,33 @@ tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv)
         }
 
         created[0] = '\0';
-        if (tgw_ctl_parse_int64(f[4], strlen(f[4]), &ms) == 0) {
-            (void) tgw_ctl_ms_to_rfc3339(ms, created, sizeof(created));
+        if (tgw_parse_int64(f[4], strlen(f[4]), &ms) == 0) {
+            (void) tgw_clock_rfc3339(ms, created, sizeof(created));
         }
 
         if (ctl->opts.json) {
-            tgw_ctl_buf_puts(&out, n ? ",{\"name\":" : "{\"name\":");
-            tgw_ctl_buf_json_string(&out, names->element[i]->str,
+            tgw_buf_puts(&out, n ? ",{\"name\":" : "{\"name\":");
+            tgw_buf_json_string(&out, names->element[i]->str,
                                     names->element[i]->len);
-            tgw_ctl_buf_puts(&out, ",\"role\":");
-            tgw_ctl_buf_json_string(&out, f[0], strlen(f[0]));
-            tgw_ctl_buf_puts(&out, ",\"ips\":");
-            tgw_ctl_buf_json_string(&out, f[1], strlen(f[1]));
-            tgw_ctl_buf_puts(&out, ",\"rate\":");
-            tgw_ctl_buf_json_string(&out, f[2], strlen(f[2]));
-            tgw_ctl_buf_puts(&out, ",\"queues\":");
-            tgw_ctl_buf_json_string(&out, f[3], strlen(f[3]));
-            tgw_ctl_buf_puts(&out, ",\"created_at\":");
+            tgw_buf_puts(&out, ",\"role\":");
+            tgw_buf_json_string(&out, f[0], strlen(f[0]));
+            tgw_buf_puts(&out, ",\"ips\":");
+            tgw_buf_json_string(&out, f[1], strlen(f[1]));
+            tgw_buf_puts(&out, ",\"rate\":");
+            tgw_buf_json_string(&out, f[2], strlen(f[2]));
+            tgw_buf_puts(&out, ",\"queues\":");
+            tgw_buf_json_string(&out, f[3], strlen(f[3]));
+            tgw_buf_puts(&out, ",\"created_at\":");
             if (created[0]) {
-                tgw_ctl_buf_printf(&out, "\"%s\"", created);
+                tgw_buf_printf(&out, "\"%s\"", created);
             } else {
-                tgw_ctl_buf_puts(&out, "null");
+                tgw_buf_puts(&out, "null");
             }
-            tgw_ctl_buf_printf(&out, ",\"disabled\":%s}",
+            tgw_buf_printf(&out, ",\"disabled\":%s}",
                                strcmp(f[5], "1") == 0 ? "true" : "false");
 
         } else {
-            tgw_ctl_buf_printf(&out, "\n%-24s %-6s %-24s %-8s %-8s %s%s%s",
+            tgw_buf_printf(&out, "\n%-24s %-6s %-24s %-8s %-8s %s%s%s",
                                names->element[i]->str, f[0],
                                created[0] ? created : "-",
                                f[2][0] ? f[2] : "-",
@@ -542,11 +542,11 @@ tgw_ctl_token_list(tgw_ctl_t *ctl, int argc, char **argv)
     freeReplyObject(names);
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "]");
+        tgw_buf_puts(&out, "]");
     }
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
 
     return rc;
 }
@@ -567,7 +567,7 @@ tgw_ctl_token_revoke(tgw_ctl_t *ctl, int argc, char **argv)
 
     (void) argc;
 
-    if (!tgw_ctl_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
+    if (!tgw_valid_name(name, TGW_CTL_TNAME_MAX, 0)) {
         return tgw_ctl_fail("token revoke: invalid name \"%s\"", name);
     }
 
@@ -577,7 +577,7 @@ tgw_ctl_token_revoke(tgw_ctl_t *ctl, int argc, char **argv)
         return 1;
     }
 
-    snprintf(now, sizeof(now), "%lld", (long long) tgw_ctl_now_ms());
+    snprintf(now, sizeof(now), "%lld", (long long) tgw_clock_ms());
     tgw_ctl_who(who, sizeof(who));
 
     if (tgw_ctl_connect(ctl) != 0) {

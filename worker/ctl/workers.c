@@ -18,13 +18,13 @@
 
 /* The names of the live workers, "\n"-separated, into names. */
 static int
-tgw_ctl_workers_scan(tgw_ctl_t *ctl, tgw_ctl_buf_t *names)
+tgw_ctl_workers_scan(tgw_ctl_t *ctl, tgw_buf_t *names)
 {
     redisReply  *r, *k;
     size_t       i, plen;
     char         match[TGW_CTL_KEY_MAX], cursor[32] = "0";
 
-    if (tgw_ctl_glob_escape(ctl->opts.prefix, match, sizeof(match) - 16)
+    if (tgw_glob_escape(ctl->opts.prefix, match, sizeof(match) - 16)
         != 0)
     {
         return tgw_ctl_fail("prefix too long");
@@ -59,9 +59,9 @@ tgw_ctl_workers_scan(tgw_ctl_t *ctl, tgw_ctl_buf_t *names)
                 continue;
             }
             if (names->len > 0) {
-                tgw_ctl_buf_append(names, "\n", 1);
+                tgw_buf_append(names, "\n", 1);
             }
-            tgw_ctl_buf_append(names, k->str + plen, k->len - plen);
+            tgw_buf_append(names, k->str + plen, k->len - plen);
         }
 
         freeReplyObject(r);
@@ -74,7 +74,7 @@ tgw_ctl_workers_scan(tgw_ctl_t *ctl, tgw_ctl_buf_t *names)
 
 /* A string member of a heartbeat for a table cell ("-" when missing). */
 static void
-tgw_ctl_workers_cell(tgw_ctl_buf_t *out, json_t *hb, const char *key,
+tgw_ctl_workers_cell(tgw_buf_t *out, json_t *hb, const char *key,
                      int width)
 {
     json_t      *v = json_object_get(hb, key);
@@ -83,15 +83,15 @@ tgw_ctl_workers_cell(tgw_ctl_buf_t *out, json_t *hb, const char *key,
 
     if (json_is_string(v)) {
         s = json_string_value(v);
-        tgw_ctl_buf_text(out, s, json_string_length(v), 0);
+        tgw_buf_text(out, s, json_string_length(v), 0);
     } else if (json_is_integer(v)) {
-        tgw_ctl_buf_printf(out, "%lld", (long long) json_integer_value(v));
+        tgw_buf_printf(out, "%lld", (long long) json_integer_value(v));
     } else {
-        tgw_ctl_buf_puts(out, "-");
+        tgw_buf_puts(out, "-");
     }
 
     if (out->len - before < (size_t) width) {
-        tgw_ctl_buf_printf(out, "%*s", (int) (width - (out->len - before)),
+        tgw_buf_printf(out, "%*s", (int) (width - (out->len - before)),
                            "");
     }
 }
@@ -115,12 +115,12 @@ int
 tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv)
 {
     redisReply     *r, *hb;
-    tgw_ctl_buf_t   names = { 0 }, out = { 0 };
+    tgw_buf_t   names = { 0 }, out = { 0 };
     json_t         *j, *q;
     json_error_t    jerr;
     size_t          i, k, start, vlen;
     int64_t         ms;
-    char            t[TGW_CTL_RFC3339_LEN + 1];
+    char            t[TGW_RFC3339_LEN + 1];
     int             rc;
 
     if (tgw_ctl_connect(ctl) != 0) {
@@ -128,14 +128,14 @@ tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (tgw_ctl_workers_scan(ctl, &names) != 0) {
-        tgw_ctl_buf_free(&names);
+        tgw_buf_free(&names);
         return 1;
     }
 
     r = tgw_ctl_command(ctl, "EVAL %s 0 %s %s %b %s", tgw_lua_stats,
                         ctl->opts.prefix, "", names.data ? names.data : "",
                         names.len, "0");
-    tgw_ctl_buf_free(&names);
+    tgw_buf_free(&names);
     if (r == NULL) {
         return 1;
     }
@@ -148,9 +148,9 @@ tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "{\"workers\":[");
+        tgw_buf_puts(&out, "{\"workers\":[");
     } else {
-        tgw_ctl_buf_printf(&out, "%-24s %-16s %7s %5s %7s %-24s %-20s "
+        tgw_buf_printf(&out, "%-24s %-16s %7s %5s %7s %-24s %-20s "
                            "%9s %7s %5s", "NAME", "HOST", "PID", "CONC",
                            "RUNNING", "STARTED", "QUEUES", "SUCCEEDED",
                            "RETRIED", "DEAD");
@@ -164,12 +164,12 @@ tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv)
 
         if (ctl->opts.json) {
             if (i > 0) {
-                tgw_ctl_buf_puts(&out, ",");
+                tgw_buf_puts(&out, ",");
             }
-            if (tgw_ctl_json_valid(hb->str, hb->len, &start, &vlen)) {
-                tgw_ctl_buf_append(&out, hb->str + start, vlen);
+            if (tgw_json_valid(hb->str, hb->len, &start, &vlen)) {
+                tgw_buf_append(&out, hb->str + start, vlen);
             } else {
-                tgw_ctl_buf_json_string(&out, hb->str, hb->len);
+                tgw_buf_json_string(&out, hb->str, hb->len);
             }
             continue;
         }
@@ -180,20 +180,20 @@ tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv)
             continue;
         }
 
-        tgw_ctl_buf_puts(&out, "\n");
+        tgw_buf_puts(&out, "\n");
         tgw_ctl_workers_cell(&out, j, "name", 24);
-        tgw_ctl_buf_puts(&out, " ");
+        tgw_buf_puts(&out, " ");
         tgw_ctl_workers_cell(&out, j, "host", 16);
-        tgw_ctl_buf_printf(&out, " %7lld %5lld %7lld ",
+        tgw_buf_printf(&out, " %7lld %5lld %7lld ",
             (long long) json_integer_value(json_object_get(j, "pid")),
             (long long) json_integer_value(json_object_get(j, "concurrency")),
             (long long) json_integer_value(json_object_get(j, "in_flight")));
 
         ms = json_integer_value(json_object_get(j, "started_at"));
-        if (tgw_ctl_ms_to_rfc3339(ms, t, sizeof(t)) != 0) {
+        if (tgw_clock_rfc3339(ms, t, sizeof(t)) != 0) {
             strcpy(t, "-");
         }
-        tgw_ctl_buf_printf(&out, "%-24s ", t);
+        tgw_buf_printf(&out, "%-24s ", t);
 
         q = json_object_get(j, "queues");
         start = out.len;
@@ -202,21 +202,21 @@ tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv)
 
             if (json_is_string(qn)) {
                 if (k > 0) {
-                    tgw_ctl_buf_puts(&out, ",");
+                    tgw_buf_puts(&out, ",");
                 }
-                tgw_ctl_buf_text(&out, json_string_value(qn),
+                tgw_buf_text(&out, json_string_value(qn),
                                  json_string_length(qn), 0);
             }
         }
         if (out.len == start) {
-            tgw_ctl_buf_puts(&out, "-");
+            tgw_buf_puts(&out, "-");
         }
         if (out.len - start < 20) {
-            tgw_ctl_buf_printf(&out, "%*s", (int) (20 - (out.len - start)),
+            tgw_buf_printf(&out, "%*s", (int) (20 - (out.len - start)),
                                "");
         }
 
-        tgw_ctl_buf_printf(&out, " %9lld %7lld %5lld",
+        tgw_buf_printf(&out, " %9lld %7lld %5lld",
                            tgw_ctl_workers_counter(j, "succeeded"),
                            tgw_ctl_workers_counter(j, "retried"),
                            tgw_ctl_workers_counter(j, "dead"));
@@ -224,12 +224,12 @@ tgw_ctl_workers(tgw_ctl_t *ctl, int argc, char **argv)
     }
 
     if (ctl->opts.json) {
-        tgw_ctl_buf_puts(&out, "]}");
+        tgw_buf_puts(&out, "]}");
     }
 
     freeReplyObject(r);
 
     rc = tgw_ctl_print(&out);
-    tgw_ctl_buf_free(&out);
+    tgw_buf_free(&out);
     return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "fetch.h"
 #include "log.h"
+#include "retry.h"
 #include "tgw_keys.h"
 
 static void tgw_fetch_create_groups(tgw_fetch_t *f);
@@ -130,21 +131,18 @@ tgw_fetch_healthy(tgw_fetch_t *f, size_t s)
 }
 
 
-/* Stream s answered with an error: said once, then left alone for 1 s,
- * 2 s, ... up to TGW_STREAM_BACKOFF_MAX_MS between tries. */
+/* Stream s answered with an error: said once, then left alone a while
+ * that grows with each failure in a row (the worker's one backoff rule,
+ * tgw_backoff_ms: from 1 s up to TGW_STREAM_BACKOFF_MAX_MS, jittered). */
 static void
 tgw_fetch_stream_failed(tgw_fetch_t *f, size_t s, const char *error)
 {
     tgw_fetch_stream_t *st = &f->streams[s];
-    uint64_t            delay = 1000;
-    unsigned            i;
+    uint64_t            delay;
 
-    for (i = 0; i < st->fails && delay < TGW_STREAM_BACKOFF_MAX_MS; i++) {
-        delay *= 2;
-    }
-    if (delay > TGW_STREAM_BACKOFF_MAX_MS) {
-        delay = TGW_STREAM_BACKOFF_MAX_MS;
-    }
+    delay = tgw_backoff_ms((int) (st->fails < 30 ? st->fails + 1 : 30),
+                           TGW_STREAM_BACKOFF_MIN_MS,
+                           TGW_STREAM_BACKOFF_MAX_MS, tgw_random64());
     if (st->fails++ == 0) {
         tgw_log(TGW_LOG_ERROR, "stream_error", "stream", st->key,
                 "error", error, "action", "left alone, tried again later",

@@ -27,7 +27,9 @@
 /* XREADGROUP BLOCK when every queue looked empty. */
 #define TGW_BLOCK_MS          2000
 
-/* A stream that errors is left alone 1 s, doubling up to this long. */
+/* A stream that errors is left alone a while: from 1 s, growing up to
+ * 60 s with each failure in a row. */
+#define TGW_STREAM_BACKOFF_MIN_MS  1000
 #define TGW_STREAM_BACKOFF_MAX_MS  60000
 
 /* One stream the worker reads: queue i, priority j is streams[i * 3 + j]. */

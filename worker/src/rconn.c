@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <hiredis/async.h>
 
 #include "log.h"
 #include "rconn.h"
 #include "retry.h"
+#include "tgw_clock.h"
 
 /* One request in flight: whose callback to run with its reply. */
 typedef struct {
@@ -164,10 +164,7 @@ static void tgw_rconn_close_timer(tgw_rconn_t *rc);
 uint64_t
 tgw_now_ms(void)
 {
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+    return (uint64_t) tgw_clock_ms();   /* the one wall clock */
 }
 
 /* ------------------------------------------------------------------------

@@ -89,13 +89,16 @@ typedef struct {
 } tgw_handler_ops_t;
 
 extern const tgw_handler_ops_t tgw_builtin_ops;    /* builtin.c */
-extern const tgw_handler_ops_t tgw_exec_ops;       /* run.c */
+extern const tgw_handler_ops_t tgw_exec_ops;       /* exec.c */
 extern const tgw_handler_ops_t tgw_http_ops;       /* http.c */
 
 /* Closes one of the run's handles (h->data == run), counting it; and
  * counts a handle closed by other means (run.c). */
 void tgw_run_close_handle(tgw_run_t *run, uv_handle_t *h);
 void tgw_run_handle_gone(tgw_run_t *run);
+
+/* The close callback of a run's handles (h->data == run): counts it. */
+void tgw_run_handle_closed(uv_handle_t *h);
 
 /* Replaces run->error with a formatted text; NULL when out of memory (the
  * run still fails, without a text). */

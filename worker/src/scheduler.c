@@ -1,5 +1,6 @@
 /*
- * Cron firing (see scheduler.h and worker/common/lua/cron.lua).
+ * Cron firing (see scheduler.h; the task is created by
+ * worker/common/lua/create.lua with the tick's guard).
  */
 
 #include <stdlib.h>
@@ -8,7 +9,10 @@
 #include "log.h"
 #include "scheduler.h"
 #include "store.h"
-#include "tgw_ctl_util.h"
+#include "tgw_buf.h"
+#include "tgw_clock.h"
+#include "tgw_text.h"
+#include "tgw_uuid.h"
 
 /* A fire request that is out. */
 typedef struct {
@@ -16,7 +20,7 @@ typedef struct {
     unsigned            gen;        /* s->gen when sent */
     size_t              i;          /* schedule index */
     uint64_t            minute;
-    char                id[TGW_CTL_UUID_LEN + 1];
+    char                id[TGW_UUID_LEN + 1];
 } tgw_cron_fire_t;
 
 
@@ -73,7 +77,7 @@ tgw_scheduler_fired(tgw_rconn_t *rc, redisReply *r, void *data)
         if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
             s->crons[f->i].next_min = f->minute + 1;
             if (r->integer == 1) {
-                tgw_ctl_ms_to_rfc3339((int64_t) f->minute * 60000, tick,
+                tgw_clock_rfc3339((int64_t) f->minute * 60000, tick,
                                       sizeof(tick));
                 tgw_log(TGW_LOG_INFO, "cron_fired", "schedule",
                         s->conf->schedules[f->i].name, "tick", tick,
@@ -99,7 +103,7 @@ tgw_scheduler_fire(tgw_scheduler_t *s, size_t i, uint64_t minute)
     if (f == NULL) {
         return;
     }
-    if (tgw_ctl_uuid7_new(f->id) != 0) {
+    if (tgw_uuid7_new(f->id) != 0) {
         free(f);
         return;
     }

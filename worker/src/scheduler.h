@@ -1,6 +1,7 @@
 /*
  * Cron schedules: each minute (UTC) every worker checks every schedule
- * of its config; the cron script lets exactly one of them create the
+ * of its config; the enqueue script, given the tick's guard key, lets
+ * exactly one of them create the
  * tick's task.  A tick missed while Redis was away is still fired up to
  * TGW_CRON_CATCHUP minutes late; older ones are skipped, as cron does.
  * cron.c parses and matches the expressions.

@@ -367,38 +367,28 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
 
     snprintf(tick, sizeof(tick), "%llu", (unsigned long long) minute * 60);
 
+    /* the enqueue script, with the tick's guard as fourth key */
     tgw_args_init(&a);
     tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_cron);
-    tgw_args_add(&a, "3");
-    tgw_args_keyf(&a, TGW_KEY_CRON, c->prefix, s->name, tick);
+    tgw_args_add(&a, tgw_lua_create);
+    tgw_args_add(&a, "4");
     tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
     tgw_args_keyf(&a, TGW_KEY_QUEUE, c->prefix, s->queue, s->priority);
+    tgw_args_keyf(&a, TGW_KEY_SCHEDULED, c->prefix);
+    tgw_args_keyf(&a, TGW_KEY_CRON, c->prefix, s->name, tick);
     tgw_args_add(&a, id);
-    tgw_args_addu(&a, TGW_CRON_GUARD_MS);
-    tgw_args_add(&a, TGW_STREAM_FIELD_ID);
-    tgw_args_add(&a, TGW_F_ID);
-    tgw_args_add(&a, id);
-    tgw_args_add(&a, TGW_F_QUEUE);
     tgw_args_add(&a, s->queue);
-    tgw_args_add(&a, TGW_F_TYPE);
     tgw_args_add(&a, s->type);
-    tgw_args_add(&a, TGW_F_PRIORITY);
     tgw_args_add(&a, s->priority);
-    tgw_args_add(&a, TGW_F_STATUS);
-    tgw_args_add(&a, TGW_ST_QUEUED);
-    tgw_args_add(&a, TGW_F_PAYLOAD);
     tgw_args_add(&a, s->payload);
-    tgw_args_add(&a, TGW_F_CONTENT_TYPE);
     tgw_args_add(&a, "application/json");
-    tgw_args_add(&a, TGW_F_OWNER);
-    tgw_args_add(&a, "cron");
-    tgw_args_add(&a, TGW_F_REQUEST_ID);
-    tgw_args_keyf(&a, "cron:%s:%s", s->name, tick);
-    tgw_args_add(&a, TGW_F_CREATED_AT);
-    tgw_args_addu(&a, now_ms);
-    tgw_args_add(&a, TGW_F_ATTEMPTS);
-    tgw_args_add(&a, "0");
+    tgw_args_add(&a, "cron");                   /* owner */
+    tgw_args_keyf(&a, "cron:%s:%s", s->name, tick);  /* request_id */
+    tgw_args_add(&a, "");                       /* client_addr */
+    tgw_args_add(&a, "");                       /* callback_url */
+    tgw_args_addu(&a, now_ms);                  /* created_at */
+    tgw_args_add(&a, "");                       /* run_at: now */
+    tgw_args_addu(&a, TGW_CRON_GUARD_MS);
     return tgw_store_send(rc, &a, cb, data);
 }
 

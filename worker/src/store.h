@@ -104,8 +104,8 @@ int tgw_store_worker_gone(tgw_rconn_t *rc, const tgw_conf_t *c,
 int tgw_store_result_ttl(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_rconn_reply_cb cb, void *data);
 
-/* The cron script: schedule s's tick `minute` (unix minutes) creates task
- * id, once across every worker. */
+/* The create script with a guard: schedule s's tick `minute` (unix
+ * minutes) creates task id, once across every worker. */
 #define TGW_CRON_GUARD_MS   (48 * 3600 * 1000)  /* life of a tick guard */
 int tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
     const tgw_schedule_conf_t *s, uint64_t minute, const char *id,

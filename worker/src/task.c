@@ -12,7 +12,10 @@
 #include "retry.h"
 #include "store.h"
 #include "task.h"
-#include "tgw_ctl_util.h"
+#include "tgw_buf.h"
+#include "tgw_clock.h"
+#include "tgw_text.h"
+#include "tgw_uuid.h"
 #include "tgw_duration.h"
 #include "tgw_keys.h"
 
@@ -262,7 +265,7 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
     /* A queue field that is no queue name (too long, odd characters)
      * would name a dead-letter stream nobody reads: the task cannot be
      * trusted; it ends dead, in its stream's queue. */
-    if (!nomem && t->queue != NULL && !tgw_ctl_valid_name(t->queue, 64, 0)) {
+    if (!nomem && t->queue != NULL && !tgw_valid_name(t->queue, 64, 0)) {
         bad = t->queue;
         t->queue = NULL;
     }

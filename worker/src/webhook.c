@@ -15,8 +15,11 @@
 
 #include "log.h"
 #include "task.h"
-#include "tgw_ctl_task.h"
-#include "tgw_ctl_util.h"
+#include "tgw_task_json.h"
+#include "tgw_buf.h"
+#include "tgw_clock.h"
+#include "tgw_text.h"
+#include "tgw_uuid.h"
 #include "tgw_keys.h"
 #include "tgw_result.h"
 #include "webhook.h"
@@ -308,8 +311,8 @@ static void
 tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
 {
     tgw_hook_t      *h = data;
-    tgw_ctl_field_t *f = NULL;
-    tgw_ctl_buf_t    b;
+    tgw_field_t *f = NULL;
+    tgw_buf_t    b;
     const char      *url, *cb = NULL, *type = NULL;
     char             ts[40];
     size_t           i, n = 0;
@@ -363,14 +366,14 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
     }
 
     memset(&b, 0, sizeof(b));
-    tgw_ctl_ms_to_rfc3339(tgw_ctl_now_ms(), ts, sizeof(ts));
-    tgw_ctl_buf_printf(&b, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":",
+    tgw_clock_rfc3339(tgw_clock_ms(), ts, sizeof(ts));
+    tgw_buf_printf(&b, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":",
                        h->type, ts);
-    if (tgw_ctl_task_json(f, n, &b) != 0 || tgw_ctl_buf_puts(&b, "}") != 0
+    if (tgw_task_json(f, n, &b) != 0 || tgw_buf_puts(&b, "}") != 0
         || b.failed)
     {
         free(f);
-        tgw_ctl_buf_free(&b);
+        tgw_buf_free(&b);
         h->stalled = 1;
         return;
     }

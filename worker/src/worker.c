@@ -408,6 +408,7 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
 void
 tgw_worker_free(tgw_worker_t *w)
 {
+
     tgw_processor_free(&w->proc);
     tgw_webhooks_free(&w->hooks);
     tgw_fetch_free(&w->fetch);

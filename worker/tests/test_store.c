@@ -18,10 +18,10 @@
 #include "rconn.h"
 #include "store.h"
 #include "tap.h"
+#include "tredis.h"
 
 static uv_loop_t    loop;
 static tgw_rconn_t  rc;
-static redisContext *sync_;
 static redisReply   *last;          /* the reply the last call got */
 static int          answered;
 
@@ -73,22 +73,6 @@ wait_reply(int sent)
     }
     answered = 0;
     return last ? 0 : -1;
-}
-
-
-static redisReply *qr;
-
-
-static redisReply *
-q(const char *fmt, ...)
-{
-    va_list ap;
-
-    freeReplyObject(qr);
-    va_start(ap, fmt);
-    qr = redisvCommand(sync_, fmt, ap);
-    va_end(ap);
-    return qr;
 }
 
 
@@ -160,8 +144,10 @@ main(void)
         printf("Bail out! config\n");
         return 1;
     }
-    sync_ = redisConnect("127.0.0.1", atoi(port));
-    q("SELECT 9");
+    if (tredis_open(port, 9) != 0) {
+        printf("Bail out! no Redis on port %s\n", port);
+        return 1;
+    }
     q("FLUSHDB");
     q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
 
@@ -341,8 +327,7 @@ main(void)
     uv_loop_close(&loop);
     freeReplyObject(last);
     q("FLUSHDB");
-    freeReplyObject(qr);
-    redisFree(sync_);
+    tredis_close();
     tgw_conf_unref(c);
     return done_testing();
 }

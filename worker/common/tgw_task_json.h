@@ -1,15 +1,19 @@
 /*
- * tgw_ctl_task: the task JSON of SPEC §5 built from the fields of a task
- * hash (SPEC §6), as `taskgwctl task show` prints it.  Pure: no Redis.
+ * tgw_task_json: the task JSON (as the module's status GET shows it)
+ * built from the fields of a task hash, as `taskgwctl task show` prints it
+ * and the worker's webhooks send it.  Pure: no Redis.
  */
 
-#ifndef TGW_CTL_TASK_H
-#define TGW_CTL_TASK_H
+#ifndef TGW_TASK_JSON_H
+#define TGW_TASK_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tgw_ctl_util.h"
+#include "tgw_buf.h"
+#include "tgw_clock.h"
+#include "tgw_text.h"
+#include "tgw_uuid.h"
 
 /* One field of a task hash, as HGETALL returned it (binary safe). */
 typedef struct {
@@ -17,21 +21,21 @@ typedef struct {
     size_t       name_len;
     const char  *value;
     size_t       value_len;
-} tgw_ctl_field_t;
+} tgw_field_t;
 
 /* The field called name, or NULL. */
-const tgw_ctl_field_t *tgw_ctl_task_field(const tgw_ctl_field_t *f, size_t n,
+const tgw_field_t *tgw_task_json_field(const tgw_field_t *f, size_t n,
                                           const char *name);
 
 /*
  * A time field as RFC 3339 into buf; -1 when the field is missing, empty
  * or not a valid unix-ms number (the JSON then shows null).
  */
-int tgw_ctl_task_time(const tgw_ctl_field_t *f, size_t n, const char *name,
+int tgw_task_json_time(const tgw_field_t *f, size_t n, const char *name,
                       char *buf, size_t size);
 
 /*
- * Appends the task JSON to out, in the field order of SPEC §5:
+ * Appends the task JSON to out, in the field order of the module's status GET:
  * id queue type priority status attempts owner created_at run_at
  * started_at finished_at result [result_encoding] error webhook.
  * Rules: a missing or empty string is null (as the module shows it);
@@ -42,6 +46,6 @@ int tgw_ctl_task_time(const tgw_ctl_field_t *f, size_t n, const char *name,
  * task has a webhook_status; the payload is never shown.
  * Returns 0, or -1 when an allocation failed.
  */
-int tgw_ctl_task_json(const tgw_ctl_field_t *f, size_t n, tgw_ctl_buf_t *out);
+int tgw_task_json(const tgw_field_t *f, size_t n, tgw_buf_t *out);
 
-#endif /* TGW_CTL_TASK_H */
+#endif /* TGW_TASK_JSON_H */

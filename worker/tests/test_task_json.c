@@ -1,31 +1,31 @@
 /*
- * Unit tests of the task JSON taskgwctl prints (common/tgw_ctl_task.c):
- * SPEC §5 shape from a SPEC §6 hash.
+ * Unit tests of the task JSON taskgwctl prints (common/tgw_task_json.c):
+ * the status GET's shape from a task hash.
  */
 
 #include <string.h>
 
 #include "tap.h"
-#include "tgw_ctl_task.h"
+#include "tgw_task_json.h"
 
 #define F(n, v)  { n, sizeof(n) - 1, v, sizeof(v) - 1 }
 
 
 static void
-check(const tgw_ctl_field_t *f, size_t n, const char *want, const char *name)
+check(const tgw_field_t *f, size_t n, const char *want, const char *name)
 {
-    tgw_ctl_buf_t  b = { 0 };
+    tgw_buf_t  b = { 0 };
 
-    ok(tgw_ctl_task_json(f, n, &b) == 0, "%s: built", name);
+    ok(tgw_task_json(f, n, &b) == 0, "%s: built", name);
     is_str(b.data, want, name);
-    tgw_ctl_buf_free(&b);
+    tgw_buf_free(&b);
 }
 
 
 int
 main(void)
 {
-    tgw_ctl_field_t  done[] = {
+    tgw_field_t  done[] = {
         F("id", "017f22e2-79b0-7000-8000-000000000000"),
         F("queue", "default"),
         F("type", "report.build"),
@@ -45,12 +45,12 @@ main(void)
         F("webhook_status", "delivered"),
         F("webhook_attempts", "1"),
     };
-    tgw_ctl_field_t  queued[] = {
+    tgw_field_t  queued[] = {
         F("id", "017f22e2-79b0-7000-8000-000000000001"),
         F("status", "queued"),
         F("created_at", "0"),
     };
-    tgw_ctl_field_t  b64[] = {
+    tgw_field_t  b64[] = {
         F("id", "x"),
         F("attempts", "junk"),
         F("run_at", "1795428000123"),
@@ -58,14 +58,14 @@ main(void)
         F("result_encoding", "base64"),
         F("error", "exit 1: line1\nline2 \"q\""),
     };
-    tgw_ctl_field_t  broken[] = {
+    tgw_field_t  broken[] = {
         F("result", "pong"),
         F("started_at", "12x"),
     };
-    tgw_ctl_field_t  bignum[] = {
+    tgw_field_t  bignum[] = {
         F("result", "123456789012345678901234567890"),
     };
-    char             t[TGW_CTL_RFC3339_LEN + 1];
+    char             t[TGW_RFC3339_LEN + 1];
 
     check(done, sizeof(done) / sizeof(done[0]),
           "{\"id\":\"017f22e2-79b0-7000-8000-000000000000\","
@@ -76,7 +76,7 @@ main(void)
           "\"finished_at\":\"2026-11-23T10:00:01.456Z\","
           "\"result\":{\"rows\": [1, 2.50, \"x\"]},\"error\":null,"
           "\"webhook\":{\"status\":\"delivered\",\"attempts\":1}}",
-          "finished task: SPEC §5 order, result verbatim, no payload");
+          "finished task: the status order, result verbatim, no payload");
 
     check(queued, sizeof(queued) / sizeof(queued[0]),
           "{\"id\":\"017f22e2-79b0-7000-8000-000000000001\","
@@ -111,13 +111,13 @@ main(void)
           "\"webhook\":null}",
           "a big integer result is embedded verbatim");
 
-    ok(tgw_ctl_task_field(done, 18, "payload") != NULL
-       && tgw_ctl_task_field(done, 18, "pay") == NULL,
+    ok(tgw_task_json_field(done, 18, "payload") != NULL
+       && tgw_task_json_field(done, 18, "pay") == NULL,
        "field lookup is exact");
-    ok(tgw_ctl_task_time(done, 18, "finished_at", t, sizeof(t)) == 0,
+    ok(tgw_task_json_time(done, 18, "finished_at", t, sizeof(t)) == 0,
        "task_time converts");
     is_str(t, "2026-11-23T10:00:01.456Z", "task_time value");
-    ok(tgw_ctl_task_time(done, 18, "run_at", t, sizeof(t)) == -1,
+    ok(tgw_task_json_time(done, 18, "run_at", t, sizeof(t)) == -1,
        "empty time is unset");
 
     return done_testing();

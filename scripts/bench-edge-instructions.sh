@@ -1,0 +1,139 @@
+#!/bin/sh
+# What the edge checks cost, counted in instructions of the nginx worker
+# (valgrind's callgrind), which unlike req/s does not move with other load
+# on the machine.  nginx runs in one process under callgrind; a client
+# sends N enqueues over one keep-alive connection to a location without
+# checks (twice: N and 2N, so the per-request figure excludes start-up),
+# then N to the same location behind taskgw_allow + taskgw_auth with a
+# token of the file, and N with a run-time token (cached).  Redis is not
+# counted.  Needs valgrind.
+#
+#   sh scripts/bench-edge-instructions.sh [N]
+set -u
+
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+N=${1:-3000}
+
+command -v valgrind >/dev/null 2>&1 || { echo "bench: needs valgrind" >&2; exit 1; }
+[ -f build/ngx_http_taskgw_module.so ] && [ -x build/taskgwctl ] \
+    || { echo "bench: run make first" >&2; exit 1; }
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/taskgw-bench-ir.XXXXXX")
+mkdir -p "$DIR/logs" "$DIR/conf"
+REDIS_PORT=$(perl scripts/free-port.pl)
+HTTP_PORT=$(perl scripts/free-port.pl)
+REDIS_PID=
+VG_PID=
+
+cleanup() {
+    [ -n "$VG_PID" ] && kill "$VG_PID" 2>/dev/null && wait "$VG_PID" 2>/dev/null
+    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+    rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$DIR" --logfile "$DIR/logs/redis.log" &
+REDIS_PID=$!
+i=0
+until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: redis did not start" >&2; exit 1; }
+    sleep 0.05
+done
+
+STATIC=bench-static-token-0123456789abcdefghijklmnopq
+: > "$DIR/conf/tokens"
+n=1
+while [ $n -lt 50 ]; do
+    printf 'filler-%d dev sha256:%s\n' $n \
+        "$(printf 'filler %d' $n | sha256sum | cut -d' ' -f1)" >> "$DIR/conf/tokens"
+    n=$((n + 1))
+done
+printf '%s\n' "$STATIC" | build/taskgwctl token hash bench dev >> "$DIR/conf/tokens"
+RUNTIME=$(build/taskgwctl -r "127.0.0.1:$REDIS_PORT" token create rt dev 2>/dev/null)
+
+cat > "$DIR/conf/nginx.conf" <<CONF
+load_module $ROOT/build/ngx_http_taskgw_module.so;
+master_process off;
+daemon off;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $DIR/body;
+    taskgw_redis 127.0.0.1:$REDIS_PORT;
+    taskgw_tokens tokens;
+    taskgw_tokens_redis on;
+    taskgw_tokens_cache_ttl 10m;
+    server {
+        listen 127.0.0.1:$HTTP_PORT;
+        location /plain { taskgw_enqueue queue=bench; }
+        location /static {
+            taskgw_allow 10.0.0.0/8;
+            taskgw_allow 127.0.0.0/8;
+            taskgw_auth dev;
+            taskgw_enqueue queue=bench;
+        }
+        location /runtime {
+            taskgw_allow 10.0.0.0/8;
+            taskgw_allow 127.0.0.0/8;
+            taskgw_auth dev;
+            taskgw_enqueue queue=bench;
+        }
+    }
+}
+CONF
+
+cat > "$DIR/client.pl" <<'PERL'
+use strict;
+use IO::Socket::INET;
+my ($port, $path, $n, $tok) = @ARGV;
+my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die "$!\n";
+my $body = '{"report":"monthly","rows":1000}';
+my $h = $tok ? "X-API-Token: $tok\r\n" : '';
+my $ok = 0;
+for (1 .. $n) {
+    print $s "POST $path HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           . "${h}Content-Length: " . length($body) . "\r\n\r\n$body";
+    my $r = '';
+    sysread($s, $r, 4096, length $r) or die "eof\n" until $r =~ /\r\n\r\n/;
+    my ($head, $rest) = split /\r\n\r\n/, $r, 2;
+    my ($cl) = $head =~ /Content-Length: (\d+)/i;
+    sysread($s, $rest, 4096, length $rest) or die "eof\n" while length($rest) < $cl;
+    $ok++ if $head =~ m{^HTTP/1\.1 202};
+}
+print "$ok\n";
+PERL
+
+# instructions of one nginx run serving n requests to path
+measure() {
+    valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
+        /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf >/dev/null 2>"$DIR/vg.log" &
+    VG_PID=$!
+    i=0
+    until curl -s -o /dev/null -X POST -d x "http://127.0.0.1:$HTTP_PORT/plain"; do
+        i=$((i + 1)); [ $i -gt 200 ] && { echo "bench: nginx did not start" >&2; exit 1; }
+        sleep 0.2
+    done
+    ok=$(perl "$DIR/client.pl" "$HTTP_PORT" "$1" "$2" "${3:-}")
+    [ "$ok" = "$2" ] || echo "bench: only $ok of $2 answered 202" >&2
+    kill -TERM "$VG_PID"; wait "$VG_PID"; VG_PID=
+    awk '/^(summary|totals):/ { print $2; exit }' "$DIR/cg.out" > "$DIR/ir"
+}
+
+measure /plain "$N";                 P1=$(cat "$DIR/ir")
+measure /plain $((N * 2));           P2=$(cat "$DIR/ir")
+measure /static "$N" "$STATIC";      S=$(cat "$DIR/ir")
+measure /runtime "$N" "$RUNTIME";    R=$(cat "$DIR/ir")
+
+echo "nginx worker instructions per enqueue (callgrind, $N requests each):"
+echo "$P1 $P2 $S $R $N" | awk '{
+    per = ($2 - $1) / $5
+    printf "  no checks:                        %8.0f\n", per
+    printf "  allow + auth, token file (50):   +%8.0f  (%+.1f%%)\n", ($3 - $1) / $5, ($3 - $1) / $5 / per * 100
+    printf "  allow + auth, run-time (cached): +%8.0f  (%+.1f%%)\n", ($4 - $1) / $5, ($4 - $1) / $5 / per * 100
+}'
+echo "(valgrind runs OpenSSL without SHA-NI: SHA-256 counts more than natively)"
