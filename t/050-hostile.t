@@ -307,3 +307,12 @@ Transfer-Encoding: chunked
 [202, 413]
 --- response_body_like eval
 ['"status":"queued"', '^\{"error":"too_large","message":"[^"]+"\}$']
+
+
+
+=== TEST 19: a token file that ends in a cut option, without a final newline: refused, naming it
+--- user_files eval
+[["tokens", "bob dev sha256:9cf288d5f34fe05ea6e70bc7401039bb465a79c2565eaca578026bfc55ebd3ac queue"]]
+--- must_die
+--- error_log eval
+qr{html/tokens:1: unknown option \(ips=, rate= or queues=\): "queue" in \S+nginx\.conf:\d+}
