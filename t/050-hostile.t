@@ -12,6 +12,8 @@ $redis->cmd('DEL', $_) for @{ $redis->cmd('KEYS', "$P:*") || [] };
 our $Key255 = 'k' x 255;
 our $Key256 = 'k' x 256;
 our $Token4097 = 't' x 4097;
+our $Url2048 = 'https://hooks.example.com/' . ('u' x (2048 - 26));
+our $Url2049 = $Url2048 . 'u';
 
 # dev-secret-token-1 is the token of "ci-bot"
 add_block_preprocessor(sub {
@@ -34,7 +36,7 @@ EOC
         taskgw_enqueue queue=authed;
     }
     location /cb {
-        taskgw_callback_allow "^https://hooks\.example\.com/";
+        taskgw_callback_allow "https://hooks\.example\.com/.*";
         taskgw_enqueue queue=cb;
     }
     location /small {
@@ -56,7 +58,9 @@ my $high = scalar @{ $redis->xrange("$P:q:hostile:high") };
 is($n{hostile}, 2, 'hostile: the 2 accepted normal-priority tasks stored');
 is($high, 1, 'hostile: the accepted high-priority task stored');
 is($n{authed}, 1, 'authed: only the one with a good token');
-is($n{cb}, 0, 'cb: nothing');
+is($n{cb}, 1, 'cb: only the URL of 2048 characters');
+is($redis->cmd('ZCARD', "$P:scheduled"), 1,
+   'delayed: only the task at the limit is scheduled');
 is($n{small}, 2, 'small: the bodies of exactly client_max_body_size');
 my $small = $redis->xrange("$P:q:small:normal");
 is($redis->cmd('HGET', "$P:task:$small->[0][1]{id}", 'payload'), 'x' x 16,
@@ -198,24 +202,24 @@ x
 
 
 
-=== TEST 11: X-Task-Delay past the limit and out of range: 400
+=== TEST 11: X-Task-Delay at the limit is scheduled; past it and out of range: 400
 --- config
     location /tasks {
         taskgw_max_delay 60s;
-        taskgw_enqueue queue=hostile;
+        taskgw_enqueue queue=delayed;
     }
 --- request eval
-["POST /tasks\r\na", "POST /tasks\r\nb", "POST /tasks\r\nc", "POST /tasks\r\nd", "POST /tasks\r\ne"]
+["POST /tasks\r\n0", "POST /tasks\r\na", "POST /tasks\r\nb", "POST /tasks\r\nc", "POST /tasks\r\nd", "POST /tasks\r\ne"]
 --- more_headers eval
-["X-Task-Delay: 61", "X-Task-Delay: 99999999999999999999999999", "X-Task-Delay: -1", "X-Task-Delay: +5", "X-Task-Run-At: 99999999999999999999999999"]
+["X-Task-Delay: 60", "X-Task-Delay: 61", "X-Task-Delay: 99999999999999999999999999", "X-Task-Delay: -1", "X-Task-Delay: +5", "X-Task-Run-At: 99999999999999999999999999"]
 --- error_code eval
-[400, 400, 400, 400, 400]
---- response_body eval
-[qq({"error":"bad_request","message":"the task's start is beyond taskgw_max_delay"}),
- qq({"error":"bad_request","message":"X-Task-Delay must be a whole number of seconds"}),
- qq({"error":"bad_request","message":"X-Task-Delay must be a whole number of seconds"}),
- qq({"error":"bad_request","message":"X-Task-Delay must be a whole number of seconds"}),
- qq({"error":"bad_request","message":"X-Task-Run-At must be a time in unix seconds"})]
+[202, 400, 400, 400, 400, 400]
+--- response_body_like eval
+['"status":"scheduled"',
+ (map { '^' . quotemeta($_) . '$' }
+  qq({"error":"bad_request","message":"the task's start is beyond taskgw_max_delay"}),
+  (qq({"error":"bad_request","message":"X-Task-Delay must be a whole number of seconds"})) x 3,
+  qq({"error":"bad_request","message":"X-Task-Run-At must be a time in unix seconds"}))]
 
 
 
@@ -269,9 +273,8 @@ x
 ["X-Callback-URL: https://hooks.example.com/\x01x", "X-Callback-URL: https://hooks.example.com/\xc3\xa9"]
 --- error_code eval
 [400, 400]
---- response_body_like eval
-['^\{"error":"(bad_request|callback_not_allowed)","message":"[^"]+"\}$',
- '^\{"error":"(bad_request|callback_not_allowed)","message":"[^"]+"\}$']
+--- response_body eval
+[(qq({"error":"callback_not_allowed","message":"X-Callback-URL must be visible ASCII"})) x 2]
 
 
 
@@ -316,3 +319,15 @@ Transfer-Encoding: chunked
 --- must_die
 --- error_log eval
 qr{html/tokens:1: unknown option \(ips=, rate= or queues=\): "queue" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 20: X-Callback-URL of 2048 characters is accepted, 2049 is not
+--- request eval
+["POST /cb\r\na", "POST /cb\r\nb"]
+--- more_headers eval
+["X-Callback-URL: $::Url2048", "X-Callback-URL: $::Url2049"]
+--- error_code eval
+[202, 400]
+--- response_body_like eval
+['"status":"queued"', '^\{"error":"callback_not_allowed","message":"X-Callback-URL must be an http or https URL of at most 2048 characters"\}$']
