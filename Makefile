@@ -79,15 +79,17 @@ test-asan:
 
 # libFuzzer targets of the parsers (fuzz/, docs/testing.md), built with
 # clang, ASan and UBSan into build/fuzz; `make fuzz-run` fuzzes each one
-# for FUZZ_TIME seconds, one after the other.
+# for FUZZ_TIME seconds, one after the other (FUZZ_TARGETS="json token":
+# only those).
 FUZZ_TIME ?= 600
+FUZZ_TARGETS ?=
 
 # (the module's targets compile against the configured tree of build/nginx)
 fuzz: $(BUILD)/nginx/objs/Makefile
 	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz NGX=$(CURDIR)/$(BUILD)/nginx
 
 fuzz-run:
-	@sh scripts/fuzz-smoke.sh $(FUZZ_TIME)
+	@FUZZ_TARGETS="$(FUZZ_TARGETS)" sh scripts/fuzz-smoke.sh $(FUZZ_TIME)
 
 SYSTEMD_DIR ?= /etc/systemd/system
 CONF_DIR    ?= /etc/taskgw
