@@ -19,39 +19,9 @@ command -v valgrind >/dev/null 2>&1 || { echo "bench: needs valgrind" >&2; exit 
 [ -f build/ngx_http_taskgw_module.so ] && [ -x build/taskgwctl ] \
     || { echo "bench: run make first" >&2; exit 1; }
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/taskgw-bench-ir.XXXXXX")
-mkdir -p "$DIR/logs" "$DIR/conf"
-REDIS_PORT=$(perl scripts/free-port.pl)
-HTTP_PORT=$(perl scripts/free-port.pl)
-REDIS_PID=
-VG_PID=
-
-cleanup() {
-    [ -n "$VG_PID" ] && kill "$VG_PID" 2>/dev/null && wait "$VG_PID" 2>/dev/null
-    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-    --appendonly no --dir "$DIR" --logfile "$DIR/logs/redis.log" &
-REDIS_PID=$!
-i=0
-until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: redis did not start" >&2; exit 1; }
-    sleep 0.05
-done
-
-STATIC=bench-static-token-0123456789abcdefghijklmnopq
-: > "$DIR/conf/tokens"
-n=1
-while [ $n -lt 50 ]; do
-    printf 'filler-%d dev sha256:%s\n' $n \
-        "$(printf 'filler %d' $n | sha256sum | cut -d' ' -f1)" >> "$DIR/conf/tokens"
-    n=$((n + 1))
-done
-printf '%s\n' "$STATIC" | build/taskgwctl token hash bench dev >> "$DIR/conf/tokens"
-RUNTIME=$(build/taskgwctl -r "127.0.0.1:$REDIS_PORT" token create rt dev 2>/dev/null)
+. scripts/bench-lib.sh
+bench_start bench-ir
+bench_tokens
 
 cat > "$DIR/conf/nginx.conf" <<CONF
 load_module $ROOT/build/ngx_http_taskgw_module.so;
@@ -112,7 +82,7 @@ PERL
 measure() {
     valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
         /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf >/dev/null 2>"$DIR/vg.log" &
-    VG_PID=$!
+    BENCH_PID=$!
     i=0
     until curl -s -o /dev/null -X POST -d x "http://127.0.0.1:$HTTP_PORT/plain"; do
         i=$((i + 1)); [ $i -gt 200 ] && { echo "bench: nginx did not start" >&2; exit 1; }
@@ -120,7 +90,7 @@ measure() {
     done
     ok=$(perl "$DIR/client.pl" "$HTTP_PORT" "$1" "$2" "${3:-}")
     [ "$ok" = "$2" ] || echo "bench: only $ok of $2 answered 202" >&2
-    kill -TERM "$VG_PID"; wait "$VG_PID"; VG_PID=
+    kill -TERM "$BENCH_PID"; wait "$BENCH_PID"; BENCH_PID=
     awk '/^(summary|totals):/ { print $2; exit }' "$DIR/cg.out" > "$DIR/ir"
 }
 

@@ -29,42 +29,13 @@ command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)
 [ -f build/ngx_http_taskgw_module.so ] || { echo "bench: run make first" >&2; exit 1; }
 [ -x build/taskgwctl ] || { echo "bench: run make first" >&2; exit 1; }
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/taskgw-bench.XXXXXX")
-chmod 755 "$DIR"
-mkdir -p "$DIR/logs" "$DIR/conf" "$DIR/html"
+. scripts/bench-lib.sh
+bench_start bench
+mkdir -p "$DIR/html"
 echo ok > "$DIR/html/ok"
-REDIS_PORT=$(perl scripts/free-port.pl)
-HTTP_PORT=$(perl scripts/free-port.pl)
-REDIS_PID=
-
-cleanup() {
-    /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf -s stop 2>/dev/null
-    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-    --appendonly no --dir "$DIR" --logfile "$DIR/logs/redis.log" &
-REDIS_PID=$!
-
-i=0
-until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: redis did not start" >&2; exit 1; }
-    sleep 0.05
-done
 
 # a static token among 50 (the digest is compared with every one)
-STATIC=bench-static-token-0123456789abcdefghijklmnopq
-: > "$DIR/conf/tokens"
-n=0
-while [ $n -lt 49 ]; do
-    printf 'filler-%d dev sha256:%s\n' $n \
-        "$(printf 'filler %d' $n | sha256sum | cut -d' ' -f1)" >> "$DIR/conf/tokens"
-    n=$((n + 1))
-done
-printf '%s\n' "$STATIC" | build/taskgwctl token hash bench dev >> "$DIR/conf/tokens"
-RUNTIME=$(build/taskgwctl -r "127.0.0.1:$REDIS_PORT" token create rt dev 2>/dev/null)
+bench_tokens
 
 cat > "$DIR/conf/nginx.conf" <<CONF
 load_module $ROOT/build/ngx_http_taskgw_module.so;

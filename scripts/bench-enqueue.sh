@@ -15,22 +15,8 @@ CONNS=${2:-32}
 command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
 [ -f build/ngx_http_taskgw_module.so ] || { echo "bench: run make first" >&2; exit 1; }
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/taskgw-bench.XXXXXX")
-mkdir -p "$DIR/logs" "$DIR/conf"
-REDIS_PORT=$(perl scripts/free-port.pl)
-HTTP_PORT=$(perl scripts/free-port.pl)
-REDIS_PID=
-
-cleanup() {
-    /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf -s stop 2>/dev/null
-    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-    --appendonly no --dir "$DIR" --logfile "$DIR/logs/redis.log" &
-REDIS_PID=$!
+. scripts/bench-lib.sh
+bench_start bench
 
 cat > "$DIR/conf/nginx.conf" <<CONF
 load_module $ROOT/build/ngx_http_taskgw_module.so;

@@ -1,4 +1,4 @@
-# taskgw_status: the task JSON of SPEC §5 from the task hash, 404s, and
+# taskgw_status: the task JSON (docs/directives.md, taskgw_status) from the task hash, 404s, and
 # cancellation with DELETE.  Tasks are seeded straight into Redis.
 use Test::Nginx::Socket 'no_plan';
 use TaskGW::Stack;

@@ -125,8 +125,14 @@ for my $order ('first', 'last') {
     my $pub = $s->http(POST => '/pub', body => $msg);
     like($pub->{status}, qr/^20[12]$/, "taskgw $order: nchan publishes")
         or diag explain $pub;
-    my $sub = $s->http(GET => '/sub', headers => {
-        'If-Modified-Since' => 'Thu, 01 Jan 1970 00:00:00 GMT' });
+    # nchan answers a subscriber once its own Redis connection in that
+    # worker is up: on a slow machine give it time, and ask again
+    my $sub;
+    wait_for(sub {
+        $sub = $s->http(GET => '/sub', timeout => 20, headers => {
+            'If-Modified-Since' => 'Thu, 01 Jan 1970 00:00:00 GMT' });
+        return $sub->{status} == 200;
+    }, 60, 0.5);
     is($sub->{status}, 200, "taskgw $order: nchan subscriber answers");
     like($sub->{body}, qr/^hello-/, "taskgw $order: and gets a published message");
     ok(scalar(@{ $r->cmd('KEYS', '{channel:/extras}*') // [] }),

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The whole pipeline (SPEC §4-§7): tasks accepted by nginx while no worker
+# The whole pipeline (docs/directives.md, docs/worker-config.md): tasks accepted by nginx while no worker
 # runs are processed once one starts (the group starts at id 0); built-in
 # and exec handlers produce the results GET status shows; failures end in
 # the dead-letter queue; a task past its timeout is killed; binary bodies

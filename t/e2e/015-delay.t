@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Delayed tasks end to end (SPEC §4, §5, §7): X-Task-Delay keeps a task
+# Delayed tasks end to end: X-Task-Delay keeps a task
 # "scheduled" (GET status shows run_at), the worker moves it to its stream
 # when it is due and runs it; DELETE of a scheduled task cancels it at
 # once and the worker never runs it.

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Redis goes away and comes back (SPEC §4 durability promise): while it is
+# Redis goes away and comes back (the durability promise of docs/keys.md): while it is
 # down every enqueue is 503 "unavailable" with Retry-After and no 202 is
 # ever sent; once it is back on the same address nginx enqueues again
 # within a few seconds, without a reload, in every worker process.

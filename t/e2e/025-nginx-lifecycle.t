@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# nginx's own lifecycle with the module's Redis link (SPEC §2, §10): a
+# nginx's own lifecycle with the module's Redis link: a
 # reload (HUP) and a graceful stop (QUIT) are not held up by the Redis
 # connection or its timers, even while a request waits on a silent Redis;
 # a reload can point taskgw_redis somewhere else.

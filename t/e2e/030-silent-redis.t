@@ -1,7 +1,7 @@
 #!/usr/bin/perl
-# A Redis that accepts connections but never reads nor answers (SPEC §4,
-# §10): enqueue must answer 503 "unavailable" once taskgw_redis_timeout
-# passes, never hang, and the nginx worker must keep serving other
+# A Redis that accepts connections but never reads nor answers: enqueue
+# must answer 503 "unavailable" once taskgw_redis_timeout passes, never
+# hang, and the nginx worker must keep serving other
 # requests meanwhile (nothing in the worker blocks on Redis).
 
 use strict;

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Redis answers, but not with success (SPEC §4 durability promise): out of
+# Redis answers, but not with success (the durability promise of docs/keys.md): out of
 # memory, a command of the transaction failing, a server that closes every
 # connection, a server frozen by SIGSTOP.  Never a 202 for a task that was
 # not stored; 503 "unavailable" with Retry-After instead, and recovery.

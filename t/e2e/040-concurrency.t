@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Many clients at once against two nginx worker processes (SPEC §4, §6):
+# Many clients at once against two nginx worker processes:
 # every request is accepted, every id is unique, and every accepted task
 # has its hash and exactly one stream entry in Redis.
 

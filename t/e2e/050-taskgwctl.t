@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# taskgwctl against a real Redis and the real module (SPEC §5, §6, §9):
+# taskgwctl against a real Redis and the real module:
 # tasks it enqueues are ones nginx can show, its task JSON is the module's,
 # cancel follows the same rule as DELETE, queues counts what is there,
 # token hash prints a token-file line; every error exits 1 with a message.
@@ -44,7 +44,7 @@ sub fails {
     is($res->{out}, '', "$what: nothing on stdout");
 }
 
-# === TEST 1: enqueue with a JSON file: the task record of SPEC §6
+# === TEST 1: enqueue with a JSON file: the task record of docs/keys.md
 my $file = $s->dir . '/payload.json';
 open my $fh, '>', $file or die;
 print $fh qq({"kind": "full"}\n);
@@ -119,7 +119,7 @@ like($res->{out}, qr/^finished_at\s+2026-11-23T10:00:01\.456Z$/m,
      'table: time row');
 unlike($res->{out}, qr/kind/, 'table: no payload');
 
-# === TEST 4: task cancel follows SPEC §5
+# === TEST 4: task cancel follows the DELETE rule of docs/directives.md
 $res = ok_run($s->ctl('task', 'cancel', $empty), 'cancel queued');
 is($res->{out}, "$empty cancelling\n", 'prints cancelling');
 is($r->cmd('HGET', "$prefix:task:$empty", 'cancel_requested'), '1',

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Worker behaviour through the whole stack (SPEC §5, §7): retries with
+# Worker behaviour through the whole stack: retries with
 # backoff, permanent failures, unknown types, cancellation before a task
 # runs, priorities, crash recovery (a dead worker's task is reclaimed, a
 # live worker's is never stolen) and a Redis restart under a running worker.

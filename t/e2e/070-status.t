@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# A task's life seen from outside (SPEC §4, §5, §9): the 202's Location
+# A task's life seen from outside: the 202's Location
 # leads to the task, unknown ids are 404, a running or finished task
 # cannot be cancelled (409), and nginx, the worker and taskgwctl agree:
 # a task enqueued by taskgwctl is run by the worker and shown by nginx, a

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Worker durability edges (SPEC §6, §7): no accepted task is lost and no
+# Worker durability edges: no accepted task is lost and no
 # live task is stolen, also while the worker shuts down or when a stream
 # key cannot take an entry (scheduled-set mover, cron ticks), or an entry
 # is malformed.

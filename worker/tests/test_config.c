@@ -121,7 +121,7 @@ main(void)
     tgw_conf_unref(c);
     tgw_conf_errors_free(&errs);
 
-    /* ---- the SPEC §7 example, every key ---- */
+    /* ---- the docs/worker-config.md example, every key ---- */
     c = load(
         "{\"redis\": \"10.0.0.5:6380\", \"password\": \"s3cret\", \"db\": 2,\n"
         " \"prefix\": \"tg\", \"group\": \"g1\", \"name\": \"w-1\",\n"

@@ -1,5 +1,5 @@
 /*
- * Result encoding (SPEC §5): one JSON value as text; JSON output kept as
+ * Result encoding (docs/directives.md, taskgw_status): one JSON value as text; JSON output kept as
  * is, other text as a JSON string, non-UTF-8 as a base64 JSON string.
  */
 

@@ -538,7 +538,7 @@ sub worker_binary {
     return $self->_repo_path($ENV{TASKGW_WORKER} || 'build/taskgw-worker');
 }
 
-# Starts taskgw-worker with the SPEC §7 config: redis, prefix and a
+# Starts taskgw-worker with the config of docs/worker-config.md: redis, prefix and a
 # short claim/shutdown default are filled in, the test's hash wins.
 # Returns a handle { pid, conf, log }; the worker's stderr goes to log.
 sub start_worker {
