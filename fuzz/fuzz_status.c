@@ -107,6 +107,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (body != NULL) {
         v = json_loadb((char *) body, len, JSON_ALLOW_NUL
                        | JSON_DECODE_INT_AS_REAL, &err);
+        /*
+         * a stored result such as 1e400 is valid JSON (RFC 8259 sets no
+         * range), which jansson refuses as an overflow: not a failure
+         */
+        if (v == NULL && strstr(err.text, "overflow") != NULL) {
+            goto done;
+        }
+
         if (v == NULL || !json_is_object(v)) {
             fprintf(stderr, "not a JSON object (%s): %.*s\n",
                     v ? "not an object" : err.text, (int) len, body);
