@@ -178,6 +178,7 @@ typedef struct {
     ngx_http_taskgw_edge_stage_e  stage;
     ngx_int_t                   lookup_rc;   /* NGX_ERROR: lookup failed */
     ngx_uint_t                  lookups;     /* Redis lookups it waited on */
+    void                       *waiter;      /* its token lookup wait */
     ngx_http_taskgw_token_t    *token;       /* a run-time token found */
     const char                 *reject_code;    /* why a check said no */
     const char                 *reject_message;

@@ -108,9 +108,13 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         return ngx_http_taskgw_token_deny(r, ctx, NGX_HTTP_UNAUTHORIZED, NULL,
                                           "unknown token");
 
+    case NGX_BUSY:
+        return ngx_http_taskgw_token_wait(r, ctx);
+
     case NGX_DONE:
         if (ctx->lookups >= 2) {
             /* answered twice, yet not in the cache: do not loop */
+            ngx_http_taskgw_token_cache_abandon(tmcf, ctx->digest);
             return ngx_http_taskgw_token_deny(r, ctx,
                                               NGX_HTTP_SERVICE_UNAVAILABLE,
                                               NULL, "token lookup did not "

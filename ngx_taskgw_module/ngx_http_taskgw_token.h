@@ -34,6 +34,8 @@ typedef enum {
 /* ngx_http_taskgw_token_lookup.c */
 ngx_int_t ngx_http_taskgw_token_lookup(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);
+ngx_int_t ngx_http_taskgw_token_wait(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
 
 /* ngx_http_taskgw_token_conf.c */
 ngx_int_t ngx_http_taskgw_token_from_fields(ngx_pool_t *pool,
@@ -46,6 +48,8 @@ ngx_int_t ngx_http_taskgw_token_cache_get(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest, ngx_pool_t *pool, ngx_str_t *fields);
 void ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest, ngx_str_t *fields);
+void ngx_http_taskgw_token_cache_abandon(ngx_http_taskgw_main_conf_t *tmcf,
+    u_char *digest);
 
 
 #endif /* _NGX_HTTP_TASKGW_TOKEN_H_INCLUDED_ */

@@ -2,6 +2,8 @@
 /*
  * ngx_http_taskgw_token_cache: run-time token lookups cached in shared
  * memory for taskgw_tokens_cache_ttl, found and not found, LRU-bounded.
+ * A lookup in flight is in the cache too ("pending"), so that the other
+ * worker processes wait for its answer instead of asking Redis again.
  */
 
 
@@ -15,7 +17,9 @@
 /*
  * One cached answer of Redis for one digest.  A found token keeps the
  * hash fields as Redis gave them (parsed again per request); a token
- * Redis did not know has none ("found" is 0).
+ * Redis did not know has none ("found" is 0).  A pending entry has no
+ * answer yet: some worker's lookup is in flight until "expires" (its
+ * start plus taskgw_redis_timeout).
  */
 typedef struct {
     ngx_rbtree_node_t           node;     /* key: first bytes of digest */
@@ -23,6 +27,7 @@ typedef struct {
     ngx_msec_t                  expires;
     u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
     unsigned                    found:1;
+    unsigned                    pending:1;
     u_short                     len[NGX_HTTP_TASKGW_TF_COUNT];
     u_char                      data[1];  /* the fields, one after another */
 } ngx_http_taskgw_token_node_t;
@@ -49,6 +54,8 @@ static ngx_http_taskgw_token_node_t *ngx_http_taskgw_token_cache_find(
     ngx_http_taskgw_token_cache_t *cache, u_char *digest);
 static void ngx_http_taskgw_token_cache_free(
     ngx_http_taskgw_token_cache_t *cache, ngx_http_taskgw_token_node_t *tn);
+static ngx_http_taskgw_token_node_t *ngx_http_taskgw_token_cache_alloc(
+    ngx_http_taskgw_token_cache_t *cache, u_char *digest, size_t size);
 
 
 ngx_int_t
@@ -227,7 +234,9 @@ ngx_http_taskgw_token_cache_free(ngx_http_taskgw_token_cache_t *cache,
 /*
  * The cached answer for a digest: NGX_OK with the token's fields copied
  * into the pool, NGX_DECLINED when Redis said it does not know the token,
- * NGX_DONE when there is no answer in its time to live.
+ * NGX_BUSY when a lookup of it is in flight (in this worker or another),
+ * NGX_DONE when there is neither: the caller is then to look it up, and
+ * the cache says so to the others with a pending entry.
  */
 
 ngx_int_t
@@ -246,19 +255,31 @@ ngx_http_taskgw_token_cache_get(ngx_http_taskgw_main_conf_t *tmcf,
 
     tn = ngx_http_taskgw_token_cache_find(cache, digest);
 
-    if (tn == NULL) {
-        rc = NGX_DONE;
-        goto done;
+    if (tn != NULL && (ngx_msec_int_t) (tn->expires - ngx_current_msec) <= 0) {
+        /* an answer out of its time to live, or a lookup given up on */
+        ngx_http_taskgw_token_cache_free(cache, tn);
+        tn = NULL;
     }
 
-    if ((ngx_msec_int_t) (tn->expires - ngx_current_msec) <= 0) {
-        ngx_http_taskgw_token_cache_free(cache, tn);
+    if (tn == NULL) {
+        tn = ngx_http_taskgw_token_cache_alloc(cache, digest,
+                                 offsetof(ngx_http_taskgw_token_node_t, data));
+        if (tn != NULL) {
+            tn->pending = 1;
+            tn->expires = ngx_current_msec + tmcf->timeout;
+        }
+
         rc = NGX_DONE;
         goto done;
     }
 
     ngx_queue_remove(&tn->lru);
     ngx_queue_insert_head(&cache->sh->lru, &tn->lru);
+
+    if (tn->pending) {
+        rc = NGX_BUSY;
+        goto done;
+    }
 
     if (!tn->found) {
         rc = NGX_DECLINED;
@@ -291,6 +312,33 @@ done:
 
 
 /*
+ * A lookup ended without an answer (Redis failed, or nobody waits for it
+ * any more): its pending entry goes, so that the next request asks again
+ * at once rather than after taskgw_redis_timeout.
+ */
+
+void
+ngx_http_taskgw_token_cache_abandon(ngx_http_taskgw_main_conf_t *tmcf,
+    u_char *digest)
+{
+    ngx_http_taskgw_token_node_t   *tn;
+    ngx_http_taskgw_token_cache_t  *cache;
+
+    cache = tmcf->token_cache->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    tn = ngx_http_taskgw_token_cache_find(cache, digest);
+
+    if (tn != NULL && tn->pending) {
+        ngx_http_taskgw_token_cache_free(cache, tn);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
  * Remembers Redis's answer for a digest: the token's fields, or NULL for
  * "no such token" (as is a token with an absurdly long field).  When the
  * zone is full the least recently used entries make room, so random
@@ -304,8 +352,7 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
 {
     u_char                         *p;
     size_t                          size;
-    ngx_uint_t                      i, n;
-    ngx_queue_t                    *q;
+    ngx_uint_t                      i;
     ngx_http_taskgw_token_node_t   *tn;
     ngx_http_taskgw_token_cache_t  *cache;
 
@@ -340,6 +387,45 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
         ngx_http_taskgw_token_cache_free(cache, tn);
     }
 
+    tn = ngx_http_taskgw_token_cache_alloc(cache, digest, size);
+    if (tn == NULL) {
+        goto done;
+    }
+
+    tn->expires = ngx_current_msec + tmcf->tokens_cache_ttl;
+    tn->found = fields ? 1 : 0;
+    tn->pending = 0;
+
+    p = tn->data;
+
+    for (i = 0; i < NGX_HTTP_TASKGW_TF_COUNT; i++) {
+        tn->len[i] = fields ? (u_short) fields[i].len : 0;
+
+        if (fields && fields[i].len) {
+            p = ngx_cpymem(p, fields[i].data, fields[i].len);
+        }
+    }
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
+ * A new entry for a digest, in the tree and at the head of the LRU queue,
+ * with the mutex held.  When the zone is full the least recently used
+ * entries make room.  NULL only when even an empty zone has no room.
+ */
+
+static ngx_http_taskgw_token_node_t *
+ngx_http_taskgw_token_cache_alloc(ngx_http_taskgw_token_cache_t *cache,
+    u_char *digest, size_t size)
+{
+    ngx_uint_t                     n;
+    ngx_queue_t                   *q;
+    ngx_http_taskgw_token_node_t  *tn;
+
     /* expired entries at the old end go first, then the oldest at all */
 
     for (n = 0; n < 2 && !ngx_queue_empty(&cache->sh->lru); n++) {
@@ -360,7 +446,7 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
         }
 
         if (ngx_queue_empty(&cache->sh->lru)) {
-            goto done;
+            return NULL;
         }
 
         q = ngx_queue_last(&cache->sh->lru);
@@ -368,25 +454,12 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
                          ngx_queue_data(q, ngx_http_taskgw_token_node_t, lru));
     }
 
+    ngx_memzero(tn, size);
     ngx_memcpy(tn->digest, digest, NGX_HTTP_TASKGW_DIGEST_LEN);
     ngx_memcpy(&tn->node.key, digest, sizeof(ngx_rbtree_key_t));
-    tn->expires = ngx_current_msec + tmcf->tokens_cache_ttl;
-    tn->found = fields ? 1 : 0;
-
-    p = tn->data;
-
-    for (i = 0; i < NGX_HTTP_TASKGW_TF_COUNT; i++) {
-        tn->len[i] = fields ? (u_short) fields[i].len : 0;
-
-        if (fields && fields[i].len) {
-            p = ngx_cpymem(p, fields[i].data, fields[i].len);
-        }
-    }
 
     ngx_rbtree_insert(&cache->sh->rbtree, &tn->node);
     ngx_queue_insert_head(&cache->sh->lru, &tn->lru);
 
-done:
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
+    return tn;
 }

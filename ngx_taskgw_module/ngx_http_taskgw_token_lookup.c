@@ -1,7 +1,10 @@
 
 /*
  * ngx_http_taskgw_token_lookup: run-time tokens looked up in Redis, one
- * lookup in flight per token and worker however many requests wait on it.
+ * lookup in flight per token however many requests wait on it.  In the
+ * worker that sends it, the requests wait on its "flight"; in the other
+ * workers they see its pending entry in the shared cache and check the
+ * cache again every few milliseconds until the answer is there.
  */
 
 
@@ -18,15 +21,21 @@ typedef struct ngx_http_taskgw_flight_s  ngx_http_taskgw_flight_t;
 
 /*
  * A request waiting for a lookup.  It lives in the request's pool; the
- * pool's cleanup takes it out of its flight when the request goes away.
+ * pool's cleanup takes it out of its flight, or its timer off, when the
+ * request goes away.
  */
 typedef struct {
     ngx_queue_t                  queue;    /* in flight->waiters */
     ngx_http_request_t          *request;
     ngx_http_taskgw_flight_t    *flight;   /* NULL once answered */
     ngx_int_t                    rc;       /* NGX_OK: answered, in cache */
-    ngx_event_t                  resume;   /* posted with the answer */
+    ngx_event_t                  resume;   /* posted with the answer, or */
+                                           /* a timer: check the cache */
 } ngx_http_taskgw_waiter_t;
+
+
+/* How often a request checks the cache for another worker's answer. */
+#define NGX_HTTP_TASKGW_TOKEN_POLL  3
 
 
 /*
@@ -40,9 +49,12 @@ struct ngx_http_taskgw_flight_s {
     u_char                       digest[NGX_HTTP_TASKGW_DIGEST_LEN];
     ngx_queue_t                  waiters;
     ngx_http_taskgw_waiter_t    *leader;
+    ngx_http_taskgw_main_conf_t *tmcf;     /* whose cache it answers */
 };
 
 
+static ngx_http_taskgw_waiter_t *ngx_http_taskgw_waiter_get(
+    ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx);
 static void ngx_http_taskgw_flight_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_taskgw_flight_t *ngx_http_taskgw_flight_find(u_char *digest);
@@ -51,6 +63,8 @@ static void ngx_http_taskgw_flight_done(ngx_http_request_t *r,
     redisReply *reply);
 static void ngx_http_taskgw_flight_finish(ngx_http_taskgw_flight_t *fl,
     ngx_int_t rc);
+static void ngx_http_taskgw_flight_free(ngx_http_taskgw_flight_t *fl,
+    ngx_int_t abandon);
 static void ngx_http_taskgw_waiter_cleanup(void *data);
 static void ngx_http_taskgw_waiter_resume(ngx_event_t *ev);
 
@@ -72,40 +86,27 @@ static ngx_rbtree_node_t  ngx_http_taskgw_flights_sentinel;
 
 
 /*
- * Waits for Redis's answer about ctx->digest: joins the lookup already in
- * flight for it, or starts one.  NGX_AGAIN: the request is resumed later
+ * Waits for Redis's answer about ctx->digest, which the cache says this
+ * request is to look up: joins the lookup already in flight for it in
+ * this worker, or starts one.  NGX_AGAIN: the request is resumed later
  * (ctx->stage says where); NGX_ERROR on a memory failure.
  */
 
 ngx_int_t
 ngx_http_taskgw_token_lookup(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 {
-    ngx_pool_cleanup_t        *cln;
     ngx_http_taskgw_flight_t  *fl;
     ngx_http_taskgw_waiter_t  *w;
 
-    if (ngx_http_taskgw_flights.root == NULL) {
-        ngx_rbtree_init(&ngx_http_taskgw_flights,
-                        &ngx_http_taskgw_flights_sentinel,
-                        ngx_http_taskgw_flight_insert);
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    w = ngx_pcalloc(r->pool, sizeof(ngx_http_taskgw_waiter_t));
-    if (cln == NULL || w == NULL) {
+    w = ngx_http_taskgw_waiter_get(r, ctx);
+    if (w == NULL) {
         return NGX_ERROR;
     }
 
     ctx->lookups++;
     ctx->stage = NGX_HTTP_TASKGW_EDGE_TOKEN_WAIT;
 
-    w->request = r;
-    w->resume.handler = ngx_http_taskgw_waiter_resume;
-    w->resume.data = w;
-    w->resume.log = r->connection->log;
-
-    cln->handler = ngx_http_taskgw_waiter_cleanup;
-    cln->data = w;
+    w->rc = NGX_OK;
 
     fl = ngx_http_taskgw_flight_find(ctx->digest);
 
@@ -120,13 +121,13 @@ ngx_http_taskgw_token_lookup(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 
     fl = ngx_alloc(sizeof(ngx_http_taskgw_flight_t), r->connection->log);
     if (fl == NULL) {
-        cln->handler = NULL;
         return NGX_ERROR;
     }
 
     ngx_memcpy(fl->digest, ctx->digest, NGX_HTTP_TASKGW_DIGEST_LEN);
     ngx_memcpy(&fl->node.key, ctx->digest, sizeof(ngx_rbtree_key_t));
     ngx_queue_init(&fl->waiters);
+    fl->tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
     ngx_rbtree_insert(&ngx_http_taskgw_flights, &fl->node);
 
     w->flight = fl;
@@ -143,6 +144,77 @@ ngx_http_taskgw_token_lookup(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     }
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * A lookup of ctx->digest is in flight, as the cache says: the request
+ * joins it when it is this worker's, else checks the cache again in a
+ * few milliseconds (the token stage again), until the answer is there or
+ * the other worker's lookup is given up on.  NGX_AGAIN or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_taskgw_token_wait(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
+{
+    ngx_http_taskgw_waiter_t  *w;
+
+    w = ngx_http_taskgw_waiter_get(r, ctx);
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_taskgw_flight_find(ctx->digest) != NULL) {
+        return ngx_http_taskgw_token_lookup(r, ctx);
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "taskgw token lookup: waits for another worker's");
+
+    ctx->stage = NGX_HTTP_TASKGW_EDGE_TOKEN_WAIT;
+
+    w->rc = NGX_OK;
+    ngx_add_timer(&w->resume, NGX_HTTP_TASKGW_TOKEN_POLL);
+
+    return NGX_AGAIN;
+}
+
+
+/* The request's waiter, made (with its pool cleanup) on first use. */
+
+static ngx_http_taskgw_waiter_t *
+ngx_http_taskgw_waiter_get(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_taskgw_waiter_t  *w;
+
+    if (ctx->waiter != NULL) {
+        return ctx->waiter;
+    }
+
+    if (ngx_http_taskgw_flights.root == NULL) {
+        ngx_rbtree_init(&ngx_http_taskgw_flights,
+                        &ngx_http_taskgw_flights_sentinel,
+                        ngx_http_taskgw_flight_insert);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_taskgw_waiter_t));
+    if (cln == NULL || w == NULL) {
+        return NULL;
+    }
+
+    w->request = r;
+    w->resume.handler = ngx_http_taskgw_waiter_resume;
+    w->resume.data = w;
+    w->resume.log = r->connection->log;
+
+    cln->handler = ngx_http_taskgw_waiter_cleanup;
+    cln->data = w;
+
+    ctx->waiter = w;
+
+    return w;
 }
 
 
@@ -333,6 +405,22 @@ ngx_http_taskgw_flight_finish(ngx_http_taskgw_flight_t *fl, ngx_int_t rc)
         ngx_post_event(&w->resume, &ngx_posted_events);
     }
 
+    ngx_http_taskgw_flight_free(fl, rc != NGX_OK);
+}
+
+
+/*
+ * The flight goes; a flight that ends without an answer in the cache
+ * takes its pending entry with it, for the other workers not to wait.
+ */
+
+static void
+ngx_http_taskgw_flight_free(ngx_http_taskgw_flight_t *fl, ngx_int_t abandon)
+{
+    if (abandon) {
+        ngx_http_taskgw_token_cache_abandon(fl->tmcf, fl->digest);
+    }
+
     ngx_rbtree_delete(&ngx_http_taskgw_flights, &fl->node);
     ngx_free(fl);
 }
@@ -356,6 +444,10 @@ ngx_http_taskgw_waiter_cleanup(void *data)
         ngx_delete_posted_event(&w->resume);
     }
 
+    if (w->resume.timer_set) {
+        ngx_del_timer(&w->resume);
+    }
+
     fl = w->flight;
 
     if (fl == NULL) {
@@ -366,8 +458,7 @@ ngx_http_taskgw_waiter_cleanup(void *data)
     w->flight = NULL;
 
     if (ngx_queue_empty(&fl->waiters)) {
-        ngx_rbtree_delete(&ngx_http_taskgw_flights, &fl->node);
-        ngx_free(fl);
+        ngx_http_taskgw_flight_free(fl, 1);
         return;
     }
 
