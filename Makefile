@@ -79,14 +79,13 @@ test-asan:
 
 # libFuzzer targets of the parsers (fuzz/, docs/testing.md), built with
 # clang, ASan and UBSan into build/fuzz; `make fuzz-run` fuzzes each one
-# for FUZZ_TIME seconds, one after the other (FUZZ_TARGETS="json token":
+# for FUZZ_TIME seconds, one after the other (FUZZ_TARGETS="conf cron":
 # only those).
 FUZZ_TIME ?= 600
 FUZZ_TARGETS ?=
 
-# (the module's targets compile against the configured tree of build/nginx)
-fuzz: $(BUILD)/nginx/objs/Makefile
-	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz NGX=$(CURDIR)/$(BUILD)/nginx
+fuzz:
+	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz
 
 fuzz-run:
 	@FUZZ_TARGETS="$(FUZZ_TARGETS)" sh scripts/fuzz-smoke.sh $(FUZZ_TIME)

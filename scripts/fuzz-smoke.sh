@@ -7,7 +7,7 @@
 # input to build/fuzz/crash/<name>-*.
 #
 #   sh scripts/fuzz-smoke.sh [seconds per target]        default 3
-#   FUZZ_TARGETS="json token" sh scripts/fuzz-smoke.sh 600   only those
+#   FUZZ_TARGETS="conf cron" sh scripts/fuzz-smoke.sh 600    only those
 #
 # Without clang's libFuzzer runtime (Debian: clang, libclang-rt-14-dev,
 # which `sh scripts/deps.sh test` installs) every point is a skip.
