@@ -36,10 +36,14 @@ tgw_duration_parse(const char *s, uint64_t *ms)
         size_t   i, len, digits = 0;
 
         while (*s >= '0' && *s <= '9') {
-            if (n > (UINT64_MAX - 9) / 10) {
+            uint64_t d = (uint64_t) (*s - '0');
+
+            /* exact: every number up to UINT64_MAX is taken, as the sum
+             * of the parts may reach it and format writes it back */
+            if (n > (UINT64_MAX - d) / 10) {
                 return -1;
             }
-            n = n * 10 + (uint64_t) (*s - '0');
+            n = n * 10 + d;
             s++;
             digits++;
         }

@@ -48,6 +48,16 @@ main(void)
     }
     ok(tgw_duration_parse(NULL, &ms) == -1, "NULL is refused");
 
+    /* the largest value: taken written out whole as well as as a sum, so
+     * what format writes back always parses (found by fuzz_duration) */
+    ok(tgw_duration_parse("18446744073709551s615ms", &ms) == 0
+       && ms == UINT64_MAX, "a sum reaching UINT64_MAX parses");
+    tgw_duration_format(UINT64_MAX, buf, sizeof(buf));
+    ok(tgw_duration_parse(buf, &ms) == 0 && ms == UINT64_MAX,
+       "UINT64_MAX formats and parses back");
+    ms = parse("18446744073709551616ms", &rc);
+    ok(rc == -1, "one past UINT64_MAX is refused");
+
     is_str(tgw_duration_format(0, buf, sizeof(buf)), "0s", "format 0");
     is_str(tgw_duration_format(1500, buf, sizeof(buf)), "1500ms",
            "format 1500");
