@@ -576,9 +576,10 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 
     c = &cmds[2];
     c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "EVAL", 4);
-    ngx_http_taskgw_redis_cmd_arg(c, tgw_lua_enqueue,
-                                  sizeof(tgw_lua_enqueue) - 1);
+    /* by digest: the link loads the script on every connect */
+    ngx_http_taskgw_redis_cmd_arg(c, "EVALSHA", 7);
+    ngx_http_taskgw_redis_cmd_arg(c, ngx_http_taskgw_redis_enqueue_sha(),
+                                  2 * SHA_DIGEST_LENGTH);
     ngx_http_taskgw_redis_cmd_arg(c, "4", 1);
     ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
     ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
@@ -642,6 +643,11 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: redis refused task %V: %V",
                           &ctx->task_id, &err);
+
+            if (err.len >= 8 && ngx_strncmp(err.data, "NOSCRIPT", 8) == 0) {
+                /* a SCRIPT FLUSH: this request fails, later ones not */
+                ngx_http_taskgw_redis_enqueue_lost();
+            }
 
             /*
              * EXEC runs every queued command even when one fails: the

@@ -17,6 +17,8 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_redis_fmt.h"
 #include "ngx_http_taskgw_redis_link.h"
+#include <openssl/sha.h>
+#include "tgw_lua.h"
 
 
 /*
@@ -220,6 +222,19 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
                                       ngx_sprintf(db, "%i", tmcf->db) - db);
         ngx_http_taskgw_redis_setup(link, &cmd, "SELECT");
     }
+
+    /*
+     * The enqueue script is sent as EVALSHA inside MULTI/EXEC, where a
+     * NOSCRIPT cannot be answered by loading and sending again: Redis
+     * gets it on every connect, before the link is UP.
+     */
+
+    cmd.argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "SCRIPT", 6);
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "LOAD", 4);
+    ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_enqueue,
+                                  sizeof(tgw_lua_enqueue) - 1);
+    ngx_http_taskgw_redis_setup(link, &cmd, "SCRIPT LOAD");
 
     /* PING's reply says the link is usable: it comes after AUTH/SELECT */
 
@@ -777,4 +792,51 @@ ngx_http_taskgw_redis_cleanup(void *data)
     if (rc->busy == 0) {
         ngx_free(rc);
     }
+}
+
+
+/*
+ * The SHA1 of enqueue.lua in hex, which EVALSHA names it by (computed
+ * once per process).
+ */
+
+const u_char *
+ngx_http_taskgw_redis_enqueue_sha(void)
+{
+    u_char      md[SHA_DIGEST_LENGTH];
+    ngx_uint_t  i;
+
+    static u_char  hex[2 * SHA_DIGEST_LENGTH + 1];
+
+    if (hex[0] == '\0') {
+        SHA1((const u_char *) tgw_lua_enqueue, sizeof(tgw_lua_enqueue) - 1,
+             md);
+        for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+            ngx_sprintf(hex + 2 * i, "%02xd", md[i]);
+        }
+        hex[2 * SHA_DIGEST_LENGTH] = '\0';
+    }
+
+    return hex;
+}
+
+
+/*
+ * An EVALSHA of the enqueue script found no script: Redis's script cache
+ * was emptied under a live link (SCRIPT FLUSH; a restart drops the link,
+ * whose next connect loads it).  The request that saw it has failed (503);
+ * the script is loaded again for the ones after it.
+ */
+
+void
+ngx_http_taskgw_redis_enqueue_lost(void)
+{
+    ngx_http_taskgw_redis_cmd_t  cmd;
+
+    cmd.argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "SCRIPT", 6);
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "LOAD", 4);
+    ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_enqueue,
+                                  sizeof(tgw_lua_enqueue) - 1);
+    ngx_http_taskgw_redis_fire(&cmd);
 }

@@ -63,6 +63,8 @@ ngx_int_t ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
     ngx_chain_t *bufs);
 ngx_uint_t ngx_http_taskgw_redis_reply_ok(redisReply *reply);
 void ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text);
+const u_char *ngx_http_taskgw_redis_enqueue_sha(void);
+void ngx_http_taskgw_redis_enqueue_lost(void);
 
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_H_INCLUDED_ */

@@ -63,6 +63,10 @@ ENQ=$(rate /tasks)
 
 echo "one nginx worker, $CONNS connections, ${SECS}s each, 33-byte JSON body"
 echo "baseline (return 202, nothing stored): $BASE req/s"
-echo "taskgw_enqueue (MULTI/HSET/XADD/EXEC): $ENQ req/s"
+echo "taskgw_enqueue (MULTI/HSET/EVALSHA/EXEC): $ENQ req/s"
 echo "ratio enqueue/baseline: $(echo "$ENQ $BASE" | awk '{ printf "%.3f", $1 / $2 }')"
-echo "tasks stored: $(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)"
+STORED=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
+echo "tasks stored: $STORED"
+echo "bytes Redis received per task: $(redis-cli -p "$REDIS_PORT" info stats \
+    | tr -d '\r' | awk -F: -v n="$STORED" \
+      '/^total_net_input_bytes:/ { printf "%.0f", $2 / n }')"

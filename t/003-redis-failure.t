@@ -18,7 +18,8 @@ our $Silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
     or die "listen: $!";
 $ENV{TEST_NGINX_SILENT_PORT} = $Silent->sockport;
 
-# A fake Redis that completes the connection setup (answers PING), then
+# A fake Redis that completes the connection setup (answers SCRIPT LOAD
+# and PING), then
 # drops the connection as soon as a request's MULTI arrives.
 our $Dropper = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                      LocalPort => 0, Listen => 128,
@@ -38,8 +39,17 @@ if ($dropper_pid == 0) {
             if ($buf =~ /MULTI/) {
                 last;
             }
-            while ($buf =~ s/^\*1\r\n\$4\r\nPING\r\n//) {
-                syswrite($c, "+PONG\r\n");
+            # the link's setup: SCRIPT LOAD (any digest will do), PING
+            while (1) {
+                if ($buf =~ s/^\*1\r\n\$4\r\nPING\r\n//) {
+                    syswrite($c, "+PONG\r\n");
+                } elsif ($buf =~ /^\*3\r\n\$6\r\nSCRIPT\r\n\$4\r\nLOAD\r\n\$(\d+)\r\n/
+                         && length($buf) >= $+[0] + $1 + 2) {
+                    substr($buf, 0, $+[0] + $1 + 2) = '';
+                    syswrite($c, '$40' . "\r\n" . ('0' x 40) . "\r\n");
+                } else {
+                    last;
+                }
             }
         }
         close $c;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <hiredis/async.h>
+#include <openssl/sha.h>
 
 #include "log.h"
 #include "rconn.h"
@@ -21,7 +22,68 @@ typedef struct {
     tgw_rconn_reply_cb  cb;
     void               *data;
     int                 internal;   /* handshake, not counted in inflight */
+    const char         *script;     /* an EVALSHA's script text, or NULL */
+    char               *fmt;        /* an EVALSHA as sent (for its resend
+                                       after NOSCRIPT); NULL otherwise */
+    size_t              fmt_len;
+    int                 reloaded;   /* it was resent once already */
 } tgw_rreq_t;
+
+/* ------------------------------------------------------------------------
+ * Scripts by digest.  A script goes to Redis as EVALSHA of its SHA1,
+ * computed here once per script; Redis knows the script after a first
+ * SCRIPT LOAD.  When it does not (a first use, a restarted Redis, a
+ * SCRIPT FLUSH) the EVALSHA fails with NOSCRIPT without running: the
+ * reply handler then sends SCRIPT LOAD and the same EVALSHA again on the
+ * same connection (one more round trip), and the caller sees only the
+ * second reply.
+ * ------------------------------------------------------------------------ */
+
+#define TGW_SCRIPTS_MAX  32
+
+static struct {
+    const char  *text;
+    char         sha[41];
+} tgw_scripts[TGW_SCRIPTS_MAX];
+static int tgw_nscripts;
+
+
+const char *
+tgw_script_sha(const char *text)
+{
+    unsigned char  md[SHA_DIGEST_LENGTH];
+    int            i;
+
+    for (i = 0; i < tgw_nscripts; i++) {
+        if (tgw_scripts[i].text == text) {
+            return tgw_scripts[i].sha;
+        }
+    }
+    if (tgw_nscripts == TGW_SCRIPTS_MAX) {
+        return NULL;
+    }
+    SHA1((const unsigned char *) text, strlen(text), md);
+    for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        snprintf(tgw_scripts[tgw_nscripts].sha + 2 * i, 3, "%02x", md[i]);
+    }
+    tgw_scripts[tgw_nscripts].text = text;
+    return tgw_scripts[tgw_nscripts++].sha;
+}
+
+
+void
+tgw_args_script(tgw_args_t *a, const char *text)
+{
+    const char *sha = tgw_script_sha(text);
+
+    if (sha == NULL) {
+        a->overflow = 1;            /* cannot happen: a fixed set */
+        return;
+    }
+    a->script = text;
+    tgw_args_add(a, "EVALSHA");
+    tgw_args_add(a, sha);
+}
 
 /* ------------------------------------------------------------------------
  * The event-loop adapter.  hiredis 0.14's own libuv adapter ignores a poll
@@ -177,6 +239,7 @@ tgw_args_init(tgw_args_t *a)
     a->argc = 0;
     a->overflow = 0;
     a->nown = 0;
+    a->script = NULL;
 }
 
 
@@ -266,19 +329,57 @@ tgw_args_addf(tgw_args_t *a, char *buf, size_t size, const char *fmt, ...)
  * Replies
  * ------------------------------------------------------------------------ */
 
+static int tgw_rconn_send(tgw_rconn_t *rc, tgw_rconn_reply_cb cb,
+    void *data, const tgw_args_t *cmd, int internal);
+static void tgw_rconn_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+
+/* An EVALSHA that found no script: SCRIPT LOAD, then the same EVALSHA
+ * again, in that order on this connection; 0 when both were queued. */
+static int
+tgw_rconn_reload(redisAsyncContext *ac, tgw_rreq_t *req)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "SCRIPT");
+    tgw_args_add(&a, "LOAD");
+    tgw_args_add(&a, req->script);
+    if (tgw_rconn_send(req->rc, NULL, NULL, &a, 1) != 0) {
+        return -1;
+    }
+    req->reloaded = 1;
+    return redisAsyncFormattedCommand(ac, tgw_rconn_reply, req, req->fmt,
+                                      req->fmt_len) == REDIS_OK ? 0 : -1;
+}
+
+
 static void
 tgw_rconn_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     tgw_rreq_t  *req = privdata;
     tgw_rconn_t *rc = req->rc;
+    redisReply  *reply = r;
 
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
+        && req->fmt != NULL && !req->reloaded
+        && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        if (req->rc->ac == ac && tgw_rconn_reload(ac, req) == 0) {
+            /* normal on first use: debug, not a warning */
+            tgw_log(TGW_LOG_DEBUG, "redis_script_load", "conn", rc->role,
+                    NULL);
+            return;                 /* this callback runs again */
+        }
+    }
     if (!req->internal && rc->inflight > 0) {
         rc->inflight--;
         rc->since_ms = uv_now(rc->loop);
     }
     if (req->cb) {
-        req->cb(rc, (redisReply *) r, req->data);
+        req->cb(rc, reply, req->data);
     }
+    free(req->fmt);
     free(req);
 }
 
@@ -288,6 +389,7 @@ tgw_rconn_send(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
     const tgw_args_t *cmd, int internal)
 {
     tgw_rreq_t *req;
+    int         n, rv;
 
     if (cmd->overflow || rc->ac == NULL) {
         return -1;
@@ -300,10 +402,27 @@ tgw_rconn_send(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
     req->cb = cb;
     req->data = data;
     req->internal = internal;
-    if (redisAsyncCommandArgv(rc->ac, tgw_rconn_reply, req, cmd->argc,
-                              (const char **) cmd->argv, cmd->len)
-        != REDIS_OK)
-    {
+    req->script = cmd->script;
+    req->fmt = NULL;
+    req->fmt_len = 0;
+    req->reloaded = 0;
+    if (cmd->script != NULL) {
+        /* formatted here and kept until the reply: NOSCRIPT resends it */
+        n = redisFormatCommandArgv(&req->fmt, cmd->argc,
+                                   (const char **) cmd->argv, cmd->len);
+        if (n < 0) {
+            free(req);
+            return -1;
+        }
+        req->fmt_len = (size_t) n;
+        rv = redisAsyncFormattedCommand(rc->ac, tgw_rconn_reply, req,
+                                        req->fmt, req->fmt_len);
+    } else {
+        rv = redisAsyncCommandArgv(rc->ac, tgw_rconn_reply, req, cmd->argc,
+                                   (const char **) cmd->argv, cmd->len);
+    }
+    if (rv != REDIS_OK) {
+        free(req->fmt);
         free(req);
         return -1;
     }
@@ -333,6 +452,10 @@ tgw_rconn_cmdv(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
     req->cb = cb;
     req->data = data;
     req->internal = 0;
+    req->script = NULL;
+    req->fmt = NULL;
+    req->fmt_len = 0;
+    req->reloaded = 0;
     if (redisAsyncCommandArgv(rc->ac, tgw_rconn_reply, req, argc, argv, len)
         != REDIS_OK)
     {

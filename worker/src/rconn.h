@@ -75,6 +75,7 @@ typedef struct {
     char        *own[TGW_ARGS_MAX]; /* strings made by tgw_args_keyf(),
                                        freed by tgw_args_free() */
     int          nown;
+    const char  *script;            /* set by tgw_args_script() */
 } tgw_args_t;
 
 void tgw_args_init(tgw_args_t *a);
@@ -85,6 +86,20 @@ void tgw_args_addu(tgw_args_t *a, uint64_t n);
  * being sent (it is copied by hiredis when sent). */
 void tgw_args_addf(tgw_args_t *a, char *buf, size_t size,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Starts the command as EVALSHA <sha1 of text> (text: a script of
+ * tgw_lua.h, which lives as long as the program).  Redis runs the script
+ * it has cached under that digest; when it has none (NOSCRIPT: first
+ * use, a restarted Redis, a SCRIPT FLUSH) the connection loads the
+ * script and sends the command again, once, before the callback sees a
+ * reply.  The script's text thus crosses the network once per
+ * connection and cache, not with every call.
+ */
+void tgw_args_script(tgw_args_t *a, const char *text);
+
+/* The SHA1 of a script of tgw_lua.h, in hex (cached per text pointer). */
+const char *tgw_script_sha(const char *text);
 
 /* Adds a formatted string (a key) of any length, allocated; the caller
  * ends with tgw_args_free().  No memory sets overflow: nothing is sent. */

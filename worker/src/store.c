@@ -67,8 +67,7 @@ tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     tgw_args_t a;
 
     tgw_args_init(&a);
-    tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_start);
+    tgw_args_script(&a, tgw_lua_start);
     tgw_args_add(&a, "1");
     tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
     tgw_args_add(&a, TGW_F_CANCEL_REQUESTED);
@@ -94,8 +93,7 @@ tgw_store_record(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
     int         i, j;
 
     tgw_args_init(&e);
-    tgw_args_add(&e, "EVAL");
-    tgw_args_add(&e, tgw_lua_record);
+    tgw_args_script(&e, tgw_lua_record);
     tgw_args_add(&e, "0");
     tgw_args_add(&e, stream);
     tgw_args_add(&e, c->group);
@@ -266,8 +264,7 @@ tgw_store_prune(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
     tgw_args_t a;
 
     tgw_args_init(&a);
-    tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_prune);
+    tgw_args_script(&a, tgw_lua_prune);
     tgw_args_add(&a, "1");
     tgw_args_add(&a, stream);
     tgw_args_add(&a, c->group);
@@ -287,8 +284,7 @@ tgw_store_move(tgw_rconn_t *rc, const tgw_conf_t *c, uint64_t now_ms,
     tgw_args_t a;
 
     tgw_args_init(&a);
-    tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_move);
+    tgw_args_script(&a, tgw_lua_move);
     tgw_args_add(&a, "1");
     tgw_args_keyf(&a, TGW_KEY_SCHEDULED, c->prefix);
     tgw_args_add(&a, c->prefix);
@@ -369,8 +365,7 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
 
     /* the enqueue script, with the tick's guard as fourth key */
     tgw_args_init(&a);
-    tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_create);
+    tgw_args_script(&a, tgw_lua_create);
     tgw_args_add(&a, "4");
     tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
     tgw_args_keyf(&a, TGW_KEY_QUEUE, c->prefix, s->queue, s->priority);
@@ -401,8 +396,7 @@ tgw_store_outbox_claim(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_args_t a;
 
     tgw_args_init(&a);
-    tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_outbox_claim);
+    tgw_args_script(&a, tgw_lua_outbox_claim);
     tgw_args_add(&a, "1");
     tgw_args_keyf(&a, TGW_KEY_OUTBOX, c->prefix);
     tgw_args_addu(&a, now_ms);
@@ -421,8 +415,7 @@ tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_args_t a;
 
     tgw_args_init(&a);
-    tgw_args_add(&a, "EVAL");
-    tgw_args_add(&a, tgw_lua_outbox_done);
+    tgw_args_script(&a, tgw_lua_outbox_done);
     tgw_args_add(&a, "3");
     tgw_args_keyf(&a, TGW_KEY_OUTBOX, c->prefix);
     tgw_args_keyf(&a, TGW_KEY_EVENT, c->prefix, d->event_id);

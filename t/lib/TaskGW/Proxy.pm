@@ -5,7 +5,7 @@ package TaskGW::Proxy;
 # came (the connection died in between):
 #
 #   my $px = TaskGW::Proxy->new($stack, $stack->redis_port,
-#                               drop => [ qr/redis\.call\('XACK'/ ]);
+#                               drop => [ qr/HGETALL/ ]);
 #   ... point the worker at $px->port ...
 #   $px->dropped     # how many replies were lost so far
 #
