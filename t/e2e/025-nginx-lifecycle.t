@@ -122,10 +122,19 @@ my $lp = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                Listen => 128, ReuseAddr => 1)
     or die "listen: $!";
 my $pong_port = $lp->sockport;
+# The link's set-up is SCRIPT LOAD, then PING: both are answered (the link
+# is UP on the PONG), then nothing more.  The server notes in a file when
+# it answered the set-up and when the enqueue's MULTI reached it.
+my $seen = $s->dir . '/pong-seen';
 $s->fork_process('pong-then-silent', sub {
     require IO::Select;
     my $sel = IO::Select->new($lp);
-    my %ponged;
+    my (%in, %ponged);
+    my $note = sub {
+        open my $fh, '>>', $seen or die;
+        print $fh "$_[0]\n";
+        close $fh;
+    };
     while (1) {
         for my $fh ($sel->can_read) {
             if ($fh == $lp) {
@@ -137,22 +146,38 @@ $s->fork_process('pong-then-silent', sub {
                 $sel->remove($fh);
                 next;
             }
-            if (!$ponged{fileno $fh} && $buf =~ /PING/) {
-                syswrite($fh, "+PONG\r\n");
+            $in{fileno $fh} .= $buf;
+            if (!$ponged{fileno $fh} && $in{fileno $fh} =~ /PING\r\n/) {
+                syswrite($fh, "+OK\r\n+PONG\r\n");
                 $ponged{fileno $fh} = 1;
+                $in{fileno $fh} = '';
+                $note->('ponged');
+            } elsif ($ponged{fileno $fh} && $in{fileno $fh} =~ /MULTI/) {
+                $in{fileno $fh} = '';
+                $note->('multi');
             }
         }
     }
 });
 close $lp;
+sub seen {
+    open my $fh, '<', $seen or return 0;
+    return scalar grep { $_ eq "$_[0]\n" } <$fh>;
+}
 
 %v = (R => $pong_port, T => '10s');
 $s->start_nginx(worker_processes => 1, vars => \%v, config => $conf,
                 main_config => 'worker_shutdown_timeout 1s;');
-wait_for(sub { $s->http(GET => '/plain')->{status} == 200 }, 5);
-sleep 0.3;    # the link is UP once PING got its PONG
-$h = $s->http_send(POST => '/tasks', body => 'in flight', timeout => 20);
-sleep 0.3;
+ok(wait_for(sub { seen('ponged') }, 15), 'the link\'s set-up was answered');
+# the link is UP once nginx read the PONG: a request until then waits for
+# it, and one after it goes out at once; wait until one did
+my $sent;
+for my $try (1 .. 5) {
+    $h = $s->http_send(POST => '/tasks', body => 'in flight', timeout => 20);
+    last if $sent = wait_for(sub { seen('multi') }, 3, 0.02);
+    $s->http_recv($h);
+}
+ok($sent, 'the enqueue reached the server: its batch is in flight');
 $t0 = time;
 $st = $s->stop_nginx(15);
 ok(defined $st, sprintf('nginx exited on QUIT by itself (%.2f s)',
