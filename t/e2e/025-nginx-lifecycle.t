@@ -46,7 +46,12 @@ EOC
 
 sub gone {
     my (@pids) = @_;
-    return wait_for(sub { !grep { kill 0, $_ } @pids }, 10, 0.02);
+    return gone_within(10, @pids);
+}
+
+sub gone_within {
+    my ($secs, @pids) = @_;
+    return wait_for(sub { !grep { kill 0, $_ } @pids }, $secs, 0.02);
 }
 
 $s->start_redis;
@@ -79,6 +84,10 @@ is($s2->redis->cmd('HGET', "$prefix:task:$id", 'payload'), 'moved',
 is($s->redis->cmd('EXISTS', "$prefix:task:$id"), 0, 'not in the first');
 
 # === TEST 3: reload while a request waits on a silent Redis (10 s timeout)
+# A worker held by the link would stay for good (its reconnects never
+# end); one that waits for the request leaves once the command timeout
+# passes, 10 s, or a few seconds later on a busy machine: the bounds are
+# 20 s.
 %v = (R => $silent_port, T => '10s');
 @old = $s->reload_nginx(worker_processes => 2, vars => \%v, config => $conf);
 gone(@old);
@@ -89,17 +98,18 @@ $t0 = time;
 is($s->http(GET => '/plain')->{status}, 200, 'new workers serve at once');
 $res = $s->http_recv($h);
 isnt($res->{status}, 202, 'the waiting request is not accepted');
-ok(gone(@old), sprintf('old workers gone %.2f s after HUP', time - $t0));
-cmp_ok(time - $t0, '<', 12, 'no later than the pending command timeout');
+ok(gone_within(25, @old), sprintf('old workers gone %.2f s after HUP',
+                                  time - $t0));
+cmp_ok(time - $t0, '<', 20, 'soon after the pending command timeout');
 
 # === TEST 4: graceful stop with a request waiting: nginx exits
 $h = $s->http_send(POST => '/tasks', body => 'hang', timeout => 20);
 sleep 0.3;
 $t0 = time;
-my $st = $s->stop_nginx(15);
+my $st = $s->stop_nginx(30);
 ok(defined $st, sprintf('nginx exited on QUIT by itself (%.2f s)',
                         time - $t0));
-cmp_ok(time - $t0, '<', 12, 'within the command timeout');
+cmp_ok(time - $t0, '<', 20, 'soon after the command timeout');
 $res = $s->http_recv($h);
 isnt($res->{status}, 202, 'the waiting request is not accepted');
 
