@@ -16,6 +16,7 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
 #include "ngx_http_taskgw_body.h"
+#include "ngx_http_taskgw_parse.h"
 #include "tgw_lua.h"
 
 
@@ -137,7 +138,7 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
 {
-    ngx_uint_t                   p;
+    ngx_int_t                    p;
     ngx_table_elt_t             *h;
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
@@ -166,17 +167,8 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
     *message = "X-Task-Priority must be one of high, normal, low";
 
     if (h != NULL) {
-        for (p = 0; ngx_http_taskgw_priorities[p].len; p++) {
-            if (h->value.len == ngx_http_taskgw_priorities[p].len
-                && ngx_strncasecmp(h->value.data,
-                                   ngx_http_taskgw_priorities[p].data,
-                                   h->value.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (ngx_http_taskgw_priorities[p].len == 0) {
+        p = ngx_http_taskgw_parse_priority(&h->value);
+        if (p == NGX_ERROR) {
             return NGX_DECLINED;
         }
 
@@ -208,8 +200,8 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
 
 /*
  * When the task may run: X-Task-Delay (seconds from now) or X-Task-Run-At
- * (unix seconds), at most one of them, within taskgw_max_delay.  A time
- * that is not in the future means now.  Sets ctx->run_at (unix ms) for a
+ * (unix seconds), each header at most once, the rest as
+ * ngx_http_taskgw_parse_when() says.  Sets ctx->run_at (unix ms) for a
  * task that is to be scheduled.
  */
 
@@ -217,8 +209,6 @@ static ngx_int_t
 ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message)
 {
-    int64_t           now, delay;
-    ngx_int_t         n;
     ngx_table_elt_t  *d, *at;
 
     if (ngx_http_taskgw_find_header(r, "X-Task-Delay", &d) != NGX_OK) {
@@ -235,51 +225,10 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (d != NULL && at != NULL) {
-        *message = "give X-Task-Delay or X-Task-Run-At, not both";
-        return NGX_DECLINED;
-    }
-
-    now = ngx_http_taskgw_now_ms();
-
-    if (d != NULL) {
-        n = ngx_atoi(d->value.data, d->value.len);
-        if (n == NGX_ERROR) {
-            *message = "X-Task-Delay must be a whole number of seconds";
-            return NGX_DECLINED;
-        }
-
-        delay = n;
-
-    } else {
-        n = ngx_atoi(at->value.data, at->value.len);
-        if (n == NGX_ERROR) {
-            *message = "X-Task-Run-At must be a time in unix seconds";
-            return NGX_DECLINED;
-        }
-
-        delay = n - now / 1000;
-    }
-
-    /*
-     * compared before any multiplication: max_delay is at most 10 years
-     * (taskgw_max_delay refuses more), so the milliseconds below stay far
-     * from overflowing 64 bits whatever number the client sent
-     */
-
-    if (delay > (int64_t) max_delay) {
-        *message = "the task's start is beyond taskgw_max_delay";
-        return NGX_DECLINED;
-    }
-
-    if (d != NULL) {
-        ctx->run_at = delay > 0 ? now + delay * 1000 : 0;
-
-    } else {
-        ctx->run_at = (int64_t) n * 1000 > now ? (int64_t) n * 1000 : 0;
-    }
-
-    return NGX_OK;
+    return ngx_http_taskgw_parse_when(d ? &d->value : NULL,
+                                      at ? &at->value : NULL,
+                                      ngx_http_taskgw_now_ms(), max_delay,
+                                      &ctx->run_at, message);
 }
 
 
@@ -292,7 +241,6 @@ static ngx_int_t
 ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, const char **message)
 {
-    u_char           *p, *last;
     ngx_table_elt_t  *h;
 
     if (ngx_http_taskgw_find_header(r, "Idempotency-Key", &h) != NGX_OK) {
@@ -306,16 +254,8 @@ ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (h->value.len == 0 || h->value.len > NGX_HTTP_TASKGW_IDEM_KEY_MAX) {
+    if (ngx_http_taskgw_valid_idem_key(&h->value) != NGX_OK) {
         return NGX_DECLINED;
-    }
-
-    last = h->value.data + h->value.len;
-
-    for (p = h->value.data; p < last; p++) {
-        if (*p < 0x21 || *p > 0x7e) {
-            return NGX_DECLINED;
-        }
     }
 
     ctx->idem_key = h->value;
@@ -950,34 +890,6 @@ ngx_http_taskgw_uuid7(u_char *dst)
     dst = ngx_hex_dump(dst, u + 8, 2);
     *dst++ = '-';
     (void) ngx_hex_dump(dst, u + 10, 6);
-
-    return NGX_OK;
-}
-
-
-/* Queue names: [A-Za-z0-9._-]{1,max}; task types may also hold ':'. */
-
-ngx_int_t
-ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max, ngx_uint_t colon)
-{
-    u_char  *p, *last;
-
-    if (s->len == 0 || s->len > max) {
-        return NGX_ERROR;
-    }
-
-    last = s->data + s->len;
-
-    for (p = s->data; p < last; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_'
-            || *p == '-' || (colon && *p == ':'))
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
 
     return NGX_OK;
 }

@@ -67,14 +67,6 @@ static ngx_str_t  ngx_http_taskgw_handler_names[] = {
 };
 
 
-ngx_str_t  ngx_http_taskgw_priorities[] = {
-    ngx_string("high"),
-    ngx_string("normal"),
-    ngx_string("low"),
-    ngx_null_string
-};
-
-
 static ngx_command_t  ngx_http_taskgw_commands[] = {
 
     { ngx_string("taskgw_redis"),

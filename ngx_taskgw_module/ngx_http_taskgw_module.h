@@ -200,10 +200,9 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_taskgw_module;
-extern ngx_str_t     ngx_http_taskgw_priorities[];
 
 
-/* ngx_http_taskgw_reply.c: replies, variables, time helpers */
+/* ngx_http_taskgw_reply.c: replies, variables, the clock */
 ngx_int_t ngx_http_taskgw_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_taskgw_init_filters(ngx_conf_t *cf);
 ngx_http_taskgw_ctx_t *ngx_http_taskgw_get_ctx(ngx_http_request_t *r);
@@ -215,7 +214,6 @@ ngx_int_t ngx_http_taskgw_unavailable(ngx_http_request_t *r,
     const char *message);
 ngx_int_t ngx_http_taskgw_not_allowed(ngx_http_request_t *r, char *allow,
     const char *message);
-u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 int64_t ngx_http_taskgw_now_ms(void);
 ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,
     const char *name, ngx_table_elt_t **h);
@@ -229,7 +227,6 @@ ngx_int_t ngx_http_taskgw_access_init(ngx_conf_t *cf);
 /* ngx_http_taskgw_allow.c */
 char *ngx_http_taskgw_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_taskgw_allow_check(ngx_http_request_t *r);
-ngx_int_t ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs);
 
 /* ngx_http_taskgw_token.c */
 char *ngx_http_taskgw_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -242,12 +239,9 @@ ngx_int_t ngx_http_taskgw_token_resume(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);
 ngx_int_t ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx,
     ngx_str_t *queue);
-extern ngx_str_t  ngx_http_taskgw_roles[];
 
 /* ngx_http_taskgw_enqueue.c */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
-    ngx_uint_t colon);
 
 /* ngx_http_taskgw_callback.c */
 char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -257,6 +251,16 @@ ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
 
 /* metrics, health, admin: ngx_http_taskgw_ops.h */
 uint64_t ngx_http_taskgw_clock_us(void);
+
+/* ngx_http_taskgw_parse.c (the rest: ngx_http_taskgw_parse.h) */
+extern ngx_str_t  ngx_http_taskgw_priorities[];
+extern ngx_str_t  ngx_http_taskgw_roles[];
+ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
+    ngx_uint_t colon);
+ngx_int_t ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs);
+
+/* ngx_http_taskgw_render.c */
+u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 
 /* ngx_http_taskgw_status.c */
 ngx_int_t ngx_http_taskgw_status_handler(ngx_http_request_t *r);
