@@ -736,8 +736,41 @@ ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max, ngx_uint_t colon)
 /*
  * Whether an address is in one of the ranges.  An IPv4-mapped IPv6
  * address (::ffff:a.b.c.d, on a dual-stack listener) is matched as the
- * IPv4 address it is.  NGX_OK when it is in, NGX_DECLINED when not.
+ * IPv4 address it is, and so is a range written that way
+ * (::ffff:a.b.c.d/n, n at least 96): as the IPv4 range it is.  NGX_OK
+ * when it is in, NGX_DECLINED when not.
  */
+
+#if (NGX_HAVE_INET6)
+
+/* the IPv4 address in the last 4 bytes of an IPv6 one, network order */
+
+static in_addr_t
+ngx_http_taskgw_v4(u_char *p)
+{
+    return htonl((in_addr_t) p[12] << 24 | (in_addr_t) p[13] << 16
+                 | (in_addr_t) p[14] << 8 | (in_addr_t) p[15]);
+}
+
+
+/* whether an IPv6 range lies within ::ffff:0:0/96, the mapped IPv4 */
+
+static ngx_uint_t
+ngx_http_taskgw_cidr_v4mapped(ngx_cidr_t *cidr)
+{
+    ngx_uint_t  n;
+
+    for (n = 0; n < 12; n++) {
+        if (cidr->u.in6.mask.s6_addr[n] != 0xff) {
+            return 0;
+        }
+    }
+
+    return IN6_IS_ADDR_V4MAPPED(&cidr->u.in6.addr);
+}
+
+#endif
+
 
 ngx_int_t
 ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs)
@@ -746,7 +779,7 @@ ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs)
     ngx_uint_t            i, n, family;
     ngx_cidr_t           *cidr;
 #if (NGX_HAVE_INET6)
-    u_char               *p;
+    u_char               *p, *m;
     struct in6_addr      *addr6;
 #endif
 
@@ -766,9 +799,7 @@ ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs)
 
         if (IN6_IS_ADDR_V4MAPPED(addr6)) {
             family = AF_INET;
-            p = addr6->s6_addr;
-            addr = htonl((in_addr_t) p[12] << 24 | (in_addr_t) p[13] << 16
-                         | (in_addr_t) p[14] << 8 | (in_addr_t) p[15]);
+            addr = ngx_http_taskgw_v4(addr6->s6_addr);
         }
     }
 #endif
@@ -776,6 +807,21 @@ ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs)
     cidr = cidrs->elts;
 
     for (i = 0; i < cidrs->nelts; i++) {
+
+#if (NGX_HAVE_INET6)
+        if (family == AF_INET && cidr[i].family == AF_INET6
+            && ngx_http_taskgw_cidr_v4mapped(&cidr[i]))
+        {
+            p = cidr[i].u.in6.addr.s6_addr;
+            m = cidr[i].u.in6.mask.s6_addr;
+
+            if ((addr & ngx_http_taskgw_v4(m)) == ngx_http_taskgw_v4(p)) {
+                return NGX_OK;
+            }
+
+            continue;
+        }
+#endif
 
         if (cidr[i].family != family) {
             continue;
