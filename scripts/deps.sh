@@ -10,7 +10,9 @@
 # verifier of the end-to-end tests (the reference Standard Webhooks
 # implementation, npm "standardwebhooks", pinned in t/node/package.json
 # and package-lock.json) into t/node/node_modules: the tests check every
-# signature the worker makes with it, never with taskgw's own code.
+# signature the worker makes with it, never with taskgw's own code.  And it
+# fetches the source of Debian's nginx into build/nginx-src for the
+# module's fuzz targets (scripts/nginx-src.sh).
 #
 # The test dependencies include nginx-extras, Debian's set of third-party
 # modules (nchan, lua, echo, headers-more, ...): a suite proves taskgw
@@ -28,9 +30,10 @@ redis-server"
 # clang, libclang-rt-14-dev: libFuzzer and the sanitizers of `make fuzz`
 TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev"
 
+TEST=0
 case "${1:-}" in
     "") ;;
-    test) PKGS="$PKGS $TEST_PKGS" ;;
+    test) PKGS="$PKGS $TEST_PKGS"; TEST=1 ;;
     *) echo "usage: sh scripts/deps.sh [test]" >&2; exit 2 ;;
 esac
 
@@ -55,6 +58,13 @@ node_deps() {
 
 [ "${1:-}" = test ] && node_deps
 
+# The other part: the source of the nginx that nginx-dev comes from, for
+# the module's fuzz targets (scripts/nginx-src.sh says why and how).
+nginx_src() {
+    [ "$TEST" = 1 ] || return 0
+    sh "$(dirname "$0")/nginx-src.sh"
+}
+
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
@@ -63,7 +73,10 @@ for p in $PKGS; do
     fi
 done
 
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    nginx_src
+    exit 0
+fi
 
 echo "taskgw: missing Debian packages:$missing" >&2
 if [ "$(id -u)" -ne 0 ]; then
@@ -89,4 +102,5 @@ if command -v service >/dev/null 2>&1; then
     $SUDO service redis-server stop >/dev/null 2>&1 || true
     $SUDO service prometheus stop >/dev/null 2>&1 || true
 fi
+nginx_src
 exit 0
