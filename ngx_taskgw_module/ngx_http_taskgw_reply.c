@@ -1,7 +1,7 @@
 
 /*
  * ngx_http_taskgw_reply: the JSON replies of taskgw locations (its own
- * and the errors nginx makes), the $taskgw_* variables, time helpers.
+ * and the errors nginx makes), the $taskgw_* variables, the clock.
  */
 
 

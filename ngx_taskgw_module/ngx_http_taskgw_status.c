@@ -1,8 +1,8 @@
 
 /*
  * ngx_http_taskgw_status: the taskgw_status content handler.
- * GET renders a task hash as the task JSON of docs/directives.md; DELETE
- * cancels.
+ * GET renders a task hash as the task JSON of docs/directives.md (with
+ * ngx_http_taskgw_render.c); DELETE cancels.
  */
 
 

@@ -1,7 +1,7 @@
 
 /*
- * ngx_http_taskgw_token_conf: the token directives and the token file,
- * and the parsers of token fields shared with run-time tokens.
+ * ngx_http_taskgw_token_conf: the token directives and the token file
+ * (its lines are parsed in ngx_http_taskgw_parse.c).
  */
 
 
