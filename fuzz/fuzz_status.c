@@ -9,7 +9,8 @@
  * not have).  Whatever they hold, the output must be one JSON object to
  * the module's validator and to jansson, with every field where it
  * belongs: a text field null when empty and else the field's text (when
- * it is UTF-8), a time null or an RFC 3339 string.  The pool gives every
+ * it is UTF-8), a time null or an RFC 3339 string (the one libc's
+ * gmtime_r() gives, up to the year 9999).  The pool gives every
  * allocation its own malloc(), so ASan catches a write past the size the
  * renderer reserved.
  */
@@ -21,6 +22,38 @@
 #include "ngx_http_taskgw_json.h"
 #include "ngx_http_taskgw_parse.h"
 #include "ngx_fuzz.h"
+
+
+/* up to the year 9999 the time is the one libc's gmtime_r() gives */
+
+static void
+fuzz_check_time(const char *name, ngx_str_t *f, const char *t)
+{
+    char       want[64];
+    time_t     sec;
+    ngx_int_t  ms;
+    struct tm  tm;
+
+    ms = ngx_atoi(f->data, f->len);
+
+    if (ms == NGX_ERROR || ms / 1000 > 253402300799) {
+        return;
+    }
+
+    sec = ms / 1000;
+
+    if (gmtime_r(&sec, &tm) == NULL) {
+        return;
+    }
+
+    snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int) (ms % 1000));
+
+    if (strcmp(want, t) != 0) {
+        ngx_fuzz_fail("%s %V is %s, libc says %s", name, f, t, want);
+    }
+}
 
 
 static void
@@ -82,6 +115,7 @@ fuzz_check_field(json_t *obj, ngx_uint_t i, ngx_str_t *f)
             ngx_fuzz_fail("%s is not an RFC 3339 time", name);
         }
 
+        fuzz_check_time(name, f, t);
         break;
 
     case TGW_JSON_RAW:
