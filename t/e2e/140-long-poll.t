@@ -33,11 +33,11 @@ close $fh;
 
 $s->start_redis;
 
-# a reconnect after CLIENT KILL takes 1.5-3 s: long enough to record an
+# a reconnect after CLIENT KILL takes 2.5-5 s: long enough to record an
 # outcome while the subscriber is away, short against the waits
 my $conf = <<'EOC';
     taskgw_redis 127.0.0.1:%%REDIS_PORT%%;
-    taskgw_redis_backoff 3s 5s;
+    taskgw_redis_backoff 5s 10s;
     taskgw_prefix %%PREFIX%%;
     taskgw_tokens %%SERVROOT%%/tokens;
     server {
@@ -92,8 +92,14 @@ sub redis_clients {
     return (scalar(@c), scalar(grep { /\bsub=[1-9]/ } @c));
 }
 
+# the worker is up and reading
+my $id = enqueue('default', 'ping', '');
+ok(wait_for(sub {
+    ($s->http(GET => "/status/$id")->{json}{status} // '') eq 'succeeded'
+}, 20, 0.1), 'the worker runs tasks');
+
 # === TEST 1: ?wait=5 on a task finishing after 1 s: about 1 s, terminal
-my $id = enqueue('default', 'sleep', '{"ms":1000}');
+$id = enqueue('default', 'sleep', '{"ms":1000}');
 ok($id, 'a task sleeping 1 s');
 my $res = poll_recv(poll_send("/status/$id?wait=5"));
 is($res->{status}, 200, 'wait=5: 200');
@@ -153,7 +159,7 @@ is($res->{json} && $res->{json}{status}, 'queued', 'still queued');
 
 # === TEST 6: scoping: a dev token waits on its own task, another's is 404
 # at once
-$res = $s->http(POST => '/mine/', body => '{"ms":1500}',
+$res = $s->http(POST => '/mine/', body => '{"ms":3000}',
                 headers => [ 'X-API-Token' => $tok{alice} ]);
 my $mine = $res->{json} && $res->{json}{id};
 ok($mine, 'alice enqueued a task');
@@ -163,7 +169,8 @@ my $pa = poll_send("/own/$mine?wait=10",
                    headers => [ 'X-API-Token' => $tok{alice} ]);
 $res = poll_recv($pb);
 is($res->{status}, 404, "another dev token's wait: 404");
-cmp_ok($res->{took}, '<', 1.4, 'another dev token: at once');
+cmp_ok($res->{took}, '<', 2.5, 'another dev token: at once, not when the '
+                              . 'task ends');
 $res = poll_recv($pa);
 is($res->{status}, 200, 'the owner waited');
 is($res->{json} && $res->{json}{status}, 'succeeded',
@@ -264,10 +271,25 @@ is($res->{json} && $res->{json}{status}, 'cancelled',
    'the waiter got the cancelled status');
 cmp_ok($res->{took}, '<', 10, sprintf('at once (%.2f s)', $res->{took}));
 
+# === TEST 11: a reload does not drop a waiting request: the old worker
+# process answers it when its task finishes
+$id = enqueue('nobody', 'ping', '');
+$p = poll_send("/status/$id?wait=20");
+sleep 0.5;
+$s->reload_nginx(worker_processes => 2);
+$r->cmd('HSET', "e2e140:task:$id", 'status', 'succeeded',
+        'finished_at', int(time * 1000));
+$r->cmd('PUBLISH', 'e2e140:events:done', $id);
+$res = poll_recv($p);
+is($res->{json} && $res->{json}{status}, 'succeeded',
+   'a wait across a reload: answered with the terminal status');
+cmp_ok($res->{took}, '<', 15, sprintf('across a reload: when the task '
+                                      . 'finished (%.2f s)', $res->{took}));
+
 my @alerts = $s->error_log_alerts;
 is(scalar(@alerts), 0, 'no alert or crash') or diag(join "\n", @alerts);
 
-# === TEST 11: taskgw_status_max_wait above 30 s fails nginx -t
+# === TEST 12: taskgw_status_max_wait above 30 s fails nginx -t
 (my $bad = $conf) =~ s/taskgw_status_max_wait 2s/taskgw_status_max_wait 31s/;
 my ($code, $out) = $s->nginx_test(config => $bad);
 isnt($code, 0, 'max wait 31s: nginx -t fails');
