@@ -196,6 +196,12 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
         }
 
         rc = ngx_http_taskgw_status_read(r, ctx);
+
+        if (rc != NGX_OK && ctx->wait) {
+            /* answered now: the wait's timer must not outlive the answer */
+            ngx_http_taskgw_status_wait_end(ctx->wait);
+        }
+
         goto sent;
     }
 

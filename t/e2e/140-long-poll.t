@@ -296,5 +296,20 @@ isnt($code, 0, 'max wait 31s: nginx -t fails');
 like($out, qr/"taskgw_status_max_wait" must be at most 30s in \S+nginx\.conf:\d+/,
      'max wait 31s: the reason, file and line');
 
+# === TEST 13: Redis going away: a wait under way ends with 503 when its
+# time is up (the task cannot be read), a new one is 503 at once
 $s->stop_worker($w);
+$id = enqueue('nobody', 'ping', '');
+$p = poll_send("/status/$id?wait=3");
+sleep 0.5;
+$s->stop_redis;
+$res = poll_recv($p);
+is($res->{status}, 503, 'Redis gone mid-wait: 503');
+is($res->{json} && $res->{json}{error}, 'unavailable', 'unavailable JSON');
+cmp_ok($res->{took}, '<', 10, sprintf('when the wait ran out (%.2f s)',
+                                      $res->{took}));
+$res = poll_recv(poll_send("/status/$id?wait=5"));
+is($res->{status}, 503, 'Redis down: a new wait is 503');
+cmp_ok($res->{took}, '<', 3, sprintf('at once (%.2f s)', $res->{took}));
+
 done_testing();
