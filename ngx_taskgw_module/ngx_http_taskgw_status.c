@@ -88,6 +88,7 @@ typedef struct {
     unsigned                       reading:1; /* its HMGET is in flight */
     unsigned                       again:1;  /* woken meanwhile: read again */
     unsigned                       expired:1; /* the next read answers */
+    unsigned                       waiting:1; /* a read found it unfinished */
 } ngx_http_taskgw_status_wait_t;
 
 
@@ -197,7 +198,10 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
         rc = ngx_http_taskgw_status_read(r, ctx);
 
-        if (rc != NGX_OK && ctx->wait) {
+        if (ctx->wait && rc == NGX_OK) {
+            ((ngx_http_taskgw_status_wait_t *) ctx->wait)->reading = 1;
+
+        } else if (ctx->wait) {
             /* answered now: the wait's timer must not outlive the answer */
             ngx_http_taskgw_status_wait_end(ctx->wait);
         }
@@ -408,6 +412,14 @@ ngx_http_taskgw_status_wait_init(ngx_http_request_t *r,
 
     ngx_add_timer(&w->timer, wait);
 
+    /*
+     * It waits from before its first read: a task that finishes between
+     * Redis answering that read and this process handling the answer is
+     * announced to a waiter already listening (it then reads again), not
+     * to nobody.
+     */
+    (void) ngx_http_taskgw_pubsub_wait(&w->waiter, &ctx->task_id);
+
     ctx->wait = w;
 
     return NGX_OK;
@@ -464,8 +476,9 @@ ngx_http_taskgw_status_terminal(ngx_str_t *status)
 
 /*
  * The task has not finished and the wait is not over: the request waits
- * in the table of its worker process (again, if it was woken for nothing)
- * and notices its client going away.  NGX_ERROR: it cannot wait, answer.
+ * in the table of its worker process (where it is already, unless that
+ * failed) and notices its client going away; woken while it was reading,
+ * it reads again.  NGX_ERROR: it cannot wait, answer.
  */
 
 static ngx_int_t
@@ -474,28 +487,27 @@ ngx_http_taskgw_status_wait(ngx_http_request_t *r,
 {
     ngx_http_taskgw_ctx_t  *ctx;
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    if (w->waiter.task == NULL
+        && ngx_http_taskgw_pubsub_wait(&w->waiter, &ctx->task_id) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    w->waiting = 1;
+
+    /* woken while it was reading: what it read may be older than that */
+
     if (w->again) {
         w->again = 0;
 
-        ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
-
         if (ngx_http_taskgw_status_read(r, ctx) == NGX_OK) {
             w->reading = 1;
-            return NGX_OK;
-        }
-    }
-
-    if (w->waiter.task == NULL) {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
-
-        if (ngx_http_taskgw_pubsub_wait(&w->waiter, &ctx->task_id)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (!r->discard_body) {
-            r->read_event_handler = ngx_http_test_reading;
         }
     }
 
@@ -701,7 +713,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
     {
         /* a wait under way goes on: its last read answers */
 
-        if (w && w->waiter.task && !w->expired
+        if (w && w->waiting && !w->expired
             && ngx_http_taskgw_status_wait(r, w) == NGX_OK)
         {
             return;

@@ -271,6 +271,20 @@ is($res->{json} && $res->{json}{status}, 'cancelled',
    'the waiter got the cancelled status');
 cmp_ok($res->{took}, '<', 10, sprintf('at once (%.2f s)', $res->{took}));
 
+# === TEST 10b: tasks finishing just as their long poll reads them: the
+# announcement may reach nginx before the read's answer does, and must
+# not be lost (the wait would then run its full time)
+my ($slow, $tries) = (0, 0);
+for my $i (1 .. 400) {
+    my $tid = enqueue('default', 'sleep', '{"ms":' . ($i % 4) . '}');
+    $res = poll_recv(poll_send("/status/$tid?wait=3"));
+    $tries++;
+    $slow++ if $res->{took} > 2.5
+               || !$res->{json} || $res->{json}{status} ne 'succeeded';
+}
+is($slow, 0, "$tries tasks finishing as they were read: every wait ended "
+             . "with the task");
+
 # === TEST 11: a reload does not drop a waiting request: the old worker
 # process answers it when its task finishes
 $id = enqueue('nobody', 'ping', '');
