@@ -1,9 +1,10 @@
 
 /*
  * ngx_http_taskgw_enqueue: the taskgw_enqueue content handler.
- * Validates the request, stores the body as a task with one call of the
- * enqueue script (with the idempotency and backlog checks), and answers
- * 202 only after Redis acknowledged it.
+ * Validates the request, stores the body as a task in one atomic step
+ * (a MULTI/EXEC, or one call of the enqueue script when the idempotency
+ * or backlog checks apply), and answers 202 only after Redis acknowledged
+ * it.
  */
 
 
@@ -29,6 +30,9 @@ static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
     ngx_uint_t reload);
+static ngx_int_t ngx_http_taskgw_enqueue_fields_add(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *c,
+    ngx_uint_t body);
 static ngx_int_t ngx_http_taskgw_field_priority(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
 static ngx_int_t ngx_http_taskgw_field_status(ngx_http_request_t *r,
@@ -465,11 +469,12 @@ ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
 
 
 /*
- * One EVALSHA of enqueue.lua carrying the whole task: the script settles
- * what becomes of the request (a replay or a conflict of its
- * Idempotency-Key, a full stream) and, for a task to be stored, writes
- * its hash (the payload straight from nginx's buffers), its stream entry
- * (or schedule entry) and the key, as one atomic step.  The reply waits
+ * A task with nothing to check is a MULTI/EXEC of HSET and XADD (or
+ * ZADD).  Otherwise, one EVALSHA of enqueue.lua carrying the whole task:
+ * the script settles what becomes of the request (a replay or a conflict
+ * of its Idempotency-Key, a full stream) and, for a task to be stored,
+ * writes its hash (the payload straight from nginx's buffers), its stream
+ * entry (or schedule entry) and the key, as one atomic step.  The reply waits
  * for the script's.
  *
  * A payload over NGX_HTTP_TASKGW_SCRIPT_PAYLOAD_MAX goes apart: a script
@@ -487,10 +492,9 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
 {
     u_char                       *p, *backlog, *run_at;
     size_t                        len;
-    ngx_str_t                     v, qk, sk, ik, tp;
+    ngx_str_t                     qk, sk, ik, tp;
     ngx_chain_t                  *body;
     ngx_http_taskgw_ctx_t        *ctx;
-    ngx_http_taskgw_field_t      *f;
     ngx_http_taskgw_redis_cmd_t   cmds[5], *c;
     ngx_http_taskgw_loc_conf_t   *tlcf;
     ngx_http_taskgw_main_conf_t  *tmcf;
@@ -589,10 +593,59 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
 
     body = r->request_body ? r->request_body->bufs : NULL;
 
+    c = &cmds[0];
+
+    /*
+     * Nothing to check (no Idempotency-Key, no taskgw_max_backlog): no
+     * script either.  The hash and the stream entry (or schedule entry)
+     * are one MULTI/EXEC of plain commands, which costs Redis about half
+     * the CPU of the script call, whose arguments it copies into Lua and
+     * back.
+     */
+
+    ctx->plain = (ctx->idem_key.len == 0 && tlcf->max_backlog == 0);
+
+    if (ctx->plain) {
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "MULTI", 5);
+        c++;
+
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->task_key.data,
+                                      ctx->task_key.len);
+
+        if (ngx_http_taskgw_enqueue_fields_add(r, ctx, c, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        c++;
+        c->argc = 0;
+
+        if (ctx->run_at) {
+            ngx_http_taskgw_redis_cmd_arg(c, "ZADD", 4);
+            ngx_http_taskgw_redis_cmd_arg(c, sk.data, sk.len);
+            ngx_http_taskgw_redis_cmd_arg(c, run_at, backlog - run_at);
+
+        } else {
+            ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
+            ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+            ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
+            ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
+        }
+
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->task_id.data, ctx->task_id.len);
+
+        c++;
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+
+        return ngx_http_taskgw_redis_send(r, cmds, c - cmds + 1,
+                                          ngx_http_taskgw_enqueue_done);
+    }
+
     ctx->payload_apart = ngx_http_taskgw_body_length(r)
                          > NGX_HTTP_TASKGW_SCRIPT_PAYLOAD_MAX;
-
-    c = &cmds[0];
 
     if (reload) {
         c->argc = 0;
@@ -636,14 +689,47 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
                                   sizeof(NGX_HTTP_TASKGW_IDEM_TTL) - 1);
     ngx_http_taskgw_redis_cmd_arg(c, tp.data, tp.len);
 
-    /* then the task hash's fields, those with nothing to say left out */
+    /* then the task hash's fields */
+
+    if (ngx_http_taskgw_enqueue_fields_add(r, ctx, c, !ctx->payload_apart)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->payload_apart) {
+        c++;
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+    }
+
+    return ngx_http_taskgw_redis_send(r, cmds, c - cmds + 1,
+                                      ngx_http_taskgw_enqueue_done);
+}
+
+
+/*
+ * The task hash's fields and values as arguments of c, in the order of
+ * ngx_http_taskgw_enqueue_fields; those with nothing to say left out, the
+ * payload only with body.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_enqueue_fields_add(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *c,
+    ngx_uint_t body)
+{
+    ngx_str_t                 v;
+    ngx_http_taskgw_field_t  *f;
 
     for (f = ngx_http_taskgw_enqueue_fields; f->name.len; f++) {
 
         if (f->offset == NGX_HTTP_TASKGW_FIELD_BODY) {
-            if (!ctx->payload_apart) {
+            if (body) {
                 ngx_http_taskgw_redis_cmd_arg(c, f->name.data, f->name.len);
-                ngx_http_taskgw_redis_cmd_body(c, body);
+                ngx_http_taskgw_redis_cmd_body(c, r->request_body
+                                                  ? r->request_body->bufs
+                                                  : NULL);
             }
 
             continue;
@@ -662,14 +748,7 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
         }
     }
 
-    if (ctx->payload_apart) {
-        c++;
-        c->argc = 0;
-        ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
-    }
-
-    return ngx_http_taskgw_redis_send(r, cmds, c - cmds + 1,
-                                      ngx_http_taskgw_enqueue_done);
+    return NGX_OK;
 }
 
 
@@ -836,7 +915,19 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
 
     res = reply;
 
-    if (ctx->payload_apart) {
+    if (ctx->plain) {
+        /* EXEC's reply: HSET's count, then XADD's id or ZADD's count */
+
+        if (ngx_http_taskgw_redis_reply_ok(reply)
+            && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
+        {
+            ngx_http_taskgw_enqueue_reply(r, ctx, NULL);
+            return;
+        }
+
+        res = NULL;
+
+    } else if (ctx->payload_apart) {
         res = NULL;
 
         if (ngx_http_taskgw_redis_reply_ok(reply)
@@ -881,11 +972,11 @@ ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
                           &ctx->task_id, &err);
 
             /*
-             * A script that fails part of the way keeps what it wrote:
-             * the hash may be there without its stream entry.  The client
-             * gets 503 and retries, so that hash must not stay (the
-             * script takes the idempotency key last, after every write
-             * that can fail: a failed enqueue leaves no key).
+             * A script or a MULTI/EXEC that fails part of the way keeps
+             * what it wrote: the hash may be there without its stream
+             * entry.  The client gets 503 and retries, so that hash must
+             * not stay (the script takes the idempotency key last, after
+             * every write that can fail: a failed enqueue leaves no key).
              */
 
             del.argc = 0;

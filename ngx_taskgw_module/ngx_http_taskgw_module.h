@@ -174,6 +174,7 @@ typedef struct {
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    reloaded:1;  /* enqueue sent SCRIPT LOAD */
     unsigned                    payload_apart:1; /* in its own HSET */
+    unsigned                    plain:1;     /* enqueue without the script */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
 

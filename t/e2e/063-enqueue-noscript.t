@@ -1,6 +1,7 @@
 #!/usr/bin/perl
-# nginx enqueues with one EVALSHA of the enqueue script carrying the whole
-# task, and loads the script on every connect of its Redis link.  A SCRIPT
+# nginx enqueues a task that needs checking in Redis (here: a location
+# with taskgw_max_backlog) with one EVALSHA of the enqueue script carrying
+# the whole task, and loads the script on every connect of its Redis link.  A SCRIPT
 # FLUSH under a live link makes the next call meet NOSCRIPT, which means
 # nothing ran: nginx loads the script and sends the same task again, so
 # the client still gets 202 and exactly one task is stored.  A restarted
@@ -24,7 +25,8 @@ $s->start_nginx(config => <<'EOC');
     taskgw_redis 127.0.0.1:%%REDIS_PORT%%;
     server {
         listen 127.0.0.1:%%PORT%%;
-        location /tasks { taskgw_enqueue queue=default type=ping; }
+        location /tasks { taskgw_max_backlog 1000000;
+                          taskgw_enqueue queue=default type=ping; }
     }
 EOC
 

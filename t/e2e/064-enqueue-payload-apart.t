@@ -1,11 +1,14 @@
 #!/usr/bin/perl
-# nginx sends a payload of up to 16 KB as an argument of the enqueue
-# script, and a larger one apart (an HSET before the script, in one
-# MULTI/EXEC), so that a body of megabytes is not copied into Lua and back
-# inside Redis.  Either way a task is stored whole, exactly once, and a
-# request that is not stored (an idempotent replay or conflict, a full
-# stream) leaves no task hash behind; a SCRIPT FLUSH is answered by loading
-# the script and sending the task again, large payload included.
+# The three ways nginx stores a task.  With nothing to check in Redis (no
+# Idempotency-Key, no taskgw_max_backlog) no script runs: one MULTI/EXEC
+# of HSET and XADD.  Otherwise the enqueue script gets the whole task, the
+# payload among its arguments when it is up to 16 KB, and apart when
+# larger (an HSET before the script, in one MULTI/EXEC), so that a body of
+# megabytes is not copied into Lua and back inside Redis.  Each way a task
+# is stored whole, exactly once, and a request that is not stored (an
+# idempotent replay or conflict, a full stream) leaves no task hash behind;
+# a SCRIPT FLUSH is answered by loading the script and sending the task
+# again, large payload included.
 
 use strict;
 use warnings;
@@ -29,7 +32,9 @@ $s->start_nginx(config => <<'EOC');
     log_format rid '$request_id';
     server {
         listen 127.0.0.1:%%PORT%%;
-        location /tasks { taskgw_enqueue queue=big type=blob; }
+        location /tasks { taskgw_max_backlog 1000000;
+                          taskgw_enqueue queue=big type=blob; }
+        location /plain { taskgw_enqueue queue=plain type=blob; }
         location /full  { taskgw_max_backlog 1;
                           taskgw_enqueue queue=full type=blob; }
         location /rid {
@@ -91,6 +96,21 @@ is(cmdstat('multi'), 3, 'the three bodies over 16 KB went apart, the '
 is(hashes(), $n, "one task hash per 202 ($n)");
 is($r->cmd('XLEN', "$prefix:q:big:normal"), $n, 'one stream entry per 202');
 
+# === TEST 1b: nothing to check: no script, one MULTI/EXEC per task
+$r->cmd('CONFIG', 'RESETSTAT');
+my $plain = 0;
+for my $len (0, 200, 16385, 3_000_000) {
+    my $body = body_of($len, 11 + $len % 5);
+    stored_ok(post('/plain', $body), $body, "$len-byte body, no checks");
+    $plain++;
+    $n++;
+}
+is(cmdstat('evalsha'), 0, 'no script call');
+is(cmdstat('multi'), $plain, 'one MULTI/EXEC per task');
+is($r->cmd('XLEN', "$prefix:q:plain:normal"), $plain,
+   'one stream entry per task');
+is(hashes(), $n, "one task hash per 202 ($n)");
+
 # === TEST 2: a replay and a conflict of a large body leave no hash
 my $big = body_of(200_000, 13);
 my $first = post('/tasks', $big, 'Idempotency-Key' => 'k-big');
@@ -121,7 +141,7 @@ for my $round (1 .. 2) {
     $n++;
 }
 is(hashes(), $n, "still one task hash per stored task ($n)");
-is($r->cmd('XLEN', "$prefix:q:big:normal"), $n - 1,
+is($r->cmd('XLEN', "$prefix:q:big:normal"), $n - 1 - $plain,
    'one stream entry per task of the queue');
 
 # === TEST 5: the task's request_id is the request's $request_id, the one

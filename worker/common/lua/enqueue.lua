@@ -1,5 +1,6 @@
--- Enqueue: nginx's one call per request, so every check and every write
--- below is one atomic step.  The task's fields come as arguments (the
+-- Enqueue with checks (an Idempotency-Key, taskgw_max_backlog; a task
+-- without either is a plain MULTI/EXEC of HSET and XADD): nginx's one call
+-- per request, so every check and every write below is one atomic step.  The task's fields come as arguments (the
 -- payload straight from nginx's buffers), and nothing is written before
 -- the checks have passed.  A large payload comes apart instead: nginx
 -- writes it into the task hash by an HSET just before this, in the same
