@@ -89,6 +89,7 @@ typedef struct {
     ngx_msec_t                  backoff_max; /* reconnect delay cap */
     ngx_str_t                   prefix;      /* key namespace */
     ngx_flag_t                  used;        /* some location needs Redis */
+    ngx_int_t                   request_id_index; /* $request_id's */
     ngx_shm_zone_t             *metrics;     /* counters of all workers */
 
     /* taskgw_tokens: ngx_http_taskgw_token_t, NULL without a file */
@@ -178,6 +179,9 @@ typedef struct {
     ngx_str_t                   callback_url; /* X-Callback-URL, checked */
     ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
+    unsigned                    reloaded:1;  /* enqueue sent SCRIPT LOAD */
+    unsigned                    payload_apart:1; /* in its own HSET */
+    unsigned                    plain:1;     /* enqueue without the script */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
 

@@ -5,6 +5,7 @@
 #
 #   sh scripts/deps.sh         build and run (make, make run)
 #   sh scripts/deps.sh test    and the test dependencies (make test)
+#   sh scripts/deps.sh bench   and what the benchmarks compare taskgw with
 #
 # `test` also installs, with npm, the independent webhook signature
 # verifier of the end-to-end tests (the reference Standard Webhooks
@@ -30,11 +31,19 @@ redis-server"
 # clang, libclang-rt-14-dev: libFuzzer and the sanitizers of `make fuzz`
 TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev"
 
+# bench: the load generator and the peers scripts/bench-*.sh run beside taskgw
+# scripts/bench-gateway.sh: wrk; nginx + Lua (lua-resty-redis); FastAPI on
+# uvicorn with redis.asyncio (with uvloop and httptools, as uvicorn[standard])
+BENCH_PKGS="wrk libnginx-mod-http-lua lua-nginx-redis"
+BENCH_PKGS="$BENCH_PKGS python3-fastapi python3-uvicorn python3-redis"
+BENCH_PKGS="$BENCH_PKGS python3-uvloop python3-httptools"
+
 TEST=0
 case "${1:-}" in
     "") ;;
     test) PKGS="$PKGS $TEST_PKGS"; TEST=1 ;;
-    *) echo "usage: sh scripts/deps.sh [test]" >&2; exit 2 ;;
+    bench) PKGS="$PKGS $BENCH_PKGS" ;;
+    *) echo "usage: sh scripts/deps.sh [test|bench]" >&2; exit 2 ;;
 esac
 
 # The npm part of `test`: t/node/node_modules from the committed lock file,
