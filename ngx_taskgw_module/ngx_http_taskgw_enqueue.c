@@ -72,7 +72,7 @@ typedef struct {
                                      ngx_http_taskgw_ctx_t *ctx,
                                      ngx_str_t *v);
     size_t                      offset;
-} ngx_http_taskgw_field_t;
+} ngx_http_taskgw_enqueue_field_t;
 
 #define NGX_HTTP_TASKGW_FIELD_BODY  ((size_t) -1)
 
@@ -109,7 +109,7 @@ static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string("scheduled");
 #define ngx_http_taskgw_get_field(name, get)                                 \
     { ngx_string(name), get, 0 }
 
-static ngx_http_taskgw_field_t  ngx_http_taskgw_enqueue_fields[] = {
+static ngx_http_taskgw_enqueue_field_t  ngx_http_taskgw_enqueue_fields[] = {
     ngx_http_taskgw_ctx_field(TGW_F_ID, task_id),
     ngx_http_taskgw_ctx_field(TGW_F_QUEUE, queue),
     ngx_http_taskgw_ctx_field(TGW_F_TYPE, type),
@@ -659,8 +659,8 @@ ngx_http_taskgw_enqueue_fields_add(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *c,
     ngx_uint_t body)
 {
-    ngx_str_t                 v;
-    ngx_http_taskgw_field_t  *f;
+    ngx_str_t                         v;
+    ngx_http_taskgw_enqueue_field_t  *f;
 
     for (f = ngx_http_taskgw_enqueue_fields; f->name.len; f++) {
 
