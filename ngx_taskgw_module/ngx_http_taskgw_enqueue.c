@@ -505,6 +505,12 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 
     run_at_len = ngx_sprintf(run_at, "%L", ctx->run_at) - run_at;
 
+    /* the client's traceparent, or a new trace (ngx_http_taskgw_trace.c) */
+
+    if (ngx_http_taskgw_trace(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     rid = ngx_http_get_variable(r, &request_id, ngx_hash_key(request_id.data,
                                                              request_id.len));
 
@@ -561,6 +567,10 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
     ngx_http_taskgw_redis_cmd_arg(c, "client_addr", 11);
     ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
                                   r->connection->addr_text.len);
+    ngx_http_taskgw_redis_cmd_arg(c, TGW_F_TRACEPARENT,
+                                  sizeof(TGW_F_TRACEPARENT) - 1);
+    ngx_http_taskgw_redis_cmd_arg(c, ctx->traceparent.data,
+                                  ctx->traceparent.len);
     ngx_http_taskgw_redis_cmd_arg(c, "created_at", 10);
     ngx_http_taskgw_redis_cmd_arg(c, created,
                                   ngx_sprintf(created, "%L",

@@ -170,6 +170,8 @@ typedef struct {
     int64_t                     run_at;      /* unix ms; 0: run now */
     ngx_str_t                   callback_url; /* X-Callback-URL, checked */
     ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
+    ngx_str_t                   traceparent; /* version 00, 55 characters;
+                                                empty until settled */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
@@ -248,6 +250,12 @@ extern ngx_str_t  ngx_http_taskgw_roles[];
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
     ngx_uint_t colon);
+
+/* ngx_http_taskgw_trace.c */
+ngx_int_t ngx_http_taskgw_trace(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
+ngx_int_t ngx_http_taskgw_trace_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_taskgw_callback.c */
 char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -24,6 +24,7 @@ typedef enum {
     TGW_FIELD_STATUS,
     TGW_FIELD_ATTEMPTS,
     TGW_FIELD_OWNER,
+    TGW_FIELD_TRACEPARENT,
     TGW_FIELD_CREATED_AT,
     TGW_FIELD_RUN_AT,
     TGW_FIELD_STARTED_AT,
@@ -40,6 +41,7 @@ typedef enum {
 /* How a field is rendered. */
 typedef enum {
     TGW_JSON_STRING,       /* "text", null when empty */
+    TGW_JSON_OPTIONAL,     /* "text", left out when empty */
     TGW_JSON_INT,          /* 12, 0 when empty */
     TGW_JSON_TIME,         /* unix ms -> "2026-...Z", null when empty */
     TGW_JSON_RAW,          /* stored JSON embedded as is, null when empty */
@@ -61,6 +63,7 @@ static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
     { ngx_string("status"), TGW_JSON_STRING },
     { ngx_string("attempts"), TGW_JSON_INT },
     { ngx_string("owner"), TGW_JSON_STRING },
+    { ngx_string("traceparent"), TGW_JSON_OPTIONAL },
     { ngx_string("created_at"), TGW_JSON_TIME },
     { ngx_string("run_at"), TGW_JSON_TIME },
     { ngx_string("started_at"), TGW_JSON_TIME },
@@ -465,7 +468,10 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
 
     for (i = 0; i < TGW_FIELD_COUNT; i++) {
 
-        if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP) {
+        if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP
+            || (ngx_http_taskgw_fields[i].kind == TGW_JSON_OPTIONAL
+                && f[i].len == 0))
+        {
             continue;
         }
 
@@ -514,7 +520,7 @@ ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
 
             break;
 
-        default: /* TGW_JSON_STRING */
+        default: /* TGW_JSON_STRING, TGW_JSON_OPTIONAL */
             p = ngx_http_taskgw_render_string(p, &f[i]);
             break;
         }

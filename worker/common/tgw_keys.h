@@ -100,6 +100,8 @@
 #define TGW_F_REQUEST_ID    "request_id"
 #define TGW_F_CLIENT_ADDR   "client_addr"
 #define TGW_F_CALLBACK_URL  "callback_url"
+#define TGW_F_TRACEPARENT   "traceparent"   /* W3C, version 00 (tgw_trace.h):
+                                               the request's, or a new one */
 #define TGW_F_CREATED_AT    "created_at"
 #define TGW_F_RUN_AT        "run_at"
 #define TGW_F_STARTED_AT    "started_at"
