@@ -55,6 +55,8 @@
                                            makes a late answer harmless */
 #define TGW_EV_BODY         "body"      /* the exact body, kept from the
                                            first try so retries send it */
+#define TGW_EV_TRACEPARENT  "traceparent" /* what the tries send, kept from
+                                           the first (tgw_trace_run) */
 #define TGW_EV_CREATED_AT   "created_at"
 #define TGW_EVENT_ID_FMT    "msg_%s_%llu"   /* task id, finished_at ms */
 

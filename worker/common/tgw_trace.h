@@ -25,6 +25,7 @@
 #define TGW_TRACE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define TGW_TRACEPARENT_LEN   55    /* "00-" 32 "-" 16 "-" 2 */
 #define TGW_TRACE_ID_LEN      32    /* hex digits */
@@ -149,5 +150,37 @@ tgw_traceparent_make(const unsigned char *trace, const unsigned char *parent,
     out[TGW_TRACE_FLAGS_OFF] = flags[0];
     out[TGW_TRACE_FLAGS_OFF + 1] = flags[1];
 }
+
+
+/* ------------------------------------------------------------------------
+ * The worker and taskgwctl (tgw_trace.c).  Each writes a traceparent of
+ * TGW_TRACEPARENT_LEN characters and a NUL to out.
+ * ------------------------------------------------------------------------ */
+
+/* Task ids longer than this are bad entries (the worker's TGW_TASK_ID_MAX). */
+#define TGW_TRACE_TASK_ID_MAX  256
+
+/*
+ * A task's trace: its stored traceparent (len bytes, NULL for none) when
+ * valid, else one derived from the task id (SHA-256), the same on every
+ * worker and attempt, so a task from before traces or with a broken field
+ * is still one trace.
+ */
+void tgw_trace_of_task(const char *stored, size_t len, const char *task_id,
+    char *out);
+
+/*
+ * The traceparent a run of the task sends on (http handler, TRACEPARENT of
+ * an exec handler, the webhook after its last run): the trace id and flags
+ * of tp (a valid version-00 traceparent), and as parent id the run's span
+ * id, the first 8 bytes of SHA-256("<task id>\n<attempt>\n<started_at ms>").
+ * Each run has its own (an attempt number is never used twice for one
+ * start time), and anyone holding the task hash can name it again.
+ */
+void tgw_trace_run(const char *tp, const char *task_id, int attempt,
+    uint64_t started_ms, char *out);
+
+/* A new trace from the kernel's CSPRNG (getrandom(2)); -1 on failure. */
+int tgw_trace_new(char *out);
 
 #endif /* TGW_TRACE_H */

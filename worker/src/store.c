@@ -428,6 +428,7 @@ tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_args_addu(&a, d->due_ms);
     tgw_args_addn(&a, d->body ? d->body : "", d->body ? d->body_len : 0);
     tgw_args_add(&a, d->url ? d->url : "");
+    tgw_args_add(&a, d->traceparent ? d->traceparent : "");
     return tgw_store_send(rc, &a, cb, data);
 }
 
