@@ -78,7 +78,9 @@ tgw_trace_new(char *out)
     ssize_t        n;
 
     while (got < sizeof(ids)) {
-        n = getrandom(ids + got, sizeof(ids) - got, 0);
+        /* never blocks the worker's loop: fails (and the caller stores
+         * none) only while the kernel's pool is not ready, early at boot */
+        n = getrandom(ids + got, sizeof(ids) - got, GRND_NONBLOCK);
         if (n < 0 && errno == EINTR) {
             continue;
         }

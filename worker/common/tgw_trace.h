@@ -180,7 +180,8 @@ void tgw_trace_of_task(const char *stored, size_t len, const char *task_id,
 void tgw_trace_run(const char *tp, const char *task_id, int attempt,
     uint64_t started_ms, char *out);
 
-/* A new trace from the kernel's CSPRNG (getrandom(2)); -1 on failure. */
+/* A new trace from the kernel's CSPRNG (getrandom(2), GRND_NONBLOCK); -1
+ * on failure. */
 int tgw_trace_new(char *out);
 
 #endif /* TGW_TRACE_H */
