@@ -79,6 +79,7 @@ sub enqueue {
     my %h = ('Content-Type' => 'application/json',
              'X-Callback-URL' => $rcv->url("/hook/$o{hook}"));
     $h{traceparent} = $tp if defined $tp;
+    $h{'X-Task-Delay'} = $o{delay} if $o{delay};
     my $r = $s->http(POST => "/t/$type", body => '{}', headers => \%h);
     die "enqueue $type: $r->{status} $r->{body}" unless $r->{status} == 202;
     return $r->{json}{id} // json_decode($r->{body})->{id};
@@ -225,6 +226,19 @@ for my $k (sort keys %bad) {
     $traces{$id} = $new;
 }
 
+# === TEST 5b: a task cancelled before it ran: its webhook still carries
+# the request's trace (as a child of "run 0": no attempt, no start)
+$id = enqueue('run.http', $client2, hook => 'cancel', delay => 3600);
+is($s->http(DELETE => "/status/$id")->{status}, 202, 'a delayed task cancelled');
+$t = delivered($id);
+is($t->{status}, 'cancelled', '... it ends cancelled');
+($hook) = $rcv->requests('/hook/cancel');
+($htr, $hpar) = (tp_of($hook) // '') =~ $TP_RE;
+is($htr, '0af7651916cd43dd8448eb211c80319c', '... its webhook: the trace id');
+is($hpar, run_span($id, 0, 0), '... the span of no run as parent');
+$traces{$id} = '0af7651916cd43dd8448eb211c80319c';
+my $cancelled = $id;
+
 # === TEST 6: nginx's access log names each task's trace id
 my %logged;
 if (open my $in, '<', "$dir/logs/trace.log") {
@@ -240,9 +254,9 @@ my @lines = split /\n/, $s->worker_log($w);
 for my $i (sort keys %traces) {
     my @about = grep { /\btask_id=\Q$i\E\b/ } @lines;
     my @events = map { /\bevent=(\S+)/ ? $1 : () } @about;
-    ok(scalar(grep { $_ eq 'task_started' } @events)
+    ok(($i eq $cancelled || grep { $_ eq 'task_started' } @events)
        && scalar(grep { $_ eq 'webhook_delivered' } @events),
-       "task $i: its start and its webhook are logged");
+       "task $i: its start (if it ran) and its webhook are logged");
     my @without = grep { !/\btrace_id=\Q$traces{$i}\E\b/ } @about;
     is_deeply(\@without, [], "task $i: every line carries its trace_id");
 }
