@@ -17,6 +17,12 @@ static tgw_log_level_t  tgw_log_min = TGW_LOG_INFO;
 
 static const char *tgw_log_levels[] = { "debug", "info", "warn", "error" };
 
+/* Bound traces by task id (see log.h): few at a time (a worker's tasks
+ * and deliveries), so a small table of lists. */
+#define TGW_LOG_TRACE_BUCKETS  256
+
+static tgw_log_trace_t  *tgw_log_traces[TGW_LOG_TRACE_BUCKETS];
+
 /*
  * A line under construction.  A value longer than TGW_LOG_VALUE_MAX bytes
  * is cut (ending in "..."); a pair that does not fit any more is dropped
@@ -36,6 +42,72 @@ tgw_log_init(int json, tgw_log_level_t min_level)
 {
     tgw_log_json = json;
     tgw_log_min = min_level;
+}
+
+
+static unsigned
+tgw_log_trace_hash(const char *s)
+{
+    unsigned  h = 2166136261u;          /* FNV-1a */
+
+    for ( ; *s; s++) {
+        h = (h ^ (unsigned char) *s) * 16777619u;
+    }
+    return h % TGW_LOG_TRACE_BUCKETS;
+}
+
+
+void
+tgw_log_trace_bind(tgw_log_trace_t *n, const char *task_id,
+    const char *trace_id)
+{
+    unsigned  b;
+
+    tgw_log_trace_unbind(n);
+    if (task_id == NULL || trace_id == NULL) {
+        return;
+    }
+    b = tgw_log_trace_hash(task_id);
+    n->task_id = task_id;
+    n->bucket = b;
+    snprintf(n->trace_id, sizeof(n->trace_id), "%.32s", trace_id);
+    n->next = tgw_log_traces[b];
+    tgw_log_traces[b] = n;
+    n->bound = 1;
+}
+
+
+void
+tgw_log_trace_unbind(tgw_log_trace_t *n)
+{
+    tgw_log_trace_t **pp;
+
+    if (!n->bound) {
+        return;
+    }
+    for (pp = &tgw_log_traces[n->bucket]; *pp; pp = &(*pp)->next) {
+        if (*pp == n) {
+            *pp = n->next;
+            break;
+        }
+    }
+    n->bound = 0;
+    n->next = NULL;
+}
+
+
+/* The trace id bound to a task id, or NULL. */
+static const char *
+tgw_log_trace_find(const char *task_id)
+{
+    tgw_log_trace_t *n;
+
+    for (n = tgw_log_traces[tgw_log_trace_hash(task_id)]; n; n = n->next) {
+        if (strcmp(n->task_id, task_id) == 0) {
+            return n->trace_id;
+        }
+    }
+    return NULL;
 }
 
 
@@ -203,6 +275,11 @@ tgw_log(tgw_log_level_t level, const char *event, ...)
         v = va_arg(ap, const char *);
         if (v != NULL) {
             tgw_line_pair(&l, k, v, 0);
+            if (strcmp(k, "task_id") == 0
+                && (v = tgw_log_trace_find(v)) != NULL)
+            {
+                tgw_line_pair(&l, "trace_id", v, 0);
+            }
         }
     }
     va_end(ap);

@@ -12,6 +12,7 @@
 #include "store.h"
 #include "tgw_keys.h"
 #include "tgw_lua.h"
+#include "tgw_trace.h"
 
 static const char *tgw_prios[TGW_NPRIORITIES] = TGW_PRIORITIES;
 
@@ -359,7 +360,7 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
     uint64_t now_ms, tgw_rconn_reply_cb cb, void *data)
 {
     tgw_args_t a;
-    char       tick[24];
+    char       tick[24], tp[TGW_TRACEPARENT_LEN + 1];
 
     snprintf(tick, sizeof(tick), "%llu", (unsigned long long) minute * 60);
 
@@ -384,6 +385,9 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_args_addu(&a, now_ms);                  /* created_at */
     tgw_args_add(&a, "");                       /* run_at: now */
     tgw_args_addu(&a, TGW_CRON_GUARD_MS);
+    /* a tick starts a trace of its own; left out if the kernel has no
+     * randomness for it (the worker then derives one from the id) */
+    tgw_args_add(&a, tgw_trace_new(tp) == 0 ? tp : "");
     return tgw_store_send(rc, &a, cb, data);
 }
 
@@ -428,6 +432,7 @@ tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_args_addu(&a, d->due_ms);
     tgw_args_addn(&a, d->body ? d->body : "", d->body ? d->body_len : 0);
     tgw_args_add(&a, d->url ? d->url : "");
+    tgw_args_add(&a, d->traceparent ? d->traceparent : "");
     return tgw_store_send(rc, &a, cb, data);
 }
 

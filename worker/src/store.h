@@ -114,7 +114,8 @@ int tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
 /*
  * The outbox of webhook events (outbox_claim.lua, outbox_done.lua):
  * claim up to batch due events for lease_ms (the reply has one
- * {id, claim, task id, type, url, attempts, body} per event), and write
+ * {id, claim, task id, type, url, attempts, body, traceparent} per event),
+ * and write
  * the answer of a try under its claim.
  */
 int tgw_store_outbox_claim(tgw_rconn_t *rc, const tgw_conf_t *c,
@@ -133,6 +134,7 @@ typedef struct {
     const char         *body;       /* pending: kept for the retries */
     size_t              body_len;
     const char         *url;        /* pending: kept for the retries */
+    const char         *traceparent; /* pending: kept for the retries */
 } tgw_outbox_done_t;
 
 int tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,

@@ -122,6 +122,7 @@ tgw_task_create(tgw_conf_t *conf, uv_loop_t *loop, tgw_rconn_t *rc,
 void
 tgw_task_destroy(tgw_task_t *t)
 {
+    tgw_log_trace_unbind(&t->log_trace);   /* before t->id goes */
     tgw_run_cleanup(&t->run);
     tgw_outcome_free(&t->outcome);
     free(t->stream);
@@ -209,7 +210,7 @@ static void
 tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
 {
     tgw_task_t   *t = data;
-    redisReply   *k, *v;
+    redisReply   *k, *v, *tp = NULL;
     char         *status = NULL, *cancel = NULL, *bad = NULL;
     size_t        i;
     int           nomem = 0;
@@ -252,6 +253,8 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
             t->payload_len = v->len;
         } else if (strcmp(k->str, TGW_F_RUN_AT) == 0) {
             t->run_at = strtoull(v->str, NULL, 10);
+        } else if (strcmp(k->str, TGW_F_TRACEPARENT) == 0) {
+            tp = v;
         }
         /* attempts: counted by the start script, which also guards
          * against a field that is no count */
@@ -261,6 +264,12 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
             nomem |= *dst == NULL;
         }
     }
+
+    /* From here on every log line about the task names its trace. */
+    tgw_trace_of_task(tp ? tp->str : NULL, tp ? tp->len : 0, t->id,
+                      t->traceparent);
+    tgw_log_trace_bind(&t->log_trace, t->id,
+                       t->traceparent + TGW_TRACE_ID_OFF);
 
     /* A queue field that is no queue name (too long, odd characters)
      * would name a dead-letter stream nobody reads: the task cannot be
@@ -452,6 +461,12 @@ tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
             "queue", t->queue, "priority", t->priority, "attempt", attempt,
             t->handler ? NULL : "handler", "none", NULL);
 
+    if (t->traceparent[0] == '\0') {
+        tgw_trace_of_task(NULL, 0, t->id, t->traceparent);
+    }
+    tgw_trace_run(t->traceparent, t->id, t->attempts, t->started_ms,
+                  t->run_traceparent);
+
     t->state = TGW_TASK_RUNNING;
     memset(&t->run, 0, sizeof(t->run));
     t->run.loop = t->loop;
@@ -460,6 +475,7 @@ tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
     t->run.type = t->type ? t->type : "";
     t->run.queue = t->queue;
     t->run.attempt = t->attempts;
+    t->run.traceparent = t->run_traceparent;
     t->run.payload = t->payload ? t->payload : "";
     t->run.payload_len = t->payload ? t->payload_len : 0;
     t->run.content_type = t->content_type;

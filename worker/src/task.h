@@ -16,9 +16,11 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "log.h"
 #include "outcome.h"
 #include "rconn.h"
 #include "run.h"
+#include "tgw_trace.h"
 
 /*
  * A task's life inside this worker.  Every state but NEW and BLOCKED
@@ -90,6 +92,13 @@ struct tgw_task_s {
     int                 attempts;   /* runs so far, this one included (the
                                        start script counts it) */
     uint64_t            run_at;     /* ms; 0 when none */
+
+    /* Its trace (tgw_trace.h): the stored traceparent, or one made from
+     * the id when none is stored ("" until loaded); and the one this run
+     * sends on, whose parent id is the run's own span. */
+    char                traceparent[TGW_TRACEPARENT_LEN + 1];
+    char                run_traceparent[TGW_TRACEPARENT_LEN + 1];
+    tgw_log_trace_t     log_trace;  /* trace_id in its log lines */
 
     const tgw_handler_conf_t *handler;  /* NULL: unknown type */
     tgw_run_t           run;
