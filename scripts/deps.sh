@@ -5,6 +5,7 @@
 #
 #   sh scripts/deps.sh         build and run (make, make run)
 #   sh scripts/deps.sh test    and the test dependencies (make test)
+#   sh scripts/deps.sh bench   and the peers of the benchmarks (scripts/bench-*.sh)
 #
 # `test` also installs, with npm, the independent webhook signature
 # verifier of the end-to-end tests (the reference Standard Webhooks
@@ -28,10 +29,15 @@ redis-server"
 # clang, libclang-rt-14-dev: libFuzzer and the sanitizers of `make fuzz`
 TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev"
 
+# The peers scripts/bench-*.sh measure taskgw against.
+# bench-worker.sh: Celery and RQ running no-op tasks over Redis.
+BENCH_PKGS="python3-celery python3-rq python3-redis"
+
 case "${1:-}" in
     "") ;;
     test) PKGS="$PKGS $TEST_PKGS" ;;
-    *) echo "usage: sh scripts/deps.sh [test]" >&2; exit 2 ;;
+    bench) PKGS="$PKGS $BENCH_PKGS" ;;
+    *) echo "usage: sh scripts/deps.sh [test|bench]" >&2; exit 2 ;;
 esac
 
 # The npm part of `test`: t/node/node_modules from the committed lock file,
