@@ -21,6 +21,16 @@ typedef enum {
 void tgw_log_init(int json, tgw_log_level_t min_level);
 
 /*
+ * Buffering (off at start): while on, lines collect in memory and go out
+ * with tgw_log_flush(), in one write(2) for all of them.  The worker
+ * flushes once per loop iteration, before the loop waits, and at exit,
+ * so a line is never held while the worker sleeps.  Turning it off
+ * flushes.
+ */
+void tgw_log_buffer(int on);
+void tgw_log_flush(void);
+
+/*
  * Writes one event: the arguments after event are key, value string pairs
  * ending with NULL.  A NULL value (with a non-NULL key) skips the pair.
  */
