@@ -524,15 +524,13 @@ tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
 static void
 tgw_task_send_record(tgw_task_t *t)
 {
-    tgw_plan_t    *plan;
-    tgw_plan_in_t  in;
-    int            rv;
+    /* Some 25 KB, built and sent here and never kept: one for all
+     * tasks (the worker has one thread), not an allocation per record. */
+    static tgw_plan_t   plan_buf;
+    tgw_plan_t         *plan = &plan_buf;
+    tgw_plan_in_t       in;
+    int                 rv;
 
-    plan = malloc(sizeof(*plan));
-    if (plan == NULL) {
-        t->stalled = 1;
-        return;
-    }
     memset(&in, 0, sizeof(in));
     in.prefix = t->conf->prefix;
     in.id = t->id;
@@ -549,14 +547,13 @@ tgw_task_send_record(tgw_task_t *t)
         in.rec = TGW_REC_ACK;       /* a bad entry: nothing to write */
     }
     if (tgw_plan_build(&in, plan) != 0) {
-        free(plan);
+        tgw_plan_free(plan);
         t->stalled = 1;
         return;
     }
     rv = tgw_store_record(t->rc, t->conf, t->stream, t->entry, plan,
                           tgw_task_recorded, t);
     tgw_plan_free(plan);
-    free(plan);
     if (rv != 0) {
         t->stalled = 1;
         return;

@@ -58,6 +58,8 @@ typedef struct {
 
 struct tgw_task_s {
     tgw_task_t         *prev, *next;    /* the owner's list */
+    tgw_task_t         *hnext;      /* the owner's lookup by entry */
+    unsigned            hkey;       /* hash of stream and entry */
     const tgw_task_events_t *ev;
     void               *owner;
     uv_loop_t          *loop;

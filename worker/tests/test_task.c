@@ -161,7 +161,10 @@ main(void)
         uv_run(&loop, UV_RUN_ONCE);
     }
     ok(rc.state == TGW_RCONN_READY, "connected");
-    tgw_processor_init(&proc, &loop, &rc, c);
+    if (tgw_processor_init(&proc, &loop, &rc, c) != 0) {
+        printf("Bail out! out of memory\n");
+        return 1;
+    }
     proc.on_final = on_final;
 
     /* ---- a task runs and is recorded ---- */
