@@ -32,7 +32,9 @@
 #
 # Settings (environment): N (100000) tasks per ping run, CONCS ("1 16 64
 # 256"), N_EXEC (3000), N_CELERY (10000), N_RQ (1000), CELERY_CONC (2),
-# RUNS (3), LIMIT (300) seconds per step, PEERS (1; 0 skips Celery/RQ).
+# RUNS (3), LIMIT (300) seconds per step, PEERS (1; 0 skips Celery/RQ),
+# WORKER (build/taskgw-worker: another build to compare, e.g. an older
+# one).
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -46,8 +48,9 @@ RUNS=${RUNS:-3}
 LIMIT=${LIMIT:-300}
 PEERS=${PEERS:-1}
 PY=/usr/bin/python3                 # Debian's, where python3-celery lives
+WORKER=${WORKER:-build/taskgw-worker}
 
-[ -x build/taskgw-worker ] || { echo "bench: run make first" >&2; exit 1; }
+[ -x "$WORKER" ] || { echo "bench: run make first" >&2; exit 1; }
 if [ "$PEERS" = 1 ] && ! $PY -c 'import celery, rq, redis' 2>/dev/null; then
     echo "bench: Celery/RQ missing: sh scripts/deps.sh bench (or PEERS=0)" >&2
     exit 1
@@ -286,7 +289,7 @@ taskgw() {
 JSON
     fill "$n" "$type"
     t0=$(date +%s%N)
-    build/taskgw-worker -c "$DIR/worker.json" > "$DIR/logs/worker.log" 2>&1 &
+    "$WORKER" -c "$DIR/worker.json" > "$DIR/logs/worker.log" 2>&1 &
     BENCH_PID=$!
     deadline=$(( $(date +%s) + LIMIT ))
     while :; do
