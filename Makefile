@@ -107,8 +107,8 @@ install: all
 	install -d $(DESTDIR)$(NGX_MODDIR) $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)$(CONF_DIR) $(DESTDIR)$(DOC_DIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(NGX_MODDIR)/
-	install -m 0755 $(BUILD)/taskgw-worker $(BUILD)/taskgwctl \
-	    $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/taskgw-worker $(BUILD)/taskgw-exec-keeper \
+	    $(BUILD)/taskgwctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 conf/taskgw-worker.service $(DESTDIR)$(SYSTEMD_DIR)/
 	install -m 0644 docs/*.md conf/nginx.conf conf/grafana-dashboard.json \
 	    conf/prometheus-alerts.yml \

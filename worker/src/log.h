@@ -44,6 +44,16 @@ void tgw_log_trace_bind(tgw_log_trace_t *n, const char *task_id,
 void tgw_log_trace_unbind(tgw_log_trace_t *n);
 
 /*
+ * Buffering (off at start): while on, lines collect in memory and go out
+ * with tgw_log_flush(), in one write(2) for all of them.  The worker
+ * flushes once per loop iteration, before the loop waits, and at exit,
+ * so a line is never held while the worker sleeps.  Turning it off
+ * flushes.
+ */
+void tgw_log_buffer(int on);
+void tgw_log_flush(void);
+
+/*
  * Writes one event: the arguments after event are key, value string pairs
  * ending with NULL.  A NULL value (with a non-NULL key) skips the pair.
  */

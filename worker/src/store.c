@@ -61,6 +61,46 @@ tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
 
 
 int
+tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    const char *stream, const char *entry, uint64_t now_ms,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    const tgw_handler_conf_t *h;
+    tgw_args_t                a;
+    size_t                    i;
+
+    tgw_args_init(&a);
+    tgw_args_script(&a, tgw_lua_take);
+    tgw_args_add(&a, "1");
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, entry);
+    tgw_args_addu(&a, now_ms);
+    tgw_args_addu(&a, (uint64_t) tgw_conf_max_attempts(c, NULL));
+    /* the types not started with the default rule: capped ones (held
+     * for the cap), and those with their own max_attempts */
+    for (i = 0; i < c->nhandlers; i++) {
+        h = &c->handlers[i];
+        if (h->concurrency > 0) {
+            tgw_args_add(&a, h->type);
+            tgw_args_add(&a, "hold");
+        } else if (tgw_conf_max_attempts(c, h)
+                   != tgw_conf_max_attempts(c, NULL))
+        {
+            tgw_args_add(&a, h->type);
+            tgw_args_addu(&a, (uint64_t) tgw_conf_max_attempts(c, h));
+        }
+    }
+    if (a.overflow) {
+        tgw_args_free(&a);
+        return -1;
+    }
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
 tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
     int max_attempts, tgw_rconn_reply_cb cb, void *data)

@@ -24,6 +24,7 @@
 #define TGW_START_GONE         -1   /* the hash is gone */
 #define TGW_START_CANCELLED     0   /* cancel requested */
 #define TGW_START_OK            1   /* running; attempts counted */
+#define TGW_START_LOADED        2   /* take.lua: loaded, not started */
 
 /* The stream of queue q at priority p (0 high): "<prefix>:q:<q>:<p>",
  * allocated; NULL when out of memory. */
@@ -31,6 +32,14 @@ char *tgw_store_stream(const tgw_conf_t *c, const char *queue, int prio);
 
 /* HGETALL of a task hash. */
 int tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* The take script (worker/common/lua/take.lua): the task's hash, and its
+ * run started unless the worker has to look at it first.  -1 (nothing
+ * sent) also when the handlers that need their own treatment do not fit
+ * in one command: the caller then loads and starts in two steps. */
+int tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data);
 
 /* The start script (worker/common/lua/start.lua). */
