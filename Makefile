@@ -26,7 +26,8 @@ NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
 
-.PHONY: all deps module worker run test test-asan fuzz fuzz-run install clean
+.PHONY: all deps module worker run test test-asan lint fuzz fuzz-run install \
+        clean
 
 all: deps module worker
 
@@ -76,6 +77,12 @@ test-asan:
 	@sh scripts/deps.sh test
 	$(MAKE) SAN=1 module worker
 	@TASKGW_SAN=1 sh scripts/test.sh
+
+# cppcheck and clang-tidy over the module, the worker, the CLI and the unit
+# tests, each file with its own compile flags (scripts/lint.sh,
+# .clang-tidy, scripts/cppcheck.supp); fails on any finding.
+lint: $(NGX_BUILD)/objs/Makefile worker/common/tgw_lua.h
+	@sh scripts/lint.sh $(NGX_BUILD)
 
 # libFuzzer targets of the parsers (fuzz/, docs/testing.md), built with
 # clang, ASan and UBSan into build/fuzz; `make fuzz-run` fuzzes each one
