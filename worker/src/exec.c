@@ -316,7 +316,7 @@ tgw_exec_start(tgw_run_t *run)
     stdio[2].data.stream = (uv_stream_t *) &run->err;
     /* The program runs under a keeper (keeper.h), which kills it and its
      * whole process group when this worker dies. */
-    opt.file = TGW_KEEPER_SELF;
+    opt.file = tgw_keeper_self();
     opt.args = argv;
     opt.env = env;
     opt.stdio = stdio;

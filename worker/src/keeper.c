@@ -40,6 +40,23 @@ tgw_keeper_argv(char * const *prog, char *pid_buf)
 }
 
 
+const char *
+tgw_keeper_self(void)
+{
+    static char  path[32];
+    int          fd;
+
+    if (path[0] == '\0') {
+        fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+            return "/proc/self/exe";
+        }
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    }
+    return path;
+}
+
+
 int
 tgw_keeper_wanted(int argc, char **argv)
 {

@@ -42,13 +42,20 @@
  * Builds the argv that runs prog through the keeper for the worker
  * (this process): a NULL-terminated, malloc'ed array whose strings are
  * prog's own (not copied), except for the pid text written into pid_buf
- * (at least 24 bytes).  Spawn it as TGW_KEEPER_SELF.  NULL when out of
+ * (at least 24 bytes).  Spawn it as tgw_keeper_self().  NULL when out of
  * memory.
  */
 char **tgw_keeper_argv(char * const *prog, char *pid_buf);
 
-/* The program the keeper argv is spawned as: this very binary. */
-#define TGW_KEEPER_SELF  "/proc/self/exe"
+/*
+ * The file the keeper argv is spawned as: this very binary, the running
+ * one even when the file on disk was replaced since.  That is a
+ * descriptor of /proc/self/exe, opened (close-on-exec) at the first call
+ * and named "/proc/self/fd/N"; "/proc/self/exe" itself when it cannot be
+ * opened.  Not "/proc/self/exe" always: under valgrind that is valgrind's
+ * own tool, while valgrind opens this program's file for it.
+ */
+const char *tgw_keeper_self(void);
 
 /* 1 when argv asks this process to be a keeper. */
 int tgw_keeper_wanted(int argc, char **argv);
