@@ -1,5 +1,7 @@
 # taskgw build.  `make` builds everything, `make run` starts a demo stack,
-# `make test` runs every suite, `make test-asan` runs them under ASan+UBSan.
+# `make test` runs every suite, `make test-asan` runs them under ASan+UBSan,
+# `make test-valgrind` the worker's end-to-end suites under valgrind,
+# `make lint` the static analysers.
 
 NGX_SRC     ?= /usr/share/nginx/src
 NGINX       ?= /usr/sbin/nginx
@@ -26,8 +28,8 @@ NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
 
-.PHONY: all deps module worker run test test-asan lint fuzz fuzz-run install \
-        clean
+.PHONY: all deps module worker run test test-asan test-valgrind lint fuzz \
+        fuzz-run install clean
 
 all: deps module worker
 
@@ -77,6 +79,16 @@ test-asan:
 	@sh scripts/deps.sh test
 	$(MAKE) SAN=1 module worker
 	@TASKGW_SAN=1 sh scripts/test.sh
+
+# The end-to-end suites that run taskgw-worker, every worker under
+# valgrind's memcheck: a memory error or a definite leak fails the suite
+# (TASKGW_VALGRIND in t/lib/TaskGW/Stack.pm, docs/testing.md).
+VALGRIND_SUITES ?= $(shell grep -l start_worker t/e2e/*.t)
+
+test-valgrind:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@TASKGW_VALGRIND=1 sh scripts/test.sh $(VALGRIND_SUITES)
 
 # cppcheck and clang-tidy over the module, the worker, the CLI and the unit
 # tests, each file with its own compile flags (scripts/lint.sh,
