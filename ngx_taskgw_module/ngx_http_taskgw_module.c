@@ -12,6 +12,7 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_limit.h"
 #include "ngx_http_taskgw_ops.h"
+#include "ngx_http_taskgw_pubsub.h"
 
 
 static ngx_int_t ngx_http_taskgw_init(ngx_conf_t *cf);
@@ -36,6 +37,8 @@ static char *ngx_http_taskgw_prefix_check(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_taskgw_max_delay_check(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_taskgw_max_wait_check(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -57,6 +60,8 @@ static ngx_conf_post_handler_pt  ngx_http_taskgw_prefix_post =
     ngx_http_taskgw_prefix_check;
 static ngx_conf_post_handler_pt  ngx_http_taskgw_max_delay_post =
     ngx_http_taskgw_max_delay_check;
+static ngx_conf_post_handler_pt  ngx_http_taskgw_max_wait_post =
+    ngx_http_taskgw_max_wait_check;
 
 
 /* directive names by ngx_http_taskgw_handler_e, for messages */
@@ -64,14 +69,6 @@ static ngx_str_t  ngx_http_taskgw_handler_names[] = {
     ngx_null_string,
     ngx_string("taskgw_enqueue"),
     ngx_string("taskgw_status")
-};
-
-
-ngx_str_t  ngx_http_taskgw_priorities[] = {
-    ngx_string("high"),
-    ngx_string("normal"),
-    ngx_string("low"),
-    ngx_null_string
 };
 
 
@@ -153,6 +150,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("taskgw_status_max_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, status_max_wait),
+      &ngx_http_taskgw_max_wait_post },
 
     { ngx_string("taskgw_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -321,6 +325,7 @@ ngx_http_taskgw_create_main_conf(ngx_conf_t *cf)
     tmcf->tokens_redis = NGX_CONF_UNSET;
     tmcf->tokens_cache_ttl = NGX_CONF_UNSET_MSEC;
     tmcf->tokens_cache_size = NGX_CONF_UNSET_SIZE;
+    tmcf->request_id_index = NGX_CONF_UNSET;
 
     return tmcf;
 }
@@ -402,6 +407,7 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->priority = NGX_CONF_UNSET_UINT;
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
+    tlcf->status_max_wait = NGX_CONF_UNSET_MSEC;
     tlcf->max_payload = NGX_CONF_UNSET_SIZE;
     tlcf->max_backlog = NGX_CONF_UNSET;
     tlcf->auth = NGX_CONF_UNSET_UINT;
@@ -445,6 +451,8 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TASKGW_PRIO_NORMAL);
     ngx_conf_merge_value(conf->validate_json, prev->validate_json, 0);
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
+    ngx_conf_merge_msec_value(conf->status_max_wait, prev->status_max_wait,
+                              NGX_HTTP_TASKGW_MAX_WAIT);
     ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
                               16 * 1024 * 1024);
     ngx_conf_merge_value(conf->max_backlog, prev->max_backlog, 0);
@@ -637,6 +645,26 @@ ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post, void *data)
 
 
 /*
+ * taskgw_status_max_wait time; -- can only lower the longest long poll
+ */
+
+static char *
+ngx_http_taskgw_max_wait_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *mp = data;
+
+    if (*mp > NGX_HTTP_TASKGW_MAX_WAIT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"taskgw_status_max_wait\" must be at most "
+                           "%Ms", (ngx_msec_t) NGX_HTTP_TASKGW_MAX_WAIT / 1000);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * taskgw_max_delay time; -- bounded, so that a start time in unix ms
  * (now + delay * 1000) is always far from overflowing 64 bits
  */
@@ -782,11 +810,25 @@ ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                         *value, s;
     ngx_uint_t                         i, p;
     ngx_http_complex_value_t         **cvp;
+    ngx_http_taskgw_main_conf_t       *tmcf;
     ngx_http_compile_complex_value_t   ccv;
+
+    static ngx_str_t  request_id = ngx_string("request_id");
 
     rv = ngx_http_taskgw_set_handler(cf, tlcf, NGX_HTTP_TASKGW_ENQUEUE);
     if (rv != NGX_CONF_OK) {
         return rv;
+    }
+
+    /* the task's request_id is $request_id, kept in the request's slot */
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_taskgw_module);
+
+    if (tmcf->request_id_index == NGX_CONF_UNSET) {
+        tmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+        if (tmcf->request_id_index == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     value = cf->args->elts;
@@ -1031,13 +1073,18 @@ ngx_http_taskgw_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_taskgw_redis_init_process(cycle, tmcf);
+    if (ngx_http_taskgw_redis_init_process(cycle, tmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_taskgw_pubsub_init_process(cycle, tmcf);
 }
 
 
 static void
 ngx_http_taskgw_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_taskgw_pubsub_exit_process(cycle);
     ngx_http_taskgw_redis_exit_process(cycle);
 }
 

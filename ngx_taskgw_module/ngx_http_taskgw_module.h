@@ -30,6 +30,8 @@
 #define NGX_HTTP_TASKGW_KEY_TOKEN     TGW_KEYF_TOKEN("%V", "%*s")
 #define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
 #define NGX_HTTP_TASKGW_KEY_RESULT_TTL "%V:config:result_ttl"
+#define NGX_HTTP_TASKGW_KEY_CHAN_DONE "%V" TGW_CHAN_DONE
+#define NGX_HTTP_TASKGW_KEY_CHAN_REVOKED "%V" TGW_CHAN_REVOKED
 
 /* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
 #define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255
@@ -44,6 +46,10 @@
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
 #define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
 #define NGX_HTTP_TASKGW_DIGEST_LEN    32     /* SHA-256 */
+
+/* GET <status>/<id>?wait=N waits at most this long (ms); the
+ * taskgw_status_max_wait directive can only lower it */
+#define NGX_HTTP_TASKGW_MAX_WAIT      30000
 
 /* taskgw_max_delay at most 10 years (3650 days), in seconds */
 #define NGX_HTTP_TASKGW_MAX_DELAY_CAP ((time_t) 3650 * 86400)
@@ -83,6 +89,7 @@ typedef struct {
     ngx_msec_t                  backoff_max; /* reconnect delay cap */
     ngx_str_t                   prefix;      /* key namespace */
     ngx_flag_t                  used;        /* some location needs Redis */
+    ngx_int_t                   request_id_index; /* $request_id's */
     ngx_shm_zone_t             *metrics;     /* counters of all workers */
 
     /* taskgw_tokens: ngx_http_taskgw_token_t, NULL without a file */
@@ -127,6 +134,7 @@ typedef struct {
 
     /* taskgw_status */
     ngx_http_complex_value_t   *status_id; /* NULL: last path segment */
+    ngx_msec_t                  status_max_wait; /* longest ?wait= */
 
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
@@ -171,6 +179,9 @@ typedef struct {
     ngx_str_t                   callback_url; /* X-Callback-URL, checked */
     ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
+    unsigned                    reloaded:1;  /* enqueue sent SCRIPT LOAD */
+    unsigned                    payload_apart:1; /* in its own HSET */
+    unsigned                    plain:1;     /* enqueue without the script */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
 
@@ -196,14 +207,14 @@ typedef struct {
     /* operations: metrics, health, admin */
     uint64_t                    started_us;  /* enqueue timing; 0: none */
     void                       *ops;         /* the ops handler's state */
+    void                       *wait;        /* a long poll (status.c) */
 } ngx_http_taskgw_ctx_t;
 
 
 extern ngx_module_t  ngx_http_taskgw_module;
-extern ngx_str_t     ngx_http_taskgw_priorities[];
 
 
-/* ngx_http_taskgw_reply.c: replies, variables, time helpers */
+/* ngx_http_taskgw_reply.c: replies, variables, the clock */
 ngx_int_t ngx_http_taskgw_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_taskgw_init_filters(ngx_conf_t *cf);
 ngx_http_taskgw_ctx_t *ngx_http_taskgw_get_ctx(ngx_http_request_t *r);
@@ -215,7 +226,6 @@ ngx_int_t ngx_http_taskgw_unavailable(ngx_http_request_t *r,
     const char *message);
 ngx_int_t ngx_http_taskgw_not_allowed(ngx_http_request_t *r, char *allow,
     const char *message);
-u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 int64_t ngx_http_taskgw_now_ms(void);
 ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,
     const char *name, ngx_table_elt_t **h);
@@ -229,7 +239,6 @@ ngx_int_t ngx_http_taskgw_access_init(ngx_conf_t *cf);
 /* ngx_http_taskgw_allow.c */
 char *ngx_http_taskgw_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_taskgw_allow_check(ngx_http_request_t *r);
-ngx_int_t ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs);
 
 /* ngx_http_taskgw_token.c */
 char *ngx_http_taskgw_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -242,12 +251,9 @@ ngx_int_t ngx_http_taskgw_token_resume(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);
 ngx_int_t ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx,
     ngx_str_t *queue);
-extern ngx_str_t  ngx_http_taskgw_roles[];
 
 /* ngx_http_taskgw_enqueue.c */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
-    ngx_uint_t colon);
 
 /* ngx_http_taskgw_callback.c */
 char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -257,6 +263,16 @@ ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
 
 /* metrics, health, admin: ngx_http_taskgw_ops.h */
 uint64_t ngx_http_taskgw_clock_us(void);
+
+/* ngx_http_taskgw_parse.c (the rest: ngx_http_taskgw_parse.h) */
+extern ngx_str_t  ngx_http_taskgw_priorities[];
+extern ngx_str_t  ngx_http_taskgw_roles[];
+ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
+    ngx_uint_t colon);
+ngx_int_t ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs);
+
+/* ngx_http_taskgw_render.c */
+u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 
 /* ngx_http_taskgw_status.c */
 ngx_int_t ngx_http_taskgw_status_handler(ngx_http_request_t *r);

@@ -13,10 +13,7 @@
 #include <openssl/crypto.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_token.h"
-
-
-/* The longest token accepted in a header. */
-#define NGX_HTTP_TASKGW_TOKEN_MAX       4096
+#include "ngx_http_taskgw_parse.h"
 
 
 static void ngx_http_taskgw_sha256(u_char *p, size_t len, u_char *digest);
@@ -238,44 +235,24 @@ ngx_http_taskgw_token_resume(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_taskgw_token_get(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char           *p, *last;
+    ngx_str_t        *auth, *api;
     ngx_table_elt_t  *h;
 
-    h = r->headers_in.authorization;
+    auth = r->headers_in.authorization ? &r->headers_in.authorization->value
+                                       : NULL;
+    api = NULL;
 
-    if (h && h->value.len > 7
-        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
-    {
-        p = h->value.data + 7;
-        last = h->value.data + h->value.len;
-
-    } else {
+    if (ngx_http_taskgw_is_bearer(auth) != NGX_OK) {
         if (ngx_http_taskgw_find_header(r, "X-API-Token", &h) != NGX_OK
             || h == NULL)
         {
             return NGX_DECLINED;
         }
 
-        p = h->value.data;
-        last = h->value.data + h->value.len;
+        api = &h->value;
     }
 
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    while (last > p && last[-1] == ' ') {
-        last--;
-    }
-
-    if (p == last || last - p > NGX_HTTP_TASKGW_TOKEN_MAX) {
-        return NGX_DECLINED;
-    }
-
-    token->data = p;
-    token->len = last - p;
-
-    return NGX_OK;
+    return ngx_http_taskgw_parse_token(auth, api, token);
 }
 
 

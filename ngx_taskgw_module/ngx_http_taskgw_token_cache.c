@@ -19,7 +19,9 @@
  * hash fields as Redis gave them (parsed again per request); a token
  * Redis did not know has none ("found" is 0).  A pending entry has no
  * answer yet: some worker's lookup is in flight until "expires" (its
- * start plus taskgw_redis_timeout).
+ * start plus taskgw_redis_timeout); when the token is revoked meanwhile
+ * it is "stale", and the answer of that lookup, which may predate the
+ * revocation, is not cached.
  */
 typedef struct {
     ngx_rbtree_node_t           node;     /* key: first bytes of digest */
@@ -28,6 +30,7 @@ typedef struct {
     u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
     unsigned                    found:1;
     unsigned                    pending:1;
+    unsigned                    stale:1;
     u_short                     len[NGX_HTTP_TASKGW_TF_COUNT];
     u_char                      data[1];  /* the fields, one after another */
 } ngx_http_taskgw_token_node_t;
@@ -339,6 +342,37 @@ ngx_http_taskgw_token_cache_abandon(ngx_http_taskgw_main_conf_t *tmcf,
 
 
 /*
+ * A token was revoked (the message of taskgwctl or the admin API, heard
+ * by the subscriber): whatever the cache holds for its digest goes, in
+ * every worker at once, so the next request asks Redis again.  A lookup
+ * in flight is let finish, but its answer is not cached.
+ */
+
+void
+ngx_http_taskgw_token_cache_forget(ngx_http_taskgw_main_conf_t *tmcf,
+    u_char *digest)
+{
+    ngx_http_taskgw_token_node_t   *tn;
+    ngx_http_taskgw_token_cache_t  *cache;
+
+    cache = tmcf->token_cache->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    tn = ngx_http_taskgw_token_cache_find(cache, digest);
+
+    if (tn != NULL && tn->pending) {
+        tn->stale = 1;
+
+    } else if (tn != NULL) {
+        ngx_http_taskgw_token_cache_free(cache, tn);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
  * Remembers Redis's answer for a digest: the token's fields, or NULL for
  * "no such token" (as is a token with an absurdly long field).  When the
  * zone is full the least recently used entries make room, so random
@@ -352,7 +386,7 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
 {
     u_char                         *p;
     size_t                          size;
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, stale;
     ngx_http_taskgw_token_node_t   *tn;
     ngx_http_taskgw_token_cache_t  *cache;
 
@@ -384,7 +418,14 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
 
     tn = ngx_http_taskgw_token_cache_find(cache, digest);
     if (tn) {
+        stale = tn->pending && tn->stale;
+
         ngx_http_taskgw_token_cache_free(cache, tn);
+
+        if (stale) {
+            /* revoked while it was looked up: nothing worth keeping */
+            goto done;
+        }
     }
 
     tn = ngx_http_taskgw_token_cache_alloc(cache, digest, size);

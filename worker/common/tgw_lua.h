@@ -31,6 +31,9 @@ static const char tgw_lua_cancel[] __attribute__((unused)) =
     "               'type', 'task.cancelled', 'created_at', ARGV[2])\n"
     "    redis.call('ZADD', KEYS[4], ARGV[2], ARGV[6])\n"
     "    redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl))\n"
+    "    if ARGV[7] and ARGV[7] ~= '' then\n"
+    "      redis.call('PUBLISH', ARGV[7], ARGV[1])\n"
+    "    end\n"
     "    return {1, s}\n"
     "  end\n"
     "  s = 'queued'\n"
@@ -156,9 +159,6 @@ static const char tgw_lua_dead_replay[] __attribute__((unused)) =
     ;
 
 static const char tgw_lua_enqueue[] __attribute__((unused)) =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
-    "  return redis.error_reply('ERR taskgw enqueue: the task hash is missing')\n"
-    "end\n"
     "if KEYS[4] ~= '' then\n"
     "  local v = redis.call('GET', KEYS[4])\n"
     "  if v then\n"
@@ -175,6 +175,7 @@ static const char tgw_lua_enqueue[] __attribute__((unused)) =
     "  redis.call('DEL', KEYS[1])\n"
     "  return {4}\n"
     "end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
     "if ARGV[2] ~= '0' then\n"
     "  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])\n"
     "else\n"
@@ -208,6 +209,7 @@ static const char tgw_lua_move[] __attribute__((unused)) =
     "    redis.call('ZADD', ARGV[18], ARGV[2], eid)\n"
     "    redis.call('PEXPIRE', tk, ARGV[17])\n"
     "    redis.call('ZREM', KEYS[1], id)\n"
+    "    redis.call('PUBLISH', ARGV[1] .. '" TGW_CHAN_DONE "', id)\n"
     "    dead[#dead + 1] = id\n"
     "  else\n"
     "    local p = t[2] or 'normal'\n"
@@ -431,6 +433,7 @@ static const char tgw_lua_token_revoke[] __attribute__((unused)) =
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000',\n"
     "           '*', 'who', ARGV[4], 'what', 'token revoke',\n"
     "           'name', ARGV[1], 'when', ARGV[3])\n"
+    "redis.call('PUBLISH', ARGV[2] .. '" TGW_CHAN_REVOKED "', d)\n"
     "return 1\n"
     ;
 
