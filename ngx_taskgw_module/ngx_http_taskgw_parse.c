@@ -53,7 +53,7 @@ ngx_http_taskgw_parse_priority(ngx_str_t *value)
                                ngx_http_taskgw_priorities[p].data,
                                value->len) == 0)
         {
-            return p;
+            return (ngx_int_t) p;
         }
     }
 

@@ -403,5 +403,5 @@ ngx_http_taskgw_token_deny(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
         break;
     }
 
-    return status;
+    return (ngx_int_t) status;
 }
