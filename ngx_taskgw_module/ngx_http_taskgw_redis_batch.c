@@ -472,7 +472,7 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
     u_char                        *p;
     ngx_uint_t                     n;
     ngx_chain_t                  **pp, *cl, *rest;
-    ngx_http_taskgw_redis_out_t   *out, *ping;
+    ngx_http_taskgw_redis_out_t   *out, *piece, *ping;
     ngx_http_taskgw_redis_conn_t  *rc;
 
     rc = link->rc;
@@ -503,13 +503,13 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
     n = 0;
 
     for (cl = *pp; cl; cl = cl->next) {
-        out = (ngx_http_taskgw_redis_out_t *) cl;
+        piece = (ngx_http_taskgw_redis_out_t *) cl;
 
-        if (out->owner != op) {
+        if (piece->owner != op) {
             break;
         }
 
-        if (out->first) {
+        if (piece->first) {
             n++;
         }
     }

@@ -353,7 +353,14 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
         } else if (strcmp(f[n].name, TGW_F_TRACEPARENT) == 0) {
             stored = r->element[i + 1];
         } else if (strcmp(f[n].name, TGW_F_ATTEMPTS) == 0) {
-            attempts = atoi(f[n].value);
+            int64_t a;
+
+            /* written by the start script, at most 10^9 */
+            if (tgw_parse_int64(f[n].value, f[n].value_len, &a) == 0
+                && a > 0)
+            {
+                attempts = a > 1000000000 ? 1000000000 : (int) a;
+            }
         } else if (strcmp(f[n].name, TGW_F_STARTED_AT) == 0) {
             started = strtoull(f[n].value, NULL, 10);
         }
