@@ -161,6 +161,7 @@ ngx_http_taskgw_limit_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     shm = ngx_http_taskgw_shm_add(cf, &name, size,
                                   sizeof(ngx_http_taskgw_limit_node_t),
+                                  NGX_HTTP_TASKGW_SHM_KEEP,
                                   &ngx_http_taskgw_limit_tag);
     if (shm == NULL) {
         return NGX_CONF_ERROR;

@@ -91,7 +91,7 @@ typedef struct {
     ngx_flag_t                  tokens_redis;     /* run-time tokens */
     ngx_msec_t                  tokens_cache_ttl;
     size_t                      tokens_cache_size;
-    ngx_shm_zone_t             *token_cache;      /* of run-time tokens */
+    struct ngx_http_taskgw_shm_s *token_cache;    /* of run-time tokens */
 } ngx_http_taskgw_main_conf_t;
 
 
