@@ -49,6 +49,8 @@ typedef struct {
     ngx_http_taskgw_rate_t       rate;
     ngx_uint_t                   burst;    /* requests beyond the rate */
     ngx_http_taskgw_shm_t       *shm;
+    ngx_str_t                    policy;   /* "<name>";q=<n>;w=<period> */
+    ngx_str_t                    state;    /* "<name>";r= */
 } ngx_http_taskgw_limit_zone_t;
 
 

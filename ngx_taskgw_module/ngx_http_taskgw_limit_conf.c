@@ -159,6 +159,22 @@ ngx_http_taskgw_limit_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     zone->name = name;
     zone->burst = (burst == NGX_CONF_UNSET) ? 0 : (ngx_uint_t) burst;
 
+    /* the zone's part of the RateLimit fields, written once */
+
+    zone->policy.data = ngx_pnalloc(cf->pool, name.len + 2 * NGX_INT_T_LEN
+                                              + sizeof("\"\";q=;w="));
+    zone->state.data = ngx_pnalloc(cf->pool, name.len + sizeof("\"\";r="));
+
+    if (zone->policy.data == NULL || zone->state.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->policy.len = ngx_sprintf(zone->policy.data, "\"%V\";q=%ui;w=%ui",
+                                   &name, zone->rate.n, zone->rate.period)
+                       - zone->policy.data;
+    zone->state.len = ngx_sprintf(zone->state.data, "\"%V\";r=", &name)
+                      - zone->state.data;
+
     shm = ngx_http_taskgw_shm_add(cf, &name, size,
                                   sizeof(ngx_http_taskgw_limit_node_t),
                                   NGX_HTTP_TASKGW_SHM_KEEP,

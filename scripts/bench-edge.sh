@@ -11,7 +11,8 @@
 # trust.  Then a 10 MB taskgw_limit_zone is filled with distinct keys and
 # the number it held when it first had to evict one is printed.
 # TASKGW_BENCH_EDGE_EXTRA adds directives to the guarded locations;
-# TASKGW_BENCH_LIMIT=off leaves the taskgw_limit out.  Needs wrk.
+# TASKGW_BENCH_LIMIT=off leaves the taskgw_limit out; TASKGW_BENCH_MODULE
+# runs another build of the module (to compare two).  Needs wrk.
 #
 #   sh scripts/bench-edge.sh [seconds] [connections] [rounds]
 set -u
@@ -26,7 +27,8 @@ LIMIT='taskgw_limit zone=bench;'
 [ "${TASKGW_BENCH_LIMIT:-on}" = off ] && LIMIT=
 
 command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
-[ -f build/ngx_http_taskgw_module.so ] || { echo "bench: run make first" >&2; exit 1; }
+MODULE=${TASKGW_BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
+[ -f "$MODULE" ] || { echo "bench: run make first" >&2; exit 1; }
 [ -x build/taskgwctl ] || { echo "bench: run make first" >&2; exit 1; }
 
 . scripts/bench-lib.sh
@@ -38,7 +40,7 @@ echo ok > "$DIR/html/ok"
 bench_tokens
 
 cat > "$DIR/conf/nginx.conf" <<CONF
-load_module $ROOT/build/ngx_http_taskgw_module.so;
+load_module $MODULE;
 worker_processes 1;
 error_log logs/error.log notice;
 pid logs/nginx.pid;

@@ -430,3 +430,27 @@ GET /static
 --- response_headers
 Content-Type: application/json
 WWW-Authenticate: Bearer
+
+
+
+=== TEST 24: a token accepted before does not let in tokens that differ from it
+--- config
+    location /t {
+        taskgw_auth dev;
+        add_header X-Who "[$taskgw_token_name]" always;
+        empty_gif;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["X-API-Token: dev-secret-token-1",
+ "X-API-Token: dev-secret-token-1",
+ "X-API-Token: dev-secret-token-2",
+ "X-API-Token: dev-secret-token-",
+ "X-API-Token: dev-secret-token-10",
+ "X-API-Token: ops-secret-token-2"]
+--- error_code eval
+[200, 200, 401, 401, 401, 200]
+--- response_headers eval
+["X-Who: [ci-bot]", "X-Who: [ci-bot]", "X-Who: []", "X-Who: []", "X-Who: []",
+ "X-Who: [oncall]"]
