@@ -53,8 +53,6 @@ typedef struct {
 static ngx_int_t ngx_http_taskgw_limit_key(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_limit_t *limit,
     ngx_http_taskgw_limit_state_t *st);
-static void ngx_http_taskgw_limit_token_rate(ngx_uint_t rate,
-    ngx_http_taskgw_rate_t *r);
 static ngx_uint_t ngx_http_taskgw_limit_lock(ngx_http_taskgw_shm_t **locked,
     ngx_http_taskgw_limit_state_t *st, ngx_uint_t n);
 static ngx_int_t ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
@@ -337,8 +335,9 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
     if (ctx->token_name.len) {
         st->key = ctx->token_name;
 
-        if (ctx->token_rate) {
-            ngx_http_taskgw_limit_token_rate(ctx->token_rate, &st->rate);
+        if (ctx->token_rate.n) {
+            /* as written in the token's rate=, for RateLimit-Policy too */
+            st->rate = ctx->token_rate;
         }
 
         goto rate;
@@ -406,30 +405,6 @@ rate:
     st->tau = (uint64_t) st->zone->burst * st->t;
 
     return NGX_OK;
-}
-
-
-/*
- * A token's rate= arrives as requests per 1000 s (N * 1000 for "Nr/s",
- * N * 1000 / 60 rounded down for "Nr/m"); the N and period it was
- * written with are found back exactly, so that the emission interval and
- * the RateLimit-Policy fields are those of the token file.
- */
-
-static void
-ngx_http_taskgw_limit_token_rate(ngx_uint_t rate,
-    ngx_http_taskgw_rate_t *r)
-{
-    if (rate % 1000 == 0) {
-        r->n = rate / 1000;
-        r->period = 1;
-        return;
-    }
-
-    /* the one N with N * 1000 / 60 == rate */
-
-    r->n = (rate * 60 + 999) / 1000;
-    r->period = 60;
 }
 
 

@@ -30,13 +30,6 @@
 #define NGX_HTTP_TASKGW_RATE_MAX              1000000
 
 
-/* A rate as written, "10r/s" or "600r/m": n requests per period. */
-typedef struct {
-    ngx_uint_t                   n;
-    ngx_uint_t                   period;   /* seconds: 1 or 60 */
-} ngx_http_taskgw_rate_t;
-
-
 /* The value of a node in a limit zone. */
 typedef struct {
     uint64_t                     tat;      /* microseconds, monotonic */

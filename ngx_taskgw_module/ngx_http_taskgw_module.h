@@ -95,6 +95,13 @@ typedef struct {
 } ngx_http_taskgw_main_conf_t;
 
 
+/* A rate as written, "10r/s" or "600r/m": n requests per period. */
+typedef struct {
+    ngx_uint_t                  n;           /* 0: no rate */
+    ngx_uint_t                  period;      /* seconds: 1 or 60 */
+} ngx_http_taskgw_rate_t;
+
+
 /*
  * One token: from the token file, or a run-time token from Redis (then
  * copied into the request's pool).  Only its SHA-256 digest is known.
@@ -104,7 +111,7 @@ typedef struct {
     ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
     u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
     ngx_array_t                *ips;         /* ngx_cidr_t; NULL: anywhere */
-    ngx_uint_t                  rate;        /* r/s * 1000; 0: the zone's */
+    ngx_http_taskgw_rate_t      rate;        /* n 0: the zone's */
     ngx_array_t                *queues;      /* ngx_str_t; NULL: any queue */
     unsigned                    disabled:1;
 } ngx_http_taskgw_token_t;
@@ -188,7 +195,7 @@ typedef struct {
     ngx_str_t                   token_name;  /* also the task's owner */
     ngx_str_t                   token_role;  /* "dev", "ops", "admin" */
     ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
-    ngx_uint_t                  token_rate;  /* r/s * 1000; 0: zone's */
+    ngx_http_taskgw_rate_t      token_rate;  /* n 0: the zone's */
     ngx_array_t                *token_ips;   /* ngx_cidr_t or NULL */
     ngx_array_t                *token_queues; /* ngx_str_t or NULL */
     ngx_str_t                   limit_status; /* $taskgw_limit_status */

@@ -61,11 +61,13 @@ static ngx_uint_t  ngx_http_taskgw_digest_state;  /* 0: no key yet, 1: key,
 
 
 /*
- * Who is calling.  With taskgw_auth off nothing is asked.  Otherwise the
- * token's SHA-256 digest is looked for among the file's tokens (the match
- * confirmed in constant time); a token not there is looked up in the
- * cache of run-time tokens, then in Redis (NGX_AGAIN: the answer resumes
- * the request).
+ * Who is calling.  The token's SHA-256 digest is looked for among the
+ * file's tokens (the match confirmed in constant time); a token not there
+ * is looked up in the cache of run-time tokens, then in Redis (NGX_AGAIN:
+ * the answer resumes the request).  With taskgw_auth off a token is not
+ * asked for, but one that is sent is identified the same way, so that
+ * the limiter, the task's owner and $taskgw_token_* know the caller; a
+ * token that would be refused is ignored instead (see token_deny).
  * Returns NGX_OK when the token may use this location, else the status
  * of the refusal (see ngx_http_taskgw_token_deny).
  */
@@ -83,11 +85,12 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
-    if (tlcf->auth == NGX_HTTP_TASKGW_ROLE_NONE) {
-        return NGX_OK;
-    }
-
     if (ngx_http_taskgw_token_get(r, &token) != NGX_OK) {
+        if (tlcf->auth == NGX_HTTP_TASKGW_ROLE_NONE) {
+            /* nothing asked, nothing offered */
+            return NGX_OK;
+        }
+
         return ngx_http_taskgw_token_deny(r, ctx, NGX_HTTP_UNAUTHORIZED, NULL,
                                           "no token");
     }
@@ -607,10 +610,34 @@ static ngx_int_t
 ngx_http_taskgw_token_deny(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *name, const char *why)
 {
-    ngx_uint_t        level;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                   level;
+    ngx_table_elt_t             *h;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
 
     static ngx_str_t  unknown = ngx_string("unknown");
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (tlcf->auth == NGX_HTTP_TASKGW_ROLE_NONE) {
+
+        /*
+         * Where no token is required, one that would be refused is not
+         * refused: the request goes on as one without a token.
+         */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "taskgw: token \"%V\" from %V not taken: %s",
+                      name ? name : &unknown, &r->connection->addr_text, why);
+
+        ngx_str_null(&ctx->token_name);
+        ngx_str_null(&ctx->token_role);
+        ctx->role = NGX_HTTP_TASKGW_ROLE_NONE;
+        ctx->token_rate.n = 0;
+        ctx->token_ips = NULL;
+        ctx->token_queues = NULL;
+
+        return NGX_OK;
+    }
 
     level = (status == NGX_HTTP_SERVICE_UNAVAILABLE) ? NGX_LOG_ERR
                                                      : NGX_LOG_WARN;

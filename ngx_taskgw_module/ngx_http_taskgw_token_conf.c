@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_token.h"
+#include "ngx_http_taskgw_limit.h"
 
 
 /* The largest token file. */
@@ -24,7 +25,6 @@ static ngx_int_t ngx_http_taskgw_tokens_line(ngx_conf_t *cf,
 static ngx_int_t ngx_http_taskgw_token_cmp(const void *one,
     const void *two);
 static ngx_uint_t ngx_http_taskgw_parse_role(ngx_str_t *s);
-static ngx_int_t ngx_http_taskgw_token_parse_rate(ngx_str_t *s);
 static ngx_int_t ngx_http_taskgw_parse_ips(ngx_pool_t *pool, ngx_str_t *s,
     ngx_array_t **ips, ngx_str_t *bad);
 static ngx_int_t ngx_http_taskgw_parse_queues(ngx_pool_t *pool,
@@ -171,7 +171,7 @@ done:
  * One line of the token file:
  *
  *     name  role  sha256:<64 hex digits>  [ips=cidr,...] [rate=Nr/s|Nr/m]
- *                                         [queues=name,...]
+ *                                         [queues=name,...] [disabled]
  *
  * "#" starts a comment.  Names and digests are unique in the file.
  */
@@ -181,7 +181,6 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
     ngx_str_t *file, ngx_uint_t line, u_char *p, u_char *last)
 {
     u_char                   *hash;
-    ngx_int_t                 rate;
     ngx_str_t                 w[8], v, bad;
     ngx_uint_t                n, i;
     const char               *why;
@@ -289,20 +288,18 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
         }
 
         if (w[i].len >= 5 && ngx_strncmp(w[i].data, "rate=", 5) == 0) {
-            if (tok->rate) {
+            if (tok->rate.n) {
                 goto duplicate;
             }
 
             v.data = w[i].data + 5;
             v.len = w[i].len - 5;
 
-            rate = ngx_http_taskgw_token_parse_rate(&v);
-            if (rate == NGX_ERROR) {
+            if (ngx_http_taskgw_parse_rate(&v, &tok->rate) != NGX_OK) {
                 why = "invalid rate (Nr/s or Nr/m, N at least 1)";
                 goto invalid;
             }
 
-            tok->rate = rate;
             continue;
         }
 
@@ -324,7 +321,17 @@ ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
             continue;
         }
 
-        why = "unknown option (ips=, rate= or queues=)";
+        if (w[i].len == 8 && ngx_strncmp(w[i].data, "disabled", 8) == 0) {
+            if (tok->disabled) {
+                goto duplicate;
+            }
+
+            /* kept in the file, refused as an unknown token is (401) */
+            tok->disabled = 1;
+            continue;
+        }
+
+        why = "unknown option (ips=, rate=, queues= or disabled)";
         goto invalid;
     }
 
@@ -473,40 +480,6 @@ ngx_http_taskgw_parse_role(ngx_str_t *s)
     }
 
     return NGX_HTTP_TASKGW_ROLE_NONE;
-}
-
-
-/* Nr/s or Nr/m, as requests per second times 1000 (as limit_req keeps it) */
-
-static ngx_int_t
-ngx_http_taskgw_token_parse_rate(ngx_str_t *s)
-{
-    ngx_int_t  rate, scale;
-
-    if (s->len < 4 || s->data[s->len - 3] != 'r'
-        || s->data[s->len - 2] != '/')
-    {
-        return NGX_ERROR;
-    }
-
-    switch (s->data[s->len - 1]) {
-    case 's':
-        scale = 1;
-        break;
-    case 'm':
-        scale = 60;
-        break;
-    default:
-        return NGX_ERROR;
-    }
-
-    rate = ngx_atoi(s->data, s->len - 3);
-
-    if (rate <= 0 || rate > 1000000) {
-        return NGX_ERROR;
-    }
-
-    return rate * 1000 / scale;
 }
 
 
@@ -675,13 +648,13 @@ ngx_http_taskgw_token_from_fields(ngx_pool_t *pool, ngx_str_t *fields,
     }
 
     if (f[NGX_HTTP_TASKGW_TF_RATE].len) {
-        rc = ngx_http_taskgw_token_parse_rate(&f[NGX_HTTP_TASKGW_TF_RATE]);
-        if (rc == NGX_ERROR) {
+        if (ngx_http_taskgw_parse_rate(&f[NGX_HTTP_TASKGW_TF_RATE],
+                                       &tok->rate)
+            != NGX_OK)
+        {
             *err = "invalid rate";
             return NGX_DECLINED;
         }
-
-        tok->rate = rc;
     }
 
     if (f[NGX_HTTP_TASKGW_TF_QUEUES].len) {

@@ -507,3 +507,62 @@ ok
 --- response_body_like eval
 ["ok", "ok", "rate_limited",
  qr/# TYPE taskgw_limit_zone_keys gauge\ntaskgw_limit_zone_keys\{zone="m1"\} 2\ntaskgw_limit_zone_keys\{zone="m2"\} 0\n# HELP taskgw_redis_up/]
+
+
+
+=== TEST 21: a token's rate= per minute shows in RateLimit-Policy as written
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=pm:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_auth dev;
+        taskgw_limit zone=pm;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+delta  dev  sha256:cf554e6cec6da90f0387febd4c2a1acc712fb9c5706205ba96c8534e1eb632ef rate=60r/m
+--- request
+GET /t
+--- more_headers
+Authorization: Bearer limit-token-delta-4
+--- error_code: 200
+--- response_headers_like
+RateLimit-Policy: ^"pm";q=60;w=60$
+RateLimit: ^"pm";r=0;t=1$
+
+
+
+=== TEST 22: with taskgw_auth off a valid token offered is identified and keys the limit; any other token is ignored, not refused
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=off1:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_limit zone=off1;
+        add_header X-Who "[$taskgw_token_name/$taskgw_token_role]" always;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+alpha  dev  sha256:a8eccc546c527c7c3385281a93908777171d51d03b0e346797238864ab6a8fd8
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer limit-token-alpha-1",
+ "Authorization: Bearer nope",
+ "X-API-Token: not-this-one",
+ "",
+ "X-API-Token: limit-token-alpha-1"]
+--- error_code eval
+[200, 200, 429, 429, 429]
+--- response_headers eval
+["X-Who: [alpha/dev]", "X-Who: [/]", "X-Who: [/]", "X-Who: [/]",
+ "X-Who: [alpha/dev]"]
+--- no_error_log
+access denied
