@@ -63,10 +63,11 @@ static ngx_int_t ngx_http_taskgw_limit_header(ngx_http_request_t *r,
 static u_char *ngx_http_taskgw_limit_uint(u_char *p, uint64_t n);
 
 
-static ngx_str_t  ngx_http_taskgw_limit_passed = ngx_string("PASSED");
-static ngx_str_t  ngx_http_taskgw_limit_rejected = ngx_string("REJECTED");
+/* $taskgw_limit_status */
+static ngx_str_t  ngx_http_taskgw_limit_passed = ngx_string("passed");
+static ngx_str_t  ngx_http_taskgw_limit_rejected = ngx_string("rejected");
 static ngx_str_t  ngx_http_taskgw_limit_rejected_dry =
-    ngx_string("REJECTED_DRY_RUN");
+    ngx_string("rejected_dry_run");
 
 
 ngx_int_t
@@ -75,7 +76,8 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     size_t                          n;
     uint64_t                        now, retry;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, j, nlocked, rejected, dry_rejected;
+    ngx_uint_t                      i, j, nlocked, rejected, dry_rejected,
+                                    level;
     ngx_table_elt_t                *h;
     ngx_http_taskgw_shm_t          *locked[4], **lk;
     ngx_http_taskgw_limit_t        *limits;
@@ -160,6 +162,9 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
             if (limits[i].dry_run) {
                 dry_rejected = 1;
 
+                /* taskgw_limit_dry_run_rejections_total; the zone is locked */
+                st[i].zone->shm->sh->counter++;
+
             } else {
                 rejected = 1;
 
@@ -211,15 +216,21 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    /* logged once the zones are free again */
+    /*
+     * logged once the zones are free again: a rejection at warn, as
+     * limit_req does, one a dry run only pretends at notice
+     */
 
     for (i = 0; i < n; i++) {
         if (st[i].wait) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+            level = limits[i].dry_run ? NGX_LOG_NOTICE : NGX_LOG_WARN;
+
+            ngx_log_error(level, r->connection->log, 0,
                           "taskgw: rate limit of zone \"%V\" exceeded%s, "
                           "next request allowed in %uL ms",
                           &st[i].zone->name,
-                          limits[i].dry_run ? " (dry run)" : "",
+                          limits[i].dry_run ? " (dry run: rejected_dry_run)"
+                                            : "",
                           (st[i].wait + 999) / 1000);
         }
     }

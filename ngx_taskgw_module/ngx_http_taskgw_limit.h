@@ -58,9 +58,12 @@ typedef struct {
 } ngx_http_taskgw_limit_t;
 
 
-/* Called with each limit zone's name and the keys it holds now. */
+/*
+ * Called with each limit zone's name, the keys it holds now and the
+ * requests its dry_run limits would have rejected since it was made.
+ */
 typedef void (*ngx_http_taskgw_limit_zone_pt)(void *data, ngx_str_t *zone,
-    ngx_uint_t keys);
+    ngx_uint_t keys, uint64_t dry_run_rejections);
 
 
 extern ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[];

@@ -504,7 +504,8 @@ void
 ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
     ngx_http_taskgw_limit_zone_pt handler, void *data)
 {
-    ngx_uint_t                     i;
+    uint64_t                       dry;
+    ngx_uint_t                     i, keys;
     ngx_list_part_t               *part;
     ngx_shm_zone_t                *shm_zone;
     ngx_http_taskgw_shm_t         *shm;
@@ -539,6 +540,11 @@ ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
 
         zone = shm->data;
 
-        handler(data, &zone->name, ngx_http_taskgw_shm_nodes(shm));
+        ngx_http_taskgw_shm_lock(shm);
+        keys = shm->sh->nodes;
+        dry = shm->sh->counter;
+        ngx_http_taskgw_shm_unlock(shm);
+
+        handler(data, &zone->name, keys, dry);
     }
 }

@@ -216,6 +216,7 @@ ngx_http_taskgw_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     shm->sh->nodes = 0;
     shm->sh->evicted = 0;
     shm->sh->full = 0;
+    shm->sh->counter = 0;
     shm->sh->value_size = shm->value_size;
 
     len = sizeof(" in taskgw zone \"\"") + shm_zone->shm.name.len;

@@ -42,6 +42,9 @@ typedef struct {
     ngx_uint_t                       nodes;     /* keys held now */
     ngx_uint_t                       evicted;   /* live keys dropped */
     ngx_uint_t                       full;      /* "zone is full" logged */
+    uint64_t                         counter;   /* the owner's count of
+                                                   something (a limit zone:
+                                                   dry-run rejections) */
     size_t                           value_size; /* to refuse a reuse by a
                                                     different layout; 0:
                                                     values of any size */
