@@ -108,7 +108,15 @@ measure() {
     done
     ok=$(perl "$DIR/client.pl" "$HTTP_PORT" "$1" "$2" "${3:-}")
     [ "$ok" = "$2" ] || echo "bench: only $ok of $2 answered 202" >&2
-    kill -TERM "$BENCH_PID"; wait "$BENCH_PID"; BENCH_PID=
+    # on a loaded machine a TERM can go unheeded: send it again until the
+    # process exits (callgrind writes its profile at exit)
+    i=0
+    while kill -TERM "$BENCH_PID" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -gt 120 ] && { kill -KILL "$BENCH_PID"; echo "bench: nginx did not stop" >&2; exit 1; }
+        sleep 0.5
+    done
+    wait "$BENCH_PID"; BENCH_PID=
     awk '/^(summary|totals):/ { print $2; exit }' "$DIR/cg.out" > "$DIR/ir"
     [ -n "$KEEP" ] && [ -n "${4:-}" ] && cp "$DIR/cg.out" "$KEEP/$4.out"
     return 0
