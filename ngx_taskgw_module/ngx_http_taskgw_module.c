@@ -12,6 +12,7 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_limit.h"
 #include "ngx_http_taskgw_ops.h"
+#include "ngx_http_taskgw_pubsub.h"
 
 
 static ngx_int_t ngx_http_taskgw_init(ngx_conf_t *cf);
@@ -36,6 +37,8 @@ static char *ngx_http_taskgw_prefix_check(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_taskgw_max_delay_check(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_taskgw_max_wait_check(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -57,6 +60,8 @@ static ngx_conf_post_handler_pt  ngx_http_taskgw_prefix_post =
     ngx_http_taskgw_prefix_check;
 static ngx_conf_post_handler_pt  ngx_http_taskgw_max_delay_post =
     ngx_http_taskgw_max_delay_check;
+static ngx_conf_post_handler_pt  ngx_http_taskgw_max_wait_post =
+    ngx_http_taskgw_max_wait_check;
 
 
 /* directive names by ngx_http_taskgw_handler_e, for messages */
@@ -153,6 +158,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("taskgw_status_max_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_taskgw_loc_conf_t, status_max_wait),
+      &ngx_http_taskgw_max_wait_post },
 
     { ngx_string("taskgw_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -402,6 +414,7 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->priority = NGX_CONF_UNSET_UINT;
     tlcf->validate_json = NGX_CONF_UNSET;
     tlcf->max_delay = NGX_CONF_UNSET;
+    tlcf->status_max_wait = NGX_CONF_UNSET_MSEC;
     tlcf->max_payload = NGX_CONF_UNSET_SIZE;
     tlcf->max_backlog = NGX_CONF_UNSET;
     tlcf->auth = NGX_CONF_UNSET_UINT;
@@ -445,6 +458,8 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TASKGW_PRIO_NORMAL);
     ngx_conf_merge_value(conf->validate_json, prev->validate_json, 0);
     ngx_conf_merge_sec_value(conf->max_delay, prev->max_delay, 7 * 86400);
+    ngx_conf_merge_msec_value(conf->status_max_wait, prev->status_max_wait,
+                              NGX_HTTP_TASKGW_MAX_WAIT);
     ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
                               16 * 1024 * 1024);
     ngx_conf_merge_value(conf->max_backlog, prev->max_backlog, 0);
@@ -629,6 +644,26 @@ ngx_http_taskgw_timeout_check(ngx_conf_t *cf, void *post, void *data)
     if (*msp == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"taskgw_redis_timeout\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * taskgw_status_max_wait time; -- can only lower the longest long poll
+ */
+
+static char *
+ngx_http_taskgw_max_wait_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *mp = data;
+
+    if (*mp > NGX_HTTP_TASKGW_MAX_WAIT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"taskgw_status_max_wait\" must be at most "
+                           "%Ms", (ngx_msec_t) NGX_HTTP_TASKGW_MAX_WAIT / 1000);
         return NGX_CONF_ERROR;
     }
 
@@ -1031,13 +1066,18 @@ ngx_http_taskgw_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_taskgw_redis_init_process(cycle, tmcf);
+    if (ngx_http_taskgw_redis_init_process(cycle, tmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_taskgw_pubsub_init_process(cycle, tmcf);
 }
 
 
 static void
 ngx_http_taskgw_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_taskgw_pubsub_exit_process(cycle);
     ngx_http_taskgw_redis_exit_process(cycle);
 }
 

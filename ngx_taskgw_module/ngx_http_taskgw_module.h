@@ -30,6 +30,8 @@
 #define NGX_HTTP_TASKGW_KEY_TOKEN     TGW_KEYF_TOKEN("%V", "%*s")
 #define NGX_HTTP_TASKGW_KEY_IDEM      "%V:idem:%V:%*s"
 #define NGX_HTTP_TASKGW_KEY_RESULT_TTL "%V:config:result_ttl"
+#define NGX_HTTP_TASKGW_KEY_CHAN_DONE "%V" TGW_CHAN_DONE
+#define NGX_HTTP_TASKGW_KEY_CHAN_REVOKED "%V" TGW_CHAN_REVOKED
 
 /* Idempotency-Key: 1-255 visible ASCII characters, remembered 24 hours */
 #define NGX_HTTP_TASKGW_IDEM_KEY_MAX  255
@@ -44,6 +46,10 @@
 #define NGX_HTTP_TASKGW_TYPE_MAX      128
 #define NGX_HTTP_TASKGW_TOKEN_NAME_MAX 64
 #define NGX_HTTP_TASKGW_DIGEST_LEN    32     /* SHA-256 */
+
+/* GET <status>/<id>?wait=N waits at most this long (ms); the
+ * taskgw_status_max_wait directive can only lower it */
+#define NGX_HTTP_TASKGW_MAX_WAIT      30000
 
 /* taskgw_max_delay at most 10 years (3650 days), in seconds */
 #define NGX_HTTP_TASKGW_MAX_DELAY_CAP ((time_t) 3650 * 86400)
@@ -134,6 +140,7 @@ typedef struct {
 
     /* taskgw_status */
     ngx_http_complex_value_t   *status_id; /* NULL: last path segment */
+    ngx_msec_t                  status_max_wait; /* longest ?wait= */
 
     ngx_flag_t                  validate_json;
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
@@ -203,6 +210,7 @@ typedef struct {
     /* operations: metrics, health, admin */
     uint64_t                    started_us;  /* enqueue timing; 0: none */
     void                       *ops;         /* the ops handler's state */
+    void                       *wait;        /* a long poll (status.c) */
 } ngx_http_taskgw_ctx_t;
 
 

@@ -60,6 +60,22 @@ ngx_http_taskgw_redis_init_process(ngx_cycle_t *cycle,
 {
     ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
 
+    ngx_http_taskgw_redis_link_init(link, cycle, tmcf);
+
+    link->name = "redis";
+
+    ngx_http_taskgw_redis_connect(link);
+
+    return NGX_OK;
+}
+
+
+/* A link of this worker process, DOWN; the caller names it and starts it. */
+
+void
+ngx_http_taskgw_redis_link_init(ngx_http_taskgw_link_t *link,
+    ngx_cycle_t *cycle, ngx_http_taskgw_main_conf_t *tmcf)
+{
     ngx_memzero(link, sizeof(ngx_http_taskgw_link_t));
 
     link->conf = tmcf;
@@ -75,18 +91,19 @@ ngx_http_taskgw_redis_init_process(ngx_cycle_t *cycle,
     link->connect_timer.data = link;
     link->connect_timer.log = cycle->log;
     link->connect_timer.cancelable = 1;
-
-    ngx_http_taskgw_redis_connect(link);
-
-    return NGX_OK;
 }
 
 
 void
 ngx_http_taskgw_redis_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
+    ngx_http_taskgw_redis_link_exit(&ngx_http_taskgw_link);
+}
 
+
+void
+ngx_http_taskgw_redis_link_exit(ngx_http_taskgw_link_t *link)
+{
     if (link->conf == NULL) {
         return;
     }
@@ -226,15 +243,18 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
     /*
      * The enqueue script is sent as EVALSHA inside MULTI/EXEC, where a
      * NOSCRIPT cannot be answered by loading and sending again: Redis
-     * gets it on every connect, before the link is UP.
+     * gets it on every connect, before the link is UP.  The subscriber
+     * runs no scripts.
      */
 
-    cmd.argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(&cmd, "SCRIPT", 6);
-    ngx_http_taskgw_redis_cmd_arg(&cmd, "LOAD", 4);
-    ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_enqueue,
-                                  sizeof(tgw_lua_enqueue) - 1);
-    ngx_http_taskgw_redis_setup(link, &cmd, "SCRIPT LOAD");
+    if (link->up == NULL) {
+        cmd.argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "SCRIPT", 6);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "LOAD", 4);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_enqueue,
+                                      sizeof(tgw_lua_enqueue) - 1);
+        ngx_http_taskgw_redis_setup(link, &cmd, "SCRIPT LOAD");
+    }
 
     /* PING's reply says the link is usable: it comes after AUTH/SELECT */
 
@@ -242,8 +262,8 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
     ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
     ngx_http_taskgw_redis_setup(link, &cmd, "PING");
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, link->log, 0,
-                   "taskgw: redis link %s to %V",
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                   "taskgw: %s link %s to %V", link->name,
                    ngx_http_taskgw_redis_state_name(link->state),
                    &tmcf->address);
 }
@@ -293,7 +313,7 @@ ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
 
     if (reason && !link->reported) {
         ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                      "taskgw: redis %V %s: %s",
+                      "taskgw: %s %V %s: %s", link->name,
                       &link->conf->address,
                       link->state == NGX_HTTP_TASKGW_LINK_UP
                           ? "link lost" : "unreachable",
@@ -302,8 +322,8 @@ ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
 
     } else if (reason) {
         ngx_log_error(NGX_LOG_INFO, link->log, 0,
-                      "taskgw: redis %V still unreachable: %s",
-                      &link->conf->address, reason);
+                      "taskgw: %s %V still unreachable: %s",
+                      link->name, &link->conf->address, reason);
     }
 
     link->state = NGX_HTTP_TASKGW_LINK_DOWN;
@@ -522,8 +542,9 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
     if (link->reported) {
         ngx_log_error(NGX_LOG_NOTICE, link->log, 0,
-                      "taskgw: redis %V link up again after %ui failed "
-                      "attempts", &link->conf->address, link->failures);
+                      "taskgw: %s %V link up again after %ui failed "
+                      "attempts", link->name, &link->conf->address,
+                      link->failures);
     }
 
     link->state = NGX_HTTP_TASKGW_LINK_UP;
@@ -532,6 +553,10 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
     link->progress = ngx_current_msec;
 
     ngx_http_taskgw_redis_flush(link, 0);
+
+    if (link->up) {
+        link->up(link);
+    }
 }
 
 

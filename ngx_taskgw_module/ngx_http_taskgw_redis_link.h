@@ -54,9 +54,24 @@ typedef struct {
 } ngx_http_taskgw_redis_conn_t;
 
 
+/*
+ * Called when a link is UP.  The subscriber's subscribes; the command
+ * link has none.
+ */
+typedef void (*ngx_http_taskgw_link_up_pt)(ngx_http_taskgw_link_t *link);
+
+
+/*
+ * A worker process has two links of the same kind: the command link
+ * (ngx_http_taskgw_link), which carries the requests' batches, and the
+ * subscriber (ngx_http_taskgw_pubsub.c), which only listens.  They differ
+ * in "up" and in the name their log lines carry.
+ */
 struct ngx_http_taskgw_link_s {
     ngx_http_taskgw_main_conf_t   *conf;
     ngx_log_t                     *log;
+    const char                    *name;      /* "redis", for logs */
+    ngx_http_taskgw_link_up_pt     up;        /* NULL: the command link */
     ngx_http_taskgw_redis_conn_t  *rc;        /* NULL while DOWN */
 
     /*
@@ -98,6 +113,9 @@ typedef struct {
 extern ngx_http_taskgw_link_t  ngx_http_taskgw_link;
 
 
+void ngx_http_taskgw_redis_link_init(ngx_http_taskgw_link_t *link,
+    ngx_cycle_t *cycle, ngx_http_taskgw_main_conf_t *tmcf);
+void ngx_http_taskgw_redis_link_exit(ngx_http_taskgw_link_t *link);
 void ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link);
 void ngx_http_taskgw_redis_detach(ngx_http_taskgw_redis_conn_t *rc,
     const char *reason);

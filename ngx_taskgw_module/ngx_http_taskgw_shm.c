@@ -336,22 +336,6 @@ ngx_http_taskgw_shm_insert(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
 }
 
 
-/* Drops the key and its value, if the zone has it; the mutex is held. */
-
-void
-ngx_http_taskgw_shm_remove(ngx_http_taskgw_shm_t *shm, ngx_str_t *key)
-{
-    ngx_http_taskgw_shm_node_t  *sn;
-
-    sn = ngx_http_taskgw_shm_find(shm, key,
-                                  ngx_crc32_short(key->data, key->len));
-
-    if (sn != NULL) {
-        ngx_http_taskgw_shm_free(shm, sn);
-    }
-}
-
-
 static ngx_http_taskgw_shm_node_t *
 ngx_http_taskgw_shm_find(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
     uint32_t hash)

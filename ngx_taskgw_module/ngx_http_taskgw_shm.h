@@ -76,7 +76,6 @@ void *ngx_http_taskgw_shm_lookup(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
     ngx_uint_t create);
 void *ngx_http_taskgw_shm_insert(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
     size_t vsize);
-void ngx_http_taskgw_shm_remove(ngx_http_taskgw_shm_t *shm, ngx_str_t *key);
 void ngx_http_taskgw_shm_delete(ngx_http_taskgw_shm_t *shm, void *value);
 ngx_uint_t ngx_http_taskgw_shm_nodes(ngx_http_taskgw_shm_t *shm);
 

@@ -1,8 +1,8 @@
 
 /*
  * ngx_http_taskgw_status: the taskgw_status content handler.
- * GET renders a task hash as the task JSON of docs/directives.md; DELETE
- * cancels.
+ * GET renders a task hash as the task JSON of docs/directives.md, at once
+ * or, with ?wait=N, once the task has finished; DELETE cancels.
  */
 
 
@@ -12,6 +12,7 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "ngx_http_taskgw_pubsub.h"
 #include "tgw_lua.h"
 
 
@@ -74,6 +75,24 @@ static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
 
 
 /*
+ * A long poll, GET <location>/<id>?wait=N: the task is read as usual;
+ * when it has not finished, the request waits (holding no Redis
+ * connection) until the worker process's subscriber hears its id on the
+ * channel of finished tasks, then reads it again; when the wait is over
+ * it is answered with what the task is then.
+ */
+typedef struct {
+    ngx_http_request_t            *request;
+    ngx_http_taskgw_waiter_t       waiter;   /* woken when the id is heard */
+    ngx_event_t                    timer;    /* the wait is over */
+    unsigned                       reading:1; /* its HMGET is in flight */
+    unsigned                       again:1;  /* woken meanwhile: read again */
+    unsigned                       expired:1; /* the next read answers */
+    unsigned                       waiting:1; /* a read found it unfinished */
+} ngx_http_taskgw_status_wait_t;
+
+
+/*
  * Cancellation is worker/common/lua/cancel.lua, the script taskgwctl
  * sends too: a queued task is flagged for the worker to mark cancelled
  * instead of running it; a scheduled or retrying task still in the
@@ -90,6 +109,16 @@ static ngx_int_t ngx_http_taskgw_status_id(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_http_taskgw_status_scope(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *cmd);
+static ngx_int_t ngx_http_taskgw_status_wait_init(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
+static ngx_int_t ngx_http_taskgw_status_read(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
+static ngx_uint_t ngx_http_taskgw_status_terminal(ngx_str_t *status);
+static ngx_int_t ngx_http_taskgw_status_wait(ngx_http_request_t *r,
+    ngx_http_taskgw_status_wait_t *w);
+static void ngx_http_taskgw_status_wake(ngx_event_t *ev);
+static void ngx_http_taskgw_status_timeout(ngx_event_t *ev);
+static void ngx_http_taskgw_status_wait_end(void *data);
 static void ngx_http_taskgw_status_done(ngx_http_request_t *r,
     redisReply *reply);
 static void ngx_http_taskgw_cancel_done(ngx_http_request_t *r,
@@ -139,13 +168,45 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
 
-    key = ngx_pnalloc(r->pool, 5 * tmcf->prefix.len + 2 * id.len
+    key = ngx_pnalloc(r->pool, 6 * tmcf->prefix.len + 2 * id.len
                                + sizeof(":task::scheduled:config:result_ttl"
                                         ":outbox:event:msg__")
-                               + NGX_INT64_LEN);
+                               + sizeof(TGW_CHAN_DONE) + NGX_INT64_LEN);
     now = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (key == NULL || now == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method != NGX_HTTP_DELETE) {
+        ctx->task_key.data = key;
+        ctx->task_key.len = ngx_sprintf(key, NGX_HTTP_TASKGW_KEY_TASK,
+                                        &tmcf->prefix, &id)
+                            - key;
+
+        rc = ngx_http_taskgw_status_wait_init(r, ctx);
+
+        if (rc == NGX_HTTP_BAD_REQUEST) {
+            return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "bad_request",
+                                              "wait must be a whole number "
+                                              "of seconds");
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_taskgw_status_read(r, ctx);
+
+        if (ctx->wait && rc == NGX_OK) {
+            ((ngx_http_taskgw_status_wait_t *) ctx->wait)->reading = 1;
+
+        } else if (ctx->wait) {
+            /* answered now: the wait's timer must not outlive the answer */
+            ngx_http_taskgw_status_wait_end(ctx->wait);
+        }
+
+        goto sent;
     }
 
     cmd.argc = 0;
@@ -219,12 +280,19 @@ ngx_http_taskgw_status_handler(ngx_http_request_t *r)
                                       + sizeof(":event:") - 1,
                                       event - key - tmcf->prefix.len
                                       - (sizeof(":event:") - 1));
+
+        /* where a task cancelled at once is announced as finished */
+        key = event;
+        ngx_http_taskgw_redis_cmd_arg(&cmd, key,
+                                      ngx_sprintf(key,
+                                          NGX_HTTP_TASKGW_KEY_CHAN_DONE,
+                                          &tmcf->prefix)
+                                      - key);
     }
 
-    rc = ngx_http_taskgw_redis_send(r, &cmd, 1,
-                                    r->method == NGX_HTTP_DELETE
-                                        ? ngx_http_taskgw_cancel_done
-                                        : ngx_http_taskgw_status_done);
+    rc = ngx_http_taskgw_redis_send(r, &cmd, 1, ngx_http_taskgw_cancel_done);
+
+sent:
 
     if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
         return rc;
@@ -264,6 +332,269 @@ ngx_http_taskgw_status_id(ngx_http_request_t *r, ngx_str_t *id)
     id->len = r->uri.data + r->uri.len - p;
 
     return NGX_OK;
+}
+
+
+/*
+ * ?wait=N: whole seconds, at most taskgw_status_max_wait (a longer wait
+ * is cut to it); 0, or no argument, answers at once; anything else is
+ * NGX_HTTP_BAD_REQUEST.  A waiting request gets its state, its timer and
+ * the clean-up that takes both away when the request goes, whichever way
+ * it goes.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_status_wait_init(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx)
+{
+    size_t                          i;
+    ngx_int_t                       n;
+    ngx_str_t                       v;
+    ngx_msec_t                      wait;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_taskgw_loc_conf_t     *tlcf;
+    ngx_http_taskgw_status_wait_t  *w;
+
+    if (ngx_http_arg(r, (u_char *) "wait", 4, &v) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(v.data, v.len);
+
+    if (n == NGX_ERROR && v.len > 0) {
+        /* digits too many for ngx_atoi are a long wait, cut below */
+
+        for (i = 0; i < v.len && v.data[i] >= '0' && v.data[i] <= '9'; i++) {
+            /* void */
+        }
+
+        if (i == v.len) {
+            n = NGX_MAX_INT_T_VALUE;
+        }
+    }
+
+    if (n == NGX_ERROR) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    wait = (n > (ngx_int_t) (tlcf->status_max_wait / 1000))
+           ? tlcf->status_max_wait : (ngx_msec_t) n * 1000;
+
+    if (wait == 0) {
+        return NGX_OK;
+    }
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_taskgw_status_wait_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (w == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->request = r;
+
+    w->waiter.wake.handler = ngx_http_taskgw_status_wake;
+    w->waiter.wake.data = w;
+    w->waiter.wake.log = r->connection->log;
+
+    /*
+     * not cancelable: a worker process that is shutting down answers its
+     * waiting requests when their time is up, it does not drop them
+     */
+    w->timer.handler = ngx_http_taskgw_status_timeout;
+    w->timer.data = w;
+    w->timer.log = r->connection->log;
+
+    cln->handler = ngx_http_taskgw_status_wait_end;
+    cln->data = w;
+
+    ngx_add_timer(&w->timer, wait);
+
+    /*
+     * It waits from before its first read: a task that finishes between
+     * Redis answering that read and this process handling the answer is
+     * announced to a waiter already listening (it then reads again), not
+     * to nobody.
+     */
+    (void) ngx_http_taskgw_pubsub_wait(&w->waiter, &ctx->task_id);
+
+    ctx->wait = w;
+
+    return NGX_OK;
+}
+
+
+/* Reads the task's fields (HMGET of the key in ctx->task_key). */
+
+static ngx_int_t
+ngx_http_taskgw_status_read(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
+{
+    ngx_uint_t                    f;
+    ngx_http_taskgw_redis_cmd_t   cmd;
+
+    cmd.argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "HMGET", 5);
+    ngx_http_taskgw_redis_cmd_arg(&cmd, ctx->task_key.data, ctx->task_key.len);
+
+    /* the fields the JSON shows, never the payload: it may be large */
+
+    for (f = 0; f < TGW_FIELD_COUNT; f++) {
+        ngx_http_taskgw_redis_cmd_arg(&cmd,
+                                      ngx_http_taskgw_fields[f].name.data,
+                                      ngx_http_taskgw_fields[f].name.len);
+    }
+
+    return ngx_http_taskgw_redis_send(r, &cmd, 1,
+                                      ngx_http_taskgw_status_done);
+}
+
+
+static ngx_uint_t
+ngx_http_taskgw_status_terminal(ngx_str_t *status)
+{
+    static ngx_str_t  terminal[] = {
+        ngx_string(TGW_ST_SUCCEEDED),
+        ngx_string(TGW_ST_DEAD),
+        ngx_string(TGW_ST_CANCELLED)
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(terminal) / sizeof(ngx_str_t); i++) {
+        if (status->len == terminal[i].len
+            && ngx_strncmp(status->data, terminal[i].data, status->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The task has not finished and the wait is not over: the request waits
+ * in the table of its worker process (where it is already, unless that
+ * failed) and notices its client going away; woken while it was reading,
+ * it reads again.  NGX_ERROR: it cannot wait, answer.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_status_wait(ngx_http_request_t *r,
+    ngx_http_taskgw_status_wait_t *w)
+{
+    ngx_http_taskgw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    if (w->waiter.task == NULL
+        && ngx_http_taskgw_pubsub_wait(&w->waiter, &ctx->task_id) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    w->waiting = 1;
+
+    /* woken while it was reading: what it read may be older than that */
+
+    if (w->again) {
+        w->again = 0;
+
+        if (ngx_http_taskgw_status_read(r, ctx) == NGX_OK) {
+            w->reading = 1;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* The task's id was heard (or the subscriber is back): read it again. */
+
+static void
+ngx_http_taskgw_status_wake(ngx_event_t *ev)
+{
+    ngx_http_taskgw_status_wait_t  *w = ev->data;
+
+    ngx_http_request_t     *r;
+    ngx_http_taskgw_ctx_t  *ctx;
+
+    if (w->expired) {
+        return;
+    }
+
+    if (w->reading) {
+        w->again = 1;
+        return;
+    }
+
+    r = w->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    /* when the link is down, the timer's read answers in the end */
+
+    if (ngx_http_taskgw_status_read(r, ctx) == NGX_OK) {
+        w->reading = 1;
+    }
+}
+
+
+/* The wait is over: the next read answers, whatever the task is. */
+
+static void
+ngx_http_taskgw_status_timeout(ngx_event_t *ev)
+{
+    ngx_http_taskgw_status_wait_t  *w = ev->data;
+
+    ngx_int_t               rc;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_taskgw_ctx_t  *ctx;
+
+    w->expired = 1;
+
+    if (w->reading) {
+        return;
+    }
+
+    r = w->request;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    rc = ngx_http_taskgw_status_read(r, ctx);
+
+    if (rc == NGX_OK) {
+        w->reading = 1;
+        return;
+    }
+
+    ngx_http_taskgw_status_wait_end(w);
+
+    ngx_http_finalize_request(r, rc == NGX_HTTP_INTERNAL_SERVER_ERROR ? rc
+                     : ngx_http_taskgw_unavailable(r, "task store is "
+                                                      "unavailable"));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* The request is answered or gone: it waits no more. */
+
+static void
+ngx_http_taskgw_status_wait_end(void *data)
+{
+    ngx_http_taskgw_status_wait_t  *w = data;
+
+    ngx_http_taskgw_pubsub_unwait(&w->waiter);
+
+    if (w->timer.timer_set) {
+        ngx_del_timer(&w->timer);
+    }
 }
 
 
@@ -361,19 +692,35 @@ ngx_http_taskgw_valid_uuid(ngx_str_t *id)
 static void
 ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char                 *body;
-    size_t                  len;
-    ngx_str_t               fields[TGW_FIELD_COUNT];
-    ngx_uint_t              f, found;
-    redisReply             *v;
-    ngx_http_taskgw_ctx_t  *ctx;
+    u_char                         *body;
+    size_t                          len;
+    ngx_int_t                       rc;
+    ngx_str_t                       fields[TGW_FIELD_COUNT];
+    ngx_uint_t                      f, found;
+    redisReply                     *v;
+    ngx_http_taskgw_ctx_t          *ctx;
+    ngx_http_taskgw_status_wait_t  *w;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+    w = ctx->wait;
+
+    if (w) {
+        w->reading = 0;
+    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != TGW_FIELD_COUNT)
     {
-        ngx_http_finalize_request(r,
-            ngx_http_taskgw_unavailable(r, "task store is unavailable"));
-        return;
+        /* a wait under way goes on: its last read answers */
+
+        if (w && w->waiting && !w->expired
+            && ngx_http_taskgw_status_wait(r, w) == NGX_OK)
+        {
+            return;
+        }
+
+        rc = ngx_http_taskgw_unavailable(r, "task store is unavailable");
+        goto answer;
     }
 
     ngx_memzero(fields, sizeof(fields));
@@ -390,44 +737,51 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
     }
 
     if (!found) {
-        ngx_http_finalize_request(r,
-            ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                       "no such task"));
-        return;
+        rc = ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such task");
+        goto answer;
     }
 
     /* a dev token sees its own tasks only: another's is as unknown */
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
     if (ctx->role == NGX_HTTP_TASKGW_ROLE_DEV
         && (fields[TGW_FIELD_OWNER].len != ctx->token_name.len
             || ngx_strncmp(fields[TGW_FIELD_OWNER].data, ctx->token_name.data,
                            ctx->token_name.len) != 0))
     {
-        ngx_http_finalize_request(r,
-            ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                       "no such task"));
-        return;
+        rc = ngx_http_taskgw_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such task");
+        goto answer;
     }
 
     if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_FIELD_QUEUE]) != NGX_OK) {
-        ngx_http_finalize_request(r,
-            ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                       "queue not in the token's queues"));
+        rc = ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                        "queue not in the token's queues");
+        goto answer;
+    }
+
+    /* the checks above hold for a long poll too: it waits only after them */
+
+    if (w && !w->expired
+        && !ngx_http_taskgw_status_terminal(&fields[TGW_FIELD_STATUS])
+        && ngx_http_taskgw_status_wait(r, w) == NGX_OK)
+    {
         return;
     }
 
     body = ngx_http_taskgw_render_task(r, fields, &len);
-    if (body == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+
+    rc = (body == NULL) ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                        : ngx_http_taskgw_send_json(r, NGX_HTTP_OK, NULL,
+                                                    body, len);
+
+answer:
+
+    if (w) {
+        ngx_http_taskgw_status_wait_end(w);
     }
 
-    ngx_http_finalize_request(r,
-        ngx_http_taskgw_send_json(r, NGX_HTTP_OK,
-                                  NULL,
-                                  body, len));
+    ngx_http_finalize_request(r, rc);
 }
 
 

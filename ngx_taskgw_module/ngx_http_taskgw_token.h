@@ -50,7 +50,7 @@ void ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest, ngx_str_t *fields);
 void ngx_http_taskgw_token_cache_abandon(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest);
-void ngx_http_taskgw_token_cache_drop(ngx_http_taskgw_main_conf_t *tmcf,
+void ngx_http_taskgw_token_cache_forget(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest);
 
 

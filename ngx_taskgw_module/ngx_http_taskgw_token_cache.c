@@ -23,12 +23,15 @@
  * Redis gave them (parsed again per request); a token Redis did not know
  * has none ("found" is 0).  A pending entry has no answer yet: some
  * worker's lookup is in flight until "expires" (its start plus
- * taskgw_redis_timeout).
+ * taskgw_redis_timeout); when the token is revoked meanwhile it is
+ * "stale", and the answer of that lookup, which may predate the
+ * revocation, is not cached.
  */
 typedef struct {
     ngx_msec_t                  expires;
     unsigned                    found:1;
     unsigned                    pending:1;
+    unsigned                    stale:1;
     u_short                     len[NGX_HTTP_TASKGW_TF_COUNT];
     u_char                      data[1];  /* the fields, one after another */
 } ngx_http_taskgw_token_entry_t;
@@ -189,16 +192,19 @@ ngx_http_taskgw_token_cache_abandon(ngx_http_taskgw_main_conf_t *tmcf,
 
 
 /*
- * Drops whatever the cache holds for one digest, answer or pending
- * lookup, so that the next request with that token asks Redis again.
+ * A token was revoked (the message of taskgwctl or the admin API, heard
+ * by the subscriber): whatever the cache holds for its digest goes, in
+ * every worker at once, so the next request asks Redis again.  A lookup
+ * in flight is let finish, but its answer is not cached.
  */
 
 void
-ngx_http_taskgw_token_cache_drop(ngx_http_taskgw_main_conf_t *tmcf,
+ngx_http_taskgw_token_cache_forget(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest)
 {
-    ngx_str_t               key;
-    ngx_http_taskgw_shm_t  *shm;
+    ngx_str_t                       key;
+    ngx_http_taskgw_shm_t          *shm;
+    ngx_http_taskgw_token_entry_t  *te;
 
     shm = tmcf->token_cache;
 
@@ -206,7 +212,16 @@ ngx_http_taskgw_token_cache_drop(ngx_http_taskgw_main_conf_t *tmcf,
     key.len = NGX_HTTP_TASKGW_DIGEST_LEN;
 
     ngx_http_taskgw_shm_lock(shm);
-    ngx_http_taskgw_shm_remove(shm, &key);
+
+    te = ngx_http_taskgw_shm_lookup(shm, &key, 0);
+
+    if (te != NULL && te->pending) {
+        te->stale = 1;
+
+    } else if (te != NULL) {
+        ngx_http_taskgw_shm_delete(shm, te);
+    }
+
     ngx_http_taskgw_shm_unlock(shm);
 }
 
@@ -258,6 +273,14 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
     key.len = NGX_HTTP_TASKGW_DIGEST_LEN;
 
     ngx_http_taskgw_shm_lock(shm);
+
+    te = ngx_http_taskgw_shm_lookup(shm, &key, 0);
+
+    if (te != NULL && te->pending && te->stale) {
+        /* revoked while it was looked up: nothing worth keeping */
+        ngx_http_taskgw_shm_delete(shm, te);
+        goto done;
+    }
 
     te = ngx_http_taskgw_shm_insert(shm, &key, size);
     if (te == NULL) {

@@ -57,6 +57,13 @@ my @cases = (
       qr/"taskgw_status" cannot be combined with another content handler/ ],
     [ 'loc', 'empty_gif; taskgw_status;',
       qr/"taskgw_status" cannot be combined with another content handler/ ],
+    # a long poll waits 30 s at most: the directive can only lower that
+    [ 'loc', 'taskgw_status; taskgw_status_max_wait 31s;',
+      qr/"taskgw_status_max_wait" must be at most 30s/ ],
+    [ 'http', 'taskgw_status_max_wait 1h;',
+      qr/"taskgw_status_max_wait" must be at most 30s/ ],
+    [ 'loc', 'taskgw_status; taskgw_status_max_wait 30s;', undef ],
+    [ 'loc', 'taskgw_status; taskgw_status_max_wait 0;', undef ],
 );
 
 my $dir = tempdir(CLEANUP => 1);

@@ -41,6 +41,18 @@
 #define TGW_KEY_EVENT       "%s:event:%s"       /* hash, per webhook event */
 
 /*
+ * Pub/sub channels (docs/keys.md), "<prefix>" followed by the suffix.
+ * TGW_CHAN_DONE carries a task id, published by the same script that
+ * records the task's terminal status, so an id heard there names an
+ * outcome already readable.  TGW_CHAN_REVOKED carries the hex SHA-256
+ * digest of a run-time token just revoked.
+ */
+#define TGW_CHAN_DONE       ":events:done"
+#define TGW_CHAN_REVOKED    ":events:revoked"
+#define TGW_KEY_CHAN_DONE   "%s" TGW_CHAN_DONE
+#define TGW_KEY_CHAN_REVOKED "%s" TGW_CHAN_REVOKED
+
+/*
  * A webhook event waiting in the outbox (docs/worker-config.md, "The
  * outbox").  Its id is the webhook-id, "msg_<task id>_<finished_at ms>":
  * one per event, the same on every try.  The event hash holds:

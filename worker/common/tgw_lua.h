@@ -31,6 +31,9 @@ static const char tgw_lua_cancel[] __attribute__((unused)) =
     "               'type', 'task.cancelled', 'created_at', ARGV[2])\n"
     "    redis.call('ZADD', KEYS[4], ARGV[2], ARGV[6])\n"
     "    redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl))\n"
+    "    if ARGV[7] and ARGV[7] ~= '' then\n"
+    "      redis.call('PUBLISH', ARGV[7], ARGV[1])\n"
+    "    end\n"
     "    return {1, s}\n"
     "  end\n"
     "  s = 'queued'\n"
@@ -208,6 +211,7 @@ static const char tgw_lua_move[] __attribute__((unused)) =
     "    redis.call('ZADD', ARGV[18], ARGV[2], eid)\n"
     "    redis.call('PEXPIRE', tk, ARGV[17])\n"
     "    redis.call('ZREM', KEYS[1], id)\n"
+    "    redis.call('PUBLISH', ARGV[1] .. '" TGW_CHAN_DONE "', id)\n"
     "    dead[#dead + 1] = id\n"
     "  else\n"
     "    local p = t[2] or 'normal'\n"
@@ -431,6 +435,7 @@ static const char tgw_lua_token_revoke[] __attribute__((unused)) =
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000',\n"
     "           '*', 'who', ARGV[4], 'what', 'token revoke',\n"
     "           'name', ARGV[1], 'when', ARGV[3])\n"
+    "redis.call('PUBLISH', ARGV[2] .. '" TGW_CHAN_REVOKED "', d)\n"
     "return 1\n"
     ;
 

@@ -210,7 +210,7 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
     char            okey[TGW_CTL_KEY_MAX], ekey[TGW_CTL_KEY_MAX];
     char            event[TGW_CTL_KEY_MAX];
     long long       now = (long long) tgw_clock_ms();
-    char            tkey[TGW_CTL_KEY_MAX];
+    char            tkey[TGW_CTL_KEY_MAX], chan[TGW_CTL_KEY_MAX];
     int             rc;
 
     if (tgw_ctl_check_id("task cancel", argv[0]) != 0
@@ -221,15 +221,16 @@ tgw_ctl_task_cancel(tgw_ctl_t *ctl, int argc, char **argv)
         || snprintf(event, sizeof(event), TGW_EVENT_ID_FMT, argv[0],
                     (unsigned long long) now) >= (int) sizeof(event)
         || tgw_ctl_key(ekey, TGW_KEY_EVENT, ctl->opts.prefix, event) != 0
+        || tgw_ctl_key(chan, TGW_KEY_CHAN_DONE, ctl->opts.prefix) != 0
         || tgw_ctl_connect(ctl) != 0)
     {
         return 1;
     }
 
     r = tgw_ctl_command(ctl, "EVAL %s 5 %s %s %s %s %s %s %lld "
-                        TGW_CTL_CANCELLED_TTL_MS " %s %s %s", tgw_lua_cancel,
-                        key, skey, tkey, okey, ekey, argv[0], now, "", "",
-                        event);
+                        TGW_CTL_CANCELLED_TTL_MS " %s %s %s %s",
+                        tgw_lua_cancel, key, skey, tkey, okey, ekey, argv[0],
+                        now, "", "", event, chan);
     if (r == NULL) {
         return 1;
     }

@@ -248,6 +248,11 @@ tgw_plan_build(const tgw_plan_in_t *in, tgw_plan_t *p)
         tgw_args_add(a, "PEXPIRE");
         tgw_args_keyf(a, TGW_KEY_TASK, in->prefix, in->id);
         tgw_args_addu(a, in->result_ttl_ms);
+        /* last: whoever hears the id can read the outcome already */
+        a = tgw_plan_next(p);
+        tgw_args_add(a, "PUBLISH");
+        tgw_args_keyf(a, TGW_KEY_CHAN_DONE, in->prefix);
+        tgw_args_add(a, in->id);
     }
 
     for (i = 0; i < p->n; i++) {

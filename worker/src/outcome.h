@@ -137,7 +137,10 @@ typedef struct {
  * "pending" and puts the event into the outbox (its hash, and its id
  * due now in the outbox set): the same script writes the outcome and
  * the event, so no event is lost between them.  A terminal status sets
- * the hash's TTL to result_ttl.  Keys have no length limit.
+ * the hash's TTL to result_ttl and, last, publishes the task id on the
+ * channel of finished tasks (long polls in nginx wait on it): inside the
+ * recording script, so an id heard there names a recorded outcome.  Keys
+ * have no length limit.
  * Returns 0, or -1 when out of memory (nothing to free then).
  */
 int tgw_plan_build(const tgw_plan_in_t *in, tgw_plan_t *p);

@@ -92,13 +92,15 @@ main(void)
     tgw_outcome_classify(TGW_RUN_SUCCESS, "pong", 4, 0, NULL, 2, 3, &o);
     plan_in(&in, TGW_REC_OUTCOME, &o);
     ok(tgw_plan_build(&in, &p) == 0, "succeeded: plan built");
-    is_int(p.n, 3, "succeeded: three writes");
+    is_int(p.n, 4, "succeeded: four writes");
     is_int(p.terminal, 1, "succeeded is final");
     is_str(cmd(&p, 0), "HSET p:task:T1 status succeeded result \"pong\" "
            "finished_at 1000", "succeeded: status, result, finished_at");
     is_str(cmd(&p, 1), "HDEL p:task:T1 error result_encoding",
            "succeeded: an earlier error goes");
     is_str(cmd(&p, 2), "PEXPIRE p:task:T1 60000", "succeeded: result_ttl");
+    is_str(cmd(&p, 3), "PUBLISH p:events:done T1",
+           "succeeded: announced last, once recorded");
     tgw_plan_free(&p);
     in.hook_url = "http://h/x";
     tgw_plan_build(&in, &p);
@@ -111,7 +113,9 @@ main(void)
            "with a webhook: the event is due in the outbox at once");
     is_str(cmd(&p, 5), "PEXPIRE p:task:T1 60000",
            "with a webhook: then the TTL");
-    is_int(p.n, 6, "with a webhook: six writes in one script");
+    is_str(cmd(&p, 6), "PUBLISH p:events:done T1",
+           "with a webhook: announced last");
+    is_int(p.n, 7, "with a webhook: seven writes in one script");
     tgw_plan_free(&p);
     in.rec = TGW_REC_CANCELLED;
     tgw_plan_build(&in, &p);
@@ -129,7 +133,7 @@ main(void)
            "retrying: status and error");
     is_str(cmd(&p, 1), "ZADD p:scheduled 5000 T1",
            "retrying: into the scheduled set at due_ms");
-    is_int(p.n, 2, "retrying: nothing else");
+    is_int(p.n, 2, "retrying: nothing else (not announced)");
     tgw_plan_free(&p);
     tgw_outcome_free(&o);
 
@@ -142,6 +146,7 @@ main(void)
     is_str(cmd(&p, 1), "XADD p:dead:q * id T1 error gone attempts 3 "
            "failed_at 1000", "dead: a dead-letter entry in its queue's");
     is_str(cmd(&p, 2), "PEXPIRE p:task:T1 60000", "dead: result_ttl");
+    is_str(cmd(&p, 3), "PUBLISH p:events:done T1", "dead: announced");
     tgw_plan_free(&p);
 
     /* A queue name of any length names its key: no fixed buffer cuts
@@ -162,6 +167,8 @@ main(void)
     is_str(cmd(&p, 0), "HSET p:task:T1 status cancelled finished_at 1000",
            "cancelled: status and finished_at");
     is_int(p.terminal, 1, "cancelled is final");
+    is_str(cmd(&p, p.n - 1), "PUBLISH p:events:done T1",
+           "cancelled: announced");
     tgw_plan_free(&p);
 
     plan_in(&in, TGW_REC_DEFER, NULL);

@@ -15,7 +15,9 @@
 -- ARGV[1] task id, ARGV[2] now (ms), ARGV[3] fallback TTL (ms), ARGV[4]
 -- when not empty the only owner whose tasks the caller sees (someone
 -- else's task is as unknown), ARGV[5] when not empty the queues the
--- caller may use, as ",a,b,", ARGV[6] the event id.
+-- caller may use, as ",a,b,", ARGV[6] the event id, ARGV[7] the channel
+-- on which a task cancelled here is announced as finished (long polls
+-- wait on it); empty or absent: none.
 -- Returns {code, status}: 0 unknown task, 1 cancelling, 2 too late (the
 -- task is running or finished), 3 its queue is not the caller's.
 local t = redis.call('HMGET', KEYS[1], 'status', 'owner', 'queue',
@@ -42,6 +44,9 @@ if s == 'scheduled' or s == 'retrying' then
                'type', 'task.cancelled', 'created_at', ARGV[2])
     redis.call('ZADD', KEYS[4], ARGV[2], ARGV[6])
     redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl))
+    if ARGV[7] and ARGV[7] ~= '' then
+      redis.call('PUBLISH', ARGV[7], ARGV[1])
+    end
     return {1, s}
   end
   s = 'queued'

@@ -6,7 +6,8 @@
 -- A hash without a queue field cannot be moved anywhere: it ends dead
 -- with an error saying so (never silently dropped), and its task.dead
 -- webhook event goes into the outbox (a worker finds its URL, or drops
--- the event when there is none).
+-- the event when there is none), and its id to the channel of finished
+-- tasks.
 -- KEYS[1] scheduled set.  ARGV: prefix, now, batch, task key format,
 -- queue key format, queue field, priority field, status field, "queued",
 -- stream id field, then the terminal statuses (succeeded, dead,
@@ -35,6 +36,7 @@ for _, id in ipairs(ids) do
     redis.call('ZADD', ARGV[18], ARGV[2], eid)
     redis.call('PEXPIRE', tk, ARGV[17])
     redis.call('ZREM', KEYS[1], id)
+    redis.call('PUBLISH', ARGV[1] .. '@TGW_CHAN_DONE@', id)
     dead[#dead + 1] = id
   else
     local p = t[2] or 'normal'
