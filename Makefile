@@ -84,8 +84,13 @@ test-asan:
 FUZZ_TIME ?= 600
 FUZZ_TARGETS ?=
 
-fuzz:
-	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz
+# The module's targets need nginx's configured headers (the module's
+# configure step) and a few of nginx's core files, fetched from Debian by
+# scripts/nginx-src.sh (which `sh scripts/deps.sh test` runs too).
+fuzz: $(BUILD)/nginx/objs/Makefile worker/common/tgw_lua.h
+	@sh scripts/nginx-src.sh
+	$(MAKE) -s -C fuzz OUT=$(CURDIR)/$(BUILD)/fuzz \
+	    NGX_BUILD=$(CURDIR)/$(BUILD)/nginx
 
 fuzz-run:
 	@FUZZ_TARGETS="$(FUZZ_TARGETS)" sh scripts/fuzz-smoke.sh $(FUZZ_TIME)

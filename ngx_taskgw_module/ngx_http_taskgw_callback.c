@@ -9,10 +9,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_http_taskgw_module.h"
-
-
-/* The longest callback URL stored with a task. */
-#define NGX_HTTP_TASKGW_CALLBACK_MAX  2048
+#include "ngx_http_taskgw_parse.h"
 
 
 /*
@@ -104,7 +101,6 @@ ngx_int_t
 ngx_http_taskgw_callback_check(ngx_http_request_t *r, ngx_str_t *url,
     const char **message)
 {
-    u_char                      *p, *host, *end;
     ngx_int_t                    rc;
     ngx_uint_t                   i;
     ngx_regex_t                **re;
@@ -130,49 +126,7 @@ ngx_http_taskgw_callback_check(ngx_http_request_t *r, ngx_str_t *url,
         return NGX_DECLINED;
     }
 
-    if (h->value.len == 0 || h->value.len > NGX_HTTP_TASKGW_CALLBACK_MAX) {
-        *message = "X-Callback-URL must be an http or https URL of at most "
-                   "2048 characters";
-        return NGX_DECLINED;
-    }
-
-    end = h->value.data + h->value.len;
-
-    for (p = h->value.data; p < end; p++) {
-        if (*p <= 0x20 || *p >= 0x7f) {
-            *message = "X-Callback-URL must be visible ASCII";
-            return NGX_DECLINED;
-        }
-    }
-
-    if (h->value.len > sizeof("https://") - 1
-        && ngx_strncasecmp(h->value.data, (u_char *) "https://",
-                           sizeof("https://") - 1) == 0)
-    {
-        host = h->value.data + sizeof("https://") - 1;
-
-    } else if (h->value.len > sizeof("http://") - 1
-               && ngx_strncasecmp(h->value.data, (u_char *) "http://",
-                                  sizeof("http://") - 1) == 0)
-    {
-        host = h->value.data + sizeof("http://") - 1;
-
-    } else {
-        *message = "X-Callback-URL must be an http or https URL";
-        return NGX_DECLINED;
-    }
-
-    /* the authority ends at the path, the query or the fragment */
-
-    for (p = host; p < end && *p != '/' && *p != '?' && *p != '#'; p++) {
-        if (*p == '@') {
-            *message = "X-Callback-URL must not carry credentials";
-            return NGX_DECLINED;
-        }
-    }
-
-    if (p == host || *host == ':') {
-        *message = "X-Callback-URL has no host";
+    if (ngx_http_taskgw_parse_callback(&h->value, message) != NGX_OK) {
         return NGX_DECLINED;
     }
 

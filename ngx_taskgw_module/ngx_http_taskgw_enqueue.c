@@ -1,9 +1,10 @@
 
 /*
  * ngx_http_taskgw_enqueue: the taskgw_enqueue content handler.
- * Validates the request, stores the body as a task in one MULTI/EXEC
- * (with the idempotency and backlog checks), and answers 202 only after
- * Redis acknowledged it.
+ * Validates the request, stores the body as a task in one atomic step
+ * (a MULTI/EXEC, or one call of the enqueue script when the idempotency
+ * or backlog checks apply), and answers 202 only after Redis acknowledged
+ * it.
  */
 
 
@@ -16,6 +17,7 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
 #include "ngx_http_taskgw_body.h"
+#include "ngx_http_taskgw_parse.h"
 #include "tgw_lua.h"
 
 
@@ -27,7 +29,27 @@ static ngx_int_t ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, const char **message);
 static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_too_large(ngx_http_request_t *r);
-static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r);
+static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
+    ngx_uint_t reload);
+static ngx_int_t ngx_http_taskgw_enqueue_fields_add(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *c,
+    ngx_uint_t body);
+static ngx_int_t ngx_http_taskgw_field_priority(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
+static ngx_int_t ngx_http_taskgw_field_status(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
+static ngx_int_t ngx_http_taskgw_field_content_type(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
+static ngx_int_t ngx_http_taskgw_field_request_id(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
+static ngx_int_t ngx_http_taskgw_field_client_addr(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
+static ngx_int_t ngx_http_taskgw_field_created_at(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
+static ngx_int_t ngx_http_taskgw_field_attempts(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
+static ngx_int_t ngx_http_taskgw_field_run_at(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v);
 static void ngx_http_taskgw_enqueue_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_taskgw_queue_full(ngx_http_request_t *r);
@@ -35,7 +57,31 @@ static void ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, redisReply *first);
 static ngx_int_t ngx_http_taskgw_reply_str(redisReply *reply, size_t i,
     ngx_str_t *s);
+static ngx_int_t ngx_http_taskgw_random(u_char *dst, size_t n);
 static ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
+
+
+/*
+ * A field of the task hash: its value is the ngx_str_t at offset in the
+ * request's context, or what get() says; or, with offset
+ * NGX_HTTP_TASKGW_FIELD_BODY, the request body.
+ */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_int_t                 (*get)(ngx_http_request_t *r,
+                                     ngx_http_taskgw_ctx_t *ctx,
+                                     ngx_str_t *v);
+    size_t                      offset;
+} ngx_http_taskgw_enqueue_field_t;
+
+#define NGX_HTTP_TASKGW_FIELD_BODY  ((size_t) -1)
+
+
+/*
+ * A payload up to this many bytes goes to Redis as an argument of the
+ * enqueue script; a larger one is written apart (see enqueue_store).
+ */
+#define NGX_HTTP_TASKGW_SCRIPT_PAYLOAD_MAX  16384
 
 
 /* Retry-After of a 503 queue_full, in seconds. */
@@ -50,6 +96,40 @@ static ngx_str_t  ngx_http_taskgw_outcome_queue_full =
     ngx_string("queue_full");
 static ngx_str_t  ngx_http_taskgw_queued = ngx_string("queued");
 static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string("scheduled");
+
+
+/*
+ * The fields of the task hash written at enqueue, in the order they are
+ * sent; adding a field is one line here.  A field whose value is empty is
+ * left out of the record, except the payload (an empty body is a task).
+ */
+
+#define ngx_http_taskgw_ctx_field(name, member)                              \
+    { ngx_string(name), NULL, offsetof(ngx_http_taskgw_ctx_t, member) }
+#define ngx_http_taskgw_get_field(name, get)                                 \
+    { ngx_string(name), get, 0 }
+
+static ngx_http_taskgw_enqueue_field_t  ngx_http_taskgw_enqueue_fields[] = {
+    ngx_http_taskgw_ctx_field(TGW_F_ID, task_id),
+    ngx_http_taskgw_ctx_field(TGW_F_QUEUE, queue),
+    ngx_http_taskgw_ctx_field(TGW_F_TYPE, type),
+    ngx_http_taskgw_get_field(TGW_F_PRIORITY, ngx_http_taskgw_field_priority),
+    ngx_http_taskgw_get_field(TGW_F_STATUS, ngx_http_taskgw_field_status),
+    { ngx_string(TGW_F_PAYLOAD), NULL, NGX_HTTP_TASKGW_FIELD_BODY },
+    ngx_http_taskgw_get_field(TGW_F_CONTENT_TYPE,
+                              ngx_http_taskgw_field_content_type),
+    ngx_http_taskgw_get_field(TGW_F_REQUEST_ID,
+                              ngx_http_taskgw_field_request_id),
+    ngx_http_taskgw_ctx_field(TGW_F_CALLBACK_URL, callback_url),
+    ngx_http_taskgw_ctx_field(TGW_F_OWNER, token_name),
+    ngx_http_taskgw_get_field(TGW_F_CLIENT_ADDR,
+                              ngx_http_taskgw_field_client_addr),
+    ngx_http_taskgw_get_field(TGW_F_CREATED_AT,
+                              ngx_http_taskgw_field_created_at),
+    ngx_http_taskgw_get_field(TGW_F_ATTEMPTS, ngx_http_taskgw_field_attempts),
+    ngx_http_taskgw_get_field(TGW_F_RUN_AT, ngx_http_taskgw_field_run_at),
+    { ngx_null_string, NULL, 0 }
+};
 
 
 ngx_int_t
@@ -137,7 +217,7 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
 {
-    ngx_uint_t                   p;
+    ngx_int_t                    p;
     ngx_table_elt_t             *h;
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
@@ -166,17 +246,8 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
     *message = "X-Task-Priority must be one of high, normal, low";
 
     if (h != NULL) {
-        for (p = 0; ngx_http_taskgw_priorities[p].len; p++) {
-            if (h->value.len == ngx_http_taskgw_priorities[p].len
-                && ngx_strncasecmp(h->value.data,
-                                   ngx_http_taskgw_priorities[p].data,
-                                   h->value.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (ngx_http_taskgw_priorities[p].len == 0) {
+        p = ngx_http_taskgw_parse_priority(&h->value);
+        if (p == NGX_ERROR) {
             return NGX_DECLINED;
         }
 
@@ -208,8 +279,8 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
 
 /*
  * When the task may run: X-Task-Delay (seconds from now) or X-Task-Run-At
- * (unix seconds), at most one of them, within taskgw_max_delay.  A time
- * that is not in the future means now.  Sets ctx->run_at (unix ms) for a
+ * (unix seconds), each header at most once, the rest as
+ * ngx_http_taskgw_parse_when() says.  Sets ctx->run_at (unix ms) for a
  * task that is to be scheduled.
  */
 
@@ -217,8 +288,6 @@ static ngx_int_t
 ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message)
 {
-    int64_t           now, delay;
-    ngx_int_t         n;
     ngx_table_elt_t  *d, *at;
 
     if (ngx_http_taskgw_find_header(r, "X-Task-Delay", &d) != NGX_OK) {
@@ -235,51 +304,10 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (d != NULL && at != NULL) {
-        *message = "give X-Task-Delay or X-Task-Run-At, not both";
-        return NGX_DECLINED;
-    }
-
-    now = ngx_http_taskgw_now_ms();
-
-    if (d != NULL) {
-        n = ngx_atoi(d->value.data, d->value.len);
-        if (n == NGX_ERROR) {
-            *message = "X-Task-Delay must be a whole number of seconds";
-            return NGX_DECLINED;
-        }
-
-        delay = n;
-
-    } else {
-        n = ngx_atoi(at->value.data, at->value.len);
-        if (n == NGX_ERROR) {
-            *message = "X-Task-Run-At must be a time in unix seconds";
-            return NGX_DECLINED;
-        }
-
-        delay = n - now / 1000;
-    }
-
-    /*
-     * compared before any multiplication: max_delay is at most 10 years
-     * (taskgw_max_delay refuses more), so the milliseconds below stay far
-     * from overflowing 64 bits whatever number the client sent
-     */
-
-    if (delay > (int64_t) max_delay) {
-        *message = "the task's start is beyond taskgw_max_delay";
-        return NGX_DECLINED;
-    }
-
-    if (d != NULL) {
-        ctx->run_at = delay > 0 ? now + delay * 1000 : 0;
-
-    } else {
-        ctx->run_at = (int64_t) n * 1000 > now ? (int64_t) n * 1000 : 0;
-    }
-
-    return NGX_OK;
+    return ngx_http_taskgw_parse_when(d ? &d->value : NULL,
+                                      at ? &at->value : NULL,
+                                      ngx_http_taskgw_now_ms(), max_delay,
+                                      &ctx->run_at, message);
 }
 
 
@@ -292,7 +320,6 @@ static ngx_int_t
 ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, const char **message)
 {
-    u_char           *p, *last;
     ngx_table_elt_t  *h;
 
     if (ngx_http_taskgw_find_header(r, "Idempotency-Key", &h) != NGX_OK) {
@@ -306,16 +333,8 @@ ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (h->value.len == 0 || h->value.len > NGX_HTTP_TASKGW_IDEM_KEY_MAX) {
+    if (ngx_http_taskgw_valid_idem_key(&h->value) != NGX_OK) {
         return NGX_DECLINED;
-    }
-
-    last = h->value.data + h->value.len;
-
-    for (p = h->value.data; p < last; p++) {
-        if (*p < 0x21 || *p > 0x7e) {
-            return NGX_DECLINED;
-        }
     }
 
     ctx->idem_key = h->value;
@@ -377,7 +396,7 @@ ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
 
     /* the body goes to Redis from nginx's buffers and temp file */
 
-    rc = ngx_http_taskgw_enqueue_store(r);
+    rc = ngx_http_taskgw_enqueue_store(r, 0);
 
     if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
         ngx_http_finalize_request(r, rc);
@@ -390,95 +409,112 @@ ngx_http_taskgw_enqueue_body(ngx_http_request_t *r)
 
 
 /*
- * One MULTI/EXEC: HSET writes the task hash (its payload straight from
- * nginx's buffers), then enqueue.lua settles, atomically with it, what
- * becomes of the request: a replay or a conflict of its Idempotency-Key,
- * a full stream, or the stream entry (or schedule entry) and the key.
- * The reply waits for EXEC's.
+ * A task with nothing to check is a MULTI/EXEC of HSET and XADD (or
+ * ZADD).  Otherwise, one EVALSHA of enqueue.lua carrying the whole task:
+ * the script settles what becomes of the request (a replay or a conflict
+ * of its Idempotency-Key, a full stream) and, for a task to be stored,
+ * writes its hash (the payload straight from nginx's buffers), its stream
+ * entry (or schedule entry) and the key, as one atomic step.  The reply waits
+ * for the script's.
+ *
+ * A payload over NGX_HTTP_TASKGW_SCRIPT_PAYLOAD_MAX goes apart: a script
+ * argument is copied twice more inside Redis (into Lua and back), which
+ * for a body of megabytes holds up every other client of Redis.  Such a
+ * payload is written by an HSET in a MULTI/EXEC, before the same script
+ * (which deletes the hash when it refuses the task).
+ *
+ * With reload, a SCRIPT LOAD goes first: the last call found the script
+ * missing.  The task keeps its id and key across that second call.
  */
 
 static ngx_int_t
-ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
+ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
 {
-    u_char                       *id, *created, *run_at, *backlog, *p;
-    size_t                        run_at_len;
-    ngx_str_t                     id_s, tk, qk, sk, ik, tp, *status;
-    ngx_table_elt_t              *ct;
+    u_char                       *p, *backlog, *run_at;
+    size_t                        len;
+    ngx_str_t                     qk, sk, ik, tp;
+    ngx_chain_t                  *body;
     ngx_http_taskgw_ctx_t        *ctx;
-    ngx_http_variable_value_t    *rid;
-    ngx_http_taskgw_redis_cmd_t   cmds[4], *c;
+    ngx_http_taskgw_redis_cmd_t   cmds[5], *c;
     ngx_http_taskgw_loc_conf_t   *tlcf;
     ngx_http_taskgw_main_conf_t  *tmcf;
     u_char                        key_sum[SHA256_DIGEST_LENGTH];
     u_char                        key_hex[2 * SHA256_DIGEST_LENGTH];
-    u_char                       *body_hex;
-
-    static ngx_str_t  request_id = ngx_string("request_id");
+    u_char                        body_hex[2 * SHA256_DIGEST_LENGTH];
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
-    id = ngx_pnalloc(r->pool, NGX_HTTP_TASKGW_UUID_LEN);
-    if (id == NULL || ngx_http_taskgw_uuid7(id) != NGX_OK) {
-        return NGX_ERROR;
+    /* the id and the task's key "<prefix>:task:<id>", in one allocation */
+
+    if (!reload) {
+        p = ngx_pnalloc(r->pool, NGX_HTTP_TASKGW_UUID_LEN + tmcf->prefix.len
+                                 + sizeof(":task:") - 1
+                                 + NGX_HTTP_TASKGW_UUID_LEN);
+        if (p == NULL || ngx_http_taskgw_uuid7(p) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->task_id.data = p;
+        ctx->task_id.len = NGX_HTTP_TASKGW_UUID_LEN;
+
+        ctx->task_key.data = p + NGX_HTTP_TASKGW_UUID_LEN;
+        ctx->task_key.len = ngx_sprintf(ctx->task_key.data,
+                                        NGX_HTTP_TASKGW_KEY_TASK,
+                                        &tmcf->prefix, &ctx->task_id)
+                            - ctx->task_key.data;
     }
 
-    id_s.data = id;
-    id_s.len = NGX_HTTP_TASKGW_UUID_LEN;
+    /* the task keys' prefix "<prefix>:task:" */
 
-    /* the task keys' prefix "<prefix>:task:", then the task's own key */
-
-    tp.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":task:") - 1
-                                   + id_s.len);
-    if (tp.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    tk.data = tp.data;
-    tk.len = ngx_sprintf(tk.data, NGX_HTTP_TASKGW_KEY_TASK, &tmcf->prefix,
-                         &id_s)
-             - tk.data;
-    tp.len = tk.len - id_s.len;
+    tp.data = ctx->task_key.data;
+    tp.len = ctx->task_key.len - ctx->task_id.len;
 
     /*
-     * the stream of the task's queue and priority (its backlog is checked
-     * even for a delayed task), and the schedule a delayed task waits in
+     * the other keys and numbers, needed only until the command is
+     * formatted, in one allocation: the stream of the task's queue and
+     * priority (its backlog is checked even for a delayed task), the
+     * schedule a delayed task waits in, the idempotency key
+     * "<prefix>:idem:<owner>:<sha256 hex of the key>" (a request without
+     * a token has the empty owner, as its task does), run_at and the
+     * backlog limit
      */
 
-    qk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":q::") - 1
-                          + ctx->queue.len
-                          + ngx_http_taskgw_priorities[ctx->priority].len);
-    sk.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":scheduled"));
-    if (qk.data == NULL || sk.data == NULL) {
+    len = tmcf->prefix.len + sizeof(":q::") - 1 + ctx->queue.len
+          + ngx_http_taskgw_priorities[ctx->priority].len
+          + tmcf->prefix.len + sizeof(":scheduled") - 1
+          + NGX_INT64_LEN + NGX_INT_T_LEN;
+
+    if (ctx->idem_key.len) {
+        len += tmcf->prefix.len + sizeof(":idem::") - 1
+               + ctx->token_name.len + sizeof(key_hex);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
+    qk.data = p;
     qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE,
                          &tmcf->prefix, &ctx->queue,
                          &ngx_http_taskgw_priorities[ctx->priority])
              - qk.data;
+
+    sk.data = qk.data + qk.len;
     sk.len = ngx_sprintf(sk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
                          &tmcf->prefix)
              - sk.data;
 
-    /*
-     * "<prefix>:idem:<owner>:<sha256 hex of the key>", with the body's
-     * SHA-256 to tell a replay from a conflict; a request without a token
-     * has the empty owner, as its task does
-     */
+    run_at = sk.data + sk.len;
+    backlog = ngx_sprintf(run_at, "%L", ctx->run_at);
+    p = ngx_sprintf(backlog, "%i", tlcf->max_backlog);
 
     ngx_str_null(&ik);
-    body_hex = (u_char *) "";
 
     if (ctx->idem_key.len) {
-        body_hex = ngx_pnalloc(r->pool, 2 * SHA256_DIGEST_LENGTH);
-        ik.data = ngx_pnalloc(r->pool, tmcf->prefix.len + sizeof(":idem::")
-                                       - 1 + ctx->token_name.len
-                                       + sizeof(key_hex));
-        if (body_hex == NULL || ik.data == NULL) {
-            return NGX_ERROR;
-        }
+        /* the body's SHA-256 tells a replay from a conflict */
 
         if (SHA256(ctx->idem_key.data, ctx->idem_key.len, key_sum) == NULL
             || ngx_http_taskgw_body_sha256(r, body_hex) != NGX_OK)
@@ -488,173 +524,399 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r)
 
         (void) ngx_hex_dump(key_hex, key_sum, sizeof(key_sum));
 
+        ik.data = p;
         ik.len = ngx_sprintf(ik.data, NGX_HTTP_TASKGW_KEY_IDEM,
                              &tmcf->prefix, &ctx->token_name,
                              sizeof(key_hex), key_hex)
                  - ik.data;
     }
 
-    status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
-
-    created = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    run_at = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    backlog = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (created == NULL || run_at == NULL || backlog == NULL) {
-        return NGX_ERROR;
-    }
-
-    run_at_len = ngx_sprintf(run_at, "%L", ctx->run_at) - run_at;
-
-    rid = ngx_http_get_variable(r, &request_id, ngx_hash_key(request_id.data,
-                                                             request_id.len));
-
-    ct = r->headers_in.content_type;
+    body = r->request_body ? r->request_body->bufs : NULL;
 
     c = &cmds[0];
+
+    /*
+     * Nothing to check (no Idempotency-Key, no taskgw_max_backlog): no
+     * script either.  The hash and the stream entry (or schedule entry)
+     * are one MULTI/EXEC of plain commands, which costs Redis about half
+     * the CPU of the script call, whose arguments it copies into Lua and
+     * back.
+     */
+
+    ctx->plain = (ctx->idem_key.len == 0 && tlcf->max_backlog == 0);
+
+    if (ctx->plain) {
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "MULTI", 5);
+        c++;
+
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->task_key.data,
+                                      ctx->task_key.len);
+
+        if (ngx_http_taskgw_enqueue_fields_add(r, ctx, c, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        c++;
+        c->argc = 0;
+
+        if (ctx->run_at) {
+            ngx_http_taskgw_redis_cmd_arg(c, "ZADD", 4);
+            ngx_http_taskgw_redis_cmd_arg(c, sk.data, sk.len);
+            ngx_http_taskgw_redis_cmd_arg(c, run_at, backlog - run_at);
+
+        } else {
+            ngx_http_taskgw_redis_cmd_arg(c, "XADD", 4);
+            ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
+            ngx_http_taskgw_redis_cmd_arg(c, "*", 1);
+            ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
+        }
+
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->task_id.data, ctx->task_id.len);
+
+        c++;
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+
+        return ngx_http_taskgw_redis_send(r, cmds, c - cmds + 1,
+                                          ngx_http_taskgw_enqueue_done);
+    }
+
+    ctx->payload_apart = ngx_http_taskgw_body_length(r)
+                         > NGX_HTTP_TASKGW_SCRIPT_PAYLOAD_MAX;
+
+    if (reload) {
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "SCRIPT", 6);
+        ngx_http_taskgw_redis_cmd_arg(c, "LOAD", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, tgw_lua_enqueue,
+                                      sizeof(tgw_lua_enqueue) - 1);
+        c++;
+    }
+
+    if (ctx->payload_apart) {
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "MULTI", 5);
+        c++;
+
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
+        ngx_http_taskgw_redis_cmd_arg(c, ctx->task_key.data,
+                                      ctx->task_key.len);
+        ngx_http_taskgw_redis_cmd_arg(c, TGW_F_PAYLOAD,
+                                      sizeof(TGW_F_PAYLOAD) - 1);
+        ngx_http_taskgw_redis_cmd_body(c, body);
+        c++;
+    }
+
     c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "MULTI", 5);
-
-    c = &cmds[1];
-    c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
-    ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "id", 2);
-    ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "queue", 5);
-    ngx_http_taskgw_redis_cmd_arg(c, ctx->queue.data, ctx->queue.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "type", 4);
-    ngx_http_taskgw_redis_cmd_arg(c, ctx->type.data, ctx->type.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "priority", 8);
-    ngx_http_taskgw_redis_cmd_arg(c,
-                            ngx_http_taskgw_priorities[ctx->priority].data,
-                            ngx_http_taskgw_priorities[ctx->priority].len);
-    ngx_http_taskgw_redis_cmd_arg(c, "status", 6);
-    ngx_http_taskgw_redis_cmd_arg(c, status->data, status->len);
-    ngx_http_taskgw_redis_cmd_arg(c, "payload", 7);
-    ngx_http_taskgw_redis_cmd_body(c, r->request_body ? r->request_body->bufs
-                                                      : NULL);
-
-    /* fields with nothing to say are left out of the record */
-
-    if (ct && ct->value.len) {
-        ngx_http_taskgw_redis_cmd_arg(c, "content_type", 12);
-        ngx_http_taskgw_redis_cmd_arg(c, ct->value.data, ct->value.len);
-    }
-
-    if (rid && !rid->not_found && rid->len) {
-        ngx_http_taskgw_redis_cmd_arg(c, "request_id", 10);
-        ngx_http_taskgw_redis_cmd_arg(c, rid->data, rid->len);
-    }
-
-    if (ctx->callback_url.len) {
-        ngx_http_taskgw_redis_cmd_arg(c, "callback_url", 12);
-        ngx_http_taskgw_redis_cmd_arg(c, ctx->callback_url.data,
-                                      ctx->callback_url.len);
-    }
-
-    if (ctx->token_name.len) {
-        ngx_http_taskgw_redis_cmd_arg(c, "owner", 5);
-        ngx_http_taskgw_redis_cmd_arg(c, ctx->token_name.data,
-                                      ctx->token_name.len);
-    }
-
-    ngx_http_taskgw_redis_cmd_arg(c, "client_addr", 11);
-    ngx_http_taskgw_redis_cmd_arg(c, r->connection->addr_text.data,
-                                  r->connection->addr_text.len);
-    ngx_http_taskgw_redis_cmd_arg(c, "created_at", 10);
-    ngx_http_taskgw_redis_cmd_arg(c, created,
-                                  ngx_sprintf(created, "%L",
-                                              ngx_http_taskgw_now_ms())
-                                  - created);
-    ngx_http_taskgw_redis_cmd_arg(c, "attempts", 8);
-    ngx_http_taskgw_redis_cmd_arg(c, "0", 1);
-
-    if (ctx->run_at) {
-        ngx_http_taskgw_redis_cmd_arg(c, "run_at", 6);
-        ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
-    }
-
-    c = &cmds[2];
-    c->argc = 0;
-    /* by digest: the link loads the script on every connect */
     ngx_http_taskgw_redis_cmd_arg(c, "EVALSHA", 7);
     ngx_http_taskgw_redis_cmd_arg(c, ngx_http_taskgw_redis_enqueue_sha(),
                                   2 * SHA_DIGEST_LENGTH);
     ngx_http_taskgw_redis_cmd_arg(c, "4", 1);
-    ngx_http_taskgw_redis_cmd_arg(c, tk.data, tk.len);
+    ngx_http_taskgw_redis_cmd_arg(c, ctx->task_key.data, ctx->task_key.len);
     ngx_http_taskgw_redis_cmd_arg(c, qk.data, qk.len);
     ngx_http_taskgw_redis_cmd_arg(c, sk.data, sk.len);
     ngx_http_taskgw_redis_cmd_arg(c, ik.data, ik.len);
-    ngx_http_taskgw_redis_cmd_arg(c, id, id_s.len);
-    ngx_http_taskgw_redis_cmd_arg(c, run_at, run_at_len);
-    p = ngx_sprintf(backlog, "%i", tlcf->max_backlog);
+    ngx_http_taskgw_redis_cmd_arg(c, ctx->task_id.data, ctx->task_id.len);
+    ngx_http_taskgw_redis_cmd_arg(c, run_at, backlog - run_at);
     ngx_http_taskgw_redis_cmd_arg(c, backlog, p - backlog);
     ngx_http_taskgw_redis_cmd_arg(c, body_hex, ctx->idem_key.len
-                                               ? 2 * SHA256_DIGEST_LENGTH
-                                               : 0);
+                                               ? sizeof(body_hex) : 0);
     ngx_http_taskgw_redis_cmd_arg(c, NGX_HTTP_TASKGW_IDEM_TTL,
                                   sizeof(NGX_HTTP_TASKGW_IDEM_TTL) - 1);
     ngx_http_taskgw_redis_cmd_arg(c, tp.data, tp.len);
 
-    c = &cmds[3];
-    c->argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+    /* then the task hash's fields */
 
-    ctx->task_id = id_s;
-    ctx->task_key = tk;
+    if (ngx_http_taskgw_enqueue_fields_add(r, ctx, c, !ctx->payload_apart)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    return ngx_http_taskgw_redis_send(r, cmds, 4,
+    if (ctx->payload_apart) {
+        c++;
+        c->argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+    }
+
+    return ngx_http_taskgw_redis_send(r, cmds, c - cmds + 1,
                                       ngx_http_taskgw_enqueue_done);
 }
 
 
 /*
- * EXEC's reply: the HSET's, then enqueue.lua's {code, ...}.  Any error
- * means nothing may be trusted to be stored: 503, and the hash goes.
+ * The task hash's fields and values as arguments of c, in the order of
+ * ngx_http_taskgw_enqueue_fields; those with nothing to say left out, the
+ * payload only with body.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_enqueue_fields_add(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_redis_cmd_t *c,
+    ngx_uint_t body)
+{
+    ngx_str_t                         v;
+    ngx_http_taskgw_enqueue_field_t  *f;
+
+    for (f = ngx_http_taskgw_enqueue_fields; f->name.len; f++) {
+
+        if (f->offset == NGX_HTTP_TASKGW_FIELD_BODY) {
+            if (body) {
+                ngx_http_taskgw_redis_cmd_arg(c, f->name.data, f->name.len);
+                ngx_http_taskgw_redis_cmd_body(c, r->request_body
+                                                  ? r->request_body->bufs
+                                                  : NULL);
+            }
+
+            continue;
+        }
+
+        if (f->get == NULL) {
+            v = *(ngx_str_t *) ((u_char *) ctx + f->offset);
+
+        } else if (f->get(r, ctx, &v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (v.len) {
+            ngx_http_taskgw_redis_cmd_arg(c, f->name.data, f->name.len);
+            ngx_http_taskgw_redis_cmd_arg(c, v.data, v.len);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_field_priority(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    *v = ngx_http_taskgw_priorities[ctx->priority];
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_field_status(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    *v = ctx->run_at ? ngx_http_taskgw_scheduled : ngx_http_taskgw_queued;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_field_content_type(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    if (r->headers_in.content_type) {
+        *v = r->headers_in.content_type->value;
+
+    } else {
+        ngx_str_null(v);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request's $request_id: the value it already has, else one made
+ * here the way nginx makes it (16 random bytes as 32 hex digits) but from
+ * the module's buffered kernel randomness instead of a RAND_bytes() call
+ * per request, which costs several thousand instructions.  The value made
+ * here becomes the variable's, so logs and headers show the one stored.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_field_request_id(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    u_char                       *p, rnd[16];
+    ngx_http_variable_value_t    *vv;
+    ngx_http_taskgw_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
+
+    ngx_str_null(v);
+
+    if (tmcf->request_id_index == NGX_CONF_UNSET) {
+        return NGX_OK;
+    }
+
+    vv = &r->variables[tmcf->request_id_index];
+
+    if (!vv->valid && !vv->not_found) {
+        p = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+        if (p == NULL || ngx_http_taskgw_random(rnd, sizeof(rnd)) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        vv->len = ngx_hex_dump(p, rnd, sizeof(rnd)) - p;
+        vv->data = p;
+        vv->valid = 1;
+        vv->no_cacheable = 0;
+        vv->not_found = 0;
+    }
+
+    if (vv->valid) {
+        v->data = vv->data;
+        v->len = vv->len;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_field_client_addr(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    *v = r->connection->addr_text;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_field_created_at(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    v->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(v->data, "%L", ngx_http_taskgw_now_ms()) - v->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_field_attempts(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    ngx_str_set(v, "0");
+
+    return NGX_OK;
+}
+
+
+/* run_at only for a delayed task */
+
+static ngx_int_t
+ngx_http_taskgw_field_run_at(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
+{
+    ngx_str_null(v);
+
+    if (ctx->run_at == 0) {
+        return NGX_OK;
+    }
+
+    v->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(v->data, "%L", ctx->run_at) - v->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The script's reply, {code, ...} (for a payload sent apart, the second
+ * of EXEC's).  A NOSCRIPT means Redis lost the script (a SCRIPT FLUSH
+ * under the live link) and the script ran nothing: it is loaded and the
+ * same task sent again, once (a payload sent apart is written again over
+ * the same key).  Any other error means nothing may be trusted to be
+ * stored: 503, and the hash goes.
  */
 
 static void
 ngx_http_taskgw_enqueue_done(ngx_http_request_t *r, redisReply *reply)
 {
-    redisReply                   *res;
+    ngx_int_t                     rc;
     ngx_str_t                     err;
+    redisReply                   *res;
     ngx_http_taskgw_ctx_t        *ctx;
     ngx_http_taskgw_redis_cmd_t   del;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
-    res = NULL;
+    res = reply;
 
-    if (ngx_http_taskgw_redis_reply_ok(reply)
-        && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
-    {
-        res = reply->element[1];
+    if (ctx->plain) {
+        /* EXEC's reply: HSET's count, then XADD's id or ZADD's count */
 
-        if (res->type != REDIS_REPLY_ARRAY || res->elements == 0
-            || res->element[0]->type != REDIS_REPLY_INTEGER)
+        if (ngx_http_taskgw_redis_reply_ok(reply)
+            && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
         {
-            res = NULL;
+            ngx_http_taskgw_enqueue_reply(r, ctx, NULL);
+            return;
+        }
+
+        res = NULL;
+
+    } else if (ctx->payload_apart) {
+        res = NULL;
+
+        if (ngx_http_taskgw_redis_reply_ok(reply)
+            && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
+        {
+            res = reply->element[1];
         }
     }
 
-    if (res == NULL) {
+    if (res == NULL || res->type != REDIS_REPLY_ARRAY || res->elements == 0
+        || res->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_http_taskgw_redis_reply_error(reply, &err);
+
+        if (reply && !ctx->reloaded
+            && err.len >= 8 && ngx_strncmp(err.data, "NOSCRIPT", 8) == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "taskgw: redis lost the enqueue script (NOSCRIPT), "
+                          "loading it again for task %V", &ctx->task_id);
+
+            ctx->reloaded = 1;
+
+            rc = ngx_http_taskgw_enqueue_store(r, 1);
+
+            if (rc == NGX_OK) {
+                return;
+            }
+
+            ngx_str_null(&ctx->task_id);
+            ngx_http_finalize_request(r,
+                rc == NGX_HTTP_INTERNAL_SERVER_ERROR
+                ? rc
+                : ngx_http_taskgw_unavailable(r, "task store is "
+                                                 "unavailable"));
+            return;
+        }
+
         if (reply) {
-            ngx_http_taskgw_redis_reply_error(reply, &err);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: redis refused task %V: %V",
                           &ctx->task_id, &err);
 
-            if (err.len >= 8 && ngx_strncmp(err.data, "NOSCRIPT", 8) == 0) {
-                /* a SCRIPT FLUSH: this request fails, later ones not */
-                ngx_http_taskgw_redis_enqueue_lost();
-            }
-
             /*
-             * EXEC runs every queued command even when one fails: the
-             * hash may have been written without its stream entry.  The
-             * client gets 503 and retries, so that hash must not stay
-             * (enqueue.lua takes the idempotency key last, after every
-             * write that can fail: a failed enqueue leaves no key).
+             * A script or a MULTI/EXEC that fails part of the way keeps
+             * what it wrote: the hash may be there without its stream
+             * entry.  The client gets 503 and retries, so that hash must
+             * not stay (the script takes the idempotency key last, after
+             * every write that can fail: a failed enqueue leaves no key).
              */
 
             del.argc = 0;
@@ -891,34 +1153,31 @@ ngx_http_taskgw_reply_str(redisReply *reply, size_t i, ngx_str_t *s)
 
 
 /*
- * A UUIDv7 (RFC 9562) in lowercase canonical text: 48 bits of unix time
- * in milliseconds, version 7, 12 random bits, variant 10, 62 random bits.
- * The random bits come from the kernel's CSPRNG, fetched in blocks; a
- * block over 256 bytes may come in parts (a signal can interrupt it).
+ * n random bytes from the kernel's CSPRNG, fetched in blocks: one
+ * getrandom() call serves many requests.  A block over 256 bytes may come
+ * in parts (a signal can interrupt it).  Bytes handed out are wiped from
+ * the block.
  */
 
 static ngx_int_t
-ngx_http_taskgw_uuid7(u_char *dst)
+ngx_http_taskgw_random(u_char *dst, size_t n)
 {
-    u_char         u[16];
     size_t         got;
-    ssize_t        n;
-    int64_t        ms;
-    ngx_uint_t     i;
+    ssize_t        k;
 
-    static u_char  pool[512];
+    static u_char  pool[4096];
     static size_t  avail;
 
-    if (avail < 10) {
-        for (got = 0; got < sizeof(pool); got += n) {
-            n = getrandom(pool + got, sizeof(pool) - got, GRND_NONBLOCK);
+    if (avail < n) {
+        for (got = 0; got < sizeof(pool); got += k) {
+            k = getrandom(pool + got, sizeof(pool) - got, GRND_NONBLOCK);
 
-            if (n == -1 && ngx_errno == NGX_EINTR) {
-                n = 0;
+            if (k == -1 && ngx_errno == NGX_EINTR) {
+                k = 0;
                 continue;
             }
 
-            if (n <= 0) {
+            if (k <= 0) {
                 ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
                               "taskgw: getrandom() failed");
                 return NGX_ERROR;
@@ -928,15 +1187,35 @@ ngx_http_taskgw_uuid7(u_char *dst)
         avail = sizeof(pool);
     }
 
+    avail -= n;
+    ngx_memcpy(dst, &pool[avail], n);
+    ngx_memzero(&pool[avail], n);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A UUIDv7 (RFC 9562) in lowercase canonical text: 48 bits of unix time
+ * in milliseconds, version 7, 12 random bits, variant 10, 62 random bits.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_uuid7(u_char *dst)
+{
+    u_char      u[16];
+    int64_t     ms;
+    ngx_uint_t  i;
+
+    if (ngx_http_taskgw_random(&u[6], 10) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ms = ngx_http_taskgw_now_ms();
 
     for (i = 0; i < 6; i++) {
         u[i] = (u_char) (ms >> (40 - 8 * i));
     }
-
-    avail -= 10;
-    ngx_memcpy(&u[6], &pool[avail], 10);
-    ngx_memzero(&pool[avail], 10);
 
     u[6] = 0x70 | (u[6] & 0x0f);
     u[8] = 0x80 | (u[8] & 0x3f);
@@ -950,34 +1229,6 @@ ngx_http_taskgw_uuid7(u_char *dst)
     dst = ngx_hex_dump(dst, u + 8, 2);
     *dst++ = '-';
     (void) ngx_hex_dump(dst, u + 10, 6);
-
-    return NGX_OK;
-}
-
-
-/* Queue names: [A-Za-z0-9._-]{1,max}; task types may also hold ':'. */
-
-ngx_int_t
-ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max, ngx_uint_t colon)
-{
-    u_char  *p, *last;
-
-    if (s->len == 0 || s->len > max) {
-        return NGX_ERROR;
-    }
-
-    last = s->data + s->len;
-
-    for (p = s->data; p < last; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_'
-            || *p == '-' || (colon && *p == ':'))
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
 
     return NGX_OK;
 }

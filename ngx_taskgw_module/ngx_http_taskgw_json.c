@@ -409,6 +409,12 @@ ngx_http_taskgw_json_escape_len(u_char *s, size_t len)
     size_t   n, size;
     u_char  *last;
 
+    /* an absent value (a nil hash field) is NULL: no arithmetic on it */
+
+    if (len == 0) {
+        return 0;
+    }
+
     size = 0;
     last = s + len;
 
@@ -448,6 +454,10 @@ ngx_http_taskgw_json_escape(u_char *dst, u_char *s, size_t len)
     size_t         n;
     u_char        *last;
     static u_char  hex[] = "0123456789abcdef";
+
+    if (len == 0) {
+        return dst;
+    }
 
     last = s + len;
 

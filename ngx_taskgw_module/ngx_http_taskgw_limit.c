@@ -53,6 +53,8 @@ typedef struct {
 static ngx_int_t ngx_http_taskgw_limit_key(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_limit_t *limit,
     ngx_http_taskgw_limit_state_t *st);
+static void ngx_http_taskgw_limit_token_rate(ngx_uint_t rate,
+    ngx_uint_t period, ngx_http_taskgw_rate_t *r);
 static ngx_uint_t ngx_http_taskgw_limit_lock(ngx_http_taskgw_shm_t **locked,
     ngx_http_taskgw_limit_state_t *st, ngx_uint_t n);
 static ngx_int_t ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
@@ -346,9 +348,10 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
     if (ctx->token_name.len) {
         st->key = ctx->token_name;
 
-        if (ctx->token_rate.n) {
-            /* as written in the token's rate=, for RateLimit-Policy too */
-            st->rate = ctx->token_rate;
+        if (ctx->token_rate) {
+            ngx_http_taskgw_limit_token_rate(ctx->token_rate,
+                                             ctx->token_rate_period,
+                                             &st->rate);
         }
 
         goto rate;
@@ -416,6 +419,31 @@ rate:
     st->tau = (uint64_t) st->zone->burst * st->t;
 
     return NGX_OK;
+}
+
+
+/*
+ * A token's rate= arrives as requests per 1000 s (N * 1000 for "Nr/s",
+ * N * 1000 / 60 rounded down for "Nr/m") with the period it was written
+ * with; N is found back exactly, so that the emission interval and the
+ * RateLimit-Policy fields are those of the token file ("60r/m" is q=60
+ * per w=60, not one per second).
+ */
+
+static void
+ngx_http_taskgw_limit_token_rate(ngx_uint_t rate, ngx_uint_t period,
+    ngx_http_taskgw_rate_t *r)
+{
+    if (period != 60) {
+        r->n = rate / 1000;
+        r->period = 1;
+        return;
+    }
+
+    /* the one N with N * 1000 / 60 == rate */
+
+    r->n = (rate * 60 + 999) / 1000;
+    r->period = 60;
 }
 
 

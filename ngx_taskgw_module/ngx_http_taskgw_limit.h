@@ -78,6 +78,8 @@ char *ngx_http_taskgw_limit_merge(ngx_conf_t *cf,
     ngx_http_taskgw_loc_conf_t *prev, ngx_http_taskgw_loc_conf_t *conf);
 void ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
     ngx_http_taskgw_limit_zone_pt handler, void *data);
+
+/* ngx_http_taskgw_parse.c */
 ngx_int_t ngx_http_taskgw_parse_rate(ngx_str_t *value,
     ngx_http_taskgw_rate_t *rate);
 

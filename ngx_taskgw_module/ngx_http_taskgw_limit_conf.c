@@ -199,48 +199,6 @@ duplicate:
 }
 
 
-/* "10r/s" or "600r/m" */
-
-ngx_int_t
-ngx_http_taskgw_parse_rate(ngx_str_t *value, ngx_http_taskgw_rate_t *rate)
-{
-    ngx_int_t   n;
-    ngx_uint_t  period;
-
-    if (value->len < 4
-        || value->data[value->len - 3] != 'r'
-        || value->data[value->len - 2] != '/')
-    {
-        return NGX_ERROR;
-    }
-
-    switch (value->data[value->len - 1]) {
-
-    case 's':
-        period = 1;
-        break;
-
-    case 'm':
-        period = 60;
-        break;
-
-    default:
-        return NGX_ERROR;
-    }
-
-    n = ngx_atoi(value->data, value->len - 3);
-
-    if (n <= 0 || n > NGX_HTTP_TASKGW_RATE_MAX) {
-        return NGX_ERROR;
-    }
-
-    rate->n = n;
-    rate->period = period;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_taskgw_limit_valid_zone_name(ngx_str_t *name)
 {

@@ -72,14 +72,6 @@ static ngx_str_t  ngx_http_taskgw_handler_names[] = {
 };
 
 
-ngx_str_t  ngx_http_taskgw_priorities[] = {
-    ngx_string("high"),
-    ngx_string("normal"),
-    ngx_string("low"),
-    ngx_null_string
-};
-
-
 static ngx_command_t  ngx_http_taskgw_commands[] = {
 
     { ngx_string("taskgw_redis"),
@@ -333,6 +325,7 @@ ngx_http_taskgw_create_main_conf(ngx_conf_t *cf)
     tmcf->tokens_redis = NGX_CONF_UNSET;
     tmcf->tokens_cache_ttl = NGX_CONF_UNSET_MSEC;
     tmcf->tokens_cache_size = NGX_CONF_UNSET_SIZE;
+    tmcf->request_id_index = NGX_CONF_UNSET;
 
     return tmcf;
 }
@@ -817,11 +810,25 @@ ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                         *value, s;
     ngx_uint_t                         i, p;
     ngx_http_complex_value_t         **cvp;
+    ngx_http_taskgw_main_conf_t       *tmcf;
     ngx_http_compile_complex_value_t   ccv;
+
+    static ngx_str_t  request_id = ngx_string("request_id");
 
     rv = ngx_http_taskgw_set_handler(cf, tlcf, NGX_HTTP_TASKGW_ENQUEUE);
     if (rv != NGX_CONF_OK) {
         return rv;
+    }
+
+    /* the task's request_id is $request_id, kept in the request's slot */
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_taskgw_module);
+
+    if (tmcf->request_id_index == NGX_CONF_UNSET) {
+        tmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+        if (tmcf->request_id_index == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     value = cf->args->elts;

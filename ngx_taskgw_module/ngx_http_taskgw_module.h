@@ -89,6 +89,7 @@ typedef struct {
     ngx_msec_t                  backoff_max; /* reconnect delay cap */
     ngx_str_t                   prefix;      /* key namespace */
     ngx_flag_t                  used;        /* some location needs Redis */
+    ngx_int_t                   request_id_index; /* $request_id's */
     ngx_shm_zone_t             *metrics;     /* counters of all workers */
 
     /* taskgw_tokens: ngx_http_taskgw_token_t, NULL without a file */
@@ -117,7 +118,9 @@ typedef struct {
     ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
     u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
     ngx_array_t                *ips;         /* ngx_cidr_t; NULL: anywhere */
-    ngx_http_taskgw_rate_t      rate;        /* n 0: the zone's */
+    ngx_uint_t                  rate;        /* r/s * 1000; 0: the zone's */
+    ngx_uint_t                  rate_period; /* as written: 1 (Nr/s) or
+                                                60 (Nr/m) */
     ngx_array_t                *queues;      /* ngx_str_t; NULL: any queue */
     unsigned                    disabled:1;
 } ngx_http_taskgw_token_t;
@@ -185,6 +188,9 @@ typedef struct {
     ngx_str_t                   callback_url; /* X-Callback-URL, checked */
     ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
     unsigned                    replied:1;   /* the module wrote the reply */
+    unsigned                    reloaded:1;  /* enqueue sent SCRIPT LOAD */
+    unsigned                    payload_apart:1; /* in its own HSET */
+    unsigned                    plain:1;     /* enqueue without the script */
     unsigned                    json_error:1; /* error filter rewrites */
     ngx_str_t                   error_body;  /* JSON for the error filter */
 
@@ -202,7 +208,8 @@ typedef struct {
     ngx_str_t                   token_name;  /* also the task's owner */
     ngx_str_t                   token_role;  /* "dev", "ops", "admin" */
     ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
-    ngx_http_taskgw_rate_t      token_rate;  /* n 0: the zone's */
+    ngx_uint_t                  token_rate;  /* r/s * 1000; 0: zone's */
+    ngx_uint_t                  token_rate_period; /* 1 or 60 */
     ngx_array_t                *token_ips;   /* ngx_cidr_t or NULL */
     ngx_array_t                *token_queues; /* ngx_str_t or NULL */
     ngx_str_t                   limit_status; /* $taskgw_limit_status */
@@ -215,10 +222,9 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_taskgw_module;
-extern ngx_str_t     ngx_http_taskgw_priorities[];
 
 
-/* ngx_http_taskgw_reply.c: replies, variables, time helpers */
+/* ngx_http_taskgw_reply.c: replies, variables, the clock */
 ngx_int_t ngx_http_taskgw_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_taskgw_init_filters(ngx_conf_t *cf);
 ngx_http_taskgw_ctx_t *ngx_http_taskgw_get_ctx(ngx_http_request_t *r);
@@ -230,7 +236,6 @@ ngx_int_t ngx_http_taskgw_unavailable(ngx_http_request_t *r,
     const char *message);
 ngx_int_t ngx_http_taskgw_not_allowed(ngx_http_request_t *r, char *allow,
     const char *message);
-u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 int64_t ngx_http_taskgw_now_ms(void);
 ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,
     const char *name, ngx_table_elt_t **h);
@@ -244,7 +249,6 @@ ngx_int_t ngx_http_taskgw_access_init(ngx_conf_t *cf);
 /* ngx_http_taskgw_allow.c */
 char *ngx_http_taskgw_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_taskgw_allow_check(ngx_http_request_t *r);
-ngx_int_t ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs);
 
 /* ngx_http_taskgw_token.c */
 char *ngx_http_taskgw_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -257,12 +261,9 @@ ngx_int_t ngx_http_taskgw_token_resume(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);
 ngx_int_t ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx,
     ngx_str_t *queue);
-extern ngx_str_t  ngx_http_taskgw_roles[];
 
 /* ngx_http_taskgw_enqueue.c */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
-    ngx_uint_t colon);
 
 /* ngx_http_taskgw_callback.c */
 char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -272,6 +273,16 @@ ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
 
 /* metrics, health, admin: ngx_http_taskgw_ops.h */
 uint64_t ngx_http_taskgw_clock_us(void);
+
+/* ngx_http_taskgw_parse.c (the rest: ngx_http_taskgw_parse.h) */
+extern ngx_str_t  ngx_http_taskgw_priorities[];
+extern ngx_str_t  ngx_http_taskgw_roles[];
+ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,
+    ngx_uint_t colon);
+ngx_int_t ngx_http_taskgw_addr_in(struct sockaddr *sa, ngx_array_t *cidrs);
+
+/* ngx_http_taskgw_render.c */
+u_char *ngx_http_taskgw_iso_time(u_char *p, int64_t ms);
 
 /* ngx_http_taskgw_status.c */
 ngx_int_t ngx_http_taskgw_status_handler(ngx_http_request_t *r);

@@ -241,10 +241,11 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
     }
 
     /*
-     * The enqueue script is sent as EVALSHA inside MULTI/EXEC, where a
-     * NOSCRIPT cannot be answered by loading and sending again: Redis
-     * gets it on every connect, before the link is UP.  The subscriber
-     * runs no scripts.
+     * The enqueue script goes by digest (EVALSHA): Redis gets it on every
+     * connect, before the link is UP, so that the first enqueues on a new
+     * connection (a restarted Redis has no scripts) do not each meet
+     * NOSCRIPT and have to load it and send again.  The subscriber runs
+     * no scripts.
      */
 
     if (link->up == NULL) {
@@ -843,25 +844,4 @@ ngx_http_taskgw_redis_enqueue_sha(void)
     }
 
     return hex;
-}
-
-
-/*
- * An EVALSHA of the enqueue script found no script: Redis's script cache
- * was emptied under a live link (SCRIPT FLUSH; a restart drops the link,
- * whose next connect loads it).  The request that saw it has failed (503);
- * the script is loaded again for the ones after it.
- */
-
-void
-ngx_http_taskgw_redis_enqueue_lost(void)
-{
-    ngx_http_taskgw_redis_cmd_t  cmd;
-
-    cmd.argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(&cmd, "SCRIPT", 6);
-    ngx_http_taskgw_redis_cmd_arg(&cmd, "LOAD", 4);
-    ngx_http_taskgw_redis_cmd_arg(&cmd, tgw_lua_enqueue,
-                                  sizeof(tgw_lua_enqueue) - 1);
-    ngx_http_taskgw_redis_fire(&cmd);
 }

@@ -19,8 +19,11 @@
 /* At most this many commands go out as one batch. */
 #define NGX_HTTP_TASKGW_REDIS_MAX_BATCH  8
 
-/* At most this many arguments in one command (enqueue's HSET is longest). */
-#define NGX_HTTP_TASKGW_REDIS_MAX_ARGS   48
+/*
+ * At most this many arguments in one command (the enqueue's EVALSHA, with
+ * the task's fields, is the longest).
+ */
+#define NGX_HTTP_TASKGW_REDIS_MAX_ARGS   64
 
 
 /*
@@ -64,7 +67,6 @@ ngx_int_t ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
 ngx_uint_t ngx_http_taskgw_redis_reply_ok(redisReply *reply);
 void ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text);
 const u_char *ngx_http_taskgw_redis_enqueue_sha(void);
-void ngx_http_taskgw_redis_enqueue_lost(void);
 
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_H_INCLUDED_ */

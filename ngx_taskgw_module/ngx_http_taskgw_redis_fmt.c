@@ -17,6 +17,7 @@ static ngx_http_taskgw_redis_out_t *ngx_http_taskgw_redis_piece(
     ngx_chain_t ***last, size_t size, ngx_log_t *log);
 static ngx_int_t ngx_http_taskgw_redis_file_piece(ngx_chain_t ***last,
     ngx_buf_t *b, ngx_log_t *log);
+static u_char *ngx_http_taskgw_redis_count(u_char *p, u_char type, size_t n);
 
 
 /* The argv[] mark of the argument ngx_http_taskgw_redis_cmd_body() adds. */
@@ -132,11 +133,11 @@ ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
         out->first = 1;
         p = out->buf.last;
 
-        p = ngx_sprintf(p, "*%i" CRLF, (ngx_int_t) cmds[k].argc);
+        p = ngx_http_taskgw_redis_count(p, '*', cmds[k].argc);
 
         for (i = 0; i < cmds[k].argc; i++) {
             len = cmds[k].argvlen[i];
-            p = ngx_sprintf(p, "$%uz" CRLF, len);
+            p = ngx_http_taskgw_redis_count(p, '$', len);
 
             if (cmds[k].argv[i] != (char *) &ngx_http_taskgw_redis_body_mark)
             {
@@ -216,6 +217,33 @@ failed:
     ngx_http_taskgw_redis_free_out(head);
 
     return NULL;
+}
+
+
+/*
+ * "<type><n>\r\n", the head of an array or of a bulk string; written by
+ * hand, as ngx_sprintf() costs some hundred instructions per call and a
+ * command has one per argument.
+ */
+
+static u_char *
+ngx_http_taskgw_redis_count(u_char *p, u_char type, size_t n)
+{
+    u_char  *q, digits[NGX_SIZE_T_LEN];
+
+    q = digits + sizeof(digits);
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    *p++ = type;
+    p = ngx_cpymem(p, q, digits + sizeof(digits) - q);
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
 }
 
 

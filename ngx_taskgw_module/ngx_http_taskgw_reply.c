@@ -1,7 +1,7 @@
 
 /*
  * ngx_http_taskgw_reply: the JSON replies of taskgw locations (its own
- * and the errors nginx makes), the $taskgw_* variables, time helpers.
+ * and the errors nginx makes), the $taskgw_* variables, the clock.
  */
 
 
@@ -406,22 +406,6 @@ ngx_http_taskgw_now_ms(void)
     tp = ngx_timeofday();
 
     return (int64_t) tp->sec * 1000 + (int64_t) tp->msec;
-}
-
-
-/* RFC 3339 UTC with milliseconds: 2026-11-23T10:00:00.123Z */
-
-u_char *
-ngx_http_taskgw_iso_time(u_char *p, int64_t ms)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime((time_t) (ms / 1000), &tm);
-
-    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                       (int) (ms % 1000));
 }
 
 

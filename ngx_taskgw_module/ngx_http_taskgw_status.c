@@ -1,8 +1,9 @@
 
 /*
  * ngx_http_taskgw_status: the taskgw_status content handler.
- * GET renders a task hash as the task JSON of docs/directives.md, at once
- * or, with ?wait=N, once the task has finished; DELETE cancels.
+ * GET renders a task hash as the task JSON of docs/directives.md (with
+ * ngx_http_taskgw_render.c), at once or, with ?wait=N, once the task has
+ * finished; DELETE cancels.
  */
 
 
@@ -12,66 +13,9 @@
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_json.h"
+#include "ngx_http_taskgw_parse.h"
 #include "ngx_http_taskgw_pubsub.h"
 #include "tgw_lua.h"
-
-
-/* The task hash fields the JSON shows, in the order it shows them. */
-typedef enum {
-    TGW_FIELD_ID = 0,
-    TGW_FIELD_QUEUE,
-    TGW_FIELD_TYPE,
-    TGW_FIELD_PRIORITY,
-    TGW_FIELD_STATUS,
-    TGW_FIELD_ATTEMPTS,
-    TGW_FIELD_OWNER,
-    TGW_FIELD_CREATED_AT,
-    TGW_FIELD_RUN_AT,
-    TGW_FIELD_STARTED_AT,
-    TGW_FIELD_FINISHED_AT,
-    TGW_FIELD_RESULT,
-    TGW_FIELD_RESULT_ENCODING,
-    TGW_FIELD_ERROR,
-    TGW_FIELD_WEBHOOK_STATUS,
-    TGW_FIELD_WEBHOOK_ATTEMPTS,
-    TGW_FIELD_COUNT
-} ngx_http_taskgw_field_e;
-
-
-/* How a field is rendered. */
-typedef enum {
-    TGW_JSON_STRING,       /* "text", null when empty */
-    TGW_JSON_INT,          /* 12, 0 when empty */
-    TGW_JSON_TIME,         /* unix ms -> "2026-...Z", null when empty */
-    TGW_JSON_RAW,          /* stored JSON embedded as is, null when empty */
-    TGW_JSON_SKIP          /* rendered by hand */
-} ngx_http_taskgw_json_kind_e;
-
-
-typedef struct {
-    ngx_str_t                     name;
-    ngx_http_taskgw_json_kind_e   kind;
-} ngx_http_taskgw_field_t;
-
-
-static ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
-    { ngx_string("id"), TGW_JSON_STRING },
-    { ngx_string("queue"), TGW_JSON_STRING },
-    { ngx_string("type"), TGW_JSON_STRING },
-    { ngx_string("priority"), TGW_JSON_STRING },
-    { ngx_string("status"), TGW_JSON_STRING },
-    { ngx_string("attempts"), TGW_JSON_INT },
-    { ngx_string("owner"), TGW_JSON_STRING },
-    { ngx_string("created_at"), TGW_JSON_TIME },
-    { ngx_string("run_at"), TGW_JSON_TIME },
-    { ngx_string("started_at"), TGW_JSON_TIME },
-    { ngx_string("finished_at"), TGW_JSON_TIME },
-    { ngx_string("result"), TGW_JSON_RAW },
-    { ngx_string("result_encoding"), TGW_JSON_SKIP },
-    { ngx_string("error"), TGW_JSON_STRING },
-    { ngx_string("webhook_status"), TGW_JSON_SKIP },
-    { ngx_string("webhook_attempts"), TGW_JSON_SKIP }
-};
 
 
 /*
@@ -123,9 +67,6 @@ static void ngx_http_taskgw_status_done(ngx_http_request_t *r,
     redisReply *reply);
 static void ngx_http_taskgw_cancel_done(ngx_http_request_t *r,
     redisReply *reply);
-static u_char *ngx_http_taskgw_render_task(ngx_http_request_t *r,
-    ngx_str_t *f, size_t *len);
-static u_char *ngx_http_taskgw_render_string(u_char *p, ngx_str_t *s);
 
 
 
@@ -769,7 +710,7 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    body = ngx_http_taskgw_render_task(r, fields, &len);
+    body = ngx_http_taskgw_render_task(r->pool, fields, &len);
 
     rc = (body == NULL) ? NGX_HTTP_INTERNAL_SERVER_ERROR
                         : ngx_http_taskgw_send_json(r, NGX_HTTP_OK, NULL,
@@ -782,137 +723,6 @@ answer:
     }
 
     ngx_http_finalize_request(r, rc);
-}
-
-
-/*
- * The task JSON shown by GET.  The payload is never shown; "result" is the
- * worker's stored JSON value, embedded as it is when it parses, else shown
- * as a string.
- */
-
-static u_char *
-ngx_http_taskgw_render_task(ngx_http_request_t *r, ngx_str_t *f, size_t *len)
-{
-    u_char      *body, *p;
-    size_t       size;
-    int64_t      ms;
-    ngx_int_t    n;
-    ngx_uint_t   i;
-
-    size = sizeof("{\"webhook\":{\"status\":,\"attempts\":},"
-                  "\"result_encoding\":\"base64\",}") + NGX_INT_T_LEN;
-
-    for (i = 0; i < TGW_FIELD_COUNT; i++) {
-        size += ngx_http_taskgw_fields[i].name.len + sizeof("\"\":null,")
-                + 2 + ngx_http_taskgw_json_escape_len(f[i].data, f[i].len)
-                + sizeof("2026-11-23T10:00:00.123Z") + NGX_INT_T_LEN;
-    }
-
-    body = ngx_pnalloc(r->pool, size);
-    if (body == NULL) {
-        return NULL;
-    }
-
-    p = body;
-    *p++ = '{';
-
-    for (i = 0; i < TGW_FIELD_COUNT; i++) {
-
-        if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP) {
-            continue;
-        }
-
-        if (p != body + 1) {
-            *p++ = ',';
-        }
-
-        *p++ = '"';
-        p = ngx_cpymem(p, ngx_http_taskgw_fields[i].name.data,
-                       ngx_http_taskgw_fields[i].name.len);
-        *p++ = '"';
-        *p++ = ':';
-
-        switch (ngx_http_taskgw_fields[i].kind) {
-
-        case TGW_JSON_INT:
-            n = ngx_atoi(f[i].data, f[i].len);
-            p = ngx_sprintf(p, "%i", n == NGX_ERROR ? 0 : n);
-            break;
-
-        case TGW_JSON_TIME:
-            n = ngx_atoi(f[i].data, f[i].len);
-            if (n == NGX_ERROR || f[i].len == 0) {
-                p = ngx_cpymem(p, "null", 4);
-                break;
-            }
-
-            ms = (int64_t) n;
-            *p++ = '"';
-            p = ngx_http_taskgw_iso_time(p, ms);
-            *p++ = '"';
-            break;
-
-        case TGW_JSON_RAW:
-            if (f[i].len == 0) {
-                p = ngx_cpymem(p, "null", 4);
-
-            } else if (ngx_http_taskgw_json_valid(f[i].data, f[i].len)
-                       == NGX_OK)
-            {
-                p = ngx_cpymem(p, f[i].data, f[i].len);
-
-            } else {
-                p = ngx_http_taskgw_render_string(p, &f[i]);
-            }
-
-            break;
-
-        default: /* TGW_JSON_STRING */
-            p = ngx_http_taskgw_render_string(p, &f[i]);
-            break;
-        }
-    }
-
-    if (f[TGW_FIELD_RESULT_ENCODING].len) {
-        p = ngx_cpymem(p, ",\"result_encoding\":", 19);
-        p = ngx_http_taskgw_render_string(p, &f[TGW_FIELD_RESULT_ENCODING]);
-    }
-
-    p = ngx_cpymem(p, ",\"webhook\":", 11);
-
-    if (f[TGW_FIELD_WEBHOOK_STATUS].len) {
-        n = ngx_atoi(f[TGW_FIELD_WEBHOOK_ATTEMPTS].data,
-                     f[TGW_FIELD_WEBHOOK_ATTEMPTS].len);
-
-        p = ngx_cpymem(p, "{\"status\":", 10);
-        p = ngx_http_taskgw_render_string(p, &f[TGW_FIELD_WEBHOOK_STATUS]);
-        p = ngx_sprintf(p, ",\"attempts\":%i}", n == NGX_ERROR ? 0 : n);
-
-    } else {
-        p = ngx_cpymem(p, "null", 4);
-    }
-
-    *p++ = '}';
-
-    *len = p - body;
-
-    return body;
-}
-
-
-static u_char *
-ngx_http_taskgw_render_string(u_char *p, ngx_str_t *s)
-{
-    if (s->len == 0) {
-        return ngx_cpymem(p, "null", 4);
-    }
-
-    *p++ = '"';
-    p = ngx_http_taskgw_json_escape(p, s->data, s->len);
-    *p++ = '"';
-
-    return p;
 }
 
 

@@ -13,10 +13,7 @@
 #include <openssl/rand.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_token.h"
-
-
-/* The longest token accepted in a header. */
-#define NGX_HTTP_TASKGW_TOKEN_MAX       4096
+#include "ngx_http_taskgw_parse.h"
 
 /* Slots of a worker's cache of token digests: a power of two. */
 #define NGX_HTTP_TASKGW_DIGEST_SLOTS    128
@@ -432,22 +429,18 @@ ngx_http_taskgw_token_resume(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_taskgw_token_get(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char           *p, *last;
+    ngx_str_t        *auth, *api;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *header;
 
     static ngx_uint_t  hash;
 
-    h = r->headers_in.authorization;
+    auth = r->headers_in.authorization ? &r->headers_in.authorization->value
+                                       : NULL;
+    api = NULL;
 
-    if (h && h->value.len > 7
-        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
-    {
-        p = h->value.data + 7;
-        last = h->value.data + h->value.len;
-
-    } else {
+    if (ngx_http_taskgw_is_bearer(auth) != NGX_OK) {
 
         /*
          * X-API-Token, found by the hash nginx computed of each header's
@@ -492,26 +485,10 @@ ngx_http_taskgw_token_get(ngx_http_request_t *r, ngx_str_t *token)
             return NGX_DECLINED;
         }
 
-        p = h->value.data;
-        last = h->value.data + h->value.len;
+        api = &h->value;
     }
 
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    while (last > p && last[-1] == ' ') {
-        last--;
-    }
-
-    if (p == last || last - p > NGX_HTTP_TASKGW_TOKEN_MAX) {
-        return NGX_DECLINED;
-    }
-
-    token->data = p;
-    token->len = last - p;
-
-    return NGX_OK;
+    return ngx_http_taskgw_parse_token(auth, api, token);
 }
 
 
@@ -540,6 +517,7 @@ ngx_http_taskgw_token_apply(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
     ctx->role = tok->role;
     ctx->token_role = ngx_http_taskgw_roles[tok->role];
     ctx->token_rate = tok->rate;
+    ctx->token_rate_period = tok->rate_period;
     ctx->token_ips = tok->ips;
     ctx->token_queues = tok->queues;
 
@@ -632,7 +610,7 @@ ngx_http_taskgw_token_deny(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
         ngx_str_null(&ctx->token_name);
         ngx_str_null(&ctx->token_role);
         ctx->role = NGX_HTTP_TASKGW_ROLE_NONE;
-        ctx->token_rate.n = 0;
+        ctx->token_rate = 0;
         ctx->token_ips = NULL;
         ctx->token_queues = NULL;
 

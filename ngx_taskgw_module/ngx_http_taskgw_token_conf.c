@@ -1,7 +1,7 @@
 
 /*
- * ngx_http_taskgw_token_conf: the token directives and the token file,
- * and the parsers of token fields shared with run-time tokens.
+ * ngx_http_taskgw_token_conf: the token directives and the token file
+ * (its lines are parsed in ngx_http_taskgw_parse.c).
  */
 
 
@@ -10,7 +10,7 @@
 #include <ngx_http.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_token.h"
-#include "ngx_http_taskgw_limit.h"
+#include "ngx_http_taskgw_parse.h"
 
 
 /* The largest token file. */
@@ -24,21 +24,6 @@ static ngx_int_t ngx_http_taskgw_tokens_line(ngx_conf_t *cf,
     u_char *p, u_char *last);
 static ngx_int_t ngx_http_taskgw_token_cmp(const void *one,
     const void *two);
-static ngx_uint_t ngx_http_taskgw_parse_role(ngx_str_t *s);
-static ngx_int_t ngx_http_taskgw_parse_ips(ngx_pool_t *pool, ngx_str_t *s,
-    ngx_array_t **ips, ngx_str_t *bad);
-static ngx_int_t ngx_http_taskgw_parse_queues(ngx_pool_t *pool,
-    ngx_str_t *s, ngx_array_t **queues, ngx_str_t *bad);
-static ngx_int_t ngx_http_taskgw_parse_digest(ngx_str_t *s, u_char *digest);
-
-
-ngx_str_t  ngx_http_taskgw_roles[] = {
-    ngx_string("off"),
-    ngx_string("dev"),
-    ngx_string("ops"),
-    ngx_string("admin"),
-    ngx_null_string
-};
 
 
 /* taskgw_tokens file; -- read now, so nginx -t and a reload check it */
@@ -168,207 +153,71 @@ done:
 
 
 /*
- * One line of the token file:
- *
- *     name  role  sha256:<64 hex digits>  [ips=cidr,...] [rate=Nr/s|Nr/m]
- *                                         [queues=name,...] [disabled]
- *
- * "#" starts a comment.  Names and digests are unique in the file.
+ * One line of the token file (ngx_http_taskgw_token_parse_line() says
+ * what it holds), added to tmcf->tokens.  Names and digests are unique in
+ * the file.
  */
 
 static ngx_int_t
 ngx_http_taskgw_tokens_line(ngx_conf_t *cf, ngx_http_taskgw_main_conf_t *tmcf,
     ngx_str_t *file, ngx_uint_t line, u_char *p, u_char *last)
 {
-    u_char                   *hash;
-    ngx_str_t                 w[8], v, bad;
-    ngx_uint_t                n, i;
+    ngx_int_t                 rc;
+    ngx_str_t                 bad;
+    ngx_uint_t                i;
     const char               *why;
-    ngx_http_taskgw_token_t  *tok, *t;
+    ngx_http_taskgw_token_t   tok, *t;
 
-    hash = ngx_strlchr(p, last, '#');
-    if (hash) {
-        last = hash;
-    }
+    rc = ngx_http_taskgw_token_parse_line(cf->pool, p, last, &tok, &bad,
+                                          &why);
 
-    n = 0;
-
-    while (p < last) {
-        while (p < last && (*p == ' ' || *p == '\t' || *p == '\r')) {
-            p++;
-        }
-
-        if (p == last) {
-            break;
-        }
-
-        if (n == 8) {
-            why = "too many fields";
-            bad.data = NULL;
-            goto invalid;
-        }
-
-        w[n].data = p;
-
-        while (p < last && *p != ' ' && *p != '\t' && *p != '\r') {
-            p++;
-        }
-
-        w[n].len = p - w[n].data;
-        n++;
-    }
-
-    if (n == 0) {
+    if (rc == NGX_DONE) {
         return NGX_OK;
     }
 
-    if (n < 3) {
-        why = "expected \"name role sha256:digest [options]\"";
-        bad.data = NULL;
-        goto invalid;
-    }
-
-    tok = ngx_array_push(tmcf->tokens);
-    if (tok == NULL) {
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(tok, sizeof(ngx_http_taskgw_token_t));
-
-    bad = w[0];
-
-    if (ngx_http_taskgw_valid_name(&w[0], NGX_HTTP_TASKGW_TOKEN_NAME_MAX, 0)
-        != NGX_OK)
-    {
-        why = "invalid token name (1-64 characters of A-Z a-z 0-9 . _ -)";
+    if (rc == NGX_DECLINED) {
         goto invalid;
     }
-
-    tok->name = w[0];
-
-    bad = w[1];
-    tok->role = ngx_http_taskgw_parse_role(&w[1]);
-
-    if (tok->role == NGX_HTTP_TASKGW_ROLE_NONE) {
-        why = "unknown role (dev, ops or admin)";
-        goto invalid;
-    }
-
-    bad = w[2];
-
-    if (ngx_http_taskgw_parse_digest(&w[2], tok->digest) != NGX_OK) {
-        why = "malformed digest (sha256: and 64 hex digits)";
-        goto invalid;
-    }
-
-    /*
-     * an option is compared only as far as its word goes: the last word
-     * of a file without a final newline ends where the buffer does
-     */
-
-    for (i = 3; i < n; i++) {
-        bad = w[i];
-
-        if (w[i].len >= 4 && ngx_strncmp(w[i].data, "ips=", 4) == 0) {
-            if (tok->ips) {
-                goto duplicate;
-            }
-
-            v.data = w[i].data + 4;
-            v.len = w[i].len - 4;
-
-            if (ngx_http_taskgw_parse_ips(cf->pool, &v, &tok->ips, &bad)
-                != NGX_OK)
-            {
-                why = "invalid address or CIDR range";
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (w[i].len >= 5 && ngx_strncmp(w[i].data, "rate=", 5) == 0) {
-            if (tok->rate.n) {
-                goto duplicate;
-            }
-
-            v.data = w[i].data + 5;
-            v.len = w[i].len - 5;
-
-            if (ngx_http_taskgw_parse_rate(&v, &tok->rate) != NGX_OK) {
-                why = "invalid rate (Nr/s or Nr/m, N at least 1)";
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (w[i].len >= 7 && ngx_strncmp(w[i].data, "queues=", 7) == 0) {
-            if (tok->queues) {
-                goto duplicate;
-            }
-
-            v.data = w[i].data + 7;
-            v.len = w[i].len - 7;
-
-            if (ngx_http_taskgw_parse_queues(cf->pool, &v, &tok->queues, &bad)
-                != NGX_OK)
-            {
-                why = "invalid queue name";
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (w[i].len == 8 && ngx_strncmp(w[i].data, "disabled", 8) == 0) {
-            if (tok->disabled) {
-                goto duplicate;
-            }
-
-            /* kept in the file, refused as an unknown token is (401) */
-            tok->disabled = 1;
-            continue;
-        }
-
-        why = "unknown option (ips=, rate=, queues= or disabled)";
-        goto invalid;
-    }
-
-    /* the new token is the last element: compare with those before it */
 
     t = tmcf->tokens->elts;
 
-    for (i = 0; i + 1 < tmcf->tokens->nelts; i++) {
-        if (t[i].name.len == tok->name.len
-            && ngx_strncmp(t[i].name.data, tok->name.data, tok->name.len) == 0)
+    for (i = 0; i < tmcf->tokens->nelts; i++) {
+        if (t[i].name.len == tok.name.len
+            && ngx_strncmp(t[i].name.data, tok.name.data, tok.name.len) == 0)
         {
-            bad = w[0];
+            bad = tok.name;
             why = "duplicate token name";
             goto invalid;
         }
 
-        if (ngx_memcmp(t[i].digest, tok->digest, NGX_HTTP_TASKGW_DIGEST_LEN)
+        if (ngx_memcmp(t[i].digest, tok.digest, NGX_HTTP_TASKGW_DIGEST_LEN)
             == 0)
         {
-            bad = w[2];
+            /* bad: the digest as written */
             why = "duplicate digest (two names for one token)";
             goto invalid;
         }
     }
 
+    t = ngx_array_push(tmcf->tokens);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    *t = tok;
+
     /* the line lives in a buffer that is freed: keep the name */
 
-    tok->name.data = ngx_pstrdup(cf->pool, &w[0]);
-    if (tok->name.data == NULL) {
+    t->name.data = ngx_pstrdup(cf->pool, &tok.name);
+    if (t->name.data == NULL) {
         return NGX_ERROR;
     }
 
     return NGX_OK;
-
-duplicate:
-
-    why = "duplicate option";
 
 invalid:
 
@@ -460,220 +309,4 @@ ngx_http_taskgw_tokens_init_conf(ngx_conf_t *cf,
     tmcf->used = 1;
 
     return NGX_CONF_OK;
-}
-
-
-
-
-static ngx_uint_t
-ngx_http_taskgw_parse_role(ngx_str_t *s)
-{
-    ngx_uint_t  i;
-
-    for (i = NGX_HTTP_TASKGW_ROLE_DEV; ngx_http_taskgw_roles[i].len; i++) {
-        if (s->len == ngx_http_taskgw_roles[i].len
-            && ngx_strncmp(s->data, ngx_http_taskgw_roles[i].data, s->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_HTTP_TASKGW_ROLE_NONE;
-}
-
-
-static ngx_int_t
-ngx_http_taskgw_parse_ips(ngx_pool_t *pool, ngx_str_t *s, ngx_array_t **ips,
-    ngx_str_t *bad)
-{
-    u_char      *p, *last, *comma;
-    ngx_str_t    one;
-    ngx_cidr_t  *cidr;
-
-    *ips = ngx_array_create(pool, 2, sizeof(ngx_cidr_t));
-    if (*ips == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = s->data;
-    last = s->data + s->len;
-
-    do {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        one.data = p;
-        one.len = comma - p;
-        *bad = one;
-
-        cidr = ngx_array_push(*ips);
-        if (cidr == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (one.len == 0 || ngx_ptocidr(&one, cidr) == NGX_ERROR) {
-            return NGX_DECLINED;
-        }
-
-        p = comma + 1;
-
-    } while (comma < last);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_taskgw_parse_queues(ngx_pool_t *pool, ngx_str_t *s,
-    ngx_array_t **queues, ngx_str_t *bad)
-{
-    u_char     *p, *last, *comma;
-    ngx_str_t   one, *q;
-
-    *queues = ngx_array_create(pool, 2, sizeof(ngx_str_t));
-    if (*queues == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = s->data;
-    last = s->data + s->len;
-
-    do {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        one.data = p;
-        one.len = comma - p;
-        *bad = one;
-
-        if (ngx_http_taskgw_valid_name(&one, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
-            != NGX_OK)
-        {
-            return NGX_DECLINED;
-        }
-
-        q = ngx_array_push(*queues);
-        if (q == NULL) {
-            return NGX_ERROR;
-        }
-
-        q->data = ngx_pstrdup(pool, &one);
-        if (q->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        q->len = one.len;
-
-        p = comma + 1;
-
-    } while (comma < last);
-
-    return NGX_OK;
-}
-
-
-/* sha256:<64 hex digits>, either case */
-
-static ngx_int_t
-ngx_http_taskgw_parse_digest(ngx_str_t *s, u_char *digest)
-{
-    ngx_int_t   hi, lo;
-    ngx_uint_t  i;
-
-    if (s->len != sizeof("sha256:") - 1 + 2 * NGX_HTTP_TASKGW_DIGEST_LEN
-        || ngx_strncmp(s->data, "sha256:", 7) != 0)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_TASKGW_DIGEST_LEN; i++) {
-        hi = ngx_hextoi(s->data + 7 + 2 * i, 1);
-        lo = ngx_hextoi(s->data + 8 + 2 * i, 1);
-
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        digest[i] = (u_char) (hi << 4 | lo);
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A run-time token from its hash fields (as Redis or the cache holds
- * them).  NGX_DECLINED with *err when a field does not parse.
- */
-
-ngx_int_t
-ngx_http_taskgw_token_from_fields(ngx_pool_t *pool, ngx_str_t *fields,
-    ngx_http_taskgw_token_t *tok, const char **err)
-{
-    ngx_int_t   rc;
-    ngx_str_t  *f, bad;
-
-    ngx_memzero(tok, sizeof(ngx_http_taskgw_token_t));
-
-    f = fields;
-
-    if (ngx_http_taskgw_valid_name(&f[NGX_HTTP_TASKGW_TF_NAME],
-                                   NGX_HTTP_TASKGW_TOKEN_NAME_MAX, 0)
-        != NGX_OK)
-    {
-        *err = "invalid name";
-        return NGX_DECLINED;
-    }
-
-    tok->name = f[NGX_HTTP_TASKGW_TF_NAME];
-
-    tok->role = ngx_http_taskgw_parse_role(&f[NGX_HTTP_TASKGW_TF_ROLE]);
-    if (tok->role == NGX_HTTP_TASKGW_ROLE_NONE) {
-        *err = "invalid role";
-        return NGX_DECLINED;
-    }
-
-    if (f[NGX_HTTP_TASKGW_TF_IPS].len) {
-        rc = ngx_http_taskgw_parse_ips(pool, &f[NGX_HTTP_TASKGW_TF_IPS],
-                                       &tok->ips, &bad);
-        if (rc != NGX_OK) {
-            *err = "invalid ips";
-            return rc;
-        }
-    }
-
-    if (f[NGX_HTTP_TASKGW_TF_RATE].len) {
-        if (ngx_http_taskgw_parse_rate(&f[NGX_HTTP_TASKGW_TF_RATE],
-                                       &tok->rate)
-            != NGX_OK)
-        {
-            *err = "invalid rate";
-            return NGX_DECLINED;
-        }
-    }
-
-    if (f[NGX_HTTP_TASKGW_TF_QUEUES].len) {
-        rc = ngx_http_taskgw_parse_queues(pool, &f[NGX_HTTP_TASKGW_TF_QUEUES],
-                                          &tok->queues, &bad);
-        if (rc != NGX_OK) {
-            *err = "invalid queues";
-            return rc;
-        }
-    }
-
-    f = &fields[NGX_HTTP_TASKGW_TF_DISABLED];
-
-    if ((f->len == 1 && f->data[0] == '1')
-        || (f->len == 4 && ngx_strncasecmp(f->data, (u_char *) "true", 4)
-                           == 0))
-    {
-        tok->disabled = 1;
-    }
-
-    return NGX_OK;
 }

@@ -5,12 +5,15 @@
 #
 #   sh scripts/deps.sh         build and run (make, make run)
 #   sh scripts/deps.sh test    and the test dependencies (make test)
+#   sh scripts/deps.sh bench   and what the benchmarks compare taskgw with
 #
 # `test` also installs, with npm, the independent webhook signature
 # verifier of the end-to-end tests (the reference Standard Webhooks
 # implementation, npm "standardwebhooks", pinned in t/node/package.json
 # and package-lock.json) into t/node/node_modules: the tests check every
-# signature the worker makes with it, never with taskgw's own code.
+# signature the worker makes with it, never with taskgw's own code.  And it
+# fetches the source of Debian's nginx into build/nginx-src for the
+# module's fuzz targets (scripts/nginx-src.sh).
 #
 # The test dependencies include nginx-extras, Debian's set of third-party
 # modules (nchan, lua, echo, headers-more, ...): a suite proves taskgw
@@ -28,10 +31,19 @@ redis-server"
 # clang, libclang-rt-14-dev: libFuzzer and the sanitizers of `make fuzz`
 TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev"
 
+# bench: the load generator and the peers scripts/bench-*.sh run beside taskgw
+# scripts/bench-gateway.sh: wrk; nginx + Lua (lua-resty-redis); FastAPI on
+# uvicorn with redis.asyncio (with uvloop and httptools, as uvicorn[standard])
+BENCH_PKGS="wrk libnginx-mod-http-lua lua-nginx-redis"
+BENCH_PKGS="$BENCH_PKGS python3-fastapi python3-uvicorn python3-redis"
+BENCH_PKGS="$BENCH_PKGS python3-uvloop python3-httptools"
+
+TEST=0
 case "${1:-}" in
     "") ;;
-    test) PKGS="$PKGS $TEST_PKGS" ;;
-    *) echo "usage: sh scripts/deps.sh [test]" >&2; exit 2 ;;
+    test) PKGS="$PKGS $TEST_PKGS"; TEST=1 ;;
+    bench) PKGS="$PKGS $BENCH_PKGS" ;;
+    *) echo "usage: sh scripts/deps.sh [test|bench]" >&2; exit 2 ;;
 esac
 
 # The npm part of `test`: t/node/node_modules from the committed lock file,
@@ -55,6 +67,13 @@ node_deps() {
 
 [ "${1:-}" = test ] && node_deps
 
+# The other part: the source of the nginx that nginx-dev comes from, for
+# the module's fuzz targets (scripts/nginx-src.sh says why and how).
+nginx_src() {
+    [ "$TEST" = 1 ] || return 0
+    sh "$(dirname "$0")/nginx-src.sh"
+}
+
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
@@ -63,7 +82,10 @@ for p in $PKGS; do
     fi
 done
 
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    nginx_src
+    exit 0
+fi
 
 echo "taskgw: missing Debian packages:$missing" >&2
 if [ "$(id -u)" -ne 0 ]; then
@@ -89,4 +111,5 @@ if command -v service >/dev/null 2>&1; then
     $SUDO service redis-server stop >/dev/null 2>&1 || true
     $SUDO service prometheus stop >/dev/null 2>&1 || true
 fi
+nginx_src
 exit 0

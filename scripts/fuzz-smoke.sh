@@ -6,15 +6,18 @@
 # build/fuzz/corpus/<name>/ (never into the committed seeds), a crashing
 # input to build/fuzz/crash/<name>-*.
 #
-#   sh scripts/fuzz-smoke.sh [seconds per target]        default 3
+#   sh scripts/fuzz-smoke.sh [seconds per target]        default 2
 #   FUZZ_TARGETS="conf cron" sh scripts/fuzz-smoke.sh 600    only those
 #
 # Without clang's libFuzzer runtime (Debian: clang, libclang-rt-14-dev,
-# which `sh scripts/deps.sh test` installs) every point is a skip.
+# which `sh scripts/deps.sh test` installs) every point is a skip.  The
+# module's targets also need the nginx source that `sh scripts/deps.sh
+# test` fetches (scripts/nginx-src.sh); `make fuzz` fetches it when it is
+# missing.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
-SECS=${1:-3}
+SECS=${1:-2}
 OUT=build/fuzz
 TARGETS=${FUZZ_TARGETS:-$(ls fuzz/fuzz_*.c | sed 's|fuzz/fuzz_||; s|\.c$||')}
 N=$(echo $TARGETS | wc -w)

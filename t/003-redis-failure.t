@@ -19,8 +19,8 @@ our $Silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
 $ENV{TEST_NGINX_SILENT_PORT} = $Silent->sockport;
 
 # A fake Redis that completes the connection setup (answers SCRIPT LOAD
-# and PING), then
-# drops the connection as soon as a request's MULTI arrives.
+# and PING), then drops the connection as soon as a request's command (the
+# enqueue's MULTI, or its EVALSHA) arrives.
 our $Dropper = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                      LocalPort => 0, Listen => 128,
                                      ReuseAddr => 1)
@@ -36,7 +36,7 @@ if ($dropper_pid == 0) {
         my $buf = '';
         while (sysread($c, my $chunk, 4096)) {
             $buf .= $chunk;
-            if ($buf =~ /MULTI/) {
+            if ($buf =~ /MULTI|EVALSHA/) {
                 last;
             }
             # the link's setup: SCRIPT LOAD (any digest will do), PING

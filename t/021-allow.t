@@ -314,3 +314,54 @@ x
 X-Real-IP: 203.0.113.200
 X-API-Token: dev-secret-token-1
 --- error_code: 202
+
+
+
+=== TEST 16: a range written IPv4-mapped is the IPv4 range it denotes
+Found by the cidr fuzz target: ::ffff:127.0.0.1 used to match no client
+at all (an IPv4 client was compared with IPv4 ranges only).  ::/0 is all
+of IPv6, not the IPv4 clients of a dual-stack listener.
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /one {
+        taskgw_allow ::ffff:127.0.0.1;
+        taskgw_enqueue;
+    }
+    location /range {
+        taskgw_allow ::ffff:127.0.0.0/104;
+        taskgw_enqueue;
+    }
+    location /other {
+        taskgw_allow ::ffff:10.0.0.0/104;
+        taskgw_enqueue;
+    }
+    location /all6 {
+        taskgw_allow ::/0;
+        taskgw_enqueue;
+    }
+--- pipelined_requests eval
+["POST /one\nx", "POST /range\nx", "POST /other\nx", "POST /all6\nx"]
+--- error_code eval
+[202, 202, 403, 403]
+
+
+
+=== TEST 17: a token's ips= written IPv4-mapped matches the IPv4 client
+--- user_files
+>>> tokens
+mapped  dev  sha256:9cf288d5f34fe05ea6e70bc7401039bb465a79c2565eaca578026bfc55ebd3ac  ips=::ffff:127.0.0.1
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+--- config
+    location /tasks {
+        taskgw_auth dev;
+        taskgw_enqueue;
+    }
+--- request
+POST /tasks
+x
+--- more_headers
+X-API-Token: dev-secret-token-1
+--- error_code: 202

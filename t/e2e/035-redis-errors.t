@@ -67,8 +67,8 @@ is($s->http(POST => '/tasks', body => 'ok')->{status}, 202,
    'memory back: 202 again');
 $n0 = tasks();
 
-# === TEST 2: a command inside MULTI/EXEC fails (the stream key is not a
-# stream): the transaction did not fully succeed, so no 202
+# === TEST 2: a command inside the enqueue script fails (the stream key is not a
+# stream): the enqueue did not fully succeed, so no 202
 $r->cmd('SET', "$prefix:q:other:normal", 'not a stream');
 my $res = $s->http(POST => '/other', body => 'wrongtype');
 isnt($res->{status}, 202, 'XADD fails in EXEC: not 202')

@@ -159,9 +159,6 @@ static const char tgw_lua_dead_replay[] __attribute__((unused)) =
     ;
 
 static const char tgw_lua_enqueue[] __attribute__((unused)) =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
-    "  return redis.error_reply('ERR taskgw enqueue: the task hash is missing')\n"
-    "end\n"
     "if KEYS[4] ~= '' then\n"
     "  local v = redis.call('GET', KEYS[4])\n"
     "  if v then\n"
@@ -178,6 +175,7 @@ static const char tgw_lua_enqueue[] __attribute__((unused)) =
     "  redis.call('DEL', KEYS[1])\n"
     "  return {4}\n"
     "end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
     "if ARGV[2] ~= '0' then\n"
     "  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])\n"
     "else\n"
