@@ -20,7 +20,8 @@ endif
 NGX_BUILD   := $(OUT)/nginx
 MODULE      := $(OUT)/ngx_http_taskgw_module.so
 MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h) \
-               worker/common/tgw_keys.h worker/common/tgw_lua.h
+               worker/common/tgw_keys.h worker/common/tgw_lua.h \
+               worker/common/tgw_trace.h
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -Werror=format-security -fPIC -Wdate-time \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
@@ -106,8 +107,8 @@ install: all
 	install -d $(DESTDIR)$(NGX_MODDIR) $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)$(CONF_DIR) $(DESTDIR)$(DOC_DIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(NGX_MODDIR)/
-	install -m 0755 $(BUILD)/taskgw-worker $(BUILD)/taskgwctl \
-	    $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/taskgw-worker $(BUILD)/taskgw-exec-keeper \
+	    $(BUILD)/taskgwctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 conf/taskgw-worker.service $(DESTDIR)$(SYSTEMD_DIR)/
 	install -m 0644 docs/*.md conf/nginx.conf conf/grafana-dashboard.json \
 	    conf/prometheus-alerts.yml \

@@ -69,7 +69,15 @@ fuzz_check_field(json_t *obj, ngx_uint_t i, ngx_str_t *f)
     switch (ngx_http_taskgw_fields[i].kind) {
 
     case TGW_JSON_STRING:
+    case TGW_JSON_OPTIONAL:
         if (f->len == 0) {
+            if (ngx_http_taskgw_fields[i].kind == TGW_JSON_OPTIONAL) {
+                if (v != NULL) {
+                    ngx_fuzz_fail("an empty %s is not left out", name);
+                }
+                break;
+            }
+
             if (!json_is_null(v)) {
                 ngx_fuzz_fail("an empty %s is not null", name);
             }

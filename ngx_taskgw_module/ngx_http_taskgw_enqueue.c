@@ -124,6 +124,7 @@ static ngx_http_taskgw_enqueue_field_t  ngx_http_taskgw_enqueue_fields[] = {
     ngx_http_taskgw_ctx_field(TGW_F_OWNER, token_name),
     ngx_http_taskgw_get_field(TGW_F_CLIENT_ADDR,
                               ngx_http_taskgw_field_client_addr),
+    ngx_http_taskgw_ctx_field(TGW_F_TRACEPARENT, traceparent),
     ngx_http_taskgw_get_field(TGW_F_CREATED_AT,
                               ngx_http_taskgw_field_created_at),
     ngx_http_taskgw_get_field(TGW_F_ATTEMPTS, ngx_http_taskgw_field_attempts),
@@ -529,6 +530,12 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
                              &tmcf->prefix, &ctx->token_name,
                              sizeof(key_hex), key_hex)
                  - ik.data;
+    }
+
+    /* the client's traceparent, or a new trace (ngx_http_taskgw_trace.c) */
+
+    if (ngx_http_taskgw_trace(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     body = r->request_body ? r->request_body->bufs : NULL;

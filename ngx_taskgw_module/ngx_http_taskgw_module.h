@@ -187,6 +187,8 @@ typedef struct {
     int64_t                     run_at;      /* unix ms; 0: run now */
     ngx_str_t                   callback_url; /* X-Callback-URL, checked */
     ngx_str_t                   idem_key;    /* Idempotency-Key or empty */
+    ngx_str_t                   traceparent; /* version 00, 55 characters;
+                                                empty until settled */
     unsigned                    replied:1;   /* the module wrote the reply */
     unsigned                    reloaded:1;  /* enqueue sent SCRIPT LOAD */
     unsigned                    payload_apart:1; /* in its own HSET */
@@ -264,6 +266,12 @@ ngx_int_t ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx,
 
 /* ngx_http_taskgw_enqueue.c */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
+
+/* ngx_http_taskgw_trace.c */
+ngx_int_t ngx_http_taskgw_trace(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx);
+ngx_int_t ngx_http_taskgw_trace_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_taskgw_callback.c */
 char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,

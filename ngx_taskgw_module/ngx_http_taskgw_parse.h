@@ -36,6 +36,7 @@ typedef enum {
     TGW_FIELD_STATUS,
     TGW_FIELD_ATTEMPTS,
     TGW_FIELD_OWNER,
+    TGW_FIELD_TRACEPARENT,
     TGW_FIELD_CREATED_AT,
     TGW_FIELD_RUN_AT,
     TGW_FIELD_STARTED_AT,
@@ -52,6 +53,7 @@ typedef enum {
 /* How a field is rendered. */
 typedef enum {
     TGW_JSON_STRING,       /* "text", null when empty */
+    TGW_JSON_OPTIONAL,     /* "text", left out when empty */
     TGW_JSON_INT,          /* 12, 0 when empty */
     TGW_JSON_TIME,         /* unix ms -> "2026-...Z", null when empty */
     TGW_JSON_RAW,          /* stored JSON embedded as is, null when empty */

@@ -25,6 +25,13 @@ static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
     redisReply *reply);
 static void ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op);
 static void ngx_http_taskgw_redis_op_cleanup(void *data);
+static void ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op);
+static void ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r);
+
+
+/* What an unsent batch's commands become: one of these per command. */
+static u_char  ngx_http_taskgw_redis_ping[] = "*1\r\n$4\r\nPING\r\n";
 
 
 /*
@@ -178,7 +185,51 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
 
     ngx_add_timer(&op->timer, link->conf->timeout);
 
+    ngx_http_taskgw_redis_watch_client(r);
+
     return NGX_OK;
+}
+
+
+/*
+ * While its batch waits for Redis, a request notices a client that closes
+ * the connection, as a proxied request does: it ends there (499, "client
+ * prematurely closed connection" at info level), and its batch is dropped
+ * unless some of it was written already (see op_cleanup).  Without this
+ * the request would live on until the reply, and a batch waiting for the
+ * link would still be sent for nobody.  A request still reading or
+ * discarding its body keeps the handler it has.
+ */
+
+static void
+ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    if (r != r->main || r->read_event_handler != ngx_http_block_reading) {
+        return;
+    }
+
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    /* level-triggered event methods had the read event removed */
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        r->read_event_handler = ngx_http_block_reading;
+        return;
+    }
+
+    /*
+     * An edge-triggered event that came with the request (the client sent
+     * its request and closed at once) does not come again: look now, but
+     * once the current handler is done with the request.
+     */
+
+    if (c->read->ready || c->read->pending_eof) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
 }
 
 
@@ -219,6 +270,16 @@ static ngx_int_t
 ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_op_t *op)
 {
+    ngx_chain_t  *cl;
+
+    /* its pieces are known by their owner, should its request go away */
+
+    for (cl = op->out; cl; cl = cl->next) {
+        ((ngx_http_taskgw_redis_out_t *) cl)->owner = op;
+    }
+
+    op->head = op->out;
+
     if (link->rc == NULL
         || ngx_http_taskgw_redis_queue(link->rc, op->out,
                                        ngx_http_taskgw_redis_reply, op)
@@ -384,6 +445,120 @@ ngx_http_taskgw_redis_op_cleanup(void *data)
      */
     op->request = NULL;
     op->timer.cancelable = 1;
+
+    ngx_http_taskgw_redis_unsend(&ngx_http_taskgw_link, op);
+}
+
+
+/*
+ * A batch whose request went away (the client closed its connection)
+ * while not one byte of it had been written yet, because the link's
+ * queue is backed up behind a large command or a Redis that does not
+ * read: Redis must not run what nobody waits for.  hiredis still expects
+ * one reply per command, so the commands become as many PINGs, which
+ * change nothing.  A batch that started going out is left alone: Redis
+ * runs all of it (a task is stored) and the reply finds no request.
+ */
+
+static void
+ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op)
+{
+    u_char                        *p;
+    ngx_uint_t                     n;
+    ngx_chain_t                  **pp, *cl, *rest;
+    ngx_http_taskgw_redis_out_t   *out, *ping;
+    ngx_http_taskgw_redis_conn_t  *rc;
+
+    rc = link->rc;
+
+    if (rc == NULL || op->head == NULL) {
+        return;
+    }
+
+    /* the batch's pieces follow one another in rc->out */
+
+    for (pp = &rc->out; *pp; pp = &(*pp)->next) {
+        if (((ngx_http_taskgw_redis_out_t *) *pp)->owner == op) {
+            break;
+        }
+    }
+
+    if (*pp == NULL || *pp != op->head) {
+        /* all of it written, or its first piece is gone: partly written */
+        return;
+    }
+
+    out = (ngx_http_taskgw_redis_out_t *) *pp;
+
+    if (out->buf.in_file || out->buf.pos != out->buf.start) {
+        return;
+    }
+
+    n = 0;
+
+    for (cl = *pp; cl; cl = cl->next) {
+        out = (ngx_http_taskgw_redis_out_t *) cl;
+
+        if (out->owner != op) {
+            break;
+        }
+
+        if (out->first) {
+            n++;
+        }
+    }
+
+    rest = cl;
+
+    ping = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
+                     + n * (sizeof(ngx_http_taskgw_redis_ping) - 1) + 1,
+                     link->log);
+    if (ping == NULL) {
+        /* it goes out as it is */
+        return;
+    }
+
+    ngx_memzero(ping, sizeof(ngx_http_taskgw_redis_out_t));
+
+    p = (u_char *) (ping + 1);
+
+    ping->buf.start = p;
+    ping->buf.pos = p;
+    ping->buf.memory = 1;
+    ping->cl.buf = &ping->buf;
+
+    while (n--) {
+        p = ngx_cpymem(p, ngx_http_taskgw_redis_ping,
+                       sizeof(ngx_http_taskgw_redis_ping) - 1);
+    }
+
+    *p = '\0';
+    ping->buf.last = p;
+    ping->buf.end = p;
+
+    /* the batch's own pieces out of the chain and freed, PINGs in */
+
+    cl = *pp;
+    *pp = &ping->cl;
+    ping->cl.next = rest;
+
+    if (rest == NULL) {
+        rc->last = &ping->cl.next;
+    }
+
+    while (cl != rest) {
+        out = (ngx_http_taskgw_redis_out_t *) cl;
+        cl = cl->next;
+        out->cl.next = NULL;
+        ngx_http_taskgw_redis_free_out(&out->cl);
+    }
+
+    op->head = NULL;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                   "taskgw: request gone before its batch was written, "
+                   "batch dropped");
 }
 
 

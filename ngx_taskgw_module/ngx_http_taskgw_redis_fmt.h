@@ -26,6 +26,8 @@ typedef struct {
     ngx_chain_t                     cl;
     ngx_buf_t                       buf;
     ngx_file_t                      file;   /* of a file piece */
+    void                           *owner;  /* the batch (op) it is part of;
+                                               only ever compared */
     unsigned                        first:1; /* a command starts here */
 } ngx_http_taskgw_redis_out_t;
 

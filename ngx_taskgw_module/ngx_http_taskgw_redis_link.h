@@ -105,6 +105,8 @@ typedef struct {
     ngx_event_t                     timer;     /* command timeout */
     ngx_queue_t                     queue;     /* in link->waiting */
     ngx_chain_t                    *out;       /* formatted, until issued */
+    ngx_chain_t                    *head;      /* its first piece, issued;
+                                                  only ever compared */
     unsigned                        waiting:1; /* queued, not yet issued */
 } ngx_http_taskgw_redis_op_t;
 

@@ -26,6 +26,7 @@ ngx_http_taskgw_field_t  ngx_http_taskgw_fields[TGW_FIELD_COUNT] = {
     { ngx_string("status"), TGW_JSON_STRING },
     { ngx_string("attempts"), TGW_JSON_INT },
     { ngx_string("owner"), TGW_JSON_STRING },
+    { ngx_string("traceparent"), TGW_JSON_OPTIONAL },
     { ngx_string("created_at"), TGW_JSON_TIME },
     { ngx_string("run_at"), TGW_JSON_TIME },
     { ngx_string("started_at"), TGW_JSON_TIME },
@@ -72,7 +73,10 @@ ngx_http_taskgw_render_task(ngx_pool_t *pool, ngx_str_t *f, size_t *len)
 
     for (i = 0; i < TGW_FIELD_COUNT; i++) {
 
-        if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP) {
+        if (ngx_http_taskgw_fields[i].kind == TGW_JSON_SKIP
+            || (ngx_http_taskgw_fields[i].kind == TGW_JSON_OPTIONAL
+                && f[i].len == 0))
+        {
             continue;
         }
 
@@ -121,7 +125,7 @@ ngx_http_taskgw_render_task(ngx_pool_t *pool, ngx_str_t *f, size_t *len)
 
             break;
 
-        default: /* TGW_JSON_STRING */
+        default: /* TGW_JSON_STRING, TGW_JSON_OPTIONAL */
             p = ngx_http_taskgw_render_string(p, &f[i]);
             break;
         }

@@ -65,7 +65,8 @@ static ngx_http_taskgw_error_map_t  ngx_http_taskgw_client_error =
 
 
 
-/* $taskgw_* variables: the data is the offset of an ngx_str_t in ctx */
+/* $taskgw_* variables: the data is the offset of an ngx_str_t in ctx
+ * (for those read by ngx_http_taskgw_variable) */
 static ngx_http_variable_t  ngx_http_taskgw_vars[] = {
 
     { ngx_string("taskgw_task_id"), NULL, ngx_http_taskgw_variable,
@@ -87,6 +88,10 @@ static ngx_http_variable_t  ngx_http_taskgw_vars[] = {
     { ngx_string("taskgw_token_role"), NULL, ngx_http_taskgw_variable,
       offsetof(ngx_http_taskgw_ctx_t, token_role),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* the request's trace id: the client's traceparent, else a new one */
+    { ngx_string("taskgw_trace_id"), NULL, ngx_http_taskgw_trace_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };

@@ -34,9 +34,11 @@ TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev"
 # bench: the load generator and the peers scripts/bench-*.sh run beside taskgw
 # scripts/bench-gateway.sh: wrk; nginx + Lua (lua-resty-redis); FastAPI on
 # uvicorn with redis.asyncio (with uvloop and httptools, as uvicorn[standard])
+# scripts/bench-worker.sh: Celery and RQ running no-op tasks over Redis
 BENCH_PKGS="wrk libnginx-mod-http-lua lua-nginx-redis"
 BENCH_PKGS="$BENCH_PKGS python3-fastapi python3-uvicorn python3-redis"
 BENCH_PKGS="$BENCH_PKGS python3-uvloop python3-httptools"
+BENCH_PKGS="$BENCH_PKGS python3-celery python3-rq"
 
 TEST=0
 case "${1:-}" in

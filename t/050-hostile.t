@@ -151,16 +151,35 @@ X-TASK-PRIORITY: high
 === TEST 7: two Authorization headers: 400 from nginx itself, which names the duplicate
 nginx refuses a repeated Authorization while it reads the headers, before
 any location (and so taskgw) is chosen: its own error page, and the
-reason in its error log.
+reason in its error log, at info level, with both header values: the
+token reaches an error log at info or debug level (docs/security.md).
 --- request
 POST /auth
 x
 --- more_headers
 Authorization: Bearer dev-secret-token-1
-Authorization: Bearer dev-secret-token-1
+Authorization: Bearer other-token-2
 --- error_code: 400
---- error_log
-client sent duplicate header line
+--- response_body_like: 400 Bad Request
+--- error_log eval
+qr/\[info\] .*client sent duplicate header line: "Authorization: Bearer other-token-2", previous value: "Authorization: Bearer dev-secret-token-1"/
+
+
+
+=== TEST 7b: the same at error_log level notice: still 400, no token in the log
+--- log_level: notice
+--- request
+POST /auth
+x
+--- more_headers
+Authorization: Bearer dev-secret-token-1
+Authorization: Bearer other-token-2
+--- error_code: 400
+--- response_body_like: 400 Bad Request
+--- no_error_log
+dev-secret-token-1
+other-token-2
+duplicate header
 
 
 

@@ -56,7 +56,7 @@ like($id, $UUID7, 'prints a UUIDv7');
 my $h = $r->hgetall("$prefix:task:$id");
 is_deeply([ sort keys %$h ],
           [ sort qw(id queue type priority status payload content_type owner
-                    created_at attempts) ],
+                    created_at attempts traceparent) ],
           'the fields the module writes (those with nothing in them, '
           . 'request_id and client_addr here, left out as it does)');
 is($h->{payload}, qq({"kind": "full"}\n), 'payload stored as is');
@@ -66,6 +66,9 @@ is_deeply([ @$h{qw(id queue type priority status attempts)} ],
           [ $id, 'reports', 'report.build', 'normal', 'queued', 0 ],
           'id queue type priority status attempts');
 like($h->{created_at}, qr/^\d{13}$/, 'created_at in unix ms');
+like($h->{traceparent},
+     qr/^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-01$/,
+     'a trace of its own, as nginx starts one for a request without');
 my $e = $r->xrange("$prefix:q:reports:normal");
 is_deeply([ map { $_->[1] } @$e ], [ { id => $id } ], 'one stream entry');
 

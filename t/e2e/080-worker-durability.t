@@ -150,6 +150,9 @@ ok(wait_for(sub { $r->cmd('XLEN', "$prefix:q:cronq:normal") == 1 }, 10),
     or diag $s->worker_log($w3);
 is(scalar(cron_tasks()), $r->cmd('XLEN', "$prefix:q:cronq:normal"),
    'every cron task has its stream entry');
+like($r->cmd('HGET', (cron_tasks())[0] // '', 'traceparent') // '',
+     qr/^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-01$/,
+     'a cron task starts a trace of its own (traceparent stored)');
 is($s->stop_worker($w3), 0, 'worker exits 0');
 
 # === TEST 4: an entry whose id cannot name a task key (far too long) is

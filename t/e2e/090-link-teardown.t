@@ -62,7 +62,7 @@ close $l2;
 
 my $conf = <<'EOC';
     taskgw_redis 127.0.0.1:%%R%% %%AUTH%%;
-    taskgw_redis_timeout 1s;
+    taskgw_redis_timeout 5s;
     taskgw_redis_backoff 1ms 4ms;
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -72,23 +72,26 @@ my $conf = <<'EOC';
     }
 EOC
 
+# The defect this guards against stalled a page until the command timeout
+# (5 s): a page slower than half of it is one.  Loads go on for 3 s, and
+# on a busy machine for as long as it takes to make 40 of them.
 sub pages {
     my ($what) = @_;
     my ($n, $slow, $bad, $max) = (0, 0, 0, 0);
     my $t0 = time;
-    while (time - $t0 < 3 && $n < 200) {
+    while ((time - $t0 < 3 || $n < 40) && $n < 200 && time - $t0 < 60) {
         my $batch = $s->http_parallel([ map { [ GET => '/page.html' ] }
-                                        1 .. 4 ], timeout => 5);
+                                        1 .. 4 ], timeout => 15);
         for my $res (@$batch) {
             $n++;
             $max = $res->{time} if $res->{time} > $max;
-            $slow++ if $res->{time} > 0.5;
+            $slow++ if $res->{time} > 2.5;
             my $parts = () = ($res->{body} // '') =~ /"error":"unavailable"/g;
             $bad++ unless $res->{status} == 200 && $parts == 2;
         }
     }
     cmp_ok($n, '>=', 40, "$what: $n page loads");
-    is($slow, 0, sprintf('%s: none took more than 0.5 s (slowest %.3f s)',
+    is($slow, 0, sprintf('%s: none took more than 2.5 s (slowest %.3f s)',
                          $what, $max));
     is($bad, 0, "$what: each one 200 with both parts 503 \"unavailable\"");
 }

@@ -164,15 +164,26 @@ sub alone {
                                 . "$cpu_max s");
 }
 
+# The command timeout of the direct link: generous, because the timeout
+# counts from the link's last progress and Redis makes none while it runs
+# the 40 MB command, which on a busy machine (under ASan, with other
+# builds) has been seen to take over 300 ms.
+my $direct_timeout = '3s';
+
 # === TEST 1: straight to Redis
-nginx_to($s->redis_port, '300ms');
+nginx_to($s->redis_port, $direct_timeout);
 alone('straight to Redis');
 
 # === TEST 2: over the slower path, in many partial writes: the cost stays
-# linear, and a 1 s command timeout does not fire while the command flows
-nginx_to($relay, '1s');
+# linear, and a 2 s command timeout does not fire while the command flows
+# (the relay needs at least 3.2 s for 40 MB: 640 pieces of 64 KB, 5 ms
+# apart)
+nginx_to($relay, '2s');
+my $t_relay = time;
 alone('over a slow relay');
-nginx_to($s->redis_port, '300ms');
+cmp_ok(time - $t_relay, '>', 2, 'the write over the relay outlasted the '
+                                . 'command timeout');
+nginx_to($s->redis_port, $direct_timeout);
 
 # === TEST 3: small enqueues while a 40 MB body goes through the same link
 # An open loop of small enqueues, one every 10 ms whether the earlier ones
@@ -240,19 +251,58 @@ sub shared_round {
     return ($p99, \@lat, \@status);
 }
 
-my $best = 9;
+# The small requests that queue behind the big command wait, at least,
+# for Redis to read and run 40 MB: on an idle machine that is a few tens
+# of milliseconds and the bound is 100 ms, but on a busy one it is
+# several times more whatever nginx does.  So each round first measures
+# that floor, the same 40 MB written by this test straight to Redis as one
+# ready-made HSET (the time to write it and get the reply, median of 3),
+# and the round's bound is 100 ms or twice the floor, whichever is
+# larger (measured under load: the p99 came to 0.5 to 1.6 times the
+# floor); a stall in nginx (a write that shifts its buffer, a blocked
+# worker) costs far more than that.
+sub direct_floor {
+    my @t;
+    my $sock = $r->{sock};
+    for my $i (1 .. 3) {
+        # a new key each time, as an enqueue writes one
+        my $k = "$prefix:floor:$i";
+        my $cmd = "*4\r\n\$4\r\nHSET\r\n\$" . length($k) . "\r\n$k\r\n"
+                . "\$7\r\npayload\r\n\$" . length($body) . "\r\n";
+        my $t0 = time;
+        for my $part ($cmd, $body, "\r\n") {
+            for (my $off = 0; $off < length $part; ) {
+                my $n = syswrite($sock, $part, length($part) - $off, $off);
+                die "redis write: $!" unless defined $n;
+                $off += $n;
+            }
+        }
+        $r->_reply;
+        push @t, time - $t0;
+    }
+    $r->cmd('DEL', map { "$prefix:floor:$_" } 1 .. 3);
+    return (sort { $a <=> $b } @t)[1];
+}
+
+my ($best, $best_bound) = (9, 0.1);
 for my $round (1 .. 3) {
+    my $floor = direct_floor();
+    my $bound = 2 * $floor > 0.1 ? 2 * $floor : 0.1;
     my ($p99, $lat, $status) = shared_round();
+    diag(sprintf('round %d: 40 MB straight to Redis %.1f ms, bound %.1f ms',
+                 $round, 1000 * $floor, 1000 * $bound));
     stored_ok($big, "shared, round $round");
     cmp_ok(scalar @$lat, '>=', 20,
            "round $round: small requests ran while the big one did");
     is(scalar(grep { $_ != 202 } @$status), 0,
        "round $round: " . scalar(@$status) . ' small requests, every one 202')
         or diag 'not 202: ' . join ' ', grep { $_ != 202 } @$status;
-    $best = $p99 if $p99 < $best;
-    last if $best < 0.1;
+    ($best, $best_bound) = ($p99, $bound) if $p99 / $bound < $best / $best_bound;
+    last if $best < $best_bound;
 }
-cmp_ok($best, '<', 0.1, 'small requests: p99 under 100 ms (best round)');
+cmp_ok($best, '<', $best_bound,
+       sprintf('small requests: p99 under %.0f ms (best round)',
+               1000 * $best_bound));
 
 is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 

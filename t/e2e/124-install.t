@@ -29,6 +29,7 @@ my ($rc, $out) = install();
 is($rc, 0, 'make install DESTDIR=...: exit 0') or diag $out;
 for my $f (qw(/usr/lib/nginx/modules/ngx_http_taskgw_module.so
               /usr/local/bin/taskgw-worker /usr/local/bin/taskgwctl
+              /usr/local/bin/taskgw-exec-keeper
               /etc/systemd/system/taskgw-worker.service
               /etc/taskgw/worker.json
               /usr/local/share/doc/taskgw/operations.md
@@ -38,6 +39,8 @@ for my $f (qw(/usr/lib/nginx/modules/ngx_http_taskgw_module.so
     ok(-f "$dest$f", "installed: $f");
 }
 ok(-x "$dest/usr/local/bin/taskgw-worker", 'the worker is executable');
+ok(-x "$dest/usr/local/bin/taskgw-exec-keeper",
+   'the exec keeper is executable, beside the worker');
 is((stat "$dest/etc/taskgw/worker.json")[2] & 07777, 0640,
    'worker.json mode 0640 (it may hold a password)');
 

@@ -67,6 +67,8 @@
                                            makes a late answer harmless */
 #define TGW_EV_BODY         "body"      /* the exact body, kept from the
                                            first try so retries send it */
+#define TGW_EV_TRACEPARENT  "traceparent" /* what the tries send, kept from
+                                           the first (tgw_trace_run) */
 #define TGW_EV_CREATED_AT   "created_at"
 #define TGW_EVENT_ID_FMT    "msg_%s_%llu"   /* task id, finished_at ms */
 
@@ -112,6 +114,8 @@
 #define TGW_F_REQUEST_ID    "request_id"
 #define TGW_F_CLIENT_ADDR   "client_addr"
 #define TGW_F_CALLBACK_URL  "callback_url"
+#define TGW_F_TRACEPARENT   "traceparent"   /* W3C, version 00 (tgw_trace.h):
+                                               the request's, or a new one */
 #define TGW_F_CREATED_AT    "created_at"
 #define TGW_F_RUN_AT        "run_at"
 #define TGW_F_STARTED_AT    "started_at"

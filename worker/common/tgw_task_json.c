@@ -109,6 +109,14 @@ tgw_task_json(const tgw_field_t *f, size_t n, tgw_buf_t *out)
     tgw_task_json_string(out, f, n, TGW_F_STATUS, "status");
     tgw_task_json_int(out, f, n, TGW_F_ATTEMPTS, "attempts");
     tgw_task_json_string(out, f, n, TGW_F_OWNER, "owner");
+
+    /* the task's trace context, shown only when it has one */
+    v = tgw_task_json_field(f, n, TGW_F_TRACEPARENT);
+    if (v != NULL && v->value_len > 0) {
+        tgw_buf_puts(out, ",\"traceparent\":");
+        tgw_buf_json_string(out, v->value, v->value_len);
+    }
+
     tgw_task_json_timefield(out, f, n, TGW_F_CREATED_AT);
     tgw_task_json_timefield(out, f, n, TGW_F_RUN_AT);
     tgw_task_json_timefield(out, f, n, TGW_F_STARTED_AT);

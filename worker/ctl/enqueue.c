@@ -11,6 +11,7 @@
 
 #include "tgw_keys.h"
 #include "tgw_lua.h"
+#include "tgw_trace.h"
 #include "ctl.h"
 
 #define TGW_CTL_NAME_MAX     64
@@ -99,6 +100,7 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
     size_t          len;
     char            tkey[TGW_CTL_KEY_MAX], qkey[TGW_CTL_KEY_MAX];
     char            skey[TGW_CTL_KEY_MAX], now[24];
+    char            tp[TGW_TRACEPARENT_LEN + 1];
     char            id[TGW_UUID_LEN + 1], *payload;
     int             rc;
 
@@ -140,11 +142,16 @@ tgw_ctl_enqueue(tgw_ctl_t *ctl, int argc, char **argv)
     /* ---- the enqueue script: hash and stream entry, or neither ---- */
 
     snprintf(now, sizeof(now), "%lld", (long long) tgw_clock_ms());
+    /* the task starts a trace of its own, as one enqueued through nginx
+     * without a traceparent does */
+    if (tgw_trace_new(tp) != 0) {
+        tp[0] = '\0';              /* the worker derives one from the id */
+    }
     r = tgw_ctl_command(ctl, "EVAL %s 3 %s %s %s %s %s %s %s %b %s %s "
-                        "%s %s %s %s %s 0", tgw_lua_create, tkey, qkey, skey,
-                        id, queue, type, TGW_CTL_PRIORITY,
+                        "%s %s %s %s %s 0 %s", tgw_lua_create, tkey, qkey,
+                        skey, id, queue, type, TGW_CTL_PRIORITY,
                         payload ? payload : "", len, ctype, TGW_CTL_OWNER,
-                        "", "", "", now, "");
+                        "", "", "", now, "", tp);
     free(payload);
     if (r == NULL) {
         return 1;

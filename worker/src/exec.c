@@ -254,9 +254,9 @@ tgw_exec_start(tgw_run_t *run)
     uv_process_options_t  opt;
     uv_stdio_container_t  stdio[3];
     uv_buf_t              buf;
-    char                 *env[6], attempt[16], worker_pid[24], **argv;
+    char                 *env[7], attempt[16], worker_pid[24], **argv;
     const char           *path;
-    int                   rc, i;
+    int                   rc, i, ne;
 
     run->errbuf = malloc(2 * TGW_STDERR_TAIL);
     argv = tgw_keeper_argv(run->handler->argv, worker_pid);
@@ -274,10 +274,16 @@ tgw_exec_start(tgw_run_t *run)
     env[2] = tgw_exec_env("TASKGW_QUEUE", run->queue);
     env[3] = tgw_exec_env("TASKGW_ATTEMPT", attempt);
     env[4] = tgw_exec_env("PATH", path ? path : TGW_DEFAULT_PATH);
-    env[5] = NULL;
-    for (i = 0; i < 5; i++) {
+    ne = 5;
+    if (run->traceparent) {
+        /* the W3C trace context, as OpenTelemetry's environment carrier
+         * names it: the program's spans are children of this run */
+        env[ne++] = tgw_exec_env("TRACEPARENT", run->traceparent);
+    }
+    env[ne] = NULL;
+    for (i = 0; i < ne; i++) {
         if (env[i] == NULL) {
-            for (i = 0; i < 5; i++) {
+            for (i = 0; i < ne; i++) {
                 free(env[i]);
             }
             free(run->errbuf);
@@ -308,7 +314,7 @@ tgw_exec_start(tgw_run_t *run)
     stdio[2].data.stream = (uv_stream_t *) &run->err;
     /* The program runs under a keeper (keeper.h), which kills it and its
      * whole process group when this worker dies. */
-    opt.file = TGW_KEEPER_SELF;
+    opt.file = tgw_keeper_path();
     opt.args = argv;
     opt.env = env;
     opt.stdio = stdio;
@@ -319,7 +325,7 @@ tgw_exec_start(tgw_run_t *run)
 
     tgw_exec_cloexec_all();
     rc = uv_spawn(run->loop, &run->proc, &opt);
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < ne; i++) {
         free(env[i]);
     }
     free(argv);

@@ -227,6 +227,30 @@ tgw_fetch_pick(tgw_fetch_t *f)
 }
 
 
+/*
+ * How many entries pick q reads: its weight times the free slots shared
+ * out over the weights of the queues not known to be empty, so that one
+ * read fills the free slots (one queue, or a single busy one, takes them
+ * all) while busy queues keep their shares by weight.  At least one,
+ * never more than the room.
+ */
+static int
+tgw_fetch_batch(tgw_fetch_t *f, int q, int room)
+{
+    size_t  i;
+    int     total = 0, k, n;
+
+    for (i = 0; i < f->conf->nqueues; i++) {
+        if (!f->empty[i]) {
+            total += f->conf->queues[i].weight;
+        }
+    }
+    k = total > 0 ? room / total : room;
+    n = f->conf->queues[q].weight * (k > 1 ? k : 1);
+    return n < room ? n : room;
+}
+
+
 /* The pick read its stream fp: on to the next priority, or done. */
 static void
 tgw_fetch_pick_next(tgw_fetch_t *f)
@@ -337,7 +361,7 @@ tgw_fetch_more(tgw_fetch_t *f)
         f->fq = q;
         f->fp = 0;
         f->fgot = 0;
-        f->fwant = c->queues[q].weight < room ? c->queues[q].weight : room;
+        f->fwant = tgw_fetch_batch(f, q, room);
     }
 
     /* Skip the pick's streams that are left alone after an error. */

@@ -99,6 +99,13 @@ tgw_http_start(tgw_run_t *run)
         return -1;
     }
     run->hdr[3] = NULL;
+    if (run->traceparent
+        && asprintf(&run->hdr[3], "traceparent: %s", run->traceparent) < 0)
+    {
+        run->hdr[3] = NULL;
+        return -1;
+    }
+    run->hdr[4] = NULL;
 
     memset(&run->hreq, 0, sizeof(run->hreq));
     run->hreq.loop = run->loop;

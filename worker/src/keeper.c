@@ -40,6 +40,37 @@ tgw_keeper_argv(char * const *prog, char *pid_buf)
 }
 
 
+const char *
+tgw_keeper_path(void)
+{
+    static char  path[4096];
+    static int   done;
+    ssize_t      n;
+    char        *slash;
+
+    if (done) {
+        return path;
+    }
+    done = 1;
+    n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (n > 0) {
+        path[n] = '\0';
+        slash = strrchr(path, '/');
+        if (slash != NULL
+            && (size_t) (slash + 1 - path) + sizeof(TGW_KEEPER_BIN)
+               <= sizeof(path))
+        {
+            memcpy(slash + 1, TGW_KEEPER_BIN, sizeof(TGW_KEEPER_BIN));
+            if (access(path, X_OK) == 0) {
+                return path;
+            }
+        }
+    }
+    snprintf(path, sizeof(path), "%s", TGW_KEEPER_SELF);
+    return path;
+}
+
+
 int
 tgw_keeper_wanted(int argc, char **argv)
 {

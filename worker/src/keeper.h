@@ -47,8 +47,12 @@
  */
 char **tgw_keeper_argv(char * const *prog, char *pid_buf);
 
-/* The program the keeper argv is spawned as: this very binary. */
+/* The program the keeper argv is spawned as: taskgw-exec-keeper next to
+ * this binary when it is there (small and static, it starts in a
+ * fraction of the time), else this very binary.  Looked up once. */
 #define TGW_KEEPER_SELF  "/proc/self/exe"
+#define TGW_KEEPER_BIN   "taskgw-exec-keeper"
+const char *tgw_keeper_path(void);
 
 /* 1 when argv asks this process to be a keeper. */
 int tgw_keeper_wanted(int argc, char **argv);

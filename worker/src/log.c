@@ -15,7 +15,22 @@
 static int              tgw_log_json;
 static tgw_log_level_t  tgw_log_min = TGW_LOG_INFO;
 
+/* Lines waiting for tgw_log_flush() while buffering is on. */
+static char             tgw_log_out[65536];
+static size_t           tgw_log_outlen;
+static int              tgw_log_buffered;
+
+/* The timestamp of the last line, kept while the millisecond lasts. */
+static struct timeval   tgw_log_tv;
+static char             tgw_log_ts[64];
+
 static const char *tgw_log_levels[] = { "debug", "info", "warn", "error" };
+
+/* Bound traces by task id (see log.h): few at a time (a worker's tasks
+ * and deliveries), so a small table of lists. */
+#define TGW_LOG_TRACE_BUCKETS  256
+
+static tgw_log_trace_t  *tgw_log_traces[TGW_LOG_TRACE_BUCKETS];
 
 /*
  * A line under construction.  A value longer than TGW_LOG_VALUE_MAX bytes
@@ -36,6 +51,107 @@ tgw_log_init(int json, tgw_log_level_t min_level)
 {
     tgw_log_json = json;
     tgw_log_min = min_level;
+}
+
+
+static unsigned
+tgw_log_trace_hash(const char *s)
+{
+    unsigned  h = 2166136261u;          /* FNV-1a */
+
+    for ( ; *s; s++) {
+        h = (h ^ (unsigned char) *s) * 16777619u;
+    }
+    return h % TGW_LOG_TRACE_BUCKETS;
+}
+
+
+void
+tgw_log_trace_bind(tgw_log_trace_t *n, const char *task_id,
+    const char *trace_id)
+{
+    unsigned  b;
+
+    tgw_log_trace_unbind(n);
+    if (task_id == NULL || trace_id == NULL) {
+        return;
+    }
+    b = tgw_log_trace_hash(task_id);
+    n->task_id = task_id;
+    n->bucket = b;
+    snprintf(n->trace_id, sizeof(n->trace_id), "%.32s", trace_id);
+    n->next = tgw_log_traces[b];
+    tgw_log_traces[b] = n;
+    n->bound = 1;
+}
+
+
+void
+tgw_log_trace_unbind(tgw_log_trace_t *n)
+{
+    tgw_log_trace_t **pp;
+
+    if (!n->bound) {
+        return;
+    }
+    for (pp = &tgw_log_traces[n->bucket]; *pp; pp = &(*pp)->next) {
+        if (*pp == n) {
+            *pp = n->next;
+            break;
+        }
+    }
+    n->bound = 0;
+    n->next = NULL;
+}
+
+
+/* The trace id bound to a task id, or NULL. */
+static const char *
+tgw_log_trace_find(const char *task_id)
+{
+    tgw_log_trace_t *n;
+
+    for (n = tgw_log_traces[tgw_log_trace_hash(task_id)]; n; n = n->next) {
+        if (strcmp(n->task_id, task_id) == 0) {
+            return n->trace_id;
+        }
+    }
+    return NULL;
+}
+
+
+static void
+tgw_log_write(const char *buf, size_t len)
+{
+    ssize_t n;
+    size_t  off;
+
+    for (off = 0; off < len; off += (size_t) n) {
+        n = write(STDERR_FILENO, buf + off, len - off);
+        if (n <= 0) {
+            break;
+        }
+    }
+}
+
+
+void
+tgw_log_flush(void)
+{
+    if (tgw_log_outlen > 0) {
+        tgw_log_write(tgw_log_out, tgw_log_outlen);
+        tgw_log_outlen = 0;
+    }
+}
+
+
+void
+tgw_log_buffer(int on)
+{
+    if (!on) {
+        tgw_log_flush();
+    }
+    tgw_log_buffered = on;
 }
 
 
@@ -176,25 +292,29 @@ tgw_log(tgw_log_level_t level, const char *event, ...)
     static tgw_line_t l;
     struct timeval  tv;
     struct tm       tm;
-    char            ts[96];
     const char     *k, *v;
     va_list         ap;
-    ssize_t         n;
-    size_t          off;
 
     if (level < tgw_log_min) {
         return;
     }
 
     gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int) (tv.tv_usec / 1000));
+    if (tv.tv_sec != tgw_log_tv.tv_sec
+        || tv.tv_usec / 1000 != tgw_log_tv.tv_usec / 1000
+        || tgw_log_ts[0] == '\0')
+    {
+        gmtime_r(&tv.tv_sec, &tm);
+        snprintf(tgw_log_ts, sizeof(tgw_log_ts),
+                 "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, (int) (tv.tv_usec / 1000));
+        tgw_log_tv = tv;
+    }
 
     l.len = 0;
     l.cut = 0;
-    tgw_line_pair(&l, "ts", ts, 1);
+    tgw_line_pair(&l, "ts", tgw_log_ts, 1);
     tgw_line_pair(&l, "level", tgw_log_levels[level], 0);
     tgw_line_pair(&l, "event", event, 0);
 
@@ -203,6 +323,11 @@ tgw_log(tgw_log_level_t level, const char *event, ...)
         v = va_arg(ap, const char *);
         if (v != NULL) {
             tgw_line_pair(&l, k, v, 0);
+            if (strcmp(k, "task_id") == 0
+                && (v = tgw_log_trace_find(v)) != NULL)
+            {
+                tgw_line_pair(&l, "trace_id", v, 0);
+            }
         }
     }
     va_end(ap);
@@ -217,10 +342,13 @@ tgw_log(tgw_log_level_t level, const char *event, ...)
     }
     l.buf[l.len++] = '\n';
 
-    for (off = 0; off < l.len; off += (size_t) n) {
-        n = write(STDERR_FILENO, l.buf + off, l.len - off);
-        if (n <= 0) {
-            break;
-        }
+    if (!tgw_log_buffered) {
+        tgw_log_write(l.buf, l.len);
+        return;
     }
+    if (tgw_log_outlen + l.len > sizeof(tgw_log_out)) {
+        tgw_log_flush();
+    }
+    memcpy(tgw_log_out + tgw_log_outlen, l.buf, l.len);
+    tgw_log_outlen += l.len;
 }

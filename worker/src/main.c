@@ -35,6 +35,13 @@ tgw_usage(FILE *f)
 
 
 static void
+tgw_log_on_prepare(uv_prepare_t *h)
+{
+    tgw_log_flush();
+}
+
+
+static void
 tgw_close_leftover(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h)) {
@@ -62,6 +69,7 @@ main(int argc, char **argv)
     tgw_conf_errors_t   errs;
     tgw_worker_t        w;
     uv_loop_t           loop;
+    uv_prepare_t        logflush;
 
     if (tgw_keeper_wanted(argc, argv)) {
         tgw_keeper_main(argc, argv);        /* an exec handler's keeper */
@@ -125,6 +133,18 @@ main(int argc, char **argv)
     }
     tgw_conf_unref(conf);           /* the worker holds its own */
 
+    /* Log lines written during a loop iteration go out together, before
+     * the loop waits (unref'd: it keeps no loop alive). */
+    uv_prepare_init(&loop, &logflush);
+    uv_prepare_start(&logflush, tgw_log_on_prepare);
+    uv_unref((uv_handle_t *) &logflush);
+    atexit(tgw_log_flush);
+    tgw_log_buffer(1);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    tgw_log_buffer(0);
+    uv_close((uv_handle_t *) &logflush, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
 
     /* Anything still open (there should be nothing) is closed, so the

@@ -20,14 +20,44 @@ static const tgw_task_events_t tgw_processor_events = {
 };
 
 
-void
+static void
+tgw_processor_on_later(uv_check_t *h)
+{
+    tgw_processor_t *p = h->data;
+
+    uv_check_stop(h);
+    tgw_processor_pump(p);
+}
+
+
+/*
+ * Pumps once this loop iteration's callbacks are done: a batch of replies
+ * read together (tasks loaded, tasks released) is admitted in one pass
+ * over the tasks instead of one pass per reply.  Requests it sends go out
+ * with the next iteration's flush (rconn.c), before the loop waits.
+ */
+static void
+tgw_processor_pump_later(tgw_processor_t *p)
+{
+    uv_check_start(&p->later, tgw_processor_on_later);
+}
+
+
+int
 tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop, tgw_rconn_t *rc,
     tgw_conf_t *conf)
 {
     memset(p, 0, sizeof(*p));
+    p->hash = calloc(TGW_PROC_BUCKETS, sizeof(tgw_task_t *));
+    if (p->hash == NULL) {
+        return -1;
+    }
     p->loop = loop;
     p->rc = rc;
     p->conf = tgw_conf_ref(conf);
+    uv_check_init(loop, &p->later);
+    p->later.data = p;
+    return 0;
 }
 
 
@@ -52,14 +82,45 @@ tgw_processor_free(tgw_processor_t *p)
     }
     p->tasks = p->tail = NULL;
     p->ntasks = 0;
+    free(p->hash);
+    p->hash = NULL;
     tgw_conf_unref(p->conf);
     p->conf = NULL;
+    if (!uv_is_closing((uv_handle_t *) &p->later)) {
+        uv_close((uv_handle_t *) &p->later, NULL);
+    }
+}
+
+
+/* FNV-1a over the stream key and the entry id. */
+static unsigned
+tgw_processor_key(const char *stream, const char *entry)
+{
+    unsigned h = 2166136261u;
+
+    for ( ; *stream; stream++) {
+        h = (h ^ (unsigned char) *stream) * 16777619u;
+    }
+    h = (h ^ ' ') * 16777619u;
+    for ( ; *entry; entry++) {
+        h = (h ^ (unsigned char) *entry) * 16777619u;
+    }
+    return h;
 }
 
 
 static void
 tgw_processor_unlink(tgw_processor_t *p, tgw_task_t *t)
 {
+    tgw_task_t **h;
+
+    for (h = &p->hash[t->hkey & (TGW_PROC_BUCKETS - 1)]; *h; h = &(*h)->hnext)
+    {
+        if (*h == t) {
+            *h = t->hnext;
+            break;
+        }
+    }
     if (t->prev) {
         t->prev->next = t->next;
     } else {
@@ -80,9 +141,13 @@ tgw_processor_take(void *data, const char *stream, const char *entry,
 {
     tgw_processor_t *p = data;
     tgw_task_t      *t;
+    unsigned         key = tgw_processor_key(stream, entry);
+    size_t           b = key & (TGW_PROC_BUCKETS - 1);
 
-    for (t = p->tasks; t; t = t->next) {
-        if (strcmp(t->entry, entry) == 0 && strcmp(t->stream, stream) == 0) {
+    for (t = p->hash[b]; t; t = t->hnext) {
+        if (t->hkey == key && strcmp(t->entry, entry) == 0
+            && strcmp(t->stream, stream) == 0)
+        {
             return 0;               /* already held (reclaimed twice) */
         }
     }
@@ -91,6 +156,9 @@ tgw_processor_take(void *data, const char *stream, const char *entry,
     if (t == NULL) {
         return 0;                   /* stays pending: reclaimed later */
     }
+    t->hkey = key;
+    t->hnext = p->hash[b];
+    p->hash[b] = t;
     /* Appended: the list is in fetch order, which pump() keeps. */
     t->prev = p->tail;
     if (p->tail) {
@@ -272,7 +340,7 @@ tgw_processor_abandon(tgw_processor_t *p)
 static void
 tgw_processor_loaded(tgw_task_t *t)
 {
-    tgw_processor_pump(t->owner);
+    tgw_processor_pump_later(t->owner);
 }
 
 
@@ -314,7 +382,7 @@ tgw_processor_released(tgw_task_t *t)
 
     tgw_processor_unlink(p, t);
     tgw_task_destroy(t);
-    tgw_processor_pump(p);
+    tgw_processor_pump_later(p);
     if (p->ntasks == 0 && p->on_idle) {
         p->on_idle(p->data);
     }

@@ -23,6 +23,9 @@
 #include "rconn.h"
 #include "task.h"
 
+/* Chains of the lookup of held tasks by entry (a power of two). */
+#define TGW_PROC_BUCKETS  1024
+
 /* How long a task that waits on a full cap is put aside. */
 #define TGW_CAP_POSTPONE_MS  1000
 
@@ -45,6 +48,11 @@ typedef struct {
                                        order they were read */
     tgw_task_t         *tail;
     int                 ntasks;
+    tgw_task_t        **hash;       /* the same tasks by stream and entry
+                                       (TGW_PROC_BUCKETS chains) */
+    uv_check_t          later;      /* one pump at the end of a loop
+                                       iteration, for all the replies
+                                       read in it */
     int                 stopping;   /* no task starts; unstarted ones are
                                        handed back */
     int                 abandoning; /* the grace is over: forget them all */
@@ -57,7 +65,8 @@ typedef struct {
     void               *data;
 } tgw_processor_t;
 
-void tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop,
+/* -1 when out of memory. */
+int tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop,
     tgw_rconn_t *rc, tgw_conf_t *conf);
 void tgw_processor_set_conf(tgw_processor_t *p, tgw_conf_t *conf);
 void tgw_processor_free(tgw_processor_t *p);

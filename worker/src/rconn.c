@@ -91,16 +91,50 @@ tgw_args_script(tgw_args_t *a, const char *text)
  * way (POLLERR -> UV_EBADF, the poll stopped): the connection would hang
  * instead of failing.  This one hands any error to hiredis as readiness,
  * so hiredis reads or writes, sees the socket error, and fails cleanly.
+ *
+ * It also keeps the poll's interest still while the connection is busy.
+ * hiredis asks for write interest with every command it queues and drops
+ * it once its buffer is written, and asks for read interest after every
+ * read and write: followed literally that is two epoll_ctl calls per
+ * command.  Here the read interest is set once; a command queued on a
+ * connected socket arms a prepare handle instead, which writes everything
+ * queued during the loop iteration in one write(2) just before the loop
+ * polls again.  Only a write the socket does not take whole (its buffer
+ * is full) and the connect itself wait for the socket to be writable.
  * ------------------------------------------------------------------------ */
 
 typedef struct {
     redisAsyncContext  *ac;         /* NULL once hiredis cleaned up */
     uv_poll_t           poll;
-    int                 events;     /* UV_READABLE | UV_WRITABLE wanted */
+    uv_prepare_t        flush;      /* writes what was queued, once per
+                                       loop iteration */
+    int                 events;     /* UV_READABLE | UV_WRITABLE polled */
+    int                 open;       /* handles not yet closed */
 } tgw_rev_t;
 
+/* Inside a flush (any connection's): a command queued now, by the flush
+ * or by a callback it ran (a lost connection's), could not arm a prepare
+ * handle that runs in this same iteration, so it waits for the poll. */
+static int tgw_rev_flushing;
 
-static void tgw_rev_update(tgw_rev_t *ev);
+
+static void tgw_rev_on_poll(uv_poll_t *h, int status, int events);
+
+
+/* Polls for events (the poll is only touched when they change). */
+static void
+tgw_rev_set(tgw_rev_t *ev, int events)
+{
+    if (events == ev->events) {
+        return;
+    }
+    ev->events = events;
+    if (events) {
+        uv_poll_start(&ev->poll, events, tgw_rev_on_poll);
+    } else {
+        uv_poll_stop(&ev->poll);
+    }
+}
 
 
 static void
@@ -117,20 +151,27 @@ tgw_rev_on_poll(uv_poll_t *h, int status, int events)
     if (ev->ac != NULL && (events & UV_WRITABLE)) {
         redisAsyncHandleWrite(ev->ac);
     }
-    if (status != 0 && ev->ac != NULL) {
-        tgw_rev_update(ev);         /* libuv stopped the poll; resume it */
+    if (status != 0 && ev->ac != NULL && ev->events) {
+        /* libuv stopped the poll; resume it */
+        uv_poll_start(&ev->poll, ev->events, tgw_rev_on_poll);
     }
 }
 
 
 static void
-tgw_rev_update(tgw_rev_t *ev)
+tgw_rev_on_flush(uv_prepare_t *h)
 {
-    if (ev->events) {
-        uv_poll_start(&ev->poll, ev->events, tgw_rev_on_poll);
-    } else {
-        uv_poll_stop(&ev->poll);
+    tgw_rev_t *ev = h->data;
+
+    uv_prepare_stop(h);
+    if (ev->ac == NULL) {
+        return;
     }
+    /* A write that is not done asks for write interest again: within
+     * the flush that is the real one, on the poll. */
+    tgw_rev_flushing++;
+    redisAsyncHandleWrite(ev->ac);
+    tgw_rev_flushing--;
 }
 
 
@@ -139,8 +180,7 @@ tgw_rev_add_read(void *p)
 {
     tgw_rev_t *ev = p;
 
-    ev->events |= UV_READABLE;
-    tgw_rev_update(ev);
+    tgw_rev_set(ev, ev->events | UV_READABLE);
 }
 
 
@@ -149,8 +189,7 @@ tgw_rev_del_read(void *p)
 {
     tgw_rev_t *ev = p;
 
-    ev->events &= ~UV_READABLE;
-    tgw_rev_update(ev);
+    tgw_rev_set(ev, ev->events & ~UV_READABLE);
 }
 
 
@@ -159,8 +198,14 @@ tgw_rev_add_write(void *p)
 {
     tgw_rev_t *ev = p;
 
-    ev->events |= UV_WRITABLE;
-    tgw_rev_update(ev);
+    if (ev->events & UV_WRITABLE) {
+        return;                     /* the poll writes it when it can */
+    }
+    if ((ev->ac->c.flags & REDIS_CONNECTED) && !tgw_rev_flushing) {
+        uv_prepare_start(&ev->flush, tgw_rev_on_flush);
+        return;
+    }
+    tgw_rev_set(ev, ev->events | UV_WRITABLE);
 }
 
 
@@ -169,15 +214,18 @@ tgw_rev_del_write(void *p)
 {
     tgw_rev_t *ev = p;
 
-    ev->events &= ~UV_WRITABLE;
-    tgw_rev_update(ev);
+    tgw_rev_set(ev, ev->events & ~UV_WRITABLE);
 }
 
 
 static void
 tgw_rev_closed(uv_handle_t *h)
 {
-    free(h->data);
+    tgw_rev_t *ev = h->data;
+
+    if (--ev->open == 0) {
+        free(ev);
+    }
 }
 
 
@@ -189,6 +237,7 @@ tgw_rev_cleanup(void *p)
 
     ev->ac = NULL;
     uv_close((uv_handle_t *) &ev->poll, tgw_rev_closed);
+    uv_close((uv_handle_t *) &ev->flush, tgw_rev_closed);
 }
 
 
@@ -205,8 +254,11 @@ tgw_rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
         free(ev);
         return -1;
     }
+    uv_prepare_init(loop, &ev->flush);
+    ev->open = 2;
     ev->ac = ac;
     ev->poll.data = ev;
+    ev->flush.data = ev;
     ac->ev.data = ev;
     ac->ev.addRead = tgw_rev_add_read;
     ac->ev.delRead = tgw_rev_del_read;
@@ -297,15 +349,20 @@ tgw_args_add(tgw_args_t *a, const char *s)
 void
 tgw_args_addu(tgw_args_t *a, uint64_t n)
 {
-    int len;
+    char   *end, *p;
 
     if (a->argc == TGW_ARGS_MAX) {
         a->overflow = 1;
         return;
     }
-    len = snprintf(a->num[a->argc], sizeof(a->num[0]), "%llu",
-                   (unsigned long long) n);
-    tgw_args_addn(a, a->num[a->argc], (size_t) len);
+    /* by hand: snprintf was a visible cost at a few per command */
+    end = a->num[a->argc] + sizeof(a->num[0]);
+    p = end;
+    do {
+        *--p = (char) ('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    tgw_args_addn(a, p, (size_t) (end - p));
 }
 
 

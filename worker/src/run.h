@@ -40,6 +40,8 @@ struct tgw_run_s {
     const char               *type;
     const char               *queue;
     int                       attempt;  /* 1 on the first run */
+    const char               *traceparent; /* this run's (tgw_trace_run),
+                                              or NULL for none */
     const char               *payload;
     size_t                    payload_len;
     const char               *content_type; /* http: of the payload, or
@@ -74,7 +76,7 @@ struct tgw_run_s {
 
     /* http: the POST and its header lines. */
     tgw_hreq_t                hreq;
-    char                     *hdr[4];
+    char                     *hdr[5];
 };
 
 /*

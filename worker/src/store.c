@@ -12,6 +12,7 @@
 #include "store.h"
 #include "tgw_keys.h"
 #include "tgw_lua.h"
+#include "tgw_trace.h"
 
 static const char *tgw_prios[TGW_NPRIORITIES] = TGW_PRIORITIES;
 
@@ -55,6 +56,46 @@ tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     tgw_args_init(&a);
     tgw_args_add(&a, "HGETALL");
     tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
+int
+tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    const char *stream, const char *entry, uint64_t now_ms,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    const tgw_handler_conf_t *h;
+    tgw_args_t                a;
+    size_t                    i;
+
+    tgw_args_init(&a);
+    tgw_args_script(&a, tgw_lua_take);
+    tgw_args_add(&a, "1");
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    tgw_args_add(&a, stream);
+    tgw_args_add(&a, c->group);
+    tgw_args_add(&a, entry);
+    tgw_args_addu(&a, now_ms);
+    tgw_args_addu(&a, (uint64_t) tgw_conf_max_attempts(c, NULL));
+    /* the types not started with the default rule: capped ones (held
+     * for the cap), and those with their own max_attempts */
+    for (i = 0; i < c->nhandlers; i++) {
+        h = &c->handlers[i];
+        if (h->concurrency > 0) {
+            tgw_args_add(&a, h->type);
+            tgw_args_add(&a, "hold");
+        } else if (tgw_conf_max_attempts(c, h)
+                   != tgw_conf_max_attempts(c, NULL))
+        {
+            tgw_args_add(&a, h->type);
+            tgw_args_addu(&a, (uint64_t) tgw_conf_max_attempts(c, h));
+        }
+    }
+    if (a.overflow) {
+        tgw_args_free(&a);
+        return -1;
+    }
     return tgw_store_send(rc, &a, cb, data);
 }
 
@@ -359,7 +400,7 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
     uint64_t now_ms, tgw_rconn_reply_cb cb, void *data)
 {
     tgw_args_t a;
-    char       tick[24];
+    char       tick[24], tp[TGW_TRACEPARENT_LEN + 1];
 
     snprintf(tick, sizeof(tick), "%llu", (unsigned long long) minute * 60);
 
@@ -384,6 +425,9 @@ tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_args_addu(&a, now_ms);                  /* created_at */
     tgw_args_add(&a, "");                       /* run_at: now */
     tgw_args_addu(&a, TGW_CRON_GUARD_MS);
+    /* a tick starts a trace of its own; left out if the kernel has no
+     * randomness for it (the worker then derives one from the id) */
+    tgw_args_add(&a, tgw_trace_new(tp) == 0 ? tp : "");
     return tgw_store_send(rc, &a, cb, data);
 }
 
@@ -428,6 +472,7 @@ tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,
     tgw_args_addu(&a, d->due_ms);
     tgw_args_addn(&a, d->body ? d->body : "", d->body ? d->body_len : 0);
     tgw_args_add(&a, d->url ? d->url : "");
+    tgw_args_add(&a, d->traceparent ? d->traceparent : "");
     return tgw_store_send(rc, &a, cb, data);
 }
 

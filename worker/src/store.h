@@ -24,6 +24,7 @@
 #define TGW_START_GONE         -1   /* the hash is gone */
 #define TGW_START_CANCELLED     0   /* cancel requested */
 #define TGW_START_OK            1   /* running; attempts counted */
+#define TGW_START_LOADED        2   /* take.lua: loaded, not started */
 
 /* The stream of queue q at priority p (0 high): "<prefix>:q:<q>:<p>",
  * allocated; NULL when out of memory. */
@@ -31,6 +32,14 @@ char *tgw_store_stream(const tgw_conf_t *c, const char *queue, int prio);
 
 /* HGETALL of a task hash. */
 int tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* The take script (worker/common/lua/take.lua): the task's hash, and its
+ * run started unless the worker has to look at it first.  -1 (nothing
+ * sent) also when the handlers that need their own treatment do not fit
+ * in one command: the caller then loads and starts in two steps. */
+int tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data);
 
 /* The start script (worker/common/lua/start.lua). */
@@ -114,7 +123,8 @@ int tgw_store_cron_fire(tgw_rconn_t *rc, const tgw_conf_t *c,
 /*
  * The outbox of webhook events (outbox_claim.lua, outbox_done.lua):
  * claim up to batch due events for lease_ms (the reply has one
- * {id, claim, task id, type, url, attempts, body} per event), and write
+ * {id, claim, task id, type, url, attempts, body, traceparent} per event),
+ * and write
  * the answer of a try under its claim.
  */
 int tgw_store_outbox_claim(tgw_rconn_t *rc, const tgw_conf_t *c,
@@ -133,6 +143,7 @@ typedef struct {
     const char         *body;       /* pending: kept for the retries */
     size_t              body_len;
     const char         *url;        /* pending: kept for the retries */
+    const char         *traceparent; /* pending: kept for the retries */
 } tgw_outbox_done_t;
 
 int tgw_store_outbox_done(tgw_rconn_t *rc, const tgw_conf_t *c,

@@ -20,6 +20,7 @@
 #include "tgw_keys.h"
 
 static void tgw_task_step(tgw_task_t *t);
+static void tgw_task_run(tgw_task_t *t);
 
 
 const char *
@@ -122,6 +123,7 @@ tgw_task_create(tgw_conf_t *conf, uv_loop_t *loop, tgw_rconn_t *rc,
 void
 tgw_task_destroy(tgw_task_t *t)
 {
+    tgw_log_trace_unbind(&t->log_trace);   /* before t->id goes */
     tgw_run_cleanup(&t->run);
     tgw_outcome_free(&t->outcome);
     free(t->stream);
@@ -204,54 +206,72 @@ tgw_task_stream_queue(const tgw_task_t *t)
 }
 
 
-/* Called with the task's hash: decide to run, cancel, defer or skip. */
-static void
-tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
+/* Reads the fields of a task hash into t (r: HGETALL's field, value
+ * array, or with take the values take.lua returns); status and cancel_requested into *status and *cancel (allocated).
+ * A queue field that is no queue name is left in *bad (allocated) and
+ * the stream's queue taken instead.  -1 when out of memory. */
+/* The fields take.lua returns the values of, in its order. */
+static const char *tgw_task_take_fields[] = {
+    TGW_F_STATUS, TGW_F_CANCEL_REQUESTED, TGW_F_RUN_AT, TGW_F_QUEUE,
+    TGW_F_TYPE, TGW_F_ATTEMPTS, TGW_F_PRIORITY, TGW_F_CALLBACK_URL,
+    TGW_F_CONTENT_TYPE, TGW_F_PAYLOAD, TGW_F_TRACEPARENT
+};
+
+#define TGW_TASK_NTAKE \
+    (sizeof(tgw_task_take_fields) / sizeof(tgw_task_take_fields[0]))
+
+
+static int
+tgw_task_fields(tgw_task_t *t, const redisReply *r, int take,
+    char **status, char **cancel, char **bad)
 {
-    tgw_task_t   *t = data;
-    redisReply   *k, *v;
-    char         *status = NULL, *cancel = NULL, *bad = NULL;
-    size_t        i;
-    int           nomem = 0;
+    const redisReply  *v, *tp = NULL;
+    const char        *k;
+    size_t             i, n, step;
+    int                nomem = 0;
 
-    if ((t = tgw_task_reply(t, r, "load")) == NULL) {
-        return;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-        tgw_log(TGW_LOG_WARN, "task_missing", "task_id", t->id,
-                "stream", t->stream, "entry", t->entry, NULL);
-        t->missing = 1;
-        tgw_task_record(t, TGW_REC_ACK);
-        return;
-    }
-
-    for (i = 0; i + 1 < r->elements; i += 2) {
+    *status = *cancel = *bad = NULL;
+    /* HGETALL: field, value, ...; take.lua: the values of its fields */
+    step = take ? 1 : 2;
+    n = take ? (r->elements < TGW_TASK_NTAKE ? r->elements : TGW_TASK_NTAKE)
+             : r->elements;
+    for (i = 0; i + step - 1 < n; i += step) {
         char **dst = NULL;
 
-        k = r->element[i];
-        v = r->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+        if (take) {
+            k = tgw_task_take_fields[i];
+            v = r->element[i];
+        } else {
+            if (r->element[i]->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+            k = r->element[i]->str;
+            v = r->element[i + 1];
+        }
+        if (v->type != REDIS_REPLY_STRING) {
             continue;
         }
-        if (strcmp(k->str, TGW_F_QUEUE) == 0) {
+        if (strcmp(k, TGW_F_QUEUE) == 0) {
             dst = &t->queue;
-        } else if (strcmp(k->str, TGW_F_TYPE) == 0) {
+        } else if (strcmp(k, TGW_F_TYPE) == 0) {
             dst = &t->type;
-        } else if (strcmp(k->str, TGW_F_PRIORITY) == 0) {
+        } else if (strcmp(k, TGW_F_PRIORITY) == 0) {
             dst = &t->priority;
-        } else if (strcmp(k->str, TGW_F_STATUS) == 0) {
-            dst = &status;
-        } else if (strcmp(k->str, TGW_F_CANCEL_REQUESTED) == 0) {
-            dst = &cancel;
-        } else if (strcmp(k->str, TGW_F_CALLBACK_URL) == 0) {
+        } else if (strcmp(k, TGW_F_STATUS) == 0) {
+            dst = status;
+        } else if (strcmp(k, TGW_F_CANCEL_REQUESTED) == 0) {
+            dst = cancel;
+        } else if (strcmp(k, TGW_F_CALLBACK_URL) == 0) {
             dst = &t->callback_url;
-        } else if (strcmp(k->str, TGW_F_CONTENT_TYPE) == 0) {
+        } else if (strcmp(k, TGW_F_CONTENT_TYPE) == 0) {
             dst = &t->content_type;
-        } else if (strcmp(k->str, TGW_F_PAYLOAD) == 0) {
+        } else if (strcmp(k, TGW_F_PAYLOAD) == 0) {
             dst = &t->payload;
             t->payload_len = v->len;
-        } else if (strcmp(k->str, TGW_F_RUN_AT) == 0) {
+        } else if (strcmp(k, TGW_F_RUN_AT) == 0) {
             t->run_at = strtoull(v->str, NULL, 10);
+        } else if (strcmp(k, TGW_F_TRACEPARENT) == 0) {
+            tp = v;
         }
         /* attempts: counted by the start script, which also guards
          * against a field that is no count */
@@ -262,11 +282,23 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
         }
     }
 
+    /* From here on every log line about the task names its trace. */
+    tgw_trace_of_task(tp ? tp->str : NULL, tp ? tp->len : 0, t->id,
+                      t->traceparent);
+    tgw_log_trace_bind(&t->log_trace, t->id,
+                       t->traceparent + TGW_TRACE_ID_OFF);
+
+    /* From here on every log line about the task names its trace. */
+    tgw_trace_of_task(tp ? tp->str : NULL, tp ? tp->len : 0, t->id,
+                      t->traceparent);
+    tgw_log_trace_bind(&t->log_trace, t->id,
+                       t->traceparent + TGW_TRACE_ID_OFF);
+
     /* A queue field that is no queue name (too long, odd characters)
      * would name a dead-letter stream nobody reads: the task cannot be
      * trusted; it ends dead, in its stream's queue. */
     if (!nomem && t->queue != NULL && !tgw_valid_name(t->queue, 64, 0)) {
-        bad = t->queue;
+        *bad = t->queue;
         t->queue = NULL;
     }
     if (!nomem && t->queue == NULL
@@ -275,12 +307,22 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
         nomem = 1;
     }
     if (nomem) {
-        free(status);
-        free(cancel);
-        free(bad);
-        t->stalled = 1;             /* try again on the next tick */
-        return;
+        free(*status);
+        free(*cancel);
+        free(*bad);
+        *status = *cancel = *bad = NULL;
+        return -1;
     }
+    t->handler = tgw_conf_handler(t->conf, t->type);
+    return 0;
+}
+
+
+/* The task's hash was read (its fields in t): run, cancel, defer or
+ * skip it.  Takes status, cancel and bad (see tgw_task_fields). */
+static void
+tgw_task_decide(tgw_task_t *t, char *status, char *cancel, char *bad)
+{
     if (bad) {
         tgw_log(TGW_LOG_ERROR, "task_bad_record", "task_id", t->id,
                 "field", TGW_F_QUEUE, "error",
@@ -322,9 +364,33 @@ tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
         return;
     }
 
-    t->handler = tgw_conf_handler(t->conf, t->type);
     t->state = TGW_TASK_BLOCKED;
     t->ev->loaded(t);
+}
+
+
+/* Called with the task's hash (HGETALL): decide what to do with it. */
+static void
+tgw_task_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t   *t = data;
+    char         *status, *cancel, *bad;
+
+    if ((t = tgw_task_reply(t, r, "load")) == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        tgw_log(TGW_LOG_WARN, "task_missing", "task_id", t->id,
+                "stream", t->stream, "entry", t->entry, NULL);
+        t->missing = 1;
+        tgw_task_record(t, TGW_REC_ACK);
+        return;
+    }
+    if (tgw_task_fields(t, r, 0, &status, &cancel, &bad) != 0) {
+        t->stalled = 1;             /* try again on the next tick */
+        return;
+    }
+    tgw_task_decide(t, status, cancel, bad);
 }
 
 
@@ -386,25 +452,12 @@ tgw_task_run_done(tgw_run_t *run)
 }
 
 
+/* What the start (or take) script answered: code and attempts. */
 static void
-tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
+tgw_task_start_code(tgw_task_t *t, long long code, long long n)
 {
-    tgw_task_t *t = data;
-    long long   code, n;
     char        attempt[16], max[16], why[160];
 
-    if ((t = tgw_task_reply(t, r, "start")) == NULL) {
-        return;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
-        || r->element[0]->type != REDIS_REPLY_INTEGER
-        || r->element[1]->type != REDIS_REPLY_INTEGER)
-    {
-        t->stalled = 1;
-        return;
-    }
-    code = r->element[0]->integer;
-    n = r->element[1]->integer;
     /* the script keeps it within 0..10^9 */
     t->attempts = n < 0 ? 0 : n > 1000000000 ? 1000000000 : (int) n;
 
@@ -452,6 +505,93 @@ tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
             "queue", t->queue, "priority", t->priority, "attempt", attempt,
             t->handler ? NULL : "handler", "none", NULL);
 
+    tgw_task_run(t);
+}
+
+
+static void
+tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t *t = data;
+
+    if ((t = tgw_task_reply(t, r, "start")) == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        t->stalled = 1;
+        return;
+    }
+    tgw_task_start_code(t, r->element[0]->integer, r->element[1]->integer);
+}
+
+
+/*
+ * The take script's answer: the hash and what it did.  Started (or
+ * cancelled, used up, gone, not pending): as after the start script.
+ * Loaded, not started: as after a plain load.
+ */
+static void
+tgw_task_taken(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t *t = data;
+    long long   code;
+    char       *status, *cancel, *bad;
+
+    if ((t = tgw_task_reply(t, r, "take")) == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_INTEGER
+        || r->element[2]->type != REDIS_REPLY_ARRAY)
+    {
+        t->stalled = 1;             /* nothing was started: take again */
+        return;
+    }
+    code = r->element[0]->integer;
+    if (code == TGW_START_GONE || code == TGW_START_NOT_PENDING) {
+        tgw_task_start_code(t, code, 0);
+        return;
+    }
+    if (tgw_task_fields(t, r->element[2], 1, &status, &cancel, &bad) != 0) {
+        if (code != TGW_START_OK) {
+            t->stalled = 1;         /* nothing was started: take again */
+            return;
+        }
+        /* Started, and no memory to go on with: this attempt fails,
+         * retryable (as when the run cannot be set up). */
+        t->state = TGW_TASK_RUNNING;
+        t->attempts = (int) r->element[1]->integer;
+        memset(&t->run, 0, sizeof(t->run));
+        t->run.status = TGW_RUN_RETRYABLE;
+        t->run.data = t;
+        tgw_task_run_done(&t->run);
+        return;
+    }
+    if (code == TGW_START_LOADED) {
+        tgw_task_decide(t, status, cancel, bad);
+        return;
+    }
+    free(status);
+    free(cancel);
+    free(bad);
+    tgw_task_start_code(t, code, r->element[1]->integer);
+}
+
+
+/* Starts the handler of a task whose start was recorded. */
+static void
+tgw_task_run(tgw_task_t *t)
+{
+    if (t->traceparent[0] == '\0') {
+        tgw_trace_of_task(NULL, 0, t->id, t->traceparent);
+    }
+    tgw_trace_run(t->traceparent, t->id, t->attempts, t->started_ms,
+                  t->run_traceparent);
+
     t->state = TGW_TASK_RUNNING;
     memset(&t->run, 0, sizeof(t->run));
     t->run.loop = t->loop;
@@ -460,6 +600,7 @@ tgw_task_started(tgw_rconn_t *rc, redisReply *r, void *data)
     t->run.type = t->type ? t->type : "";
     t->run.queue = t->queue;
     t->run.attempt = t->attempts;
+    t->run.traceparent = t->run_traceparent;
     t->run.payload = t->payload ? t->payload : "";
     t->run.payload_len = t->payload ? t->payload_len : 0;
     t->run.content_type = t->content_type;
@@ -524,15 +665,13 @@ tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
 static void
 tgw_task_send_record(tgw_task_t *t)
 {
-    tgw_plan_t    *plan;
-    tgw_plan_in_t  in;
-    int            rv;
+    /* Some 25 KB, built and sent here and never kept: one for all
+     * tasks (the worker has one thread), not an allocation per record. */
+    static tgw_plan_t   plan_buf;
+    tgw_plan_t         *plan = &plan_buf;
+    tgw_plan_in_t       in;
+    int                 rv;
 
-    plan = malloc(sizeof(*plan));
-    if (plan == NULL) {
-        t->stalled = 1;
-        return;
-    }
     memset(&in, 0, sizeof(in));
     in.prefix = t->conf->prefix;
     in.id = t->id;
@@ -549,14 +688,13 @@ tgw_task_send_record(tgw_task_t *t)
         in.rec = TGW_REC_ACK;       /* a bad entry: nothing to write */
     }
     if (tgw_plan_build(&in, plan) != 0) {
-        free(plan);
+        tgw_plan_free(plan);
         t->stalled = 1;
         return;
     }
     rv = tgw_store_record(t->rc, t->conf, t->stream, t->entry, plan,
                           tgw_task_recorded, t);
     tgw_plan_free(plan);
-    free(plan);
     if (rv != 0) {
         t->stalled = 1;
         return;
@@ -594,7 +732,14 @@ tgw_task_step(tgw_task_t *t)
             tgw_task_record(t, TGW_REC_ACK);
             return;
         }
-        rv = tgw_store_load(t->rc, t->conf, t->id, tgw_task_loaded, t);
+        /* One script loads and starts it; when the config's special
+         * handlers do not fit in that command, a load then a start. */
+        t->started_ms = tgw_now_ms();
+        rv = tgw_store_take(t->rc, t->conf, t->id, t->stream, t->entry,
+                            t->started_ms, tgw_task_taken, t);
+        if (rv != 0 && t->rc->state == TGW_RCONN_READY) {
+            rv = tgw_store_load(t->rc, t->conf, t->id, tgw_task_loaded, t);
+        }
         break;
 
     case TGW_TASK_STARTING:

@@ -16,9 +16,11 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "log.h"
 #include "outcome.h"
 #include "rconn.h"
 #include "run.h"
+#include "tgw_trace.h"
 
 /*
  * A task's life inside this worker.  Every state but NEW and BLOCKED
@@ -28,10 +30,15 @@
  *
  * and from LOADING, BLOCKED or STARTING straight to RECORDING when there
  * is nothing to run (cancelled, finished, not due, hostile, handed back).
+ * LOADING is one script (take.lua) that loads the task and, unless the
+ * worker must look at it first (its type capped, not due, finished,
+ * hostile), starts it: then LOADING goes straight to RUNNING.  When the
+ * config's special handlers do not fit in that command, LOADING is a
+ * plain HGETALL and the start a step of its own.
  */
 typedef enum {
     TGW_TASK_NEW = 0,               /* entry read, waiting for a slot */
-    TGW_TASK_LOADING,               /* HGETALL of the task hash */
+    TGW_TASK_LOADING,               /* take.lua (or HGETALL) */
     TGW_TASK_BLOCKED,               /* loaded; waits for a slot or for its
                                        type to be under its cap */
     TGW_TASK_STARTING,              /* the start script: counts the
@@ -58,6 +65,8 @@ typedef struct {
 
 struct tgw_task_s {
     tgw_task_t         *prev, *next;    /* the owner's list */
+    tgw_task_t         *hnext;      /* the owner's lookup by entry */
+    unsigned            hkey;       /* hash of stream and entry */
     const tgw_task_events_t *ev;
     void               *owner;
     uv_loop_t          *loop;
@@ -91,6 +100,13 @@ struct tgw_task_s {
                                        start script counts it) */
     uint64_t            run_at;     /* ms; 0 when none */
 
+    /* Its trace (tgw_trace.h): the stored traceparent, or one made from
+     * the id when none is stored ("" until loaded); and the one this run
+     * sends on, whose parent id is the run's own span. */
+    char                traceparent[TGW_TRACEPARENT_LEN + 1];
+    char                run_traceparent[TGW_TRACEPARENT_LEN + 1];
+    tgw_log_trace_t     log_trace;  /* trace_id in its log lines */
+
     const tgw_handler_conf_t *handler;  /* NULL: unknown type */
     tgw_run_t           run;
     uint64_t            started_ms; /* this run's start (wall clock) */
@@ -110,8 +126,9 @@ tgw_task_t *tgw_task_create(tgw_conf_t *conf, uv_loop_t *loop,
     size_t id_len, const tgw_task_events_t *ev, void *owner);
 void tgw_task_destroy(tgw_task_t *t);
 
-/* NEW -> LOADING: read the hash.  Ends in ev->loaded (BLOCKED) or in
- * RECORDING when there is nothing to run. */
+/* NEW -> LOADING: read the hash, and start it when nothing stands in the
+ * way.  Ends in RUNNING, in ev->loaded (BLOCKED) or in RECORDING when
+ * there is nothing to run. */
 void tgw_task_load(tgw_task_t *t);
 
 /* BLOCKED -> STARTING: count the attempt and run. */

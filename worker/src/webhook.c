@@ -176,6 +176,7 @@ tgw_hook_free(tgw_hook_t *h)
     for (i = 0; i < sizeof(h->hdr) / sizeof(h->hdr[0]); i++) {
         free(h->hdr[i]);
     }
+    tgw_log_trace_unbind(&h->log_trace);
     free(h->event_id);
     free(h->claim);
     free(h->task_id);
@@ -314,8 +315,11 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
     tgw_field_t *f = NULL;
     tgw_buf_t    b;
     const char      *url, *cb = NULL, *type = NULL;
-    char             ts[40];
+    char             ts[40], tp[TGW_TRACEPARENT_LEN + 1];
     size_t           i, n = 0;
+    int              attempts = 0;
+    uint64_t         started = 0;
+    redisReply      *stored = NULL;
 
     if ((h = tgw_hook_reply(h, r, "load")) == NULL) {
         return;
@@ -346,9 +350,25 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
             cb = f[n].value;
         } else if (strcmp(f[n].name, TGW_F_TYPE) == 0) {
             type = f[n].value;
+        } else if (strcmp(f[n].name, TGW_F_TRACEPARENT) == 0) {
+            stored = r->element[i + 1];
+        } else if (strcmp(f[n].name, TGW_F_ATTEMPTS) == 0) {
+            attempts = atoi(f[n].value);
+        } else if (strcmp(f[n].name, TGW_F_STARTED_AT) == 0) {
+            started = strtoull(f[n].value, NULL, 10);
         }
         n++;
     }
+
+    /* The event carries the task's trace on, as a child of its last run
+     * (the span its handler's request had, see tgw_trace_run); a task
+     * cancelled before it ran has attempt 0 and no start. */
+    tgw_trace_of_task(stored ? stored->str : NULL, stored ? stored->len : 0,
+                      h->task_id, tp);
+    tgw_trace_run(tp, h->task_id, attempts < 0 ? 0 : attempts, started,
+                  h->traceparent);
+    tgw_log_trace_bind(&h->log_trace, h->task_id,
+                       h->traceparent + TGW_TRACE_ID_OFF);
 
     if (h->url == NULL) {
         url = tgw_hook_find_url(h->conf, cb, type);
@@ -412,6 +432,7 @@ tgw_hook_step(tgw_hook_t *h)
         d.body = h->body;
         d.body_len = h->body_len;
         d.url = h->url;
+        d.traceparent = h->traceparent;
         rv = tgw_store_outbox_done(h->ws->rc, h->conf, &d,
                                    tgw_hook_answered, h);
         break;
@@ -526,7 +547,10 @@ tgw_hook_send(tgw_hook_t *h)
     }
     if (asprintf(&h->hdr[n++], "webhook-id: %s", h->event_id) < 0
         || asprintf(&h->hdr[n++], "webhook-timestamp: %lld", ts) < 0
-        || (h->hdr[n++] = strdup("Content-Type: application/json")) == NULL)
+        || (h->hdr[n++] = strdup("Content-Type: application/json")) == NULL
+        || (h->traceparent[0]
+            && asprintf(&h->hdr[n++], "traceparent: %s", h->traceparent)
+               < 0))
     {
         tgw_hook_end(h);            /* the claim runs out: tried again */
         return;
@@ -559,17 +583,18 @@ tgw_hook_str(const redisReply *r)
 }
 
 
-/* One claimed event: {id, claim, task id, type, url, attempts, body}. */
+/* One claimed event: {id, claim, task id, type, url, attempts, body,
+ * traceparent}. */
 static void
 tgw_hook_take(tgw_webhooks_t *ws, const redisReply *e)
 {
     tgw_hook_t *h;
     size_t      i;
 
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 7) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 8) {
         return;
     }
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 8; i++) {
         if (e->element[i]->type != REDIS_REPLY_STRING) {
             return;
         }
@@ -595,6 +620,14 @@ tgw_hook_take(tgw_webhooks_t *ws, const redisReply *e)
         h->body = tgw_hook_str(e->element[6]);
         h->body_len = e->element[6]->len;
     }
+    if (tgw_traceparent_parse((const unsigned char *) e->element[7]->str,
+                              e->element[7]->len,
+                              (unsigned char *) h->traceparent) == 0)
+    {
+        h->traceparent[TGW_TRACEPARENT_LEN] = '\0';
+    } else {
+        h->traceparent[0] = '\0';
+    }
     h->next = ws->hooks;
     ws->hooks = h;
     ws->n++;
@@ -615,6 +648,10 @@ tgw_hook_take(tgw_webhooks_t *ws, const redisReply *e)
         return;
     }
     if (h->body != NULL && h->url != NULL) {
+        if (h->traceparent[0]) {
+            tgw_log_trace_bind(&h->log_trace, h->task_id,
+                               h->traceparent + TGW_TRACE_ID_OFF);
+        }
         tgw_hook_send(h);           /* a retry: the same body again */
         return;
     }

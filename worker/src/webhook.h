@@ -24,7 +24,9 @@
 
 #include "conf.h"
 #include "hreq.h"
+#include "log.h"
 #include "rconn.h"
+#include "tgw_trace.h"
 
 /* Deliveries one worker makes at once (claims stop at this many). */
 #define TGW_HOOK_MAX            32
@@ -86,6 +88,11 @@ struct tgw_hook_s {
     size_t              body_len;
     int                 attempts;   /* tries with a known answer, this one
                                        included once answered */
+    char                traceparent[TGW_TRACEPARENT_LEN + 1];
+                                    /* the task's trace, with its last
+                                       run's span as parent ("" unknown:
+                                       an event kept by an older worker) */
+    tgw_log_trace_t     log_trace;  /* trace_id in its log lines */
 
     /* The answer to write (RECORDING). */
     const char         *outcome;    /* delivered, failed, pending, drop,
@@ -94,7 +101,7 @@ struct tgw_hook_s {
     uint64_t            due_ms;
 
     tgw_hreq_t          req;
-    char               *hdr[6];     /* header lines of the try */
+    char               *hdr[7];     /* header lines of the try */
 };
 
 void tgw_webhooks_init(tgw_webhooks_t *ws, uv_loop_t *loop,

@@ -350,7 +350,12 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
         tgw_conf_unref(w->conf);
         return -1;
     }
-    tgw_processor_init(&w->proc, loop, &w->cmd, conf);
+    if (tgw_processor_init(&w->proc, loop, &w->cmd, conf) != 0) {
+        tgw_scheduler_free(&w->sched);
+        tgw_fetch_free(&w->fetch);
+        tgw_conf_unref(w->conf);
+        return -1;
+    }
     w->proc.on_room = tgw_worker_has_room;
     w->proc.on_idle = tgw_worker_idle;
     w->proc.on_final = tgw_worker_final;

@@ -340,7 +340,9 @@ main(int argc, char **argv_main)
     is_int(run.status, TGW_RUN_RETRYABLE, "timeout: retryable");
     ok(run.error && strncmp(run.error, "timeout after 200ms", 19) == 0,
        "timeout: error says so (%s)", run.error);
-    ok(elapsed_ms < 2000, "timeout: over in %llu ms (sleep killed too)",
+    /* the bounds below only tell "stopped" from "ran its sleep 30 out":
+     * generous, as a loaded machine can hold a test up for seconds */
+    ok(elapsed_ms < 15000, "timeout: over in %llu ms (sleep killed too)",
        (unsigned long long) elapsed_ms);
     ok(run.output == NULL, "timeout: no output");
     tgw_run_cleanup(&run);
@@ -351,8 +353,8 @@ main(int argc, char **argv_main)
     h = exec_handler(argv, 100);
     run_one(&run, &h, "", 65536, 0);
     is_int(run.status, TGW_RUN_RETRYABLE, "stubborn: retryable");
-    ok(elapsed_ms >= TGW_KILL_AFTER_MS && elapsed_ms < TGW_KILL_AFTER_MS
-       + 3000, "stubborn: killed after ~5 s (%llu ms)",
+    ok(elapsed_ms >= TGW_KILL_AFTER_MS && elapsed_ms < 20000,
+       "stubborn: killed after ~5 s, not 30 (%llu ms)",
        (unsigned long long) elapsed_ms);
     tgw_run_cleanup(&run);
 
@@ -363,7 +365,7 @@ main(int argc, char **argv_main)
     run_one(&run, &h, "", 65536, 0);
     is_int(run.status, TGW_RUN_SUCCESS, "grandchild: parent's exit counts");
     is_str(run.output, "parent-done\n", "grandchild: output kept");
-    ok(elapsed_ms < TGW_DRAIN_MS + 1500, "grandchild: done in %llu ms",
+    ok(elapsed_ms < 15000, "grandchild: done in %llu ms, not 30 s",
        (unsigned long long) elapsed_ms);
     tgw_run_cleanup(&run);
 
@@ -396,7 +398,7 @@ main(int argc, char **argv_main)
     run_one(&run, &h, "", 65536, 150);
     is_int(done_calls, 1, "abort: done called once");
     is_int(run.status, TGW_RUN_RETRYABLE, "abort: retryable");
-    ok(elapsed_ms < 2000, "abort: quick (%llu ms)",
+    ok(elapsed_ms < 15000, "abort: quick (%llu ms), not 30 s",
        (unsigned long long) elapsed_ms);
     tgw_run_cleanup(&run);
 
@@ -427,7 +429,8 @@ main(int argc, char **argv_main)
     h = builtin_handler(TGW_BUILTIN_SLEEP, 50);
     run_one(&run, &h, "{\"ms\":5000}", 65536, 0);
     is_int(run.status, TGW_RUN_RETRYABLE, "sleep over timeout: retryable");
-    ok(elapsed_ms < 1000, "sleep over timeout: stopped at the timeout");
+    ok(elapsed_ms < 4000, "sleep over timeout: stopped at the timeout, "
+       "not after 5 s (%llu ms)", (unsigned long long) elapsed_ms);
     tgw_run_cleanup(&run);
 
     h = builtin_handler(TGW_BUILTIN_FAIL, 0);

@@ -119,6 +119,137 @@ ready(void)
 }
 
 
+/* take.lua for id on its pending entry, under conf tc at now 1000. */
+static long long
+take(const tgw_conf_t *tc, const char *id)
+{
+    char e[64];
+
+    snprintf(e, sizeof(e), "%s", pending_entry(id));
+    if (wait_reply(tgw_store_take(&rc, tc, id, "p:q:default:normal", e, 1000,
+                                  got, NULL)) != 0
+        || last->type != REDIS_REPLY_ARRAY || last->elements != 3)
+    {
+        return -999;
+    }
+    return last->element[0]->integer;
+}
+
+
+/* The value take.lua returned at i (0 status ... 9 payload), or NULL. */
+static const char *
+took(size_t i)
+{
+    redisReply *v = last->element[2];
+
+    return i < v->elements && v->element[i]->type == REDIS_REPLY_STRING
+           ? v->element[i]->str : NULL;
+}
+
+
+static void
+take_tests(const tgw_conf_t *c, const char *port)
+{
+    char               json[4096];
+    size_t             n, i;
+    tgw_conf_t        *hc, *many;
+    tgw_conf_errors_t  errs;
+
+    q("HSET p:task:T1 status queued attempts 0 type system.ping "
+      "queue default priority high payload {\"a\":1} "
+      "content_type application/json callback_url http://h/x");
+    is_int(take(c, "T1"), TGW_START_OK, "a queued task: started");
+    is_int(last->element[1]->integer, 1, "as attempt 1");
+    is_str(took(0), "queued", "with its fields: status before the start");
+    is_str(took(3), "default", "queue");
+    is_str(took(4), "system.ping", "type");
+    is_str(took(6), "high", "priority");
+    is_str(took(7), "http://h/x", "callback_url");
+    is_str(took(8), "application/json", "content_type");
+    is_str(took(9), "{\"a\":1}", "payload");
+    is_str(hget("p:task:T1", "status"), "running", "status running");
+    is_str(hget("p:task:T1", "attempts"), "1", "attempts counted");
+    is_str(hget("p:task:T1", "started_at"), "1000", "started_at");
+
+    q("HSET p:task:T2 status queued attempts 0 cancel_requested 1");
+    is_int(take(c, "T2"), TGW_START_CANCELLED, "cancel requested");
+    is_str(hget("p:task:T2", "status"), "queued", "not started");
+
+    q("HSET p:task:T3 status succeeded attempts 1");
+    is_int(take(c, "T3"), TGW_START_LOADED, "finished: loaded, not started");
+    is_str(took(0), "succeeded", "its status comes back");
+    is_str(hget("p:task:T3", "attempts"), "1", "attempts untouched");
+
+    q("HSET p:task:T4 status queued run_at 5000");
+    is_int(take(c, "T4"), TGW_START_LOADED, "run_at ahead: not started");
+    q("HSET p:task:T4 run_at 12abc");
+    is_int(take(c, "T4"), TGW_START_LOADED,
+           "run_at not a number: left to the worker");
+    q("HSET p:task:T4 run_at 1040");
+    is_int(take(c, "T4"), TGW_START_OK, "run_at within 50 ms: started");
+
+    q("HSET p:task:T5 status queued queue %s", "a b");
+    is_int(take(c, "T5"), TGW_START_LOADED,
+           "a queue field that is no queue name: not started");
+    is_int(num("HEXISTS p:task:T5 %s", "attempts"), 0, "attempts untouched");
+
+    q("HSET p:task:T6 foo bar");
+    is_int(take(c, "T6"), TGW_START_OK,
+           "a hash without any field the worker knows still starts");
+    is_int(take(c, "nope"), TGW_START_GONE, "no hash: gone");
+    if (wait_reply(tgw_store_take(&rc, c, "T6", "p:q:default:normal", "1-1",
+                                  1000, got, NULL)) == 0)
+    {
+        is_int(last->element[0]->integer, TGW_START_NOT_PENDING,
+               "an entry not pending: not ours");
+    }
+
+    /* handlers: a capped type is held back, another has its own max */
+    snprintf(json, sizeof(json),
+             "{\"redis\":\"127.0.0.1:%s\",\"prefix\":\"p\",\"db\":9,"
+             "\"name\":\"w1\",\"handlers\":{"
+             "\"capped\":{\"builtin\":\"sleep\",\"concurrency\":1},"
+             "\"twice\":{\"builtin\":\"ping\",\"max_attempts\":2}}}",
+             port);
+    hc = tgw_conf_parse(json, strlen(json), "test", &errs);
+    tgw_conf_errors_free(&errs);
+    ok(hc != NULL, "a config with handlers");
+    if (hc == NULL) {
+        return;
+    }
+    q("HSET p:task:T7 status queued type capped attempts 0");
+    is_int(take(hc, "T7"), TGW_START_LOADED, "a capped type: held back");
+    is_str(hget("p:task:T7", "status"), "queued", "not started");
+    q("HSET p:task:T8 status retrying type twice attempts 2");
+    is_int(take(hc, "T8"), TGW_START_EXHAUSTED,
+           "its own max_attempts (2): used up");
+    q("HSET p:task:T9 status retrying type system.ping attempts 2");
+    is_int(take(hc, "T9"), TGW_START_OK, "another type: the default (5)");
+    is_int(last->element[1]->integer, 3, "as attempt 3");
+    tgw_conf_unref(hc);
+
+    /* too many such handlers for one command: the caller loads first */
+    n = (size_t) snprintf(json, sizeof(json),
+                          "{\"redis\":\"127.0.0.1:%s\",\"prefix\":\"p\","
+                          "\"db\":9,\"name\":\"w1\",\"handlers\":{", port);
+    for (i = 0; i < 40; i++) {
+        n += (size_t) snprintf(json + n, sizeof(json) - n,
+                               "%s\"t%zu\":{\"builtin\":\"ping\","
+                               "\"max_attempts\":2}", i ? "," : "", i);
+    }
+    snprintf(json + n, sizeof(json) - n, "}}");
+    many = tgw_conf_parse(json, strlen(json), "test", &errs);
+    tgw_conf_errors_free(&errs);
+    ok(many != NULL, "a config with 40 handlers of their own max_attempts");
+    if (many != NULL) {
+        ok(tgw_store_take(&rc, many, "T9", "p:q:default:normal", "1-1", 1,
+                          got, NULL) == -1,
+           "take refuses (nothing sent): they do not fit one command");
+        tgw_conf_unref(many);
+    }
+}
+
+
 int
 main(void)
 {
@@ -221,6 +352,9 @@ main(void)
                                5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_NOT_PENDING,
            "an entry not pending: not ours to run");
+
+    /* ---- the take script: load and start in one ---- */
+    take_tests(c, port);
 
     /* ---- the record script ---- */
     memset(&o, 0, sizeof(o));

@@ -140,7 +140,8 @@ main(void)
              "\"webhook\":{\"url\":\"http://127.0.0.1:9/hook\"},"
              "\"retry\":{\"max_attempts\":2,\"base\":\"1s\",\"cap\":\"1s\"},"
              "\"handlers\":{\"system.ping\":{\"builtin\":\"ping\"},"
-             "\"capped\":{\"builtin\":\"sleep\",\"concurrency\":1}}}", port);
+             "\"capped\":{\"builtin\":\"sleep\",\"concurrency\":1},"
+             "\"slow\":{\"builtin\":\"sleep\"}}}", port);
     c = tgw_conf_parse(json, strlen(json), "test", &errs);
     tgw_conf_errors_free(&errs);
     if (c == NULL) {
@@ -161,7 +162,10 @@ main(void)
         uv_run(&loop, UV_RUN_ONCE);
     }
     ok(rc.state == TGW_RCONN_READY, "connected");
-    tgw_processor_init(&proc, &loop, &rc, c);
+    if (tgw_processor_init(&proc, &loop, &rc, c) != 0) {
+        printf("Bail out! out of memory\n");
+        return 1;
+    }
     proc.on_final = on_final;
 
     /* ---- a task runs and is recorded ---- */
@@ -223,17 +227,33 @@ main(void)
     is_str(hget("C2", "status"), "succeeded", "the capped ones succeed");
 
     /* ---- a stop hands back what did not start ---- */
+    /* Both slots busy, so the two taken behind them wait unstarted.  (A
+     * task whose take, the load and start in one script, is already out
+     * when the stop comes has started: it runs, as one whose start was
+     * out does.) */
+    task("Z1", "slow", "default", "0", "{\"ms\":300}");
+    task("Z2", "slow", "default", "0", "{\"ms\":300}");
+    is_int(take_all(), 2, "two slow ones taken");
+    until = uv_now(&loop) + 5000;
+    while ((strcmp(hget("Z1", "status"), "running") != 0
+            || strcmp(hget("Z2", "status"), "running") != 0)
+           && uv_now(&loop) < until)
+    {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    is_str(hget("Z2", "status"), "running", "both slots run");
     task("S1", "system.ping", "default", "0", "");
     task("S2", "system.ping", "default", "0", "");
     is_int(take_all(), 2, "two entries taken");
     tgw_processor_stop(&proc);
     ok(drain() == 0, "the stopping processor lets them go");
     is_str(hget("S1", "status"), "queued", "not run");
+    is_str(hget("Z1", "status"), "succeeded", "the running ones finished");
     is_int(pending(), 0, "their entries are no longer pending");
     is_int(num("XLEN %s", STREAM), 2, "two new entries wait in the stream");
     is_int(proc.n.handed_back, 2, "counted as handed back");
 
-    is_int(finals, 6, "a final status for each finished task (webhooks)");
+    is_int(finals, 8, "a final status for each finished task (webhooks)");
 
     tgw_processor_free(&proc);
     tgw_rconn_close(&rc, 0);

@@ -12,8 +12,9 @@
 -- KEYS[1] task hash, KEYS[2] queue stream, KEYS[3] scheduled set,
 -- KEYS[4] (optional) guard.  ARGV: id, queue, type, priority, payload,
 -- content_type, owner, request_id, client_addr, callback_url, created_at
--- ms, run_at ms ("" or "0": now), guard life ms.  Fields with nothing in
--- them (content_type through callback_url, run_at) are left out.
+-- ms, run_at ms ("" or "0": now), guard life ms, traceparent.  Fields with
+-- nothing in them (content_type through callback_url, run_at,
+-- traceparent) are left out.
 -- Returns 1 created, 0 the guard was set already (nothing written).
 if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 local run_at = tonumber(ARGV[12]) or 0
@@ -43,6 +44,10 @@ f[#f + 1] = '0'
 if run_at > 0 then
   f[#f + 1] = '@TGW_F_RUN_AT@'
   f[#f + 1] = ARGV[12]
+end
+if ARGV[14] and ARGV[14] ~= '' then
+  f[#f + 1] = '@TGW_F_TRACEPARENT@'
+  f[#f + 1] = ARGV[14]
 end
 redis.call('HSET', KEYS[1], unpack(f))
 if KEYS[4] then

@@ -7,7 +7,8 @@
 -- nothing.  Ids whose event hash is gone are dropped.
 -- KEYS[1] outbox.  ARGV: now (ms), lease (ms), batch, prefix, event key
 -- format.
--- Returns one {id, claim, task id, type, url, attempts, body} per event.
+-- Returns one {id, claim, task id, type, url, attempts, body, traceparent}
+-- per event.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],
                        'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
@@ -20,9 +21,9 @@ for _, id in ipairs(ids) do
     local c = redis.call('HINCRBY', ek, 'claims', 1)
     redis.call('ZADD', KEYS[1], due, id)
     local f = redis.call('HMGET', ek, 'task_id', 'type', 'url', 'attempts',
-                         'body')
+                         'body', '@TGW_EV_TRACEPARENT@')
     out[#out + 1] = {id, tostring(c), f[1] or '', f[2] or '', f[3] or '',
-                     f[4] or '0', f[5] or ''}
+                     f[4] or '0', f[5] or '', f[6] or ''}
   end
 end
 return out
