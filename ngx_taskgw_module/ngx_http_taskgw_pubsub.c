@@ -368,7 +368,15 @@ ngx_http_taskgw_pubsub_keepalive(ngx_event_t *ev)
         return;
     }
 
-    if (ps->pinged && link->heard == ps->heard) {
+    /*
+     * An answer that arrived while this process was too busy to read it
+     * waits as a posted read event (accept_mutex on), handled after the
+     * timers: it counts.
+     */
+
+    if (ps->pinged && link->heard == ps->heard
+        && !(link->rc->conn && link->rc->conn->read->posted))
+    {
         p = ngx_sprintf(reason, "did not answer PING within %M ms",
                         link->conf->timeout);
         *p = '\0';
