@@ -156,7 +156,7 @@ is(scalar @lost, 1, 'one task for the key in any case');
 ok(wait_for(sub {
     my %down;
     for (split /\n/, $s->error_log) {
-        next unless /\] (\d+)#\d+: taskgw: (\S+ \S+) (link lost|link up)/;
+        next unless /\] (\d+)#\d+: taskgw: (.+?) (link lost|link up again)/;
         if ($3 eq 'link lost') { $down{"$1 $2"} = 1 }
         else                   { delete $down{"$1 $2"} }
     }
