@@ -1,5 +1,7 @@
 # taskgw build.  `make` builds everything, `make run` starts a demo stack,
-# `make test` runs every suite, `make test-asan` runs them under ASan+UBSan.
+# `make test` runs every suite, `make test-asan` runs them under ASan+UBSan,
+# `make test-valgrind` the worker's end-to-end suites under valgrind,
+# `make lint` the static analysers.
 
 NGX_SRC     ?= /usr/share/nginx/src
 NGINX       ?= /usr/sbin/nginx
@@ -27,7 +29,8 @@ NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
 
-.PHONY: all deps module worker run test test-asan fuzz fuzz-run install clean
+.PHONY: all deps module worker run test test-asan test-valgrind lint fuzz \
+        fuzz-run install clean
 
 all: deps module worker
 
@@ -73,10 +76,29 @@ test:
 	@$(MAKE) --no-print-directory all
 	@sh scripts/test.sh
 
+# The plain build too: t/e2e/124-install.t installs it (and skips, which
+# counts as a failure, when it is missing, as in a fresh checkout).
 test-asan:
 	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
 	$(MAKE) SAN=1 module worker
 	@TASKGW_SAN=1 sh scripts/test.sh
+
+# The end-to-end suites that run taskgw-worker, every worker under
+# valgrind's memcheck: a memory error or a definite leak fails the suite
+# (TASKGW_VALGRIND in t/lib/TaskGW/Stack.pm, docs/testing.md).
+VALGRIND_SUITES ?= $(shell grep -l start_worker t/e2e/*.t)
+
+test-valgrind:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@TASKGW_VALGRIND=1 sh scripts/test.sh $(VALGRIND_SUITES)
+
+# cppcheck and clang-tidy over the module, the worker, the CLI and the unit
+# tests, each file with its own compile flags (scripts/lint.sh,
+# .clang-tidy, scripts/cppcheck.supp); fails on any finding.
+lint: $(NGX_BUILD)/objs/Makefile worker/common/tgw_lua.h
+	@sh scripts/lint.sh $(NGX_BUILD)
 
 # libFuzzer targets of the parsers (fuzz/, docs/testing.md), built with
 # clang, ASan and UBSan into build/fuzz; `make fuzz-run` fuzzes each one

@@ -40,6 +40,10 @@ typedef struct {
     uint64_t                       base;     /* TAT before the request */
     uint64_t                       tat;      /* TAT if it is counted */
     uint64_t                       wait;     /* rejected: us to wait */
+    ngx_http_taskgw_limit_node_t  *node;     /* the key's, if it has one */
+    uint64_t                       remaining; /* for the RateLimit fields */
+    uint64_t                       reset;
+    u_char                         addr[1 + 16]; /* key of an address */
     unsigned                       skip:1;   /* empty key: no limit */
     unsigned                       pass:1;
     unsigned                       counted:1;
@@ -50,7 +54,7 @@ static ngx_int_t ngx_http_taskgw_limit_key(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_http_taskgw_limit_t *limit,
     ngx_http_taskgw_limit_state_t *st);
 static void ngx_http_taskgw_limit_token_rate(ngx_uint_t rate,
-    ngx_http_taskgw_rate_t *r);
+    ngx_uint_t period, ngx_http_taskgw_rate_t *r);
 static ngx_uint_t ngx_http_taskgw_limit_lock(ngx_http_taskgw_shm_t **locked,
     ngx_http_taskgw_limit_state_t *st, ngx_uint_t n);
 static ngx_int_t ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
@@ -58,12 +62,14 @@ static ngx_int_t ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
     ngx_uint_t mode);
 static ngx_int_t ngx_http_taskgw_limit_header(ngx_http_request_t *r,
     char *name, u_char *value, size_t len);
+static u_char *ngx_http_taskgw_limit_uint(u_char *p, uint64_t n);
 
 
-static ngx_str_t  ngx_http_taskgw_limit_passed = ngx_string("PASSED");
-static ngx_str_t  ngx_http_taskgw_limit_rejected = ngx_string("REJECTED");
+/* $taskgw_limit_status */
+static ngx_str_t  ngx_http_taskgw_limit_passed = ngx_string("passed");
+static ngx_str_t  ngx_http_taskgw_limit_rejected = ngx_string("rejected");
 static ngx_str_t  ngx_http_taskgw_limit_rejected_dry =
-    ngx_string("REJECTED_DRY_RUN");
+    ngx_string("rejected_dry_run");
 
 
 ngx_int_t
@@ -72,13 +78,14 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     size_t                          n;
     uint64_t                        now, retry;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, j, nlocked, rejected, dry_rejected;
+    ngx_uint_t                      i, j, nlocked, rejected, dry_rejected,
+                                    level;
     ngx_table_elt_t                *h;
-    ngx_http_taskgw_shm_t          *locked[8], **lk;
+    ngx_http_taskgw_shm_t          *locked[4], **lk;
     ngx_http_taskgw_limit_t        *limits;
     ngx_http_taskgw_loc_conf_t     *tlcf;
     ngx_http_taskgw_limit_node_t   *node;
-    ngx_http_taskgw_limit_state_t  *st;
+    ngx_http_taskgw_limit_state_t  *st, stbuf[4];
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
@@ -89,17 +96,18 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     limits = tlcf->limits->elts;
     n = tlcf->limits->nelts;
 
-    st = ngx_pcalloc(r->pool, n * sizeof(ngx_http_taskgw_limit_state_t));
-    if (st == NULL) {
-        return NGX_ERROR;
-    }
+    /* a location's few limits need no allocation */
 
-    if (n <= sizeof(locked) / sizeof(locked[0])) {
+    if (n <= sizeof(stbuf) / sizeof(stbuf[0])) {
+        st = stbuf;
         lk = locked;
+        ngx_memzero(st, n * sizeof(ngx_http_taskgw_limit_state_t));
 
     } else {
+        st = ngx_pcalloc(r->pool, n * sizeof(ngx_http_taskgw_limit_state_t));
         lk = ngx_palloc(r->pool, n * sizeof(ngx_http_taskgw_shm_t *));
-        if (lk == NULL) {
+
+        if (st == NULL || lk == NULL) {
             return NGX_ERROR;
         }
     }
@@ -145,6 +153,7 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         } else {
             node = ngx_http_taskgw_shm_lookup(st[i].zone->shm, &st[i].key,
                                               0);
+            st[i].node = node;
             st[i].stored = (node && node->tat > now) ? node->tat : now;
             st[i].base = st[i].stored;
         }
@@ -154,6 +163,9 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 
             if (limits[i].dry_run) {
                 dry_rejected = 1;
+
+                /* taskgw_limit_dry_run_rejections_total; the zone is locked */
+                st[i].zone->shm->sh->counter++;
 
             } else {
                 rejected = 1;
@@ -170,11 +182,21 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         st[i].tat = st[i].base + st[i].t;
     }
 
-    /* count the request only when every zone lets it pass */
+    /*
+     * count the request only when every zone lets it pass: first in the
+     * nodes found above, then in new ones, whose making may evict others
+     */
 
     if (!rejected) {
         for (i = 0; i < n; i++) {
-            if (!st[i].pass) {
+            if (st[i].pass && st[i].node) {
+                st[i].node->tat = st[i].tat;
+                st[i].counted = 1;
+            }
+        }
+
+        for (i = 0; i < n; i++) {
+            if (!st[i].pass || st[i].counted) {
                 continue;
             }
 
@@ -196,15 +218,21 @@ ngx_http_taskgw_limit_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    /* logged once the zones are free again */
+    /*
+     * logged once the zones are free again: a rejection at warn, as
+     * limit_req does, one a dry run only pretends at notice
+     */
 
     for (i = 0; i < n; i++) {
         if (st[i].wait) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+            level = limits[i].dry_run ? NGX_LOG_NOTICE : NGX_LOG_WARN;
+
+            ngx_log_error(level, r->connection->log, 0,
                           "taskgw: rate limit of zone \"%V\" exceeded%s, "
                           "next request allowed in %uL ms",
                           &st[i].zone->name,
-                          limits[i].dry_run ? " (dry run)" : "",
+                          limits[i].dry_run ? " (dry run: rejected_dry_run)"
+                                            : "",
                           (st[i].wait + 999) / 1000);
         }
     }
@@ -321,7 +349,9 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
         st->key = ctx->token_name;
 
         if (ctx->token_rate) {
-            ngx_http_taskgw_limit_token_rate(ctx->token_rate, &st->rate);
+            ngx_http_taskgw_limit_token_rate(ctx->token_rate,
+                                             ctx->token_rate_period,
+                                             &st->rate);
         }
 
         goto rate;
@@ -334,11 +364,7 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
     case AF_INET:
         sin = (struct sockaddr_in *) c->sockaddr;
 
-        p = ngx_pnalloc(r->pool, 1 + 4);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
+        p = st->addr;
         p[0] = '\0';
         ngx_memcpy(p + 1, &sin->sin_addr, 4);
 
@@ -353,11 +379,7 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
         if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
             /* the same client as its IPv4 address */
 
-            p = ngx_pnalloc(r->pool, 1 + 4);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
+            p = st->addr;
             p[0] = '\0';
             ngx_memcpy(p + 1, &sin6->sin6_addr.s6_addr[12], 4);
 
@@ -366,11 +388,7 @@ ngx_http_taskgw_limit_key(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
             break;
         }
 
-        p = ngx_pnalloc(r->pool, 1 + 16);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
+        p = st->addr;
         p[0] = '\0';
         ngx_memcpy(p + 1, sin6->sin6_addr.s6_addr, 16);
 
@@ -406,16 +424,17 @@ rate:
 
 /*
  * A token's rate= arrives as requests per 1000 s (N * 1000 for "Nr/s",
- * N * 1000 / 60 rounded down for "Nr/m"); the N and period it was
- * written with are found back exactly, so that the emission interval and
- * the RateLimit-Policy fields are those of the token file.
+ * N * 1000 / 60 rounded down for "Nr/m") with the period it was written
+ * with; N is found back exactly, so that the emission interval and the
+ * RateLimit-Policy fields are those of the token file ("60r/m" is q=60
+ * per w=60, not one per second).
  */
 
 static void
-ngx_http_taskgw_limit_token_rate(ngx_uint_t rate,
+ngx_http_taskgw_limit_token_rate(ngx_uint_t rate, ngx_uint_t period,
     ngx_http_taskgw_rate_t *r)
 {
-    if (rate % 1000 == 0) {
+    if (period != 60) {
         r->n = rate / 1000;
         r->period = 1;
         return;
@@ -488,21 +507,23 @@ ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
     ngx_uint_t mode)
 {
     u_char                         *policy, *state, *p, *q;
-    uint64_t                        tat, remaining, reset, best_r, best_t;
-    ngx_uint_t                      i, first;
-    ngx_http_taskgw_limit_state_t  *best;
+    size_t                          plen, slen;
+    uint64_t                        tat, best_r, best_t;
+    ngx_uint_t                      i, items, own;
+    ngx_http_taskgw_limit_zone_t   *zone;
+    ngx_http_taskgw_limit_state_t  *best, *one;
 
-    /* per item: 64 bytes of name and quotes, separators, three numbers */
-    policy = ngx_pnalloc(r->pool, n * (64 + 2 * NGX_INT64_LEN + 16));
-    state = ngx_pnalloc(r->pool, n * (64 + 2 * NGX_INT64_LEN + 16));
+    /*
+     * The fields' text is the zones', made once with the configuration
+     * ("<zone>";q=<n>;w=<period> and "<zone>";r=); only the numbers that
+     * change are written per request.
+     */
 
-    if (policy == NULL || state == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = policy;
-    q = state;
-    first = 1;
+    items = 0;
+    own = 0;
+    plen = 0;
+    slen = 0;
+    one = NULL;
     best = NULL;
     best_r = 0;
     best_t = 0;
@@ -513,35 +534,37 @@ ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
             continue;
         }
 
+        zone = st[i].zone;
+
         tat = st[i].counted ? st[i].tat : st[i].stored;
 
-        remaining = (now + st[i].tau >= tat)
-                    ? (now + st[i].tau - tat) / st[i].t + 1 : 0;
-        reset = (tat - now + 999999) / 1000000;
+        st[i].remaining = (now + st[i].tau >= tat)
+                          ? (now + st[i].tau - tat) / st[i].t + 1 : 0;
+        st[i].reset = (tat - now + 999999) / 1000000;
 
         if (mode == NGX_HTTP_TASKGW_LIMIT_HEADERS_LEGACY) {
-            if (best == NULL || remaining < best_r
-                || (remaining == best_r && reset > best_t))
+            if (best == NULL || st[i].remaining < best_r
+                || (st[i].remaining == best_r && st[i].reset > best_t))
             {
                 best = &st[i];
-                best_r = remaining;
-                best_t = reset;
+                best_r = st[i].remaining;
+                best_t = st[i].reset;
             }
 
             continue;
         }
 
-        if (!first) {
-            *p++ = ','; *p++ = ' ';
-            *q++ = ','; *q++ = ' ';
+        if (st[i].rate.n != zone->rate.n
+            || st[i].rate.period != zone->rate.period)
+        {
+            /* a token's own rate */
+            own = 1;
         }
 
-        first = 0;
-
-        p = ngx_sprintf(p, "\"%V\";q=%ui;w=%ui", &st[i].zone->name,
-                        st[i].rate.n, st[i].rate.period);
-        q = ngx_sprintf(q, "\"%V\";r=%uL;t=%uL", &st[i].zone->name,
-                        remaining, reset);
+        one = &st[i];
+        items++;
+        plen += zone->policy.len + 2 * NGX_INT64_LEN + 2;
+        slen += zone->state.len + 2 * NGX_INT64_LEN + 5;
     }
 
     if (mode == NGX_HTTP_TASKGW_LIMIT_HEADERS_LEGACY) {
@@ -549,29 +572,93 @@ ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
             return NGX_OK;
         }
 
-        p = ngx_sprintf(policy, "%ui", best->rate.n);
-        q = ngx_sprintf(state, "%uL", best_r);
-
-        if (ngx_http_taskgw_limit_header(r, "RateLimit-Limit", policy,
-                                         p - policy) != NGX_OK
-            || ngx_http_taskgw_limit_header(r, "RateLimit-Remaining", state,
-                                            q - state) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        q = ngx_sprintf(p, "%uL", best_t);
+        q = ngx_http_taskgw_limit_uint(p, best->rate.n);
+
+        if (ngx_http_taskgw_limit_header(r, "RateLimit-Limit", p, q - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = q;
+        q = ngx_http_taskgw_limit_uint(p, best_r);
+
+        if (ngx_http_taskgw_limit_header(r, "RateLimit-Remaining", p, q - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = q;
+        q = ngx_http_taskgw_limit_uint(p, best_t);
 
         return ngx_http_taskgw_limit_header(r, "RateLimit-Reset", p, q - p);
     }
 
-    if (first) {
+    if (items == 0) {
         return NGX_OK;
+    }
+
+    state = ngx_pnalloc(r->pool, slen);
+    if (state == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (items == 1 && !own) {
+        /* the usual case: the zone's text as it is */
+        policy = one->zone->policy.data;
+        p = policy + one->zone->policy.len;
+
+    } else {
+        policy = ngx_pnalloc(r->pool, plen);
+        if (policy == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = policy;
+    }
+
+    q = state;
+
+    for (i = 0; i < n; i++) {
+
+        if (st[i].skip) {
+            continue;
+        }
+
+        zone = st[i].zone;
+
+        if (q != state) {
+            /* a second item: the policy is being written too */
+            *p++ = ','; *p++ = ' ';
+            *q++ = ','; *q++ = ' ';
+        }
+
+        if (items > 1 || own) {
+            if (st[i].rate.n == zone->rate.n
+                && st[i].rate.period == zone->rate.period)
+            {
+                p = ngx_cpymem(p, zone->policy.data, zone->policy.len);
+
+            } else {
+                /* "<zone>";q=  is the state's "<zone>";r= but for a letter */
+                p = ngx_cpymem(p, zone->state.data, zone->state.len - 2);
+                p = ngx_cpymem(p, "q=", 2);
+                p = ngx_http_taskgw_limit_uint(p, st[i].rate.n);
+                p = ngx_cpymem(p, ";w=", 3);
+                p = ngx_http_taskgw_limit_uint(p, st[i].rate.period);
+            }
+        }
+
+        q = ngx_cpymem(q, zone->state.data, zone->state.len);
+        q = ngx_http_taskgw_limit_uint(q, st[i].remaining);
+        q = ngx_cpymem(q, ";t=", 3);
+        q = ngx_http_taskgw_limit_uint(q, st[i].reset);
     }
 
     if (ngx_http_taskgw_limit_header(r, "RateLimit-Policy", policy,
@@ -581,6 +668,24 @@ ngx_http_taskgw_limit_headers(ngx_http_request_t *r,
     }
 
     return ngx_http_taskgw_limit_header(r, "RateLimit", state, q - state);
+}
+
+
+/* n in decimal at p, without ngx_sprintf()'s parsing of a format */
+
+static u_char *
+ngx_http_taskgw_limit_uint(u_char *p, uint64_t n)
+{
+    u_char  *d, digits[NGX_INT64_LEN];
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
 }
 
 

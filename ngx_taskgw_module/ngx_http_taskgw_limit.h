@@ -30,13 +30,6 @@
 #define NGX_HTTP_TASKGW_RATE_MAX              1000000
 
 
-/* A rate as written, "10r/s" or "600r/m": n requests per period. */
-typedef struct {
-    ngx_uint_t                   n;
-    ngx_uint_t                   period;   /* seconds: 1 or 60 */
-} ngx_http_taskgw_rate_t;
-
-
 /* The value of a node in a limit zone. */
 typedef struct {
     uint64_t                     tat;      /* microseconds, monotonic */
@@ -49,6 +42,8 @@ typedef struct {
     ngx_http_taskgw_rate_t       rate;
     ngx_uint_t                   burst;    /* requests beyond the rate */
     ngx_http_taskgw_shm_t       *shm;
+    ngx_str_t                    policy;   /* "<name>";q=<n>;w=<period> */
+    ngx_str_t                    state;    /* "<name>";r= */
 } ngx_http_taskgw_limit_zone_t;
 
 
@@ -63,9 +58,12 @@ typedef struct {
 } ngx_http_taskgw_limit_t;
 
 
-/* Called with each limit zone's name and the keys it holds now. */
+/*
+ * Called with each limit zone's name, the keys it holds now and the
+ * requests its dry_run limits would have rejected since it was made.
+ */
 typedef void (*ngx_http_taskgw_limit_zone_pt)(void *data, ngx_str_t *zone,
-    ngx_uint_t keys);
+    ngx_uint_t keys, uint64_t dry_run_rejections);
 
 
 extern ngx_conf_enum_t  ngx_http_taskgw_limit_headers_modes[];

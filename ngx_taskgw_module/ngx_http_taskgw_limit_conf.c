@@ -159,8 +159,25 @@ ngx_http_taskgw_limit_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     zone->name = name;
     zone->burst = (burst == NGX_CONF_UNSET) ? 0 : (ngx_uint_t) burst;
 
+    /* the zone's part of the RateLimit fields, written once */
+
+    zone->policy.data = ngx_pnalloc(cf->pool, name.len + 2 * NGX_INT_T_LEN
+                                              + sizeof("\"\";q=;w="));
+    zone->state.data = ngx_pnalloc(cf->pool, name.len + sizeof("\"\";r="));
+
+    if (zone->policy.data == NULL || zone->state.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->policy.len = ngx_sprintf(zone->policy.data, "\"%V\";q=%ui;w=%ui",
+                                   &name, zone->rate.n, zone->rate.period)
+                       - zone->policy.data;
+    zone->state.len = ngx_sprintf(zone->state.data, "\"%V\";r=", &name)
+                      - zone->state.data;
+
     shm = ngx_http_taskgw_shm_add(cf, &name, size,
                                   sizeof(ngx_http_taskgw_limit_node_t),
+                                  NGX_HTTP_TASKGW_SHM_KEEP,
                                   &ngx_http_taskgw_limit_tag);
     if (shm == NULL) {
         return NGX_CONF_ERROR;
@@ -445,7 +462,8 @@ void
 ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
     ngx_http_taskgw_limit_zone_pt handler, void *data)
 {
-    ngx_uint_t                     i;
+    uint64_t                       dry;
+    ngx_uint_t                     i, keys;
     ngx_list_part_t               *part;
     ngx_shm_zone_t                *shm_zone;
     ngx_http_taskgw_shm_t         *shm;
@@ -480,6 +498,11 @@ ngx_http_taskgw_limit_zones(ngx_cycle_t *cycle,
 
         zone = shm->data;
 
-        handler(data, &zone->name, ngx_http_taskgw_shm_nodes(shm));
+        ngx_http_taskgw_shm_lock(shm);
+        keys = shm->sh->nodes;
+        dry = shm->sh->counter;
+        ngx_http_taskgw_shm_unlock(shm);
+
+        handler(data, &zone->name, keys, dry);
     }
 }

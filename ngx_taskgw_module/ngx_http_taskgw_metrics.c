@@ -59,7 +59,9 @@ static ngx_int_t ngx_http_taskgw_metrics_send(ngx_http_request_t *r,
 static void ngx_http_taskgw_metrics_label(ngx_http_taskgw_jw_t *jw,
     const char *name, redisReply *v);
 static void ngx_http_taskgw_metrics_zone(void *data, ngx_str_t *zone,
-    ngx_uint_t keys);
+    ngx_uint_t keys, uint64_t dry_run_rejections);
+static void ngx_http_taskgw_metrics_dry_run(void *data, ngx_str_t *zone,
+    ngx_uint_t keys, uint64_t dry_run_rejections);
 static ngx_int_t ngx_http_taskgw_stats_scan(ngx_http_request_t *r,
     ngx_http_taskgw_stats_t *st);
 static void ngx_http_taskgw_stats_page(ngx_http_request_t *r,
@@ -378,6 +380,14 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
                                 ngx_http_taskgw_metrics_zone, &jw);
 
     ngx_http_taskgw_jw_printf(&jw,
+        "# HELP taskgw_limit_dry_run_rejections_total Requests a dry_run "
+        "taskgw_limit of the zone would have rejected.\n"
+        "# TYPE taskgw_limit_dry_run_rejections_total counter\n");
+
+    ngx_http_taskgw_limit_zones((ngx_cycle_t *) ngx_cycle,
+                                ngx_http_taskgw_metrics_dry_run, &jw);
+
+    ngx_http_taskgw_jw_printf(&jw,
         "# HELP taskgw_redis_up Whether this scrape read the queue figures "
         "from Redis (1) or could not (0).\n"
         "# TYPE taskgw_redis_up gauge\n"
@@ -502,12 +512,28 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
 /* One taskgw_limit_zone_keys sample; zone names need no escaping. */
 
 static void
-ngx_http_taskgw_metrics_zone(void *data, ngx_str_t *zone, ngx_uint_t keys)
+ngx_http_taskgw_metrics_zone(void *data, ngx_str_t *zone, ngx_uint_t keys,
+    uint64_t dry_run_rejections)
 {
     ngx_http_taskgw_jw_t  *jw = data;
 
     ngx_http_taskgw_jw_printf(jw, "taskgw_limit_zone_keys{zone=\"%V\"} %ui\n",
                               zone, keys);
+}
+
+
+/* One taskgw_limit_dry_run_rejections_total sample (shared memory: the
+ * same from every worker process, kept across reloads with the zone). */
+
+static void
+ngx_http_taskgw_metrics_dry_run(void *data, ngx_str_t *zone, ngx_uint_t keys,
+    uint64_t dry_run_rejections)
+{
+    ngx_http_taskgw_jw_t  *jw = data;
+
+    ngx_http_taskgw_jw_printf(jw,
+        "taskgw_limit_dry_run_rejections_total{zone=\"%V\"} %uL\n",
+        zone, dry_run_rejections);
 }
 
 

@@ -98,8 +98,15 @@ typedef struct {
     ngx_flag_t                  tokens_redis;     /* run-time tokens */
     ngx_msec_t                  tokens_cache_ttl;
     size_t                      tokens_cache_size;
-    ngx_shm_zone_t             *token_cache;      /* of run-time tokens */
+    struct ngx_http_taskgw_shm_s *token_cache;    /* of run-time tokens */
 } ngx_http_taskgw_main_conf_t;
+
+
+/* A rate as written, "10r/s" or "600r/m": n requests per period. */
+typedef struct {
+    ngx_uint_t                  n;           /* 0: no rate */
+    ngx_uint_t                  period;      /* seconds: 1 or 60 */
+} ngx_http_taskgw_rate_t;
 
 
 /*
@@ -112,6 +119,8 @@ typedef struct {
     u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
     ngx_array_t                *ips;         /* ngx_cidr_t; NULL: anywhere */
     ngx_uint_t                  rate;        /* r/s * 1000; 0: the zone's */
+    ngx_uint_t                  rate_period; /* as written: 1 (Nr/s) or
+                                                60 (Nr/m) */
     ngx_array_t                *queues;      /* ngx_str_t; NULL: any queue */
     unsigned                    disabled:1;
 } ngx_http_taskgw_token_t;
@@ -202,6 +211,7 @@ typedef struct {
     ngx_str_t                   token_role;  /* "dev", "ops", "admin" */
     ngx_uint_t                  role;        /* NGX_HTTP_TASKGW_ROLE_* */
     ngx_uint_t                  token_rate;  /* r/s * 1000; 0: zone's */
+    ngx_uint_t                  token_rate_period; /* 1 or 60 */
     ngx_array_t                *token_ips;   /* ngx_cidr_t or NULL */
     ngx_array_t                *token_queues; /* ngx_str_t or NULL */
     ngx_str_t                   limit_status; /* $taskgw_limit_status */

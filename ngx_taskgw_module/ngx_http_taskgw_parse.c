@@ -53,7 +53,7 @@ ngx_http_taskgw_parse_priority(ngx_str_t *value)
                                ngx_http_taskgw_priorities[p].data,
                                value->len) == 0)
         {
-            return p;
+            return (ngx_int_t) p;
         }
     }
 
@@ -284,7 +284,7 @@ ngx_http_taskgw_parse_token(ngx_str_t *authorization, ngx_str_t *api_token,
  * One line of the token file, from p up to last (without the newline):
  *
  *     name  role  sha256:<64 hex digits>  [ips=cidr,...] [rate=Nr/s|Nr/m]
- *                                         [queues=name,...]
+ *                                         [queues=name,...] [disabled]
  *
  * "#" starts a comment.  NGX_OK with *tok (its name still in the line)
  * and *bad the digest as written (for the caller's message when it is a
@@ -413,6 +413,7 @@ ngx_http_taskgw_token_parse_line(ngx_pool_t *pool, u_char *p, u_char *last,
             }
 
             tok->rate = rate;
+            tok->rate_period = (v.data[v.len - 1] == 'm') ? 60 : 1;
             continue;
         }
 
@@ -433,7 +434,17 @@ ngx_http_taskgw_token_parse_line(ngx_pool_t *pool, u_char *p, u_char *last,
             continue;
         }
 
-        *why = "unknown option (ips=, rate= or queues=)";
+        if (w[i].len == 8 && ngx_strncmp(w[i].data, "disabled", 8) == 0) {
+            if (tok->disabled) {
+                goto duplicate;
+            }
+
+            /* kept in the file, refused as an unknown token is (401) */
+            tok->disabled = 1;
+            continue;
+        }
+
+        *why = "unknown option (ips=, rate=, queues= or disabled)";
         return NGX_DECLINED;
     }
 
@@ -497,6 +508,9 @@ ngx_http_taskgw_token_from_fields(ngx_pool_t *pool, ngx_str_t *fields,
         }
 
         tok->rate = rc;
+        tok->rate_period =
+            (f[NGX_HTTP_TASKGW_TF_RATE].data[f[NGX_HTTP_TASKGW_TF_RATE].len - 1]
+             == 'm') ? 60 : 1;
     }
 
     if (f[NGX_HTTP_TASKGW_TF_QUEUES].len) {

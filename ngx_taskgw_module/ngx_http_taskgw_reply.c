@@ -178,7 +178,7 @@ ngx_http_taskgw_send_json(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
+    r->headers_out.content_length_n = (off_t) len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -475,7 +475,7 @@ ngx_http_taskgw_header_filter(ngx_http_request_t *r)
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.charset.len = 0;
 
-    r->headers_out.content_length_n = len;
+    r->headers_out.content_length_n = (off_t) len;
 
     if (r->headers_out.content_length) {
         r->headers_out.content_length->hash = 0;

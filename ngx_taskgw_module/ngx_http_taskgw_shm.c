@@ -3,11 +3,12 @@
  * ngx_http_taskgw_shm: keyed state shared by all worker processes: a slab
  * zone, an rbtree by key hash and an LRU queue, evicting when it is full.
  *
- * Every node holds a fixed-size value chosen by the zone's owner (a rate
- * bucket, a cached token) followed by its key.  Callers hold the zone's
- * mutex around lookups and around every use of the value they get back.
- * A full zone never fails a lookup: drained nodes are freed first, then
- * the least recently used ones.
+ * Every node holds a value followed by its key.  A zone's values have
+ * one size (a rate bucket: ngx_http_taskgw_shm_lookup() creates them),
+ * or each its own (a cached token: ngx_http_taskgw_shm_insert()).
+ * Callers hold the zone's mutex around lookups and around every use of
+ * the value they get back.  A full zone never fails a lookup: drained
+ * nodes are freed first, then the least recently used ones.
  */
 
 
@@ -22,6 +23,9 @@ typedef struct {
     u_char                        color;
     u_char                        dummy;
     u_short                       len;     /* of the key */
+    uint32_t                      vsize;   /* of the value: where the key
+                                              starts (the padding before
+                                              queue, so it costs nothing) */
     ngx_queue_t                   queue;   /* place in the LRU */
     u_char                        data[1]; /* value, then the key */
 } ngx_http_taskgw_shm_node_t;
@@ -35,6 +39,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_taskgw_shm_check_size(ngx_conf_t *cf,
     ngx_str_t *name, size_t size, void *tag);
+static ngx_http_taskgw_shm_node_t *ngx_http_taskgw_shm_find(
+    ngx_http_taskgw_shm_t *shm, ngx_str_t *key, uint32_t hash);
+static void *ngx_http_taskgw_shm_new(ngx_http_taskgw_shm_t *shm,
+    ngx_str_t *key, uint32_t hash, size_t vsize);
 static ngx_int_t ngx_http_taskgw_shm_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_taskgw_shm_insert_value(ngx_rbtree_node_t *temp,
@@ -46,15 +54,17 @@ static void ngx_http_taskgw_shm_free(ngx_http_taskgw_shm_t *shm,
 
 
 /*
- * Declares a zone at configuration time.  The owner then sets expired,
- * reuse and data.  NULL after an error has been logged: the zone is
- * declared twice, too small, or changes size over a reload (a running
- * zone keeps its size and state until nginx restarts).
+ * Declares a zone at configuration time; value_size 0: values of varying
+ * size.  The owner then sets expired, reuse and data.  NULL after an
+ * error has been logged: the zone is declared twice, too small, or (with
+ * NGX_HTTP_TASKGW_SHM_KEEP) changes size over a reload: such a zone keeps
+ * its size and state until nginx restarts.  Without it, a new size gives
+ * the zone a new, empty segment, as nginx does for its caches.
  */
 
 ngx_http_taskgw_shm_t *
 ngx_http_taskgw_shm_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    size_t value_size, void *tag)
+    size_t value_size, ngx_uint_t flags, void *tag)
 {
     ngx_shm_zone_t         *shm_zone;
     ngx_http_taskgw_shm_t  *shm;
@@ -67,7 +77,9 @@ ngx_http_taskgw_shm_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
         return NULL;
     }
 
-    if (ngx_http_taskgw_shm_check_size(cf, name, size, tag) != NGX_OK) {
+    if ((flags & NGX_HTTP_TASKGW_SHM_KEEP)
+        && ngx_http_taskgw_shm_check_size(cf, name, size, tag) != NGX_OK)
+    {
         return NULL;
     }
 
@@ -204,6 +216,7 @@ ngx_http_taskgw_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     shm->sh->nodes = 0;
     shm->sh->evicted = 0;
     shm->sh->full = 0;
+    shm->sh->counter = 0;
     shm->sh->value_size = shm->value_size;
 
     len = sizeof(" in taskgw zone \"\"") + shm_zone->shm.name.len;
@@ -228,13 +241,7 @@ ngx_http_taskgw_shm_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
     ngx_rbtree_node_t          **p;
-    ngx_http_taskgw_shm_sh_t    *sh;
     ngx_http_taskgw_shm_node_t  *sn, *snt;
-
-    /* the keys follow values of the tree's value size */
-    sh = (ngx_http_taskgw_shm_sh_t *)
-             ((u_char *) sentinel - offsetof(ngx_http_taskgw_shm_sh_t,
-                                             sentinel));
 
     for ( ;; ) {
 
@@ -249,8 +256,8 @@ ngx_http_taskgw_shm_insert_value(ngx_rbtree_node_t *temp,
             sn = (ngx_http_taskgw_shm_node_t *) &node->color;
             snt = (ngx_http_taskgw_shm_node_t *) &temp->color;
 
-            p = (ngx_memn2cmp(sn->data + sh->value_size,
-                              snt->data + sh->value_size, sn->len, snt->len)
+            p = (ngx_memn2cmp(sn->data + sn->vsize, snt->data + snt->vsize,
+                              sn->len, snt->len)
                  < 0)
                 ? &temp->left : &temp->right;
         }
@@ -272,23 +279,70 @@ ngx_http_taskgw_shm_insert_value(ngx_rbtree_node_t *temp,
 
 /*
  * The value stored under key, moved to the front of the LRU; NULL when
- * there is none.  With create, a missing key gets a new zeroed value,
- * making room by expiry and eviction when the zone is full: NULL then
- * only when the key is larger than the whole zone.  The zone's mutex
- * must be held.
+ * there is none.  With create (zones of one value size), a missing key
+ * gets a new zeroed value, making room by expiry and eviction when the
+ * zone is full: NULL then only when the key is larger than the whole
+ * zone.  The zone's mutex must be held.
  */
 
 void *
 ngx_http_taskgw_shm_lookup(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
     ngx_uint_t create)
 {
-    size_t                       size;
     uint32_t                     hash;
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
     ngx_http_taskgw_shm_node_t  *sn;
 
     hash = ngx_crc32_short(key->data, key->len);
+
+    sn = ngx_http_taskgw_shm_find(shm, key, hash);
+
+    if (sn != NULL) {
+        ngx_queue_remove(&sn->queue);
+        ngx_queue_insert_head(&shm->sh->queue, &sn->queue);
+
+        return sn->data;
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    return ngx_http_taskgw_shm_new(shm, key, hash, shm->value_size);
+}
+
+
+/*
+ * A new zeroed value of vsize bytes under key, at the front of the LRU,
+ * in place of any value the key had.  Room is made as for a lookup; NULL
+ * when even an empty zone could not hold it.  The mutex must be held.
+ */
+
+void *
+ngx_http_taskgw_shm_insert(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
+    size_t vsize)
+{
+    uint32_t                     hash;
+    ngx_http_taskgw_shm_node_t  *sn;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    sn = ngx_http_taskgw_shm_find(shm, key, hash);
+
+    if (sn != NULL) {
+        ngx_http_taskgw_shm_free(shm, sn);
+    }
+
+    return ngx_http_taskgw_shm_new(shm, key, hash, ngx_align(vsize, 8));
+}
+
+
+static ngx_http_taskgw_shm_node_t *
+ngx_http_taskgw_shm_find(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_taskgw_shm_node_t  *sn;
 
     node = shm->sh->rbtree.root;
     sentinel = shm->sh->rbtree.sentinel;
@@ -309,26 +363,35 @@ ngx_http_taskgw_shm_lookup(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
 
         sn = (ngx_http_taskgw_shm_node_t *) &node->color;
 
-        rc = ngx_memn2cmp(key->data, sn->data + shm->value_size, key->len,
+        rc = ngx_memn2cmp(key->data, sn->data + sn->vsize, key->len,
                           (size_t) sn->len);
 
         if (rc == 0) {
-            ngx_queue_remove(&sn->queue);
-            ngx_queue_insert_head(&shm->sh->queue, &sn->queue);
-
-            return sn->data;
+            return sn;
         }
 
         node = (rc < 0) ? node->left : node->right;
     }
 
-    if (!create || key->len > NGX_HTTP_TASKGW_SHM_KEY_MAX) {
+    return NULL;
+}
+
+
+static void *
+ngx_http_taskgw_shm_new(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
+    uint32_t hash, size_t vsize)
+{
+    size_t                       size;
+    ngx_rbtree_node_t           *node;
+    ngx_http_taskgw_shm_node_t  *sn;
+
+    if (key->len > NGX_HTTP_TASKGW_SHM_KEY_MAX || vsize > UINT32_MAX) {
         return NULL;
     }
 
     size = offsetof(ngx_rbtree_node_t, color)
            + offsetof(ngx_http_taskgw_shm_node_t, data)
-           + shm->value_size + key->len;
+           + vsize + key->len;
 
     ngx_http_taskgw_shm_expire(shm);
 
@@ -340,8 +403,8 @@ ngx_http_taskgw_shm_lookup(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
 
         if (ngx_http_taskgw_shm_evict(shm) != NGX_OK) {
             ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                          "taskgw: a key of %uz bytes does not fit%s",
-                          key->len, shm->shpool->log_ctx);
+                          "taskgw: an entry of %uz bytes does not fit%s",
+                          size, shm->shpool->log_ctx);
             return NULL;
         }
     }
@@ -351,8 +414,9 @@ ngx_http_taskgw_shm_lookup(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
     sn = (ngx_http_taskgw_shm_node_t *) &node->color;
 
     sn->len = (u_short) key->len;
-    ngx_memzero(sn->data, shm->value_size);
-    ngx_memcpy(sn->data + shm->value_size, key->data, key->len);
+    sn->vsize = (uint32_t) vsize;
+    ngx_memzero(sn->data, vsize);
+    ngx_memcpy(sn->data + vsize, key->data, key->len);
 
     ngx_rbtree_insert(&shm->sh->rbtree, node);
     ngx_queue_insert_head(&shm->sh->queue, &sn->queue);

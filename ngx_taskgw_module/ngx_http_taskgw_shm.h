@@ -42,8 +42,12 @@ typedef struct {
     ngx_uint_t                       nodes;     /* keys held now */
     ngx_uint_t                       evicted;   /* live keys dropped */
     ngx_uint_t                       full;      /* "zone is full" logged */
+    uint64_t                         counter;   /* the owner's count of
+                                                   something (a limit zone:
+                                                   dry-run rejections) */
     size_t                           value_size; /* to refuse a reuse by a
-                                                    different layout */
+                                                    different layout; 0:
+                                                    values of any size */
 } ngx_http_taskgw_shm_sh_t;
 
 
@@ -52,17 +56,26 @@ struct ngx_http_taskgw_shm_s {
     ngx_http_taskgw_shm_sh_t        *sh;
     ngx_slab_pool_t                 *shpool;
     ngx_shm_zone_t                  *shm_zone;
-    size_t                           value_size; /* rounded to 8 bytes */
+    size_t                           value_size; /* rounded to 8 bytes; 0:
+                                                    each value its own */
     ngx_http_taskgw_shm_expired_pt   expired;    /* NULL: never expired */
     ngx_http_taskgw_shm_reuse_pt     reuse;      /* NULL: always reusable */
     void                            *data;       /* the owner's */
 };
 
 
+/* ngx_http_taskgw_shm_add() flags */
+#define NGX_HTTP_TASKGW_SHM_KEEP     1  /* state worth keeping: refuse a new
+                                           size on reload */
+
+
 ngx_http_taskgw_shm_t *ngx_http_taskgw_shm_add(ngx_conf_t *cf,
-    ngx_str_t *name, size_t size, size_t value_size, void *tag);
+    ngx_str_t *name, size_t size, size_t value_size, ngx_uint_t flags,
+    void *tag);
 void *ngx_http_taskgw_shm_lookup(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
     ngx_uint_t create);
+void *ngx_http_taskgw_shm_insert(ngx_http_taskgw_shm_t *shm, ngx_str_t *key,
+    size_t vsize);
 void ngx_http_taskgw_shm_delete(ngx_http_taskgw_shm_t *shm, void *value);
 ngx_uint_t ngx_http_taskgw_shm_nodes(ngx_http_taskgw_shm_t *shm);
 

@@ -10,12 +10,34 @@
 #include <ngx_http.h>
 #include <openssl/sha.h>
 #include <openssl/evp.h>
-#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include "ngx_http_taskgw_module.h"
 #include "ngx_http_taskgw_token.h"
 #include "ngx_http_taskgw_parse.h"
 
+/* Slots of a worker's cache of token digests: a power of two. */
+#define NGX_HTTP_TASKGW_DIGEST_SLOTS    128
 
+
+/*
+ * A worker's memory of a token that was valid: a keyed hash of the token
+ * (SipHash-2-4, 128 bits, under a key drawn at random in this process)
+ * and the token's SHA-256 digest.  No token is kept, in any form that
+ * gives it back; docs/security.md says why this is safe to hold.
+ */
+typedef struct {
+    uint64_t                    mac[2];
+    u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
+    ngx_uint_t                  used;
+} ngx_http_taskgw_digest_slot_t;
+
+
+static void ngx_http_taskgw_token_digest(ngx_str_t *token, u_char *digest,
+    uint64_t *mac);
+static void ngx_http_taskgw_token_remember(uint64_t *mac, u_char *digest);
+static void ngx_http_taskgw_siphash128(uint64_t *key, u_char *p, size_t len,
+    uint64_t *out);
+static ngx_uint_t ngx_http_taskgw_digest_eq(u_char *a, u_char *b);
 static void ngx_http_taskgw_sha256(u_char *p, size_t len, u_char *digest);
 static ngx_http_taskgw_token_t *ngx_http_taskgw_token_find(
     ngx_array_t *tokens, u_char *digest);
@@ -28,15 +50,21 @@ static ngx_int_t ngx_http_taskgw_token_deny(ngx_http_request_t *r,
     const char *why);
 
 
-
+static ngx_http_taskgw_digest_slot_t
+    ngx_http_taskgw_digests[NGX_HTTP_TASKGW_DIGEST_SLOTS];
+static uint64_t    ngx_http_taskgw_digest_key[2];
+static ngx_uint_t  ngx_http_taskgw_digest_state;  /* 0: no key yet, 1: key,
+                                                     2: no cache */
 
 
 /*
- * Who is calling.  With taskgw_auth off nothing is asked.  Otherwise the
- * token's SHA-256 digest is looked for among the file's tokens (the match
- * confirmed in constant time); a token not there is looked up in the
- * cache of run-time tokens, then in Redis (NGX_AGAIN: the answer resumes
- * the request).
+ * Who is calling.  The token's SHA-256 digest is looked for among the
+ * file's tokens (the match confirmed in constant time); a token not there
+ * is looked up in the cache of run-time tokens, then in Redis (NGX_AGAIN:
+ * the answer resumes the request).  With taskgw_auth off a token is not
+ * asked for, but one that is sent is identified the same way, so that
+ * the limiter, the task's owner and $taskgw_token_* know the caller; a
+ * token that would be refused is ignored instead (see token_deny).
  * Returns NGX_OK when the token may use this location, else the status
  * of the refusal (see ngx_http_taskgw_token_deny).
  */
@@ -44,6 +72,7 @@ static ngx_int_t ngx_http_taskgw_token_deny(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 {
+    uint64_t                      mac[2];
     ngx_int_t                     rc;
     ngx_str_t                     token, fields[NGX_HTTP_TASKGW_TF_COUNT];
     const char                   *err;
@@ -53,22 +82,24 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
-    if (tlcf->auth == NGX_HTTP_TASKGW_ROLE_NONE) {
-        return NGX_OK;
-    }
-
     if (ngx_http_taskgw_token_get(r, &token) != NGX_OK) {
+        if (tlcf->auth == NGX_HTTP_TASKGW_ROLE_NONE) {
+            /* nothing asked, nothing offered */
+            return NGX_OK;
+        }
+
         return ngx_http_taskgw_token_deny(r, ctx, NGX_HTTP_UNAUTHORIZED, NULL,
                                           "no token");
     }
 
-    ngx_http_taskgw_sha256(token.data, token.len, ctx->digest);
+    ngx_http_taskgw_token_digest(&token, ctx->digest, mac);
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
 
     found = ngx_http_taskgw_token_find(tmcf->tokens, ctx->digest);
 
     if (found) {
+        ngx_http_taskgw_token_remember(mac, ctx->digest);
         return ngx_http_taskgw_token_apply(r, ctx, found);
     }
 
@@ -99,6 +130,8 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
                                               NULL, "unusable token");
         }
 
+        ngx_http_taskgw_token_remember(mac, ctx->digest);
+
         return ngx_http_taskgw_token_apply(r, ctx, ctx->token);
 
     case NGX_DECLINED:
@@ -123,6 +156,169 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     default:
         return NGX_ERROR;
     }
+}
+
+
+/*
+ * The token's SHA-256 digest, from this worker's memory of the tokens
+ * that were valid lately when it is there.  Hashing a token with SHA-256
+ * costs several times what the rest of the edge checks do; a keyed
+ * SipHash of it costs a tenth of that, and finds the digest of a token
+ * seen before.  The mapping from a token to its digest never changes, so
+ * this memory cannot make a revoked or disabled token pass: the digest
+ * goes through the same checks as one just computed.  Slots are taken
+ * only by tokens found valid, so a flood of random tokens cannot push the
+ * valid ones out.  mac gets the keyed hash, for remembering the token
+ * afterwards; both halves 0 when there is no cache.
+ */
+
+static void
+ngx_http_taskgw_token_digest(ngx_str_t *token, u_char *digest, uint64_t *mac)
+{
+    ngx_http_taskgw_digest_slot_t  *s;
+
+    mac[0] = 0;
+    mac[1] = 0;
+
+    if (ngx_http_taskgw_digest_state == 0) {
+        ngx_http_taskgw_digest_state =
+            (RAND_bytes((u_char *) ngx_http_taskgw_digest_key,
+                        sizeof(ngx_http_taskgw_digest_key)) == 1) ? 1 : 2;
+    }
+
+    if (ngx_http_taskgw_digest_state != 1) {
+        ngx_http_taskgw_sha256(token->data, token->len, digest);
+        return;
+    }
+
+    ngx_http_taskgw_siphash128(ngx_http_taskgw_digest_key, token->data,
+                               token->len, mac);
+
+    s = &ngx_http_taskgw_digests[mac[0] & (NGX_HTTP_TASKGW_DIGEST_SLOTS - 1)];
+
+    /* no early exit: the comparison takes the same time, match or not */
+
+    if (s->used && ((s->mac[0] ^ mac[0]) | (s->mac[1] ^ mac[1])) == 0) {
+        ngx_memcpy(digest, s->digest, NGX_HTTP_TASKGW_DIGEST_LEN);
+        return;
+    }
+
+    ngx_http_taskgw_sha256(token->data, token->len, digest);
+}
+
+
+/* A token was valid: its digest is remembered under its keyed hash. */
+
+static void
+ngx_http_taskgw_token_remember(uint64_t *mac, u_char *digest)
+{
+    ngx_http_taskgw_digest_slot_t  *s;
+
+    if ((mac[0] | mac[1]) == 0) {
+        return;
+    }
+
+    s = &ngx_http_taskgw_digests[mac[0] & (NGX_HTTP_TASKGW_DIGEST_SLOTS - 1)];
+
+    s->mac[0] = mac[0];
+    s->mac[1] = mac[1];
+    ngx_memcpy(s->digest, digest, NGX_HTTP_TASKGW_DIGEST_LEN);
+    s->used = 1;
+}
+
+
+/*
+ * SipHash-2-4 with its 128-bit output (Aumasson and Bernstein), a keyed
+ * hash made to be fast on short inputs.  The message words are read in
+ * the host's byte order: the values are only compared within this
+ * process (on little-endian hosts they are the reference's).
+ */
+
+#define ngx_http_taskgw_rotl(x, b)                                          \
+    (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define ngx_http_taskgw_sipround()                                          \
+    v0 += v1; v1 = ngx_http_taskgw_rotl(v1, 13); v1 ^= v0;                  \
+    v0 = ngx_http_taskgw_rotl(v0, 32);                                      \
+    v2 += v3; v3 = ngx_http_taskgw_rotl(v3, 16); v3 ^= v2;                  \
+    v0 += v3; v3 = ngx_http_taskgw_rotl(v3, 21); v3 ^= v0;                  \
+    v2 += v1; v1 = ngx_http_taskgw_rotl(v1, 17); v1 ^= v2;                  \
+    v2 = ngx_http_taskgw_rotl(v2, 32)
+
+static void
+ngx_http_taskgw_siphash128(uint64_t *key, u_char *p, size_t len,
+    uint64_t *out)
+{
+    size_t    i, left;
+    uint64_t  v0, v1, v2, v3, m, b;
+
+    v0 = 0x736f6d6570736575ULL ^ key[0];
+    v1 = 0x646f72616e646f6dULL ^ key[1] ^ 0xee;
+    v2 = 0x6c7967656e657261ULL ^ key[0];
+    v3 = 0x7465646279746573ULL ^ key[1];
+
+    left = len & 7;
+
+    for (i = 0; i < len - left; i += 8) {
+        ngx_memcpy(&m, p + i, 8);
+
+        v3 ^= m;
+        ngx_http_taskgw_sipround();
+        ngx_http_taskgw_sipround();
+        v0 ^= m;
+    }
+
+    b = (uint64_t) len << 56;
+
+    switch (left) {
+    case 7: b |= (uint64_t) p[i + 6] << 48;  /* fall through */
+    case 6: b |= (uint64_t) p[i + 5] << 40;  /* fall through */
+    case 5: b |= (uint64_t) p[i + 4] << 32;  /* fall through */
+    case 4: b |= (uint64_t) p[i + 3] << 24;  /* fall through */
+    case 3: b |= (uint64_t) p[i + 2] << 16;  /* fall through */
+    case 2: b |= (uint64_t) p[i + 1] << 8;   /* fall through */
+    case 1: b |= (uint64_t) p[i];            /* fall through */
+    default: break;
+    }
+
+    v3 ^= b;
+    ngx_http_taskgw_sipround();
+    ngx_http_taskgw_sipround();
+    v0 ^= b;
+
+    v2 ^= 0xee;
+    ngx_http_taskgw_sipround();
+    ngx_http_taskgw_sipround();
+    ngx_http_taskgw_sipround();
+    ngx_http_taskgw_sipround();
+    out[0] = v0 ^ v1 ^ v2 ^ v3;
+
+    v1 ^= 0xdd;
+    ngx_http_taskgw_sipround();
+    ngx_http_taskgw_sipround();
+    ngx_http_taskgw_sipround();
+    ngx_http_taskgw_sipround();
+    out[1] = v0 ^ v1 ^ v2 ^ v3;
+}
+
+
+/* Two digests compared in constant time (what CRYPTO_memcmp does). */
+
+static ngx_uint_t
+ngx_http_taskgw_digest_eq(u_char *a, u_char *b)
+{
+    uint64_t    x, y, d;
+    ngx_uint_t  i;
+
+    d = 0;
+
+    for (i = 0; i < NGX_HTTP_TASKGW_DIGEST_LEN; i += 8) {
+        ngx_memcpy(&x, a + i, 8);
+        ngx_memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+
+    return d == 0;
 }
 
 
@@ -206,9 +402,7 @@ ngx_http_taskgw_token_find(ngx_array_t *tokens, u_char *digest)
         return NULL;
     }
 
-    if (CRYPTO_memcmp(digest, t[mid].digest, NGX_HTTP_TASKGW_DIGEST_LEN)
-        != 0)
-    {
+    if (!ngx_http_taskgw_digest_eq(digest, t[mid].digest)) {
         return NULL;
     }
 
@@ -236,16 +430,58 @@ static ngx_int_t
 ngx_http_taskgw_token_get(ngx_http_request_t *r, ngx_str_t *token)
 {
     ngx_str_t        *auth, *api;
-    ngx_table_elt_t  *h;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *header;
+
+    static ngx_uint_t  hash;
 
     auth = r->headers_in.authorization ? &r->headers_in.authorization->value
                                        : NULL;
     api = NULL;
 
     if (ngx_http_taskgw_is_bearer(auth) != NGX_OK) {
-        if (ngx_http_taskgw_find_header(r, "X-API-Token", &h) != NGX_OK
-            || h == NULL)
-        {
+
+        /*
+         * X-API-Token, found by the hash nginx computed of each header's
+         * lowercased name: one comparison per header; sent twice, it is
+         * not taken
+         */
+
+        if (hash == 0) {
+            hash = ngx_hash_key((u_char *) "x-api-token", 11);
+        }
+
+        h = NULL;
+        part = &r->headers_in.headers.part;
+        header = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                header = part->elts;
+                i = 0;
+            }
+
+            if (header[i].hash != hash || header[i].key.len != 11
+                || ngx_strncmp(header[i].lowcase_key, "x-api-token", 11) != 0)
+            {
+                continue;
+            }
+
+            if (h != NULL) {
+                return NGX_DECLINED;
+            }
+
+            h = &header[i];
+        }
+
+        if (h == NULL) {
             return NGX_DECLINED;
         }
 
@@ -281,6 +517,7 @@ ngx_http_taskgw_token_apply(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
     ctx->role = tok->role;
     ctx->token_role = ngx_http_taskgw_roles[tok->role];
     ctx->token_rate = tok->rate;
+    ctx->token_rate_period = tok->rate_period;
     ctx->token_ips = tok->ips;
     ctx->token_queues = tok->queues;
 
@@ -351,10 +588,34 @@ static ngx_int_t
 ngx_http_taskgw_token_deny(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *name, const char *why)
 {
-    ngx_uint_t        level;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                   level;
+    ngx_table_elt_t             *h;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
 
     static ngx_str_t  unknown = ngx_string("unknown");
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (tlcf->auth == NGX_HTTP_TASKGW_ROLE_NONE) {
+
+        /*
+         * Where no token is required, one that would be refused is not
+         * refused: the request goes on as one without a token.
+         */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "taskgw: token \"%V\" from %V not taken: %s",
+                      name ? name : &unknown, &r->connection->addr_text, why);
+
+        ngx_str_null(&ctx->token_name);
+        ngx_str_null(&ctx->token_role);
+        ctx->role = NGX_HTTP_TASKGW_ROLE_NONE;
+        ctx->token_rate = 0;
+        ctx->token_ips = NULL;
+        ctx->token_queues = NULL;
+
+        return NGX_OK;
+    }
 
     level = (status == NGX_HTTP_SERVICE_UNAVAILABLE) ? NGX_LOG_ERR
                                                      : NGX_LOG_WARN;
@@ -403,5 +664,5 @@ ngx_http_taskgw_token_deny(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
         break;
     }
 
-    return status;
+    return (ngx_int_t) status;
 }

@@ -9,12 +9,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <sys/random.h>
 #include "ngx_http_taskgw_module.h"
+#include "ngx_http_taskgw_record.h"
 #include "tgw_trace.h"
 
 
-static ngx_int_t ngx_http_taskgw_trace_random(u_char *buf, size_t n);
 
 
 /*
@@ -50,7 +49,7 @@ ngx_http_taskgw_trace(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ngx_http_taskgw_trace_random(ids, sizeof(ids)) != NGX_OK) {
+    if (ngx_http_taskgw_random(ids, sizeof(ids)) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -88,53 +87,6 @@ ngx_http_taskgw_trace_variable(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * n random bytes from the kernel's CSPRNG: getrandom(2) with GRND_NONBLOCK,
- * which never blocks the worker (it fails only while the kernel's pool is
- * not yet initialized, early at boot).  Bytes are fetched in blocks and
- * each one is handed out once, then wiped.
- */
-
-static ngx_int_t
-ngx_http_taskgw_trace_random(u_char *buf, size_t n)
-{
-    size_t         got;
-    ssize_t        k;
-
-    static u_char  pool[480];
-    static size_t  avail;
-
-    if (n > sizeof(pool)) {
-        return NGX_ERROR;
-    }
-
-    if (avail < n) {
-        for (got = 0; got < sizeof(pool); got += k) {
-            k = getrandom(pool + got, sizeof(pool) - got, GRND_NONBLOCK);
-
-            if (k == -1 && ngx_errno == NGX_EINTR) {
-                k = 0;
-                continue;
-            }
-
-            if (k <= 0) {
-                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                              "taskgw: getrandom() failed");
-                return NGX_ERROR;
-            }
-        }
-
-        avail = sizeof(pool);
-    }
-
-    avail -= n;
-    ngx_memcpy(buf, &pool[avail], n);
-    ngx_memzero(&pool[avail], n);
 
     return NGX_OK;
 }

@@ -3,10 +3,20 @@
 # (valgrind's callgrind), which unlike req/s does not move with other load
 # on the machine.  nginx runs in one process under callgrind; a client
 # sends N enqueues over one keep-alive connection to a location without
-# checks (twice: N and 2N, so the per-request figure excludes start-up),
+# checks, and in another run 2N: the difference is N requests without the
+# start-up, nor anything done once on first use (OpenSSL's random
+# generator, a digest's implementation).  The same for every location:
 # then N to the same location behind taskgw_allow + taskgw_auth with a
-# token of the file, and N with a run-time token (cached).  Redis is not
-# counted.  Needs valgrind.
+# token of the file, N with a run-time token (cached), and N behind
+# taskgw_allow + taskgw_auth + taskgw_limit (a limit far above the load)
+# with the token of the file: the edge checks as a whole.  As the client
+# sending a token header costs nginx its parsing, and the token's name is
+# stored as the task's owner, the location without checks is measured a
+# second time with the same token header: that difference is what the
+# checks themselves cost.  Redis is not counted.  Needs valgrind.
+# TASKGW_BENCH_MODULE: another build of the module (to compare two);
+# TASKGW_BENCH_CG: a directory where the callgrind profiles are kept
+# (plain.out, static.out, runtime.out, edge.out) for callgrind_annotate.
 #
 #   sh scripts/bench-edge-instructions.sh [N]
 set -u
@@ -16,7 +26,9 @@ ROOT=$(pwd)
 N=${1:-3000}
 
 command -v valgrind >/dev/null 2>&1 || { echo "bench: needs valgrind" >&2; exit 1; }
-[ -f build/ngx_http_taskgw_module.so ] && [ -x build/taskgwctl ] \
+MODULE=${TASKGW_BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
+KEEP=${TASKGW_BENCH_CG:-}
+[ -f "$MODULE" ] && [ -x build/taskgwctl ] \
     || { echo "bench: run make first" >&2; exit 1; }
 
 . scripts/bench-lib.sh
@@ -24,7 +36,7 @@ bench_start bench-ir
 bench_tokens
 
 cat > "$DIR/conf/nginx.conf" <<CONF
-load_module $ROOT/build/ngx_http_taskgw_module.so;
+load_module $MODULE;
 master_process off;
 daemon off;
 error_log logs/error.log warn;
@@ -38,6 +50,7 @@ http {
     taskgw_tokens tokens;
     taskgw_tokens_redis on;
     taskgw_tokens_cache_ttl 10m;
+    taskgw_limit_zone zone=bench:10m rate=1000000r/s burst=1000000;
     server {
         listen 127.0.0.1:$HTTP_PORT;
         location /plain { taskgw_enqueue queue=bench; }
@@ -51,6 +64,13 @@ http {
             taskgw_allow 10.0.0.0/8;
             taskgw_allow 127.0.0.0/8;
             taskgw_auth dev;
+            taskgw_enqueue queue=bench;
+        }
+        location /edge {
+            taskgw_allow 10.0.0.0/8;
+            taskgw_allow 127.0.0.0/8;
+            taskgw_auth dev;
+            taskgw_limit zone=bench;
             taskgw_enqueue queue=bench;
         }
     }
@@ -78,7 +98,7 @@ for (1 .. $n) {
 print "$ok\n";
 PERL
 
-# instructions of one nginx run serving n requests to path
+# instructions of one nginx run serving n requests to path [token] [name]
 measure() {
     valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
         /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf >/dev/null 2>"$DIR/vg.log" &
@@ -90,20 +110,43 @@ measure() {
     done
     ok=$(perl "$DIR/client.pl" "$HTTP_PORT" "$1" "$2" "${3:-}")
     [ "$ok" = "$2" ] || echo "bench: only $ok of $2 answered 202" >&2
-    kill -TERM "$BENCH_PID"; wait "$BENCH_PID"; BENCH_PID=
+    # on a loaded machine a TERM can go unheeded: send it again until the
+    # process exits (callgrind writes its profile at exit)
+    i=0
+    while kill -TERM "$BENCH_PID" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -gt 120 ] && { kill -KILL "$BENCH_PID"; echo "bench: nginx did not stop" >&2; exit 1; }
+        sleep 0.5
+    done
+    wait "$BENCH_PID"; BENCH_PID=
     awk '/^(summary|totals):/ { print $2; exit }' "$DIR/cg.out" > "$DIR/ir"
+    [ -n "$KEEP" ] && [ -n "${4:-}" ] && cp "$DIR/cg.out" "$KEEP/$4.out"
+    return 0
 }
 
-measure /plain "$N";                 P1=$(cat "$DIR/ir")
-measure /plain $((N * 2));           P2=$(cat "$DIR/ir")
-measure /static "$N" "$STATIC";      S=$(cat "$DIR/ir")
-measure /runtime "$N" "$RUNTIME";    R=$(cat "$DIR/ir")
+[ -n "$KEEP" ] && mkdir -p "$KEEP"
+
+# instructions of N requests to path [token], without start-up
+twice() {
+    measure "$1" "$N" "${2:-}" "${3:-}";      a=$(cat "$DIR/ir")
+    measure "$1" $((N * 2)) "${2:-}";         b=$(cat "$DIR/ir")
+    echo $((b - a))
+}
+
+P=$(twice /plain "" plain)
+S=$(twice /static "$STATIC" static)
+R=$(twice /runtime "$RUNTIME" runtime)
+E=$(twice /edge "$STATIC" edge)
+T=$(twice /plain "$STATIC" plain-token)
 
 echo "nginx worker instructions per enqueue (callgrind, $N requests each):"
-echo "$P1 $P2 $S $R $N" | awk '{
-    per = ($2 - $1) / $5
-    printf "  no checks:                        %8.0f\n", per
-    printf "  allow + auth, token file (50):   +%8.0f  (%+.1f%%)\n", ($3 - $1) / $5, ($3 - $1) / $5 / per * 100
-    printf "  allow + auth, run-time (cached): +%8.0f  (%+.1f%%)\n", ($4 - $1) / $5, ($4 - $1) / $5 / per * 100
+echo "$P $S $R $E $T $N" | awk '{
+    p = $1 / $6; s = $2 / $6; r = $3 / $6; e = $4 / $6; t = $5 / $6
+    printf "  no checks:                               %8.0f\n", p
+    printf "  allow + auth, token file (50):          +%8.0f  (%+.1f%%)\n", s - p, (s - p) / p * 100
+    printf "  allow + auth, run-time (cached):        +%8.0f  (%+.1f%%)\n", r - p, (r - p) / p * 100
+    printf "  allow + auth + limit, token file (50):  +%8.0f  (%+.1f%%)\n", e - p, (e - p) / p * 100
+    printf "  no checks, the same token header sent:  +%8.0f  (%+.1f%%)\n", t - p, (t - p) / p * 100
+    printf "  allow + auth + limit against that:      +%8.0f  (%+.1f%%)\n", e - t, (e - t) / t * 100
 }'
 echo "(valgrind runs OpenSSL without SHA-NI: SHA-256 counts more than natively)"

@@ -9,9 +9,12 @@
 # For each: requests per second and the nginx worker's CPU time per
 # request; on a machine busy with other work the CPU figure is the one to
 # trust.  Then a 10 MB taskgw_limit_zone is filled with distinct keys and
-# the number it held when it first had to evict one is printed.
+# the number it held when it first had to evict one is printed, and the
+# same for the 2 MB cache of run-time token lookups (default size), filled
+# with unknown tokens.
 # TASKGW_BENCH_EDGE_EXTRA adds directives to the guarded locations;
-# TASKGW_BENCH_LIMIT=off leaves the taskgw_limit out.  Needs wrk.
+# TASKGW_BENCH_LIMIT=off leaves the taskgw_limit out; TASKGW_BENCH_MODULE
+# runs another build of the module (to compare two).  Needs wrk.
 #
 #   sh scripts/bench-edge.sh [seconds] [connections] [rounds]
 set -u
@@ -26,7 +29,8 @@ LIMIT='taskgw_limit zone=bench;'
 [ "${TASKGW_BENCH_LIMIT:-on}" = off ] && LIMIT=
 
 command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
-[ -f build/ngx_http_taskgw_module.so ] || { echo "bench: run make first" >&2; exit 1; }
+MODULE=${TASKGW_BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
+[ -f "$MODULE" ] || { echo "bench: run make first" >&2; exit 1; }
 [ -x build/taskgwctl ] || { echo "bench: run make first" >&2; exit 1; }
 
 . scripts/bench-lib.sh
@@ -38,7 +42,7 @@ echo ok > "$DIR/html/ok"
 bench_tokens
 
 cat > "$DIR/conf/nginx.conf" <<CONF
-load_module $ROOT/build/ngx_http_taskgw_module.so;
+load_module $MODULE;
 worker_processes 1;
 error_log logs/error.log notice;
 pid logs/nginx.pid;
@@ -74,6 +78,10 @@ http {
             $LIMIT
             $EXTRA
             taskgw_enqueue queue=bench;
+        }
+        location /tokens {
+            taskgw_auth dev;
+            empty_gif;
         }
         location /capacity {
             root $DIR/html;
@@ -171,5 +179,28 @@ while [ $i -lt 10 ] && [ -z "$KEYS" ]; do
     i=$((i + 1))
 done
 echo "a 10 MB taskgw_limit_zone holds ${KEYS:-more than the keys sent} keys (of up to 64 bytes) before it evicts"
+
+# The token cache: unknown tokens, each looked up once and cached as such.
+cat > "$DIR/tokens.lua" <<'LUA'
+local n = 0
+init = function(args)
+    n = tonumber(args[1])
+end
+request = function()
+    n = n + 1
+    return wrk.format("GET", "/tokens", { ["X-API-Token"] = "unknown-" .. n })
+end
+LUA
+
+TOKENS=
+i=0
+while [ $i -lt 10 ] && [ -z "$TOKENS" ]; do
+    wrk -t 1 -c "$CONNS" -d 5s -s "$DIR/tokens.lua" \
+        "http://127.0.0.1:$HTTP_PORT/" -- "${i}0000000" >/dev/null 2>&1
+    TOKENS=$(sed -n 's/.*taskgw zone "taskgw_tokens" is full with \([0-9]*\) keys.*/\1/p' \
+             "$DIR/logs/error.log")
+    i=$((i + 1))
+done
+echo "the 2 MB cache of run-time token lookups holds ${TOKENS:-more than the tokens sent} answers (unknown tokens) before it evicts"
 grep -E '\[(alert|crit|emerg)\]' "$DIR/logs/error.log" >&2
 exit 0

@@ -29,7 +29,10 @@ redis-server"
 
 # prometheus: its promtool checks the metrics exposition (t/e2e/100-metrics.t)
 # clang, libclang-rt-14-dev: libFuzzer and the sanitizers of `make fuzz`
-TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev"
+# cppcheck, clang-tidy: the static analysers of `make lint`
+# valgrind: `make test-valgrind` (the worker's end-to-end suites under it)
+TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev cppcheck
+clang-tidy valgrind"
 
 # bench: the load generator and the peers scripts/bench-*.sh run beside taskgw
 # scripts/bench-gateway.sh: wrk; nginx + Lua (lua-resty-redis); FastAPI on

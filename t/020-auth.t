@@ -10,6 +10,7 @@ use Test::Nginx::Socket 'no_plan';
 #   admin-secret-token-3  admin (root)
 #   ipsdev-secret-5       dev   ips=10.0.0.0/8,2001:db8::/32 (far)
 #   qdev-secret-6         dev   ips=127.0.0.0/8 queues=reports,mail (near)
+#   disabled-secret-7     ops   disabled (gone, TEST 25's own file)
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('user_files', <<'EOT') unless defined $block->user_files;
@@ -24,7 +25,7 @@ near     dev   sha256:322c50cdace98a567261848a1624c9520df95996ca5d845f016feb0793
 EOT
     # no line the module writes (at any level, debug included) holds a
     # token; nginx's own debug dump of the request headers is not ours
-    my $leak = qr/^(?!.*\bhttp header: ")(?!.*\bhttp alloc large header).*(?:secret-token|secret-[56]|not-a-known-token)/;
+    my $leak = qr/^(?!.*\bhttp header: ")(?!.*\bhttp alloc large header).*(?:secret-token|secret-[567]|not-a-known-token)/;
     my $nel = $block->no_error_log;
     $block->set_value('no_error_log',
                       [ $leak, defined $nel ? (ref $nel ? @$nel : $nel) : () ]);
@@ -430,3 +431,54 @@ GET /static
 --- response_headers
 Content-Type: application/json
 WWW-Authenticate: Bearer
+
+
+
+=== TEST 24: a token accepted before does not let in tokens that differ from it
+--- config
+    location /t {
+        taskgw_auth dev;
+        add_header X-Who "[$taskgw_token_name]" always;
+        empty_gif;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["X-API-Token: dev-secret-token-1",
+ "X-API-Token: dev-secret-token-1",
+ "X-API-Token: dev-secret-token-2",
+ "X-API-Token: dev-secret-token-",
+ "X-API-Token: dev-secret-token-10",
+ "X-API-Token: ops-secret-token-2"]
+--- error_code eval
+[200, 200, 401, 401, 401, 200]
+--- response_headers eval
+["X-Who: [ci-bot]", "X-Who: [ci-bot]", "X-Who: []", "X-Who: []", "X-Who: []",
+ "X-Who: [oncall]"]
+
+
+
+=== TEST 25: a token the file marks disabled is refused as an unknown one (401)
+--- config
+    location /tasks {
+        taskgw_auth dev;
+        taskgw_enqueue;
+        add_header X-Who "[$taskgw_token_name/$taskgw_token_role]" always;
+    }
+--- user_files
+>>> tokens
+root     admin sha256:abd8ebf58e3df8dff6ba67f568d8ba6c13d1bc3b7e4780c44c4ac44da8a0736e
+gone     ops   sha256:1876118d45afc6976547add1dcf981e4da6e9dcde85059daa1ccb12299f537b1 disabled
+--- request
+POST /tasks
+x
+--- more_headers
+Authorization: Bearer disabled-secret-7
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Bearer
+X-Who: [/]
+--- response_body chomp
+{"error":"unauthorized","message":"a valid token is required"}
+--- error_log
+access denied to token "gone" from 127.0.0.1: token disabled

@@ -189,7 +189,7 @@ bob dev sha256:9cf288d5f34fe05ea6e70bc7401039bb465a79c2565eaca578026bfc55ebd3ac 
 --- config
 --- must_die
 --- error_log eval
-qr{html/tokens:1: unknown option \(ips=, rate= or queues=\): "color=blue" in \S+nginx\.conf:\d+}
+qr{html/tokens:1: unknown option \(ips=, rate=, queues= or disabled\): "color=blue" in \S+nginx\.conf:\d+}
 
 
 === TEST 16: a repeated option

@@ -103,8 +103,9 @@ ok
 
 
 
-=== TEST 5: dry_run counts, logs and sets the fields, and never rejects
+=== TEST 5: dry_run over the rate: every request passes, the fields show exhaustion, $taskgw_limit_status and the metric say rejected_dry_run (the log: TEST 14)
 --- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     taskgw_limit_zone zone=z5:1m rate=1r/m;
 --- config
     location /t {
@@ -112,17 +113,24 @@ ok
         add_header X-Limit-Status $taskgw_limit_status always;
         try_files /ok.txt =404;
     }
+    location = /metrics { taskgw_metrics; }
 --- user_files
 >>> ok.txt
 ok
 --- request eval
-["GET /t", "GET /t", "GET /t"]
+["GET /t", "GET /t", "GET /t", "GET /metrics"]
 --- error_code eval
-[200, 200, 200]
+[200, 200, 200, 200]
 --- response_headers_like eval
-["X-Limit-Status: PASSED\nRateLimit: \"z5\";r=0;t=60",
- "X-Limit-Status: REJECTED_DRY_RUN\nRateLimit: \"z5\";r=0;t=(60|59|58)",
- "X-Limit-Status: REJECTED_DRY_RUN\nRateLimit: \"z5\";r=0;t=(60|59|58)"]
+["X-Limit-Status: passed\nRateLimit: \"z5\";r=0;t=60\n!Retry-After",
+ "X-Limit-Status: rejected_dry_run\nRateLimit: \"z5\";r=0;t=(60|59|58)\n!Retry-After",
+ "X-Limit-Status: rejected_dry_run\nRateLimit: \"z5\";r=0;t=(60|59|58)\n!Retry-After",
+ ""]
+--- response_body_like eval
+["ok", "ok", "ok",
+ qr/# TYPE taskgw_limit_dry_run_rejections_total counter\ntaskgw_limit_dry_run_rejections_total\{zone="z5"\} 2\n/]
+--- no_error_log
+[warn]
 
 
 
@@ -171,9 +179,9 @@ ok
 --- error_code eval
 [200, 200, 429, 429, 200]
 --- response_headers_like eval
-["RateLimit-Policy: ^\"wide\";q=1;w=60, \"narrow\";q=1;w=60\$\nRateLimit: ^\"wide\";r=5;t=60, \"narrow\";r=1;t=60\$\nX-Limit-Status: PASSED",
+["RateLimit-Policy: ^\"wide\";q=1;w=60, \"narrow\";q=1;w=60\$\nRateLimit: ^\"wide\";r=5;t=60, \"narrow\";r=1;t=60\$\nX-Limit-Status: passed",
  "RateLimit: ^\"wide\";r=4;t=\\d+, \"narrow\";r=0;t=\\d+\$",
- "RateLimit: ^\"wide\";r=4;t=\\d+, \"narrow\";r=0;t=\\d+\$\nX-Limit-Status: REJECTED",
+ "RateLimit: ^\"wide\";r=4;t=\\d+, \"narrow\";r=0;t=\\d+\$\nX-Limit-Status: rejected",
  "RateLimit: ^\"wide\";r=4;t=\\d+, \"narrow\";r=0;t=\\d+\$",
  "RateLimit: ^\"wide\";r=3;t=\\d+\$"]
 
@@ -196,8 +204,8 @@ ok
 --- error_code eval
 [200, 429, 200, 200, 200]
 --- response_headers eval
-["X-Limit-Status: [PASSED]", "X-Limit-Status: [REJECTED]",
- "X-Limit-Status: [PASSED]", "X-Limit-Status: []\n!RateLimit",
+["X-Limit-Status: [passed]", "X-Limit-Status: [rejected]",
+ "X-Limit-Status: [passed]", "X-Limit-Status: []\n!RateLimit",
  "X-Limit-Status: []\n!RateLimit"]
 
 
@@ -306,14 +314,14 @@ ok
 GET /t?a=same&b=same
 --- error_code: 429
 --- response_headers
-X-Limit-Status: REJECTED
+X-Limit-Status: rejected
 RateLimit: "z13";r=1;t=0, "z13";r=1;t=0
 --- error_log eval
 qr/\[warn\] .*taskgw: rate limit of zone "z13" exceeded, next request allowed in 60000 ms/
 
 
 
-=== TEST 14: a dry run rejection is logged at warn and the request passes
+=== TEST 14: a dry run rejection is logged at notice and the request passes
 --- http_config
     taskgw_limit_zone zone=z14:1m rate=1r/m;
 --- config
@@ -330,10 +338,13 @@ ok
 GET /t?a=same&b=same
 --- error_code: 200
 --- response_headers
-X-Limit-Status: REJECTED_DRY_RUN
+X-Limit-Status: rejected_dry_run
 !Retry-After
 --- error_log eval
-qr/\[warn\] .*taskgw: rate limit of zone "z14" exceeded \(dry run\), next request allowed in 60000 ms/
+qr/\[notice\] .*taskgw: rate limit of zone "z14" exceeded \(dry run: rejected_dry_run\), next request allowed in 60000 ms/
+--- log_level: notice
+--- no_error_log
+[warn]
 
 
 
@@ -389,9 +400,9 @@ beta   dev  sha256:0936806f524e9f6e3f254498f62761191d8b53f39fa553fbc66c8ec28b345
 --- error_code eval
 [200, 429, 200, 401, 429]
 --- response_headers eval
-["X-Limit-Status: [PASSED]", "X-Limit-Status: [REJECTED]",
- "X-Limit-Status: [PASSED]", "X-Limit-Status: []",
- "X-Limit-Status: [REJECTED]"]
+["X-Limit-Status: [passed]", "X-Limit-Status: [rejected]",
+ "X-Limit-Status: [passed]", "X-Limit-Status: []",
+ "X-Limit-Status: [rejected]"]
 
 
 
@@ -506,4 +517,63 @@ ok
 [200, 200, 429, 200]
 --- response_body_like eval
 ["ok", "ok", "rate_limited",
- qr/# TYPE taskgw_limit_zone_keys gauge\ntaskgw_limit_zone_keys\{zone="m1"\} 2\ntaskgw_limit_zone_keys\{zone="m2"\} 0\n# HELP taskgw_redis_up/]
+ qr/# TYPE taskgw_limit_zone_keys gauge\ntaskgw_limit_zone_keys\{zone="m1"\} 2\ntaskgw_limit_zone_keys\{zone="m2"\} 0\n# HELP taskgw_limit_dry_run_rejections_total .*\n# TYPE taskgw_limit_dry_run_rejections_total counter\ntaskgw_limit_dry_run_rejections_total\{zone="m1"\} 0\ntaskgw_limit_dry_run_rejections_total\{zone="m2"\} 0\n# HELP taskgw_redis_up/]
+
+
+
+=== TEST 21: a token's rate= per minute shows in RateLimit-Policy as written
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=pm:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_auth dev;
+        taskgw_limit zone=pm;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+delta  dev  sha256:cf554e6cec6da90f0387febd4c2a1acc712fb9c5706205ba96c8534e1eb632ef rate=60r/m
+--- request
+GET /t
+--- more_headers
+Authorization: Bearer limit-token-delta-4
+--- error_code: 200
+--- response_headers_like
+RateLimit-Policy: ^"pm";q=60;w=60$
+RateLimit: ^"pm";r=0;t=1$
+
+
+
+=== TEST 22: with taskgw_auth off a valid token offered is identified and keys the limit; any other token is ignored, not refused
+--- http_config
+    taskgw_tokens $TEST_NGINX_SERVER_ROOT/html/tokens;
+    taskgw_limit_zone zone=off1:1m rate=1r/m;
+--- config
+    location /t {
+        taskgw_limit zone=off1;
+        add_header X-Who "[$taskgw_token_name/$taskgw_token_role]" always;
+        try_files /ok.txt =404;
+    }
+--- user_files
+>>> ok.txt
+ok
+>>> tokens
+alpha  dev  sha256:a8eccc546c527c7c3385281a93908777171d51d03b0e346797238864ab6a8fd8
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer limit-token-alpha-1",
+ "Authorization: Bearer nope",
+ "X-API-Token: not-this-one",
+ "",
+ "X-API-Token: limit-token-alpha-1"]
+--- error_code eval
+[200, 200, 429, 429, 429]
+--- response_headers eval
+["X-Who: [alpha/dev]", "X-Who: [/]", "X-Who: [/]", "X-Who: [/]",
+ "X-Who: [alpha/dev]"]
+--- no_error_log
+access denied

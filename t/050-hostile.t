@@ -337,7 +337,7 @@ Transfer-Encoding: chunked
 [["tokens", "bob dev sha256:9cf288d5f34fe05ea6e70bc7401039bb465a79c2565eaca578026bfc55ebd3ac queue"]]
 --- must_die
 --- error_log eval
-qr{html/tokens:1: unknown option \(ips=, rate= or queues=\): "queue" in \S+nginx\.conf:\d+}
+qr{html/tokens:1: unknown option \(ips=, rate=, queues= or disabled\): "queue" in \S+nginx\.conf:\d+}
 
 
 

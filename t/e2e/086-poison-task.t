@@ -24,11 +24,13 @@ $s->start_redis;
 my $t = TaskGW::Tasks->new($s);
 
 # Notes the run, then SIGKILLs the worker that runs it (the nearest
-# ancestor named taskgw-worker).
+# ancestor named taskgw-worker, or memcheck-* when the worker runs under
+# valgrind: TASKGW_VALGRIND).
 my $poison = $t->script('poison', <<"EOS");
 echo "\$TASKGW_TASK_ID \$TASKGW_ATTEMPT" >> $dir/runs
 p=\$PPID
-while [ "\$p" -gt 1 ] && [ "\$(cat /proc/\$p/comm)" != taskgw-worker ]; do
+while [ "\$p" -gt 1 ]; do
+    case "\$(cat /proc/\$p/comm)" in taskgw-worker|memcheck-*) break ;; esac
     p=\$(awk '{ print \$4 }' /proc/\$p/stat)
 done
 [ "\$p" -gt 1 ] && kill -9 "\$p"

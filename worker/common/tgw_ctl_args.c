@@ -28,7 +28,7 @@ tgw_ctl_parse_addr(const char *s, char *host, size_t size, int *port)
         if (s[0] != '/' || strlen(s) >= size || strlen(s) > 107) {
             return -1;                  /* sun_path holds 108 bytes */
         }
-        strcpy(host, s);
+        memcpy(host, s, strlen(s) + 1);
         *port = 0;
         return 0;
     }

@@ -59,9 +59,10 @@ tgw_trace_run(const char *tp, const char *task_id, int attempt,
     for (i = 0; i < 16; i++) {
         const char *h = tp + TGW_TRACE_ID_OFF + 2 * i;
 
-        trace[i] = (unsigned char)
-                   (((h[0] <= '9' ? h[0] - '0' : h[0] - 'a' + 10) << 4)
-                    | (h[1] <= '9' ? h[1] - '0' : h[1] - 'a' + 10));
+        unsigned hi = (unsigned) (h[0] <= '9' ? h[0] - '0' : h[0] - 'a' + 10);
+        unsigned lo = (unsigned) (h[1] <= '9' ? h[1] - '0' : h[1] - 'a' + 10);
+
+        trace[i] = (unsigned char) ((hi << 4) | lo);
     }
 
     tgw_traceparent_make(trace, sum, tp + TGW_TRACE_FLAGS_OFF,

@@ -100,14 +100,15 @@ tgw_ctl_scan(tgw_ctl_t *ctl, tgw_ctl_queues_t *qs, const char *kind)
     char         match[TGW_CTL_KEY_MAX], cursor[32] = "0";
     int          p, stream = strcmp(kind, "q") == 0;
 
-    if (tgw_glob_escape(ctl->opts.prefix, match, sizeof(match) - 16)
-        != 0)
+    if (tgw_glob_escape(ctl->opts.prefix, match, sizeof(match)) != 0) {
+        return tgw_ctl_fail("prefix too long");
+    }
+    len = strlen(match);
+    if ((size_t) snprintf(match + len, sizeof(match) - len, ":%s:*", kind)
+        >= sizeof(match) - len)
     {
         return tgw_ctl_fail("prefix too long");
     }
-    strcat(match, ":");
-    strcat(match, kind);
-    strcat(match, ":*");
 
     plen = strlen(ctl->opts.prefix) + strlen(kind) + 2;
 

@@ -24,12 +24,15 @@ tgw_ctl_workers_scan(tgw_ctl_t *ctl, tgw_buf_t *names)
     size_t       i, plen;
     char         match[TGW_CTL_KEY_MAX], cursor[32] = "0";
 
-    if (tgw_glob_escape(ctl->opts.prefix, match, sizeof(match) - 16)
-        != 0)
+    if (tgw_glob_escape(ctl->opts.prefix, match, sizeof(match)) != 0) {
+        return tgw_ctl_fail("prefix too long");
+    }
+    plen = strlen(match);
+    if ((size_t) snprintf(match + plen, sizeof(match) - plen, ":worker:*")
+        >= sizeof(match) - plen)
     {
         return tgw_ctl_fail("prefix too long");
     }
-    strcat(match, ":worker:*");
 
     plen = strlen(ctl->opts.prefix) + sizeof(":worker:") - 1;
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,8 @@ tgw_exec_cloexec_all(void)
 {
     DIR            *d;
     struct dirent  *e;
+    char           *end;
+    long            l;
     int             fd, flags;
 
     d = opendir("/proc/self/fd");
@@ -235,8 +238,13 @@ tgw_exec_cloexec_all(void)
         return;
     }
     while ((e = readdir(d)) != NULL) {
-        fd = atoi(e->d_name);
-        if (fd <= 2 || fd == dirfd(d)) {
+        /* the entries are fd numbers, and "." and ".." */
+        l = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end != '\0' || l <= 2 || l > INT_MAX) {
+            continue;
+        }
+        fd = (int) l;
+        if (fd == dirfd(d)) {
             continue;
         }
         flags = fcntl(fd, F_GETFD);

@@ -47,6 +47,7 @@ tgw_keeper_path(void)
     static int   done;
     ssize_t      n;
     char        *slash;
+    int          fd;
 
     if (done) {
         return path;
@@ -66,7 +67,12 @@ tgw_keeper_path(void)
             }
         }
     }
-    snprintf(path, sizeof(path), "%s", TGW_KEEPER_SELF);
+    fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        snprintf(path, sizeof(path), "/proc/self/exe");
+    } else {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    }
     return path;
 }
 

@@ -42,15 +42,21 @@
  * Builds the argv that runs prog through the keeper for the worker
  * (this process): a NULL-terminated, malloc'ed array whose strings are
  * prog's own (not copied), except for the pid text written into pid_buf
- * (at least 24 bytes).  Spawn it as TGW_KEEPER_SELF.  NULL when out of
+ * (at least 24 bytes).  Spawn it as tgw_keeper_path().  NULL when out of
  * memory.
  */
 char **tgw_keeper_argv(char * const *prog, char *pid_buf);
 
-/* The program the keeper argv is spawned as: taskgw-exec-keeper next to
- * this binary when it is there (small and static, it starts in a
- * fraction of the time), else this very binary.  Looked up once. */
-#define TGW_KEEPER_SELF  "/proc/self/exe"
+/*
+ * The program the keeper argv is spawned as, looked up once:
+ * taskgw-exec-keeper next to this binary when it is there (small and
+ * static, it starts in a fraction of the time), else this very binary,
+ * the running one even when the file on disk was replaced since.  That is
+ * a descriptor of /proc/self/exe, opened (close-on-exec) and named
+ * "/proc/self/fd/N"; "/proc/self/exe" itself when it cannot be opened.
+ * Not "/proc/self/exe" always: under valgrind that is valgrind's own tool,
+ * while valgrind opens this program's file for it.
+ */
 #define TGW_KEEPER_BIN   "taskgw-exec-keeper"
 const char *tgw_keeper_path(void);
 

@@ -117,6 +117,10 @@ typedef struct {
     int                 n;
     int                 terminal;   /* the task reaches a final status */
     tgw_args_t          cmd[TGW_PLAN_MAX];
+    /* The webhook event's id and type: arguments of cmd that are made
+     * here, so they live as long as the plan (cmd points at them). */
+    char                event[TGW_TASK_ID_MAX_PLAN + 32];
+    char                type[32];
 } tgw_plan_t;
 
 /*

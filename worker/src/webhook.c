@@ -353,7 +353,14 @@ tgw_hook_loaded(tgw_rconn_t *rc, redisReply *r, void *data)
         } else if (strcmp(f[n].name, TGW_F_TRACEPARENT) == 0) {
             stored = r->element[i + 1];
         } else if (strcmp(f[n].name, TGW_F_ATTEMPTS) == 0) {
-            attempts = atoi(f[n].value);
+            int64_t a;
+
+            /* written by the start script, at most 10^9 */
+            if (tgw_parse_int64(f[n].value, f[n].value_len, &a) == 0
+                && a > 0)
+            {
+                attempts = a > 1000000000 ? 1000000000 : (int) a;
+            }
         } else if (strcmp(f[n].name, TGW_F_STARTED_AT) == 0) {
             started = strtoull(f[n].value, NULL, 10);
         }
@@ -590,6 +597,7 @@ tgw_hook_take(tgw_webhooks_t *ws, const redisReply *e)
 {
     tgw_hook_t *h;
     size_t      i;
+    int64_t     n;
 
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 8) {
         return;
@@ -612,10 +620,14 @@ tgw_hook_take(tgw_webhooks_t *ws, const redisReply *e)
     if (e->element[4]->len > 0) {
         h->url = tgw_hook_str(e->element[4]);
     }
-    h->attempts = atoi(e->element[5]->str);
-    if (h->attempts < 0) {
-        h->attempts = 0;
+    if (tgw_parse_int64(e->element[5]->str, e->element[5]->len, &n) != 0
+        || n < 0)
+    {
+        n = 0;
+    } else if (n > TGW_HOOK_ATTEMPTS_MAX) {
+        n = TGW_HOOK_ATTEMPTS_MAX;
     }
+    h->attempts = (int) n;
     if (e->element[6]->len > 0) {
         h->body = tgw_hook_str(e->element[6]);
         h->body_len = e->element[6]->len;

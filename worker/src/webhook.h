@@ -41,6 +41,13 @@
  * ever). */
 #define TGW_HOOK_RETRY_AFTER_MAX_S  (24 * 3600)
 
+/* The most tries an event's hash is believed to count: far beyond any
+ * schedule, and far enough below INT_MAX that counting more tries cannot
+ * overflow.  A larger count (a hash written by hand, or damaged) is taken
+ * as this many: the schedule has run out, and one more failed try fails
+ * the event.  A count that is no decimal, or negative, is taken as 0. */
+#define TGW_HOOK_ATTEMPTS_MAX   1000000
+
 
 /* A delivery's life in this worker. */
 typedef enum {

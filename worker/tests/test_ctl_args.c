@@ -8,7 +8,7 @@
 #include "tap.h"
 #include "tgw_ctl_args.h"
 
-#define ARGC(a)  ((int) (sizeof(a) / sizeof(a[0])))
+#define ARGC(a)  ((int) (sizeof(a) / sizeof((a)[0])))
 
 
 static void

@@ -125,7 +125,7 @@ note_inherited(void)
 
     for (fd = 3; fd < 1024; fd++) {
         flags = fcntl(fd, F_GETFD);
-        inherited[fd] = flags != -1 && !(flags & FD_CLOEXEC);
+        inherited[fd] = (char) (flags != -1 && !(flags & FD_CLOEXEC));
     }
 }
 

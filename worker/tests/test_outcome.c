@@ -37,6 +37,23 @@ cmd(const tgw_plan_t *p, int i)
 }
 
 
+/*
+ * Overwrites the stack below the caller's frame, where the frame of a
+ * function the caller called last lay: a plan must not point into the
+ * frame of tgw_plan_build(), which is gone when the plan is sent.
+ */
+static void __attribute__((noinline))
+clobber_stack(void)
+{
+    volatile char junk[16384];
+    size_t        i;
+
+    for (i = 0; i < sizeof(junk); i++) {
+        junk[i] = 'Z';
+    }
+}
+
+
 static void
 plan_in(tgw_plan_in_t *in, tgw_rec_t rec, const tgw_outcome_t *o)
 {
@@ -116,6 +133,14 @@ main(void)
     is_str(cmd(&p, 6), "PUBLISH p:events:done T1",
            "with a webhook: announced last");
     is_int(p.n, 7, "with a webhook: seven writes in one script");
+    tgw_plan_free(&p);
+    tgw_plan_build(&in, &p);
+    clobber_stack();
+    is_str(cmd(&p, 3), "HSET p:event:msg_T1_1000 task_id T1 "
+           "type task.succeeded url http://h/x "
+           "created_at 1000", "the event's hash outlives the plan's making");
+    is_str(cmd(&p, 4), "ZADD p:outbox 1000 msg_T1_1000",
+           "... and so does its id in the outbox");
     tgw_plan_free(&p);
     in.rec = TGW_REC_CANCELLED;
     tgw_plan_build(&in, &p);

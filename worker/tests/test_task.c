@@ -220,8 +220,8 @@ main(void)
     task("P2", "system.ping", "default", "0", "");
     is_int(take_all(), 1, "the ping is taken beside them");
     ok(drain() == 0, "all done");
-    ping_done = atoll(hget("P2", "finished_at"));
-    second_done = atoll(hget("C2", "finished_at"));
+    ping_done = strtoll(hget("P2", "finished_at"), NULL, 10);
+    second_done = strtoll(hget("C2", "finished_at"), NULL, 10);
     ok(ping_done > 0 && ping_done < second_done,
        "the ping finished before the second capped task");
     is_str(hget("C2", "status"), "succeeded", "the capped ones succeed");

@@ -14,6 +14,12 @@ package TaskGW::Stack;
 #
 # Core Perl only.  Every process started here runs in its own process group
 # and is killed (group-wide) at exit, on SIGINT/SIGTERM and when a test dies.
+#
+# TASKGW_VALGRIND=1 (make test-valgrind, docs/testing.md) runs every
+# taskgw-worker under valgrind's memcheck: any memory error or definite
+# leak it reports fails the test file (its exit status is non-zero and the
+# report is printed), and every deadline of wait_for() and of stopping a
+# worker is TASKGW_VALGRIND_SLOW times longer (default 5).
 
 use strict;
 use warnings;
@@ -37,6 +43,10 @@ our @EXPORT_OK = qw(wait_for free_port repo_root json_decode json_encode
 # ---------------------------------------------------------------------------
 
 my %CHILDREN;               # pid => name, live processes we spawned
+my $VALGRIND = $ENV{TASKGW_VALGRIND} ? 1 : 0;
+my $SLOW = $VALGRIND ? ($ENV{TASKGW_VALGRIND_SLOW} || 5) : 1;
+my $VALGRIND_EXIT = 97;     # a worker's exit status when valgrind found errors
+my @VALGRIND_LOGS;          # log-file patterns of the workers started
 my $OWNER = $$;             # forked helpers must not clean up our children
 my $SENTINEL;               # pipe to the watchdog, see _sentinel
 
@@ -107,7 +117,7 @@ sub _kill_all {
     my @pids = keys %CHILDREN;
     if (@pids) {
         kill 'TERM', -$_ for @pids;
-        my $deadline = time + 3;
+        my $deadline = time + 3 * $SLOW;
         while (%CHILDREN && time < $deadline) {
             for my $pid (keys %CHILDREN) {
                 _untrack($pid) if waitpid($pid, WNOHANG) != 0;
@@ -132,7 +142,25 @@ sub _kill_all {
 END {
     my $status = $?;
     _kill_all();
+    $status = 1 if _valgrind_errors() && !$status;
     $? = $status;
+}
+
+# Reads the logs of the workers run under valgrind once they are stopped;
+# prints each one that reports an error (a memory error or a definite
+# leak) and returns how many do.
+sub _valgrind_errors {
+    return 0 unless $VALGRIND && $$ == $OWNER;
+    my $bad = 0;
+    for my $log (map { glob $_ } @VALGRIND_LOGS) {
+        my $text = _slurp($log);
+        my ($n) = $text =~ /ERROR SUMMARY: (\d+) errors/;
+        next unless $n || $text =~ /definitely lost: [1-9]/;
+        $bad++;
+        print STDERR "# valgrind found errors in a worker ($log):\n";
+        print STDERR "#   $_\n" for split /\n/, $text;
+    }
+    return $bad;
 }
 
 for my $sig (qw(INT TERM HUP)) {
@@ -234,7 +262,7 @@ sub wait_for {
     my ($cb, $timeout, $interval) = @_;
     $timeout  //= 10;
     $interval //= 0.05;
-    my $deadline = time + $timeout;
+    my $deadline = time + $timeout * $SLOW;
     while (1) {
         my $v = $cb->();
         return $v if $v;
@@ -554,7 +582,20 @@ sub start_worker {
     my $conf = "$self->{dir}/worker-$n.json";
     my $log  = "$self->{dir}/worker-$n.log";
     _spew($conf, JSON::PP->new->canonical->pretty->encode(\%conf));
-    my $pid = _spawn("taskgw-worker-$n", $log, $self->worker_binary,
+    my @valgrind;
+    if ($VALGRIND) {
+        # %p: the worker's pid (valgrind execs nothing: the pid it is
+        # started under stays the worker's, and the exec keeper, a new
+        # program, runs natively)
+        my $vlog = "$self->{dir}/valgrind-worker-$n.%p.log";
+        push @VALGRIND_LOGS, "$self->{dir}/valgrind-worker-$n.*.log";
+        @valgrind = ('valgrind', '--tool=memcheck', '--leak-check=full',
+                     '--errors-for-leak-kinds=definite',
+                     '--show-leak-kinds=definite', '--num-callers=30',
+                     "--error-exitcode=$VALGRIND_EXIT", '--trace-children=no',
+                     "--log-file=$vlog");
+    }
+    my $pid = _spawn("taskgw-worker-$n", $log, @valgrind, $self->worker_binary,
                      '-c', $conf, @{ $opt{args} // [] });
     my $w = { pid => $pid, conf => $conf, log => $log, n => $n };
     push @{ $self->{workers} }, $w;
@@ -567,7 +608,8 @@ sub stop_worker {
     my ($self, $w, %opt) = @_;
     $w //= $self->{workers}[-1] or return;
     @{ $self->{workers} } = grep { $_ != $w } @{ $self->{workers} };
-    return _stop($w->{pid}, $opt{signal} // 'TERM', $opt{timeout} // 10);
+    return _stop($w->{pid}, $opt{signal} // 'TERM',
+                 ($opt{timeout} // 10) * $SLOW);
 }
 
 sub worker_running { _alive($_[1]{pid}) }
