@@ -502,19 +502,17 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
 
     n = 0;
 
-    for (cl = *pp; cl; cl = cl->next) {
-        piece = (ngx_http_taskgw_redis_out_t *) cl;
+    /* the batch's pieces, up to the rest of the queue, and its commands */
+
+    for (rest = *pp; rest != NULL; rest = rest->next) {
+        piece = (ngx_http_taskgw_redis_out_t *) rest;
 
         if (piece->owner != op) {
             break;
         }
 
-        if (piece->first) {
-            n++;
-        }
+        n += piece->first;
     }
-
-    rest = cl;
 
     ping = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
                      + n * (sizeof(ngx_http_taskgw_redis_ping) - 1) + 1,
