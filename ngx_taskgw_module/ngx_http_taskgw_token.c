@@ -82,7 +82,7 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     uint64_t                      mac[2];
     ngx_int_t                     rc;
     ngx_str_t                     token, fields[NGX_HTTP_TASKGW_TF_COUNT];
-    ngx_uint_t                    hint;
+    ngx_uint_t                    i, hint;
     const char                   *err;
     ngx_http_taskgw_token_t      *found;
     ngx_http_taskgw_loc_conf_t   *tlcf;
@@ -107,9 +107,13 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     found = ngx_http_taskgw_token_find(tmcf->tokens, ctx->digest, hint);
 
     if (found) {
-        ngx_http_taskgw_token_remember(mac, ctx->digest,
-                                       found - (ngx_http_taskgw_token_t *)
-                                               tmcf->tokens->elts);
+        i = found - (ngx_http_taskgw_token_t *) tmcf->tokens->elts;
+
+        if (i != hint) {
+            /* not remembered yet, or not where the file has it now */
+            ngx_http_taskgw_token_remember(mac, ctx->digest, i);
+        }
+
         return ngx_http_taskgw_token_apply(r, ctx, found);
     }
 
