@@ -1,11 +1,12 @@
 
 /*
  * Fuzz target: the rate syntax "Nr/s" or "Nr/m", as taskgw_limit_zone's
- * rate= takes it and as a token's rate= does (two parsers, one rule).
+ * rate= takes it and as a token's rate= does (the token's is the zone's
+ * parser, its value turned into requests per second times 1000).
  *
- * The input is the rate.  The two parsers must agree on what is a rate
- * and on its value; a rate taken must be 1 to 1000000 requests and must
- * parse back to itself when written as "%ur/s" or "%ur/m".
+ * The input is the rate.  Both must agree on what is a rate and on its
+ * value; a rate taken must be 1 to 1000000 requests and must parse back
+ * to itself when written as "%ur/s" or "%ur/m".
  */
 
 

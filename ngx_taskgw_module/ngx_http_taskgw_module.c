@@ -1073,6 +1073,14 @@ ngx_http_taskgw_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /*
+     * A new worker still has the clock the master cached when it began to
+     * read the configuration, which can be seconds ago: the links' connect
+     * timers must count from now, or the first attempt times out at once.
+     */
+
+    ngx_time_update();
+
     if (ngx_http_taskgw_redis_init_process(cycle, tmcf) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -202,6 +202,10 @@ typedef struct {
     ngx_uint_t                  lookups;     /* Redis lookups it waited on */
     void                       *waiter;      /* its token lookup wait */
     ngx_http_taskgw_token_t    *token;       /* a run-time token found */
+    ngx_str_t                  *answer;      /* the token's fields from the
+                                                lookup it waited for, not
+                                                cached; NULL: no such token */
+    unsigned                    answered:1;  /* "answer" is to be read */
     const char                 *reject_code;    /* why a check said no */
     const char                 *reject_message;
     u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];

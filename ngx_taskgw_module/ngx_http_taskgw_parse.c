@@ -553,37 +553,21 @@ ngx_http_taskgw_parse_role(ngx_str_t *s)
 }
 
 
-/* Nr/s or Nr/m, as requests per second times 1000 (as limit_req keeps it) */
+/*
+ * Nr/s or Nr/m, as requests per second times 1000 (as limit_req keeps it):
+ * the syntax of a zone's rate=, ngx_http_taskgw_parse_rate().
+ */
 
 ngx_int_t
 ngx_http_taskgw_token_parse_rate(ngx_str_t *s)
 {
-    ngx_int_t  rate, scale;
+    ngx_http_taskgw_rate_t  rate;
 
-    if (s->len < 4 || s->data[s->len - 3] != 'r'
-        || s->data[s->len - 2] != '/')
-    {
+    if (ngx_http_taskgw_parse_rate(s, &rate) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    switch (s->data[s->len - 1]) {
-    case 's':
-        scale = 1;
-        break;
-    case 'm':
-        scale = 60;
-        break;
-    default:
-        return NGX_ERROR;
-    }
-
-    rate = ngx_atoi(s->data, s->len - 3);
-
-    if (rate <= 0 || rate > 1000000) {
-        return NGX_ERROR;
-    }
-
-    return rate * 1000 / scale;
+    return (ngx_int_t) (rate.n * 1000 / rate.period);
 }
 
 

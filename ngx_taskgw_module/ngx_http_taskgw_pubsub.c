@@ -17,6 +17,12 @@
  * sent while the subscriber was down is lost, so every waiter is woken
  * once the subscriber has subscribed again; a revocation lost that way is
  * undone by taskgw_tokens_cache_ttl.
+ *
+ * A listener hears nothing from a Redis that froze, or from a path to it
+ * that lost its packets, while the socket stays open: so while UP it sends
+ * PING every taskgw_redis_timeout, and when nothing at all came back in
+ * the interval after one, the connection is taken for dead and the link
+ * reconnects with its backoff.
  */
 
 
@@ -52,11 +58,15 @@ typedef struct {
     ngx_str_t                   done;     /* the channels' names */
     ngx_str_t                   revoked;
     ngx_uint_t                  subscribed; /* channels Redis confirmed */
+    ngx_event_t                 keepalive;  /* every taskgw_redis_timeout */
+    ngx_uint_t                  heard;      /* link.heard when PING went */
     unsigned                    started:1;  /* the link was started */
+    unsigned                    pinged:1;   /* a PING awaits its answer */
 } ngx_http_taskgw_pubsub_t;
 
 
 static void ngx_http_taskgw_pubsub_subscribe(ngx_http_taskgw_link_t *link);
+static void ngx_http_taskgw_pubsub_keepalive(ngx_event_t *ev);
 static void ngx_http_taskgw_pubsub_message(redisAsyncContext *ac,
     void *reply, void *data);
 static void ngx_http_taskgw_pubsub_done(redisReply *id);
@@ -91,6 +101,13 @@ ngx_http_taskgw_pubsub_init_process(ngx_cycle_t *cycle,
 
     ps->subscribed = 0;
     ps->started = 0;
+    ps->pinged = 0;
+
+    ngx_memzero(&ps->keepalive, sizeof(ngx_event_t));
+    ps->keepalive.handler = ngx_http_taskgw_pubsub_keepalive;
+    ps->keepalive.data = ps;
+    ps->keepalive.log = cycle->log;
+    ps->keepalive.cancelable = 1;
 
     ps->done.len = tmcf->prefix.len + sizeof(TGW_CHAN_DONE) - 1;
     ps->revoked.len = tmcf->prefix.len + sizeof(TGW_CHAN_REVOKED) - 1;
@@ -118,7 +135,13 @@ ngx_http_taskgw_pubsub_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_taskgw_pubsub_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_taskgw_redis_link_exit(&ngx_http_taskgw_pubsub.link);
+    ngx_http_taskgw_pubsub_t  *ps = &ngx_http_taskgw_pubsub;
+
+    if (ps->keepalive.timer_set) {
+        ngx_del_timer(&ps->keepalive);
+    }
+
+    ngx_http_taskgw_redis_link_exit(&ps->link);
 }
 
 
@@ -282,6 +305,15 @@ ngx_http_taskgw_pubsub_subscribe(ngx_http_taskgw_link_t *link)
 
     ps->subscribed = 0;
 
+    if (ps->keepalive.timer_set) {
+        ngx_del_timer(&ps->keepalive);
+    }
+
+    /* the SUBSCRIBE itself must be answered in time, like any PING */
+    ps->heard = link->heard;
+    ps->pinged = 1;
+    ngx_add_timer(&ps->keepalive, link->conf->timeout);
+
     cmd.argc = 0;
     ngx_http_taskgw_redis_cmd_arg(&cmd, "SUBSCRIBE", 9);
     ngx_http_taskgw_redis_cmd_arg(&cmd, ps->done.data, ps->done.len);
@@ -302,6 +334,75 @@ ngx_http_taskgw_pubsub_subscribe(ngx_http_taskgw_link_t *link)
         ngx_http_taskgw_redis_free_out(out);
         ngx_http_taskgw_redis_reset(link, "SUBSCRIBE could not be queued");
     }
+}
+
+
+/*
+ * The keep-alive, every taskgw_redis_timeout while the link is UP.  Any
+ * read since the last PING (its answer, a message) shows that Redis and
+ * the path to it work, and the next PING goes; nothing read means Redis
+ * did not answer within a whole interval: the connection is dropped like
+ * a command link that made no progress, and the link reconnects after its
+ * backoff.  Its answer matches no channel and hiredis drops it.
+ */
+
+static void
+ngx_http_taskgw_pubsub_keepalive(ngx_event_t *ev)
+{
+    ngx_http_taskgw_pubsub_t  *ps = ev->data;
+
+    u_char                       *p;
+    ngx_chain_t                  *out;
+    ngx_http_taskgw_link_t       *link;
+    ngx_http_taskgw_redis_cmd_t   cmd;
+
+    static u_char  reason[sizeof("did not answer PING within  ms")
+                          + NGX_INT_T_LEN];
+
+    link = &ps->link;
+
+    if (link->state != NGX_HTTP_TASKGW_LINK_UP || link->rc == NULL
+        || link->exiting)
+    {
+        /* armed again when the link is UP again */
+        return;
+    }
+
+    /*
+     * An answer that arrived while this process was too busy to read it
+     * waits as a posted read event (accept_mutex on), handled after the
+     * timers: it counts.
+     */
+
+    if (ps->pinged && link->heard == ps->heard
+        && !(link->rc->conn && link->rc->conn->read->posted))
+    {
+        p = ngx_sprintf(reason, "did not answer PING within %M ms",
+                        link->conf->timeout);
+        *p = '\0';
+
+        ps->pinged = 0;
+        ps->subscribed = 0;
+        ngx_http_taskgw_redis_reset(link, (char *) reason);
+        return;
+    }
+
+    cmd.argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
+
+    out = ngx_http_taskgw_redis_format(&cmd, 1, link->log);
+
+    if (out == NULL) {
+        ngx_http_taskgw_redis_reset(link, "out of memory");
+        return;
+    }
+
+    ngx_http_taskgw_redis_queue_unmatched(link->rc, out);
+
+    ps->heard = link->heard;
+    ps->pinged = 1;
+
+    ngx_add_timer(&ps->keepalive, link->conf->timeout);
 }
 
 

@@ -593,6 +593,7 @@ ngx_http_taskgw_redis_read_handler(ngx_event_t *ev)
 
     if (rc->link->rc == rc) {
         rc->link->progress = ngx_current_msec;
+        rc->link->heard++;
     }
 
     redisAsyncHandleRead(rc->ac);

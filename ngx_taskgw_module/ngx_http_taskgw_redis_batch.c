@@ -96,6 +96,32 @@ ngx_http_taskgw_redis_queue(ngx_http_taskgw_redis_conn_t *rc,
 
 
 /*
+ * Writes formatted commands whose replies hiredis is not told about: it
+ * drops a reply that matches no callback, but only on a subscribed
+ * connection, where a reply shaped like a message names no channel of
+ * ours (PING's ["pong", ""]).  That is the subscriber's keep-alive; a
+ * callback registered for it would never be called and would pile up
+ * (hiredis 0.14 keeps it until the context goes).  The chain belongs to
+ * the context.
+ */
+
+void
+ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
+    ngx_chain_t *out)
+{
+    ngx_chain_t  *cl;
+
+    *rc->last = out;
+
+    for (cl = out; cl->next; cl = cl->next) { /* void */ }
+
+    rc->last = &cl->next;
+
+    ngx_http_taskgw_redis_add_write(rc);
+}
+
+
+/*
  * Sends n commands pipelined on the link; done() gets the last one's
  * reply.  While the link is connecting the batch waits for it (within the
  * same timeout).  NGX_ERROR means the link is down: nothing is in flight,

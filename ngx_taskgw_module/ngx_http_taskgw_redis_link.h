@@ -87,6 +87,8 @@ struct ngx_http_taskgw_link_s {
     ngx_uint_t                     failures;   /* attempts since last UP */
     ngx_msec_t                     next_attempt; /* backoff allows one */
     ngx_msec_t                     progress;   /* Redis last read or wrote */
+    ngx_uint_t                     heard;      /* read events so far: a
+                                                  change is a sign of life */
     ngx_queue_t                    waiting;    /* ops held while CONNECTING */
     unsigned                       exiting:1;
     unsigned                       reported:1; /* this outage is logged */
@@ -130,6 +132,8 @@ void ngx_http_taskgw_redis_add_write(void *data);
 ngx_int_t ngx_http_taskgw_redis_queue(
     ngx_http_taskgw_redis_conn_t *rc, ngx_chain_t *out, redisCallbackFn *fn,
     void *data);
+void ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
+    ngx_chain_t *out);
 void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
     ngx_uint_t fail);
 

@@ -122,7 +122,22 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
                                           "unknown token");
     }
 
-    rc = ngx_http_taskgw_token_cache_get(tmcf, ctx->digest, r->pool, fields);
+    if (ctx->answered) {
+        /* the lookup it waited for, answered but not cached */
+        ctx->answered = 0;
+
+        if (ctx->answer) {
+            ngx_memcpy(fields, ctx->answer, sizeof(fields));
+            rc = NGX_OK;
+
+        } else {
+            rc = NGX_DECLINED;
+        }
+
+    } else {
+        rc = ngx_http_taskgw_token_cache_get(tmcf, ctx->digest, r->pool,
+                                             fields);
+    }
 
     switch (rc) {
 

@@ -46,7 +46,7 @@ ngx_int_t ngx_http_taskgw_token_cache_add(ngx_conf_t *cf,
     ngx_http_taskgw_main_conf_t *tmcf);
 ngx_int_t ngx_http_taskgw_token_cache_get(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest, ngx_pool_t *pool, ngx_str_t *fields);
-void ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
+ngx_int_t ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest, ngx_str_t *fields);
 void ngx_http_taskgw_token_cache_abandon(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest);

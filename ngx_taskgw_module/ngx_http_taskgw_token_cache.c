@@ -227,19 +227,22 @@ ngx_http_taskgw_token_cache_forget(ngx_http_taskgw_main_conf_t *tmcf,
 
 
 /*
- * Remembers Redis's answer for a digest: the token's fields, or NULL for
- * "no such token" (as is a token with an absurdly long field).  When the
- * zone is full the least recently used entries make room, so random
- * tokens can only push out each other and the oldest answers, never fail
- * a request.
+ * Remembers Redis's answer for a digest: the token's fields (none longer
+ * than NGX_HTTP_TASKGW_TOKEN_FIELD_MAX: the lookup refuses such a token),
+ * or NULL for "no such token".  When the zone is full the least recently
+ * used entries make room, so random tokens can only push out each other
+ * and the oldest answers, never fail a request.  NGX_DECLINED: the answer
+ * is not cached, because the token was revoked while it was looked up
+ * (the answer may predate the revocation) or there is no room at all.
  */
 
-void
+ngx_int_t
 ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
     u_char *digest, ngx_str_t *fields)
 {
     u_char                         *p;
     size_t                          size;
+    ngx_int_t                       rc;
     ngx_str_t                       key;
     ngx_uint_t                      i;
     ngx_http_taskgw_shm_t          *shm;
@@ -249,25 +252,11 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
 
     size = offsetof(ngx_http_taskgw_token_entry_t, data);
 
-    if (fields) {
-        for (i = 0; i < NGX_HTTP_TASKGW_TF_COUNT; i++) {
-            if (fields[i].len > NGX_HTTP_TASKGW_TOKEN_FIELD_MAX) {
-                ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                              "taskgw: run-time token \"%*s\" has a field "
-                              "longer than %d bytes: refused",
-                              fields[0].len > 64 ? 64 : fields[0].len,
-                              fields[0].data, NGX_HTTP_TASKGW_TOKEN_FIELD_MAX);
-                fields = NULL;
-                break;
-            }
-
-            size += fields[i].len;
-        }
+    for (i = 0; fields && i < NGX_HTTP_TASKGW_TF_COUNT; i++) {
+        size += fields[i].len;
     }
 
-    if (fields == NULL) {
-        size = offsetof(ngx_http_taskgw_token_entry_t, data);
-    }
+    rc = NGX_DECLINED;
 
     key.data = digest;
     key.len = NGX_HTTP_TASKGW_DIGEST_LEN;
@@ -301,7 +290,11 @@ ngx_http_taskgw_token_cache_put(ngx_http_taskgw_main_conf_t *tmcf,
         }
     }
 
+    rc = NGX_OK;
+
 done:
 
     ngx_http_taskgw_shm_unlock(shm);
+
+    return rc;
 }

@@ -61,6 +61,8 @@ static ngx_http_taskgw_flight_t *ngx_http_taskgw_flight_find(u_char *digest);
 static ngx_int_t ngx_http_taskgw_flight_send(ngx_http_taskgw_flight_t *fl);
 static void ngx_http_taskgw_flight_done(ngx_http_request_t *r,
     redisReply *reply);
+static void ngx_http_taskgw_flight_hand(ngx_http_taskgw_flight_t *fl,
+    ngx_str_t *fields);
 static void ngx_http_taskgw_flight_finish(ngx_http_taskgw_flight_t *fl,
     ngx_int_t rc);
 static void ngx_http_taskgw_flight_free(ngx_http_taskgw_flight_t *fl,
@@ -322,7 +324,8 @@ ngx_http_taskgw_flight_send(ngx_http_taskgw_flight_t *fl)
 
 /*
  * Redis answered the leader's command (or failed to): the answer goes
- * into the shared cache, found or not, and every waiter is woken up.
+ * into the shared cache, found or not, and every waiter is woken up.  A
+ * token with an absurdly long field counts as no such token.
  */
 
 static void
@@ -380,9 +383,80 @@ ngx_http_taskgw_flight_done(ngx_http_request_t *r, redisReply *reply)
         }
     }
 
-    ngx_http_taskgw_token_cache_put(tmcf, fl->digest, fp);
+    for (f = 0; fp && f < NGX_HTTP_TASKGW_TF_COUNT; f++) {
+        if (fields[f].len > NGX_HTTP_TASKGW_TOKEN_FIELD_MAX) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "taskgw: run-time token \"%*s\" has a field "
+                          "longer than %d bytes: refused",
+                          fields[0].len > 64 ? 64 : fields[0].len,
+                          fields[0].data, NGX_HTTP_TASKGW_TOKEN_FIELD_MAX);
+            fp = NULL;
+        }
+    }
+
+    if (ngx_http_taskgw_token_cache_put(tmcf, fl->digest, fp) != NGX_OK) {
+        ngx_http_taskgw_flight_hand(fl, fp);
+    }
 
     ngx_http_taskgw_flight_finish(fl, NGX_OK);
+}
+
+
+/*
+ * An answer the cache did not keep (the token was revoked while Redis was
+ * answering, or the zone has no room) still decides the requests that
+ * waited for it: Redis read the token before it was revoked.  Each gets a
+ * copy in its own pool, to read instead of the cache.  A request that
+ * cannot get one reads the cache like the others, and asks again.
+ */
+
+static void
+ngx_http_taskgw_flight_hand(ngx_http_taskgw_flight_t *fl, ngx_str_t *fields)
+{
+    ngx_uint_t                 i;
+    ngx_str_t                 *answer;
+    ngx_queue_t               *q;
+    ngx_http_request_t        *r;
+    ngx_http_taskgw_ctx_t     *ctx;
+    ngx_http_taskgw_waiter_t  *w;
+
+    for (q = ngx_queue_head(&fl->waiters);
+         q != ngx_queue_sentinel(&fl->waiters);
+         q = ngx_queue_next(q))
+    {
+        w = ngx_queue_data(q, ngx_http_taskgw_waiter_t, queue);
+        r = w->request;
+        ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+        answer = NULL;
+
+        if (fields) {
+            answer = ngx_palloc(r->pool,
+                                NGX_HTTP_TASKGW_TF_COUNT * sizeof(ngx_str_t));
+            if (answer == NULL) {
+                continue;
+            }
+
+            for (i = 0; i < NGX_HTTP_TASKGW_TF_COUNT; i++) {
+                answer[i].len = fields[i].len;
+                answer[i].data = ngx_pnalloc(r->pool, fields[i].len + 1);
+
+                if (answer[i].data == NULL) {
+                    break;
+                }
+
+                ngx_memcpy(answer[i].data, fields[i].data, fields[i].len);
+                answer[i].data[fields[i].len] = '\0';
+            }
+
+            if (i < NGX_HTTP_TASKGW_TF_COUNT) {
+                continue;
+            }
+        }
+
+        ctx->answer = answer;
+        ctx->answered = 1;
+    }
 }
 
 

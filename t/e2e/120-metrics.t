@@ -112,10 +112,23 @@ is_deeply(\%codes, { 202 => $N + 1, 400 => 3, 413 => 2, 401 => 5, 403 => 6,
           'replies as expected (one zone of 1r/m: 1 of 7 passes)')
     or diag explain \%codes;
 
+# nginx writes a request's access log line when it closes the request,
+# which can be after the client has read the whole answer (a lingering
+# close waits for the client to close first): wait for the line of each
+# of the requests above before counting who served them.
 my %pids;
-for (split /\n/, TaskGW::Stack::_slurp($s->dir . '/logs/pid.log')) {
-    $pids{$1}++ if /^(\d+) (202|400|401|403|413|429) /;
-}
+my $logged = wait_for(sub {
+    %pids = ();
+    my $n = 0;
+    for (split /\n/, TaskGW::Stack::_slurp($s->dir . '/logs/pid.log')) {
+        next unless /^(\d+) (202|400|401|403|413|429) /;
+        $pids{$1}++;
+        $n++;
+    }
+    return $n >= @$res;
+}, 20);
+ok($logged, 'each request of the batch is in the access log')
+    or diag explain \%pids;
 is(scalar keys %pids, 2, 'both nginx workers served some of them')
     or diag explain \%pids;
 

@@ -499,7 +499,7 @@ sub start_nginx {
         return -1 unless _alive($self->{nginx_pid});
         return _listening($self->{port})
             && (my @w = $self->nginx_worker_pids) >= $n;
-    }, 10);
+    }, 30);
     unless ($ok && $ok != -1) {
         my $log = substr(_slurp("$d/logs/error.log"), $pos)
                 . _slurp("$d/logs/stderr.log");
@@ -519,7 +519,8 @@ sub reload_nginx {
     my %old = map { $_ => 1 } $self->nginx_worker_pids;
     kill 'HUP', $pid;
     my $n = $opt{worker_processes} // 1;
-    wait_for(sub { (grep { !$old{$_} } $self->nginx_worker_pids) >= $n }, 10)
+    # generous: a loaded machine may take seconds to fork new workers
+    wait_for(sub { (grep { !$old{$_} } $self->nginx_worker_pids) >= $n }, 30)
         or die "nginx did not reload:\n" . $self->error_log;
     return sort { $a <=> $b } keys %old;
 }
