@@ -475,8 +475,11 @@ ngx_http_taskgw_limit_lock(ngx_http_taskgw_shm_t **locked,
             continue;
         }
 
-        ngx_memmove(&locked[j + 1], &locked[j],
-                    (k - j) * sizeof(ngx_http_taskgw_shm_t *));
+        if (j < k) {
+            ngx_memmove(&locked[j + 1], &locked[j],
+                        (k - j) * sizeof(ngx_http_taskgw_shm_t *));
+        }
+
         locked[j] = shm;
         k++;
     }

@@ -18,29 +18,36 @@
 /* Slots of a worker's cache of token digests: a power of two. */
 #define NGX_HTTP_TASKGW_DIGEST_SLOTS    128
 
+/* The hint of a digest that is not (known to be) one of the file's. */
+#define NGX_HTTP_TASKGW_NO_HINT         ((ngx_uint_t) -1)
+
 
 /*
  * A worker's memory of a token that was valid: a keyed hash of the token
  * (SipHash-2-4, 128 bits, under a key drawn at random in this process)
  * and the token's SHA-256 digest.  No token is kept, in any form that
- * gives it back; docs/security.md says why this is safe to hold.
+ * gives it back; docs/security.md says why this is safe to hold.  hint:
+ * where the token was among the file's tokens, for finding it there
+ * again without a search (only a hint: the digest there is compared).
  */
 typedef struct {
     uint64_t                    mac[2];
     u_char                      digest[NGX_HTTP_TASKGW_DIGEST_LEN];
+    ngx_uint_t                  hint;
     ngx_uint_t                  used;
 } ngx_http_taskgw_digest_slot_t;
 
 
-static void ngx_http_taskgw_token_digest(ngx_str_t *token, u_char *digest,
-    uint64_t *mac);
-static void ngx_http_taskgw_token_remember(uint64_t *mac, u_char *digest);
+static ngx_uint_t ngx_http_taskgw_token_digest(ngx_str_t *token,
+    u_char *digest, uint64_t *mac);
+static void ngx_http_taskgw_token_remember(uint64_t *mac, u_char *digest,
+    ngx_uint_t hint);
 static void ngx_http_taskgw_siphash128(uint64_t *key, u_char *p, size_t len,
     uint64_t *out);
 static ngx_uint_t ngx_http_taskgw_digest_eq(u_char *a, u_char *b);
 static void ngx_http_taskgw_sha256(u_char *p, size_t len, u_char *digest);
 static ngx_http_taskgw_token_t *ngx_http_taskgw_token_find(
-    ngx_array_t *tokens, u_char *digest);
+    ngx_array_t *tokens, u_char *digest, ngx_uint_t hint);
 static ngx_int_t ngx_http_taskgw_token_get(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_int_t ngx_http_taskgw_token_apply(ngx_http_request_t *r,
@@ -75,6 +82,7 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
     uint64_t                      mac[2];
     ngx_int_t                     rc;
     ngx_str_t                     token, fields[NGX_HTTP_TASKGW_TF_COUNT];
+    ngx_uint_t                    i, hint;
     const char                   *err;
     ngx_http_taskgw_token_t      *found;
     ngx_http_taskgw_loc_conf_t   *tlcf;
@@ -92,14 +100,20 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
                                           "no token");
     }
 
-    ngx_http_taskgw_token_digest(&token, ctx->digest, mac);
+    hint = ngx_http_taskgw_token_digest(&token, ctx->digest, mac);
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
 
-    found = ngx_http_taskgw_token_find(tmcf->tokens, ctx->digest);
+    found = ngx_http_taskgw_token_find(tmcf->tokens, ctx->digest, hint);
 
     if (found) {
-        ngx_http_taskgw_token_remember(mac, ctx->digest);
+        i = found - (ngx_http_taskgw_token_t *) tmcf->tokens->elts;
+
+        if (i != hint) {
+            /* not remembered yet, or not where the file has it now */
+            ngx_http_taskgw_token_remember(mac, ctx->digest, i);
+        }
+
         return ngx_http_taskgw_token_apply(r, ctx, found);
     }
 
@@ -145,7 +159,8 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
                                               NULL, "unusable token");
         }
 
-        ngx_http_taskgw_token_remember(mac, ctx->digest);
+        ngx_http_taskgw_token_remember(mac, ctx->digest,
+                                       NGX_HTTP_TASKGW_NO_HINT);
 
         return ngx_http_taskgw_token_apply(r, ctx, ctx->token);
 
@@ -184,10 +199,11 @@ ngx_http_taskgw_token_check(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
  * goes through the same checks as one just computed.  Slots are taken
  * only by tokens found valid, so a flood of random tokens cannot push the
  * valid ones out.  mac gets the keyed hash, for remembering the token
- * afterwards; both halves 0 when there is no cache.
+ * afterwards; both halves 0 when there is no cache.  Returns the hint of
+ * a remembered digest: where it was among the file's tokens.
  */
 
-static void
+static ngx_uint_t
 ngx_http_taskgw_token_digest(ngx_str_t *token, u_char *digest, uint64_t *mac)
 {
     ngx_http_taskgw_digest_slot_t  *s;
@@ -203,7 +219,7 @@ ngx_http_taskgw_token_digest(ngx_str_t *token, u_char *digest, uint64_t *mac)
 
     if (ngx_http_taskgw_digest_state != 1) {
         ngx_http_taskgw_sha256(token->data, token->len, digest);
-        return;
+        return NGX_HTTP_TASKGW_NO_HINT;
     }
 
     ngx_http_taskgw_siphash128(ngx_http_taskgw_digest_key, token->data,
@@ -215,17 +231,20 @@ ngx_http_taskgw_token_digest(ngx_str_t *token, u_char *digest, uint64_t *mac)
 
     if (s->used && ((s->mac[0] ^ mac[0]) | (s->mac[1] ^ mac[1])) == 0) {
         ngx_memcpy(digest, s->digest, NGX_HTTP_TASKGW_DIGEST_LEN);
-        return;
+        return s->hint;
     }
 
     ngx_http_taskgw_sha256(token->data, token->len, digest);
+
+    return NGX_HTTP_TASKGW_NO_HINT;
 }
 
 
 /* A token was valid: its digest is remembered under its keyed hash. */
 
 static void
-ngx_http_taskgw_token_remember(uint64_t *mac, u_char *digest)
+ngx_http_taskgw_token_remember(uint64_t *mac, u_char *digest,
+    ngx_uint_t hint)
 {
     ngx_http_taskgw_digest_slot_t  *s;
 
@@ -238,6 +257,7 @@ ngx_http_taskgw_token_remember(uint64_t *mac, u_char *digest)
     s->mac[0] = mac[0];
     s->mac[1] = mac[1];
     ngx_memcpy(s->digest, digest, NGX_HTTP_TASKGW_DIGEST_LEN);
+    s->hint = hint;
     s->used = 1;
 }
 
@@ -378,11 +398,15 @@ ngx_http_taskgw_sha256(u_char *p, size_t len, u_char *digest)
  * by digest, so this is a binary search, and its time depends on where
  * the presented token's digest falls among the stored digests: that
  * tells a caller something about SHA-256 values, nothing about a token.
- * The match itself is confirmed by a constant-time comparison.
+ * The match itself is confirmed by a constant-time comparison.  A
+ * remembered token is looked for first where it was (hint): the file's
+ * digests are distinct, so the same digest there is the same token, and
+ * the tokens of a reloaded file are searched again.
  */
 
 static ngx_http_taskgw_token_t *
-ngx_http_taskgw_token_find(ngx_array_t *tokens, u_char *digest)
+ngx_http_taskgw_token_find(ngx_array_t *tokens, u_char *digest,
+    ngx_uint_t hint)
 {
     ngx_int_t                 rc;
     ngx_uint_t                lo, hi, mid;
@@ -393,6 +417,13 @@ ngx_http_taskgw_token_find(ngx_array_t *tokens, u_char *digest)
     }
 
     t = tokens->elts;
+
+    if (hint < tokens->nelts
+        && ngx_http_taskgw_digest_eq(digest, t[hint].digest))
+    {
+        return &t[hint];
+    }
+
     lo = 0;
     hi = tokens->nelts;
 

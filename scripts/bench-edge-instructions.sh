@@ -16,7 +16,9 @@
 # checks themselves cost.  Redis is not counted.  Needs valgrind.
 # TASKGW_BENCH_MODULE: another build of the module (to compare two);
 # TASKGW_BENCH_CG: a directory where the callgrind profiles are kept
-# (plain.out, static.out, runtime.out, edge.out) for callgrind_annotate.
+# (plain.out, static.out, runtime.out, edge.out, plain-token.out, and the
+# runs of 2N as *-2n.out: the difference of the two is N requests) for
+# callgrind_annotate.
 #
 #   sh scripts/bench-edge-instructions.sh [N]
 set -u
@@ -129,7 +131,7 @@ measure() {
 # instructions of N requests to path [token], without start-up
 twice() {
     measure "$1" "$N" "${2:-}" "${3:-}";      a=$(cat "$DIR/ir")
-    measure "$1" $((N * 2)) "${2:-}";         b=$(cat "$DIR/ir")
+    measure "$1" $((N * 2)) "${2:-}" "${3:+$3-2n}"; b=$(cat "$DIR/ir")
     echo $((b - a))
 }
 
