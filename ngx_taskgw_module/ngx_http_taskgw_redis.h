@@ -68,5 +68,13 @@ ngx_uint_t ngx_http_taskgw_redis_reply_ok(redisReply *reply);
 void ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text);
 const u_char *ngx_http_taskgw_redis_enqueue_sha(void);
 
+/* taskgw_redis and taskgw_redis_backoff (ngx_http_taskgw_redis_conf.c) */
+char *ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_taskgw_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_taskgw_parse_redis_address(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *value);
+
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_H_INCLUDED_ */
