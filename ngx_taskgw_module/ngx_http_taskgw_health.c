@@ -77,7 +77,9 @@ ngx_http_taskgw_health_done(ngx_http_request_t *r, redisReply *reply)
 static ngx_int_t
 ngx_http_taskgw_health_send(ngx_http_request_t *r, ngx_uint_t up)
 {
-    ngx_str_t         *body;
+    u_char            *p, *last;
+    size_t             len;
+    ngx_str_t         *body, master;
     ngx_table_elt_t   *h;
 
     /* a probe must see the state of now, never a cached answer */
@@ -92,6 +94,30 @@ ngx_http_taskgw_health_send(ngx_http_request_t *r, ngx_uint_t up)
     ngx_str_set(&h->value, "no-store");
 
     body = up ? &ngx_http_taskgw_health_up : &ngx_http_taskgw_health_down;
+
+    /*
+     * With sentinel=, the master's address the link is on (or was on
+     * last) is added: "master":"host:port".  It is a numeric address
+     * with a port, nothing to escape.
+     */
+
+    ngx_http_taskgw_redis_master(&master, NULL);
+
+    if (master.len) {
+        len = body->len + sizeof(",\"master\":\"\"") - 1 + master.len;
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        last = ngx_sprintf(p, "%*s,\"master\":\"%V\"}",
+                           body->len - 1, body->data, &master);
+
+        return ngx_http_taskgw_send_json(r, up ? NGX_HTTP_OK
+                                               : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         NULL, p, last - p);
+    }
 
     return ngx_http_taskgw_send_json(r, up ? NGX_HTTP_OK
                                            : NGX_HTTP_SERVICE_UNAVAILABLE,

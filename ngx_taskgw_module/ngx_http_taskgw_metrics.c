@@ -309,7 +309,8 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
     uint64_t                       cum, n;
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
-    ngx_uint_t                     i, k, up;
+    ngx_str_t                      master;
+    ngx_uint_t                     i, k, up, switches;
     ngx_chain_t                    out;
     redisReply                    *q, *c;
     ngx_http_taskgw_jw_t           jw;
@@ -392,6 +393,26 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
         "from Redis (1) or could not (0).\n"
         "# TYPE taskgw_redis_up gauge\n"
         "taskgw_redis_up %ui\n", up);
+
+    if (tmcf->sentinels != NULL) {
+        ngx_http_taskgw_redis_master(&master, &switches);
+
+        ngx_http_taskgw_jw_printf(&jw,
+            "# HELP taskgw_redis_master The master the Redis link of the "
+            "worker process that answered is on, by address.\n"
+            "# TYPE taskgw_redis_master gauge\n");
+
+        if (master.len) {
+            ngx_http_taskgw_jw_printf(&jw,
+                "taskgw_redis_master{address=\"%V\"} 1\n", &master);
+        }
+
+        ngx_http_taskgw_jw_printf(&jw,
+            "# HELP taskgw_redis_master_switches_total Times the worker "
+            "process that answered found the master at a new address.\n"
+            "# TYPE taskgw_redis_master_switches_total counter\n"
+            "taskgw_redis_master_switches_total %ui\n", switches);
+    }
 
     if (up) {
         q = stats->element[1];

@@ -71,7 +71,7 @@ static ngx_str_t  ngx_http_taskgw_handler_names[] = {
 static ngx_command_t  ngx_http_taskgw_commands[] = {
 
     { ngx_string("taskgw_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_taskgw_redis_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

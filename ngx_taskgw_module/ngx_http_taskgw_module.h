@@ -83,6 +83,11 @@ typedef struct {
     ngx_str_t                   host;        /* numeric address or path */
     ngx_int_t                   port;        /* 0 for a unix socket */
     ngx_str_t                   password;    /* empty: no AUTH */
+
+    /* sentinel=: ngx_http_taskgw_sentinel_t; NULL for a plain address */
+    ngx_array_t                *sentinels;
+    ngx_str_t                   master;      /* master=, the master's name */
+    ngx_str_t                   sentinel_password;
     ngx_int_t                   db;          /* 0: no SELECT */
     ngx_msec_t                  timeout;     /* connect and per command */
     ngx_msec_t                  backoff_min; /* first reconnect delay */
@@ -100,6 +105,14 @@ typedef struct {
     size_t                      tokens_cache_size;
     struct ngx_http_taskgw_shm_s *token_cache;    /* of run-time tokens */
 } ngx_http_taskgw_main_conf_t;
+
+
+/* One sentinel of taskgw_redis sentinel=... */
+typedef struct {
+    ngx_str_t                   text;        /* as written, for logs */
+    ngx_str_t                   host;        /* numeric, null-terminated */
+    ngx_int_t                   port;
+} ngx_http_taskgw_sentinel_t;
 
 
 /* A rate as written, "10r/s" or "600r/m": n requests per period. */

@@ -145,6 +145,31 @@ ngx_http_taskgw_pubsub_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * The master moved (-READONLY on the command link, or +switch-master):
+ * the subscriber, on the same server, drops its connection and asks the
+ * sentinels again; its waiters are woken once it has subscribed again.
+ */
+
+void
+ngx_http_taskgw_pubsub_follow(const char *reason)
+{
+    ngx_http_taskgw_pubsub_t  *ps = &ngx_http_taskgw_pubsub;
+
+    if (ps->link.conf == NULL || !ps->started || ps->link.rc == NULL) {
+        return;
+    }
+
+    ps->subscribed = 0;
+
+    if (ps->keepalive.timer_set) {
+        ngx_del_timer(&ps->keepalive);
+    }
+
+    ngx_http_taskgw_redis_reset(&ps->link, reason);
+}
+
+
 /* ------------------------------------------------------------------ */
 /* Waiters                                                             */
 /* ------------------------------------------------------------------ */

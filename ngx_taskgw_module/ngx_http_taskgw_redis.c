@@ -4,7 +4,9 @@
  * hiredis matches replies to callbacks; the link formats and writes the
  * commands itself, from its own queue, on an ngx_connection_t.  Command
  * and connect timeouts are nginx timers; a broken link reconnects with
- * backoff and jitter.  Nothing here blocks.
+ * backoff and jitter.  Behind Redis Sentinel, each attempt first asks the
+ * sentinels where the master is, and a watcher listens to one of them for
+ * +switch-master.  Nothing here blocks.
  */
 
 
@@ -41,6 +43,11 @@ static void ngx_http_taskgw_redis_setup(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_cmd_t *cmd, char *name);
 static void ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac,
     void *reply, void *data);
+static ngx_int_t ngx_http_taskgw_redis_queue_setup_data(
+    ngx_http_taskgw_link_t *link, ngx_http_taskgw_redis_cmd_t *cmd,
+    redisCallbackFn *fn, void *data);
+#define ngx_http_taskgw_redis_queue_setup(link, cmd, fn)                    \
+    ngx_http_taskgw_redis_queue_setup_data(link, cmd, fn, NULL)
 static void ngx_http_taskgw_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_taskgw_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc);
@@ -49,9 +56,23 @@ static void ngx_http_taskgw_redis_add_read(void *data);
 static void ngx_http_taskgw_redis_del_read(void *data);
 static void ngx_http_taskgw_redis_del_write(void *data);
 static void ngx_http_taskgw_redis_cleanup(void *data);
+static void ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac,
+    void *reply, void *data);
+static ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr,
+    ngx_str_t *role);
+static void ngx_http_taskgw_redis_watch_up(ngx_http_taskgw_link_t *link);
+static void ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac,
+    void *reply, void *data);
 
 
 ngx_http_taskgw_link_t  ngx_http_taskgw_link;
+
+/*
+ * With sentinel=, every worker process also listens to one sentinel for
+ * +switch-master: a planned failover is followed at once, not only when
+ * the old master first refuses a write.
+ */
+static ngx_http_taskgw_link_t  ngx_http_taskgw_watch;
 
 
 ngx_int_t
@@ -65,6 +86,21 @@ ngx_http_taskgw_redis_init_process(ngx_cycle_t *cycle,
     link->name = "redis";
 
     ngx_http_taskgw_redis_connect(link);
+
+    if (tmcf->sentinels != NULL) {
+        link = &ngx_http_taskgw_watch;
+
+        ngx_http_taskgw_redis_link_init(link, cycle, tmcf);
+
+        link->name = "sentinel watcher";
+        link->watch = 1;
+        link->up = ngx_http_taskgw_redis_watch_up;
+
+        /* not the sentinel the links ask first, where there are two */
+        link->sentinel = tmcf->sentinels->nelts - 1;
+
+        ngx_http_taskgw_redis_connect(link);
+    }
 
     return NGX_OK;
 }
@@ -80,6 +116,7 @@ ngx_http_taskgw_redis_link_init(ngx_http_taskgw_link_t *link,
 
     link->conf = tmcf;
     link->log = cycle->log;
+    link->addr = tmcf->address;
     ngx_queue_init(&link->waiting);
 
     link->reconnect.handler = ngx_http_taskgw_redis_reconnect_handler;
@@ -98,6 +135,7 @@ void
 ngx_http_taskgw_redis_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_taskgw_redis_link_exit(&ngx_http_taskgw_link);
+    ngx_http_taskgw_redis_link_exit(&ngx_http_taskgw_watch);
 }
 
 
@@ -115,6 +153,28 @@ ngx_http_taskgw_redis_link_exit(ngx_http_taskgw_link_t *link)
     }
 
     ngx_http_taskgw_redis_reset(link, NULL);
+
+    /* between two sentinels nothing is connected, and some may wait */
+    ngx_http_taskgw_redis_flush(link, 1);
+}
+
+
+/*
+ * The master's address this worker's command link is on, "host:port";
+ * empty without sentinel= or before the sentinels answered.
+ */
+
+void
+ngx_http_taskgw_redis_master(ngx_str_t *addr, ngx_uint_t *switches)
+{
+    ngx_http_taskgw_link_t  *link = &ngx_http_taskgw_link;
+
+    addr->len = link->master_addr_len;
+    addr->data = link->master_addr;
+
+    if (switches) {
+        *switches = link->switches;
+    }
 }
 
 
@@ -150,22 +210,49 @@ void
 ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
 {
     u_char                        *host, db[NGX_INT_T_LEN];
+    ngx_int_t                      port;
     ngx_connection_t              *c;
     redisAsyncContext             *ac;
     ngx_http_taskgw_redis_cmd_t    cmd;
     ngx_http_taskgw_redis_conn_t  *rc;
+    ngx_http_taskgw_sentinel_t    *sn;
     ngx_http_taskgw_main_conf_t   *tmcf;
 
     tmcf = link->conf;
 
-    /* conf strings are null-terminated by the directive parser */
-    host = tmcf->host.data;
+    /*
+     * The one place that turns the configuration into an address: the
+     * configured one; with sentinel=, a sentinel (the watcher's, or to
+     * ask where the master is), then the address it gave.
+     */
 
-    if (tmcf->port == 0) {
+    if (tmcf->sentinels == NULL) {
+        /* conf strings are null-terminated by the directive parser */
+        host = tmcf->host.data;
+        port = tmcf->port;
+        link->addr = tmcf->address;
+
+    } else if (link->watch || !link->resolved) {
+        sn = tmcf->sentinels->elts;
+        sn = &sn[link->sentinel % tmcf->sentinels->nelts];
+
+        host = sn->host.data;
+        port = sn->port;
+        link->addr = sn->text;
+        link->asking = !link->watch;
+
+    } else {
+        host = link->master;
+        port = link->master_port;
+        link->addr.data = link->master_addr;
+        link->addr.len = link->master_addr_len;
+    }
+
+    if (port == 0) {
         ac = redisAsyncConnectUnix((const char *) host);
 
     } else {
-        ac = redisAsyncConnect((const char *) host, (int) tmcf->port);
+        ac = redisAsyncConnect((const char *) host, (int) port);
     }
 
     if (ac == NULL) {
@@ -222,6 +309,41 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
 
     ngx_add_timer(&link->connect_timer, tmcf->timeout);
 
+    if (link->asking || link->watch) {
+
+        if (tmcf->sentinel_password.len) {
+            cmd.argc = 0;
+            ngx_http_taskgw_redis_cmd_arg(&cmd, "AUTH", 4);
+            ngx_http_taskgw_redis_cmd_arg(&cmd, tmcf->sentinel_password.data,
+                                          tmcf->sentinel_password.len);
+            ngx_http_taskgw_redis_setup(link, &cmd, "AUTH");
+        }
+
+        if (link->watch) {
+            cmd.argc = 0;
+            ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
+            ngx_http_taskgw_redis_setup(link, &cmd, "PING");
+            return;
+        }
+
+        cmd.argc = 0;
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "SENTINEL", 8);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "get-master-addr-by-name", 23);
+        ngx_http_taskgw_redis_cmd_arg(&cmd, tmcf->master.data,
+                                      tmcf->master.len);
+
+        if (ngx_http_taskgw_redis_queue_setup(link, &cmd,
+                                        ngx_http_taskgw_redis_sentinel_reply)
+            == NGX_OK)
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                           "taskgw: %s link asks sentinel %V",
+                           link->name, &link->addr);
+        }
+
+        return;
+    }
+
     /* AUTH and SELECT go first on the wire, before any request's batch */
 
     if (tmcf->password.len) {
@@ -257,16 +379,27 @@ ngx_http_taskgw_redis_connect(ngx_http_taskgw_link_t *link)
         ngx_http_taskgw_redis_setup(link, &cmd, "SCRIPT LOAD");
     }
 
-    /* PING's reply says the link is usable: it comes after AUTH/SELECT */
+    /*
+     * PING's reply says the link is usable: it comes after AUTH/SELECT.
+     * A master named by the sentinels must also say it is one (ROLE):
+     * a sentinel's answer can be out of date.
+     */
 
     cmd.argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
-    ngx_http_taskgw_redis_setup(link, &cmd, "PING");
+
+    if (tmcf->sentinels) {
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "ROLE", 4);
+        ngx_http_taskgw_redis_setup(link, &cmd, "ROLE");
+
+    } else {
+        ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
+        ngx_http_taskgw_redis_setup(link, &cmd, "PING");
+    }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, link->log, 0,
                    "taskgw: %s link %s to %V", link->name,
                    ngx_http_taskgw_redis_state_name(link->state),
-                   &tmcf->address);
+                   &link->addr);
 }
 
 
@@ -306,16 +439,64 @@ ngx_http_taskgw_redis_backoff(ngx_http_taskgw_main_conf_t *tmcf,
 static void
 ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
 {
-    ngx_msec_t  delay;
+    u_char      *p;
+    ngx_msec_t   delay;
+
+    static u_char  none[256];
 
     if (link->connect_timer.timer_set) {
         ngx_del_timer(&link->connect_timer);
     }
 
+    if (link->asking) {
+        /* a sentinel failed or does not know the master: the next one */
+
+        link->asking = 0;
+        link->sentinel++;
+
+        if (reason) {
+            ngx_log_error(NGX_LOG_INFO, link->log, 0,
+                          "taskgw: %s: sentinel %V: %s",
+                          link->name, &link->addr, reason);
+        }
+
+        if (++link->asked < link->conf->sentinels->nelts
+            && !link->exiting && !ngx_exiting && !ngx_terminate)
+        {
+            /* still CONNECTING: the batches wait on, within their time */
+
+            if (link->reconnect.timer_set) {
+                ngx_del_timer(&link->reconnect);
+            }
+
+            ngx_add_timer(&link->reconnect, 1);
+            return;
+        }
+
+        link->asked = 0;
+
+        if (reason) {
+            p = ngx_snprintf(none, sizeof(none) - 1,
+                             "no sentinel gave the address of master "
+                             "\"%V\" (the last: %s)",
+                             &link->conf->master, reason);
+            *p = '\0';
+            reason = (char *) none;
+        }
+
+        ngx_str_set(&link->addr, "sentinels");
+
+    } else if (link->watch) {
+        link->sentinel++;
+    }
+
+    /* with sentinel=, every new attempt asks where the master is */
+    link->resolved = 0;
+
     if (reason && !link->reported) {
         ngx_log_error(NGX_LOG_ERR, link->log, 0,
                       "taskgw: %s %V %s: %s", link->name,
-                      &link->conf->address,
+                      &link->addr,
                       link->state == NGX_HTTP_TASKGW_LINK_UP
                           ? "link lost" : "unreachable",
                       reason);
@@ -324,7 +505,7 @@ ngx_http_taskgw_redis_down(ngx_http_taskgw_link_t *link, const char *reason)
     } else if (reason) {
         ngx_log_error(NGX_LOG_INFO, link->log, 0,
                       "taskgw: %s %V still unreachable: %s",
-                      link->name, &link->conf->address, reason);
+                      link->name, &link->addr, reason);
     }
 
     link->state = NGX_HTTP_TASKGW_LINK_DOWN;
@@ -467,26 +648,36 @@ static void
 ngx_http_taskgw_redis_setup(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_cmd_t *cmd, char *name)
 {
+    (void) ngx_http_taskgw_redis_queue_setup_data(link, cmd,
+                                           ngx_http_taskgw_redis_setup_reply,
+                                           name);
+}
+
+
+static ngx_int_t
+ngx_http_taskgw_redis_queue_setup_data(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_cmd_t *cmd, redisCallbackFn *fn, void *data)
+{
     ngx_chain_t  *out;
 
     if (link->rc == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     out = ngx_http_taskgw_redis_format(cmd, 1, link->log);
 
     if (out == NULL) {
         ngx_http_taskgw_redis_reset(link, "out of memory");
-        return;
+        return NGX_ERROR;
     }
 
-    if (ngx_http_taskgw_redis_queue(link->rc, out,
-                                    ngx_http_taskgw_redis_setup_reply, name)
-        != NGX_OK)
-    {
+    if (ngx_http_taskgw_redis_queue(link->rc, out, fn, data) != NGX_OK) {
         ngx_http_taskgw_redis_free_out(out);
         ngx_http_taskgw_redis_reset(link, "command queue failed");
+        return NGX_ERROR;
     }
+
+    return NGX_OK;
 }
 
 
@@ -502,6 +693,7 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
     void *data)
 {
     redisReply                    *rr = reply;
+    ngx_str_t                      role;
     ngx_http_taskgw_link_t        *link;
     ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
 
@@ -533,7 +725,22 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    if (ngx_strcmp((char *) data, "PING") != 0) {
+    if (ngx_strcmp((char *) data, "ROLE") == 0
+        && ngx_http_taskgw_redis_role(rr, &role) != NGX_OK)
+    {
+        p = ngx_snprintf(reason, sizeof(reason) - 1,
+                         "is not a master (ROLE says \"%V\"): the "
+                         "sentinels are asked again", &role);
+        *p = '\0';
+
+        ngx_http_taskgw_redis_detach(rc, (char *) reason);
+        redisAsyncFree(ac);
+        return;
+    }
+
+    if (ngx_strcmp((char *) data, "PING") != 0
+        && ngx_strcmp((char *) data, "ROLE") != 0)
+    {
         return;
     }
 
@@ -544,7 +751,7 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
     if (link->reported) {
         ngx_log_error(NGX_LOG_NOTICE, link->log, 0,
                       "taskgw: %s %V link up again after %ui failed "
-                      "attempts", link->name, &link->conf->address,
+                      "attempts", link->name, &link->addr,
                       link->failures);
     }
 
@@ -819,6 +1026,351 @@ ngx_http_taskgw_redis_cleanup(void *data)
     if (rc->busy == 0) {
         ngx_free(rc);
     }
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Sentinels                                                           */
+/* ------------------------------------------------------------------ */
+
+
+/*
+ * A sentinel's answer to SENTINEL get-master-addr-by-name: the master's
+ * host and port, or nil when it does not know the name.  With an address
+ * the sentinel's connection is let go and the master's starts at once
+ * (the link stays CONNECTING, batches keep waiting); anything else fails
+ * this sentinel, and the next one is asked.
+ */
+
+static void
+ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    redisReply                    *rr = reply;
+    ngx_int_t                      port;
+    ngx_uint_t                     i;
+    ngx_http_taskgw_link_t        *link;
+    ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
+
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   level, found;
+    u_char       addr[NGX_SOCKADDR_STRLEN + sizeof(":65535")];
+
+    static u_char  reason[256];
+
+    if (rr == NULL) {
+        if (rc) {
+            ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
+        }
+
+        return;
+    }
+
+    link = rc->link;
+
+    if (link->rc != rc || !link->asking) {
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+        p = ngx_snprintf(reason, sizeof(reason) - 1, "SENTINEL failed: %*s",
+                         (size_t) rr->len, rr->str);
+        goto failed;
+    }
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 2
+        || rr->element[0]->type != REDIS_REPLY_STRING
+        || rr->element[1]->type != REDIS_REPLY_STRING)
+    {
+        p = ngx_snprintf(reason, sizeof(reason) - 1,
+                         "does not know master \"%V\"",
+                         &link->conf->master);
+        goto failed;
+    }
+
+    len = rr->element[0]->len;
+    port = ngx_atoi((u_char *) rr->element[1]->str, rr->element[1]->len);
+
+    for (i = 0; i < len; i++) {
+        if (rr->element[0]->str[i] <= ' ' || rr->element[0]->str[i] == 0x7f) {
+            break;
+        }
+    }
+
+    if (len == 0 || len > NGX_SOCKADDR_STRLEN || i != len
+        || port < 1 || port > 65535)
+    {
+        p = ngx_snprintf(reason, sizeof(reason) - 1,
+                         "gave an invalid address for master \"%V\"",
+                         &link->conf->master);
+        goto failed;
+    }
+
+    p = ngx_snprintf(addr, sizeof(addr), "%*s:%i",
+                     len, rr->element[0]->str, port);
+
+    /* the command link logs at warn (a move) or notice: once per worker */
+    level = link->up ? NGX_LOG_INFO : NGX_LOG_WARN;
+    found = link->up ? NGX_LOG_INFO : NGX_LOG_NOTICE;
+
+    if (link->master_addr_len != 0
+        && ((size_t) (p - addr) != link->master_addr_len
+            || ngx_memcmp(addr, link->master_addr, p - addr) != 0))
+    {
+        /* logged once per switch: by the command link */
+        ngx_log_error(level, link->log, 0,
+                      "taskgw: %s: master \"%V\" moved from %*s to %*s "
+                      "(sentinel %V)", link->name, &link->conf->master,
+                      link->master_addr_len, link->master_addr,
+                      (size_t) (p - addr), addr, &link->addr);
+        link->switches++;
+
+    } else if (link->master_addr_len == 0) {
+        ngx_log_error(found, link->log, 0,
+                      "taskgw: %s: master \"%V\" is at %*s (sentinel %V)",
+                      link->name, &link->conf->master, (size_t) (p - addr),
+                      addr, &link->addr);
+    }
+
+    link->master_addr_len = p - addr;
+    ngx_memcpy(link->master_addr, addr, link->master_addr_len);
+
+    ngx_memcpy(link->master, rr->element[0]->str, len);
+    link->master[len] = '\0';
+    link->master_port = port;
+
+    link->resolved = 1;
+    link->asking = 0;
+    link->asked = 0;
+
+    /* the sentinel is done with; the master's connection follows at once */
+
+    if (link->connect_timer.timer_set) {
+        ngx_del_timer(&link->connect_timer);
+    }
+
+    link->rc = NULL;
+    link->closing = rc;
+
+    /* inside this callback: hiredis frees the context after it */
+    redisAsyncFree(ac);
+
+    if (link->reconnect.timer_set) {
+        ngx_del_timer(&link->reconnect);
+    }
+
+    ngx_add_timer(&link->reconnect, 1);
+
+    return;
+
+failed:
+
+    *p = '\0';
+
+    ngx_http_taskgw_redis_detach(rc, (char *) reason);
+    redisAsyncFree(ac);
+}
+
+
+/*
+ * ROLE's reply of a master: an array whose first element is "master".
+ * role is set to what it said instead (at most 32 bytes), for the log.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_redis_role(redisReply *rr, ngx_str_t *role)
+{
+    ngx_str_set(role, "?");
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements == 0
+        || (rr->element[0]->type != REDIS_REPLY_STRING
+            && rr->element[0]->type != REDIS_REPLY_STATUS))
+    {
+        return NGX_ERROR;
+    }
+
+    role->data = (u_char *) rr->element[0]->str;
+    role->len = ngx_min(rr->element[0]->len, 32);
+
+    if (rr->element[0]->len == 6
+        && ngx_strncmp(rr->element[0]->str, "master", 6) == 0)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * Whether a reply (or, for EXEC, one of its replies) is -READONLY: the
+ * server the link is on became a replica and did not store the write.
+ */
+
+ngx_uint_t
+ngx_http_taskgw_redis_is_readonly(redisReply *reply)
+{
+    size_t  i;
+
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements; i++) {
+            if (ngx_http_taskgw_redis_is_readonly(reply->element[i])) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    return reply->type == REDIS_REPLY_ERROR && reply->len >= 8
+           && ngx_strncmp(reply->str, "READONLY", 8) == 0;
+}
+
+
+/*
+ * The server of the link answered -READONLY: it is a replica now.  The
+ * link is reset (every request in flight gets 503) and asks the sentinels
+ * again, and so does the subscriber, which is on the same server.
+ */
+
+void
+ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc)
+{
+    ngx_http_taskgw_link_t  *link = rc->link;
+
+    if (link->rc != rc) {
+        return;
+    }
+
+    ngx_http_taskgw_redis_reset(link, "it answered READONLY: not a master "
+                                      "any more");
+
+    ngx_http_taskgw_pubsub_follow("the master moved (READONLY)");
+}
+
+
+/* The watcher is UP: it subscribes to the sentinel's +switch-master. */
+
+static void
+ngx_http_taskgw_redis_watch_up(ngx_http_taskgw_link_t *link)
+{
+    ngx_http_taskgw_redis_cmd_t  cmd;
+
+    cmd.argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "SUBSCRIBE", 9);
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "+switch-master", 14);
+
+    (void) ngx_http_taskgw_redis_queue_setup(link, &cmd,
+                                       ngx_http_taskgw_redis_watch_message);
+}
+
+
+/*
+ * +switch-master "NAME old-host old-port new-host new-port": for our
+ * master, the command link and the subscriber drop their connection and
+ * ask the sentinels again (a request in flight gets 503), unless the
+ * command link already is on the new address.
+ */
+
+static void
+ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    redisReply                    *rr = reply, *msg;
+    ngx_str_t                      name, rest;
+    ngx_http_taskgw_link_t        *link, *cl;
+    ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
+
+    u_char  *p, *last, *sp;
+    u_char   to[NGX_SOCKADDR_STRLEN + sizeof(":65535")];
+
+    if (rr == NULL) {
+        if (rc) {
+            ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
+        }
+
+        return;
+    }
+
+    if (rc == NULL || rc->link->rc != rc) {
+        return;
+    }
+
+    link = rc->link;
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+        ngx_http_taskgw_redis_reset(link, "SUBSCRIBE failed");
+        return;
+    }
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
+        || rr->element[0]->type != REDIS_REPLY_STRING
+        || rr->element[2]->type != REDIS_REPLY_STRING
+        || rr->element[0]->len != 7
+        || ngx_strncmp(rr->element[0]->str, "message", 7) != 0)
+    {
+        return;
+    }
+
+    msg = rr->element[2];
+    p = (u_char *) msg->str;
+    last = p + msg->len;
+
+    sp = ngx_strlchr(p, last, ' ');
+    if (sp == NULL) {
+        return;
+    }
+
+    name.data = p;
+    name.len = sp - p;
+
+    if (name.len != link->conf->master.len
+        || ngx_strncmp(name.data, link->conf->master.data, name.len) != 0)
+    {
+        return;
+    }
+
+    rest.data = sp + 1;
+    rest.len = last - rest.data;
+
+    /* the new address: the last two words, "host port" */
+
+    sp = NULL;
+
+    for (p = last; p > rest.data; p--) {
+        if (p[-1] == ' ') {
+            if (sp != NULL) {
+                break;
+            }
+
+            sp = p - 1;
+        }
+    }
+
+    if (sp == NULL || (size_t) (last - p) >= sizeof(to)) {
+        return;
+    }
+
+    ngx_memcpy(to, p, last - p);
+    to[sp - p] = ':';
+
+    ngx_log_error(NGX_LOG_INFO, link->log, 0,
+                  "taskgw: sentinel %V: +switch-master %V", &link->addr,
+                  &rest);
+
+    cl = &ngx_http_taskgw_link;
+
+    if (cl->state == NGX_HTTP_TASKGW_LINK_UP
+        && cl->master_addr_len == (size_t) (last - p)
+        && ngx_memcmp(cl->master_addr, to, last - p) == 0)
+    {
+        /* the link already follows (a READONLY came first) */
+        return;
+    }
+
+    ngx_http_taskgw_redis_reset(cl, "the sentinels switched the master");
+    ngx_http_taskgw_pubsub_follow("the sentinels switched the master");
 }
 
 

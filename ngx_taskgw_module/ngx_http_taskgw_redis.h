@@ -67,6 +67,7 @@ ngx_int_t ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
 ngx_uint_t ngx_http_taskgw_redis_reply_ok(redisReply *reply);
 void ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text);
 const u_char *ngx_http_taskgw_redis_enqueue_sha(void);
+void ngx_http_taskgw_redis_master(ngx_str_t *addr, ngx_uint_t *switches);
 
 /* taskgw_redis and taskgw_redis_backoff (ngx_http_taskgw_redis_conf.c) */
 char *ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,

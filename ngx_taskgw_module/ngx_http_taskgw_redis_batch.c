@@ -166,8 +166,13 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
         ngx_http_taskgw_redis_connect(link);
     }
 
-    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN || link->rc == NULL
-        || (link->rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    /* between two sentinels (sentinel=) a connecting link has no rc */
+
+    if (link->state == NGX_HTTP_TASKGW_LINK_DOWN
+        || (link->rc == NULL
+            && link->state != NGX_HTTP_TASKGW_LINK_CONNECTING)
+        || (link->rc != NULL
+            && (link->rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))))
     {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "taskgw: redis link %s, not sending",
@@ -364,6 +369,15 @@ ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply, void *data)
 
     if (reply == NULL) {
         ngx_http_taskgw_redis_detach(rc, ngx_http_taskgw_redis_error(ac));
+
+    } else if (ngx_http_taskgw_redis_is_readonly(reply)) {
+        /*
+         * A replica now: the write was not stored.  The request gets 503
+         * like one that lost the link, and the link asks again where the
+         * master is.
+         */
+        ngx_http_taskgw_redis_readonly(rc);
+        reply = NULL;
     }
 
     if (data) {
@@ -433,6 +447,18 @@ ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
 
     static u_char  reason[sizeof("did not answer within  ms")
                           + NGX_INT_T_LEN];
+
+    if (op->waiting) {
+        /*
+         * Never sent: the link is still connecting (or asking one
+         * sentinel after another).  The request gets 503; the link's own
+         * connect timer bounds each attempt.
+         */
+        ngx_queue_remove(&op->queue);
+        op->waiting = 0;
+        ngx_http_taskgw_redis_op_finish(op, NULL);
+        return;
+    }
 
     idle = ngx_current_msec - link->progress;
 

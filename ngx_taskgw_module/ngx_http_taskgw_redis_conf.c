@@ -12,10 +12,21 @@
 #include "ngx_http_taskgw_redis.h"
 
 
+static ngx_int_t ngx_http_taskgw_parse_sentinels(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *arg, ngx_str_t *list);
+static ngx_int_t ngx_http_taskgw_parse_master(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *arg, ngx_str_t *name);
+
+
 /*
  * taskgw_redis host:port|unix:/path [password=S] [db=N];
- * The host is resolved here, at configuration time, so that the worker
+ * taskgw_redis sentinel=host:port[,host:port...] master=NAME [password=S]
+ *     [db=N] [sentinel_password=S];
+ *
+ * Hosts are resolved here, at configuration time, so that the worker
  * processes only ever connect to a numeric address and never wait on DNS.
+ * With sentinel= the link asks the sentinels where the master NAME is
+ * (ngx_http_taskgw_redis.c); password= and db= apply to the master.
  */
 
 char *
@@ -24,7 +35,7 @@ ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_taskgw_main_conf_t *tmcf = conf;
 
-    ngx_str_t   *value, s;
+    ngx_str_t   *value, s, *address, *sentinels, *master;
     ngx_int_t    db;
     ngx_uint_t   i;
 
@@ -34,7 +45,11 @@ ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    address = NULL;
+    sentinels = NULL;
+    master = NULL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             s.len = value[i].len - 9;
@@ -51,6 +66,24 @@ ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             }
 
             tmcf->password = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password=", 18) == 0) {
+            s.len = value[i].len - 18;
+            s.data = value[i].data + 18;
+
+            if (tmcf->sentinel_password.data != NULL) {
+                goto duplicate;
+            }
+
+            if (s.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty password in \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            tmcf->sentinel_password = s;
             continue;
         }
 
@@ -72,14 +105,97 @@ ngx_http_taskgw_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
+            if (sentinels != NULL) {
+                goto duplicate;
+            }
+
+            sentinels = &value[i];
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            if (master != NULL) {
+                goto duplicate;
+            }
+
+            master = &value[i];
+            continue;
+        }
+
+        if (i == 1) {
+            address = &value[i];
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_taskgw_parse_redis_address(cf, tmcf, &value[1]) != NGX_OK) {
+    if (address != NULL && sentinels != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "a redis address \"%V\" and \"%V\" cannot be "
+                           "combined: give one of them", address, sentinels);
         return NGX_CONF_ERROR;
     }
+
+    if (sentinels == NULL) {
+        if (master != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" needs \"sentinel=\": the sentinels "
+                               "that know the master", master);
+            return NGX_CONF_ERROR;
+        }
+
+        if (tmcf->sentinel_password.data != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sentinel_password=\" needs "
+                               "\"sentinel=\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (address == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no redis address: give an address or "
+                               "\"sentinel=\" and \"master=\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_taskgw_parse_redis_address(cf, tmcf, address)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (master == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs \"master=\": the name the "
+                           "sentinels know the master by", sentinels);
+        return NGX_CONF_ERROR;
+    }
+
+    s.len = sentinels->len - 9;
+    s.data = sentinels->data + 9;
+
+    if (ngx_http_taskgw_parse_sentinels(cf, tmcf, sentinels, &s) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    s.len = master->len - 7;
+    s.data = master->data + 7;
+
+    if (ngx_http_taskgw_parse_master(cf, tmcf, master, &s) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the link learns the master's address from the sentinels */
+    tmcf->address = tmcf->master;
+    ngx_str_null(&tmcf->host);
+    tmcf->port = 0;
 
     return NGX_CONF_OK;
 
@@ -88,6 +204,135 @@ duplicate:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "duplicate parameter \"%V\"", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/* sentinel=host:port,host:port,...: numeric TCP addresses only */
+
+static ngx_int_t
+ngx_http_taskgw_parse_sentinels(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *arg, ngx_str_t *list)
+{
+    u_char                      *p, *last, *comma;
+    size_t                       len;
+    ngx_url_t                    u;
+    ngx_http_taskgw_sentinel_t  *sn;
+
+    if (list->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty list of sentinels in \"%V\"", arg);
+        return NGX_ERROR;
+    }
+
+    tmcf->sentinels = ngx_array_create(cf->pool, 3,
+                                       sizeof(ngx_http_taskgw_sentinel_t));
+    if (tmcf->sentinels == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = list->data;
+    last = list->data + list->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma == p) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty sentinel address in \"%V\"", arg);
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url.data = p;
+        u.url.len = comma - p;
+        u.default_port = 26379;
+
+        if (u.url.len >= 5 && ngx_strncasecmp(p, (u_char *) "unix:", 5) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "sentinel address \"%V\" is not host:port",
+                               &u.url);
+            return NGX_ERROR;
+        }
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0
+            || u.no_port || u.uri.len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in sentinel address \"%V\"",
+                               u.err ? u.err
+                                     : (u.no_port ? "no port"
+                                                  : "invalid value"),
+                               &u.url);
+            return NGX_ERROR;
+        }
+
+        sn = ngx_array_push(tmcf->sentinels);
+        if (sn == NULL) {
+            return NGX_ERROR;
+        }
+
+        sn->text = u.url;
+        sn->port = u.port;
+
+        sn->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (sn->host.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                            sn->host.data, NGX_SOCKADDR_STRLEN, 0);
+        sn->host.data[len] = '\0';
+        sn->host.len = len;
+
+        if (comma == last) {
+            break;
+        }
+
+        p = comma + 1;
+
+        if (p == last) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty sentinel address in \"%V\"", arg);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* master=NAME: what the sentinels call it; printable, without spaces */
+
+static ngx_int_t
+ngx_http_taskgw_parse_master(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf, ngx_str_t *arg, ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > 255) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid master name in \"%V\" (1 to 255 "
+                           "characters)", arg);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        if (name->data[i] <= ' ' || name->data[i] == 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid master name in \"%V\" (no spaces "
+                               "or control characters)", arg);
+            return NGX_ERROR;
+        }
+    }
+
+    tmcf->master = *name;
+
+    return NGX_OK;
 }
 
 

@@ -24,6 +24,12 @@
  * timeout or disconnect.  Request batches are written only while UP, so
  * none can run before AUTH and SELECT took effect; batches that arrive
  * while CONNECTING wait in the link's queue.
+ *
+ * With sentinel=, CONNECTING starts with asking: rc is a connection to a
+ * sentinel (SENTINEL get-master-addr-by-name), then for a moment none at
+ * all, then the master's, confirmed with ROLE instead of PING.  A
+ * sentinel that fails hands over to the next one without a backoff
+ * delay; a round in which none answered is one failed attempt.
  */
 typedef enum {
     NGX_HTTP_TASKGW_LINK_DOWN = 0,
@@ -90,8 +96,29 @@ struct ngx_http_taskgw_link_s {
     ngx_uint_t                     heard;      /* read events so far: a
                                                   change is a sign of life */
     ngx_queue_t                    waiting;    /* ops held while CONNECTING */
+
+    /*
+     * Where the link connects (or is connected): the configured address,
+     * or with sentinel= the sentinel being asked and then the master's
+     * address it gave, "host:port".  For logs, health and metrics.
+     */
+    ngx_str_t                      addr;
+    u_char                         master[NGX_SOCKADDR_STRLEN + 1];
+    ngx_int_t                      master_port;
+    u_char                         master_addr[NGX_SOCKADDR_STRLEN
+                                               + sizeof(":65535")];
+    size_t                         master_addr_len;
+    ngx_uint_t                     sentinel;   /* the one asked next */
+    ngx_uint_t                     asked;      /* asked in this round */
+    ngx_uint_t                     switches;   /* master addresses moved */
+
     unsigned                       exiting:1;
     unsigned                       reported:1; /* this outage is logged */
+    unsigned                       asking:1;   /* rc is on a sentinel, asking
+                                                  for the master */
+    unsigned                       resolved:1; /* master[] is the answer of
+                                                  this attempt */
+    unsigned                       watch:1;    /* the sentinel watcher */
 };
 
 
@@ -134,6 +161,9 @@ ngx_int_t ngx_http_taskgw_redis_queue(
     void *data);
 void ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
     ngx_chain_t *out);
+void ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc);
+ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
+void ngx_http_taskgw_pubsub_follow(const char *reason);
 void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
     ngx_uint_t fail);
 
