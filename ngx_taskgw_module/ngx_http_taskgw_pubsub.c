@@ -156,7 +156,9 @@ ngx_http_taskgw_pubsub_follow(const char *reason)
 {
     ngx_http_taskgw_pubsub_t  *ps = &ngx_http_taskgw_pubsub;
 
-    if (ps->link.conf == NULL || !ps->started || ps->link.rc == NULL) {
+    if (ps->link.conf == NULL || !ps->started || ps->link.rc == NULL
+        || ps->link.asking)
+    {
         return;
     }
 

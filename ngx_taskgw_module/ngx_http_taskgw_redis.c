@@ -1369,7 +1369,12 @@ ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    ngx_http_taskgw_redis_reset(cl, "the sentinels switched the master");
+    /* a link still asking the sentinels checks their answer with ROLE */
+
+    if (!cl->asking) {
+        ngx_http_taskgw_redis_reset(cl, "the sentinels switched the master");
+    }
+
     ngx_http_taskgw_pubsub_follow("the sentinels switched the master");
 }
 

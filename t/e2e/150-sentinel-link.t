@@ -301,6 +301,16 @@ is($h->{json} && $h->{json}{master}, "127.0.0.1:$p1",
    'health names the promoted master');
 is($s->nginx_pid, $nginx_pid, 'still the same nginx');
 
+# === TEST 7: a graceful reload is not held up by the sentinel connections
+# (the watcher's and the links' timers are cancelable), and the new
+# workers find the master again
+my @old = $s->reload_nginx;
+ok(wait_for(sub { !grep { kill 0, $_ } @old }, 15),
+   'reload: the old worker exits promptly');
+($st, $odd, $res) = until_202(15);
+is($res->{status}, 202, 'after the reload: 202') or diag "statuses: @$st";
+ok(stored_on($p1, $res), 'after the reload: on the master');
+
 my @alerts = $s->error_log_alerts;
 is(scalar @alerts, 0, 'no alerts or worse in the error log')
     or diag join "\n", @alerts;
