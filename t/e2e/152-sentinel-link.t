@@ -152,7 +152,8 @@ is(scalar @bad, 0, 'during the failover: only 202 or 503')
 my @ok = grep { $_->{status} == 202 } @during;
 my $lost = grep { !stored_on($p2, $_) } @ok;
 diag("planned failover: $lost of " . scalar(@ok) . " 202s during the "
-     . "switch are not on the new master (no taskgw_redis_wait)");
+     . "switch are not on the new master (no taskgw_redis_wait); "
+     . scalar(grep { $_->{status} == 503 } @during) . " 503s");
 
 ($st, $odd, $res) = until_202(20);
 is($res->{status}, 202, 'after the failover: 202 without reload')
@@ -247,6 +248,9 @@ ok($switched, 'the sentinels promoted the old primary') or diag $ha->report;
 is($ha->wait_switched($p2), $p1, 'every sentinel agrees');
 ok(scalar(grep { $_->{status} == 503 } @during) > 0,
    'while the master is gone: 503');
+diag("kill -9: " . scalar(grep { $_->{status} == 503 } @during) . " 503s, "
+     . scalar(grep { $_->{status} == 202 } @during) . " 202s until every "
+     . "sentinel named the promoted master");
 @bad = grep { $_->{status} != 503 && $_->{status} != 202 } @during;
 is(scalar @bad, 0, 'only 202 or 503 meanwhile')
     or diag explain [ map { $_->{status} } @bad ];
