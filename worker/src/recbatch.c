@@ -57,17 +57,36 @@ tgw_recbatch_grow(tgw_recbatch_t *b, size_t more)
 }
 
 
+/* Appends the decimal digits of v (no snprintf: this runs for every
+ * argument of every task). */
+static size_t
+tgw_recbatch_digits(char *p, size_t v)
+{
+    char    tmp[24];
+    size_t  n = 0, i;
+
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++) {
+        p[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+
 /* Appends one bulk string ("$<len>\r\n<bytes>\r\n"). */
 static int
 tgw_recbatch_arg(tgw_recbatch_t *b, const char *s, size_t len)
 {
-    int n;
-
     if (tgw_recbatch_grow(b, len + 32) != 0) {
         return -1;
     }
-    n = snprintf(b->buf + b->len, 32, "$%zu\r\n", len);
-    b->len += (size_t) n;
+    b->buf[b->len++] = '$';
+    b->len += tgw_recbatch_digits(b->buf + b->len, len);
+    b->buf[b->len++] = '\r';
+    b->buf[b->len++] = '\n';
     memcpy(b->buf + b->len, s, len);
     b->len += len;
     b->buf[b->len++] = '\r';
@@ -81,9 +100,8 @@ static int
 tgw_recbatch_num(tgw_recbatch_t *b, size_t v)
 {
     char num[24];
-    int  n = snprintf(num, sizeof(num), "%zu", v);
 
-    return tgw_recbatch_arg(b, num, (size_t) n);
+    return tgw_recbatch_arg(b, num, tgw_recbatch_digits(num, v));
 }
 
 
