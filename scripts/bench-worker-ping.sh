@@ -10,7 +10,9 @@
 # runs count too, and their time is inside the script's), Redis CPU per
 # task (the sum of every command's usec / N, so a script's inner commands
 # count twice), the mean time of one EVAL/EVALSHA call, and the bytes
-# Redis received per task (INFO stats total_net_input_bytes).
+# Redis received per task (INFO stats total_net_input_bytes), and the CPU
+# time (user + system, from /proc/PID/stat) the worker and redis-server
+# spent per task over the timed part.  WORKER=path runs another build.
 #
 #   sh scripts/bench-worker-ping.sh [tasks] [concurrency...]
 #   sh scripts/bench-worker-ping.sh 20000 16 64
