@@ -11,10 +11,11 @@
 #include "tgw_lua.h"
 
 /* A call sent: whose callbacks its reply goes to. */
-typedef struct {
-    int                 n;
-    tgw_recbatch_item_t items[];
-} tgw_recbatch_call_t;
+struct tgw_recbatch_call_s {
+    tgw_recbatch_call_t *next;      /* on the list of calls that failed */
+    int                  n;
+    tgw_recbatch_item_t  items[];
+};
 
 
 static void tgw_recbatch_on_check(uv_check_t *h);
@@ -127,8 +128,9 @@ tgw_recbatch_reply(tgw_rconn_t *rc, redisReply *r, void *data)
 }
 
 
+/* Forgets what was collected (sent or parked). */
 static void
-tgw_recbatch_reset(tgw_recbatch_t *b)
+tgw_recbatch_empty(tgw_recbatch_t *b)
 {
     b->n = 0;
     b->len = 0;
@@ -139,16 +141,36 @@ tgw_recbatch_reset(tgw_recbatch_t *b)
         b->buf = NULL;
         b->size = 0;
     }
-    if (b->active) {
-        uv_check_stop(&b->check);
-        uv_idle_stop(&b->idle);
-        b->active = 0;
+}
+
+
+/* A call that could not go out while a task was being added: answered
+ * (NULL) from the loop's handlers, never inside tgw_recbatch_add(), whose
+ * caller is still busy with its own task. */
+static void
+tgw_recbatch_park(tgw_recbatch_t *b, tgw_recbatch_call_t *call)
+{
+    call->next = b->failed;
+    b->failed = call;
+}
+
+
+/* Answers the parked calls (NULL: their tasks stall and try again). */
+static void
+tgw_recbatch_unpark(tgw_recbatch_t *b)
+{
+    tgw_recbatch_call_t *call;
+
+    while ((call = b->failed) != NULL) {
+        b->failed = call->next;
+        tgw_recbatch_reply(b->rc, NULL, call);
     }
 }
 
 
-void
-tgw_recbatch_flush(tgw_recbatch_t *b)
+/* Sends what is collected as one call; from_add: a failure is parked. */
+static void
+tgw_recbatch_send(tgw_recbatch_t *b, int from_add)
 {
     tgw_recbatch_call_t *call;
     const char          *sha;
@@ -158,7 +180,6 @@ tgw_recbatch_flush(tgw_recbatch_t *b)
 
     n = b->n;
     if (n == 0) {
-        tgw_recbatch_reset(b);
         return;
     }
     call = malloc(sizeof(*call) + (size_t) n * sizeof(call->items[0]));
@@ -175,9 +196,23 @@ tgw_recbatch_flush(tgw_recbatch_t *b)
         /* no memory: every task fails this step and tries again */
         tgw_recbatch_item_t items[TGW_RECBATCH_MAX];
 
+        if (call != NULL && from_add) {
+            call->n = n;
+            memcpy(call->items, b->items, (size_t) n * sizeof(items[0]));
+            tgw_recbatch_empty(b);
+            tgw_recbatch_park(b, call);
+            return;
+        }
+        /* from_add without even the call's memory: the items stay and
+         * go out with the next send (tgw_recbatch_add() refuses more
+         * than its arrays hold) */
+        if (from_add) {
+            free(call);
+            return;
+        }
         memcpy(items, b->items, (size_t) n * sizeof(items[0]));
         free(call);
-        tgw_recbatch_reset(b);
+        tgw_recbatch_empty(b);
         for (i = 0; i < n; i++) {
             items[i].cb(b->rc, NULL, items[i].data);
         }
@@ -194,10 +229,27 @@ tgw_recbatch_flush(tgw_recbatch_t *b)
     i = tgw_rconn_script_fmt(b->rc, tgw_recbatch_reply, call,
                              tgw_lua_record_many, fmt,
                              (size_t) hn + glen + 2 + b->len);
-    tgw_recbatch_reset(b);
+    tgw_recbatch_empty(b);
     if (i != 0) {
         /* the connection went down since the tasks were added */
-        tgw_recbatch_reply(b->rc, NULL, call);
+        if (from_add) {
+            tgw_recbatch_park(b, call);
+        } else {
+            tgw_recbatch_reply(b->rc, NULL, call);
+        }
+    }
+}
+
+
+void
+tgw_recbatch_flush(tgw_recbatch_t *b)
+{
+    tgw_recbatch_unpark(b);
+    tgw_recbatch_send(b, 0);
+    if (b->n == 0 && b->failed == NULL && b->active) {
+        uv_check_stop(&b->check);
+        uv_idle_stop(&b->idle);
+        b->active = 0;
     }
 }
 
@@ -219,8 +271,16 @@ tgw_recbatch_add(tgw_recbatch_t *b, const char *group, const char *stream,
         }
         m += 1 + (size_t) plan->cmd[i].argc;
     }
-    if (b->n > 0 && strcmp(b->group_own, group) != 0) {
-        tgw_recbatch_flush(b);      /* a reload changed the group */
+    if (b->n > 0
+        && (strcmp(b->group_own, group) != 0    /* a reload changed it */
+            || b->n == TGW_RECBATCH_MAX || b->len >= TGW_RECBATCH_MAX_BYTES))
+    {
+        tgw_recbatch_send(b, 1);
+        if (b->n > 0
+            && (b->n == TGW_RECBATCH_MAX || strcmp(b->group_own, group) != 0))
+        {
+            return -1;              /* not even memory to send it */
+        }
     }
     if (b->n == 0
         && (b->group_own == NULL || strcmp(b->group_own, group) != 0))
@@ -255,9 +315,7 @@ tgw_recbatch_add(tgw_recbatch_t *b, const char *group, const char *stream,
     b->items[b->n].data = data;
     b->n++;
 
-    if (b->n == TGW_RECBATCH_MAX || b->len >= TGW_RECBATCH_MAX_BYTES) {
-        tgw_recbatch_flush(b);
-    } else if (!b->active) {
+    if (!b->active) {
         uv_check_start(&b->check, tgw_recbatch_on_check);
         uv_idle_start(&b->idle, tgw_recbatch_on_idle);
         b->active = 1;
@@ -290,8 +348,18 @@ tgw_recbatch_on_idle(uv_idle_t *h)
 void
 tgw_recbatch_close(tgw_recbatch_t *b)
 {
-    b->n = 0;
-    tgw_recbatch_reset(b);
+    tgw_recbatch_call_t *call;
+
+    while ((call = b->failed) != NULL) {
+        b->failed = call->next;
+        free(call);                 /* its tasks are being destroyed */
+    }
+    tgw_recbatch_empty(b);
+    if (b->active) {
+        uv_check_stop(&b->check);
+        uv_idle_stop(&b->idle);
+        b->active = 0;
+    }
     free(b->buf);
     b->buf = NULL;
     b->size = 0;

@@ -11,7 +11,9 @@
  * once: with its task's element of the reply (1, 0 or an error), or with
  * the whole reply (NULL when the connection failed, or Redis's error
  * when the call as a whole was refused): the task then stalls and tries
- * again on its own (record.lua), as any failed step does.
+ * again on its own (record.lua), as any failed step does.  A callback
+ * never runs inside tgw_recbatch_add(): a call that cannot go out there
+ * is answered from the loop's handlers.
  */
 
 #ifndef TGW_RECBATCH_H
@@ -28,6 +30,8 @@
  * their arguments: a bigger batch is sent in several calls. */
 #define TGW_RECBATCH_MAX        256
 #define TGW_RECBATCH_MAX_BYTES  (512 * 1024)
+
+typedef struct tgw_recbatch_call_s tgw_recbatch_call_t;
 
 typedef struct {
     tgw_rconn_reply_cb  cb;
@@ -49,6 +53,9 @@ typedef struct {
     char               *buf;        /* the blocks, formatted */
     size_t              len, size;
     size_t              argc;       /* arguments in buf */
+    tgw_recbatch_call_t *failed;    /* calls that could not go out while
+                                       a task was added, answered from
+                                       the handlers */
     uint64_t            calls;      /* calls sent (for tests, stats) */
     uint64_t            tasks;      /* tasks sent in them */
 } tgw_recbatch_t;

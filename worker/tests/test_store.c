@@ -122,9 +122,9 @@ ready(void)
 
 
 /* The answers of a batched record call, one per task added. */
-static int          batch_type[4];
-static long long    batch_int[4];
-static char         batch_err[4][64];
+static int          batch_type[300];
+static long long    batch_int[300];
+static char         batch_err[300][64];
 static int          batch_answered;
 
 
@@ -220,9 +220,31 @@ batch_tests(const tgw_conf_t *c)
     r = q("XLEN p:q:default:normal");
     is_int(r->integer, len0 - 2, "B1's and B3's entries deleted");
 
+    /* more than a call holds: the full batch goes out when the next
+     * task is added, the rest at the end of the turn */
+    q("HSET p:task:B5 status running");
+    snprintf(e[0], sizeof(e[0]), "%s", pending_entry("B5"));
+    batch_answered = 0;
+    for (i = 0; i < 300; i++) {
+        if (batch_add(&b, c, "B5", e[0], i) != 0) {
+            break;
+        }
+    }
+    is_int(i, 300, "300 record steps added");
+    is_int(b.calls, 2, "a full call went out while adding");
+    is_int(batch_answered, 0, "... and nothing was answered inside add");
+    until = uv_now(&loop) + 5000;
+    while (batch_answered < 300 && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    is_int(batch_answered, 300, "every step answered");
+    is_int(b.calls, 3, "in two calls");
+    ok(batch_int[0] == 1 && batch_int[1] == 0 && batch_int[299] == 0,
+       "the first recorded; the same entry after it: not pending");
+
     tgw_recbatch_close(&b);
     uv_run(&loop, UV_RUN_NOWAIT);
-    q("DEL p:task:B1 p:task:B2 p:task:B3 p:task:B4");
+    q("DEL p:task:B1 p:task:B2 p:task:B3 p:task:B4 p:task:B5");
     q("DEL p:q:default:normal");
     q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
 }

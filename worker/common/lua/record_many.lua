@@ -9,7 +9,8 @@
 -- The entries of the tasks whose writes all went through are acked and
 -- deleted at the end, one XACK and one XDEL per stream naming them all
 -- (the script runs as a whole, so no other client sees a task written
--- but not acked).
+-- but not acked); an entry named twice is recorded once, as if the first
+-- ack had already happened.
 -- ARGV: group, then one block per task: stream, entry id, the number of
 -- arguments that follow in the block, then the writes, each as its
 -- argument count followed by its arguments.
@@ -19,6 +20,7 @@ local g = ARGV[1]
 local out = {}
 local acks = {}
 local order = {}
+local done = {}
 local i = 2
 local last = #ARGV
 while i <= last do
@@ -30,8 +32,11 @@ while i <= last do
   local j, stop = i + 3, i + 2 + m
   i = stop + 1
   local r = 1
-  local p = redis.pcall('XPENDING', s, g, e, e, 1)
-  if type(p) == 'table' and not p.err and #p == 0 then
+  local p = done[s .. ' ' .. e]
+  if p == nil then
+    p = redis.pcall('XPENDING', s, g, e, e, 1)
+  end
+  if p == true or (type(p) == 'table' and not p.err and #p == 0) then
     r = 0
   else
     while j <= stop do
@@ -58,6 +63,7 @@ while i <= last do
     end
     a.ids[#a.ids + 1] = e
     a.tasks[#a.tasks + 1] = #out
+    done[s .. ' ' .. e] = true
   end
 end
 for _, s in ipairs(order) do
