@@ -4,8 +4,9 @@
 #                       two free loopback ports ($REDIS_PORT, $HTTP_PORT),
 #                       a redis-server on the first, answering PING; at
 #                       exit nginx (if bench_nginx_pid names one, or the
-#                       daemon of $DIR), the extra $BENCH_PID and Redis
-#                       are stopped and $DIR removed.
+#                       daemon of $DIR), the extra $BENCH_PID (one pid
+#                       or several, blank-separated) and Redis are
+#                       stopped and $DIR removed.
 #   bench_tokens        $DIR/conf/tokens: 49 filler tokens and one whose
 #                       plaintext is $STATIC; $RUNTIME, a run-time token
 #                       created in the bench Redis.
@@ -14,8 +15,9 @@ BENCH_PID=
 REDIS_PID=
 
 bench_cleanup() {
-    [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null \
-        && wait "$BENCH_PID" 2>/dev/null
+    # shellcheck disable=SC2086
+    [ -n "$BENCH_PID" ] && kill $BENCH_PID 2>/dev/null \
+        && wait $BENCH_PID 2>/dev/null
     [ -f "$DIR/logs/nginx.pid" ] \
         && /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf -s stop 2>/dev/null
     [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null \

@@ -34,12 +34,15 @@
 # 256"), N_EXEC (3000), N_CELERY (10000), N_RQ (1000), CELERY_CONC (2),
 # RUNS (3), LIMIT (300) seconds per step, PEERS (1; 0 skips Celery/RQ),
 # WORKER (build/taskgw-worker: another build to compare, e.g. an older
-# one).
+# one), WORKERS ("1": the ping rows for each number of taskgw-worker
+# processes listed, all in one consumer group on the one Redis, each at
+# the row's concurrency; "1 2" shows what a second worker process adds).
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
 N=${N:-100000}
 CONCS=${CONCS:-1 16 64 256}
+WORKERS=${WORKERS:-1}
 N_EXEC=${N_EXEC:-3000}
 N_CELERY=${N_CELERY:-10000}
 N_RQ=${N_RQ:-1000}
@@ -283,24 +286,30 @@ step_spawn() {
         "$(rate "$1" "$2")"
 }
 
-# taskgw NAME CONC TASKS TYPE HANDLER-JSON
+# taskgw NAME CONC TASKS TYPE HANDLER-JSON [PROCESSES]: PROCESSES workers
+# (default 1) in one consumer group; peak RSS is the largest of them
 taskgw() {
-    name=$1 conc=$2 n=$3 type=$4
-    cat > "$DIR/worker.json" <<JSON
+    name=$1 conc=$2 n=$3 type=$4 procs=${6:-1}
+    fill "$n" "$type"
+    BENCH_PID=
+    i=1
+    t0=$(date +%s%N)
+    while [ $i -le "$procs" ]; do
+        cat > "$DIR/worker-$i.json" <<JSON
 {
   "redis": "127.0.0.1:$REDIS_PORT",
   "prefix": "$PREFIX",
   "group": "workers",
-  "name": "bench",
+  "name": "bench-$i",
   "concurrency": $conc,
   "queues": {"$QUEUE": 1},
   "handlers": {"$type": $5}
 }
 JSON
-    fill "$n" "$type"
-    t0=$(date +%s%N)
-    "$WORKER" -c "$DIR/worker.json" > "$DIR/logs/worker.log" 2>&1 &
-    BENCH_PID=$!
+        "$WORKER" -c "$DIR/worker-$i.json" > "$DIR/logs/worker-$i.log" 2>&1 &
+        BENCH_PID="$BENCH_PID $!"
+        i=$((i + 1))
+    done
     deadline=$(( $(date +%s) + LIMIT ))
     while :; do
         left=$(rcli xlen "$STREAM")
@@ -315,10 +324,16 @@ JSON
         sleep 0.02
     done
     t1=$(date +%s%N)
-    rss=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' \
-              "/proc/$BENCH_PID/status" 2>/dev/null)
-    kill "$BENCH_PID" 2>/dev/null
-    wait "$BENCH_PID" 2>/dev/null
+    rss=
+    for pid in $BENCH_PID; do
+        rss="$rss $(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' \
+                       "/proc/$pid/status" 2>/dev/null)"
+    done
+    rss=$(echo "$rss" | tr ' ' '\n' | sort -n | tail -1)
+    # shellcheck disable=SC2086
+    kill $BENCH_PID 2>/dev/null
+    # shellcheck disable=SC2086
+    wait $BENCH_PID 2>/dev/null
     BENCH_PID=
     counts=$(rcli eval "$(cat "$DIR/count.lua")" 0 "$PREFIX" "$n")
     [ "$counts" = "succeeded=$n" ] \
@@ -329,9 +344,15 @@ JSON
 }
 
 step_ping() {
-    for c in $CONCS; do
-        taskgw "taskgw-worker, builtin ping" "$c" "$N" system.ping \
-            '{"builtin": "ping"}'
+    for w in $WORKERS; do
+        if [ "$w" = 1 ]; then
+            what="taskgw-worker, builtin ping"
+        else
+            what="$w taskgw-worker processes, builtin ping"
+        fi
+        for c in $CONCS; do
+            taskgw "$what" "$c" "$N" system.ping '{"builtin": "ping"}' "$w"
+        done
     done
 }
 

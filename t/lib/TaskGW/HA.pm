@@ -37,16 +37,19 @@ use TaskGW::Stack qw(wait_for free_port);
 
 my $MASTER = 'taskgw-ha';
 
-# new($stack, down_after => MS, failover_timeout => MS, timeout => S):
-# starts the primary, the replica and the sentinels, and returns once the
-# replica is in sync and every sentinel knows the replica and the two
-# other sentinels.
+# new($stack, down_after => MS, failover_timeout => MS, timeout => S,
+#     args => [...]): starts the primary, the replica and the sentinels,
+# and returns once the replica is in sync and every sentinel knows the
+# replica and the two other sentinels.  args are more redis-server
+# options for both servers (kept for restart_old_primary), e.g.
+# [qw(--min-replicas-to-write 1)].
 sub new {
     my ($class, $stack, %opt) = @_;
     my $self = bless {
         stack            => $stack,
         down_after       => $opt{down_after} // 3000,
         failover_timeout => $opt{failover_timeout} // 10000,
+        args             => $opt{args} // [],
         servers          => {},         # port => pid (undef: killed)
         sentinels        => [],         # [ { port, pid, conf } ]
     }, $class;
@@ -231,6 +234,38 @@ sub ctl {
                          '-M', $MASTER, '-p', $s->prefix, @args ], %$opt);
 }
 
+# Why this build cannot run a whole-system failover test, or undef when
+# it can: the module refuses taskgw_redis sentinel=... or
+# taskgw_redis_wait, or the worker refuses the "sentinel" key, exactly as
+# a build from before they existed does.  Any other refusal is left to
+# the test to fail on.
+sub missing_support {
+    my ($class, $s) = @_;
+    my ($rc, $out) = $s->nginx_test(config => <<'EOC');
+    taskgw_redis sentinel=127.0.0.1:1 master=taskgw-ha;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /w {
+            taskgw_enqueue queue=ha type=system.ping;
+            taskgw_redis_wait replicas=1 timeout=1s;
+        }
+    }
+EOC
+    return "the module has no taskgw_redis sentinel= yet"
+        if $rc && $out =~ /invalid parameter "master=/;
+    return "the module has no taskgw_redis_wait yet"
+        if $rc && $out =~ /unknown directive "taskgw_redis_wait"/;
+    my $conf = $s->dir . '/ha-support-worker.json';
+    open my $fh, '>', $conf or die "$conf: $!";
+    print $fh '{"sentinel": ["127.0.0.1:1"], "master": "taskgw-ha", '
+            . '"handlers": {"system.ping": {"builtin": "ping"}}}';
+    close $fh;
+    my $c = $s->run_cmd([ $s->worker_binary, '--check', '-c', $conf ]);
+    return "the worker has no \"sentinel\" key yet"
+        if $c->{code} && $c->{err} =~ /sentinel: unknown key/;
+    return undef;
+}
+
 # ---- internals --------------------------------------------------------------
 
 sub _start_server {
@@ -244,7 +279,7 @@ sub _start_server {
     my $pid = $s->spawn("ha-redis-$port", $bin,
         '--port', $port, '--bind', '127.0.0.1', '--save', '',
         '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no',
-        '--protected-mode', 'no', @repl);
+        '--protected-mode', 'no', @{ $self->{args} }, @repl);
     $self->{servers}{$port} = $pid;
     my $ok = wait_for(sub {
         return -1 unless kill 0, $pid;

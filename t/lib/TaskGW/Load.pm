@@ -57,6 +57,7 @@ sub start {
 sub answers {
     my ($self) = @_;
     my @a;
+    local $_;                   # a caller's $_ (a map, a for) stays its own
     for my $k (0 .. $#{ $self->{loops} }) {
         open my $fh, '<', $self->{loops}[$k]{out} or next;
         while (<$fh>) {
