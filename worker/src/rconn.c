@@ -682,10 +682,12 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
         if (tgw_role_reply(r, why, sizeof(why)) != 1) {
             char addr[TGW_ADDR_HOST_MAX + 16];
 
-            /* a failover not finished yet, or a sentinel lagging */
+            /* A failover not finished yet, or a sentinel lagging: said
+             * once at warn level until a connect works, then at debug. */
             tgw_addr_format(&rc->addr, addr, sizeof(addr));
-            tgw_log(TGW_LOG_WARN, "redis_not_master", "conn", rc->role,
-                    "addr", addr, "reason", why, NULL);
+            tgw_log(rc->warned ? TGW_LOG_DEBUG : TGW_LOG_WARN,
+                    "redis_not_master", "conn", rc->role, "addr", addr,
+                    "reason", why, NULL);
             tgw_rconn_lost(rc, why);
             return;
         }
