@@ -450,14 +450,15 @@ tgw_rconn_reply(redisAsyncContext *ac, void *r, void *privdata)
         char why[160];
 
         snprintf(why, sizeof(why), "%s", reply->str);
+        /* down first: the caller cannot send again on this connection
+         * (hiredis frees it, with NULL to the commands still pending,
+         * once this callback returned) */
+        tgw_rconn_lost(rc, why);
         if (req->cb) {
             req->cb(rc, NULL, req->data);
         }
         free(req->fmt);
         free(req);
-        if (rc->ac == ac) {
-            tgw_rconn_lost(rc, why);
-        }
         return;
     }
     if (req->cb) {
