@@ -927,28 +927,25 @@ tgw_rconn_ask(tgw_rconn_t *rc)
     redisAsyncContext *sac;
     char               why[512];
 
-    for ( ;; ) {
-        if (rc->asked == c->nsentinels) {
-            /* every sentinel failed: a connect that failed */
-            snprintf(why, sizeof(why), "no sentinel named the master "
-                     "(last: %.400s)", rc->why);
-            rc->state = TGW_RCONN_DOWN;
-            tgw_rconn_lost(rc, why);
-            return;
-        }
-        rc->asked++;
-        s = &c->sentinels[rc->sentinel];
+    if (rc->asked == c->nsentinels) {
+        /* every sentinel failed: a connect that failed */
+        snprintf(why, sizeof(why), "no sentinel named the master "
+                 "(last: %.400s)", rc->why);
+        rc->state = TGW_RCONN_DOWN;
+        tgw_rconn_lost(rc, why);
+        return;
+    }
+    rc->asked++;
+    s = &c->sentinels[rc->sentinel];
 
-        sac = redisAsyncConnect(s->host, s->port);
-        if (sac != NULL && sac->err == 0) {
-            break;
-        }
+    sac = redisAsyncConnect(s->host, s->port);
+    if (sac == NULL || sac->err) {
         snprintf(why, sizeof(why), "%s",
                  sac ? sac->errstr : "out of memory");
         if (sac) {
             redisAsyncFree(sac);
         }
-        tgw_rconn_sentinel_failed(rc, why);
+        tgw_rconn_sentinel_failed(rc, why);   /* asks the next one */
         return;
     }
 
