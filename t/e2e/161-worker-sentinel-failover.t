@@ -185,6 +185,11 @@ is(rcmd($p3, 'REPLICAOF', '127.0.0.1', $p2), 'OK',
 cmp_ok($ro_before, '<', 16, "with tasks left ($ro_before of 16 done)");
 ok(wait_for(sub { wlog() =~ /event=redis_down conn=\w+ reason="(?:READONLY|UNBLOCKED) / }, 30),
    'the worker drops its connection on READONLY/UNBLOCKED') or diag wlog();
+# the sentinels need seconds to notice (down_after and more): meanwhile
+# they name the demoted server, which ROLE refuses, said once at warn
+ok(wait_for(sub { wlog() =~ /level=warn event=redis_not_master conn=\w+ addr=127\.0\.0\.1:$p3 reason="the server is a slave, not a master"/ }, 30),
+   'the worker refuses the demoted server the sentinels still name')
+    or diag wlog();
 is($ha->wait_switched($p3, timeout => 150), $p2,
    'the sentinels follow to the new master');
 my @ro_there = present($p2, @ro);

@@ -686,9 +686,10 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
             /* A failover not finished yet, or a sentinel lagging: said
              * once at warn level until a connect works, then at debug. */
             tgw_addr_format(&rc->addr, addr, sizeof(addr));
-            tgw_log(rc->warned ? TGW_LOG_DEBUG : TGW_LOG_WARN,
+            tgw_log(rc->role_warned ? TGW_LOG_DEBUG : TGW_LOG_WARN,
                     "redis_not_master", "conn", rc->role, "addr", addr,
                     "reason", why, NULL);
+            rc->role_warned = 1;
             tgw_rconn_lost(rc, why);
             return;
         }
@@ -704,6 +705,7 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
     rc->since_ms = uv_now(rc->loop);
     rc->was_ready = 1;
     rc->warned = 0;
+    rc->role_warned = 0;
     tgw_log(TGW_LOG_INFO, "redis_up", "conn", rc->role, NULL);
     uv_timer_stop(&rc->timer);
     uv_timer_start(&rc->timer, tgw_rconn_watchdog, 250, 250);

@@ -72,6 +72,7 @@ struct tgw_rconn_s {
     int                 was_ready;  /* logged "up": log the next "down" */
     int                 warned;     /* a failed connect was logged at warn
                                        since the last success */
+    int                 role_warned; /* so was a server not a master */
     tgw_rconn_event_cb  on_ready;   /* became READY */
     tgw_rconn_event_cb  on_down;    /* a READY connection was lost */
     void               *data;       /* the owner's */
