@@ -19,6 +19,12 @@ static const char  tgw_ctl_usage[] =
 "Options (before COMMAND; --json may also follow it):\n"
 "  -r, --redis ADDR      Redis address: host:port, [v6]:port or unix:/path\n"
 "                        (default 127.0.0.1:6379)\n"
+"  -S, --sentinel LIST   instead of -r: ask these Redis Sentinels\n"
+"                        (host:port,host:port,...) for the master's address\n"
+"  -M, --master NAME     the master's name at the sentinels (with -S)\n"
+"  -c, --config FILE     read redis, sentinel, master, sentinel_password,\n"
+"                        password, db, prefix and group from a worker config\n"
+"                        file; options given here override it\n"
 "  -a, --password PASS   AUTH with PASS (default $TASKGW_REDIS_PASSWORD)\n"
 "  -n, --db N            SELECT database N (default 0)\n"
 "  -p, --prefix PREFIX   key namespace (default taskgw)\n"
@@ -214,6 +220,7 @@ main(int argc, char **argv)
 
     if (tgw_ctl_parse_opts(argc, argv, &ctl.opts, err, sizeof(err)) != 0) {
         tgw_ctl_fail("%s (try \"taskgwctl help\")", err);
+        tgw_ctl_opts_free(&ctl.opts);
         return 1;
     }
 
@@ -266,5 +273,6 @@ main(int argc, char **argv)
     rc = c->handler(&ctl, nargs, ctl.opts.argv + nwords);
 
     tgw_ctl_disconnect(&ctl);
+    tgw_ctl_opts_free(&ctl.opts);
     return rc;
 }

@@ -1,10 +1,13 @@
 /*
  * taskgwctl: the Redis connection (blocking hiredis API; a CLI may wait)
- * and error reporting for commands and replies.
+ * and error reporting for commands and replies.  With --sentinel the
+ * sentinels are asked in turn for the master's address, and ROLE
+ * confirms that the server reached is a master.
  */
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 
 #include "ctl.h"
@@ -29,11 +32,105 @@ tgw_ctl_reply_error(tgw_ctl_t *ctl, redisReply *r)
 }
 
 
+/*
+ * Asks one sentinel for the master's address (into the options' host and
+ * port); 0, or -1 with the reason in why.
+ */
+static int
+tgw_ctl_ask_sentinel(tgw_ctl_t *ctl, const tgw_addr_t *s, char *why,
+    size_t size)
+{
+    struct timeval   tv = { TGW_CTL_TIMEOUT_SEC, 0 };
+    redisContext    *c;
+    redisReply      *r;
+    tgw_addr_t       m;
+    char             addr[TGW_ADDR_HOST_MAX + 16], e[256];
+    int              rc = -1;
+
+    tgw_addr_format(s, addr, sizeof(addr));
+
+    c = redisConnectWithTimeout(s->host, s->port, tv);
+    if (c == NULL || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
+        snprintf(why, size, "sentinel %s: %s", addr,
+                 c ? c->errstr : "out of memory");
+        goto done;
+    }
+
+    if (ctl->opts.sentinel_password != NULL) {
+        r = redisCommand(c, "AUTH %s", ctl->opts.sentinel_password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            snprintf(why, size, "sentinel %s: AUTH: %s", addr,
+                     r ? r->str : c->errstr);
+            if (r) {
+                freeReplyObject(r);
+            }
+            goto done;
+        }
+        freeReplyObject(r);
+    }
+
+    r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+                     ctl->opts.master);
+    if (r == NULL) {
+        snprintf(why, size, "sentinel %s: %s", addr, c->errstr);
+        goto done;
+    }
+
+    if (tgw_sentinel_master_reply(r, &m, e, sizeof(e)) != 0) {
+        snprintf(why, size, "sentinel %s: %.200s", addr, e);
+        freeReplyObject(r);
+        goto done;
+    }
+    freeReplyObject(r);
+
+    memcpy(ctl->opts.host, m.host, sizeof(m.host));
+    ctl->opts.port = m.port;
+    tgw_addr_format(&m, addr, sizeof(addr));
+    snprintf(ctl->opts.found, sizeof(ctl->opts.found), "%s (master %s)",
+             addr, ctl->opts.master);
+    ctl->opts.redis = ctl->opts.found;
+    rc = 0;
+
+done:
+
+    if (c != NULL) {
+        redisFree(c);
+    }
+    return rc;
+}
+
+
+/* The sentinels in turn until one names the master; 0, or 1 after
+ * reporting why none did. */
+static int
+tgw_ctl_find_master(tgw_ctl_t *ctl)
+{
+    char  why[512];
+    int   i;
+
+    for (i = 0; i < ctl->opts.nsentinels; i++) {
+        if (tgw_ctl_ask_sentinel(ctl, &ctl->opts.sentinels[i], why,
+                                 sizeof(why)) == 0)
+        {
+            return 0;
+        }
+    }
+
+    return tgw_ctl_fail("no sentinel named master %s (last: %s)",
+                        ctl->opts.master, why);
+}
+
+
 int
 tgw_ctl_connect(tgw_ctl_t *ctl)
 {
     struct timeval   tv = { TGW_CTL_TIMEOUT_SEC, 0 };
     redisReply      *r;
+    char             why[128];
+
+    if (ctl->opts.nsentinels > 0 && tgw_ctl_find_master(ctl) != 0) {
+        return 1;
+    }
 
     if (ctl->opts.port == 0) {
         ctl->rc = redisConnectUnixWithTimeout(ctl->opts.host, tv);
@@ -70,6 +167,24 @@ tgw_ctl_connect(tgw_ctl_t *ctl)
     if (ctl->opts.db > 0) {
         r = tgw_ctl_command(ctl, "SELECT %ld", ctl->opts.db);
         if (r == NULL) {
+            tgw_ctl_disconnect(ctl);
+            return 1;
+        }
+        freeReplyObject(r);
+    }
+
+    if (ctl->opts.nsentinels > 0) {
+        /* a sentinel that has not seen a failover yet names the old
+         * master, which may be back as a replica */
+        r = tgw_ctl_command(ctl, "ROLE");
+        if (r == NULL) {
+            tgw_ctl_disconnect(ctl);
+            return 1;
+        }
+        if (tgw_role_reply(r, why, sizeof(why)) != 1) {
+            freeReplyObject(r);
+            tgw_ctl_fail("redis %s: %s (a failover in progress? try again)",
+                         ctl->opts.redis, why);
             tgw_ctl_disconnect(ctl);
             return 1;
         }

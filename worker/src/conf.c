@@ -87,6 +87,56 @@ bad:
 }
 
 
+/* "sentinel": ["host:port", ...], at least one. */
+static void
+tgw_cp_sentinels(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
+{
+    json_t      *w;
+    char         p[512];
+    const char  *s;
+    size_t       i, n;
+
+    if (!json_is_array(v)) {
+        tgw_cp_error(cp, path, "expected an array of \"host:port\" "
+                     "strings, got %s", tgw_json_type_name(v));
+        return;
+    }
+    n = json_array_size(v);
+    if (n == 0) {
+        tgw_cp_error(cp, path, "must name at least one sentinel");
+        return;
+    }
+    if (n > TGW_SENTINEL_MAX) {
+        tgw_cp_error(cp, path, "at most %d sentinels", TGW_SENTINEL_MAX);
+        return;
+    }
+    free(c->sentinels);
+    c->nsentinels = 0;
+    c->sentinels = calloc(n, sizeof(tgw_addr_t));
+    if (c->sentinels == NULL) {
+        cp->nomem = 1;
+        return;
+    }
+    json_array_foreach(v, i, w) {
+        tgw_cp_index(p, sizeof(p), path, i);
+        if (!json_is_string(w)) {
+            tgw_cp_error(cp, p, "expected a string, got %s",
+                         tgw_json_type_name(w));
+            continue;
+        }
+        s = json_string_value(w);
+        if (tgw_addr_parse(s, strlen(s), &c->sentinels[c->nsentinels])
+            != 0)
+        {
+            tgw_cp_error(cp, p, "bad address \"%s\" (want host:port or "
+                         "[v6]:port)", s);
+            continue;
+        }
+        c->nsentinels++;
+    }
+}
+
+
 static void
 tgw_cp_queues(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
 {
@@ -362,11 +412,24 @@ tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
     const char *key;
     json_t     *v;
     char       *name = NULL;
-    int         n;
+    int         n, redis = 0, sentinel = 0;
 
     json_object_foreach(root, key, v) {
         if (strcmp(key, "redis") == 0) {
+            redis = 1;
             tgw_cp_redis(cp, c, key, v);
+        } else if (strcmp(key, "sentinel") == 0) {
+            sentinel = 1;
+            tgw_cp_sentinels(cp, c, key, v);
+        } else if (strcmp(key, "master") == 0) {
+            if (tgw_cp_string(cp, key, v, 0, &c->master) == 0
+                && !tgw_master_name_ok(c->master))
+            {
+                tgw_cp_error(cp, key, "must be 1 to %d visible ASCII "
+                             "characters", TGW_MASTER_NAME_MAX);
+            }
+        } else if (strcmp(key, "sentinel_password") == 0) {
+            tgw_cp_string(cp, key, v, 1, &c->sentinel_password);
         } else if (strcmp(key, "password") == 0) {
             tgw_cp_string(cp, key, v, 1, &c->password);
         } else if (strcmp(key, "db") == 0) {
@@ -428,6 +491,21 @@ tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
     free(name);                     /* a refused one */
 
     /* Rules across keys. */
+    if (redis && sentinel) {
+        tgw_cp_error(cp, "sentinel", "cannot be given with \"redis\": the "
+                     "sentinels name the Redis server");
+    }
+    if (sentinel && json_object_get(root, "master") == NULL) {
+        tgw_cp_error(cp, "sentinel", "needs \"master\", the name the "
+                     "sentinels monitor it under");
+    }
+    if (!sentinel && json_object_get(root, "master") != NULL) {
+        tgw_cp_error(cp, "master", "needs \"sentinel\", the sentinels to "
+                     "ask for its address");
+    }
+    if (!sentinel && json_object_get(root, "sentinel_password") != NULL) {
+        tgw_cp_error(cp, "sentinel_password", "needs \"sentinel\"");
+    }
     if (c->retry_cap_ms < c->retry_base_ms) {
         tgw_cp_error(cp, "retry.cap", "must not be less than retry.base");
     }
@@ -608,6 +686,9 @@ tgw_conf_unref(tgw_conf_t *c)
     free(c->redis_host);
     free(c->redis_unix);
     free(c->password);
+    free(c->sentinels);
+    free(c->master);
+    free(c->sentinel_password);
     free(c->prefix);
     free(c->group);
     free(c->name);

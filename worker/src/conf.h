@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tgw_sentinel.h"
+
 /* The PATH an exec program is looked up in (and gets) when the worker
  * has none. */
 #define TGW_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
@@ -70,6 +72,12 @@ typedef struct tgw_conf {
     char               *redis_host; /* TCP host, NULL for a unix socket */
     int                 redis_port;
     char               *redis_unix; /* unix socket path, or NULL */
+    tgw_addr_t         *sentinels;  /* "sentinel": ask these for the
+                                       master's address instead of using
+                                       redis_host (nsentinels > 0) */
+    size_t              nsentinels;
+    char               *master;     /* the master's name at the sentinels */
+    char               *sentinel_password; /* AUTH at the sentinels */
     char               *password;   /* AUTH password, or NULL */
     int                 db;         /* SELECT db when non-zero */
     uint64_t            redis_timeout_ms; /* connect and reply deadline */

@@ -273,6 +273,8 @@ static void tgw_rconn_connect(tgw_rconn_t *rc);
 static void tgw_rconn_lost(tgw_rconn_t *rc, const char *why);
 static void tgw_rconn_watchdog(uv_timer_t *t);
 static void tgw_rconn_close_timer(tgw_rconn_t *rc);
+static void tgw_rconn_sentinel_free(tgw_rconn_t *rc);
+static void tgw_rconn_master_seen(tgw_rconn_t *rc);
 
 
 uint64_t
@@ -432,6 +434,32 @@ tgw_rconn_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (!req->internal && rc->inflight > 0) {
         rc->inflight--;
         rc->since_ms = uv_now(rc->loop);
+    }
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
+        && rc->ac == ac && rc->conf->nsentinels > 0
+        && (strncmp(reply->str, "READONLY", 8) == 0
+            || strncmp(reply->str, "UNBLOCKED", 9) == 0))
+    {
+        /*
+         * The server was made a replica behind our back (a failover we
+         * were not told of, a REPLICAOF): the command did not happen.
+         * Its caller sees what a lost connection gives it (NULL: it
+         * sends the command again once READY), and the connection is
+         * made again to the master the sentinels name now.
+         */
+        char why[160];
+
+        snprintf(why, sizeof(why), "%s", reply->str);
+        /* down first: the caller cannot send again on this connection
+         * (hiredis frees it, with NULL to the commands still pending,
+         * once this callback returned) */
+        tgw_rconn_lost(rc, why);
+        if (req->cb) {
+            req->cb(rc, NULL, req->data);
+        }
+        free(req->fmt);
+        free(req);
+        return;
     }
     if (req->cb) {
         req->cb(rc, reply, req->data);
@@ -604,6 +632,7 @@ tgw_rconn_lost(tgw_rconn_t *rc, const char *why)
     int                was_ready = rc->state == TGW_RCONN_READY;
 
     rc->ac = NULL;
+    tgw_rconn_sentinel_free(rc);
     if (rc->state != TGW_RCONN_CLOSED) {
         rc->state = TGW_RCONN_DOWN;
     }
@@ -685,7 +714,25 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
         tgw_rconn_lost(rc, why);
         return;
     }
-    if (strcmp(step, "PING") != 0 || rc->state != TGW_RCONN_CONNECTING) {
+    if (strcmp(step, "ROLE") == 0) {
+        if (tgw_role_reply(r, why, sizeof(why)) != 1) {
+            char addr[TGW_ADDR_HOST_MAX + 16];
+
+            /* A failover not finished yet, or a sentinel lagging: said
+             * once at warn level until a connect works, then at debug. */
+            tgw_addr_format(&rc->addr, addr, sizeof(addr));
+            tgw_log(rc->role_warned ? TGW_LOG_DEBUG : TGW_LOG_WARN,
+                    "redis_not_master", "conn", rc->role, "addr", addr,
+                    "reason", why, NULL);
+            rc->role_warned = 1;
+            tgw_rconn_lost(rc, why);
+            return;
+        }
+        tgw_rconn_master_seen(rc);
+    } else if (strcmp(step, "PING") != 0) {
+        return;
+    }
+    if (rc->state != TGW_RCONN_CONNECTING) {
         return;
     }
     rc->state = TGW_RCONN_READY;
@@ -693,6 +740,7 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
     rc->since_ms = uv_now(rc->loop);
     rc->was_ready = 1;
     rc->warned = 0;
+    rc->role_warned = 0;
     tgw_log(TGW_LOG_INFO, "redis_up", "conn", rc->role, NULL);
     uv_timer_stop(&rc->timer);
     uv_timer_start(&rc->timer, tgw_rconn_watchdog, 250, 250);
@@ -702,14 +750,18 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
 }
 
 
+/* Connects to the Redis server: the configured one, or with sentinels
+ * the master they named (rc->addr). */
 static void
-tgw_rconn_connect(tgw_rconn_t *rc)
+tgw_rconn_connect_server(tgw_rconn_t *rc)
 {
     const tgw_conf_t *c = rc->conf;
     tgw_args_t        a;
     char              db[24];
 
-    if (c->redis_unix) {
+    if (c->nsentinels > 0) {
+        rc->ac = redisAsyncConnect(rc->addr.host, rc->addr.port);
+    } else if (c->redis_unix) {
         rc->ac = redisAsyncConnectUnix(c->redis_unix);
     } else {
         rc->ac = redisAsyncConnect(c->redis_host, c->redis_port);
@@ -753,14 +805,225 @@ tgw_rconn_connect(tgw_rconn_t *rc)
         tgw_args_add(&a, db);
         tgw_rconn_send(rc, tgw_rconn_handshake, "SELECT", &a, 1);
     }
+    /* With sentinels, ROLE both answers as PING would and confirms that
+     * the server is (still) a master. */
     tgw_args_init(&a);
-    tgw_args_add(&a, "PING");
-    if (tgw_rconn_send(rc, tgw_rconn_handshake, "PING", &a, 1) != 0) {
+    tgw_args_add(&a, c->nsentinels > 0 ? "ROLE" : "PING");
+    if (tgw_rconn_send(rc, tgw_rconn_handshake,
+                       c->nsentinels > 0 ? "ROLE" : "PING", &a, 1) != 0)
+    {
         tgw_rconn_lost(rc, "out of memory");
         return;
     }
     uv_timer_stop(&rc->timer);
     uv_timer_start(&rc->timer, tgw_rconn_watchdog, 250, 250);
+}
+
+
+/* ------------------------------------------------------------------------
+ * Asking the sentinels.  Each connect with "sentinel" in the config
+ * starts here: the sentinels are asked in turn (beginning with the one
+ * that answered last) for the master's address, each with redis_timeout
+ * to answer; the first answer is used.  When none answers the
+ * connection waits its backoff as any failed connect does, and asks
+ * again.
+ * ------------------------------------------------------------------------ */
+
+/* The master the worker was last connected to, for its connections
+ * together: a switch is logged once, by the first to see it. */
+static tgw_addr_t  tgw_rconn_master;
+static int         tgw_rconn_master_known;
+
+
+static void
+tgw_rconn_master_seen(tgw_rconn_t *rc)
+{
+    char  from[TGW_ADDR_HOST_MAX + 16], to[TGW_ADDR_HOST_MAX + 16];
+
+    if (tgw_rconn_master_known
+        && tgw_addr_equal(&tgw_rconn_master, &rc->addr))
+    {
+        return;
+    }
+    tgw_addr_format(&rc->addr, to, sizeof(to));
+    if (tgw_rconn_master_known) {
+        tgw_addr_format(&tgw_rconn_master, from, sizeof(from));
+        tgw_log(TGW_LOG_WARN, "redis_master_switch", "master",
+                rc->conf->master, "from", from, "to", to, NULL);
+    } else {
+        tgw_log(TGW_LOG_INFO, "redis_master", "master", rc->conf->master,
+                "addr", to, NULL);
+    }
+    tgw_rconn_master = rc->addr;
+    tgw_rconn_master_known = 1;
+}
+
+
+/* Drops the sentinel connection, if any (its pending callbacks see that
+ * it is no longer ours). */
+static void
+tgw_rconn_sentinel_free(tgw_rconn_t *rc)
+{
+    redisAsyncContext *sac = rc->sac;
+
+    if (sac != NULL) {
+        rc->sac = NULL;
+        sac->data = NULL;
+        redisAsyncFree(sac);
+    }
+}
+
+
+static void tgw_rconn_ask(tgw_rconn_t *rc);
+
+
+/* The sentinel asked did not answer usefully: ask the next one. */
+static void
+tgw_rconn_sentinel_failed(tgw_rconn_t *rc, const char *why)
+{
+    char  addr[TGW_ADDR_HOST_MAX + 16];
+
+    tgw_addr_format(&rc->conf->sentinels[rc->sentinel], addr, sizeof(addr));
+    snprintf(rc->why, sizeof(rc->why), "sentinel %s: %.200s", addr, why);
+    tgw_log(TGW_LOG_DEBUG, "redis_sentinel_failed", "conn", rc->role,
+            "reason", rc->why, NULL);
+    tgw_rconn_sentinel_free(rc);
+    rc->sentinel = (rc->sentinel + 1) % rc->conf->nsentinels;
+    tgw_rconn_ask(rc);
+}
+
+
+static void
+tgw_rconn_sentinel_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    tgw_rconn_t *rc = ac->data;
+    const char  *step = privdata;
+    redisReply  *reply = r;
+    char         why[160];
+
+    if (rc == NULL || rc->sac != ac || reply == NULL) {
+        return;                     /* not ours any more, or failed: the
+                                       disconnect callback handles it */
+    }
+    if (strcmp(step, "AUTH") == 0) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            snprintf(why, sizeof(why), "AUTH: %s", reply->str);
+            tgw_rconn_sentinel_failed(rc, why);
+        }
+        return;
+    }
+    if (tgw_sentinel_master_reply(reply, &rc->addr, why, sizeof(why)) != 0)
+    {
+        tgw_rconn_sentinel_failed(rc, why);
+        return;
+    }
+    tgw_rconn_sentinel_free(rc);
+    rc->state = TGW_RCONN_DOWN;
+    tgw_rconn_connect_server(rc);
+}
+
+
+static void
+tgw_rconn_sentinel_on_connect(const redisAsyncContext *ac, int status)
+{
+    tgw_rconn_t *rc = ac->data;
+
+    if (rc == NULL || rc->sac != ac) {
+        return;
+    }
+    if (status != REDIS_OK) {
+        rc->sac = NULL;             /* hiredis frees it after this */
+        tgw_rconn_sentinel_failed(rc, ac->errstr[0] ? ac->errstr
+                                                    : "connect failed");
+        return;
+    }
+    fcntl(ac->c.fd, F_SETFD, FD_CLOEXEC);
+}
+
+
+static void
+tgw_rconn_sentinel_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    tgw_rconn_t *rc = ac->data;
+
+    if (rc == NULL || rc->sac != ac) {
+        return;
+    }
+    rc->sac = NULL;                 /* hiredis frees it after this */
+    tgw_rconn_sentinel_failed(rc, ac->errstr[0] ? ac->errstr
+                                                : "connection closed");
+}
+
+
+/* Asks the next sentinel of this round, or gives up the round. */
+static void
+tgw_rconn_ask(tgw_rconn_t *rc)
+{
+    const tgw_conf_t  *c = rc->conf;
+    const tgw_addr_t  *s;
+    redisAsyncContext *sac;
+    char               why[512];
+
+    if (rc->asked == c->nsentinels) {
+        /* every sentinel failed: a connect that failed */
+        snprintf(why, sizeof(why), "no sentinel named the master "
+                 "(last: %.400s)", rc->why);
+        rc->state = TGW_RCONN_DOWN;
+        tgw_rconn_lost(rc, why);
+        return;
+    }
+    rc->asked++;
+    s = &c->sentinels[rc->sentinel];
+
+    sac = redisAsyncConnect(s->host, s->port);
+    if (sac == NULL || sac->err) {
+        snprintf(why, sizeof(why), "%s",
+                 sac ? sac->errstr : "out of memory");
+        if (sac) {
+            redisAsyncFree(sac);
+        }
+        tgw_rconn_sentinel_failed(rc, why);   /* asks the next one */
+        return;
+    }
+
+    fcntl(sac->c.fd, F_SETFD, FD_CLOEXEC);
+    sac->data = rc;
+    rc->sac = sac;
+    if (tgw_rev_attach(sac, rc->loop) != 0) {
+        tgw_rconn_sentinel_failed(rc, "cannot attach to the loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(sac, tgw_rconn_sentinel_on_connect);
+    redisAsyncSetDisconnectCallback(sac, tgw_rconn_sentinel_on_disconnect);
+    rc->state = TGW_RCONN_RESOLVING;
+    rc->since_ms = uv_now(rc->loop);
+
+    if ((c->sentinel_password != NULL
+         && redisAsyncCommand(sac, tgw_rconn_sentinel_reply, "AUTH",
+                              "AUTH %s", c->sentinel_password) != REDIS_OK)
+        || redisAsyncCommand(sac, tgw_rconn_sentinel_reply, "MASTER",
+                             "SENTINEL get-master-addr-by-name %s",
+                             c->master) != REDIS_OK)
+    {
+        tgw_rconn_sentinel_failed(rc, "out of memory");
+        return;
+    }
+    uv_timer_stop(&rc->timer);
+    uv_timer_start(&rc->timer, tgw_rconn_watchdog, 250, 250);
+}
+
+
+/* Starts a connection: through the sentinels, or straight. */
+static void
+tgw_rconn_connect(tgw_rconn_t *rc)
+{
+    if (rc->conf->nsentinels > 0) {
+        rc->asked = 0;
+        rc->why[0] = '\0';
+        tgw_rconn_ask(rc);
+        return;
+    }
+    tgw_rconn_connect_server(rc);
 }
 
 
@@ -778,6 +1041,11 @@ tgw_rconn_watchdog(uv_timer_t *t)
     switch (rc->state) {
     case TGW_RCONN_DOWN:
         tgw_rconn_connect(rc);
+        break;
+    case TGW_RCONN_RESOLVING:
+        if (now - rc->since_ms > rc->conf->redis_timeout_ms) {
+            tgw_rconn_sentinel_failed(rc, "timeout");
+        }
         break;
     case TGW_RCONN_CONNECTING:
         if (now - rc->since_ms > rc->conf->redis_timeout_ms) {
@@ -861,6 +1129,7 @@ tgw_rconn_close(tgw_rconn_t *rc, int graceful)
     }
     rc->state = TGW_RCONN_CLOSED;
     uv_timer_stop(&rc->timer);
+    tgw_rconn_sentinel_free(rc);
 
     if (ac && graceful && ready) {
         /* Disconnect once the outstanding replies are in, within

@@ -5,6 +5,12 @@
  * and a watchdog that drops a connection whose server stops answering
  * (hiredis 0.14 has no timeouts of its own).
  *
+ * With "sentinel" in the config the address is not fixed: before each
+ * connect the sentinels are asked in turn, asynchronously, for the
+ * master's address, and ROLE confirms that the server reached is a
+ * master.  A lost connection or a -READONLY reply (the server became a
+ * replica behind our back) drops the connection and asks again.
+ *
  * Every command sent through tgw_rconn_cmd()/tgw_rconn_cmdv() gets its
  * callback exactly once: with the reply, or with NULL when the connection
  * failed first.  Callers therefore never lose track of a request; they
@@ -26,7 +32,9 @@
 /* Connection states, in the order a connection goes through them. */
 typedef enum {
     TGW_RCONN_DOWN = 0,             /* no socket; a reconnect is timed */
-    TGW_RCONN_CONNECTING,           /* TCP connect, AUTH, SELECT, PING */
+    TGW_RCONN_RESOLVING,            /* asking a sentinel for the master */
+    TGW_RCONN_CONNECTING,           /* TCP connect, AUTH, SELECT, PING
+                                       (ROLE with sentinels) */
     TGW_RCONN_READY,                /* accepts commands */
     TGW_RCONN_CLOSED                /* tgw_rconn_close() was called */
 } tgw_rconn_state_t;
@@ -42,12 +50,20 @@ struct tgw_rconn_s {
     const char         *role;       /* "cmd" or "read", for logs */
     tgw_conf_t         *conf;       /* address, password, db, timeout */
     redisAsyncContext  *ac;         /* NULL while DOWN */
+    redisAsyncContext  *sac;        /* RESOLVING: the sentinel asked */
+    size_t              sentinel;   /* the sentinel to ask first: the one
+                                       that answered last time */
+    size_t              asked;      /* sentinels asked in this round */
+    tgw_addr_t          addr;       /* with sentinels: the master's
+                                       address being connected to */
+    char                why[512];   /* why the last sentinel failed */
     tgw_rconn_state_t   state;
     uv_timer_t          timer;      /* reconnect delay, then watchdog */
     int                 failures;   /* reconnects failed in a row: the
                                        next delay grows with it, between
                                        redis_backoff min and max */
-    uint64_t            since_ms;   /* CONNECTING: when it began; READY:
+    uint64_t            since_ms;   /* RESOLVING, CONNECTING: when it
+                                       began; READY:
                                        last reply, or when the oldest
                                        outstanding request was sent */
     unsigned            inflight;   /* requests awaiting their reply */
@@ -56,6 +72,7 @@ struct tgw_rconn_s {
     int                 was_ready;  /* logged "up": log the next "down" */
     int                 warned;     /* a failed connect was logged at warn
                                        since the last success */
+    int                 role_warned; /* so was a server not a master */
     tgw_rconn_event_cb  on_ready;   /* became READY */
     tgw_rconn_event_cb  on_down;    /* a READY connection was lost */
     void               *data;       /* the owner's */

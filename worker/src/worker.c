@@ -138,11 +138,29 @@ tgw_str_differs(const char *a, const char *b)
 }
 
 
+static int
+tgw_sentinels_differ(const tgw_conf_t *a, const tgw_conf_t *b)
+{
+    size_t i;
+
+    if (a->nsentinels != b->nsentinels) {
+        return 1;
+    }
+    for (i = 0; i < a->nsentinels; i++) {
+        if (!tgw_addr_equal(&a->sentinels[i], &b->sentinels[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 /*
  * Re-reads the config file.  Handlers, concurrency, queues, retry and
  * result settings take effect for tasks taken from now on (running tasks
  * keep the config they started with); the connection and identity keys
- * (redis, password, db, prefix, group, name) need a restart, so a file
+ * (redis, sentinel, master, sentinel_password, password, db, prefix,
+ * group, name) need a restart, so a file
  * that changes them is refused as a whole.
  */
 static void
@@ -169,6 +187,14 @@ tgw_worker_reload(tgw_worker_t *w)
         || c->redis_port != old->redis_port)
     {
         why = "redis";
+    } else if (tgw_sentinels_differ(c, old)) {
+        why = "sentinel";
+    } else if (tgw_str_differs(c->master, old->master)) {
+        why = "master";
+    } else if (tgw_str_differs(c->sentinel_password,
+                                old->sentinel_password))
+    {
+        why = "sentinel_password";
     } else if (tgw_str_differs(c->password, old->password)) {
         why = "password";
     } else if (c->db != old->db) {

@@ -73,6 +73,72 @@ bad(const char *text, const char *msg)
 }
 
 
+/* "sentinel", "master", "sentinel_password" instead of "redis". */
+static void
+test_sentinel_conf(void)
+{
+    tgw_conf_t        *c;
+    tgw_conf_errors_t  errs;
+
+    c = load("{\"sentinel\": [\"127.0.0.1:26379\", \"[::1]:26380\", "
+             "\"s3.example:26381\"], \"master\": \"taskgw-ha\", "
+             "\"sentinel_password\": \"sp\", \"password\": \"mp\", "
+             "\"db\": 2}", &errs);
+    ok(c != NULL && errs.n == 0, "sentinel config accepted");
+    if (c) {
+        is_int(c->nsentinels, 3, "three sentinels");
+        is_str(c->sentinels[0].host, "127.0.0.1", "first host");
+        is_int(c->sentinels[0].port, 26379, "first port");
+        is_str(c->sentinels[1].host, "::1", "v6 host");
+        is_str(c->sentinels[2].host, "s3.example", "named host");
+        is_str(c->master, "taskgw-ha", "master name");
+        is_str(c->sentinel_password, "sp", "sentinel password");
+        is_str(c->password, "mp", "password is the master's");
+        is_int(c->db, 2, "db is the master's");
+    }
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
+
+    c = load("{\"redis\": \"127.0.0.1:6379\"}", &errs);
+    ok(c != NULL && c->nsentinels == 0 && c->master == NULL,
+       "plain redis: no sentinels");
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
+
+    bad("{\"sentinel\": [\"h:1\"]}",
+        "sentinel: needs \"master\", the name the sentinels monitor it "
+        "under");
+    bad("{\"master\": \"m\"}",
+        "master: needs \"sentinel\", the sentinels to ask for its address");
+    bad("{\"redis\": \"h:1\", \"sentinel\": [\"h:2\"], "
+        "\"master\": \"m\"}",
+        "sentinel: cannot be given with \"redis\": the sentinels name the "
+        "Redis server");
+    bad("{\"sentinel\": [], \"master\": \"m\"}",
+        "sentinel: must name at least one sentinel");
+    bad("{\"sentinel\": [\"h:1\", \"nope\"], \"master\": \"m\"}",
+        "sentinel[1]: bad address \"nope\" (want host:port or [v6]:port)");
+    bad("{\"sentinel\": [\"h:0\"], \"master\": \"m\"}",
+        "sentinel[0]: bad address \"h:0\" (want host:port or [v6]:port)");
+    bad("{\"sentinel\": \"h:1\", \"master\": \"m\"}",
+        "sentinel: expected an array of \"host:port\" strings, got a "
+        "string");
+    bad("{\"sentinel\": [26379], \"master\": \"m\"}",
+        "sentinel[0]: expected a string, got an integer");
+    bad("{\"sentinel\": [\"h:1\"], \"master\": 5}",
+        "master: expected a string, got an integer");
+    bad("{\"sentinel\": [\"h:1\"], \"master\": \"a b\"}",
+        "master: must be 1 to 128 visible ASCII characters");
+    bad("{\"sentinel\": [\"h:1\"], \"master\": \"\"}",
+        "master: must not be empty");
+    bad("{\"sentinel\": [\"h:1\"], \"master\": \"m\", "
+        "\"sentinel_password\": 1}",
+        "sentinel_password: expected a string or null, got an integer");
+    bad("{\"sentinel_password\": \"x\"}",
+        "sentinel_password: needs \"sentinel\"");
+}
+
+
 int
 main(void)
 {
@@ -386,6 +452,8 @@ main(void)
     ok(tgw_cron_validate("* 24 * * *") != 0, "cron hour 24");
     ok(tgw_cron_validate("5-1 * * * *") != 0, "cron reversed range");
     ok(tgw_cron_validate("*/0 * * * *") != 0, "cron step 0");
+
+    test_sentinel_conf();
 
     /* cleanup */
     for (int i = 1; i <= nfile; i++) {
