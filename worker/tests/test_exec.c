@@ -205,7 +205,7 @@ main(int argc, char **argv_main)
     char                want[256];
     CURLM              *multi;
 
-    /* exec handlers run their program through a keeper: this binary */
+    /* exec handlers' programs are started by a spawner: this binary */
     if (tgw_keeper_wanted(argc, argv_main)) {
         tgw_keeper_main(argc, argv_main);
     }
@@ -448,6 +448,9 @@ main(int argc, char **argv_main)
     is_str(run.error, want, "unknown type: error names it");
     tgw_run_cleanup(&run);
 
+    /* the exec spawner, let go, exits and its handles close */
+    tgw_exec_spawner_stop();
+    uv_run(&loop, UV_RUN_DEFAULT);
     ok(uv_loop_close(&loop) == 0, "every handle was closed");
     is_int(handles_left, 0, "done came after the last handle closed, "
            "in every run");
