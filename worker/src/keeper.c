@@ -127,6 +127,65 @@ tgw_spawner_fail(uint32_t id, int errfd, const char *prog, const char *why)
 }
 
 
+/*
+ * A program file without "#!" runs under /bin/sh, as execvp() runs it
+ * (posix_spawnp does not): argv becomes /bin/sh, the file found in PATH,
+ * then argv[1...].  Returns posix_spawn's answer, ENOEXEC when there is
+ * no such file.
+ */
+static int
+tgw_spawner_sh(pid_t *pid, const posix_spawn_file_actions_t *fa,
+    const posix_spawnattr_t *at, char **argv, char **envp)
+{
+    const char  *path, *dir, *colon;
+    char         file[4096], **sh;
+    size_t       n, len;
+    int          rc;
+
+    if (strchr(argv[0], '/') != NULL) {
+        if (strlen(argv[0]) >= sizeof(file)) {
+            return ENOEXEC;
+        }
+        strcpy(file, argv[0]);
+    } else {
+        path = getenv("PATH");
+        file[0] = '\0';
+        for (dir = path ? path : ""; *dir != '\0' && file[0] == '\0';
+             dir = *colon ? colon + 1 : colon)
+        {
+            colon = strchr(dir, ':');
+            if (colon == NULL) {
+                colon = dir + strlen(dir);
+            }
+            len = (size_t) (colon - dir);
+            if (len + strlen(argv[0]) + 2 > sizeof(file)) {
+                continue;
+            }
+            snprintf(file, sizeof(file), "%.*s%s%s", (int) len, dir,
+                     len ? "/" : "", argv[0]);
+            if (access(file, X_OK) != 0) {
+                file[0] = '\0';
+            }
+        }
+        if (file[0] == '\0') {
+            return ENOEXEC;
+        }
+    }
+
+    for (n = 0; argv[n] != NULL; n++) { /* count */ }
+    sh = calloc(n + 2, sizeof(char *));
+    if (sh == NULL) {
+        return ENOMEM;
+    }
+    sh[0] = "/bin/sh";
+    sh[1] = file;
+    memcpy(sh + 2, argv + 1, (n - 1) * sizeof(char *));
+    rc = posix_spawn(pid, "/bin/sh", fa, at, sh, envp);
+    free(sh);
+    return rc;
+}
+
+
 static void
 tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *buf, size_t len,
     const int *fds, int nfds)
@@ -200,6 +259,9 @@ tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *buf, size_t len,
     /* PATH is looked up in this process's environment, which the worker
      * set to the one it gives the program. */
     rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+    if (rc == ENOEXEC) {
+        rc = tgw_spawner_sh(&pid, &fa, &at, argv, envp);
+    }
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (rc != 0) {
