@@ -5,7 +5,7 @@
 # programs are killed (group and all), their tasks are retried, and the
 # next task gets a new spawner.  When the worker dies (kill -9), the
 # spawner kills its programs' groups and exits; when it stops, the
-# spawner exits too.  See "Handlers" in docs/worker-config.md.
+# spawner exits too (even one stopped with SIGSTOP).  See "Handlers" in docs/worker-config.md.
 
 use strict;
 use warnings;
@@ -137,7 +137,9 @@ like($s->worker_log($w), qr/exec_spawner_lost/, 'the loss is logged');
 like($s->worker_log($w), qr/task_failed.*retrying.*the exec spawner died/,
      'the failed attempt says why, and is retried');
 
-# === TEST 3: a worker that stops lets its spawner go
+# === TEST 3: a worker that stops lets its spawner go, even a spawner
+# that was stopped (SIGSTOP) and would never read its end of the socket
+kill 'STOP', $second if $second;
 is($s->stop_worker($w), 0, 'the worker exits 0');
 ok(wait_for(sub { !alive($second // 0) }, 10), 'its spawner exited with it');
 

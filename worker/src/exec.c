@@ -242,10 +242,13 @@ tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
     sp->tail = &sp->head;
 
     /* The socket closes with the poll handle: a spawner still alive sees
-     * its end and exits; the process handle closes when it has. */
+     * its end and exits; the process handle closes when it has.  One let
+     * go at the worker's exit is killed (it has no program left, and a
+     * stopped or stuck one must not hold the exit) and waited for. */
     uv_close((uv_handle_t *) &sp->poll, tgw_spawner_closed);
     if (stopping) {
-        uv_ref((uv_handle_t *) &sp->proc); /* wait for its exit */
+        kill(sp->proc.pid, SIGKILL);    /* not reaped yet: still ours */
+        uv_ref((uv_handle_t *) &sp->proc);
     }
 
     while ((run = sp->runs) != NULL) {
