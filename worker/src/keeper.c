@@ -146,7 +146,7 @@ tgw_spawner_sh(pid_t *pid, const posix_spawn_file_actions_t *fa,
         if (strlen(argv[0]) >= sizeof(file)) {
             return ENOEXEC;
         }
-        strcpy(file, argv[0]);
+        snprintf(file, sizeof(file), "%s", argv[0]);
     } else {
         path = getenv("PATH");
         file[0] = '\0';
