@@ -160,7 +160,33 @@ ok(wait_for(sub { !grep { alive($_) } @p, $sp }, 5),
    'the spawner, the program and its child are gone within 5 s')
     or diag 'still running: ' . join(' ', grep { alive($_) } @p, $sp);
 
-unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
-       'no sanitizer report');
+# === TEST 5: requests queue in the worker while the spawner does not
+# read them (stopped): 400 tasks at once are more than the socket holds,
+# and every one runs once the spawner goes on
+my $w5 = $s->start_worker({ %conf, concurrency => 400,
+                            handlers => { %{ $conf{handlers} },
+                                          true => { exec => ['/bin/true'],
+                                                    timeout => '2m' } } });
+$id = $t->enqueue('who');
+ok(wait_for(sub { $t->status($id) eq 'succeeded' }, 20), 'a first task ran')
+    or diag $s->worker_log($w5);
+my ($sp5) = split ' ', ($t->field($id, 'result') // '""') =~ s/"//gr;
+push @spawners, $sp5;
+kill 'STOP', $sp5;
+my @many = map { $t->enqueue('true') } 1 .. 400;
+ok(wait_for(sub { !grep { $t->status($_) ne 'running' } @many }, 60, 0.2),
+   '400 tasks started while the spawner is stopped')
+    or diag $s->worker_log($w5);
+kill 'CONT', $sp5;
+ok(wait_for(sub { !grep { $t->status($_) ne 'succeeded' } @many }, 120, 0.2),
+   'all 400 succeeded once it went on')
+    or diag $s->worker_log($w5);
+is(ppid_of($sp5), $w5->{pid}, 'under the same spawner');
+is($s->stop_worker($w5), 0, 'that worker exits 0');
+
+for my $x ($w, $w5) {
+    unlike($s->worker_log($x), qr/AddressSanitizer|runtime error/,
+           "worker $x->{n}: no sanitizer report");
+}
 
 done_testing();
