@@ -476,12 +476,12 @@ main(int argc, char **argv_main)
     is_int(handles_left, 0, "done came after the last handle closed, "
            "in every run");
 
-    unlink(snoshebang); unlink(s65); unlink(s75); unlink(s3); unlink(sslow); unlink(sstubborn);
+    unlink(s65); unlink(s75); unlink(s3); unlink(sslow); unlink(sstubborn);
     unlink(senv); unlink(sbig); unlink(serr); unlink(ssig);
-    unlink(sgrand); unlink(snoread);
+    unlink(sgrand); unlink(snoread); unlink(snoshebang);
     free(s65); free(s75); free(s3); free(sslow); free(sstubborn);
     free(senv); free(sbig); free(serr); free(ssig); free(sgrand);
-    free(snoread);
+    free(snoread); free(snoshebang);
     rmdir(tmpdir);
     return done_testing();
 }
