@@ -39,12 +39,12 @@
 const char *tgw_keeper_path(void);
 
 /*
- * The exec spawner: one keeper for all of a worker's exec runs.
+ * How the worker and its spawner talk.
  *
- * Starting a keeper per task cost a second program start per task, and
+ * A keeper process per task cost a second program start per task, and
  * starting it with libuv's uv_spawn copied the worker's whole address
  * space (fork) each time.  So the worker starts, once, a long-lived
- * spawner (the same binary as the keeper above):
+ * spawner (the program above):
  *
  *   taskgw-exec --exec-spawner <worker pid>
  *
@@ -63,7 +63,11 @@ const char *tgw_keeper_path(void);
  * a new spawner for the next run.
  *
  * A program that cannot be started gets "cannot run <prog>: <reason>" on
- * its stderr and exits 127, as it did under the per-task keeper.
+ * its stderr and exits 127 (as execvp's failure did before); a program
+ * file without "#!" runs under /bin/sh, as execvp runs it.  A worker that
+ * stops with no run left kills its spawner (a stopped one must not hold
+ * the exit).  A request is at most TGW_SPAWN_MAX bytes: a handler whose
+ * argv and environment are longer fails "argument list too long".
  */
 #define TGW_SPAWNER_ARG  "--exec-spawner"
 #define TGW_SPAWNER_FD   3
@@ -87,10 +91,10 @@ typedef struct {
     int32_t   b;
 } tgw_spawn_msg_t;
 
-/* 1 when argv asks this process to be a keeper or the spawner. */
+/* 1 when argv asks this process to be the spawner. */
 int tgw_keeper_wanted(int argc, char **argv);
 
-/* Runs the keeper or the spawner; does not return. */
+/* Runs the spawner; does not return. */
 void tgw_keeper_main(int argc, char **argv) __attribute__((noreturn));
 
 #endif /* TGW_KEEPER_H */
