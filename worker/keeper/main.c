@@ -1,10 +1,10 @@
 /*
- * taskgw-exec-keeper: the exec keeper (src/keeper.h) as a program of its
- * own.  The worker runs one per exec task; its own binary, linked with
- * libuv, hiredis, libcurl and all they pull in, spends most of a short
- * task's time in the dynamic loader, while this one is small and linked
- * statically.  The worker falls back to its own binary when this one is
- * not installed next to it.
+ * taskgw-exec-keeper: the exec spawner (src/keeper.h) as a program of its
+ * own.  Each worker runs one, which starts its exec handlers' programs;
+ * a small static binary takes less memory than a second copy of the
+ * worker's own, linked with libuv, hiredis, libcurl and all they pull
+ * in.  The worker falls back to its own binary when this one is not
+ * installed next to it.
  */
 
 #include <stdio.h>
@@ -18,8 +18,8 @@ main(int argc, char **argv)
     if (tgw_keeper_wanted(argc, argv)) {
         tgw_keeper_main(argc, argv);
     }
-    fprintf(stderr, "usage: taskgw-exec-keeper " TGW_KEEPER_ARG
-            " <worker pid> -- <program> [args...]\n"
+    fprintf(stderr, "usage: taskgw-exec-keeper " TGW_SPAWNER_ARG
+            " <worker pid>\n"
             "(started by taskgw-worker for its exec handlers)\n");
     return 2;
 }

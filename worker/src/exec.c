@@ -1,7 +1,7 @@
 /*
- * The exec handler: a program run directly (no shell), through the
- * keeper so it never outlives the worker (keeper.c).  See run.h for the
- * run's life cycle and docs/worker-config.md for the rules.
+ * The exec handler: a program run directly (no shell), started by the
+ * worker's spawner so it never outlives the worker (keeper.h).  See run.h
+ * for the run's life cycle and docs/worker-config.md for the rules.
  */
 
 #include <dirent.h>
@@ -13,12 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "keeper.h"
+#include "log.h"
 #include "run.h"
 #include "tgw_duration.h"
 
 static void tgw_exec_pipe_closed(uv_handle_t *h);
+static void tgw_exec_exited(tgw_run_t *run, int status);
+static void tgw_exec_cloexec_all(void);
 
 /* ------------------------------------------------------------------------
  * exec: the child gets the payload on stdin; stdout up to result_max is
@@ -123,16 +129,433 @@ tgw_exec_written(uv_write_t *req, int status)
 }
 
 
-/* Signals the child's whole process group (the keeper leads one:
- * DETACHED), the program and what it started. */
+static char *
+tgw_exec_env(const char *name, const char *value)
+{
+    char *s;
+
+    if (asprintf(&s, "%s=%s", name, value ? value : "") < 0) {
+        return NULL;
+    }
+    return s;
+}
+
+
+/* ------------------------------------------------------------------------
+ * The spawner (keeper.h): one per worker, started with the first exec run
+ * and again after it died.  Requests go out through a queue (sent at once
+ * unless the socket is full); the poll handle is referenced only while a
+ * run waits for the spawner, so an idle spawner keeps no loop alive.
+ * ------------------------------------------------------------------------ */
+
+typedef struct tgw_spawn_out_s  tgw_spawn_out_t;
+
+struct tgw_spawn_out_s {
+    tgw_spawn_out_t  *next;
+    size_t            len;
+    int               fds[3];
+    int               nfds;
+    char              data[];
+};
+
+typedef struct {
+    uv_poll_t         poll;
+    uv_process_t      proc;
+    int               fd;           /* the worker's end of the socket */
+    int               open;         /* handles not closed yet */
+    int               gone;         /* lost or stopped: takes no request */
+    int               writable;     /* polled for UV_WRITABLE too */
+    tgw_spawn_out_t  *head;
+    tgw_spawn_out_t **tail;
+    tgw_run_t        *runs;         /* waiting for their program's end */
+} tgw_spawner_t;
+
+static tgw_spawner_t  *tgw_spawner;
+static uint32_t        tgw_spawn_ids;
+
+static void tgw_spawner_on_poll(uv_poll_t *p, int status, int events);
+
+
+static void
+tgw_spawner_closed(uv_handle_t *h)
+{
+    tgw_spawner_t *sp = h->data;
+
+    if (h == (uv_handle_t *) &sp->poll) {
+        close(sp->fd);
+    }
+    if (--sp->open == 0) {
+        free(sp);
+    }
+}
+
+
+static void
+tgw_spawner_unlink(tgw_spawner_t *sp, tgw_run_t *run)
+{
+    if (run->spawn_prev) {
+        run->spawn_prev->spawn_next = run->spawn_next;
+    } else {
+        sp->runs = run->spawn_next;
+    }
+    if (run->spawn_next) {
+        run->spawn_next->spawn_prev = run->spawn_prev;
+    }
+    run->spawn_next = run->spawn_prev = NULL;
+    if (sp->runs == NULL && !sp->gone) {
+        uv_unref((uv_handle_t *) &sp->poll);
+    }
+}
+
+
+/*
+ * The spawner is gone (it died, or broke the protocol), or is let go
+ * (stopping).  Its runs' programs are killed, group and all, and end as
+ * crashed runs; the next exec run starts a new spawner.
+ */
+static void
+tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
+{
+    tgw_spawn_out_t *o;
+    tgw_run_t       *run;
+    int              i;
+
+    if (sp->gone) {
+        return;
+    }
+    sp->gone = 1;
+    if (tgw_spawner == sp) {
+        tgw_spawner = NULL;
+    }
+    if (!stopping) {
+        tgw_log(TGW_LOG_WARN, "exec_spawner_lost", "detail",
+                "the exec spawner died; its runs are retried", NULL);
+    }
+
+    while ((o = sp->head) != NULL) {
+        sp->head = o->next;
+        for (i = 0; i < o->nfds; i++) {
+            close(o->fds[i]);
+        }
+        free(o);
+    }
+    sp->tail = &sp->head;
+
+    /* The socket closes with the poll handle: a spawner still alive sees
+     * its end and exits; the process handle closes when it has.  One let
+     * go at the worker's exit is killed (it has no program left, and a
+     * stopped or stuck one must not hold the exit) and waited for. */
+    uv_close((uv_handle_t *) &sp->poll, tgw_spawner_closed);
+    if (stopping) {
+        kill(sp->proc.pid, SIGKILL);    /* not reaped yet: still ours */
+        uv_ref((uv_handle_t *) &sp->proc);
+    }
+
+    while ((run = sp->runs) != NULL) {
+        tgw_spawner_unlink(sp, run);
+        run->lost = 1;
+        if (run->pid > 0 && kill(-run->pid, SIGKILL) != 0) {
+            kill(run->pid, SIGKILL);
+        }
+        tgw_exec_exited(run, SIGKILL);
+    }
+}
+
+
+static void
+tgw_spawner_exited(uv_process_t *p, int64_t status, int sig)
+{
+    tgw_spawner_t *sp = p->data;
+
+    tgw_spawner_lose(sp, 0);
+    uv_close((uv_handle_t *) p, tgw_spawner_closed);
+}
+
+
+/* Sends what is queued, as far as the socket takes it. */
+static void
+tgw_spawner_flush(tgw_spawner_t *sp)
+{
+    union {
+        struct cmsghdr  h;
+        char            b[CMSG_SPACE(3 * sizeof(int))];
+    }                 cm;
+    struct cmsghdr   *c;
+    struct msghdr     mh;
+    struct iovec      iov;
+    tgw_spawn_out_t  *o;
+    ssize_t           n;
+    int               i, want;
+
+    while ((o = sp->head) != NULL) {
+        memset(&mh, 0, sizeof(mh));
+        iov.iov_base = o->data;
+        iov.iov_len = o->len;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        if (o->nfds > 0) {
+            memset(&cm, 0, sizeof(cm));
+            mh.msg_control = cm.b;
+            mh.msg_controllen = CMSG_SPACE(o->nfds * sizeof(int));
+            c = CMSG_FIRSTHDR(&mh);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(o->nfds * sizeof(int));
+            memcpy(CMSG_DATA(c), o->fds, o->nfds * sizeof(int));
+        }
+        n = sendmsg(sp->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        if (n == -1) {
+            tgw_spawner_lose(sp, 0);
+            return;
+        }
+        sp->head = o->next;
+        if (sp->head == NULL) {
+            sp->tail = &sp->head;
+        }
+        for (i = 0; i < o->nfds; i++) {
+            close(o->fds[i]);       /* the spawner holds them now */
+        }
+        free(o);
+    }
+
+    want = sp->head != NULL;
+    if (want != sp->writable) {
+        sp->writable = want;
+        uv_poll_start(&sp->poll, want ? UV_READABLE | UV_WRITABLE
+                                      : UV_READABLE, tgw_spawner_on_poll);
+    }
+}
+
+
+/* Queues a message: header, then nstr strings; fds (nfds of them) are
+ * the spawner's from here on (closed once sent).  -1: no memory, or too
+ * long for one request. */
+static int
+tgw_spawner_queue(tgw_spawner_t *sp, const tgw_spawn_msg_t *m,
+    char * const *strs, int nstr, const int *fds, int nfds)
+{
+    tgw_spawn_out_t *o;
+    size_t           len, l;
+    char            *p;
+    int              i;
+
+    len = sizeof(*m);
+    for (i = 0; i < nstr; i++) {
+        len += strlen(strs[i]) + 1;
+    }
+    if (len > TGW_SPAWN_MAX) {
+        errno = E2BIG;
+        return -1;
+    }
+    o = malloc(sizeof(*o) + len);
+    if (o == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    o->next = NULL;
+    o->len = len;
+    o->nfds = nfds;
+    for (i = 0; i < nfds; i++) {
+        o->fds[i] = fds[i];
+    }
+    memcpy(o->data, m, sizeof(*m));
+    p = o->data + sizeof(*m);
+    for (i = 0; i < nstr; i++) {
+        l = strlen(strs[i]) + 1;
+        memcpy(p, strs[i], l);
+        p += l;
+    }
+    *sp->tail = o;
+    sp->tail = &o->next;
+    tgw_spawner_flush(sp);
+    return 0;
+}
+
+
+static tgw_run_t *
+tgw_spawner_find(tgw_spawner_t *sp, uint32_t id)
+{
+    tgw_run_t *run;
+
+    for (run = sp->runs; run != NULL; run = run->spawn_next) {
+        if (run->spawn_id == id) {
+            return run;
+        }
+    }
+    return NULL;
+}
+
+
+static void
+tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
+{
+    tgw_spawner_t   *sp = p->data;
+    tgw_spawn_msg_t  m;
+    tgw_run_t       *run;
+    ssize_t          n;
+
+    if (status < 0) {
+        tgw_spawner_lose(sp, 0);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        tgw_spawner_flush(sp);
+    }
+    while (!sp->gone) {
+        n = recv(sp->fd, &m, sizeof(m), MSG_DONTWAIT);
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        if (n != (ssize_t) sizeof(m)) {
+            tgw_spawner_lose(sp, 0);    /* end of file, or not ours */
+            return;
+        }
+        run = tgw_spawner_find(sp, m.id);
+        if (run == NULL) {
+            continue;
+        }
+        if (m.type == TGW_SPAWN_STARTED) {
+            run->pid = (pid_t) m.a;
+        } else if (m.type == TGW_SPAWN_EXITED) {
+            tgw_spawner_unlink(sp, run);
+            tgw_exec_exited(run, m.a);  /* may end (and free) the run */
+        }
+    }
+}
+
+
+/* The spawner, started if there is none. */
+static tgw_spawner_t *
+tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
+{
+    uv_process_options_t  opt;
+    uv_stdio_container_t  stdio[4];
+    tgw_spawner_t        *sp;
+    char                  worker_pid[24], *env[2], *argv[4];
+    int                   sv[2], rc;
+
+    if (tgw_spawner != NULL) {
+        return tgw_spawner;
+    }
+    sp = calloc(1, sizeof(*sp));
+    env[0] = tgw_exec_env("PATH", path);
+    if (sp == NULL || env[0] == NULL) {
+        free(sp);
+        free(env[0]);
+        *err = UV_ENOMEM;
+        return NULL;
+    }
+    env[1] = NULL;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        *err = uv_translate_sys_error(errno);
+        free(sp);
+        free(env[0]);
+        return NULL;
+    }
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    sp->fd = sv[0];
+    sp->tail = &sp->head;
+    sp->poll.data = sp->proc.data = sp;
+
+    snprintf(worker_pid, sizeof(worker_pid), "%ld", (long) getpid());
+    argv[0] = "taskgw-exec";
+    argv[1] = TGW_SPAWNER_ARG;
+    argv[2] = worker_pid;
+    argv[3] = NULL;
+    memset(&opt, 0, sizeof(opt));
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_IGNORE;
+    stdio[2].flags = UV_INHERIT_FD;     /* its own complaints: our log */
+    stdio[2].data.fd = STDERR_FILENO;
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = sv[1];
+    opt.file = tgw_keeper_path();
+    opt.args = argv;
+    opt.env = env;                  /* the PATH its programs are found in */
+    opt.stdio = stdio;
+    opt.stdio_count = 4;
+    opt.exit_cb = tgw_spawner_exited;
+    /* Its own session: a terminal's ^C is not for it. */
+    opt.flags = UV_PROCESS_DETACHED;
+
+    tgw_exec_cloexec_all();
+    rc = uv_spawn(loop, &sp->proc, &opt);
+    close(sv[1]);
+    free(env[0]);
+    sp->open = 1;                   /* proc: initialized even on failure */
+    if (rc != 0) {
+        sp->gone = 1;
+        close(sv[0]);
+        sp->fd = -1;
+        uv_close((uv_handle_t *) &sp->proc, tgw_spawner_closed);
+        *err = rc;
+        return NULL;
+    }
+    uv_unref((uv_handle_t *) &sp->proc);
+    uv_poll_init(loop, &sp->poll, sp->fd);
+    sp->open++;
+    uv_poll_start(&sp->poll, UV_READABLE, tgw_spawner_on_poll);
+    uv_unref((uv_handle_t *) &sp->poll);
+    tgw_spawner = sp;
+    return sp;
+}
+
+
+/* Asks the spawner to signal a run's program (and its group). */
+static void
+tgw_spawner_signal(tgw_run_t *run, int sig)
+{
+    tgw_spawn_msg_t  m;
+
+    if (tgw_spawner == NULL || tgw_spawner_find(tgw_spawner, run->spawn_id)
+                               == NULL)
+    {
+        return;                     /* the spawner died: killed already */
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = TGW_SPAWN_KILL;
+    m.id = run->spawn_id;
+    m.a = sig;
+    if (tgw_spawner_queue(tgw_spawner, &m, NULL, 0, NULL, 0) != 0
+        && run->pid > 0)
+    {
+        kill(-run->pid, sig);       /* no memory: the best we can do */
+    }
+}
+
+
+void
+tgw_exec_spawner_stop(void)
+{
+    if (tgw_spawner != NULL) {
+        tgw_spawner_lose(tgw_spawner, 1);
+    }
+}
+
+
+/* Signals the child's whole process group, the program and what it
+ * started: through the spawner while the program runs (its parent, it
+ * knows the pid is still the program's), directly once it has ended (a
+ * grandchild holding the pipes). */
 static void
 tgw_exec_signal(tgw_run_t *run, int sig)
 {
-    if (!run->spawned || run->proc.pid <= 0) {
+    if (!run->spawned) {
         return;
     }
-    if (kill(-run->proc.pid, sig) != 0 && !run->exited) {
-        kill(run->proc.pid, sig);
+    if (!run->exited) {
+        tgw_spawner_signal(run, sig);
+    } else if (run->pid > 0) {
+        kill(-run->pid, sig);
     }
 }
 
@@ -167,21 +590,26 @@ tgw_exec_timeout(uv_timer_t *t)
 }
 
 
+/* The program ended with this wait status (the spawner reaped it). */
 static void
-tgw_exec_exited(uv_process_t *p, int64_t status, int sig)
+tgw_exec_exited(tgw_run_t *run, int status)
 {
-    tgw_run_t *run = p->data;
-
     run->exited = 1;
-    run->exit_status = status;
-    run->term_signal = sig;
+    if (WIFSIGNALED(status)) {
+        run->exit_status = 0;
+        run->term_signal = WTERMSIG(status);
+    } else {
+        run->exit_status = WEXITSTATUS(status);
+        run->term_signal = 0;
+    }
     tgw_run_close_handle(run, (uv_handle_t *) &run->timer);
-    tgw_run_close_handle(run, (uv_handle_t *) p);
     if (tgw_exec_pipes_closing(run)) {
         tgw_run_close_handle(run, (uv_handle_t *) &run->kill_timer);
     } else {
         uv_timer_start(&run->kill_timer, tgw_exec_kill, TGW_DRAIN_MS, 0);
     }
+    tgw_run_handle_gone(run);       /* the program: last, it may end the
+                                       run */
 }
 
 
@@ -195,18 +623,6 @@ tgw_exec_pipe_closed(uv_handle_t *h)
         tgw_run_close_handle(run, (uv_handle_t *) &run->kill_timer);
     }
     tgw_run_handle_closed(h);
-}
-
-
-static char *
-tgw_exec_env(const char *name, const char *value)
-{
-    char *s;
-
-    if (asprintf(&s, "%s=%s", name, value ? value : "") < 0) {
-        return NULL;
-    }
-    return s;
 }
 
 
@@ -256,32 +672,57 @@ tgw_exec_cloexec_all(void)
 }
 
 
+/* A pipe for one of the child's stdio, as libuv would make it (a
+ * socketpair): the worker's end opened in p, the child's in *child. */
+static int
+tgw_exec_pipe(tgw_run_t *run, uv_pipe_t *p, int *child)
+{
+    int sv[2], rc;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        return uv_translate_sys_error(errno);
+    }
+    rc = uv_pipe_open(p, sv[0]);
+    if (rc != 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return rc;
+    }
+    *child = sv[1];
+    return 0;
+}
+
+
 static int
 tgw_exec_start(tgw_run_t *run)
 {
-    uv_process_options_t  opt;
-    uv_stdio_container_t  stdio[3];
-    uv_buf_t              buf;
-    char                 *env[7], attempt[16], worker_pid[24], **argv;
-    const char           *path;
-    int                   rc, i, ne;
+    tgw_spawn_msg_t   m;
+    tgw_spawner_t    *sp;
+    uv_buf_t          buf;
+    char             *env[7], attempt[16], **strs;
+    const char       *path;
+    int               rc, i, ne, na, fds[3] = { -1, -1, -1 };
 
     run->errbuf = malloc(2 * TGW_STDERR_TAIL);
-    argv = tgw_keeper_argv(run->handler->argv, worker_pid);
-    if (run->errbuf == NULL || argv == NULL) {
+    for (na = 0; run->handler->argv[na] != NULL; na++) { /* count */ }
+    strs = calloc((size_t) na + 7, sizeof(char *));
+    if (run->errbuf == NULL || strs == NULL) {
         free(run->errbuf);
         run->errbuf = NULL;
-        free(argv);
+        free(strs);
         return -1;
     }
 
     path = getenv("PATH");
+    if (path == NULL) {
+        path = TGW_DEFAULT_PATH;
+    }
     snprintf(attempt, sizeof(attempt), "%d", run->attempt);
     env[0] = tgw_exec_env("TASKGW_TASK_ID", run->task_id);
     env[1] = tgw_exec_env("TASKGW_TASK_TYPE", run->type);
     env[2] = tgw_exec_env("TASKGW_QUEUE", run->queue);
     env[3] = tgw_exec_env("TASKGW_ATTEMPT", attempt);
-    env[4] = tgw_exec_env("PATH", path ? path : TGW_DEFAULT_PATH);
+    env[4] = tgw_exec_env("PATH", path);
     ne = 5;
     if (run->traceparent) {
         /* the W3C trace context, as OpenTelemetry's environment carrier
@@ -296,7 +737,7 @@ tgw_exec_start(tgw_run_t *run)
             }
             free(run->errbuf);
             run->errbuf = NULL;
-            free(argv);
+            free(strs);
             return -1;
         }
     }
@@ -308,51 +749,78 @@ tgw_exec_start(tgw_run_t *run)
     uv_pipe_init(run->loop, &run->err, 0);
     run->timer.data = run->kill_timer.data = run;
     run->in.data = run->out.data = run->err.data = run;
-    run->proc.data = run;
-    /* timer, kill_timer, in, out, err, and proc (initialized by uv_spawn
-     * even when it fails): done fires after all six closed. */
+    run->pid = 0;
+    run->lost = 0;
+    run->spawn_next = run->spawn_prev = NULL;
+    /* timer, kill_timer, in, out, err, and the program (gone when the
+     * spawner reports its end): done fires after all six. */
     run->open_handles += 6;
 
-    memset(&opt, 0, sizeof(opt));
-    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    stdio[0].data.stream = (uv_stream_t *) &run->in;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *) &run->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *) &run->err;
-    /* The program runs under a keeper (keeper.h), which kills it and its
-     * whole process group when this worker dies. */
-    opt.file = tgw_keeper_path();
-    opt.args = argv;
-    opt.env = env;
-    opt.stdio = stdio;
-    opt.stdio_count = 3;
-    opt.exit_cb = tgw_exec_exited;
-    /* Its own process group, so a timeout kills the whole tree. */
-    opt.flags = UV_PROCESS_DETACHED;
-
-    tgw_exec_cloexec_all();
-    rc = uv_spawn(run->loop, &run->proc, &opt);
+    /* The program runs under the spawner (keeper.h), which kills it and
+     * its whole process group when this worker dies. */
+    sp = tgw_spawner_get(run->loop, path, &rc);
+    if (sp != NULL) {
+        rc = tgw_exec_pipe(run, &run->in, &fds[0]);
+    }
+    if (rc == 0) {
+        rc = tgw_exec_pipe(run, &run->out, &fds[1]);
+    }
+    if (rc == 0) {
+        rc = tgw_exec_pipe(run, &run->err, &fds[2]);
+    }
+    if (rc == 0) {
+        for (i = 0; i < na; i++) {
+            strs[i] = run->handler->argv[i];
+        }
+        for (i = 0; i < ne; i++) {
+            strs[na + i] = env[i];
+        }
+        memset(&m, 0, sizeof(m));
+        m.type = TGW_SPAWN_REQ;
+        m.id = run->spawn_id = ++tgw_spawn_ids;
+        m.a = na;
+        m.b = ne;
+        if (tgw_spawner_queue(sp, &m, strs, na + ne, fds, 3) != 0) {
+            rc = uv_translate_sys_error(errno);
+        } else {
+            fds[0] = fds[1] = fds[2] = -1;  /* the spawner's now */
+            if (sp->gone) {
+                rc = UV_EPIPE;      /* it died as it was sent to */
+            }
+        }
+    }
     for (i = 0; i < ne; i++) {
         free(env[i]);
     }
-    free(argv);
+    free(strs);
 
     if (rc != 0) {
-        /* The handle was initialized all the same: close everything. */
+        for (i = 0; i < 3; i++) {
+            if (fds[i] != -1) {
+                close(fds[i]);
+            }
+        }
         run->status = TGW_RUN_RETRYABLE;
         tgw_run_set_error(run, "cannot run %s: %s", run->handler->argv[0],
                           uv_strerror(rc));
         run->exited = 1;
         run->term_signal = -1;
-        uv_close((uv_handle_t *) &run->proc, tgw_run_handle_closed);
         uv_close((uv_handle_t *) &run->timer, tgw_run_handle_closed);
         uv_close((uv_handle_t *) &run->kill_timer, tgw_run_handle_closed);
         uv_close((uv_handle_t *) &run->in, tgw_run_handle_closed);
         uv_close((uv_handle_t *) &run->out, tgw_run_handle_closed);
         uv_close((uv_handle_t *) &run->err, tgw_run_handle_closed);
+        tgw_run_handle_gone(run);   /* the program that never was */
         return 0;
     }
+
+    /* It waits for its program's end, which keeps the loop running. */
+    run->spawn_next = sp->runs;
+    if (sp->runs) {
+        sp->runs->spawn_prev = run;
+    }
+    sp->runs = run;
+    uv_ref((uv_handle_t *) &sp->poll);
     run->spawned = 1;
 
     if (run->payload_len > 0) {
@@ -437,7 +905,10 @@ tgw_exec_outcome(tgw_run_t *run)
         return;                     /* spawn failed, already set */
     }
 
-    if (run->timed_out) {
+    if (run->lost) {
+        run->status = TGW_RUN_RETRYABLE;
+        snprintf(what, sizeof(what), "the exec spawner died");
+    } else if (run->timed_out) {
         run->status = TGW_RUN_RETRYABLE;
         snprintf(what, sizeof(what), "timeout after %s",
                  tgw_duration_format(run->handler->timeout_ms, buf,

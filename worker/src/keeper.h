@@ -1,54 +1,32 @@
 /*
- * The exec keeper: a small process between the worker and a handler's
- * program, so that the program never outlives its worker.
+ * The exec spawner: a small process between the worker and its exec
+ * handlers' programs, so that a program never outlives its worker.
  *
  * An exec handler's program runs in a process group of its own (so that
  * a timeout can signal its whole tree).  When the worker dies without
  * warning (kill -9, OOM killer, a crash) nothing would stop that tree:
  * another worker reclaims the task after claim_idle and runs it a second
- * time while the first run goes on.  So the worker does not start the
- * program itself but re-executes its own binary as a keeper:
+ * time while the first run goes on.  So the worker does not start
+ * programs itself: a spawner, started once, starts them and kills their
+ * groups when the worker dies (below).
  *
- *   taskgw-exec --exec-keeper <worker pid> -- <program> <args>...
+ * The kernel sends the spawner its PR_SET_PDEATHSIG signal when the
+ * *thread* that started it ends, not the process: the worker spawns from
+ * its loop thread, the main thread, which ends only with the process
+ * (libuv's and libcurl's helper threads never spawn).
  *
- * The keeper asks the kernel for SIGHUP when its parent dies
- * (PR_SET_PDEATHSIG), checks that the parent is still the worker (it may
- * have died between the fork and that request), forks and execs the
- * program in the same process group, and waits.  When the program ends
- * the keeper ends the same way (the same exit status, or the same
- * signal), so the worker sees exactly what the program did.  When the
- * worker dies the keeper SIGKILLs its whole process group, the program
- * and whatever the program started, itself included.
- *
- * The kernel sends that signal when the *thread* that forked the keeper
- * ends, not the process: the worker spawns from its loop thread, the main
- * thread, which ends only with the process (libuv's and libcurl's helper
- * threads never spawn).
- *
- * The keeper ignores SIGTERM, SIGINT and SIGQUIT: the worker signals the
- * whole group, so the program gets them directly.  A descendant that
- * leaves the group (setsid, daemonizing) escapes the keeper, as it
- * escapes a timeout.
+ * A descendant that leaves its program's group (setsid, daemonizing)
+ * escapes the spawner, as it escapes a timeout.
  */
 
 #ifndef TGW_KEEPER_H
 #define TGW_KEEPER_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
-#define TGW_KEEPER_ARG   "--exec-keeper"
-
 /*
- * Builds the argv that runs prog through the keeper for the worker
- * (this process): a NULL-terminated, malloc'ed array whose strings are
- * prog's own (not copied), except for the pid text written into pid_buf
- * (at least 24 bytes).  Spawn it as tgw_keeper_path().  NULL when out of
- * memory.
- */
-char **tgw_keeper_argv(char * const *prog, char *pid_buf);
-
-/*
- * The program the keeper argv is spawned as, looked up once:
+ * The program the spawner is started as, looked up once:
  * taskgw-exec-keeper next to this binary when it is there (small and
  * static, it starts in a fraction of the time), else this very binary,
  * the running one even when the file on disk was replaced since.  That is
@@ -60,10 +38,63 @@ char **tgw_keeper_argv(char * const *prog, char *pid_buf);
 #define TGW_KEEPER_BIN   "taskgw-exec-keeper"
 const char *tgw_keeper_path(void);
 
-/* 1 when argv asks this process to be a keeper. */
+/*
+ * How the worker and its spawner talk.
+ *
+ * A keeper process per task cost a second program start per task, and
+ * starting it with libuv's uv_spawn copied the worker's whole address
+ * space (fork) each time.  So the worker starts, once, a long-lived
+ * spawner (the program above):
+ *
+ *   taskgw-exec --exec-spawner <worker pid>
+ *
+ * with descriptor 3 one end of a SOCK_SEQPACKET socketpair.  The worker
+ * sends it spawn requests (argv, environment, and the program's stdin,
+ * stdout and stderr as SCM_RIGHTS); the spawner starts each program with
+ * posix_spawn (vfork semantics: nothing is copied) in a process group of
+ * its own, reports its pid, and later its wait status.  Signals for a
+ * running program go through the spawner too, which signals the group:
+ * being the program's parent, it knows the pid is still the program's.
+ *
+ * When the worker dies (the socket reaches end of file, or SIGHUP from
+ * PR_SET_PDEATHSIG) the spawner SIGKILLs the process group of every
+ * program still running, and exits.  When the spawner dies, the worker
+ * SIGKILLs those groups itself, fails their runs as retryable, and starts
+ * a new spawner for the next run.
+ *
+ * A program that cannot be started gets "cannot run <prog>: <reason>" on
+ * its stderr and exits 127 (as execvp's failure did before); a program
+ * file without "#!" runs under /bin/sh, as execvp runs it.  A worker that
+ * stops with no run left kills its spawner (a stopped one must not hold
+ * the exit).  A request is at most TGW_SPAWN_MAX bytes: a handler whose
+ * argv and environment are longer fails "argument list too long".
+ */
+#define TGW_SPAWNER_ARG  "--exec-spawner"
+#define TGW_SPAWNER_FD   3
+
+/* The messages, each one datagram: a header, then for a spawn request
+ * argc NUL-terminated arguments and envc NUL-terminated environment
+ * strings, with three descriptors attached. */
+#define TGW_SPAWN_MAX    65536      /* bytes of a request */
+
+enum {
+    TGW_SPAWN_REQ = 1,              /* worker: a = argc, b = envc */
+    TGW_SPAWN_KILL,                 /* worker: a = signal */
+    TGW_SPAWN_STARTED,              /* spawner: a = pid */
+    TGW_SPAWN_EXITED                /* spawner: a = wait status */
+};
+
+typedef struct {
+    uint32_t  type;
+    uint32_t  id;                   /* the worker's number for the run */
+    int32_t   a;
+    int32_t   b;
+} tgw_spawn_msg_t;
+
+/* 1 when argv asks this process to be the spawner. */
 int tgw_keeper_wanted(int argc, char **argv);
 
-/* Runs the keeper; does not return. */
+/* Runs the spawner; does not return. */
 void tgw_keeper_main(int argc, char **argv) __attribute__((noreturn));
 
 #endif /* TGW_KEEPER_H */

@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "keeper.h"
 #include "log.h"
+#include "run.h"
 #include "worker.h"
 
 #define TGW_VERSION "0.1.0"
@@ -72,7 +73,7 @@ main(int argc, char **argv)
     uv_prepare_t        logflush;
 
     if (tgw_keeper_wanted(argc, argv)) {
-        tgw_keeper_main(argc, argv);        /* an exec handler's keeper */
+        tgw_keeper_main(argc, argv);        /* the exec spawner */
     }
 
     while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -143,6 +144,7 @@ main(int argc, char **argv)
 
     uv_run(&loop, UV_RUN_DEFAULT);
 
+    tgw_exec_spawner_stop();        /* no run is left: it exits */
     tgw_log_buffer(0);
     uv_close((uv_handle_t *) &logflush, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);

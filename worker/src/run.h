@@ -1,7 +1,7 @@
 /*
  * Running one task with its handler: built-ins on timers, exec handlers as
- * child processes (uv_spawn, no shell, under a keeper that kills them when
- * the worker dies: keeper.h), all on the caller's libuv loop.
+ * child processes (no shell, started by the worker's spawner, which kills
+ * them when the worker dies: keeper.h), all on the caller's libuv loop.
  * A run reports through its done callback exactly once, after every libuv
  * handle it opened is closed, so the owner may free it right there.
  */
@@ -10,6 +10,7 @@
 #define TGW_RUN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <uv.h>
@@ -61,8 +62,14 @@ struct tgw_run_s {
     uv_timer_t                timer;      /* built-in delay, exec timeout */
     uv_timer_t                kill_timer; /* SIGKILL after SIGTERM, and the
                                              drain limit after exit */
-    uv_process_t              proc;
     uv_pipe_t                 in, out, err; /* child's stdin/out/err */
+    pid_t                     pid;        /* exec: the program's (and its
+                                             group's) once known, or 0 */
+    uint32_t                  spawn_id;   /* exec: its number for the
+                                             spawner (keeper.h) */
+    tgw_run_t                *spawn_next; /* exec: the runs the spawner */
+    tgw_run_t                *spawn_prev; /* still runs */
+    int                       lost;       /* exec: the spawner died */
     uv_write_t                write_req;
     int                       open_handles; /* done fires at zero */
     int                       spawned;    /* the child exists (or did) */
@@ -120,5 +127,9 @@ void tgw_run_abort(tgw_run_t *run);
 
 /* Frees the outputs. */
 void tgw_run_cleanup(tgw_run_t *run);
+
+/* Lets the exec spawner (keeper.h) go, once no run is left: it exits and
+ * its handles close on the next turns of the loop (exec.c). */
+void tgw_exec_spawner_stop(void);
 
 #endif /* TGW_RUN_H */

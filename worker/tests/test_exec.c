@@ -199,13 +199,15 @@ main(int argc, char **argv_main)
     char               *argv_echo[] = { "/bin/echo", "hello", NULL };
     char               *argv_cat[] = { "/bin/cat", NULL };
     char               *argv_missing[] = { "/nonexistent/prog", NULL };
+    char               *argv_nosb[] = { NULL, "a b", "c", NULL };
+    char               *snoshebang;
     char               *argv_ls[] = { "/bin/sh", "-c",
                                       "ls -1 /proc/$$/fd", NULL };
     char               *argv[2] = { NULL, NULL };
     char                want[256];
     CURLM              *multi;
 
-    /* exec handlers run their program through a keeper: this binary */
+    /* exec handlers' programs are started by a spawner: this binary */
     if (tgw_keeper_wanted(argc, argv_main)) {
         tgw_keeper_main(argc, argv_main);
     }
@@ -273,6 +275,25 @@ main(int argc, char **argv_main)
     is_int(run.status, TGW_RUN_RETRYABLE, "missing program: retryable");
     ok(run.error && strstr(run.error, "cannot run /nonexistent/prog"),
        "missing program: error says so (%s)", run.error);
+    tgw_run_cleanup(&run);
+
+    /* ---- a program file without "#!" runs under /bin/sh (execvp's rule),
+     * with its arguments ---- */
+    snoshebang = script("noshebang", "");
+    {
+        FILE *f = fopen(snoshebang, "w");
+
+        if (f == NULL) {
+            return 2;
+        }
+        fprintf(f, "echo \"[$1|$2]\"\n");
+        fclose(f);
+    }
+    argv_nosb[0] = snoshebang;
+    h = exec_handler(argv_nosb, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "no #!: success");
+    is_str(run.output, "[a b|c]\n", "no #!: run by sh, arguments kept");
     tgw_run_cleanup(&run);
 
     /* ---- environment: the four variables and PATH, nothing else ---- */
@@ -448,16 +469,19 @@ main(int argc, char **argv_main)
     is_str(run.error, want, "unknown type: error names it");
     tgw_run_cleanup(&run);
 
+    /* the exec spawner, let go, exits and its handles close */
+    tgw_exec_spawner_stop();
+    uv_run(&loop, UV_RUN_DEFAULT);
     ok(uv_loop_close(&loop) == 0, "every handle was closed");
     is_int(handles_left, 0, "done came after the last handle closed, "
            "in every run");
 
     unlink(s65); unlink(s75); unlink(s3); unlink(sslow); unlink(sstubborn);
     unlink(senv); unlink(sbig); unlink(serr); unlink(ssig);
-    unlink(sgrand); unlink(snoread);
+    unlink(sgrand); unlink(snoread); unlink(snoshebang);
     free(s65); free(s75); free(s3); free(sslow); free(sstubborn);
     free(senv); free(sbig); free(serr); free(ssig); free(sgrand);
-    free(snoread);
+    free(snoread); free(snoshebang);
     rmdir(tmpdir);
     return done_testing();
 }
