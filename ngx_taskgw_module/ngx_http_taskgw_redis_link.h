@@ -90,6 +90,8 @@ struct ngx_http_taskgw_link_s {
     ngx_uint_t                     heard;      /* read events so far: a
                                                   change is a sign of life */
     ngx_queue_t                    waiting;    /* ops held while CONNECTING */
+    ngx_msec_t                     wait_end;   /* when the WAITs written
+                                                  may all have returned */
     unsigned                       exiting:1;
     unsigned                       reported:1; /* this outage is logged */
 };
@@ -101,6 +103,7 @@ struct ngx_http_taskgw_link_s {
  * clears "request".
  */
 typedef struct {
+    ngx_http_taskgw_link_t         *link;
     ngx_http_request_t             *request;
     ngx_http_taskgw_redis_done_pt   done;
     ngx_pool_cleanup_t             *cleanup;
@@ -136,6 +139,9 @@ void ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
     ngx_chain_t *out);
 void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
     ngx_uint_t fail);
+ngx_int_t ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
+    ngx_http_request_t *r, ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_done_pt done);
 
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_LINK_H_INCLUDED_ */
