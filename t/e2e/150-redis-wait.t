@@ -180,8 +180,27 @@ my $m = $s->http(GET => '/metrics', timeout => 10)->{body} // '';
 like($m, qr/^taskgw_redis_wait_total\{result="met"\} 13$/m, 'met: 13');
 like($m, qr/^taskgw_redis_wait_total\{result="missed"\} 5$/m, 'missed: 5');
 
-is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 unlike($s->error_log, qr/link lost|did not answer/,
        'no link was reset on the way');
+
+# === TEST 8: the wait link is lost while a WAIT holds it: 503 saying so,
+# and the link comes back for the next enqueue
+$h = $s->http_send(POST => '/w1', body => 'cut', timeout => 15);
+ok(wait_for(sub {
+    ($primary->cmd('CLIENT', 'LIST') // '') =~ /\bcmd=wait\b/
+}, 10), 'a WAIT holds the wait link');
+$primary->cmd('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+$res = $s->http_recv($h);
+is($res->{status}, 503, 'link lost under WAIT: 503') or diag explain $res;
+like($res->{json} && $res->{json}{message},
+     qr/may be stored, but the Redis link failed before 1 replicas acknowledged it/,
+     'the message says the link failed');
+ok(wait_for(sub {
+    my $r = $s->http(POST => '/w1', body => 'again', timeout => 15);
+    return ($r->{json} && $r->{json}{message} // '')
+        =~ /only 0 of 1 replicas acknowledged/;
+}, 20), 'the wait link reconnects: the next enqueue is waited for again');
+
+is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 
 done_testing();
