@@ -31,8 +31,10 @@ redis-server"
 # clang, libclang-rt-14-dev: libFuzzer and the sanitizers of `make fuzz`
 # cppcheck, clang-tidy: the static analysers of `make lint`
 # valgrind: `make test-valgrind` (the worker's end-to-end suites under it)
+# redis-sentinel: the high-availability rig of the end-to-end tests
+# (t/lib/TaskGW/HA.pm: a primary, a replica and three sentinels)
 TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev cppcheck
-clang-tidy valgrind"
+clang-tidy valgrind redis-sentinel"
 
 # bench: the load generator and the peers scripts/bench-*.sh run beside taskgw
 # scripts/bench-gateway.sh: wrk; nginx + Lua (lua-resty-redis); FastAPI on
@@ -111,10 +113,24 @@ $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 
 # Debian starts the packaged daemons on install where it can; taskgw runs
 # its own private instances, so leave the system ones alone but stopped.
+# The system sentinel is also kept from starting at boot: it would watch
+# the system redis-server on 6379 and answer on 26379, and a stray
+# sentinel is the last thing a failover test needs beside its own.
 if command -v service >/dev/null 2>&1; then
     $SUDO service nginx stop >/dev/null 2>&1 || true
     $SUDO service redis-server stop >/dev/null 2>&1 || true
+    $SUDO service redis-sentinel stop >/dev/null 2>&1 || true
     $SUDO service prometheus stop >/dev/null 2>&1 || true
 fi
+case " $missing " in
+*" redis-sentinel "*)
+    if command -v systemctl >/dev/null 2>&1; then
+        $SUDO systemctl disable redis-sentinel >/dev/null 2>&1 || true
+    fi
+    if command -v update-rc.d >/dev/null 2>&1; then
+        $SUDO update-rc.d redis-sentinel disable >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
 nginx_src
 exit 0

@@ -169,7 +169,7 @@ ok(!eval { TaskGW::Stack::Redis->new($rp, 1) }, 'its port is closed');
 ($rp, $rpid) = split ' ', `$^X -e '$term' $probe 2>/dev/null`;
 ok($rpid && !kill(0, $rpid), 'redis gone after SIGTERM to the script');
 
-# === TEST 13: even a SIGKILLed script leaves nothing (the sentinel)
+# === TEST 13: even a SIGKILLed script leaves nothing (the watchdog)
 (my $killed = $script) =~ s/die "test died\\n";/kill "KILL", \$\$;/;
 ($rp, $rpid) = split ' ', `$^X -e '$killed' $probe 2>/dev/null`;
 ok($rpid, "redis $rpid started by a script that got SIGKILL");

@@ -48,14 +48,14 @@ my $SLOW = $VALGRIND ? ($ENV{TASKGW_VALGRIND_SLOW} || 5) : 1;
 my $VALGRIND_EXIT = 97;     # a worker's exit status when valgrind found errors
 my @VALGRIND_LOGS;          # log-file patterns of the workers started
 my $OWNER = $$;             # forked helpers must not clean up our children
-my $SENTINEL;               # pipe to the watchdog, see _sentinel
+my $WATCHDOG;               # pipe to the watchdog, see _watchdog
 
 # A watchdog in its own process group that outlives us: it learns every
 # process group we start ("+pid") or reap ("-pid") through a pipe, and
 # when the pipe closes without "bye" (we were SIGKILLed, or our whole
 # process group was) it kills what is left.  END covers every other exit.
-sub _sentinel {
-    return $SENTINEL if $SENTINEL && $$ == $OWNER;
+sub _watchdog {
+    return $WATCHDOG if $WATCHDOG && $$ == $OWNER;
     pipe(my $r, my $w) or die "pipe: $!";
     my $pid = fork;
     die "fork: $!" unless defined $pid;
@@ -94,7 +94,7 @@ sub _sentinel {
     my $old = select $w;
     $| = 1;
     select $old;
-    return $SENTINEL = $w;
+    return $WATCHDOG = $w;
 }
 
 sub _track {
@@ -102,14 +102,14 @@ sub _track {
     $CHILDREN{$pid} = $name;
     return unless $$ == $OWNER;
     local $SIG{PIPE} = 'IGNORE';
-    print { _sentinel() } "+$pid\n";
+    print { _watchdog() } "+$pid\n";
 }
 
 sub _untrack {
     my ($pid) = @_;
     delete $CHILDREN{$pid};
     local $SIG{PIPE} = 'IGNORE';
-    print { $SENTINEL } "-$pid\n" if $SENTINEL && $$ == $OWNER;
+    print { $WATCHDOG } "-$pid\n" if $WATCHDOG && $$ == $OWNER;
 }
 
 sub _kill_all {
@@ -131,11 +131,11 @@ sub _kill_all {
             _untrack($pid);
         }
     }
-    if ($SENTINEL) {
+    if ($WATCHDOG) {
         local $SIG{PIPE} = 'IGNORE';
-        print $SENTINEL "bye\n";
-        close $SENTINEL;
-        undef $SENTINEL;
+        print $WATCHDOG "bye\n";
+        close $WATCHDOG;
+        undef $WATCHDOG;
     }
 }
 
@@ -320,7 +320,7 @@ sub new {
     diag_note("servroot kept at $dir") if $keep;
     if ($$ == $OWNER && !$keep) {
         local $SIG{PIPE} = 'IGNORE';
-        print { _sentinel() } "dir $dir\n";
+        print { _watchdog() } "dir $dir\n";
     }
     my $self = bless {
         dir     => $dir,
@@ -568,13 +568,15 @@ sub worker_binary {
 }
 
 # Starts taskgw-worker with the config of docs/worker-config.md: redis, prefix and a
-# short claim/shutdown default are filled in, the test's hash wins.
+# short claim/shutdown default are filled in, the test's hash wins.  A
+# config that names "sentinel" gets no "redis" (the two exclude each other).
 # Returns a handle { pid, conf, log }; the worker's stderr goes to log.
 sub start_worker {
     my ($self, $cfg, %opt) = @_;
     my $n = ++$self->{nworker};
     my %conf = (
-        redis          => "127.0.0.1:$self->{redis_port}",
+        ($cfg && exists $cfg->{sentinel}
+            ? () : (redis => "127.0.0.1:$self->{redis_port}")),
         prefix         => $self->{prefix},
         name           => "e2e-$n",
         shutdown_grace => '5s',
@@ -654,7 +656,7 @@ sub run_cmd {
         exec { $argv->[0] } @$argv or print STDERR "exec: $!\n";
         POSIX::_exit(127);
     }
-    $CHILDREN{$pid} = 'command';    # same group as us: not the sentinel's
+    $CHILDREN{$pid} = 'command';    # same group as us: not the watchdog's
     waitpid($pid, 0);
     my $st = $?;
     delete $CHILDREN{$pid};
