@@ -38,11 +38,15 @@
 #define NGX_HTTP_TASKGW_WAIT_MAX_TIMEOUT   (10 * 60 * 1000)
 
 
+typedef struct ngx_http_taskgw_wait_group_s  ngx_http_taskgw_wait_group_t;
+
+
 /* A request whose enqueue is stored and waits for its replicas. */
 typedef struct {
     ngx_queue_t                    queue;     /* pending, or a group's */
     ngx_http_request_t            *request;
     ngx_http_taskgw_redis_conn_t  *rc;        /* the connection it wrote on */
+    ngx_http_taskgw_wait_group_t  *group;     /* the WAIT it waits for */
     ngx_int_t                      replicas;
     ngx_msec_t                     timeout;
     unsigned                       queued:1;  /* in one of the queues */
@@ -50,13 +54,17 @@ typedef struct {
 } ngx_http_taskgw_wait_entry_t;
 
 
-/* The requests one WAIT answers.  Heap-allocated: it outlives requests. */
-typedef struct {
+/*
+ * The requests one WAIT answers.  Heap-allocated: it outlives requests.
+ * Its timer keeps a worker process that shuts down gracefully up until
+ * its requests are answered; once none is left, it no longer does.
+ */
+struct ngx_http_taskgw_wait_group_s {
     ngx_queue_t                    members;
     ngx_event_t                    timer;
     ngx_int_t                      replicas;
     ngx_msec_t                     timeout;
-} ngx_http_taskgw_wait_group_t;
+};
 
 
 static void ngx_http_taskgw_wait_flush(ngx_event_t *ev);
@@ -369,6 +377,7 @@ ngx_http_taskgw_wait_flush(ngx_event_t *ev)
             if (e->replicas == g->replicas && e->timeout == g->timeout) {
                 ngx_queue_remove(q);
                 ngx_queue_insert_tail(&g->members, q);
+                e->group = g;
                 fence |= e->replay;
             }
         }
@@ -481,6 +490,7 @@ ngx_http_taskgw_wait_reply(redisAsyncContext *ac, void *reply, void *data)
 
         e = ngx_queue_data(q, ngx_http_taskgw_wait_entry_t, queue);
         e->queued = 0;
+        e->group = NULL;
 
         r = e->request;
 
@@ -584,5 +594,11 @@ ngx_http_taskgw_wait_cleanup(void *data)
         e->queued = 0;
     }
 
+    if (e->group && ngx_queue_empty(&e->group->members)) {
+        /* nobody waits for this WAIT now */
+        e->group->timer.cancelable = 1;
+    }
+
+    e->group = NULL;
     e->request = NULL;
 }

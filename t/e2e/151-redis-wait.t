@@ -201,6 +201,20 @@ ok(wait_for(sub {
         =~ /only 0 of 1 replicas acknowledged/;
 }, 20), 'the wait link reconnects: the next enqueue is waited for again');
 
+# === TEST 9: a reload while an enqueue waits for its replicas: the old
+# worker answers it before it exits
+$h = $s->http_send(POST => '/w1', body => 'reload', timeout => 15);
+ok(wait_for(sub {
+    ($primary->cmd('CLIENT', 'LIST') // '') =~ /\bcmd=wait\b/
+}, 10), 'a WAIT holds the wait link');
+$s->reload_nginx;
+$res = $s->http_recv($h);
+is($res->{status}, 503, 'answered across the reload: 503')
+    or diag explain $res;
+like($res->{json} && $res->{json}{message},
+     qr/only 0 of 1 replicas acknowledged it within 1500 ms/,
+     'after its WAIT returned');
+
 is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 
 done_testing();
