@@ -61,6 +61,13 @@ sub pending {
 
 sub key { $s->prefix . ":task:$_[0]" }
 
+# whether a connection to the primary is blocked in a WAIT now
+sub in_wait {
+    my $list = $primary->cmd('CLIENT', 'LIST') // '';
+    return scalar grep { /\bflags=[a-zA-Z]*b/ && /\bcmd=wait\b/ }
+                       split /\n/, $list;
+}
+
 # === TEST 1: replicas=1 with a live replica: 202, the task on the replica
 my $res = $s->http(POST => '/w1', body => 'one', timeout => 10);
 is($res->{status}, 202, 'replicas=1: 202') or diag explain $res;
@@ -186,9 +193,7 @@ unlike($s->error_log, qr/link lost|did not answer/,
 # === TEST 8: the wait link is lost while a WAIT holds it: 503 saying so,
 # and the link comes back for the next enqueue
 $h = $s->http_send(POST => '/w1', body => 'cut', timeout => 15);
-ok(wait_for(sub {
-    ($primary->cmd('CLIENT', 'LIST') // '') =~ /\bcmd=wait\b/
-}, 10), 'a WAIT holds the wait link');
+ok(wait_for(\&in_wait, 10), 'a WAIT holds the wait link');
 $primary->cmd('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
 $res = $s->http_recv($h);
 is($res->{status}, 503, 'link lost under WAIT: 503') or diag explain $res;
@@ -204,9 +209,7 @@ ok(wait_for(sub {
 # === TEST 9: a reload while an enqueue waits for its replicas: the old
 # worker answers it before it exits
 $h = $s->http_send(POST => '/w1', body => 'reload', timeout => 15);
-ok(wait_for(sub {
-    ($primary->cmd('CLIENT', 'LIST') // '') =~ /\bcmd=wait\b/
-}, 10), 'a WAIT holds the wait link');
+ok(wait_for(\&in_wait, 10), 'a WAIT holds the wait link');
 $s->reload_nginx;
 $res = $s->http_recv($h);
 is($res->{status}, 503, 'answered across the reload: 503')
@@ -214,6 +217,17 @@ is($res->{status}, 503, 'answered across the reload: 503')
 like($res->{json} && $res->{json}{message},
      qr/only 0 of 1 replicas acknowledged it within 1500 ms/,
      'after its WAIT returned');
+
+# === TEST 10: clients that give up while their WAIT is under way: the
+# WAIT's answer finds nobody, and the worker goes on
+my @gone = map { $s->http_send(POST => '/w1', body => "gone $_",
+                               timeout => 15) } 1 .. 3;
+ok(wait_for(\&in_wait, 10), 'a WAIT holds the wait link');
+close $_->{sock} for @gone;
+ok(wait_for(sub { !in_wait() }, 10), 'the WAIT returned');
+$res = $s->http(POST => '/w1', body => 'after', timeout => 15);
+like($res->{json} && $res->{json}{message}, qr/only 0 of 1 replicas/,
+     'the next waited enqueue is answered as before');
 
 is_deeply([ $s->error_log_alerts ], [], 'no alert or crash in the error log');
 
