@@ -80,11 +80,8 @@ cmp_ok($res->{time}, '<', 1.5, sprintf('answered in %.3f s, before the '
 # === TEST 2: replicas=2 with one replica: 503 after about the timeout,
 # and meanwhile the same worker answers others at once
 my $h = $s->http_send(POST => '/w2', body => 'two', timeout => 15);
-ok(wait_for(sub {
-    # the task is stored (so its WAIT is under way) before others come
-    my $keys = $primary->cmd('KEYS', $s->prefix . ':task:*');
-    return @$keys >= 2;
-}, 10), 'the replicas=2 task is stored on the primary');
+ok(wait_for(\&in_wait, 10), 'the replicas=2 enqueue is stored and its '
+                             . 'WAIT under way');
 ok(pending($h), 'the replicas=2 enqueue waits for its replicas');
 
 my $st = $s->http(GET => "/status/$id1", timeout => 10);
@@ -117,9 +114,7 @@ cmp_ok($res->{time}, '<', 10, 'not much later');
 # wait link runs once that WAIT returns (after more than
 # taskgw_redis_timeout): it must not be taken for a stuck Redis
 $h = $s->http_send(POST => '/w2', body => 'two again', timeout => 15);
-ok(wait_for(sub {
-    @{ $primary->cmd('KEYS', $s->prefix . ':task:*') } >= 4
-}, 10), 'the second replicas=2 task is stored');
+ok(wait_for(\&in_wait, 10), 'the second replicas=2 WAIT is under way');
 my $h1 = $s->http_send(POST => '/w1', body => 'behind', timeout => 15);
 $res = $s->http_recv($h1);
 is($res->{status}, 202, 'the replicas=1 enqueue behind it: 202')
