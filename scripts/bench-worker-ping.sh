@@ -10,7 +10,9 @@
 # runs count too, and their time is inside the script's), Redis CPU per
 # task (the sum of every command's usec / N, so a script's inner commands
 # count twice), the mean time of one EVAL/EVALSHA call, and the bytes
-# Redis received per task (INFO stats total_net_input_bytes).
+# Redis received per task (INFO stats total_net_input_bytes), and the CPU
+# time (user + system, from /proc/PID/stat) the worker and redis-server
+# spent per task over the timed part.  WORKER=path runs another build.
 #
 #   sh scripts/bench-worker-ping.sh [tasks] [concurrency...]
 #   sh scripts/bench-worker-ping.sh 20000 16 64
@@ -22,7 +24,8 @@ N=${1:-20000}
 CONCS=${*:-16 64}
 LIMIT=${BENCH_LIMIT:-120}           # seconds a run may take at most
 
-[ -x build/taskgw-worker ] || { echo "bench: run make first" >&2; exit 1; }
+WORKER=${WORKER:-build/taskgw-worker}
+[ -x "$WORKER" ] || { echo "bench: run make first" >&2; exit 1; }
 
 . scripts/bench-lib.sh
 bench_start bench-ping
@@ -51,6 +54,12 @@ for s, c in pairs(n) do out[#out + 1] = s .. '=' .. c end
 table.sort(out)
 return table.concat(out, ' ')
 LUA
+
+# CPU time (user + system) of a process so far, in clock ticks
+cpu() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+TICK=$(getconf CLK_TCK)
 
 fill() {
     rcli flushall >/dev/null
@@ -88,8 +97,9 @@ run() {
 JSON
     fill
     rcli config resetstat >/dev/null
+    rcpu0=$(cpu "$REDIS_PID")
     t0=$(date +%s%N)
-    build/taskgw-worker -c "$DIR/worker.json" > "$DIR/logs/worker.log" 2>&1 &
+    "$WORKER" -c "$DIR/worker.json" > "$DIR/logs/worker.log" 2>&1 &
     BENCH_PID=$!
     deadline=$(( $(date +%s) + LIMIT ))
     while :; do
@@ -105,6 +115,8 @@ JSON
         sleep 0.02
     done
     t1=$(date +%s%N)
+    rcpu=$(( $(cpu "$REDIS_PID") - rcpu0 ))
+    wcpu=$(cpu "$BENCH_PID")
     kill "$BENCH_PID" 2>/dev/null
     wait "$BENCH_PID" 2>/dev/null
     BENCH_PID=
@@ -129,15 +141,17 @@ JSON
             | awk -F: -v n="$N" '/^total_net_input_bytes:/ { printf "%.0f", $2 / n }')
     ms=$(( (t1 - t0) / 1000000 ))
     rate=$(echo "$N $ms" | awk '{ printf "%.0f", $1 * 1000 / $2 }')
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$conc" "$N" "$ms" \
+    cpus=$(echo "$wcpu $rcpu $TICK $N" \
+           | awk '{ printf "%.1f | %.1f", $1 * 1e6 / $3 / $4, $2 * 1e6 / $3 / $4 }')
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$conc" "$N" "$ms" \
         "$rate" "$(echo "$stats" | cut -d";" -f1)" \
         "$(echo "$stats" | cut -d";" -f2)" "$(echo "$stats" | cut -d";" -f4)" \
-        "$bytes"
+        "$bytes" "$cpus"
     echo "  per task: $(echo "$stats" | cut -d";" -f3)" >&2
 }
 
-echo "| concurrency | tasks | ms | tasks/s | Redis commands/task | Redis µs/task | µs/script call | bytes to Redis/task |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| concurrency | tasks | ms | tasks/s | Redis commands/task | Redis µs/task | µs/script call | bytes to Redis/task | worker CPU µs/task | Redis CPU µs/task |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONCS; do
     run "$c"
 done

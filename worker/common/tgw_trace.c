@@ -8,9 +8,40 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "tgw_trace.h"
+
+
+/*
+ * SHA-256 through a digest looked up once.  OpenSSL 3's one-shot SHA256()
+ * looks the algorithm up in its provider store, under locks, on every
+ * call; the worker hashes twice per task, and that lookup was among its
+ * top costs in a profile at tens of thousands of tasks a second.  The
+ * digest and its context live as long as the program (one thread).
+ */
+static void
+tgw_trace_sha256(const void *p, size_t n, unsigned char *out)
+{
+    static EVP_MD      *md;
+    static EVP_MD_CTX  *ctx;
+    unsigned int        len;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+    }
+    if (md == NULL || ctx == NULL
+        || EVP_DigestInit_ex(ctx, md, NULL) != 1
+        || EVP_DigestUpdate(ctx, p, n) != 1
+        || EVP_DigestFinal_ex(ctx, out, &len) != 1)
+    {
+        SHA256(p, n, out);          /* the slow way, never a wrong id */
+    }
+}
 
 
 void
@@ -29,7 +60,7 @@ tgw_trace_of_task(const char *stored, size_t len, const char *task_id,
 
     /* None stored (a task from before traces, or a hostile field): one
      * of its own, the same for every attempt on every worker. */
-    SHA256((const unsigned char *) task_id, strlen(task_id), sum);
+    tgw_trace_sha256(task_id, strlen(task_id), sum);
     tgw_traceparent_make(sum, sum + 16, TGW_TRACE_FLAGS_NEW,
                          (unsigned char *) out);
     out[TGW_TRACEPARENT_LEN] = '\0';
@@ -53,7 +84,7 @@ tgw_trace_run(const char *tp, const char *task_id, int attempt,
     } else if ((size_t) n >= sizeof(text)) {
         n = sizeof(text) - 1;
     }
-    SHA256((const unsigned char *) text, (size_t) n, sum);
+    tgw_trace_sha256(text, (size_t) n, sum);
 
     /* the trace id back to bytes: tp is valid, so these are hex digits */
     for (i = 0; i < 16; i++) {

@@ -57,6 +57,7 @@ tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop, tgw_rconn_t *rc,
     p->conf = tgw_conf_ref(conf);
     uv_check_init(loop, &p->later);
     p->later.data = p;
+    tgw_recbatch_init(&p->batch, loop, rc);
     return 0;
 }
 
@@ -76,6 +77,7 @@ tgw_processor_free(tgw_processor_t *p)
 {
     tgw_task_t *t, *next;
 
+    tgw_recbatch_close(&p->batch);  /* before the tasks it names go */
     for (t = p->tasks; t; t = next) {
         next = t->next;
         tgw_task_destroy(t);
@@ -156,6 +158,7 @@ tgw_processor_take(void *data, const char *stream, const char *entry,
     if (t == NULL) {
         return 0;                   /* stays pending: reclaimed later */
     }
+    t->batch = &p->batch;
     t->hkey = key;
     t->hnext = p->hash[b];
     p->hash[b] = t;

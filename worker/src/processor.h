@@ -53,6 +53,8 @@ typedef struct {
     uv_check_t          later;      /* one pump at the end of a loop
                                        iteration, for all the replies
                                        read in it */
+    tgw_recbatch_t      batch;      /* the tasks' record steps, sent
+                                       together per loop iteration */
     int                 stopping;   /* no task starts; unstarted ones are
                                        handed back */
     int                 abandoning; /* the grace is over: forget them all */

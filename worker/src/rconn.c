@@ -527,6 +527,41 @@ tgw_rconn_cmdv(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
 
 
 int
+tgw_rconn_script_fmt(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
+    const char *script, char *fmt, size_t len)
+{
+    tgw_rreq_t *req;
+
+    if (rc->state != TGW_RCONN_READY
+        || (req = malloc(sizeof(*req))) == NULL)
+    {
+        free(fmt);
+        return -1;
+    }
+    req->rc = rc;
+    req->cb = cb;
+    req->data = data;
+    req->internal = 0;
+    req->script = script;
+    req->fmt = fmt;                 /* kept until the reply: NOSCRIPT
+                                       resends it */
+    req->fmt_len = len;
+    req->reloaded = 0;
+    if (redisAsyncFormattedCommand(rc->ac, tgw_rconn_reply, req, fmt, len)
+        != REDIS_OK)
+    {
+        free(fmt);
+        free(req);
+        return -1;
+    }
+    if (rc->inflight++ == 0) {
+        rc->since_ms = uv_now(rc->loop);
+    }
+    return 0;
+}
+
+
+int
 tgw_rconn_cmd(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
     const tgw_args_t *cmd)
 {

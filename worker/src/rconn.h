@@ -123,6 +123,15 @@ int tgw_rconn_cmdv(tgw_rconn_t *rc, tgw_rconn_reply_cb cb, void *data,
     int argc, const char **argv, const size_t *len);
 
 /*
+ * Sends a command formatted by the caller in the protocol's own form,
+ * an EVALSHA of script (a script of tgw_lua.h, see tgw_args_script()):
+ * for commands with more arguments than a tgw_args_t holds.  Takes fmt
+ * (malloc'ed) in every case.  Returns as tgw_rconn_cmd().
+ */
+int tgw_rconn_script_fmt(tgw_rconn_t *rc, tgw_rconn_reply_cb cb,
+    void *data, const char *script, char *fmt, size_t len);
+
+/*
  * Closes for good: outstanding callbacks run with NULL (graceful = 0) or
  * once their replies arrived (graceful = 1).  The loop keeps running until
  * the socket and timer handles are closed.

@@ -655,8 +655,26 @@ tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
 }
 
 
+/* The task's element of a record_many.lua reply (or the whole reply when
+ * the call failed): as for its own record call, and when it failed, the
+ * next try goes on its own, so nothing else in a batch can fail it
+ * again. */
+static void
+tgw_task_recorded_many(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t *t = data;
+
+    if (tgw_reply_failed(r) || r->type != REDIS_REPLY_INTEGER) {
+        t->solo = 1;
+    }
+    tgw_task_recorded(rc, r, data);
+}
+
+
 /*
- * Records the task and acks its entry, in one script (record.lua): the
+ * Records the task and acks its entry, in one script (record.lua, or
+ * record_many.lua with the other tasks finished in this loop iteration,
+ * recbatch.h): the
  * entry leaves the stream only once the outcome is written, so a crash or
  * an error in between can only make the task run again, never lose it.
  * A plan that cannot be built (no memory) stalls the task; one whose
@@ -692,8 +710,13 @@ tgw_task_send_record(tgw_task_t *t)
         t->stalled = 1;
         return;
     }
-    rv = tgw_store_record(t->rc, t->conf, t->stream, t->entry, plan,
-                          tgw_task_recorded, t);
+    if (t->batch != NULL && !t->solo) {
+        rv = tgw_recbatch_add(t->batch, t->conf->group, t->stream, t->entry,
+                              plan, tgw_task_recorded_many, t);
+    } else {
+        rv = tgw_store_record(t->rc, t->conf, t->stream, t->entry, plan,
+                              tgw_task_recorded, t);
+    }
     tgw_plan_free(plan);
     if (rv != 0) {
         t->stalled = 1;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "outcome.h"
 #include "rconn.h"
+#include "recbatch.h"
 #include "run.h"
 #include "tgw_trace.h"
 
@@ -117,6 +118,10 @@ struct tgw_task_s {
     uint64_t            finished_ms;
     uint64_t            due_ms;     /* retrying, defer, postpone: when */
     int                 missing;    /* its hash was gone (counted) */
+    tgw_recbatch_t     *batch;      /* record steps sent with others';
+                                       NULL: each on its own */
+    int                 solo;       /* a record sent with others failed:
+                                       this task's goes on its own */
 };
 
 /* A new task for an entry (id NULL: the entry names none), in state NEW.

@@ -6,6 +6,7 @@
  */
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "conf.h"
 #include "outcome.h"
 #include "rconn.h"
+#include "recbatch.h"
 #include "store.h"
 #include "tap.h"
 #include "tredis.h"
@@ -116,6 +118,135 @@ ready(void)
     while (rc.state != TGW_RCONN_READY && uv_now(&loop) < until) {
         uv_run(&loop, UV_RUN_ONCE);
     }
+}
+
+
+/* The answers of a batched record call, one per task added. */
+static int          batch_type[300];
+static long long    batch_int[300];
+static char         batch_err[300][64];
+static int          batch_answered;
+
+
+static void
+batch_got(tgw_rconn_t *c, redisReply *r, void *data)
+{
+    int i = (int) (intptr_t) data;
+
+    batch_type[i] = r ? r->type : -1;
+    batch_int[i] = r ? r->integer : 0;
+    snprintf(batch_err[i], sizeof(batch_err[i]), "%s",
+             r && r->type == REDIS_REPLY_ERROR ? r->str : "");
+    batch_answered++;
+}
+
+
+/* Adds a record step for id (its entry e) that sets its status. */
+static int
+batch_add(tgw_recbatch_t *b, const tgw_conf_t *tc, const char *id,
+    const char *e, int i)
+{
+    tgw_plan_t  plan;
+    int         rv;
+
+    memset(&plan, 0, sizeof(plan));
+    plan.n = 1;
+    tgw_args_init(&plan.cmd[0]);
+    tgw_args_add(&plan.cmd[0], "HSET");
+    tgw_args_keyf(&plan.cmd[0], "p:task:%s", id);
+    tgw_args_add(&plan.cmd[0], "status");
+    tgw_args_add(&plan.cmd[0], "succeeded");
+    rv = tgw_recbatch_add(b, tc->group, "p:q:default:normal", e, &plan,
+                          batch_got, (void *) (intptr_t) i);
+    tgw_args_free(&plan.cmd[0]);
+    return rv;
+}
+
+
+/* record_many.lua: four tasks in one call, one refused by Redis, one no
+ * longer pending; each gets its own answer. */
+static void
+batch_tests(const tgw_conf_t *c)
+{
+    tgw_recbatch_t  b;
+    char            e[4][64];
+    uint64_t        until;
+    redisReply     *r;
+    int             i;
+
+    q("DEL p:q:default:normal");
+    q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
+    q("HSET p:task:B1 status running");
+    q("SET p:task:B2 not-a-hash");
+    q("HSET p:task:B3 status running");
+    q("HSET p:task:B4 status running");
+    for (i = 0; i < 4; i++) {
+        char id[8];
+
+        snprintf(id, sizeof(id), "B%d", i + 1);
+        snprintf(e[i], sizeof(e[i]), "%s", pending_entry(id));
+    }
+    q("XACK p:q:default:normal workers %s", e[3]);
+    r = q("XLEN p:q:default:normal");
+    long long len0 = r->integer;
+
+    tgw_recbatch_init(&b, &loop, &rc);
+    ok(batch_add(&b, c, "B1", e[0], 0) == 0
+       && batch_add(&b, c, "B2", e[1], 1) == 0
+       && batch_add(&b, c, "B3", e[2], 2) == 0
+       && batch_add(&b, c, "B4", e[3], 3) == 0, "four record steps added");
+    is_int(b.calls, 0, "nothing sent while the loop runs callbacks");
+    until = uv_now(&loop) + 5000;
+    while (batch_answered < 4 && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    is_int(batch_answered, 4, "every step answered");
+    is_int(b.calls, 1, "in one call");
+    ok(batch_type[0] == REDIS_REPLY_INTEGER && batch_int[0] == 1,
+       "B1: recorded");
+    ok(batch_type[1] == REDIS_REPLY_ERROR
+       && strstr(batch_err[1], "WRONGTYPE") != NULL,
+       "B2 (a string): its own error");
+    ok(batch_type[2] == REDIS_REPLY_INTEGER && batch_int[2] == 1,
+       "B3 after it: recorded all the same");
+    ok(batch_type[3] == REDIS_REPLY_INTEGER && batch_int[3] == 0,
+       "B4 (not pending): nothing written");
+    is_str(hget("p:task:B1", "status"), "succeeded", "B1 written");
+    is_str(hget("p:task:B3", "status"), "succeeded", "B3 written");
+    is_str(hget("p:task:B4", "status"), "running", "B4 untouched");
+    r = q("XPENDING p:q:default:normal workers - + 10");
+    ok(r->elements == 1 && strcmp(r->element[0]->element[0]->str, e[1]) == 0,
+       "only B2's entry is still pending");
+    r = q("XLEN p:q:default:normal");
+    is_int(r->integer, len0 - 2, "B1's and B3's entries deleted");
+
+    /* more than a call holds: the full batch goes out when the next
+     * task is added, the rest at the end of the turn */
+    q("HSET p:task:B5 status running");
+    snprintf(e[0], sizeof(e[0]), "%s", pending_entry("B5"));
+    batch_answered = 0;
+    for (i = 0; i < 300; i++) {
+        if (batch_add(&b, c, "B5", e[0], i) != 0) {
+            break;
+        }
+    }
+    is_int(i, 300, "300 record steps added");
+    is_int(b.calls, 2, "a full call went out while adding");
+    is_int(batch_answered, 0, "... and nothing was answered inside add");
+    until = uv_now(&loop) + 5000;
+    while (batch_answered < 300 && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    is_int(batch_answered, 300, "every step answered");
+    is_int(b.calls, 3, "in two calls");
+    ok(batch_int[0] == 1 && batch_int[1] == 0 && batch_int[299] == 0,
+       "the first recorded; the same entry after it: not pending");
+
+    tgw_recbatch_close(&b);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    q("DEL p:task:B1 p:task:B2 p:task:B3 p:task:B4 p:task:B5");
+    q("DEL p:q:default:normal");
+    q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
 }
 
 
@@ -439,6 +570,9 @@ main(void)
     is_str(hget("p:task:M2", "error"), "scheduled task has no queue field",
            "with an error saying why");
     is_int(num("ZCARD %s", "p:scheduled"), 0, "the scheduled set is empty");
+
+    /* ---- several record steps in one call ---- */
+    batch_tests(c);
 
     /* ---- pruning consumers ---- */
     q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
