@@ -31,6 +31,8 @@ static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
     ngx_uint_t reload);
+static ngx_int_t ngx_http_taskgw_enqueue_send(ngx_http_request_t *r,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n);
 static void ngx_http_taskgw_enqueue_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_taskgw_queue_full(ngx_http_request_t *r);
@@ -517,8 +519,7 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
         c->argc = 0;
         ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
 
-        return ngx_http_taskgw_redis_send(r, cmds, c - cmds + 1,
-                                          ngx_http_taskgw_enqueue_done);
+        return ngx_http_taskgw_enqueue_send(r, cmds, c - cmds + 1);
     }
 
     ctx->payload_apart = ngx_http_taskgw_body_length(r)
@@ -580,7 +581,29 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
         ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
     }
 
-    return ngx_http_taskgw_redis_send(r, cmds, c - cmds + 1,
+    return ngx_http_taskgw_enqueue_send(r, cmds, c - cmds + 1);
+}
+
+
+/*
+ * A location under taskgw_redis_wait stores its tasks over the worker's
+ * wait link, whose WAITs must not hold up anybody else's commands.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_enqueue_send(ngx_http_request_t *r,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n)
+{
+    ngx_http_taskgw_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (tlcf->wait_replicas) {
+        return ngx_http_taskgw_wait_send(r, cmds, n,
+                                         ngx_http_taskgw_enqueue_done);
+    }
+
+    return ngx_http_taskgw_redis_send(r, cmds, n,
                                       ngx_http_taskgw_enqueue_done);
 }
 
@@ -757,7 +780,10 @@ ngx_http_taskgw_queue_full(ngx_http_request_t *r)
  * queue, type, priority, run_at}) the 200 replay of the task first stored
  * under the request's Idempotency-Key: the same JSON as that task's 202,
  * rebuilt from its hash (the request's own values stand in for fields of
- * a hash that has expired), with Idempotent-Replayed: true.
+ * a hash that has expired), with Idempotent-Replayed: true.  Under
+ * taskgw_redis_wait the answer is kept until the replicas acknowledged
+ * the write (a replay too: the first request's write may not have reached
+ * them yet).
  */
 
 static void
@@ -766,22 +792,17 @@ ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
 {
     u_char                      *body, *p;
     size_t                       len;
-    ngx_str_t                    prio, *status, queue, type, run_at;
-    ngx_uint_t                   code;
-    ngx_str_t                   *outcome;
-    ngx_table_elt_t             *h;
-    ngx_http_taskgw_srv_conf_t  *tscf;
+    ngx_str_t                    prio, *status, queue, type, run_at, id;
+    ngx_http_taskgw_loc_conf_t  *tlcf;
 
     prio = ngx_http_taskgw_priorities[ctx->priority];
     status = ctx->run_at ? &ngx_http_taskgw_scheduled : &ngx_http_taskgw_queued;
     queue = ctx->queue;
     type = ctx->type;
-    code = NGX_HTTP_ACCEPTED;
-    outcome = &ngx_http_taskgw_outcome_accepted;
 
     if (first) {
-        if (ngx_http_taskgw_reply_str(first, 1, &ctx->task_id) != NGX_OK
-            || ngx_http_taskgw_valid_uuid(&ctx->task_id) != NGX_OK)
+        if (ngx_http_taskgw_reply_str(first, 1, &id) != NGX_OK
+            || ngx_http_taskgw_valid_uuid(&id) != NGX_OK)
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "taskgw: an idempotency record names no task id");
@@ -790,6 +811,16 @@ ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
                 ngx_http_taskgw_unavailable(r, "task store is unavailable"));
             return;
         }
+
+        /* the reply goes when this returns; the answer may wait longer */
+
+        ctx->task_id.data = ngx_pstrdup(r->pool, &id);
+        if (ctx->task_id.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ctx->task_id.len = id.len;
 
         if (ngx_http_taskgw_reply_str(first, 2, &queue) == NGX_OK) {
             /* the hash is there: the task's own fields, as first sent */
@@ -818,9 +849,58 @@ ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
             prio = ngx_http_taskgw_priorities[ctx->priority];
         }
 
-        code = NGX_HTTP_OK;
-        outcome = &ngx_http_taskgw_outcome_replayed;
+        ctx->replayed = 1;
+    }
 
+    len = sizeof("{\"id\":\"\",\"status\":\"\",\"queue\":\"\","
+                 "\"type\":\"\",\"priority\":\"\"}") - 1
+          + ctx->task_id.len + status->len + queue.len + type.len
+          + prio.len;
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* queue and type were checked to need no JSON escaping */
+
+    p = ngx_sprintf(body, "{\"id\":\"%V\",\"status\":\"%V\","
+                    "\"queue\":\"%V\",\"type\":\"%V\",\"priority\":\"%V\"}",
+                    &ctx->task_id, status, &queue, &type, &prio);
+
+    ctx->reply_body.data = body;
+    ctx->reply_body.len = p - body;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  first ? "taskgw: task %V replayed for its idempotency key"
+                          " (%V, %V)"
+                        : "taskgw: task %V accepted into %V (%V)",
+                  &ctx->task_id, &queue, status);
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
+
+    if (tlcf->wait_replicas) {
+        ngx_http_taskgw_wait_start(r);
+        return;
+    }
+
+    ngx_http_taskgw_enqueue_answer(r);
+}
+
+
+/* Sends the answer enqueue_reply() made, and finalizes the request. */
+
+void
+ngx_http_taskgw_enqueue_answer(ngx_http_request_t *r)
+{
+    ngx_table_elt_t             *h;
+    ngx_http_taskgw_ctx_t       *ctx;
+    ngx_http_taskgw_srv_conf_t  *tscf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
+
+    if (ctx->replayed) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -858,31 +938,14 @@ ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
         r->headers_out.location = NULL;
     }
 
-    len = sizeof("{\"id\":\"\",\"status\":\"\",\"queue\":\"\","
-                 "\"type\":\"\",\"priority\":\"\"}") - 1
-          + ctx->task_id.len + status->len + queue.len + type.len
-          + prio.len;
-
-    body = ngx_pnalloc(r->pool, len);
-    if (body == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    /* queue and type were checked to need no JSON escaping */
-
-    p = ngx_sprintf(body, "{\"id\":\"%V\",\"status\":\"%V\","
-                    "\"queue\":\"%V\",\"type\":\"%V\",\"priority\":\"%V\"}",
-                    &ctx->task_id, status, &queue, &type, &prio);
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  first ? "taskgw: task %V replayed for its idempotency key"
-                          " (%V, %V)"
-                        : "taskgw: task %V accepted into %V (%V)",
-                  &ctx->task_id, &queue, status);
-
     ngx_http_finalize_request(r,
-        ngx_http_taskgw_send_json(r, code, outcome, body, p - body));
+        ngx_http_taskgw_send_json(r,
+                                  ctx->replayed ? NGX_HTTP_OK
+                                                : NGX_HTTP_ACCEPTED,
+                                  ctx->replayed
+                                  ? &ngx_http_taskgw_outcome_replayed
+                                  : &ngx_http_taskgw_outcome_accepted,
+                                  ctx->reply_body.data, ctx->reply_body.len));
 }
 
 

@@ -34,6 +34,8 @@ typedef struct {
     ngx_atomic_t                requests[NGX_HTTP_TASKGW_METRICS_NOUTCOMES];
     ngx_atomic_t                buckets[NGX_HTTP_TASKGW_METRICS_NBUCKETS + 1];
     ngx_atomic_t                sum_us;     /* of the observations */
+    ngx_atomic_t                wait[2];    /* taskgw_redis_wait: missed,
+                                               met */
 } ngx_http_taskgw_metrics_sh_t;
 
 
@@ -257,6 +259,28 @@ ngx_http_taskgw_metrics_log(ngx_http_request_t *r)
 }
 
 
+/*
+ * An enqueue under taskgw_redis_wait whose replicas acknowledged it in
+ * time (met) or not (missed: too few, or the link failed meanwhile).
+ */
+
+void
+ngx_http_taskgw_metrics_wait(ngx_http_request_t *r, ngx_uint_t met)
+{
+    ngx_http_taskgw_main_conf_t   *tmcf;
+    ngx_http_taskgw_metrics_sh_t  *sh;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_taskgw_module);
+    if (tmcf->metrics == NULL || tmcf->metrics->data == NULL) {
+        return;
+    }
+
+    sh = tmcf->metrics->data;
+
+    (void) ngx_atomic_fetch_add(&sh->wait[met ? 1 : 0], 1);
+}
+
+
 /* ------------------------------------------------------------------ */
 /* taskgw_metrics                                                      */
 /* ------------------------------------------------------------------ */
@@ -372,6 +396,14 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
         "taskgw_enqueue_duration_seconds_sum %uL.%06uL\n"
         "taskgw_enqueue_duration_seconds_count %uL\n",
         n / 1000000, n % 1000000, cum);
+
+    ngx_http_taskgw_jw_printf(&jw,
+        "# HELP taskgw_redis_wait_total Enqueues under taskgw_redis_wait, "
+        "by whether enough replicas acknowledged them in time.\n"
+        "# TYPE taskgw_redis_wait_total counter\n"
+        "taskgw_redis_wait_total{result=\"met\"} %uA\n"
+        "taskgw_redis_wait_total{result=\"missed\"} %uA\n",
+        sh ? sh->wait[1] : 0, sh ? sh->wait[0] : 0);
 
     ngx_http_taskgw_jw_printf(&jw,
         "# HELP taskgw_limit_zone_keys Keys a taskgw_limit_zone holds now.\n"

@@ -105,6 +105,13 @@ static ngx_command_t  ngx_http_taskgw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("taskgw_redis_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_taskgw_wait_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("taskgw_validate_json"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -406,6 +413,8 @@ ngx_http_taskgw_create_loc_conf(ngx_conf_t *cf)
     tlcf->status_max_wait = NGX_CONF_UNSET_MSEC;
     tlcf->max_payload = NGX_CONF_UNSET_SIZE;
     tlcf->max_backlog = NGX_CONF_UNSET;
+    tlcf->wait_replicas = NGX_CONF_UNSET;
+    tlcf->wait_timeout = NGX_CONF_UNSET_MSEC;
     tlcf->auth = NGX_CONF_UNSET_UINT;
     tlcf->limits = NGX_CONF_UNSET_PTR;
     tlcf->limit_headers = NGX_CONF_UNSET_UINT;
@@ -452,6 +461,8 @@ ngx_http_taskgw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_payload, prev->max_payload,
                               16 * 1024 * 1024);
     ngx_conf_merge_value(conf->max_backlog, prev->max_backlog, 0);
+    ngx_conf_merge_value(conf->wait_replicas, prev->wait_replicas, 0);
+    ngx_conf_merge_msec_value(conf->wait_timeout, prev->wait_timeout, 0);
     ngx_conf_merge_uint_value(conf->auth, prev->auth,
                               NGX_HTTP_TASKGW_ROLE_NONE);
 
@@ -894,7 +905,9 @@ ngx_http_taskgw_init_process(ngx_cycle_t *cycle)
 
     ngx_time_update();
 
-    if (ngx_http_taskgw_redis_init_process(cycle, tmcf) != NGX_OK) {
+    if (ngx_http_taskgw_redis_init_process(cycle, tmcf) != NGX_OK
+        || ngx_http_taskgw_wait_init_process(cycle, tmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -906,6 +919,7 @@ static void
 ngx_http_taskgw_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_taskgw_pubsub_exit_process(cycle);
+    ngx_http_taskgw_wait_exit_process(cycle);
     ngx_http_taskgw_redis_exit_process(cycle);
 }
 

@@ -94,6 +94,7 @@ typedef struct {
     ngx_msec_t                  backoff_max; /* reconnect delay cap */
     ngx_str_t                   prefix;      /* key namespace */
     ngx_flag_t                  used;        /* some location needs Redis */
+    ngx_flag_t                  wait_used;   /* some taskgw_redis_wait */
     ngx_int_t                   request_id_index; /* $request_id's */
     ngx_shm_zone_t             *metrics;     /* counters of all workers */
 
@@ -162,6 +163,11 @@ typedef struct {
     time_t                      max_delay;  /* of X-Task-Delay/-Run-At */
     size_t                      max_payload; /* largest body stored */
     ngx_int_t                   max_backlog; /* stream entries; 0: none */
+    /* taskgw_redis_wait (ngx_http_taskgw_wait.c) */
+    ngx_int_t                   wait_replicas; /* 0: off */
+    ngx_msec_t                  wait_timeout;
+    ngx_str_t                   wait_file;   /* where it was set, for */
+    ngx_uint_t                  wait_line;   /* a duplicate in a block */
 
     /* edge checks */
     ngx_uint_t                  auth;       /* least role; 0: off */
@@ -207,6 +213,9 @@ typedef struct {
     unsigned                    payload_apart:1; /* in its own HSET */
     unsigned                    plain:1;     /* enqueue without the script */
     unsigned                    json_error:1; /* error filter rewrites */
+    unsigned                    replayed:1;  /* the reply is a replay */
+    ngx_str_t                   reply_body;  /* the 202/200 JSON, kept
+                                                while replicas are awaited */
     ngx_str_t                   error_body;  /* JSON for the error filter */
 
     /* the edge checks (ngx_http_taskgw_access.c) */
@@ -283,6 +292,16 @@ ngx_int_t ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx,
 
 /* ngx_http_taskgw_enqueue.c */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
+void ngx_http_taskgw_enqueue_answer(ngx_http_request_t *r);
+
+/* ngx_http_taskgw_wait.c: taskgw_redis_wait */
+char *ngx_http_taskgw_wait_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_taskgw_wait_init_process(ngx_cycle_t *cycle,
+    ngx_http_taskgw_main_conf_t *tmcf);
+void ngx_http_taskgw_wait_exit_process(ngx_cycle_t *cycle);
+void ngx_http_taskgw_wait_follow(const char *reason);
+void ngx_http_taskgw_wait_start(ngx_http_request_t *r);
 
 /* ngx_http_taskgw_trace.c */
 ngx_int_t ngx_http_taskgw_trace(ngx_http_request_t *r,

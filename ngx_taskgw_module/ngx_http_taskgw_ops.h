@@ -19,6 +19,7 @@
 /* ngx_http_taskgw_metrics.c */
 ngx_int_t ngx_http_taskgw_metrics_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_taskgw_metrics_handler(ngx_http_request_t *r);
+void ngx_http_taskgw_metrics_wait(ngx_http_request_t *r, ngx_uint_t met);
 ngx_int_t ngx_http_taskgw_stats_read(ngx_http_request_t *r,
     ngx_uint_t per_queue, ngx_http_taskgw_redis_done_pt done);
 

@@ -1267,6 +1267,7 @@ ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc)
                                       "any more");
 
     ngx_http_taskgw_pubsub_follow("the master moved (READONLY)");
+    ngx_http_taskgw_wait_follow("the master moved (READONLY)");
 }
 
 
@@ -1461,6 +1462,7 @@ ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac, void *reply,
     }
 
     ngx_http_taskgw_pubsub_follow("the sentinels switched the master");
+    ngx_http_taskgw_wait_follow("the sentinels switched the master");
 }
 
 

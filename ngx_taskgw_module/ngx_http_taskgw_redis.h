@@ -59,6 +59,9 @@ ngx_int_t ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
     ngx_http_taskgw_redis_done_pt done);
 ngx_uint_t ngx_http_taskgw_redis_is_up(void);
+ngx_int_t ngx_http_taskgw_wait_send(ngx_http_request_t *r,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_done_pt done);
 void ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd);
 ngx_int_t ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
     const void *data, size_t len);

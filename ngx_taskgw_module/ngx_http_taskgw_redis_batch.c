@@ -135,9 +135,20 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
     ngx_http_taskgw_redis_done_pt done)
 {
+    return ngx_http_taskgw_redis_send_on(&ngx_http_taskgw_link, r, cmds, n,
+                                         done);
+}
+
+
+/* The same, on a given link of this worker process. */
+
+ngx_int_t
+ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
+    ngx_http_request_t *r, ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_done_pt done)
+{
     ngx_uint_t                   i;
     ngx_pool_cleanup_t          *cln;
-    ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
     ngx_http_taskgw_redis_op_t  *op;
 
     for (i = 0; i < n; i++) {
@@ -196,6 +207,7 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    op->link = link;
     op->request = r;
     op->done = done;
     op->cleanup = cln;
@@ -407,7 +419,7 @@ ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
 
     /* a worker process that is exiting answers nobody any more */
 
-    if (r != NULL && !ngx_http_taskgw_link.exiting) {
+    if (r != NULL && !op->link->exiting) {
         c = r->connection;
 
         op->done(r, reply);
@@ -431,19 +443,22 @@ ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op)
  * A batch without its reply in time.  While Redis keeps reading what is
  * written to it or answering what came before (a large command ahead of
  * this one, say), the batch waits on: the timeout counts from the link's
- * last progress.  No progress for that long means Redis is stuck or the
- * path to it is: later replies on this connection cannot be trusted to
- * come, so the whole link is reset and every waiting request answered 503.
+ * last progress, or from when the WAITs written on the link (which hold
+ * the connection by design, see ngx_http_taskgw_wait.c) may all have
+ * returned, whichever is later.  No progress for that long means Redis is
+ * stuck or the path to it is: later replies on this connection cannot be
+ * trusted to come, so the whole link is reset and every waiting request
+ * answered 503.
  */
 
 static void
 ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
 {
     ngx_http_taskgw_redis_op_t  *op = ev->data;
-    ngx_http_taskgw_link_t      *link = &ngx_http_taskgw_link;
+    ngx_http_taskgw_link_t      *link = op->link;
 
     u_char      *p;
-    ngx_msec_t   idle;
+    ngx_msec_t   since, idle;
 
     static u_char  reason[sizeof("did not answer within  ms")
                           + NGX_INT_T_LEN];
@@ -460,11 +475,18 @@ ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
         return;
     }
 
-    idle = ngx_current_msec - link->progress;
+    since = link->progress;
+
+    if ((ngx_msec_int_t) (link->wait_end - since) > 0) {
+        since = link->wait_end;
+    }
+
+    idle = ngx_current_msec - since;
 
     if (!op->waiting && link->state == NGX_HTTP_TASKGW_LINK_UP
-        && idle < link->conf->timeout)
+        && ((ngx_msec_int_t) idle < 0 || idle < link->conf->timeout))
     {
+        /* idle < 0 (a WAIT still due) makes this longer: mod 2^n */
         ngx_add_timer(&op->timer, link->conf->timeout - idle);
         return;
     }
@@ -503,7 +525,7 @@ ngx_http_taskgw_redis_op_cleanup(void *data)
     op->request = NULL;
     op->timer.cancelable = 1;
 
-    ngx_http_taskgw_redis_unsend(&ngx_http_taskgw_link, op);
+    ngx_http_taskgw_redis_unsend(op->link, op);
 }
 
 

@@ -111,7 +111,8 @@ struct ngx_http_taskgw_link_s {
     ngx_uint_t                     sentinel;   /* the one asked next */
     ngx_uint_t                     asked;      /* asked in this round */
     ngx_uint_t                     switches;   /* master addresses moved */
-
+    ngx_msec_t                     wait_end;   /* when the WAITs written
+                                                  may all have returned */
     unsigned                       exiting:1;
     unsigned                       reported:1; /* this outage is logged */
     unsigned                       asking:1;   /* rc is on a sentinel, asking
@@ -128,6 +129,7 @@ struct ngx_http_taskgw_link_s {
  * clears "request".
  */
 typedef struct {
+    ngx_http_taskgw_link_t         *link;
     ngx_http_request_t             *request;
     ngx_http_taskgw_redis_done_pt   done;
     ngx_pool_cleanup_t             *cleanup;
@@ -166,6 +168,9 @@ ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
 void ngx_http_taskgw_pubsub_follow(const char *reason);
 void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
     ngx_uint_t fail);
+ngx_int_t ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
+    ngx_http_request_t *r, ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_done_pt done);
 
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_LINK_H_INCLUDED_ */
