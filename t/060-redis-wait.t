@@ -2,7 +2,7 @@
 # reason), inheritance and "off".  The test Redis has no replica, so a
 # waited enqueue meets too few replicas: 503 after the timeout, while a
 # location without the directive (or with "off") answers 202 as ever.
-# Replicated set-ups: t/e2e/151-redis-wait.t.
+# Replicated set-ups: t/e2e/155-redis-wait.t.
 use Test::Nginx::Socket 'no_plan';
 
 no_shuffle();
