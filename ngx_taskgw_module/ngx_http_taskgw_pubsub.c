@@ -378,13 +378,8 @@ ngx_http_taskgw_pubsub_keepalive(ngx_event_t *ev)
 {
     ngx_http_taskgw_pubsub_t  *ps = ev->data;
 
-    u_char                       *p;
-    ngx_chain_t                  *out;
-    ngx_http_taskgw_link_t       *link;
-    ngx_http_taskgw_redis_cmd_t   cmd;
-
-    static u_char  reason[sizeof("did not answer PING within  ms")
-                          + NGX_INT_T_LEN];
+    const char              *reason;
+    ngx_http_taskgw_link_t  *link;
 
     link = &ps->link;
 
@@ -395,38 +390,15 @@ ngx_http_taskgw_pubsub_keepalive(ngx_event_t *ev)
         return;
     }
 
-    /*
-     * An answer that arrived while this process was too busy to read it
-     * waits as a posted read event (accept_mutex on), handled after the
-     * timers: it counts.
-     */
+    reason = ngx_http_taskgw_redis_keepalive(link, &ps->heard, ps->pinged);
 
-    if (ps->pinged && link->heard == ps->heard
-        && !(link->rc->conn && link->rc->conn->read->posted))
-    {
-        p = ngx_sprintf(reason, "did not answer PING within %M ms",
-                        link->conf->timeout);
-        *p = '\0';
-
+    if (reason != NULL) {
         ps->pinged = 0;
         ps->subscribed = 0;
-        ngx_http_taskgw_redis_reset(link, (char *) reason);
+        ngx_http_taskgw_redis_reset(link, reason);
         return;
     }
 
-    cmd.argc = 0;
-    ngx_http_taskgw_redis_cmd_arg(&cmd, "PING", 4);
-
-    out = ngx_http_taskgw_redis_format(&cmd, 1, link->log);
-
-    if (out == NULL) {
-        ngx_http_taskgw_redis_reset(link, "out of memory");
-        return;
-    }
-
-    ngx_http_taskgw_redis_queue_unmatched(link->rc, out);
-
-    ps->heard = link->heard;
     ps->pinged = 1;
 
     ngx_add_timer(&ps->keepalive, link->conf->timeout);

@@ -1306,12 +1306,7 @@ ngx_http_taskgw_redis_watch_keepalive(ngx_event_t *ev)
 {
     ngx_http_taskgw_link_t  *link = ev->data;
 
-    u_char                       *p;
-    ngx_chain_t                  *out;
-    ngx_http_taskgw_redis_cmd_t   cmd;
-
-    static u_char  reason[sizeof("did not answer PING within  ms")
-                          + NGX_INT_T_LEN];
+    const char  *reason;
 
     if (link->state != NGX_HTTP_TASKGW_LINK_UP || link->rc == NULL
         || link->exiting)
@@ -1320,17 +1315,49 @@ ngx_http_taskgw_redis_watch_keepalive(ngx_event_t *ev)
         return;
     }
 
-    /* an answer read late (a posted read event) still counts */
+    reason = ngx_http_taskgw_redis_keepalive(link,
+                                             &ngx_http_taskgw_watch_heard, 1);
 
-    if (link->heard == ngx_http_taskgw_watch_heard
+    if (reason != NULL) {
+        ngx_http_taskgw_redis_reset(link, reason);
+        return;
+    }
+
+    ngx_add_timer(ev, link->conf->timeout);
+}
+
+
+/*
+ * One beat of the keepalive of a subscribed connection (the subscriber,
+ * the sentinel watcher), every taskgw_redis_timeout.  With check set,
+ * nothing read since the last beat (*heard unchanged) means the server did
+ * not answer the last PING within a whole interval: the reason to reset
+ * the link is returned.  An answer read late, while the process was too
+ * busy (a posted read event, accept_mutex on), still counts.  Otherwise a
+ * PING goes out, whose answer matches no channel and is dropped by
+ * hiredis, *heard notes how much was read, and NULL is returned: the
+ * caller arms the next beat.
+ */
+
+const char *
+ngx_http_taskgw_redis_keepalive(ngx_http_taskgw_link_t *link,
+    ngx_uint_t *heard, ngx_uint_t check)
+{
+    u_char                       *p;
+    ngx_chain_t                  *out;
+    ngx_http_taskgw_redis_cmd_t   cmd;
+
+    static u_char  reason[sizeof("did not answer PING within  ms")
+                          + NGX_INT_T_LEN];
+
+    if (check && link->heard == *heard
         && !(link->rc->conn && link->rc->conn->read->posted))
     {
         p = ngx_sprintf(reason, "did not answer PING within %M ms",
                         link->conf->timeout);
         *p = '\0';
 
-        ngx_http_taskgw_redis_reset(link, (char *) reason);
-        return;
+        return (const char *) reason;
     }
 
     cmd.argc = 0;
@@ -1339,16 +1366,14 @@ ngx_http_taskgw_redis_watch_keepalive(ngx_event_t *ev)
     out = ngx_http_taskgw_redis_format(&cmd, 1, link->log);
 
     if (out == NULL) {
-        ngx_http_taskgw_redis_reset(link, "out of memory");
-        return;
+        return "out of memory";
     }
 
-    /* its answer matches no channel: hiredis drops it */
     ngx_http_taskgw_redis_queue_unmatched(link->rc, out);
 
-    ngx_http_taskgw_watch_heard = link->heard;
+    *heard = link->heard;
 
-    ngx_add_timer(ev, link->conf->timeout);
+    return NULL;
 }
 
 

@@ -163,6 +163,8 @@ ngx_int_t ngx_http_taskgw_redis_queue(
     void *data);
 void ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
     ngx_chain_t *out);
+const char *ngx_http_taskgw_redis_keepalive(ngx_http_taskgw_link_t *link,
+    ngx_uint_t *heard, ngx_uint_t check);
 void ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc);
 ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
 void ngx_http_taskgw_pubsub_follow(const char *reason);
