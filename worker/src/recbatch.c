@@ -100,9 +100,12 @@ tgw_recbatch_arg(tgw_recbatch_t *b, const char *s, size_t len)
 static int
 tgw_recbatch_num(tgw_recbatch_t *b, size_t v)
 {
-    char num[24];
+    char    num[24];
+    size_t  n;
 
-    return tgw_recbatch_arg(b, num, tgw_recbatch_digits(num, v));
+    n = tgw_recbatch_digits(num, v);
+
+    return tgw_recbatch_arg(b, num, n);
 }
 
 
@@ -220,7 +223,8 @@ tgw_recbatch_send(tgw_recbatch_t *b, int from_add)
     }
     memcpy(fmt, head, (size_t) hn);
     memcpy(fmt + hn, b->group_own, glen);
-    memcpy(fmt + hn + glen, "\r\n", 2);
+    fmt[hn + glen] = '\r';
+    fmt[hn + glen + 1] = '\n';
     memcpy(fmt + hn + glen + 2, b->buf, b->len);
     call->n = n;
     memcpy(call->items, b->items, (size_t) n * sizeof(call->items[0]));

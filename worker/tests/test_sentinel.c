@@ -70,7 +70,7 @@ test_list(void)
     tgw_addr_t  l[TGW_SENTINEL_MAX];
     char        err[256];
     char        many[1024];
-    int         i;
+    int         i, n;
 
     is_int(tgw_sentinel_parse_list("127.0.0.1:26379,127.0.0.1:26380,"
                                    "[::1]:26381", l, TGW_SENTINEL_MAX,
@@ -91,9 +91,10 @@ test_list(void)
                                    sizeof(err)), -1, "bad address refused");
     ok(strstr(err, "\"nope\"") != NULL, "  the bad one named: %s", err);
 
-    many[0] = '\0';
+    n = 0;
     for (i = 0; i <= TGW_SENTINEL_MAX; i++) {
-        strcat(many, i ? ",h:1" : "h:1");
+        n += snprintf(many + n, sizeof(many) - (size_t) n, "%s",
+                      i ? ",h:1" : "h:1");
     }
     is_int(tgw_sentinel_parse_list(many, l, TGW_SENTINEL_MAX, err,
                                    sizeof(err)), -1, "too many refused");
