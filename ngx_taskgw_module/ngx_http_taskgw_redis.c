@@ -1062,6 +1062,27 @@ ngx_http_taskgw_redis_cleanup(void *data)
  * this sentinel, and the next one is asked.
  */
 
+static ngx_uint_t
+ngx_http_taskgw_redis_ip(u_char *text, size_t len)
+{
+#if (NGX_HAVE_INET6)
+    u_char  addr6[16];
+#endif
+
+    if (ngx_inet_addr(text, len) != INADDR_NONE) {
+        return 1;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(text, len, addr6) == NGX_OK) {
+        return 1;
+    }
+#endif
+
+    return 0;
+}
+
+
 static void
 ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
     void *data)
@@ -1118,11 +1139,18 @@ ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
         }
     }
 
+    /*
+     * Only an IP address: a host name would be resolved by hiredis with a
+     * blocking getaddrinfo() inside the worker process.
+     */
+
     if (len == 0 || len > NGX_SOCKADDR_STRLEN || i != len
-        || port < 1 || port > 65535)
+        || port < 1 || port > 65535
+        || !ngx_http_taskgw_redis_ip((u_char *) rr->element[0]->str, len))
     {
         p = ngx_snprintf(reason, sizeof(reason) - 1,
-                         "gave an invalid address for master \"%V\"",
+                         "gave an invalid address for master \"%V\" "
+                         "(an IP address and a port are needed)",
                          &link->conf->master);
         goto failed;
     }
