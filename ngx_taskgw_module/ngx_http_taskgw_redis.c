@@ -1115,8 +1115,15 @@ ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
     }
 
     if (rr->type == REDIS_REPLY_ERROR) {
+        /* up to a control byte: the peer must not add lines to the log */
+        for (len = 0; len < rr->len; len++) {
+            if ((u_char) rr->str[len] < ' ' || rr->str[len] == 0x7f) {
+                break;
+            }
+        }
+
         p = ngx_snprintf(reason, sizeof(reason) - 1, "SENTINEL failed: %*s",
-                         (size_t) rr->len, rr->str);
+                         len, rr->str);
         goto failed;
     }
 

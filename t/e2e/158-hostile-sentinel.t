@@ -2,10 +2,12 @@
 # A sentinel that answers SENTINEL get-master-addr-by-name with something
 # the link must not follow: a host name (hiredis would resolve it with a
 # blocking getaddrinfo() in the nginx worker), a port out of range, a
-# huge string, wrong types.  Every enqueue is 503 "unavailable", the
-# error log says the address is invalid, nginx never connects anywhere
-# from such an answer and never logs an alert; once the sentinel answers
-# with the real Redis's IP address and port, the next enqueue is 202.
+# huge string, wrong types, an error with a line break in it.  Every
+# enqueue is 503 "unavailable", the error log says the address is
+# invalid, nginx never connects anywhere from such an answer, never logs
+# an alert, and a sentinel's error cannot add a line to the error log;
+# once the sentinel answers with the real Redis's IP address and port,
+# the next enqueue is 202.
 #
 # The fake sentinel is a small RESP server (a hostile peer): it answers
 # AUTH and PING with +OK/+PONG, SUBSCRIBE with the confirmation, and
@@ -54,6 +56,8 @@ my %reply = (
     nested    => arr(arr(bulk('127.0.0.1')), bulk($rport)),
     nil       => "\$-1\r\n",
     error     => "-ERR " . ('e' x 5000) . "\r\n",
+    # an error that would forge a line of the error log
+    forge     => "-ERR x\n2026/01/01 00:00:00 [emerg] 1#1: FORGED\r\n",
     good      => arr(bulk('127.0.0.1'), bulk($rport)),
 );
 
@@ -138,7 +142,7 @@ sub enqueue {
 
 my $i = 0;
 for my $m (qw(port0 port_big port_neg port_text huge ctrl ints three
-              nested nil error hostname))
+              nested nil error forge hostname))
 {
     set_mode($m);
     my $before = nasked();
@@ -159,6 +163,8 @@ for my $m (qw(port0 port_big port_neg port_text huge ctrl ints three
 like($s->error_log,
      qr/sentinel 127\.0\.0\.1:$sport: gave an invalid address for master "mymaster"/,
      'the error log says the sentinel gave an invalid address');
+unlike($s->error_log, qr/^2026\/01\/01 00:00:00 \[emerg\] 1#1: FORGED/m,
+       'a sentinel cannot forge a line of the error log');
 is(scalar $s->error_log_alerts, 0, 'no alert in the error log')
     or diag join "\n", $s->error_log_alerts;
 
