@@ -58,6 +58,7 @@ static void ngx_http_taskgw_redis_del_write(void *data);
 static void ngx_http_taskgw_redis_cleanup(void *data);
 static void ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac,
     void *reply, void *data);
+static size_t ngx_http_taskgw_redis_text_len(redisReply *rr);
 static ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr,
     ngx_str_t *role);
 static void ngx_http_taskgw_redis_watch_up(ngx_http_taskgw_link_t *link);
@@ -735,7 +736,8 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
     if (rr->type == REDIS_REPLY_ERROR) {
         p = ngx_snprintf(reason, sizeof(reason) - 1, "%s failed: %*s",
-                         (char *) data, (size_t) rr->len, rr->str);
+                         (char *) data, ngx_http_taskgw_redis_text_len(rr),
+                         rr->str);
         *p = '\0';
 
         ngx_http_taskgw_redis_detach(rc, (char *) reason);
@@ -1062,6 +1064,26 @@ ngx_http_taskgw_redis_cleanup(void *data)
  * this sentinel, and the next one is asked.
  */
 
+/*
+ * How much of an error reply may be logged: up to its first control byte,
+ * so that a peer cannot add lines to the error log.
+ */
+
+static size_t
+ngx_http_taskgw_redis_text_len(redisReply *rr)
+{
+    size_t  len;
+
+    for (len = 0; len < rr->len; len++) {
+        if ((u_char) rr->str[len] < ' ' || rr->str[len] == 0x7f) {
+            break;
+        }
+    }
+
+    return len;
+}
+
+
 static ngx_uint_t
 ngx_http_taskgw_redis_ip(u_char *text, size_t len)
 {
@@ -1115,15 +1137,8 @@ ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
     }
 
     if (rr->type == REDIS_REPLY_ERROR) {
-        /* up to a control byte: the peer must not add lines to the log */
-        for (len = 0; len < rr->len; len++) {
-            if ((u_char) rr->str[len] < ' ' || rr->str[len] == 0x7f) {
-                break;
-            }
-        }
-
         p = ngx_snprintf(reason, sizeof(reason) - 1, "SENTINEL failed: %*s",
-                         len, rr->str);
+                         ngx_http_taskgw_redis_text_len(rr), rr->str);
         goto failed;
     }
 

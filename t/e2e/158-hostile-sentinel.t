@@ -11,7 +11,8 @@
 #
 # The fake sentinel is a small RESP server (a hostile peer): it answers
 # AUTH and PING with +OK/+PONG, SUBSCRIBE with the confirmation, and
-# SENTINEL with the reply in the mode file.
+# SENTINEL with the reply in the mode file (and AUTH with a forged error
+# in mode authforge).
 
 use strict;
 use warnings;
@@ -98,6 +99,8 @@ sub sentinel_conn {
             } elsif ($name eq 'SUBSCRIBE') {
                 syswrite($c, arr(bulk('subscribe'), bulk($cmd->[1]),
                                  ":1\r\n"));
+            } elsif ($name eq 'AUTH' && slurp($mode) eq 'authforge') {
+                syswrite($c, $reply{forge});
             } elsif ($name eq 'PING') {
                 syswrite($c, "+PONG\r\n");
             } else {
@@ -173,5 +176,27 @@ set_mode('good');
 my $res;
 ok(wait_for(sub { $res = enqueue('good'); $res->{status} == 202 }, 30, 0.05),
    'a valid answer: 202') or diag explain $res;
+
+# === a sentinel's AUTH error cannot forge a line of the error log either
+set_mode('authforge');
+my $s2 = TaskGW::Stack->new;
+$s2->start_nginx(worker_processes => 1, vars => { SPORT => $sport },
+                 config => <<'EOC');
+    taskgw_redis sentinel=127.0.0.1:%%SPORT%% master=mymaster
+                 sentinel_password=pw;
+    taskgw_redis_timeout 1s;
+    taskgw_redis_backoff 50ms 200ms;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /tasks { taskgw_enqueue queue=default type=system.ping; }
+    }
+EOC
+ok(wait_for(sub { $s2->error_log =~ /AUTH failed: ERR x/ }, 30),
+   'AUTH refused by the sentinel: logged');
+unlike($s2->error_log, qr/^2026\/01\/01 00:00:00 \[emerg\] 1#1: FORGED/m,
+       'the AUTH error cannot forge a line of the error log');
+is(scalar $s2->error_log_alerts, 0, 'no alert in the error log')
+    or diag join "\n", $s2->error_log_alerts;
+$s2->stop_nginx;
 
 done_testing;
