@@ -58,6 +58,7 @@ static void ngx_http_taskgw_redis_del_write(void *data);
 static void ngx_http_taskgw_redis_cleanup(void *data);
 static void ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac,
     void *reply, void *data);
+static size_t ngx_http_taskgw_redis_text_len(redisReply *rr);
 static ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr,
     ngx_str_t *role);
 static void ngx_http_taskgw_redis_watch_up(ngx_http_taskgw_link_t *link);
@@ -735,7 +736,8 @@ ngx_http_taskgw_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
     if (rr->type == REDIS_REPLY_ERROR) {
         p = ngx_snprintf(reason, sizeof(reason) - 1, "%s failed: %*s",
-                         (char *) data, (size_t) rr->len, rr->str);
+                         (char *) data, ngx_http_taskgw_redis_text_len(rr),
+                         rr->str);
         *p = '\0';
 
         ngx_http_taskgw_redis_detach(rc, (char *) reason);
@@ -1062,6 +1064,47 @@ ngx_http_taskgw_redis_cleanup(void *data)
  * this sentinel, and the next one is asked.
  */
 
+/*
+ * How much of an error reply may be logged: up to its first control byte,
+ * so that a peer cannot add lines to the error log.
+ */
+
+static size_t
+ngx_http_taskgw_redis_text_len(redisReply *rr)
+{
+    size_t  len;
+
+    for (len = 0; len < rr->len; len++) {
+        if ((u_char) rr->str[len] < ' ' || rr->str[len] == 0x7f) {
+            break;
+        }
+    }
+
+    return len;
+}
+
+
+static ngx_uint_t
+ngx_http_taskgw_redis_ip(u_char *text, size_t len)
+{
+#if (NGX_HAVE_INET6)
+    u_char  addr6[16];
+#endif
+
+    if (ngx_inet_addr(text, len) != INADDR_NONE) {
+        return 1;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(text, len, addr6) == NGX_OK) {
+        return 1;
+    }
+#endif
+
+    return 0;
+}
+
+
 static void
 ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
     void *data)
@@ -1095,7 +1138,7 @@ ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
 
     if (rr->type == REDIS_REPLY_ERROR) {
         p = ngx_snprintf(reason, sizeof(reason) - 1, "SENTINEL failed: %*s",
-                         (size_t) rr->len, rr->str);
+                         ngx_http_taskgw_redis_text_len(rr), rr->str);
         goto failed;
     }
 
@@ -1118,11 +1161,18 @@ ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
         }
     }
 
+    /*
+     * Only an IP address: a host name would be resolved by hiredis with a
+     * blocking getaddrinfo() inside the worker process.
+     */
+
     if (len == 0 || len > NGX_SOCKADDR_STRLEN || i != len
-        || port < 1 || port > 65535)
+        || port < 1 || port > 65535
+        || !ngx_http_taskgw_redis_ip((u_char *) rr->element[0]->str, len))
     {
         p = ngx_snprintf(reason, sizeof(reason) - 1,
-                         "gave an invalid address for master \"%V\"",
+                         "gave an invalid address for master \"%V\" "
+                         "(an IP address and a port are needed)",
                          &link->conf->master);
         goto failed;
     }

@@ -170,6 +170,12 @@ tgw_sentinel_master_reply(const redisReply *r, tgw_addr_t *a,
 
     memcpy(a->host, h->str, h->len);
     a->host[h->len] = '\0';
+
+    /* no control bytes or spaces: the host is logged and connected to */
+    if (!tgw_valid_word(a->host, TGW_ADDR_HOST_MAX, 1)) {
+        goto bad;
+    }
+
     a->port = (int) port;
     return 0;
 

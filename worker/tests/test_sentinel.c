@@ -144,6 +144,17 @@ test_master_reply(void)
        "empty host refused");
     freeReplyObject(r);
 
+    /* a host that would be logged or connected to with control bytes */
+    r = resp("*2\r\n$12\r\n127.0.0.1\r\nx\r\n$4\r\n6379\r\n");
+    ok(r && tgw_sentinel_master_reply(r, &a, why, sizeof(why)) == -1,
+       "host with CR LF refused");
+    freeReplyObject(r);
+
+    r = resp("*2\r\n$12\r\n127.0.0.1 x\x1b\r\n$4\r\n6379\r\n");
+    ok(r && tgw_sentinel_master_reply(r, &a, why, sizeof(why)) == -1,
+       "host with a space and ESC refused");
+    freeReplyObject(r);
+
     ok(tgw_sentinel_master_reply(NULL, &a, why, sizeof(why)) == -1,
        "no reply");
 }
