@@ -1,9 +1,10 @@
 package TaskGW::HA;
 
 # A Redis high-availability rig for end-to-end tests: a primary, one
-# replica and three redis-sentinel processes on free loopback ports, all
-# started through TaskGW::Stack (so its process bookkeeping kills them at
-# exit, on a signal and even after a SIGKILL of the test).
+# replica (or more: replicas => N) and three redis-sentinel processes on
+# free loopback ports, all started through TaskGW::Stack (so its process
+# bookkeeping kills them at exit, on a signal and even after a SIGKILL of
+# the test).
 #
 #   my $s  = TaskGW::Stack->new;
 #   my $ha = TaskGW::HA->new($s);          # starts everything, waits ready
@@ -38,27 +39,29 @@ use TaskGW::Stack qw(wait_for free_port);
 my $MASTER = 'taskgw-ha';
 
 # new($stack, down_after => MS, failover_timeout => MS, timeout => S,
-#     args => [...]): starts the primary, the replica and the sentinels,
-# and returns once the replica is in sync and every sentinel knows the
-# replica and the two other sentinels.  args are more redis-server
-# options for both servers (kept for restart_old_primary), e.g.
-# [qw(--min-replicas-to-write 1)].
+#     replicas => N, args => [...]): starts the primary, N replicas
+# (default 1) and the sentinels, and returns once every replica is in
+# sync and every sentinel knows the replicas and the two other
+# sentinels.  args are more redis-server options for every server (kept
+# for restart_old_primary), e.g. [qw(--min-replicas-to-write 1)].
 sub new {
     my ($class, $stack, %opt) = @_;
     my $self = bless {
         stack            => $stack,
         down_after       => $opt{down_after} // 3000,
         failover_timeout => $opt{failover_timeout} // 10000,
+        replicas         => $opt{replicas} // 1,
         args             => $opt{args} // [],
         servers          => {},         # port => pid (undef: killed)
         sentinels        => [],         # [ { port, pid, conf } ]
     }, $class;
     my $primary = free_port();
-    my $replica = free_port();
     $self->{first_primary} = $primary;
     $self->_start_server($primary);
-    $self->_start_server($replica, replicaof => $primary);
-    $self->_wait_in_sync($primary, $replica, $opt{timeout} // 30);
+    # all at once: they share the primary's (delayed) first transfer
+    my @replicas = map { free_port() } 1 .. $self->{replicas};
+    $self->_start_server($_, replicaof => $primary) for @replicas;
+    $self->_wait_in_sync($primary, $_, $opt{timeout} // 30) for @replicas;
     $self->_start_sentinel($primary) for 1 .. 3;
     $self->_wait_sentinels_ready($opt{timeout} // 30);
     return $self;
@@ -67,7 +70,7 @@ sub new {
 sub stack       { $_[0]{stack} }
 sub master_name { $MASTER }
 
-# The ports of the two redis-servers (first primary, first replica) and
+# The ports of the redis-servers (the first primary and the replicas) and
 # of the three sentinels.
 sub redis_ports    { sort { $a <=> $b } keys %{ $_[0]{servers} } }
 sub sentinel_ports { map { $_->{port} } @{ $_[0]{sentinels} } }
@@ -102,12 +105,18 @@ sub redis {
 }
 
 # The port of the server that is currently the replica (the one of the
-# two that is not the master), or undef.
+# two that is not the master; with more replicas, the lowest port of
+# those), or undef.  replica_ports: all servers but the master.
 sub replica_port {
     my ($self) = @_;
-    my $m = $self->master_port // return undef;
-    my ($r) = grep { $_ != $m } $self->redis_ports;
+    my ($r) = $self->replica_ports;
     return $r;
+}
+
+sub replica_ports {
+    my ($self) = @_;
+    my $m = $self->master_port // return ();
+    return grep { $_ != $m } $self->redis_ports;
 }
 
 # ROLE of the server on $port: 'master', 'slave', or undef when it does
@@ -338,7 +347,7 @@ sub _wait_sentinels_ready {
     my $ok = wait_for(sub {
         for my $port ($self->sentinel_ports) {
             my $m = $self->_sentinel_master($port) or return 0;
-            return 0 unless ($m->{'num-slaves'} // 0) >= 1
+            return 0 unless ($m->{'num-slaves'} // 0) >= $self->{replicas}
                 && ($m->{'num-other-sentinels'} // 0) >= 2
                 && ($m->{flags} // '') eq 'master';
         }
