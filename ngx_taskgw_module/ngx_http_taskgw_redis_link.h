@@ -165,6 +165,20 @@ void ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
     ngx_chain_t *out);
 const char *ngx_http_taskgw_redis_keepalive(ngx_http_taskgw_link_t *link,
     ngx_uint_t *heard, ngx_uint_t check);
+size_t ngx_http_taskgw_redis_text_len(redisReply *rr);
+ngx_int_t ngx_http_taskgw_redis_queue_setup_data(
+    ngx_http_taskgw_link_t *link, ngx_http_taskgw_redis_cmd_t *cmd,
+    redisCallbackFn *fn, void *data);
+#define ngx_http_taskgw_redis_queue_setup(link, cmd, fn)                    \
+    ngx_http_taskgw_redis_queue_setup_data(link, cmd, fn, NULL)
+
+/* ngx_http_taskgw_sentinel.c */
+void ngx_http_taskgw_sentinel_init_process(ngx_cycle_t *cycle,
+    ngx_http_taskgw_main_conf_t *tmcf);
+void ngx_http_taskgw_sentinel_exit_process(ngx_cycle_t *cycle);
+void ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
+    void *data);
+ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr, ngx_str_t *role);
 void ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc);
 ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
 void ngx_http_taskgw_pubsub_follow(const char *reason);
