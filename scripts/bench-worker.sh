@@ -37,7 +37,11 @@
 # WORKER (build/taskgw-worker: another build to compare, e.g. an older
 # one), WORKERS ("1": the ping rows for each number of taskgw-worker
 # processes listed, all in one consumer group on the one Redis, each at
-# the row's concurrency; "1 2" shows what a second worker process adds).
+# the row's concurrency; "1 2" shows what a second worker process adds),
+# STEPS ("raw ping exec peers": which rows to run; "exec" alone gives the
+# spawn limit and the exec row, e.g. STEPS=exec N_EXEC=20000 RUNS=3).
+# The spawn limit is measured right before each run's exec row, and the
+# exec row's ratio to it is printed per run below the table.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -51,6 +55,7 @@ CELERY_CONC=${CELERY_CONC:-2}
 RUNS=${RUNS:-3}
 LIMIT=${LIMIT:-300}
 PEERS=${PEERS:-1}
+STEPS=${STEPS:-raw ping exec peers}
 PY=/usr/bin/python3                 # Debian's, where python3-celery lives
 WORKER=${WORKER:-build/taskgw-worker}
 
@@ -363,9 +368,15 @@ step_ping() {
     done
 }
 
+# the spawn limit, then the exec row at once (the same load on the
+# machine), and the run's ratio of the two
 step_exec() {
+    step_spawn
     taskgw "taskgw-worker, exec /bin/true" 64 "$N_EXEC" bench.true \
         '{"exec": ["/bin/true"]}'
+    tail -2 "$RESULTS" | awk -F'|' '
+        NR == 1 { s = $4 } NR == 2 { printf "%.2f\n", $4 / s }' \
+        >> "$DIR/exec-ratios"
 }
 
 # wait_for CMD EXPECTED WHAT: until CMD prints EXPECTED, within LIMIT
@@ -470,11 +481,11 @@ say "$(nproc) cores; load before: $(uptime | sed 's/.*load average: //')"
 run=1
 while [ $run -le "$RUNS" ]; do
     say "run $run of $RUNS"
-    step_raw
-    step_spawn
-    step_ping
-    step_exec
-    if [ "$PEERS" = 1 ]; then
+    case " $STEPS " in *" raw "*) step_raw ;; esac
+    case " $STEPS " in *" ping "*) step_ping ;; esac
+    case " $STEPS " in *" exec "*) step_exec ;; esac
+    if [ "$PEERS" = 1 ] && case " $STEPS " in *" peers "*) ;; *) false ;; esac
+    then
         step_celery
         step_rq
     fi
@@ -520,3 +531,10 @@ awk -F'|' '
                 m
         }
     }' "$RESULTS"
+
+if [ -s "$DIR/exec-ratios" ]; then
+    sort -n "$DIR/exec-ratios" | awk '
+        { r[NR] = $1; l = l (NR > 1 ? ", " : "") $1 }
+        END { printf "\nexec /bin/true ÷ the spawn limit of the same run: %s (median %s)\n",
+                     l, NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
+fi
