@@ -71,6 +71,8 @@ struct tgw_run_s {
     tgw_run_t                *spawn_prev; /* still runs */
     int                       lost;       /* exec: the spawner died */
     uv_write_t                write_req;
+    size_t                    in_sent;    /* exec: payload bytes written
+                                             before the program started */
     int                       open_handles; /* done fires at zero */
     int                       spawned;    /* the child exists (or did) */
     int                       exited;

@@ -200,7 +200,8 @@ main(int argc, char **argv_main)
     char               *argv_cat[] = { "/bin/cat", NULL };
     char               *argv_missing[] = { "/nonexistent/prog", NULL };
     char               *argv_nosb[] = { NULL, "a b", "c", NULL };
-    char               *snoshebang;
+    char               *snoshebang, *spipes;
+    size_t              i;
     char               *argv_ls[] = { "/bin/sh", "-c",
                                       "ls -1 /proc/$$/fd", NULL };
     char               *argv[2] = { NULL, NULL };
@@ -233,6 +234,36 @@ main(int argc, char **argv_main)
     run_one(&run, &h, "{\"payload\":\"on stdin\"}", 65536, 0);
     is_int(run.status, TGW_RUN_SUCCESS, "cat: success");
     is_str(run.output, "{\"payload\":\"on stdin\"}", "cat: payload in, out");
+    tgw_run_cleanup(&run);
+
+    /* a payload longer than a pipe holds: what the pipe took at once,
+     * the rest as cat reads it */
+    bigin = malloc(300 * 1024 + 1);
+    if (bigin == NULL) {
+        return 2;
+    }
+    for (i = 0; i < 300 * 1024; i++) {
+        bigin[i] = (char) ('a' + i % 26);
+    }
+    bigin[300 * 1024] = '\0';
+    run_one(&run, &h, bigin, 400 * 1024, 0);
+    is_int(run.status, TGW_RUN_SUCCESS, "cat 300 KB: success");
+    ok(run.output_len == 300 * 1024
+       && memcmp(run.output, bigin, 300 * 1024) == 0,
+       "cat 300 KB: every byte in order (%zu)", run.output_len);
+    tgw_run_cleanup(&run);
+    free(bigin);
+
+    /* stdin, stdout and stderr are pipes, stdin at end of file after the
+     * payload */
+    spipes = script("pipes.sh", "for f in 0 1 2; do "
+                    "[ -p /dev/fd/$f ] && printf 'p%s ' $f; done; "
+                    "cat; echo");
+    argv[0] = spipes;
+    h = exec_handler(argv, 0);
+    run_one(&run, &h, "the-payload", 65536, 0);
+    is_str(run.output, "p0 p1 p2 the-payload\n",
+           "stdio are pipes, the payload then end of file");
     tgw_run_cleanup(&run);
 
     /* ---- exit codes ---- */
