@@ -7,11 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -66,8 +67,7 @@ tgw_keeper_wanted(int argc, char **argv)
 
 
 /* ------------------------------------------------------------------------
- * Every exec program of one worker, started with posix_spawn, each in its
- * own process group.
+ * Every exec program of one worker, each in its own process group.
  * ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -128,61 +128,93 @@ tgw_spawner_fail(uint32_t id, int errfd, const char *prog, const char *why)
 
 
 /*
- * A program file without "#!" runs under /bin/sh, as execvp() runs it
- * (posix_spawnp does not): argv becomes /bin/sh, the file found in PATH,
- * then argv[1...].  Returns posix_spawn's answer, ENOEXEC when there is
- * no such file.
+ * Starting a program.  posix_spawn costs more than the program needs
+ * here: glibc maps (and faults in, and unmaps) a new stack for each
+ * spawn, and resetting every signal's disposition in the child is a
+ * system call per signal.  So the spawner clones itself the way
+ * posix_spawn does (CLONE_VM | CLONE_VFORK: nothing is copied, and the
+ * spawner waits until the child has called execve or exited), on one
+ * stack mapped once: the child only moves its stdio into place, leads
+ * a process group of its own, unblocks every signal and runs the
+ * program.  No signal of the spawner is ignored or caught (set up in
+ * tgw_keeper_main), so no disposition needs resetting.
+ *
+ * execvpe looks the program up in PATH (this process's environment,
+ * which the worker set to the one it gives the program), and a program
+ * file without "#!" runs under /bin/sh, as execvp runs it.  It takes
+ * no lock and allocates nothing (what it needs is on the stack), as a
+ * child sharing the spawner's memory must.
  */
+#define TGW_CHILD_STACK  (1024 * 1024)  /* execvpe's /bin/sh argv of the
+                                           longest request, with room */
+
+typedef struct {
+    char       **argv;
+    char       **envp;
+    const int   *fds;
+    int          err;               /* why the program did not start */
+} tgw_spawner_child_t;
+
+static char  *tgw_child_stack;      /* its top */
+
+
 static int
-tgw_spawner_sh(pid_t *pid, const posix_spawn_file_actions_t *fa,
-    const posix_spawnattr_t *at, char **argv, char **envp)
+tgw_spawner_child(void *arg)
 {
-    const char  *path, *dir, *colon;
-    char         file[4096], **sh;
-    size_t       n, len;
-    int          rc;
+    tgw_spawner_child_t  *c = arg;
+    sigset_t              none;
 
-    if (strchr(argv[0], '/') != NULL) {
-        if (strlen(argv[0]) >= sizeof(file)) {
-            return ENOEXEC;
+    if (dup2(c->fds[0], STDIN_FILENO) == -1
+        || dup2(c->fds[1], STDOUT_FILENO) == -1
+        || dup2(c->fds[2], STDERR_FILENO) == -1
+        || setpgid(0, 0) == -1)
+    {
+        c->err = errno;
+        _exit(127);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvpe(c->argv[0], c->argv, c->envp);
+    c->err = errno;                 /* seen by the spawner: same memory */
+    _exit(127);
+}
+
+
+/* Starts argv with fds as its stdio; 0 and its pid, or an errno value. */
+static int
+tgw_spawner_start(pid_t *pid, char **argv, char **envp, const int *fds)
+{
+    tgw_spawner_child_t  c;
+    char                *stack;
+    int                  st;
+
+    if (tgw_child_stack == NULL) {
+        /* a guard page below it: an overflow faults, never writes over
+         * the spawner's memory */
+        stack = mmap(NULL, TGW_CHILD_STACK + 4096, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            return errno;
         }
-        snprintf(file, sizeof(file), "%s", argv[0]);
-    } else {
-        path = getenv("PATH");
-        file[0] = '\0';
-        for (dir = path ? path : ""; *dir != '\0' && file[0] == '\0';
-             dir = *colon ? colon + 1 : colon)
-        {
-            colon = strchr(dir, ':');
-            if (colon == NULL) {
-                colon = dir + strlen(dir);
-            }
-            len = (size_t) (colon - dir);
-            if (len + strlen(argv[0]) + 2 > sizeof(file)) {
-                continue;
-            }
-            snprintf(file, sizeof(file), "%.*s%s%s", (int) len, dir,
-                     len ? "/" : "", argv[0]);
-            if (access(file, X_OK) != 0) {
-                file[0] = '\0';
-            }
-        }
-        if (file[0] == '\0') {
-            return ENOEXEC;
-        }
+        mprotect(stack, 4096, PROT_NONE);
+        tgw_child_stack = stack + 4096 + TGW_CHILD_STACK;
     }
 
-    for (n = 0; argv[n] != NULL; n++) { /* count */ }
-    sh = calloc(n + 2, sizeof(char *));
-    if (sh == NULL) {
-        return ENOMEM;
+    c.argv = argv;
+    c.envp = envp;
+    c.fds = fds;
+    c.err = 0;
+    *pid = clone(tgw_spawner_child, tgw_child_stack,
+                 CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+    if (*pid == -1) {
+        return errno;
     }
-    sh[0] = "/bin/sh";
-    sh[1] = file;
-    memcpy(sh + 2, argv + 1, (n - 1) * sizeof(char *));
-    rc = posix_spawn(pid, "/bin/sh", fa, at, sh, envp);
-    free(sh);
-    return rc;
+    if (c.err != 0) {
+        /* it has exited: reaped here, not reported as a program */
+        while (waitpid(*pid, &st, 0) == -1 && errno == EINTR) { /* again */ }
+        return c.err;
+    }
+    return 0;
 }
 
 
@@ -190,12 +222,9 @@ static void
 tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *buf, size_t len,
     const int *fds, int nfds)
 {
-    posix_spawn_file_actions_t  fa;
-    posix_spawnattr_t           at;
     tgw_spawner_kid_t          *grown;
-    sigset_t                    none, all;
     char                       *p, *end, *nul, **argv, **envp;
-    pid_t                       pid;
+    pid_t                       pid = 0;
     size_t                      i, n;
     int                         rc;
 
@@ -240,30 +269,8 @@ tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *buf, size_t len,
     }
 
     /* The program's stdio are the worker's pipes; its own process group
-     * (a timeout signals the whole tree); no blocked or ignored signal
-     * of ours. */
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, fds[2], STDERR_FILENO);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP
-                                  | POSIX_SPAWN_SETSIGMASK
-                                  | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&at, 0);
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    sigfillset(&all);
-    posix_spawnattr_setsigdefault(&at, &all);
-
-    /* PATH is looked up in this process's environment, which the worker
-     * set to the one it gives the program. */
-    rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
-    if (rc == ENOEXEC) {
-        rc = tgw_spawner_sh(&pid, &fa, &at, argv, envp);
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+     * (a timeout signals the whole tree). */
+    rc = tgw_spawner_start(&pid, argv, envp, fds);
     if (rc != 0) {
         tgw_spawner_fail(m->id, fds[2], argv[0], strerror(rc));
         free(argv);
@@ -391,7 +398,7 @@ tgw_keeper_main(int argc, char **argv)
     struct signalfd_siginfo  si;
     struct pollfd            pfd[2];
     sigset_t                 set;
-    int                      sfd, fd;
+    int                      sfd, fd, sig;
 
     worker = (pid_t) strtol(argv[2], NULL, 10);
     prctl(PR_SET_NAME, "taskgw-spawn"); /* not "exe" in ps and top */
@@ -407,6 +414,15 @@ tgw_keeper_main(int argc, char **argv)
     sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGPIPE);
     sigprocmask(SIG_BLOCK, &set, NULL);
+
+    /* Nothing ignored is handed down to the programs (an ignored signal
+     * stays ignored across execve): every disposition the default, once
+     * here instead of in each child. */
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) {
+            signal(sig, SIG_DFL);
+        }
+    }
 
     /* SIGHUP when the worker dies; if it died before this call, nothing
      * may run. */

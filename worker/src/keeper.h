@@ -50,9 +50,10 @@ const char *tgw_keeper_path(void);
  *
  * with descriptor 3 one end of a SOCK_SEQPACKET socketpair.  The worker
  * sends it spawn requests (argv, environment, and the program's stdin,
- * stdout and stderr as SCM_RIGHTS); the spawner starts each program with
- * posix_spawn (vfork semantics: nothing is copied) in a process group of
- * its own, reports its pid, and later its wait status.  Signals for a
+ * stdout and stderr as SCM_RIGHTS); the spawner starts each program the
+ * way posix_spawn does (a clone with vfork semantics: nothing is copied;
+ * keeper.c says why not posix_spawn itself) in a process group of its
+ * own, reports its pid, and later its wait status.  Signals for a
  * running program go through the spawner too, which signals the group:
  * being the program's parent, it knows the pid is still the program's.
  *

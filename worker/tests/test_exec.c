@@ -201,6 +201,8 @@ main(int argc, char **argv_main)
     char               *argv_missing[] = { "/nonexistent/prog", NULL };
     char               *argv_nosb[] = { NULL, "a b", "c", NULL };
     char               *snoshebang, *spipes;
+    char               *argv_sig[] = { "/bin/grep", "-E", "^Sig(Blk|Ign)",
+                                       "/proc/self/status", NULL };
     size_t              i;
     char               *argv_ls[] = { "/bin/sh", "-c",
                                       "ls -1 /proc/$$/fd", NULL };
@@ -253,6 +255,15 @@ main(int argc, char **argv_main)
        "cat 300 KB: every byte in order (%zu)", run.output_len);
     tgw_run_cleanup(&run);
     free(bigin);
+
+    /* no signal blocked or ignored in the program (the spawner blocks
+     * some, the test ignores SIGPIPE) */
+    h = exec_handler(argv_sig, 0);
+    run_one(&run, &h, "", 65536, 0);
+    is_str(run.output, "SigBlk:\t0000000000000000\n"
+                       "SigIgn:\t0000000000000000\n",
+           "no signal blocked or ignored in the program");
+    tgw_run_cleanup(&run);
 
     /* stdin, stdout and stderr are pipes, stdin at end of file after the
      * payload */
