@@ -160,6 +160,7 @@ struct tgw_spawn_out_s {
 
 typedef struct {
     uv_poll_t         poll;
+    uv_prepare_t      prep;         /* sends what the turn queued */
     uv_process_t      proc;
     int               fd;           /* the worker's end of the socket */
     int               open;         /* handles not closed yet */
@@ -246,6 +247,7 @@ tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
      * go at the worker's exit is killed (it has no program left, and a
      * stopped or stuck one must not hold the exit) and waited for. */
     uv_close((uv_handle_t *) &sp->poll, tgw_spawner_closed);
+    uv_close((uv_handle_t *) &sp->prep, tgw_spawner_closed);
     if (stopping) {
         kill(sp->proc.pid, SIGKILL);    /* not reaped yet: still ours */
         uv_ref((uv_handle_t *) &sp->proc);
@@ -272,36 +274,55 @@ tgw_spawner_exited(uv_process_t *p, int64_t status, int sig)
 }
 
 
-/* Sends what is queued, as far as the socket takes it. */
+/*
+ * Sends what is queued, as far as the socket takes it: as many messages
+ * a datagram as one holds (keeper.h, "Batches"), so the spawn requests
+ * of a turn of the loop cost one sendmsg and wake the spawner once.
+ */
 static void
 tgw_spawner_flush(tgw_spawner_t *sp)
 {
     union {
         struct cmsghdr  h;
-        char            b[CMSG_SPACE(3 * sizeof(int))];
+        char            b[CMSG_SPACE(TGW_SPAWN_FDS * sizeof(int))];
     }                 cm;
     struct cmsghdr   *c;
     struct msghdr     mh;
-    struct iovec      iov;
-    tgw_spawn_out_t  *o;
+    struct iovec      iov[TGW_SPAWN_BATCH];
+    tgw_spawn_out_t  *o, *next;
+    size_t            len;
     ssize_t           n;
-    int               i, want;
+    int               i, k, nfds, want;
 
-    while ((o = sp->head) != NULL) {
+    while (sp->head != NULL) {
         memset(&mh, 0, sizeof(mh));
-        iov.iov_base = o->data;
-        iov.iov_len = o->len;
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        if (o->nfds > 0) {
-            memset(&cm, 0, sizeof(cm));
+        memset(&cm, 0, sizeof(cm));
+        len = 0;
+        nfds = 0;
+        k = 0;
+        for (o = sp->head; o != NULL && k < TGW_SPAWN_BATCH; o = o->next) {
+            if (k > 0 && (len + o->len > TGW_SPAWN_MAX
+                          || nfds + o->nfds > TGW_SPAWN_FDS))
+            {
+                break;
+            }
+            iov[k].iov_base = o->data;
+            iov[k].iov_len = o->len;
+            k++;
+            len += o->len;
+            memcpy((int *) CMSG_DATA(&cm.h) + nfds, o->fds,
+                   o->nfds * sizeof(int));
+            nfds += o->nfds;
+        }
+        mh.msg_iov = iov;
+        mh.msg_iovlen = k;
+        if (nfds > 0) {
             mh.msg_control = cm.b;
-            mh.msg_controllen = CMSG_SPACE(o->nfds * sizeof(int));
+            mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
             c = CMSG_FIRSTHDR(&mh);
             c->cmsg_level = SOL_SOCKET;
             c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(o->nfds * sizeof(int));
-            memcpy(CMSG_DATA(c), o->fds, o->nfds * sizeof(int));
+            c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
         }
         n = sendmsg(sp->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n == -1 && errno == EINTR) {
@@ -314,14 +335,17 @@ tgw_spawner_flush(tgw_spawner_t *sp)
             tgw_spawner_lose(sp, 0);
             return;
         }
-        sp->head = o->next;
+        for (o = sp->head; k > 0; o = next, k--) {
+            next = o->next;
+            for (i = 0; i < o->nfds; i++) {
+                close(o->fds[i]);   /* the spawner holds them now */
+            }
+            free(o);
+        }
+        sp->head = o;
         if (sp->head == NULL) {
             sp->tail = &sp->head;
         }
-        for (i = 0; i < o->nfds; i++) {
-            close(o->fds[i]);       /* the spawner holds them now */
-        }
-        free(o);
     }
 
     want = sp->head != NULL;
@@ -329,6 +353,19 @@ tgw_spawner_flush(tgw_spawner_t *sp)
         sp->writable = want;
         uv_poll_start(&sp->poll, want ? UV_READABLE | UV_WRITABLE
                                       : UV_READABLE, tgw_spawner_on_poll);
+    }
+}
+
+
+/* Before the loop waits: what this turn queued goes out together. */
+static void
+tgw_spawner_on_prepare(uv_prepare_t *h)
+{
+    tgw_spawner_t *sp = h->data;
+
+    uv_prepare_stop(h);
+    if (!sp->writable) {
+        tgw_spawner_flush(sp);
     }
 }
 
@@ -373,7 +410,10 @@ tgw_spawner_queue(tgw_spawner_t *sp, const tgw_spawn_msg_t *m,
     }
     *sp->tail = o;
     sp->tail = &o->next;
-    tgw_spawner_flush(sp);
+    if (!sp->writable) {
+        /* sent before the loop waits (a full socket: once writable) */
+        uv_prepare_start(&sp->prep, tgw_spawner_on_prepare);
+    }
     return 0;
 }
 
@@ -396,9 +436,9 @@ static void
 tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
 {
     tgw_spawner_t   *sp = p->data;
-    tgw_spawn_msg_t  m;
+    tgw_spawn_msg_t  in[TGW_SPAWN_BATCH], *m;
     tgw_run_t       *run;
-    ssize_t          n;
+    ssize_t          n, i;
 
     if (status < 0) {
         tgw_spawner_lose(sp, 0);
@@ -408,26 +448,30 @@ tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
         tgw_spawner_flush(sp);
     }
     while (!sp->gone) {
-        n = recv(sp->fd, &m, sizeof(m), MSG_DONTWAIT);
+        n = recv(sp->fd, in, sizeof(in), MSG_DONTWAIT);
         if (n == -1 && errno == EINTR) {
             continue;
         }
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return;
         }
-        if (n != (ssize_t) sizeof(m)) {
+        if (n <= 0 || n % (ssize_t) sizeof(in[0]) != 0) {
             tgw_spawner_lose(sp, 0);    /* end of file, or not ours */
             return;
         }
-        run = tgw_spawner_find(sp, m.id);
-        if (run == NULL) {
-            continue;
-        }
-        if (m.type == TGW_SPAWN_STARTED) {
-            run->pid = (pid_t) m.a;
-        } else if (m.type == TGW_SPAWN_EXITED) {
-            tgw_spawner_unlink(sp, run);
-            tgw_exec_exited(run, m.a);  /* may end (and free) the run */
+        /* one report, or a turn's worth (keeper.h, "Batches") */
+        for (i = 0; i < n / (ssize_t) sizeof(in[0]) && !sp->gone; i++) {
+            m = &in[i];
+            run = tgw_spawner_find(sp, m->id);
+            if (run == NULL) {
+                continue;
+            }
+            if (m->type == TGW_SPAWN_STARTED) {
+                run->pid = (pid_t) m->a;
+            } else if (m->type == TGW_SPAWN_EXITED) {
+                tgw_spawner_unlink(sp, run);
+                tgw_exec_exited(run, m->a); /* may end (and free) it */
+            }
         }
     }
 }
@@ -440,7 +484,7 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     uv_process_options_t  opt;
     uv_stdio_container_t  stdio[4];
     tgw_spawner_t        *sp;
-    char                  worker_pid[24], *env[2], *argv[4];
+    char                  worker_pid[24], *env[2], *argv[5];
     int                   sv[2], rc;
 
     if (tgw_spawner != NULL) {
@@ -464,13 +508,14 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     sp->fd = sv[0];
     sp->tail = &sp->head;
-    sp->poll.data = sp->proc.data = sp;
+    sp->poll.data = sp->prep.data = sp->proc.data = sp;
 
     snprintf(worker_pid, sizeof(worker_pid), "%ld", (long) getpid());
     argv[0] = "taskgw-exec";
     argv[1] = TGW_SPAWNER_ARG;
     argv[2] = worker_pid;
-    argv[3] = NULL;
+    argv[3] = TGW_SPAWNER_BATCH;
+    argv[4] = NULL;
     memset(&opt, 0, sizeof(opt));
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_IGNORE;
@@ -502,7 +547,8 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     }
     uv_unref((uv_handle_t *) &sp->proc);
     uv_poll_init(loop, &sp->poll, sp->fd);
-    sp->open++;
+    uv_prepare_init(loop, &sp->prep);
+    sp->open += 2;
     uv_poll_start(&sp->poll, UV_READABLE, tgw_spawner_on_poll);
     uv_unref((uv_handle_t *) &sp->poll);
     tgw_spawner = sp;

@@ -62,7 +62,9 @@ tgw_keeper_path(void)
 int
 tgw_keeper_wanted(int argc, char **argv)
 {
-    return argc == 3 && strcmp(argv[1], TGW_SPAWNER_ARG) == 0;
+    return (argc == 3
+            || (argc == 4 && strcmp(argv[3], TGW_SPAWNER_BATCH) == 0))
+           && strcmp(argv[1], TGW_SPAWNER_ARG) == 0;
 }
 
 
@@ -78,6 +80,9 @@ typedef struct {
 static tgw_spawner_kid_t  *tgw_kids;
 static size_t              tgw_nkids, tgw_kids_cap;
 static int                 tgw_sock = TGW_SPAWNER_FD;
+static int                 tgw_batch;   /* the worker takes batches */
+static tgw_spawn_msg_t     tgw_out[TGW_SPAWN_BATCH];    /* reports */
+static size_t              tgw_nout;
 
 
 /* The worker is gone: so is every program still running, with its
@@ -96,21 +101,43 @@ tgw_spawner_orphaned(void)
 }
 
 
+/* Sends the reports collected (batched). */
+static void
+tgw_spawner_flush(void)
+{
+    ssize_t  n;
+
+    if (tgw_nout == 0) {
+        return;
+    }
+    do {
+        n = send(tgw_sock, tgw_out, tgw_nout * sizeof(tgw_spawn_msg_t),
+                 MSG_NOSIGNAL);
+    } while (n == -1 && errno == EINTR);
+    tgw_nout = 0;
+    if (n == -1) {
+        tgw_spawner_orphaned();     /* the worker closed its end */
+    }
+}
+
+
+/* A report: sent at once to a worker of one message per datagram, else
+ * collected and sent together when this turn's work is done. */
 static void
 tgw_spawner_send(uint32_t type, uint32_t id, int32_t a)
 {
-    tgw_spawn_msg_t  m;
-    ssize_t          n;
+    tgw_spawn_msg_t  *m;
 
-    memset(&m, 0, sizeof(m));
-    m.type = type;
-    m.id = id;
-    m.a = a;
-    do {
-        n = send(tgw_sock, &m, sizeof(m), MSG_NOSIGNAL);
-    } while (n == -1 && errno == EINTR);
-    if (n == -1) {
-        tgw_spawner_orphaned();     /* the worker closed its end */
+    if (tgw_nout == TGW_SPAWN_BATCH) {
+        tgw_spawner_flush();
+    }
+    m = &tgw_out[tgw_nout++];
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->id = id;
+    m->a = a;
+    if (!tgw_batch) {
+        tgw_spawner_flush();
     }
 }
 
@@ -218,20 +245,26 @@ tgw_spawner_start(pid_t *pid, char **argv, char **envp, const int *fds)
 }
 
 
-static void
-tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *buf, size_t len,
+/*
+ * Starts the program of request m, whose strings start at p and end at
+ * most at end, with fds (nfds of them left) as its stdin, stdout and
+ * stderr.  Returns where the next message starts, or NULL when the
+ * request cannot be read (its program reported failed).
+ */
+static char *
+tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *p, char *end,
     const int *fds, int nfds)
 {
     tgw_spawner_kid_t          *grown;
-    char                       *p, *end, *nul, **argv, **envp;
+    char                       *nul, **argv, **envp;
     pid_t                       pid = 0;
     size_t                      i, n;
     int                         rc;
 
-    if (nfds != 3 || m->a < 1 || m->b < 0 || m->a > 65536 || m->b > 65536) {
-        tgw_spawner_fail(m->id, nfds == 3 ? fds[2] : -1, "?",
+    if (nfds < 3 || m->a < 1 || m->b < 0 || m->a > 65536 || m->b > 65536) {
+        tgw_spawner_fail(m->id, nfds >= 3 ? fds[2] : -1, "?",
                          "malformed request");
-        return;
+        return NULL;
     }
     n = (size_t) m->a + (size_t) m->b;
     argv = calloc(n + 2, sizeof(char *));
@@ -246,19 +279,17 @@ tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *buf, size_t len,
     if (argv == NULL || tgw_nkids == tgw_kids_cap) {
         free(argv);
         tgw_spawner_fail(m->id, fds[2], "?", strerror(ENOMEM));
-        return;
+        return NULL;
     }
 
     /* argc arguments, a NULL, envc environment strings, a NULL */
     envp = argv + m->a + 1;
-    p = buf + sizeof(*m);
-    end = buf + len;
     for (i = 0; i < n; i++) {
         nul = memchr(p, '\0', (size_t) (end - p));
         if (nul == NULL) {
             free(argv);
             tgw_spawner_fail(m->id, fds[2], "?", "malformed request");
-            return;
+            return NULL;
         }
         if (i < (size_t) m->a) {
             argv[i] = p;
@@ -274,13 +305,14 @@ tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *buf, size_t len,
     if (rc != 0) {
         tgw_spawner_fail(m->id, fds[2], argv[0], strerror(rc));
         free(argv);
-        return;
+        return p;
     }
     free(argv);
     tgw_kids[tgw_nkids].pid = pid;
     tgw_kids[tgw_nkids].id = m->id;
     tgw_nkids++;
     tgw_spawner_send(TGW_SPAWN_STARTED, m->id, (int32_t) pid);
+    return p;
 }
 
 
@@ -322,21 +354,41 @@ tgw_spawner_reap(void)
 }
 
 
-/* Reads every request waiting; returns when none is left. */
+/*
+ * A batch the spawner cannot read to its end: the requests after the
+ * bad one would never be answered, and their runs wait for ever.  So
+ * it ends as if the worker were gone; the worker kills the programs'
+ * groups, retries their tasks and starts a new spawner.
+ */
+static void __attribute__((noreturn))
+tgw_spawner_broken(void)
+{
+    tgw_spawner_flush();
+    fprintf(stderr, "taskgw-spawn: a request from the worker could not be"
+            " read; exiting\n");
+    tgw_spawner_orphaned();
+}
+
+
+/* Reads every request waiting; returns when none is left.  A datagram is
+ * one message, or (batched) several, the descriptors of their spawn
+ * requests attached in order, three each. */
 static void
 tgw_spawner_read(void)
 {
     static char       buf[TGW_SPAWN_MAX] __attribute__((aligned(8)));
     union {
         struct cmsghdr  h;
-        char            b[CMSG_SPACE(3 * sizeof(int))];
+        char            b[CMSG_SPACE(TGW_SPAWN_FDS * sizeof(int))];
     }                 cm;
     struct cmsghdr   *c;
     struct msghdr     mh;
     struct iovec      iov;
     tgw_spawn_msg_t   m;
     ssize_t           n;
-    int               fds[3], nfds, i;
+    size_t            k;
+    char             *p, *end;
+    int               fds[TGW_SPAWN_FDS], nfds, f, i;
 
     for ( ;; ) {
         memset(&mh, 0, sizeof(mh));
@@ -360,32 +412,58 @@ tgw_spawner_read(void)
         nfds = 0;
         for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                for (i = 0; (size_t) i < (c->cmsg_len - CMSG_LEN(0))
-                                         / sizeof(int); i++)
+                for (k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                     k++)
                 {
-                    if (nfds < 3) {
-                        memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
+                    if (nfds < TGW_SPAWN_FDS) {
+                        memcpy(&fds[nfds++], CMSG_DATA(c) + k * sizeof(int),
                                sizeof(int));
                     }
                 }
             }
         }
 
-        if ((size_t) n >= sizeof(m)) {
-            memcpy(&m, buf, sizeof(m));
+        p = buf;
+        end = buf + n;
+        f = 0;
+        while ((size_t) (end - p) >= sizeof(m)) {
+            memcpy(&m, p, sizeof(m));
+            p += sizeof(m);
             if (m.type == TGW_SPAWN_REQ) {
                 if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-                    tgw_spawner_fail(m.id, nfds == 3 ? fds[2] : -1, "?",
-                                     "request too long");
-                } else {
-                    tgw_spawner_spawn(&m, buf, (size_t) n, fds, nfds);
+                    if (tgw_batch) {
+                        tgw_spawner_broken();
+                    }
+                    tgw_spawner_fail(m.id, nfds - f >= 3 ? fds[f + 2] : -1,
+                                     "?", "request too long");
+                    break;
+                }
+                p = tgw_spawner_spawn(&m, p, end, fds + f, nfds - f);
+                /* not copied into the next requests' programs */
+                for (i = f; i < f + 3 && i < nfds; i++) {
+                    close(fds[i]);
+                    fds[i] = -1;
+                }
+                f += 3;
+                if (p == NULL) {
+                    if (tgw_batch) {
+                        tgw_spawner_broken();
+                    }
+                    break;
                 }
             } else if (m.type == TGW_SPAWN_KILL) {
                 tgw_spawner_kill(m.id, m.a);
+            } else {
+                break;
+            }
+            if (!tgw_batch) {
+                break;              /* one message a datagram */
             }
         }
         for (i = 0; i < nfds; i++) {
-            close(fds[i]);
+            if (fds[i] != -1) {
+                close(fds[i]);
+            }
         }
     }
 }
@@ -401,6 +479,7 @@ tgw_keeper_main(int argc, char **argv)
     int                      sfd, fd, sig;
 
     worker = (pid_t) strtol(argv[2], NULL, 10);
+    tgw_batch = argc == 4;          /* tgw_keeper_wanted checked argv[3] */
     prctl(PR_SET_NAME, "taskgw-spawn"); /* not "exe" in ps and top */
 
     /* SIGCHLD and SIGHUP are read from a signalfd; SIGTERM, SIGINT and
@@ -469,5 +548,6 @@ tgw_keeper_main(int argc, char **argv)
         if (pfd[0].revents) {
             tgw_spawner_read();
         }
+        tgw_spawner_flush();        /* this turn's reports, together */
     }
 }

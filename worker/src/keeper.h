@@ -73,6 +73,27 @@ const char *tgw_keeper_path(void);
 #define TGW_SPAWNER_ARG  "--exec-spawner"
 #define TGW_SPAWNER_FD   3
 
+/*
+ * Batches.  Started as "taskgw-exec --exec-spawner <pid> batch", the
+ * spawner takes several messages in one datagram (the spawn requests of
+ * a turn of the worker's loop, their descriptors attached in order,
+ * three each, at most TGW_SPAWN_FDS: every descriptor the spawner holds
+ * when it starts a program is copied into the child and closed again at
+ * its execve, so a request's are closed as soon as its program runs, and
+ * few requests share a datagram), and sends the pids and wait
+ * statuses of a turn of its own together, up to TGW_SPAWN_BATCH reports
+ * a datagram: a system call and a wake-up per turn instead of one per
+ * message.  Without "batch" (a worker older than the spawner program
+ * installed beside it) each datagram is one message, both ways.  A
+ * batch the spawner cannot read to its end makes it exit, as its death
+ * does (below): no request is left unanswered.
+ */
+#define TGW_SPAWNER_BATCH  "batch"
+#define TGW_SPAWN_BATCH    256      /* reports a datagram */
+#define TGW_SPAWN_FDS      24       /* descriptors a datagram: eight
+                                       requests (the kernel's limit is
+                                       253) */
+
 /* The messages, each one datagram: a header, then for a spawn request
  * argc NUL-terminated arguments and envc NUL-terminated environment
  * strings, with three descriptors attached. */

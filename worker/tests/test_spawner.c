@@ -1,0 +1,271 @@
+/*
+ * The exec spawner's protocol (keeper.h), spoken to the real spawner (this
+ * binary, started as "--exec-spawner") over its socket, without a worker:
+ * one message a datagram both ways when started without "batch" (as a
+ * worker older than the installed spawner starts it), several when
+ * started with it; a batch it cannot read to its end makes it exit.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "keeper.h"
+#include "tap.h"
+
+static pid_t  spawner;
+static int    sock = -1;
+
+
+/* Starts this binary as the spawner, batched or not. */
+static void
+start(int batch)
+{
+    char   me[24];
+    pid_t  pid;
+    int    sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        exit(2);
+    }
+    snprintf(me, sizeof(me), "%ld", (long) getpid());
+    pid = fork();
+    if (pid == -1) {
+        exit(2);
+    }
+    if (pid == 0) {
+        dup2(sv[1], TGW_SPAWNER_FD);    /* without CLOEXEC */
+        execl("/proc/self/exe", "taskgw-exec", TGW_SPAWNER_ARG, me,
+              batch ? TGW_SPAWNER_BATCH : (char *) NULL, (char *) NULL);
+        _exit(127);
+    }
+    close(sv[1]);
+    spawner = pid;
+    sock = sv[0];
+}
+
+
+/* Ends the spawner: end of file on its socket; its exit status. */
+static int
+stop(void)
+{
+    int st = -1;
+
+    close(sock);
+    sock = -1;
+    waitpid(spawner, &st, 0);
+    return st;
+}
+
+
+/* Appends a spawn request for "prog -c script" to buf at *len. */
+static void
+request_prog(char *buf, size_t *len, uint32_t id, const char *prog,
+    const char *script)
+{
+    const char       *strs[] = { prog, "-c", script, "PATH=/bin:/usr/bin" };
+    tgw_spawn_msg_t   m;
+    size_t            i, l;
+
+    memset(&m, 0, sizeof(m));
+    m.type = TGW_SPAWN_REQ;
+    m.id = id;
+    m.a = 3;
+    m.b = 1;
+    memcpy(buf + *len, &m, sizeof(m));
+    *len += sizeof(m);
+    for (i = 0; i < 4; i++) {
+        l = strlen(strs[i]) + 1;
+        memcpy(buf + *len, strs[i], l);
+        *len += l;
+    }
+}
+
+
+static void
+request(char *buf, size_t *len, uint32_t id, const char *script)
+{
+    request_prog(buf, len, id, "/bin/sh", script);
+}
+
+
+/* Sends buf with nreq requests' stdio (/dev/null each) attached. */
+static int
+send_reqs(const char *buf, size_t len, int nreq)
+{
+    union {
+        struct cmsghdr  h;
+        char            b[CMSG_SPACE(TGW_SPAWN_FDS * sizeof(int))];
+    }                 cm;
+    struct cmsghdr   *c;
+    struct msghdr     mh;
+    struct iovec      iov;
+    int               fds[TGW_SPAWN_FDS], i, n;
+
+    for (i = 0; i < 3 * nreq; i++) {
+        fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
+    }
+    memset(&mh, 0, sizeof(mh));
+    memset(&cm, 0, sizeof(cm));
+    iov.iov_base = (void *) buf;
+    iov.iov_len = len;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cm.b;
+    mh.msg_controllen = CMSG_SPACE(3 * nreq * sizeof(int));
+    c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(3 * nreq * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, 3 * nreq * sizeof(int));
+    n = (int) sendmsg(sock, &mh, MSG_NOSIGNAL);
+    for (i = 0; i < 3 * nreq; i++) {
+        close(fds[i]);
+    }
+    return n == (int) len ? 0 : -1;
+}
+
+
+/*
+ * Reads reports until every one of ids 1..n has exited (or 10 s pass):
+ * exited[id] its wait status, started[id] its pid (0 for one that could
+ * not start; both -1 until reported); returns the number of
+ * datagrams, or -1 when one was not whole messages.
+ */
+static int
+collect(int n, int *started, int *exited, int *most)
+{
+    tgw_spawn_msg_t  in[TGW_SPAWN_BATCH];
+    struct pollfd    pfd;
+    ssize_t          r;
+    int              dgrams = 0, left = n, i, k;
+
+    *most = 0;
+    pfd.fd = sock;
+    pfd.events = POLLIN;
+    while (left > 0) {
+        if (poll(&pfd, 1, 10000) != 1) {
+            return -1;
+        }
+        r = recv(sock, in, sizeof(in), 0);
+        if (r <= 0 || r % (ssize_t) sizeof(in[0]) != 0) {
+            return -1;
+        }
+        dgrams++;
+        k = (int) (r / (ssize_t) sizeof(in[0]));
+        if (k > *most) {
+            *most = k;
+        }
+        for (i = 0; i < k; i++) {
+            if (in[i].id < 1 || (int) in[i].id > n) {
+                return -1;
+            }
+            if (in[i].type == TGW_SPAWN_STARTED) {
+                started[in[i].id] = in[i].a;
+            } else if (in[i].type == TGW_SPAWN_EXITED) {
+                if (started[in[i].id] == -1) {
+                    return -1;      /* an end before its start */
+                }
+                exited[in[i].id] = in[i].a;
+                left--;
+            }
+        }
+    }
+    return dgrams;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    char    buf[4096];
+    size_t  len;
+    int     started[16], exited[16], dg, most, i, good, st;
+
+    if (tgw_keeper_wanted(argc, argv)) {
+        tgw_keeper_main(argc, argv);
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    /* ---- one message a datagram: a spawner started without "batch" */
+    start(0);
+    for (i = 1; i <= 3; i++) {
+        len = 0;
+        request(buf, &len, (uint32_t) i, i == 2 ? "exit 3" : "exit 0");
+        ok(send_reqs(buf, len, 1) == 0, "unbatched: request %d sent", i);
+    }
+    memset(started, -1, sizeof(started));
+    memset(exited, -1, sizeof(exited));
+    dg = collect(3, started, exited, &most);
+    is_int(dg, 6, "unbatched: six datagrams for three programs");
+    is_int(most, 1, "unbatched: one message each");
+    ok(started[1] > 0 && started[2] > 0 && started[3] > 0,
+       "unbatched: three pids");
+    ok(exited[1] == 0 && exited[2] == 3 << 8 && exited[3] == 0,
+       "unbatched: their exit statuses (%d %d %d)",
+       exited[1], exited[2], exited[3]);
+
+    /* several requests in one datagram: the unbatched spawner reads the
+     * first one only (as spawners before batches did) */
+    len = 0;
+    request(buf, &len, 1, "exit 0");
+    request(buf, &len, 2, "exit 0");
+    ok(send_reqs(buf, len, 2) == 0, "unbatched: two requests in one");
+    memset(started, -1, sizeof(started));
+    memset(exited, -1, sizeof(exited));
+    dg = collect(1, started, exited, &most);
+    ok(dg == 2 && exited[1] == 0, "unbatched: the first ran");
+    ok(started[2] == -1, "unbatched: the second was not read");
+    st = stop();
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "unbatched: exits at end of file");
+
+    /* ---- batched */
+    start(1);
+    len = 0;
+    for (i = 1; i <= 8; i++) {
+        request(buf, &len, (uint32_t) i, i == 5 ? "exit 65" : "exit 0");
+    }
+    ok(send_reqs(buf, len, 8) == 0, "batched: eight requests, one datagram");
+    memset(started, -1, sizeof(started));
+    memset(exited, -1, sizeof(exited));
+    dg = collect(8, started, exited, &most);
+    ok(dg > 0 && dg < 16, "batched: 16 reports in %d datagrams", dg);
+    ok(most > 1, "batched: up to %d reports a datagram", most);
+    for (good = 0, i = 1; i <= 8; i++) {
+        good += started[i] > 0 && exited[i] == (i == 5 ? 65 << 8 : 0);
+    }
+    is_int(good, 8, "batched: each ran, with its exit status");
+
+    /* a program that cannot start, in a batch: 127, and the next runs */
+    len = 0;
+    request_prog(buf, &len, 1, "/nonexistent/prog", "exit 0");
+    request(buf, &len, 2, "exit 0");
+    ok(send_reqs(buf, len, 2) == 0, "batched: a missing program, then one");
+    memset(started, -1, sizeof(started));
+    memset(exited, -1, sizeof(exited));
+    dg = collect(2, started, exited, &most);
+    ok(dg > 0 && started[1] == 0 && exited[1] == 127 << 8
+       && started[2] > 0 && exited[2] == 0,
+       "batched: 127 for the missing one, 0 for the next (%d %d)",
+       exited[1], exited[2]);
+
+    /* a request cut short in a batch: the spawner cannot find the next
+     * one, so it exits rather than leave it unanswered */
+    len = 0;
+    request(buf, &len, 1, "exit 0");
+    ((tgw_spawn_msg_t *) (void *) buf)->b = 40;     /* more than sent */
+    ok(send_reqs(buf, len, 1) == 0, "batched: a malformed request sent");
+    waitpid(spawner, &st, 0);
+    ok(WIFEXITED(st), "batched: the spawner exited on it");
+    close(sock);
+
+    return done_testing();
+}
