@@ -520,10 +520,10 @@ main(int argc, char **argv_main)
 
     unlink(s65); unlink(s75); unlink(s3); unlink(sslow); unlink(sstubborn);
     unlink(senv); unlink(sbig); unlink(serr); unlink(ssig);
-    unlink(sgrand); unlink(snoread); unlink(snoshebang);
+    unlink(sgrand); unlink(snoread); unlink(snoshebang); unlink(spipes);
     free(s65); free(s75); free(s3); free(sslow); free(sstubborn);
     free(senv); free(sbig); free(serr); free(ssig); free(sgrand);
-    free(snoread); free(snoshebang);
+    free(snoread); free(snoshebang); free(spipes);
     rmdir(tmpdir);
     return done_testing();
 }
