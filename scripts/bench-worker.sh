@@ -40,8 +40,9 @@
 # the row's concurrency; "1 2" shows what a second worker process adds),
 # STEPS ("raw ping exec peers": which rows to run; "exec" alone gives the
 # spawn limit and the exec row, e.g. STEPS=exec N_EXEC=20000 RUNS=3).
-# The spawn limit is measured right before each run's exec row, and the
-# exec row's ratio to it is printed per run below the table.
+# The spawn limit is measured right before and right after each run's
+# exec row, and the exec row's ratio to their mean is printed per run
+# below the table.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -368,8 +369,9 @@ step_ping() {
     done
 }
 
-# the spawn limit, then the exec row at once (the same load on the
-# machine), and the run's ratio of the two
+# the spawn limit right before and right after the exec row (the same
+# load on the machine), and the run's ratio of the exec row to the mean
+# of the two
 step_exec() {
     step_spawn
     # polled every 0.5 s: the poll's redis-cli, date and sleep processes
@@ -379,9 +381,10 @@ step_exec() {
     taskgw "taskgw-worker, exec /bin/true" 64 "$N_EXEC" bench.true \
         '{"exec": ["/bin/true"]}'
     poll=
-    tail -2 "$RESULTS" | awk -F'|' '
-        NR == 1 { s = $4 } NR == 2 { printf "%.2f\n", $4 / s }' \
-        >> "$DIR/exec-ratios"
+    step_spawn
+    tail -3 "$RESULTS" | awk -F'|' '
+        NR != 2 { s += $4 / 2 } NR == 2 { e = $4 }
+        END { printf "%.2f\n", e / s }' >> "$DIR/exec-ratios"
 }
 
 # wait_for CMD EXPECTED WHAT: until CMD prints EXPECTED, within LIMIT
@@ -538,8 +541,13 @@ awk -F'|' '
     }' "$RESULTS"
 
 if [ -s "$DIR/exec-ratios" ]; then
-    sort -n "$DIR/exec-ratios" | awk '
-        { r[NR] = $1; l = l (NR > 1 ? ", " : "") $1 }
-        END { printf "\nexec /bin/true ÷ the spawn limit of the same run: %s (median %s)\n",
-                     l, NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
+    awk '
+        { r[NR] = $1 + 0; l = l (NR > 1 ? ", " : "") $1 }
+        END {
+            for (i = 1; i <= NR; i++)
+                for (j = i + 1; j <= NR; j++)
+                    if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+            printf "\nexec /bin/true ÷ the spawn limit around it, run by run: %s (median %.2f)\n",
+                   l, NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+        }' "$DIR/exec-ratios"
 fi
