@@ -466,13 +466,6 @@ tgw_spawner_read(void)
                 close(fds[i]);
             }
         }
-
-        /* Starting a datagram's programs takes a while: the pids, and
-         * the ends of programs that exited meanwhile, go out before the
-         * next datagram's (the worker fills a slot as soon as it hears
-         * of its end). */
-        tgw_spawner_reap();
-        tgw_spawner_flush();
     }
 }
 
@@ -552,10 +545,10 @@ tgw_keeper_main(int argc, char **argv)
                 }
             }
             tgw_spawner_reap();
-            tgw_spawner_flush();    /* the ends first: each frees a slot */
         }
         if (pfd[0].revents) {
             tgw_spawner_read();
         }
+        tgw_spawner_flush();        /* this turn's reports, together */
     }
 }
