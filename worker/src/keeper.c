@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -179,7 +180,8 @@ typedef struct {
     char       **argv;
     char       **envp;
     const int   *fds;
-    int          err;               /* why the program did not start */
+    volatile int err;               /* why the program did not start:
+                                       written by the child */
 } tgw_spawner_child_t;
 
 static char  *tgw_child_stack;      /* its top */
@@ -470,6 +472,40 @@ tgw_spawner_read(void)
 }
 
 
+/*
+ * Sets every signal's disposition to the default.  glibc's sigaction
+ * refuses the two signals it keeps for itself (32 and 33), which the
+ * process that started ours may still have left ignored (GNU make
+ * does): those through the kernel's own call, whose structure has the
+ * handler, the flags, the restorer where the architecture has one, and
+ * the mask.
+ */
+static void
+tgw_spawner_default_signals(void)
+{
+    struct {
+        void           (*handler)(int);
+        unsigned long    flags;
+#ifdef SA_RESTORER
+        void           (*restorer)(void);
+#endif
+        uint64_t         mask;
+    }    ksa;
+    int  sig;
+
+    memset(&ksa, 0, sizeof(ksa));
+    ksa.handler = SIG_DFL;
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) {
+            continue;
+        }
+        if (signal(sig, SIG_DFL) == SIG_ERR) {
+            syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
+        }
+    }
+}
+
+
 void
 tgw_keeper_main(int argc, char **argv)
 {
@@ -477,7 +513,7 @@ tgw_keeper_main(int argc, char **argv)
     struct signalfd_siginfo  si;
     struct pollfd            pfd[2];
     sigset_t                 set;
-    int                      sfd, fd, sig;
+    int                      sfd, fd;
 
     worker = (pid_t) strtol(argv[2], NULL, 10);
     tgw_batch = argc == 4;          /* tgw_keeper_wanted checked argv[3] */
@@ -498,11 +534,7 @@ tgw_keeper_main(int argc, char **argv)
     /* Nothing ignored is handed down to the programs (an ignored signal
      * stays ignored across execve): every disposition the default, once
      * here instead of in each child. */
-    for (sig = 1; sig < NSIG; sig++) {
-        if (sig != SIGKILL && sig != SIGSTOP) {
-            signal(sig, SIG_DFL);
-        }
-    }
+    tgw_spawner_default_signals();
 
     /* SIGHUP when the worker dies; if it died before this call, nothing
      * may run. */
