@@ -257,8 +257,14 @@ ngx_http_taskgw_redis_count(u_char *p, u_char type, size_t n)
 
     *p++ = type;
 
+    /* the lengths of names, ids and small values: one or two digits */
+
     if (n < 10) {
         *p++ = (u_char) ('0' + n);
+
+    } else if (n < 100) {
+        *p++ = (u_char) ('0' + n / 10);
+        *p++ = (u_char) ('0' + n % 10);
 
     } else {
         q = digits + sizeof(digits);
