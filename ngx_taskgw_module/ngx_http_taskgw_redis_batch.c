@@ -229,6 +229,14 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     op->timer.data = op;
     op->timer.log = link->log;
 
+    /*
+     * Before the batch is issued: a client that closed at once has its
+     * read event posted ahead of the link's write event (posted events
+     * run in order), so the batch is dropped instead of written.
+     */
+
+    ngx_http_taskgw_redis_watch_client(r);
+
     if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
         ngx_queue_insert_tail(&link->waiting, &op->queue);
         op->waiting = 1;
@@ -242,8 +250,6 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     cln->data = op;
 
     ngx_add_timer(&op->timer, link->conf->timeout);
-
-    ngx_http_taskgw_redis_watch_client(r);
 
     return NGX_OK;
 }

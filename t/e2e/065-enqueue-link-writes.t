@@ -6,12 +6,18 @@
 # attached to the nginx worker, counts its epoll_ctl calls and its writes
 # to the Redis socket while it takes 300 enqueues, one after the other
 # and then 100 at once; every one is stored.
+#
+# The write waits for the end of the turn, but a request whose client
+# sent it and closed at once is still let go before its task is written
+# (the client's end is seen in the same turn): 20 such clients, their
+# requests and ends waiting while the worker is stopped, store nothing.
 # Skipped without strace, or where it may not attach (ptrace).
 
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
+use IO::Socket::INET;
 use Test::More;
 use TaskGW::Stack qw(wait_for);
 
@@ -112,5 +118,28 @@ my $entries = $r->xrange("$prefix:q:w:normal");
 is(scalar @$entries, $stored, "$stored stream entries, one per 202");
 is((grep { $r->cmd('EXISTS', "$prefix:task:$_->[1]{id}") } @$entries),
    $stored, 'each with its task hash');
+
+# === clients that send their enqueue and close at once
+kill 'STOP', $pid;
+my @gone;
+for my $i (1 .. 20) {
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $s->port) or die "connect: $!";
+    my $body = "{\"gone\":$i}";
+    print $c "POST /tasks?w=gone HTTP/1.1\r\nHost: x\r\nContent-Length: "
+             . length($body) . "\r\n\r\n$body";
+    close $c;
+}
+kill 'CONT', $pid;
+ok(wait_for(sub {
+    my $n = () = $s->error_log =~ /client prematurely closed connection/g;
+    $n >= 20;
+}, 20, 0.1), 'nginx saw the 20 clients go');
+# the link still works: a last task behind them is stored
+is($s->http(POST => '/tasks', body => '{"last":1}')->{status}, 202,
+   'an enqueue after them: 202');
+$stored++;
+is($r->cmd('XLEN', "$prefix:q:w:normal"), $stored,
+   'none of the 20 was stored, the last one was');
 
 done_testing;
