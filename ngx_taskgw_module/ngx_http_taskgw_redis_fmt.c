@@ -155,7 +155,7 @@ ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
             p = out->buf.last;
         }
 
-        out->cmd[out->ncmds++] = (uint32_t) (p - out->buf.start);
+        out->cmd[out->ncmds++] = p - out->buf.start;
 
         p = ngx_http_taskgw_redis_count(p, '*', cmds[k].argc);
 

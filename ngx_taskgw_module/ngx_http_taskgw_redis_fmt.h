@@ -31,7 +31,7 @@ typedef struct {
     void                           *owner;  /* the batch (op) it is part of;
                                                only ever compared */
     ngx_uint_t                      ncmds;  /* commands starting here */
-    uint32_t                        cmd[NGX_HTTP_TASKGW_REDIS_MAX_BATCH];
+    size_t                          cmd[NGX_HTTP_TASKGW_REDIS_MAX_BATCH];
                                             /* their offsets in buf */
 } ngx_http_taskgw_redis_out_t;
 
