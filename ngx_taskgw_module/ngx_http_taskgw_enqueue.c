@@ -382,21 +382,25 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
     /* the id and the task's key "<prefix>:task:<id>", in one allocation */
 
     if (!reload) {
-        p = ngx_pnalloc(r->pool, NGX_HTTP_TASKGW_UUID_LEN + tmcf->prefix.len
-                                 + sizeof(":task:") - 1
+        p = ngx_pnalloc(r->pool, tmcf->task_prefix.len
                                  + NGX_HTTP_TASKGW_UUID_LEN);
-        if (p == NULL || ngx_http_taskgw_uuid7(p) != NGX_OK) {
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->task_key.data = p;
+        ctx->task_key.len = tmcf->task_prefix.len + NGX_HTTP_TASKGW_UUID_LEN;
+
+        p = ngx_cpymem(p, tmcf->task_prefix.data, tmcf->task_prefix.len);
+
+        /* the id is the key's end */
+
+        if (ngx_http_taskgw_uuid7(p) != NGX_OK) {
             return NGX_ERROR;
         }
 
         ctx->task_id.data = p;
         ctx->task_id.len = NGX_HTTP_TASKGW_UUID_LEN;
-
-        ctx->task_key.data = p + NGX_HTTP_TASKGW_UUID_LEN;
-        ctx->task_key.len = ngx_sprintf(ctx->task_key.data,
-                                        NGX_HTTP_TASKGW_KEY_TASK,
-                                        &tmcf->prefix, &ctx->task_id)
-                            - ctx->task_key.data;
     }
 
     /* the task keys' prefix "<prefix>:task:" */
@@ -408,16 +412,15 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
      * the other keys and numbers, needed only until the command is
      * formatted, in one allocation: the stream of the task's queue and
      * priority (its backlog is checked even for a delayed task), the
-     * schedule a delayed task waits in, the idempotency key
-     * "<prefix>:idem:<owner>:<sha256 hex of the key>" (a request without
-     * a token has the empty owner, as its task does), run_at and the
-     * backlog limit
+     * idempotency key "<prefix>:idem:<owner>:<sha256 hex of the key>" (a
+     * request without a token has the empty owner, as its task does),
+     * run_at and the backlog limit; the schedule a delayed task waits in
+     * is the same for every task
      */
 
     len = tmcf->prefix.len + sizeof(":q::") - 1 + ctx->queue.len
           + ngx_http_taskgw_priorities[ctx->priority].len
-          + tmcf->prefix.len + sizeof(":scheduled") - 1
-          + NGX_INT64_LEN + NGX_INT_T_LEN;
+          + NGX_INT64_LEN + NGX_INT64_LEN;
 
     if (ctx->idem_key.len) {
         len += tmcf->prefix.len + sizeof(":idem::") - 1
@@ -435,14 +438,11 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
                          &ngx_http_taskgw_priorities[ctx->priority])
              - qk.data;
 
-    sk.data = qk.data + qk.len;
-    sk.len = ngx_sprintf(sk.data, NGX_HTTP_TASKGW_KEY_SCHEDULED,
-                         &tmcf->prefix)
-             - sk.data;
+    sk = tmcf->scheduled;
 
-    run_at = sk.data + sk.len;
-    backlog = ngx_sprintf(run_at, "%L", ctx->run_at);
-    p = ngx_sprintf(backlog, "%i", tlcf->max_backlog);
+    run_at = qk.data + qk.len;
+    backlog = ngx_http_taskgw_record_int(run_at, ctx->run_at);
+    p = ngx_http_taskgw_record_int(backlog, tlcf->max_backlog);
 
     ngx_str_null(&ik);
 
@@ -863,11 +863,22 @@ ngx_http_taskgw_enqueue_reply(ngx_http_request_t *r,
         return;
     }
 
-    /* queue and type were checked to need no JSON escaping */
+    /*
+     * queue and type were checked to need no JSON escaping; written piece
+     * by piece, as ngx_sprintf() walks its format at every request
+     */
 
-    p = ngx_sprintf(body, "{\"id\":\"%V\",\"status\":\"%V\","
-                    "\"queue\":\"%V\",\"type\":\"%V\",\"priority\":\"%V\"}",
-                    &ctx->task_id, status, &queue, &type, &prio);
+    p = ngx_cpymem(body, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+    p = ngx_cpymem(p, ctx->task_id.data, ctx->task_id.len);
+    p = ngx_cpymem(p, "\",\"status\":\"", sizeof("\",\"status\":\"") - 1);
+    p = ngx_cpymem(p, status->data, status->len);
+    p = ngx_cpymem(p, "\",\"queue\":\"", sizeof("\",\"queue\":\"") - 1);
+    p = ngx_cpymem(p, queue.data, queue.len);
+    p = ngx_cpymem(p, "\",\"type\":\"", sizeof("\",\"type\":\"") - 1);
+    p = ngx_cpymem(p, type.data, type.len);
+    p = ngx_cpymem(p, "\",\"priority\":\"", sizeof("\",\"priority\":\"") - 1);
+    p = ngx_cpymem(p, prio.data, prio.len);
+    p = ngx_cpymem(p, "\"}", sizeof("\"}") - 1);
 
     ctx->reply_body.data = body;
     ctx->reply_body.len = p - body;

@@ -339,7 +339,10 @@ ngx_http_taskgw_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_taskgw_main_conf_t *tmcf = conf;
 
-    ngx_str_t  def = ngx_string("127.0.0.1:6379");
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   empty;
+    ngx_str_t   def = ngx_string("127.0.0.1:6379");
 
     if (tmcf->port == NGX_CONF_UNSET) {
         if (ngx_http_taskgw_parse_redis_address(cf, tmcf, &def) != NGX_OK) {
@@ -355,6 +358,27 @@ ngx_http_taskgw_init_main_conf(ngx_conf_t *cf, void *conf)
     if (tmcf->prefix.data == NULL) {
         ngx_str_set(&tmcf->prefix, "taskgw");
     }
+
+    /* the keys every enqueue names, made once from the key schema */
+
+    empty.len = 0;
+    empty.data = NULL;
+
+    len = 2 * tmcf->prefix.len + sizeof(NGX_HTTP_TASKGW_KEY_TASK)
+          + sizeof(NGX_HTTP_TASKGW_KEY_SCHEDULED);
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->task_prefix.data = p;
+    p = ngx_sprintf(p, NGX_HTTP_TASKGW_KEY_TASK, &tmcf->prefix, &empty);
+    tmcf->task_prefix.len = p - tmcf->task_prefix.data;
+
+    tmcf->scheduled.data = p;
+    p = ngx_sprintf(p, NGX_HTTP_TASKGW_KEY_SCHEDULED, &tmcf->prefix);
+    tmcf->scheduled.len = p - tmcf->scheduled.data;
 
     return ngx_http_taskgw_tokens_init_conf(cf, tmcf);
 }

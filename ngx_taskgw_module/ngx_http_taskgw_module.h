@@ -93,6 +93,8 @@ typedef struct {
     ngx_msec_t                  backoff_min; /* first reconnect delay */
     ngx_msec_t                  backoff_max; /* reconnect delay cap */
     ngx_str_t                   prefix;      /* key namespace */
+    ngx_str_t                   task_prefix; /* "<prefix>:task:" */
+    ngx_str_t                   scheduled;   /* "<prefix>:scheduled" */
     ngx_flag_t                  used;        /* some location needs Redis */
     ngx_flag_t                  wait_used;   /* some taskgw_redis_wait */
     ngx_int_t                   request_id_index; /* $request_id's */

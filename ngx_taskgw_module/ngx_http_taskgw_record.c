@@ -236,7 +236,8 @@ ngx_http_taskgw_field_created_at(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(v->data, "%L", ngx_http_taskgw_now_ms()) - v->data;
+    v->len = ngx_http_taskgw_record_int(v->data, ngx_http_taskgw_now_ms())
+             - v->data;
 
     return NGX_OK;
 }
@@ -269,9 +270,43 @@ ngx_http_taskgw_field_run_at(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(v->data, "%L", ctx->run_at) - v->data;
+    v->len = ngx_http_taskgw_record_int(v->data, ctx->run_at) - v->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * n in decimal, as "%L" would write it, without ngx_sprintf()'s walk of a
+ * format: the enqueue writes a few numbers per request.
+ */
+
+u_char *
+ngx_http_taskgw_record_int(u_char *p, int64_t n)
+{
+    u_char    *d, digits[NGX_INT64_LEN];
+    uint64_t   u;
+
+    if (n < 0) {
+        *p++ = '-';
+        u = (uint64_t) 0 - (uint64_t) n;
+
+    } else {
+        u = (uint64_t) n;
+    }
+
+    d = digits + sizeof(digits);
+
+    do {
+        *--d = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    while (d < digits + sizeof(digits)) {
+        *p++ = *d++;
+    }
+
+    return p;
 }
 
 

@@ -27,6 +27,9 @@ ngx_int_t ngx_http_taskgw_record_add(ngx_http_request_t *r,
 /* n random bytes from the kernel's CSPRNG, from a buffered block. */
 ngx_int_t ngx_http_taskgw_random(u_char *dst, size_t n);
 
+/* n in decimal at p (at most NGX_INT64_LEN bytes); returns the end. */
+u_char *ngx_http_taskgw_record_int(u_char *p, int64_t n);
+
 /* A UUIDv7 in lowercase canonical text (36 bytes) at dst. */
 ngx_int_t ngx_http_taskgw_uuid7(u_char *dst);
 

@@ -51,6 +51,7 @@ static void ngx_http_taskgw_redis_release(ngx_http_taskgw_redis_conn_t *rc);
 static void ngx_http_taskgw_redis_add_read(void *data);
 static void ngx_http_taskgw_redis_del_read(void *data);
 static void ngx_http_taskgw_redis_del_write(void *data);
+static void ngx_http_taskgw_redis_want_write(ngx_http_taskgw_redis_conn_t *rc);
 static void ngx_http_taskgw_redis_cleanup(void *data);
 
 
@@ -844,6 +845,15 @@ ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc)
 
         if (rc->out == NULL) {
             rc->last = &rc->out;
+
+        } else {
+            /*
+             * the socket is full, or the limit per event was reached: the
+             * rest goes when the kernel says the socket takes more, after
+             * the worker's other events of the next turn
+             */
+            ngx_http_taskgw_redis_want_write(rc);
+            return;
         }
     }
 
@@ -887,18 +897,52 @@ ngx_http_taskgw_redis_del_read(void *data)
 }
 
 
+/*
+ * Something was queued.  On a connected socket that took everything so
+ * far, the write event is posted: it runs once this turn of the event
+ * loop has handled all its events, and writes what every request of the
+ * turn queued in one writev(), with no change to the epoll set.  Write
+ * interest is asked of the kernel only while connecting (its first write
+ * event tells the connect went through) and when the socket was full.
+ */
+
 void
 ngx_http_taskgw_redis_add_write(void *data)
 {
     ngx_http_taskgw_redis_conn_t  *rc = data;
 
-    if (rc->conn && !rc->conn->write->active) {
-        if (ngx_add_event(rc->conn->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, rc->link->log, 0,
-                          "taskgw: cannot add redis write event");
-        }
+    ngx_event_t  *wev;
+
+    if (rc->conn == NULL) {
+        return;
+    }
+
+    wev = rc->conn->write;
+
+    if (wev->active || wev->posted) {
+        return;
+    }
+
+    if (wev->ready && (rc->ac->c.flags & REDIS_CONNECTED)) {
+        ngx_post_event(wev, &ngx_posted_events);
+        return;
+    }
+
+    ngx_http_taskgw_redis_want_write(rc);
+}
+
+
+/* Write interest in the socket, level-triggered, until del_write. */
+
+static void
+ngx_http_taskgw_redis_want_write(ngx_http_taskgw_redis_conn_t *rc)
+{
+    if (!rc->conn->write->active
+        && ngx_add_event(rc->conn->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, rc->link->log, 0,
+                      "taskgw: cannot add redis write event");
     }
 }
 

@@ -47,37 +47,43 @@ ngx_int_t
 ngx_http_taskgw_redis_queue(ngx_http_taskgw_redis_conn_t *rc,
     ngx_chain_t *out, redisCallbackFn *fn, void *data)
 {
-    ngx_chain_t  *cl, *next;
+    ngx_uint_t                    i, k, n;
+    ngx_chain_t                  *cl;
+    ngx_http_taskgw_redis_out_t  *piece;
 
     if (rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)) {
         return NGX_ERROR;
     }
 
+    n = 0;
+
     for (cl = out; cl; cl = cl->next) {
+        n += ((ngx_http_taskgw_redis_out_t *) cl)->ncmds;
+    }
 
-        if (!((ngx_http_taskgw_redis_out_t *) cl)->first) {
-            continue;
-        }
+    k = 0;
 
-        for (next = cl->next; next; next = next->next) {
-            if (((ngx_http_taskgw_redis_out_t *) next)->first) {
-                break;
+    for (cl = out; cl; cl = cl->next) {
+        piece = (ngx_http_taskgw_redis_out_t *) cl;
+
+        for (i = 0; i < piece->ncmds; i++) {
+
+            if (redisAsyncFormattedCommand(rc->ac, fn,
+                                           ++k == n ? data : NULL,
+                                           (char *) piece->buf.start
+                                           + piece->cmd[i], 0)
+                != REDIS_OK)
+            {
+                ngx_log_error(NGX_LOG_ERR, rc->link->log, 0,
+                              "taskgw: redis command could not be queued");
+
+                if (k > 1) {
+                    ngx_http_taskgw_redis_reset(rc->link,
+                                                "command queue failed");
+                }
+
+                return NGX_ERROR;
             }
-        }
-
-        if (redisAsyncFormattedCommand(rc->ac, fn,
-                                       next ? NULL : data,
-                                       (char *) cl->buf->pos, 0)
-            != REDIS_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, rc->link->log, 0,
-                          "taskgw: redis command could not be queued");
-
-            if (cl != out) {
-                ngx_http_taskgw_redis_reset(rc->link, "command queue failed");
-            }
-
-            return NGX_ERROR;
         }
     }
 
@@ -151,6 +157,13 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     ngx_pool_cleanup_t          *cln;
     ngx_http_taskgw_redis_op_t  *op;
 
+    if (n > NGX_HTTP_TASKGW_REDIS_MAX_BATCH) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "taskgw: a redis batch of more than %d commands",
+                      NGX_HTTP_TASKGW_REDIS_MAX_BATCH);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     for (i = 0; i < n; i++) {
         if (cmds[i].argc > NGX_HTTP_TASKGW_REDIS_MAX_ARGS) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -216,6 +229,14 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     op->timer.data = op;
     op->timer.log = link->log;
 
+    /*
+     * Before the batch is issued: a client that closed at once has its
+     * read event posted ahead of the link's write event (posted events
+     * run in order), so the batch is dropped instead of written.
+     */
+
+    ngx_http_taskgw_redis_watch_client(r);
+
     if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
         ngx_queue_insert_tail(&link->waiting, &op->queue);
         op->waiting = 1;
@@ -229,8 +250,6 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     cln->data = op;
 
     ngx_add_timer(&op->timer, link->conf->timeout);
-
-    ngx_http_taskgw_redis_watch_client(r);
 
     return NGX_OK;
 }
@@ -585,7 +604,7 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
             break;
         }
 
-        n += piece->first;
+        n += piece->ncmds;
     }
 
     ping = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)

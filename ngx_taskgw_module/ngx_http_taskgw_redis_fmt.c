@@ -80,9 +80,11 @@ ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
 
 
 /*
- * The RESP text of n commands, chained in order, in pieces: memory pieces
- * hold copies of the arguments (they need to live only until this
- * returns), file pieces refer to the body's temporary file.
+ * The RESP text of n commands (at most NGX_HTTP_TASKGW_REDIS_MAX_BATCH),
+ * chained in order: one memory piece holding copies of all the arguments
+ * (they need to live only until this returns), split where a part of the
+ * body is in its temporary file, which a file piece refers to.  One
+ * allocation for the common batch, not one per command.
  */
 
 ngx_chain_t *
@@ -97,17 +99,21 @@ ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
     ngx_chain_t                  *head, **last, *cl;
     ngx_http_taskgw_redis_out_t  *out;
 
-    head = NULL;
-    last = &head;
+    if (n == 0 || n > NGX_HTTP_TASKGW_REDIS_MAX_BATCH) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "taskgw: a redis batch of %ui commands", n);
+        return NULL;
+    }
+
+    /*
+     * "*<argc>\r\n", then "$<len>\r\n<bytes>\r\n" per argument: the size
+     * of the memory the batch takes at most
+     */
+
+    size = 0;
 
     for (k = 0; k < n; k++) {
-
-        /*
-         * "*<argc>\r\n", then "$<len>\r\n<bytes>\r\n" per argument: the
-         * size of the memory it takes at most
-         */
-
-        size = 1 + NGX_INT_T_LEN + 2;
+        size += 1 + NGX_INT_T_LEN + 2;
 
         for (i = 0; i < cmds[k].argc; i++) {
             size += 1 + NGX_SIZE_T_LEN + 2 + 2;
@@ -124,14 +130,32 @@ ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
                 }
             }
         }
+    }
 
-        out = ngx_http_taskgw_redis_piece(&last, size, log);
+    head = NULL;
+    last = &head;
+
+    out = ngx_http_taskgw_redis_piece(&last, size, log);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    p = out->buf.last;
+
+    for (k = 0; k < n; k++) {
+
+        /* a command starts in memory: after a body's file part, a new piece */
+
         if (out == NULL) {
-            goto failed;
+            out = ngx_http_taskgw_redis_piece(&last, size, log);
+            if (out == NULL) {
+                goto failed;
+            }
+
+            p = out->buf.last;
         }
 
-        out->first = 1;
-        p = out->buf.last;
+        out->cmd[out->ncmds++] = p - out->buf.start;
 
         p = ngx_http_taskgw_redis_count(p, '*', cmds[k].argc);
 
@@ -205,10 +229,10 @@ ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
             *p++ = CR;
             *p++ = LF;
         }
-
-        *p = '\0';
-        out->buf.last = p;
     }
+
+    *p = '\0';
+    out->buf.last = p;
 
     return head;
 
@@ -231,15 +255,30 @@ ngx_http_taskgw_redis_count(u_char *p, u_char type, size_t n)
 {
     u_char  *q, digits[NGX_SIZE_T_LEN];
 
-    q = digits + sizeof(digits);
-
-    do {
-        *--q = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
     *p++ = type;
-    p = ngx_cpymem(p, q, digits + sizeof(digits) - q);
+
+    /* the lengths of names, ids and small values: one or two digits */
+
+    if (n < 10) {
+        *p++ = (u_char) ('0' + n);
+
+    } else if (n < 100) {
+        *p++ = (u_char) ('0' + n / 10);
+        *p++ = (u_char) ('0' + n % 10);
+
+    } else {
+        q = digits + sizeof(digits);
+
+        do {
+            *--q = (u_char) ('0' + n % 10);
+            n /= 10;
+        } while (n);
+
+        while (q < digits + sizeof(digits)) {
+            *p++ = *q++;
+        }
+    }
+
     *p++ = CR;
     *p++ = LF;
 

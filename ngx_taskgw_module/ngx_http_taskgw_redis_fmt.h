@@ -19,8 +19,10 @@
  * which follow it in the same allocation, or a part of a request body's
  * temporary file, written with sendfile() through a descriptor of its own
  * (the request, and its file, may be gone before the piece is written).
- * A command's first piece is always in memory: hiredis reads the
- * command's name there, up to the NUL that ends each memory piece.
+ * A batch's commands follow one another in as few pieces as its body
+ * allows: one, unless a part of the body is in a file.  A command always
+ * starts in a memory piece, which notes where: hiredis reads the
+ * command's name there (the piece ends with a NUL).
  */
 typedef struct {
     ngx_chain_t                     cl;
@@ -28,7 +30,9 @@ typedef struct {
     ngx_file_t                      file;   /* of a file piece */
     void                           *owner;  /* the batch (op) it is part of;
                                                only ever compared */
-    unsigned                        first:1; /* a command starts here */
+    ngx_uint_t                      ncmds;  /* commands starting here */
+    size_t                          cmd[NGX_HTTP_TASKGW_REDIS_MAX_BATCH];
+                                            /* their offsets in buf */
 } ngx_http_taskgw_redis_out_t;
 
 

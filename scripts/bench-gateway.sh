@@ -17,11 +17,17 @@
 #                        doing the same, 1 process
 #   redis-benchmark XADD 32 clients, without and with pipelining (16):
 #                        what Redis itself takes
+#   enqueue / + edge, before
+#                        with BENCH_BEFORE=<module.so>: the taskgw enqueue
+#                        and edge rows again, on a third nginx (1 worker)
+#                        loading that build of the module, in the same
+#                        interleaved rounds: a before/after in one run
 #
 # For each: req/s, p50/p99 latency, non-2xx replies, the ratio to bare
-# nginx, the CPU time the server's processes (nginx workers, uvicorn) and
-# Redis spent per request (on a machine busy with other work these move
-# less than req/s), and a check that Redis holds exactly one task (a hash
+# nginx, the CPU time the server's processes (nginx workers, uvicorn),
+# Redis and wrk itself spent per request (on a machine busy with other
+# work these move less than req/s; on 2 cores, what the three add up to
+# is what bounds req/s), and a check that Redis holds exactly one task (a hash
 # and a stream entry) per request its server answered 2xx, and no more
 # than wrk counted plus the requests in flight when it stopped.  For the taskgw rows also
 # the nginx workers' RSS before and after the measured run.  Each path is
@@ -35,8 +41,9 @@
 #
 # Environment: BENCH_WARMUP (seconds, 3), BENCH_THREADS (wrk threads, 1),
 # BENCH_MODULE (the taskgw module to load, build/ngx_http_taskgw_module.so),
+# BENCH_BEFORE (another build of the module, for the "before" rows),
 # BENCH_ONLY (the paths to run, e.g. "base enq": base enq edge edge2 lua
-# fastapi xadd).
+# fastapi xadd, and with BENCH_BEFORE enqb edgeb).
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -47,7 +54,12 @@ ROUNDS=${3:-1}
 WARMUP=${BENCH_WARMUP:-3}
 THREADS=${BENCH_THREADS:-1}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
-ONLY=${BENCH_ONLY:-base enq edge edge2 lua fastapi xadd}
+BEFORE=${BENCH_BEFORE:-}
+if [ -n "$BEFORE" ]; then
+    ONLY=${BENCH_ONLY:-base enqb enq edgeb edge edge2 lua fastapi xadd}
+else
+    ONLY=${BENCH_ONLY:-base enq edge edge2 lua fastapi xadd}
+fi
 PY=/usr/bin/python3
 LUA_MODULES=/usr/lib/nginx/modules
 
@@ -59,6 +71,7 @@ need "$LUA_MODULES/ngx_http_lua_module.so" "sh scripts/deps.sh bench"
 need /usr/share/lua/5.1/nginx/redis.lua "sh scripts/deps.sh bench"
 need /usr/bin/redis-benchmark "sh scripts/deps.sh"
 need "$MODULE" "run make first"
+[ -n "$BEFORE" ] && need "$BEFORE" "BENCH_BEFORE names no module"
 need build/taskgwctl "run make first"
 $PY -c 'import fastapi, uvicorn, redis.asyncio, uvloop, httptools' \
     2>/dev/null || { echo "bench: FastAPI stack missing: sh scripts/deps.sh bench" >&2; exit 1; }
@@ -67,17 +80,20 @@ $PY -c 'import fastapi, uvicorn, redis.asyncio, uvloop, httptools' \
 bench_start gateway
 bench_tokens
 
-# the other servers: a second taskgw nginx (2 workers), nginx + Lua, uvicorn
+# the other servers: a second taskgw nginx (2 workers), nginx + Lua, uvicorn,
+# and with BENCH_BEFORE a third taskgw nginx loading the other build
 P2=$(perl scripts/free-port.pl)
+PB=$(perl scripts/free-port.pl)
 PLUA=$(perl scripts/free-port.pl)
 PAPI=$(perl scripts/free-port.pl)
 mkdir -p "$DIR/n2/logs" "$DIR/n2/conf" "$DIR/lua/logs" "$DIR/lua/conf" \
-    "$DIR/res"
+    "$DIR/nb/logs" "$DIR/nb/conf" "$DIR/res"
 cp "$DIR/conf/tokens" "$DIR/n2/conf/tokens"
+cp "$DIR/conf/tokens" "$DIR/nb/conf/tokens"
 API_PID=
 
 gateway_cleanup() {
-    for d in "$DIR/n2" "$DIR/lua"; do
+    for d in "$DIR/n2" "$DIR/lua" "$DIR/nb"; do
         [ -f "$d/logs/nginx.pid" ] \
             && /usr/sbin/nginx -p "$d/" -c conf/nginx.conf -s stop 2>/dev/null
     done
@@ -85,7 +101,8 @@ gateway_cleanup() {
     # nginx -s stop returns at once: wait for the masters to go
     i=0
     while [ $i -lt 100 ] && ls "$DIR"/logs/nginx.pid "$DIR"/n2/logs/nginx.pid \
-            "$DIR"/lua/logs/nginx.pid >/dev/null 2>&1; do
+            "$DIR"/lua/logs/nginx.pid "$DIR"/nb/logs/nginx.pid \
+            >/dev/null 2>&1; do
         sleep 0.1
         i=$((i + 1))
     done
@@ -97,10 +114,11 @@ trap gateway_cleanup EXIT
 # The servers
 # ---------------------------------------------------------------------------
 
-# taskgw_conf WORKERS PORT: a taskgw nginx; /baseline, /enqueue, /edge
+# taskgw_conf WORKERS PORT [MODULE]: a taskgw nginx; /baseline, /enqueue,
+# /edge
 taskgw_conf() {
     cat <<CONF
-load_module $MODULE;
+load_module ${3:-$MODULE};
 worker_processes $1;
 error_log logs/error.log warn;
 pid logs/nginx.pid;
@@ -133,6 +151,7 @@ CONF
 
 taskgw_conf 1 "$HTTP_PORT" > "$DIR/conf/nginx.conf"
 taskgw_conf 2 "$P2" > "$DIR/n2/conf/nginx.conf"
+[ -n "$BEFORE" ] && taskgw_conf 1 "$PB" "$BEFORE" > "$DIR/nb/conf/nginx.conf"
 
 # nginx + Lua: what a Lua developer writes for the same job, favoured
 # where it is simpler: the token is a table lookup of its plain text, the
@@ -274,6 +293,9 @@ PY
 /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf || exit 1
 /usr/sbin/nginx -p "$DIR/n2/" -c conf/nginx.conf || exit 1
 /usr/sbin/nginx -p "$DIR/lua/" -c conf/nginx.conf || exit 1
+if [ -n "$BEFORE" ]; then
+    /usr/sbin/nginx -p "$DIR/nb/" -c conf/nginx.conf || exit 1
+fi
 (cd "$DIR" && exec $PY -m uvicorn api:app --host 127.0.0.1 --port "$PAPI" \
     --workers 1 --loop uvloop --http httptools --no-access-log \
     --log-level warning > "$DIR/api.log" 2>&1) &
@@ -283,7 +305,9 @@ i=0
 until curl -sf "http://127.0.0.1:$PAPI/count" >/dev/null 2>&1 \
         && curl -sf "http://127.0.0.1:$PLUA/count" >/dev/null 2>&1 \
         && curl -s "http://127.0.0.1:$HTTP_PORT/baseline" >/dev/null 2>&1 \
-        && curl -s "http://127.0.0.1:$P2/baseline" >/dev/null 2>&1; do
+        && curl -s "http://127.0.0.1:$P2/baseline" >/dev/null 2>&1 \
+        && { [ -z "$BEFORE" ] \
+             || curl -s "http://127.0.0.1:$PB/baseline" >/dev/null 2>&1; }; do
     i=$((i + 1))
     [ $i -gt 200 ] && { echo "bench: the servers did not start" >&2; cat "$DIR/api.log" >&2; exit 1; }
     sleep 0.1
@@ -327,6 +351,7 @@ ticks() {
     case $1 in
         base|enq|edge) pids=$(ps -o pid= --ppid "$(cat "$DIR/logs/nginx.pid")") ;;
         edge2) pids=$(ps -o pid= --ppid "$(cat "$DIR/n2/logs/nginx.pid")") ;;
+        enqb|edgeb) pids=$(ps -o pid= --ppid "$(cat "$DIR/nb/logs/nginx.pid")") ;;
         lua) pids=$(ps -o pid= --ppid "$(cat "$DIR/lua/logs/nginx.pid")") ;;
         api) pids=$API_PID ;;
     esac
@@ -339,6 +364,7 @@ served() {
     case $1 in
         enq|edge) url="http://127.0.0.1:$HTTP_PORT/metrics" ;;
         edge2) url="http://127.0.0.1:$P2/metrics" ;;
+        enqb|edgeb) url="http://127.0.0.1:$PB/metrics" ;;
         lua) curl -s "http://127.0.0.1:$PLUA/count"; echo; return ;;
         api) curl -s "http://127.0.0.1:$PAPI/count"; echo; return ;;
     esac
@@ -358,6 +384,14 @@ settled_xlen() {
         j=$((j + 1))
     done
     echo "$n"
+}
+
+# kids FILE: the CPU seconds of this script's children that have ended
+# (wrk, once it is waited for) into FILE: `times` run by the shell itself,
+# not in a subshell ($(...)), whose children these are not
+kids() {
+    times > "$DIR/times"
+    awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); t += a[1] * 60 + a[2] } print t }' "$DIR/times" > "$1"
 }
 
 # wrk URL SECONDS: "<req/s> <requests> <non-2xx> <p50 ms> <p99 ms>"
@@ -391,7 +425,10 @@ measure() {
     t0=$(ticks "$name")
     r0=
     [ -n "$pidf" ] && r0=$(rss "$pidf")
+    kids "$DIR/k0"
     set -- $(load "$url" "$SECS")
+    kids "$DIR/k1"
+    k0=$(cat "$DIR/k0") k1=$(cat "$DIR/k1")
     c1=$(rcpu)
     t1=$(ticks "$name")
     r1=
@@ -415,7 +452,8 @@ measure() {
     # the tasks of the warm-up and the run are not needed any more
     rcli flushdb >/dev/null
     sus=$(echo "$t0 $t1 $2 $HZ" | awk '{ printf "%.1f", $3 ? ($2 - $1) * 1000000 / $4 / $3 : 0 }')
-    echo "$1 $4 $5 $3 ${r0:--} ${r1:--} $rus $sus $check" >> "$DIR/res/$name"
+    wus=$(echo "$k0 $k1 $2" | awk '{ printf "%.1f", $3 ? ($2 - $1) * 1000000 / $3 : 0 }')
+    echo "$1 $4 $5 $3 ${r0:--} ${r1:--} $rus $sus $wus $check" >> "$DIR/res/$name"
 }
 
 # xadd PIPELINE: redis-benchmark, "<req/s> <p50 ms> <p99 ms> <entries>"
@@ -443,15 +481,21 @@ while [ $r -le "$ROUNDS" ]; do
                       "$DIR/logs/nginx.pid" "$r" ;;
             edge2) measure edge2 "http://127.0.0.1:$P2/edge" edge \
                       "$DIR/n2/logs/nginx.pid" "$r" ;;
+            enqb) [ -n "$BEFORE" ] && measure enqb \
+                      "http://127.0.0.1:$PB/enqueue" enq \
+                      "$DIR/nb/logs/nginx.pid" "$r" ;;
+            edgeb) [ -n "$BEFORE" ] && measure edgeb \
+                      "http://127.0.0.1:$PB/edge" edge \
+                      "$DIR/nb/logs/nginx.pid" "$r" ;;
             lua) measure lua "http://127.0.0.1:$PLUA/tasks" lua "" "$r" ;;
             fastapi) measure api "http://127.0.0.1:$PAPI/tasks" api "" "$r" ;;
             xadd)
                 set -- $(xadd 1)
                 c="ok: $4 stored"; [ "$4" -eq "$5" ] || c="MISMATCH: $5 sent, $4 stored"
-                echo "$1 $2 $3 0 - - - - $c" >> "$DIR/res/xadd1"
+                echo "$1 $2 $3 0 - - - - - $c" >> "$DIR/res/xadd1"
                 set -- $(xadd 16)
                 c="ok: $4 stored"; [ "$4" -eq "$5" ] || c="MISMATCH: $5 sent, $4 stored"
-                echo "$1 $2 $3 0 - - - - $c" >> "$DIR/res/xadd16" ;;
+                echo "$1 $2 $3 0 - - - - - $c" >> "$DIR/res/xadd16" ;;
         esac
     done
     r=$((r + 1))
@@ -474,20 +518,22 @@ echo "## bench-gateway: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load a
 echo
 echo "wrk -t $THREADS -c $CONNS, ${SECS}s after a ${WARMUP}s warm-up, ${#BODY}-byte JSON body, bearer token; median of $ROUNDS round(s) by req/s"
 echo
-echo "| path | req/s | × bare nginx | p50 ms | p99 ms | p99 × bare | non-2xx | server CPU µs/req | Redis CPU µs/task | nginx RSS KB before → after | one task per 2xx |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+echo "| path | req/s | × bare nginx | p50 ms | p99 ms | p99 × bare | non-2xx | server CPU µs/req | Redis CPU µs/task | wrk CPU µs/req | nginx RSS KB before → after | one task per 2xx |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
 row() {
     m=$(median "$1")
     [ -n "$m" ] || return 0
     echo "$m" | awk -v label="$2" -v base="${BASE:-0}" -v bp99="${BASE_P99:-0}" '{
         rss = ($5 == "-") ? "-" : $5 " → " $6
-        check = $9; for (i = 10; i <= NF; i++) check = check " " $i
-        printf "| %s | %d | %s | %.2f | %.2f | %s | %d | %s | %s | %s | %s |\n", label, $1,
+        check = $10; for (i = 11; i <= NF; i++) check = check " " $i
+        printf "| %s | %d | %s | %.2f | %.2f | %s | %d | %s | %s | %s | %s | %s |\n", label, $1,
             (base > 0 ? sprintf("%.3f", $1 / base) : "-"), $2, $3,
-            (bp99 > 0 ? sprintf("%.2f", $3 / bp99) : "-"), $4, $8, $7, rss, check }'
+            (bp99 > 0 ? sprintf("%.2f", $3 / bp99) : "-"), $4, $8, $7, $9, rss, check }'
 }
 row base "nginx \`return 202\` (1 worker)"
+row enqb "taskgw enqueue (1 worker), BENCH_BEFORE build"
 row enq "taskgw enqueue (1 worker)"
+row edgeb "taskgw + allow + auth + limit (1 worker), BENCH_BEFORE build"
 row edge "taskgw + allow + auth + limit (1 worker)"
 row edge2 "taskgw + allow + auth + limit (2 workers)"
 row lua "nginx + Lua, lua-resty-redis (1 worker)"
@@ -498,11 +544,11 @@ row xadd16 "redis-benchmark XADD, pipeline 16"
 if [ "$ROUNDS" -gt 1 ]; then
     echo
     echo "every round, req/s:"
-    for n in base enq edge edge2 lua api xadd1 xadd16; do
+    for n in base enqb enq edgeb edge edge2 lua api xadd1 xadd16; do
         [ -f "$DIR/res/$n" ] && echo "  $n: $(cut -d' ' -f1 "$DIR/res/$n" | tr '\n' ' ')"
     done
 fi
 
 grep -h -E '\[(alert|crit|emerg)\]' "$DIR"/logs/error.log "$DIR"/n2/logs/error.log \
-    "$DIR"/lua/logs/error.log >&2
+    "$DIR"/lua/logs/error.log "$DIR"/nb/logs/error.log >&2 2>/dev/null
 exit 0
