@@ -22,8 +22,8 @@
 local g = ARGV[1]
 local last = #ARGV
 
--- The entries still pending (see take_many.lua: ids ordered by length,
--- then as text; an entry the range misses costs its own ask).
+-- The entries still pending (as in take_many.lua: an entry the range
+-- answer does not name is asked on its own).
 local streams, sorder = {}, {}
 local i = 2
 while i <= last do
@@ -31,18 +31,28 @@ while i <= last do
   if s == nil or e == nil or m == nil or m < 0 then break end
   local st = streams[s]
   if st == nil then
-    st = {n = 0, lo = e, hi = e, seen = {}, done = {}}
+    st = {n = 0, seen = {}, done = {}}
     streams[s] = st
     sorder[#sorder + 1] = s
   end
   st.n = st.n + 1
-  if #e < #st.lo or (#e == #st.lo and e < st.lo) then st.lo = e end
-  if #e > #st.hi or (#e == #st.hi and e > st.hi) then st.hi = e end
+  local d = string.find(e, '-', 1, true)
+  local ms = d and tonumber(string.sub(e, 1, d - 1))
+  local sq = d and tonumber(string.sub(e, d + 1))
+  if ms and sq then
+    if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
+      st.lo, st.lms, st.lsq = e, ms, sq
+    end
+    if not st.hi or ms > st.hms or (ms == st.hms and sq > st.hsq) then
+      st.hi, st.hms, st.hsq = e, ms, sq
+    end
+  end
   i = i + 3 + m
 end
 for _, s in ipairs(sorder) do
   local st = streams[s]
-  local p = redis.pcall('XPENDING', s, g, st.lo, st.hi, 2 * st.n + 64)
+  local p = st.lo and redis.pcall('XPENDING', s, g, st.lo, st.hi,
+                                  2 * st.n + 64)
   if type(p) == 'table' and not p.err then
     for _, x in ipairs(p) do st.seen[x[1]] = true end
   end
