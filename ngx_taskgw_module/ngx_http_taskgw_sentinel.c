@@ -185,8 +185,19 @@ ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
         goto failed;
     }
 
-    p = ngx_snprintf(addr, sizeof(addr), "%*s:%i",
-                     len, rr->element[0]->str, port);
+    /* an IPv6 address is bracketed, as nginx writes one with its port */
+
+    if (ngx_strlchr((u_char *) rr->element[0]->str,
+                    (u_char *) rr->element[0]->str + len, ':')
+        != NULL)
+    {
+        p = ngx_snprintf(addr, sizeof(addr), "[%*s]:%i",
+                         len, rr->element[0]->str, port);
+
+    } else {
+        p = ngx_snprintf(addr, sizeof(addr), "%*s:%i",
+                         len, rr->element[0]->str, port);
+    }
 
     /* the command link logs at warn (a move) or notice: once per worker */
     level = link->up ? NGX_LOG_INFO : NGX_LOG_WARN;
@@ -402,7 +413,7 @@ ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac, void *reply,
     ngx_http_taskgw_redis_conn_t  *rc = ac->ev.data;
 
     u_char  *p, *last, *sp;
-    u_char   to[NGX_SOCKADDR_STRLEN + sizeof(":65535")];
+    u_char   to[NGX_SOCKADDR_STRLEN + sizeof("[]:65535")], *to_last;
 
     if (rr == NULL) {
         if (rc) {
@@ -467,12 +478,20 @@ ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac, void *reply,
         }
     }
 
-    if (sp == NULL || (size_t) (last - p) >= sizeof(to)) {
+    if (sp == NULL || (size_t) (last - p) + 2 >= sizeof(to)) {
         return;
     }
 
-    ngx_memcpy(to, p, last - p);
-    to[sp - p] = ':';
+    /* "host port" as the link writes its master: "[host]:port" for IPv6 */
+
+    if (ngx_strlchr(p, sp, ':') != NULL) {
+        to_last = ngx_sprintf(to, "[%*s]:%*s", (size_t) (sp - p), p,
+                              (size_t) (last - sp - 1), sp + 1);
+
+    } else {
+        to_last = ngx_sprintf(to, "%*s:%*s", (size_t) (sp - p), p,
+                              (size_t) (last - sp - 1), sp + 1);
+    }
 
     ngx_log_error(NGX_LOG_INFO, link->log, 0,
                   "taskgw: sentinel %V: +switch-master %V", &link->addr,
@@ -481,8 +500,8 @@ ngx_http_taskgw_redis_watch_message(redisAsyncContext *ac, void *reply,
     cl = &ngx_http_taskgw_link;
 
     if (cl->state == NGX_HTTP_TASKGW_LINK_UP
-        && cl->master_addr_len == (size_t) (last - p)
-        && ngx_memcmp(cl->master_addr, to, last - p) == 0)
+        && cl->master_addr_len == (size_t) (to_last - to)
+        && ngx_memcmp(cl->master_addr, to, to_last - to) == 0)
     {
         /* the link already follows (a READONLY came first) */
         return;

@@ -44,6 +44,10 @@ my $MASTER = 'taskgw-ha';
 # sync and every sentinel knows the replicas and the two other
 # sentinels.  args are more redis-server options for every server (kept
 # for restart_old_primary), e.g. [qw(--min-replicas-to-write 1)].
+# ipv6 => 1: every server and sentinel also listens on ::1, and the
+# sentinels watch the first primary as ::1 (so they name the master by an
+# IPv6 address until a failover promotes a replica, which they know by
+# its IPv4 address); the test's own connections still use 127.0.0.1.
 sub new {
     my ($class, $stack, %opt) = @_;
     my $self = bless {
@@ -52,6 +56,7 @@ sub new {
         failover_timeout => $opt{failover_timeout} // 10000,
         replicas         => $opt{replicas} // 1,
         args             => $opt{args} // [],
+        ipv6             => $opt{ipv6},
         servers          => {},         # port => pid (undef: killed)
         sentinels        => [],         # [ { port, pid, conf } ]
     }, $class;
@@ -286,7 +291,7 @@ sub _start_server {
     my @repl = $opt{replicaof}
         ? ('--replicaof', '127.0.0.1', $opt{replicaof}) : ();
     my $pid = $s->spawn("ha-redis-$port", $bin,
-        '--port', $port, '--bind', '127.0.0.1', '--save', '',
+        '--port', $port, '--bind', $self->_bind, '--save', '',
         '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no',
         '--protected-mode', 'no', @{ $self->{args} }, @repl);
     $self->{servers}{$port} = $pid;
@@ -297,6 +302,8 @@ sub _start_server {
     }, 15);
     die "redis-server did not start on $port\n" unless $ok && $ok != -1;
 }
+
+sub _bind { $_[0]{ipv6} ? '127.0.0.1 ::1' : '127.0.0.1' }
 
 sub _wait_in_sync {
     my ($self, $primary, $replica, $timeout) = @_;
@@ -316,15 +323,17 @@ sub _start_sentinel {
     # sentinel rewrites this file (its id, what it learns): it must be
     # writable and its own
     my $conf = "$dir/sentinel.conf";
+    my $bind = $self->_bind;
+    my $host = $self->{ipv6} ? '::1' : '127.0.0.1';
     open my $fh, '>', $conf or die "$conf: $!";
     print $fh <<"EOC";
 port $port
-bind 127.0.0.1
+bind $bind
 protected-mode no
 daemonize no
 dir $dir
 logfile ""
-sentinel monitor $MASTER 127.0.0.1 $primary 2
+sentinel monitor $MASTER $host $primary 2
 sentinel down-after-milliseconds $MASTER $self->{down_after}
 sentinel failover-timeout $MASTER $self->{failover_timeout}
 sentinel parallel-syncs $MASTER 1
