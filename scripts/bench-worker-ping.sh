@@ -13,6 +13,10 @@
 # Redis received per task (INFO stats total_net_input_bytes), and the CPU
 # time (user + system, from /proc/PID/stat) the worker and redis-server
 # spent per task over the timed part.  WORKER=path runs another build.
+# BENCH_STATS=1 also prints each command's calls per task and µs per
+# call; BENCH_PERF=dir records `perf record -g` of redis-server and of
+# the worker over each timed part into dir (perf.redis-C.data,
+# perf.worker-C.data for concurrency C).
 #
 #   sh scripts/bench-worker-ping.sh [tasks] [concurrency...]
 #   sh scripts/bench-worker-ping.sh 20000 16 64
@@ -101,6 +105,17 @@ JSON
     t0=$(date +%s%N)
     "$WORKER" -c "$DIR/worker.json" > "$DIR/logs/worker.log" 2>&1 &
     BENCH_PID=$!
+    if [ -n "${BENCH_PERF:-}" ]; then
+        mkdir -p "$BENCH_PERF"
+        perf record -q -g -p "$REDIS_PID" -o "$BENCH_PERF/perf.redis-$conc.data" \
+            > /dev/null 2>&1 &
+        PERF_R=$!
+        perf record -q -g -p "$BENCH_PID" -o "$BENCH_PERF/perf.worker-$conc.data" \
+            > /dev/null 2>&1 &
+        PERF_W=$!
+        BENCH_PID="$BENCH_PID $PERF_R $PERF_W"
+    fi
+    WPID=${BENCH_PID%% *}
     deadline=$(( $(date +%s) + LIMIT ))
     while :; do
         left=$(rcli xlen "$STREAM")
@@ -116,10 +131,20 @@ JSON
     done
     t1=$(date +%s%N)
     rcpu=$(( $(cpu "$REDIS_PID") - rcpu0 ))
-    wcpu=$(cpu "$BENCH_PID")
-    kill "$BENCH_PID" 2>/dev/null
-    wait "$BENCH_PID" 2>/dev/null
+    wcpu=$(cpu "$WPID")
+    if [ -n "${BENCH_PERF:-}" ]; then
+        kill -INT $PERF_R $PERF_W 2>/dev/null
+        wait $PERF_R $PERF_W 2>/dev/null
+    fi
+    kill "$WPID" 2>/dev/null
+    wait "$WPID" 2>/dev/null
     BENCH_PID=
+    if [ -n "${BENCH_STATS:-}" ]; then
+        rcli info commandstats | tr -d '\r' | awk -F'[_:=,]' -v n="$N" '
+            /^cmdstat_/ && $4 / n >= 0.005 {
+                printf "  %-12s %6.2f calls/task %7.2f us/call %6.2f us/task\n",
+                       $2, $4 / n, $10, $6 / n }' >&2
+    fi
     # commands per task, before the count below adds its own (this
     # script's XLEN polling and INFO/CONFIG are left out; its few
     # XPENDING stay in, a rounding error at thousands of tasks)

@@ -96,9 +96,12 @@ sub xack_calls {
 
 # === TEST 3: the reply of a batched record is lost after the script ran
 {
-    # the record scripts are the only ones called with no keys; the
-    # first record step through the proxy is a batched one
-    my $record = qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n0\r\n/;
+    # the record scripts and take_many.lua are the ones called with no
+    # keys; a record call's group is followed by a stream key (a
+    # letter), take_many's by a number; the first record step through
+    # the proxy is a batched one
+    my $record = qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n0\r\n
+                    \$7\r\nworkers\r\n\$\d+\r\n[a-z]/x;
     my $px = TaskGW::Proxy->new($s, $s->redis_port, drop => [ $record ]);
     $r->cmd('CONFIG', 'RESETSTAT');
     my @ids = map { $t->enqueue('fail', payload => '{"permanent":true}') }

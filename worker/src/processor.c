@@ -8,6 +8,8 @@
 #include "log.h"
 #include "processor.h"
 #include "rconn.h"
+#include "tgw_keys.h"
+#include "tgw_lua.h"
 
 static void tgw_processor_loaded(tgw_task_t *t);
 static void tgw_processor_recorded(tgw_task_t *t);
@@ -57,7 +59,8 @@ tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop, tgw_rconn_t *rc,
     p->conf = tgw_conf_ref(conf);
     uv_check_init(loop, &p->later);
     p->later.data = p;
-    tgw_recbatch_init(&p->batch, loop, rc);
+    tgw_recbatch_init(&p->batch, loop, rc, tgw_lua_record_many);
+    tgw_recbatch_init(&p->takes, loop, rc, tgw_lua_take_many);
     return 0;
 }
 
@@ -77,7 +80,8 @@ tgw_processor_free(tgw_processor_t *p)
 {
     tgw_task_t *t, *next;
 
-    tgw_recbatch_close(&p->batch);  /* before the tasks it names go */
+    tgw_recbatch_close(&p->batch);  /* before the tasks they name go */
+    tgw_recbatch_close(&p->takes);
     for (t = p->tasks; t; t = next) {
         next = t->next;
         tgw_task_destroy(t);
@@ -159,6 +163,7 @@ tgw_processor_take(void *data, const char *stream, const char *entry,
         return 0;                   /* stays pending: reclaimed later */
     }
     t->batch = &p->batch;
+    t->takes = &p->takes;
     t->hkey = key;
     t->hnext = p->hash[b];
     p->hash[b] = t;

@@ -55,6 +55,7 @@ typedef struct {
                                        read in it */
     tgw_recbatch_t      batch;      /* the tasks' record steps, sent
                                        together per loop iteration */
+    tgw_recbatch_t      takes;      /* and their take steps */
     int                 stopping;   /* no task starts; unstarted ones are
                                        handed back */
     int                 abandoning; /* the grace is over: forget them all */

@@ -8,7 +8,6 @@
 
 #include "recbatch.h"
 #include "tgw_keys.h"
-#include "tgw_lua.h"
 
 /* A call sent: whose callbacks its reply goes to. */
 struct tgw_recbatch_call_s {
@@ -23,11 +22,13 @@ static void tgw_recbatch_on_idle(uv_idle_t *h);
 
 
 void
-tgw_recbatch_init(tgw_recbatch_t *b, uv_loop_t *loop, tgw_rconn_t *rc)
+tgw_recbatch_init(tgw_recbatch_t *b, uv_loop_t *loop, tgw_rconn_t *rc,
+    const char *script)
 {
     memset(b, 0, sizeof(*b));
     b->loop = loop;
     b->rc = rc;
+    b->script = script;
     uv_check_init(loop, &b->check);
     uv_idle_init(loop, &b->idle);
     b->check.data = b;
@@ -77,27 +78,36 @@ tgw_recbatch_digits(char *p, size_t v)
 }
 
 
-/* Appends one bulk string ("$<len>\r\n<bytes>\r\n"). */
-static int
+size_t
+tgw_recbatch_bulk(char *buf, const char *s, size_t len)
+{
+    size_t n = 0;
+
+    buf[n++] = '$';
+    n += tgw_recbatch_digits(buf + n, len);
+    buf[n++] = '\r';
+    buf[n++] = '\n';
+    memcpy(buf + n, s, len);
+    n += len;
+    buf[n++] = '\r';
+    buf[n++] = '\n';
+    return n;
+}
+
+
+int
 tgw_recbatch_arg(tgw_recbatch_t *b, const char *s, size_t len)
 {
     if (tgw_recbatch_grow(b, len + 32) != 0) {
         return -1;
     }
-    b->buf[b->len++] = '$';
-    b->len += tgw_recbatch_digits(b->buf + b->len, len);
-    b->buf[b->len++] = '\r';
-    b->buf[b->len++] = '\n';
-    memcpy(b->buf + b->len, s, len);
-    b->len += len;
-    b->buf[b->len++] = '\r';
-    b->buf[b->len++] = '\n';
+    b->len += tgw_recbatch_bulk(b->buf + b->len, s, len);
     b->argc++;
     return 0;
 }
 
 
-static int
+int
 tgw_recbatch_num(tgw_recbatch_t *b, size_t v)
 {
     char    num[24];
@@ -186,14 +196,14 @@ tgw_recbatch_send(tgw_recbatch_t *b, int from_add)
         return;
     }
     call = malloc(sizeof(*call) + (size_t) n * sizeof(call->items[0]));
-    glen = strlen(b->group_own);
-    sha = tgw_script_sha(tgw_lua_record_many);
+    glen = b->head_len;
+    sha = tgw_script_sha(b->script);
     hn = snprintf(head, sizeof(head),
-                  "*%zu\r\n$7\r\nEVALSHA\r\n$%zu\r\n%s\r\n$1\r\n0\r\n"
-                  "$%zu\r\n", b->argc + 4, sha ? strlen(sha) : 0,
-                  sha ? sha : "", glen);
+                  "*%zu\r\n$7\r\nEVALSHA\r\n$%zu\r\n%s\r\n$1\r\n0\r\n",
+                  b->argc + b->head_argc + 3, sha ? strlen(sha) : 0,
+                  sha ? sha : "");
     if (call != NULL && sha != NULL && hn > 0 && (size_t) hn < sizeof(head)) {
-        fmt = malloc((size_t) hn + glen + 2 + b->len);
+        fmt = malloc((size_t) hn + glen + b->len);
     }
     if (fmt == NULL) {
         /* no memory: every task fails this step and tries again */
@@ -222,17 +232,14 @@ tgw_recbatch_send(tgw_recbatch_t *b, int from_add)
         return;
     }
     memcpy(fmt, head, (size_t) hn);
-    memcpy(fmt + hn, b->group_own, glen);
-    fmt[hn + glen] = '\r';
-    fmt[hn + glen + 1] = '\n';
-    memcpy(fmt + hn + glen + 2, b->buf, b->len);
+    memcpy(fmt + hn, b->head, glen);
+    memcpy(fmt + hn + glen, b->buf, b->len);
     call->n = n;
     memcpy(call->items, b->items, (size_t) n * sizeof(call->items[0]));
     b->calls++;
     b->tasks += (uint64_t) n;
-    i = tgw_rconn_script_fmt(b->rc, tgw_recbatch_reply, call,
-                             tgw_lua_record_many, fmt,
-                             (size_t) hn + glen + 2 + b->len);
+    i = tgw_rconn_script_fmt(b->rc, tgw_recbatch_reply, call, b->script,
+                             fmt, (size_t) hn + glen + b->len);
     tgw_recbatch_empty(b);
     if (i != 0) {
         /* the connection went down since the tasks were added */
@@ -259,44 +266,90 @@ tgw_recbatch_flush(tgw_recbatch_t *b)
 
 
 int
-tgw_recbatch_add(tgw_recbatch_t *b, const char *group, const char *stream,
-    const char *entry, const tgw_plan_t *plan, tgw_rconn_reply_cb cb,
-    void *data)
+tgw_recbatch_begin(tgw_recbatch_t *b, const char *head, size_t len,
+    size_t argc)
 {
-    size_t len0, argc0, m;
-    int    i, j;
+    int same;
 
     if (b->rc->state != TGW_RCONN_READY) {
         return -1;
     }
+    same = b->head != NULL && b->head_len == len
+           && memcmp(b->head, head, len) == 0;
+    if (b->n > 0
+        && (!same                   /* a reload changed it */
+            || b->n == TGW_RECBATCH_MAX || b->len >= TGW_RECBATCH_MAX_BYTES))
+    {
+        tgw_recbatch_send(b, 1);
+        if (b->n > 0) {
+            return -1;              /* not even memory to send it */
+        }
+    }
+    if (b->n == 0 && !same) {
+        free(b->head);
+        b->head_len = 0;
+        if ((b->head = malloc(len ? len : 1)) == NULL) {
+            return -1;
+        }
+        memcpy(b->head, head, len);
+        b->head_len = len;
+        b->head_argc = argc;
+    }
+    b->mark_len = b->len;
+    b->mark_argc = b->argc;
+    return 0;
+}
+
+
+void
+tgw_recbatch_cancel(tgw_recbatch_t *b)
+{
+    b->len = b->mark_len;
+    b->argc = b->mark_argc;
+}
+
+
+int
+tgw_recbatch_commit(tgw_recbatch_t *b, tgw_rconn_reply_cb cb, void *data)
+{
+    b->items[b->n].cb = cb;
+    b->items[b->n].data = data;
+    b->n++;
+
+    if (!b->active) {
+        uv_check_start(&b->check, tgw_recbatch_on_check);
+        uv_idle_start(&b->idle, tgw_recbatch_on_idle);
+        b->active = 1;
+    }
+    return 0;
+}
+
+
+int
+tgw_recbatch_add(tgw_recbatch_t *b, const char *group, const char *stream,
+    const char *entry, const tgw_plan_t *plan, tgw_rconn_reply_cb cb,
+    void *data)
+{
+    char    buf[256], *head = buf;
+    size_t  glen = strlen(group), m;
+    int     i, j, rv;
+
     for (i = 0, m = 0; i < plan->n; i++) {
         if (plan->cmd[i].overflow) {
             return -1;
         }
         m += 1 + (size_t) plan->cmd[i].argc;
     }
-    if (b->n > 0
-        && (strcmp(b->group_own, group) != 0    /* a reload changed it */
-            || b->n == TGW_RECBATCH_MAX || b->len >= TGW_RECBATCH_MAX_BYTES))
-    {
-        tgw_recbatch_send(b, 1);
-        if (b->n > 0
-            && (b->n == TGW_RECBATCH_MAX || strcmp(b->group_own, group) != 0))
-        {
-            return -1;              /* not even memory to send it */
-        }
+    if (glen + 32 > sizeof(buf) && (head = malloc(glen + 32)) == NULL) {
+        return -1;
     }
-    if (b->n == 0
-        && (b->group_own == NULL || strcmp(b->group_own, group) != 0))
-    {
-        free(b->group_own);
-        if ((b->group_own = strdup(group)) == NULL) {
-            return -1;
-        }
+    rv = tgw_recbatch_begin(b, head, tgw_recbatch_bulk(head, group, glen), 1);
+    if (head != buf) {
+        free(head);
     }
-
-    len0 = b->len;
-    argc0 = b->argc;
+    if (rv != 0) {
+        return -1;
+    }
     if (tgw_recbatch_arg(b, stream, strlen(stream)) != 0
         || tgw_recbatch_arg(b, entry, strlen(entry)) != 0
         || tgw_recbatch_num(b, m) != 0)
@@ -315,20 +368,10 @@ tgw_recbatch_add(tgw_recbatch_t *b, const char *group, const char *stream,
             }
         }
     }
-    b->items[b->n].cb = cb;
-    b->items[b->n].data = data;
-    b->n++;
-
-    if (!b->active) {
-        uv_check_start(&b->check, tgw_recbatch_on_check);
-        uv_idle_start(&b->idle, tgw_recbatch_on_idle);
-        b->active = 1;
-    }
-    return 0;
+    return tgw_recbatch_commit(b, cb, data);
 
 nomem:
-    b->len = len0;
-    b->argc = argc0;
+    tgw_recbatch_cancel(b);
     return -1;
 }
 
@@ -367,8 +410,9 @@ tgw_recbatch_close(tgw_recbatch_t *b)
     free(b->buf);
     b->buf = NULL;
     b->size = 0;
-    free(b->group_own);
-    b->group_own = NULL;
+    free(b->head);
+    b->head = NULL;
+    b->head_len = 0;
     if (!uv_is_closing((uv_handle_t *) &b->check)) {
         uv_close((uv_handle_t *) &b->check, NULL);
     }

@@ -1,19 +1,23 @@
 /*
- * Record steps of several tasks sent as one script call (record_many.lua)
- * instead of one record.lua call each: what a loop iteration's finished
- * tasks want recorded is collected and sent when the iteration's
- * callbacks are done (a check handle, and an idle handle so the loop
- * does not wait first), never on a timer: a task finishing alone is sent
- * in the same iteration, as before.
+ * Steps of several tasks sent as one script call instead of one call
+ * each: the record steps (record_many.lua instead of record.lua per
+ * task) and the take steps (take_many.lua for the entries a read
+ * brought).  What a loop iteration's tasks want sent is collected and
+ * sent when the iteration's callbacks are done (a check handle, and an
+ * idle handle so the loop does not wait first), never on a timer: a task
+ * alone is sent in the same or the next iteration, before the loop
+ * waits.
  *
- * Each task's block is formatted when it is added, so the caller's plan
- * need not outlive tgw_recbatch_add().  Each added callback runs exactly
- * once: with its task's element of the reply (1, 0 or an error), or with
- * the whole reply (NULL when the connection failed, or Redis's error
- * when the call as a whole was refused): the task then stalls and tries
- * again on its own (record.lua), as any failed step does.  A callback
- * never runs inside tgw_recbatch_add(): a call that cannot go out there
- * is answered from the loop's handlers.
+ * A call is the script's leading arguments (its head: the same for every
+ * task of the call, e.g. the consumer group) and one block of arguments
+ * per task.  Each task's block is formatted when it is added, so what it
+ * was made from need not outlive the add.  Each added callback runs
+ * exactly once: with its task's element of the reply, or with the whole
+ * reply (NULL when the connection failed, or Redis's error when the call
+ * as a whole was refused): the task then stalls and tries again, as any
+ * failed step does (a record step on its own, record.lua).  A callback
+ * never runs inside an add: a call that cannot go out there is answered
+ * from the loop's handlers.
  */
 
 #ifndef TGW_RECBATCH_H
@@ -41,8 +45,13 @@ typedef struct {
 typedef struct {
     uv_loop_t          *loop;
     tgw_rconn_t        *rc;
-    char               *group_own;  /* the consumer group of what is
-                                       collected */
+    const char         *script;     /* what a call runs (tgw_lua.h) */
+    char               *head;       /* the call's leading arguments,
+                                       formatted, of what is collected */
+    size_t              head_len;
+    size_t              head_argc;
+    size_t              mark_len;   /* where the block being added began */
+    size_t              mark_argc;
     uv_check_t          check;      /* sends after the iteration's
                                        callbacks */
     uv_idle_t           idle;       /* keeps the loop from waiting while
@@ -60,13 +69,34 @@ typedef struct {
     uint64_t            tasks;      /* tasks sent in them */
 } tgw_recbatch_t;
 
-void tgw_recbatch_init(tgw_recbatch_t *b, uv_loop_t *loop, tgw_rconn_t *rc);
+/* script: record_many.lua or take_many.lua of tgw_lua.h. */
+void tgw_recbatch_init(tgw_recbatch_t *b, uv_loop_t *loop, tgw_rconn_t *rc,
+    const char *script);
 
 /*
- * Adds a task's record step: its entry and the plan's writes.  Returns 0
- * when cb will be called, -1 when nothing was added (the connection is
- * not ready, the group differs from the batch's and the batch could not
- * be sent first, or no memory): the caller stalls as for a failed send.
+ * Adding a task's block: begin with the call's head (argc arguments,
+ * formatted as bulk strings; a batch collected under another head is
+ * sent first), append the block's arguments, then commit with the
+ * callback of its element, or cancel.  Each returns 0, or -1 when
+ * nothing was added (the connection is not ready, the batch under
+ * another head could not be sent first, no memory): the block is then
+ * cancelled and the caller stalls as for a failed send.
+ */
+int tgw_recbatch_begin(tgw_recbatch_t *b, const char *head, size_t len,
+    size_t argc);
+int tgw_recbatch_arg(tgw_recbatch_t *b, const char *s, size_t len);
+int tgw_recbatch_num(tgw_recbatch_t *b, size_t v);
+int tgw_recbatch_commit(tgw_recbatch_t *b, tgw_rconn_reply_cb cb,
+    void *data);
+void tgw_recbatch_cancel(tgw_recbatch_t *b);
+
+/* Appends one bulk string ("$<len>\r\n<bytes>\r\n") to buf (room: len +
+ * 32); returns the bytes written. */
+size_t tgw_recbatch_bulk(char *buf, const char *s, size_t len);
+
+/*
+ * Adds a task's record step (record_many.lua): its entry and the plan's
+ * writes, under the consumer group.  Returns as tgw_recbatch_begin().
  */
 int tgw_recbatch_add(tgw_recbatch_t *b, const char *group,
     const char *stream, const char *entry, const tgw_plan_t *plan,

@@ -10,11 +10,22 @@
 #include <string.h>
 
 #include "store.h"
+#include "tgw_buf.h"
 #include "tgw_keys.h"
 #include "tgw_lua.h"
 #include "tgw_trace.h"
 
 static const char *tgw_prios[TGW_NPRIORITIES] = TGW_PRIORITIES;
+
+
+/* Appends one bulk string of the protocol to b. */
+static void
+tgw_store_bulk(tgw_buf_t *b, const char *s, size_t len)
+{
+    tgw_buf_printf(b, "$%zu\r\n", len);
+    tgw_buf_append(b, s, len);
+    tgw_buf_append(b, "\r\n", 2);
+}
 
 
 /* Sends a and frees what it allocated. */
@@ -60,43 +71,129 @@ tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
 }
 
 
+/*
+ * The leading arguments of take_many.lua for conf c, formatted as bulk
+ * strings into b: the group, the default max attempts, and the types not
+ * started with the default rule (capped ones, held for the cap; those
+ * with their own max_attempts).  Returns the argument count, -1 when out
+ * of memory.
+ */
+static int
+tgw_store_take_head(const tgw_conf_t *c, tgw_buf_t *b)
+{
+    const tgw_handler_conf_t *h;
+    size_t                    i, n = 0;
+    int                       dmax = tgw_conf_max_attempts(c, NULL);
+    char                      num[24];
+
+    for (i = 0; i < c->nhandlers; i++) {
+        h = &c->handlers[i];
+        n += h->concurrency > 0 || tgw_conf_max_attempts(c, h) != dmax;
+    }
+    b->len = 0;
+    b->failed = 0;
+    tgw_store_bulk(b, c->group, strlen(c->group));
+    tgw_store_bulk(b, num, (size_t) snprintf(num, sizeof(num), "%d", dmax));
+    tgw_store_bulk(b, num, (size_t) snprintf(num, sizeof(num), "%zu", 2 * n));
+    for (i = 0; i < c->nhandlers; i++) {
+        h = &c->handlers[i];
+        if (h->concurrency > 0) {
+            tgw_store_bulk(b, h->type, strlen(h->type));
+            tgw_store_bulk(b, "hold", 4);
+        } else if (tgw_conf_max_attempts(c, h) != dmax) {
+            tgw_store_bulk(b, h->type, strlen(h->type));
+            tgw_store_bulk(b, num,
+                           (size_t) snprintf(num, sizeof(num), "%d",
+                                             tgw_conf_max_attempts(c, h)));
+        }
+    }
+    return b->failed ? -1 : (int) (3 + 2 * n);
+}
+
+
+/* Room for a task hash key: the longest prefix and id the worker takes
+ * (a longer id is a bad entry, never taken). */
+#define TGW_TASK_KEY_MAX  (TGW_PREFIX_MAX + TGW_TRACE_TASK_ID_MAX + 16)
+
+
+/* The task hash key of id, into buf (room: size); 0 or -1 when it does
+ * not fit. */
+static int
+tgw_store_task_key(const tgw_conf_t *c, const char *id, char *buf,
+    size_t size, size_t *len)
+{
+    int n = snprintf(buf, size, TGW_KEY_TASK, c->prefix, id);
+
+    if (n < 0 || (size_t) n >= size) {
+        return -1;
+    }
+    *len = (size_t) n;
+    return 0;
+}
+
+
 int
 tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data)
 {
-    const tgw_handler_conf_t *h;
-    tgw_args_t                a;
-    size_t                    i;
+    static tgw_buf_t  head;
+    tgw_buf_t         cmd = { NULL, 0, 0, 0 };
+    const char       *sha = tgw_script_sha(tgw_lua_take_many);
+    char              key[TGW_TASK_KEY_MAX], now[24];
+    size_t            klen;
+    int               argc;
 
-    tgw_args_init(&a);
-    tgw_args_script(&a, tgw_lua_take);
-    tgw_args_add(&a, "1");
-    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
-    tgw_args_add(&a, stream);
-    tgw_args_add(&a, c->group);
-    tgw_args_add(&a, entry);
-    tgw_args_addu(&a, now_ms);
-    tgw_args_addu(&a, (uint64_t) tgw_conf_max_attempts(c, NULL));
-    /* the types not started with the default rule: capped ones (held
-     * for the cap), and those with their own max_attempts */
-    for (i = 0; i < c->nhandlers; i++) {
-        h = &c->handlers[i];
-        if (h->concurrency > 0) {
-            tgw_args_add(&a, h->type);
-            tgw_args_add(&a, "hold");
-        } else if (tgw_conf_max_attempts(c, h)
-                   != tgw_conf_max_attempts(c, NULL))
-        {
-            tgw_args_add(&a, h->type);
-            tgw_args_addu(&a, (uint64_t) tgw_conf_max_attempts(c, h));
-        }
-    }
-    if (a.overflow) {
-        tgw_args_free(&a);
+    if (sha == NULL || (argc = tgw_store_take_head(c, &head)) < 0
+        || tgw_store_task_key(c, id, key, sizeof(key), &klen) != 0)
+    {
         return -1;
     }
-    return tgw_store_send(rc, &a, cb, data);
+    tgw_buf_printf(&cmd, "*%d\r\n", argc + 3 + 4);
+    tgw_store_bulk(&cmd, "EVALSHA", 7);
+    tgw_store_bulk(&cmd, sha, strlen(sha));
+    tgw_store_bulk(&cmd, "0", 1);
+    tgw_buf_append(&cmd, head.data, head.len);
+    tgw_store_bulk(&cmd, stream, strlen(stream));
+    tgw_store_bulk(&cmd, entry, strlen(entry));
+    tgw_store_bulk(&cmd, key, klen);
+    tgw_store_bulk(&cmd, now, (size_t) snprintf(now, sizeof(now), "%llu",
+                                                (unsigned long long) now_ms));
+    if (cmd.failed) {
+        tgw_buf_free(&cmd);
+        return -1;
+    }
+    /* takes cmd.data in every case */
+    return tgw_rconn_script_fmt(rc, cb, data, tgw_lua_take_many, cmd.data,
+                                cmd.len);
+}
+
+
+int
+tgw_store_take_add(tgw_recbatch_t *b, const tgw_conf_t *c, const char *id,
+    const char *stream, const char *entry, uint64_t now_ms,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    static tgw_buf_t  head;
+    char              key[TGW_TASK_KEY_MAX];
+    size_t            klen;
+    int               argc;
+
+    if ((argc = tgw_store_take_head(c, &head)) < 0
+        || tgw_store_task_key(c, id, key, sizeof(key), &klen) != 0
+        || tgw_recbatch_begin(b, head.data, head.len, (size_t) argc) != 0)
+    {
+        return -1;
+    }
+    if (tgw_recbatch_arg(b, stream, strlen(stream)) != 0
+        || tgw_recbatch_arg(b, entry, strlen(entry)) != 0
+        || tgw_recbatch_arg(b, key, klen) != 0
+        || tgw_recbatch_num(b, (size_t) now_ms) != 0)
+    {
+        tgw_recbatch_cancel(b);
+        return -1;
+    }
+    return tgw_recbatch_commit(b, cb, data);
 }
 
 

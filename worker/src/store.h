@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "outcome.h"
 #include "rconn.h"
+#include "recbatch.h"
 
 /* Codes of the start script's reply {code, attempts}. */
 #define TGW_START_EXHAUSTED    -3   /* attempts used up: not run */
@@ -24,7 +25,7 @@
 #define TGW_START_GONE         -1   /* the hash is gone */
 #define TGW_START_CANCELLED     0   /* cancel requested */
 #define TGW_START_OK            1   /* running; attempts counted */
-#define TGW_START_LOADED        2   /* take.lua: loaded, not started */
+#define TGW_START_LOADED        2   /* take_many.lua: loaded, not started */
 
 /* The stream of queue q at priority p (0 high): "<prefix>:q:<q>:<p>",
  * allocated; NULL when out of memory. */
@@ -34,12 +35,19 @@ char *tgw_store_stream(const tgw_conf_t *c, const char *queue, int prio);
 int tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     tgw_rconn_reply_cb cb, void *data);
 
-/* The take script (worker/common/lua/take.lua): the task's hash, and its
- * run started unless the worker has to look at it first.  -1 (nothing
- * sent) also when the handlers that need their own treatment do not fit
- * in one command: the caller then loads and starts in two steps. */
+/* The take script (worker/common/lua/take_many.lua) for one task: the
+ * task's hash, and its run started unless the worker has to look at it
+ * first.  The reply is an array of one element, the task's answer
+ * ({code, attempts, values}) or its error. */
 int tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
+    tgw_rconn_reply_cb cb, void *data);
+
+/* The same added to b (a batch of take_many.lua, recbatch.h) with the
+ * other tasks taken in this loop iteration: cb gets the task's element.
+ * Returns as tgw_recbatch_begin(). */
+int tgw_store_take_add(tgw_recbatch_t *b, const tgw_conf_t *c,
+    const char *id, const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data);
 
 /* The start script (worker/common/lua/start.lua). */

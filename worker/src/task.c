@@ -207,10 +207,10 @@ tgw_task_stream_queue(const tgw_task_t *t)
 
 
 /* Reads the fields of a task hash into t (r: HGETALL's field, value
- * array, or with take the values take.lua returns); status and cancel_requested into *status and *cancel (allocated).
+ * array, or with take the values take_many.lua returns); status and cancel_requested into *status and *cancel (allocated).
  * A queue field that is no queue name is left in *bad (allocated) and
  * the stream's queue taken instead.  -1 when out of memory. */
-/* The fields take.lua returns the values of, in its order. */
+/* The fields take_many.lua returns the values of, in its order. */
 static const char *tgw_task_take_fields[] = {
     TGW_F_STATUS, TGW_F_CANCEL_REQUESTED, TGW_F_RUN_AT, TGW_F_QUEUE,
     TGW_F_TYPE, TGW_F_ATTEMPTS, TGW_F_PRIORITY, TGW_F_CALLBACK_URL,
@@ -231,7 +231,7 @@ tgw_task_fields(tgw_task_t *t, const redisReply *r, int take,
     int                nomem = 0;
 
     *status = *cancel = *bad = NULL;
-    /* HGETALL: field, value, ...; take.lua: the values of its fields */
+    /* HGETALL: field, value, ...; take_many.lua: the values of its fields */
     step = take ? 1 : 2;
     n = take ? (r->elements < TGW_TASK_NTAKE ? r->elements : TGW_TASK_NTAKE)
              : r->elements;
@@ -281,12 +281,6 @@ tgw_task_fields(tgw_task_t *t, const redisReply *r, int take,
             nomem |= *dst == NULL;
         }
     }
-
-    /* From here on every log line about the task names its trace. */
-    tgw_trace_of_task(tp ? tp->str : NULL, tp ? tp->len : 0, t->id,
-                      t->traceparent);
-    tgw_log_trace_bind(&t->log_trace, t->id,
-                       t->traceparent + TGW_TRACE_ID_OFF);
 
     /* From here on every log line about the task names its trace. */
     tgw_trace_of_task(tp ? tp->str : NULL, tp ? tp->len : 0, t->id,
@@ -582,6 +576,17 @@ tgw_task_taken(tgw_rconn_t *rc, redisReply *r, void *data)
 }
 
 
+/* The reply of a take sent alone: an array of the task's one answer. */
+static void
+tgw_task_taken_one(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        r = r->element[0];
+    }
+    tgw_task_taken(rc, r, data);
+}
+
+
 /* Starts the handler of a task whose start was recorded. */
 static void
 tgw_task_run(tgw_task_t *t)
@@ -755,11 +760,20 @@ tgw_task_step(tgw_task_t *t)
             tgw_task_record(t, TGW_REC_ACK);
             return;
         }
-        /* One script loads and starts it; when the config's special
-         * handlers do not fit in that command, a load then a start. */
+        /* One script loads and starts it, for every task taken in this
+         * loop iteration at once; alone when it cannot join them, and
+         * when that fails too (no memory), a load then a start. */
         t->started_ms = tgw_now_ms();
-        rv = tgw_store_take(t->rc, t->conf, t->id, t->stream, t->entry,
-                            t->started_ms, tgw_task_taken, t);
+        rv = -1;
+        if (t->takes != NULL) {
+            rv = tgw_store_take_add(t->takes, t->conf, t->id, t->stream,
+                                    t->entry, t->started_ms, tgw_task_taken,
+                                    t);
+        }
+        if (rv != 0) {
+            rv = tgw_store_take(t->rc, t->conf, t->id, t->stream, t->entry,
+                                t->started_ms, tgw_task_taken_one, t);
+        }
         if (rv != 0 && t->rc->state == TGW_RCONN_READY) {
             rv = tgw_store_load(t->rc, t->conf, t->id, tgw_task_loaded, t);
         }

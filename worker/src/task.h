@@ -31,15 +31,15 @@
  *
  * and from LOADING, BLOCKED or STARTING straight to RECORDING when there
  * is nothing to run (cancelled, finished, not due, hostile, handed back).
- * LOADING is one script (take.lua) that loads the task and, unless the
- * worker must look at it first (its type capped, not due, finished,
- * hostile), starts it: then LOADING goes straight to RUNNING.  When the
- * config's special handlers do not fit in that command, LOADING is a
- * plain HGETALL and the start a step of its own.
+ * LOADING is one script (take_many.lua, one call for the tasks taken in
+ * a loop iteration) that loads the task and, unless the worker must look
+ * at it first (its type capped, not due, finished, hostile), starts it:
+ * then LOADING goes straight to RUNNING.  When no memory is left to send
+ * it, LOADING is a plain HGETALL and the start a step of its own.
  */
 typedef enum {
     TGW_TASK_NEW = 0,               /* entry read, waiting for a slot */
-    TGW_TASK_LOADING,               /* take.lua (or HGETALL) */
+    TGW_TASK_LOADING,               /* take_many.lua (or HGETALL) */
     TGW_TASK_BLOCKED,               /* loaded; waits for a slot or for its
                                        type to be under its cap */
     TGW_TASK_STARTING,              /* the start script: counts the
@@ -120,6 +120,9 @@ struct tgw_task_s {
     int                 missing;    /* its hash was gone (counted) */
     tgw_recbatch_t     *batch;      /* record steps sent with others';
                                        NULL: each on its own */
+    tgw_recbatch_t     *takes;      /* take steps sent with others'
+                                       (take_many.lua); NULL: each on
+                                       its own */
     int                 solo;       /* a record sent with others failed:
                                        this task's goes on its own */
 };

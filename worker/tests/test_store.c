@@ -20,6 +20,8 @@
 #include "recbatch.h"
 #include "store.h"
 #include "tap.h"
+#include "tgw_keys.h"
+#include "tgw_lua.h"
 #include "tredis.h"
 
 static uv_loop_t    loop;
@@ -141,6 +143,21 @@ batch_got(tgw_rconn_t *c, redisReply *r, void *data)
 }
 
 
+/* The same for a take step: the code of its answer in batch_int. */
+static void
+batch_got_take(tgw_rconn_t *c, redisReply *r, void *data)
+{
+    int i = (int) (intptr_t) data;
+
+    batch_type[i] = r ? r->type : -1;
+    batch_int[i] = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3
+                   ? r->element[0]->integer : -999;
+    snprintf(batch_err[i], sizeof(batch_err[i]), "%s",
+             r && r->type == REDIS_REPLY_ERROR ? r->str : "");
+    batch_answered++;
+}
+
+
 /* Adds a record step for id (its entry e) that sets its status. */
 static int
 batch_add(tgw_recbatch_t *b, const tgw_conf_t *tc, const char *id,
@@ -190,7 +207,8 @@ batch_tests(const tgw_conf_t *c)
     r = q("XLEN p:q:default:normal");
     long long len0 = r->integer;
 
-    tgw_recbatch_init(&b, &loop, &rc);
+    tgw_recbatch_init(&b, &loop, &rc, tgw_lua_record_many);
+    batch_answered = 0;
     ok(batch_add(&b, c, "B1", e[0], 0) == 0
        && batch_add(&b, c, "B2", e[1], 1) == 0
        && batch_add(&b, c, "B3", e[2], 2) == 0
@@ -250,24 +268,35 @@ batch_tests(const tgw_conf_t *c)
 }
 
 
-/* take.lua for id on its pending entry, under conf tc at now 1000. */
+/* take_many.lua for id alone on its pending entry, under conf tc at now
+ * 1000; last is then the task's answer. */
 static long long
 take(const tgw_conf_t *tc, const char *id)
 {
-    char e[64];
+    char        e[64];
+    redisReply *one;
 
     snprintf(e, sizeof(e), "%s", pending_entry(id));
     if (wait_reply(tgw_store_take(&rc, tc, id, "p:q:default:normal", e, 1000,
                                   got, NULL)) != 0
-        || last->type != REDIS_REPLY_ARRAY || last->elements != 3)
+        || last->type != REDIS_REPLY_ARRAY || last->elements != 1)
     {
+        return -999;
+    }
+    one = last->element[0];
+    last->element[0] = NULL;
+    last->elements = 0;
+    freeReplyObject(last);
+    last = one;
+    if (last->type != REDIS_REPLY_ARRAY || last->elements != 3) {
         return -999;
     }
     return last->element[0]->integer;
 }
 
 
-/* The value take.lua returned at i (0 status ... 9 payload), or NULL. */
+/* The value take_many.lua returned at i (0 status ... 9 payload), or
+ * NULL. */
 static const char *
 took(size_t i)
 {
@@ -331,8 +360,10 @@ take_tests(const tgw_conf_t *c, const char *port)
     if (wait_reply(tgw_store_take(&rc, c, "T6", "p:q:default:normal", "1-1",
                                   1000, got, NULL)) == 0)
     {
-        is_int(last->element[0]->integer, TGW_START_NOT_PENDING,
-               "an entry not pending: not ours");
+        ok(last->type == REDIS_REPLY_ARRAY && last->elements == 1
+           && last->element[0]->type == REDIS_REPLY_ARRAY
+           && last->element[0]->element[0]->integer == TGW_START_NOT_PENDING,
+           "an entry not pending: not ours");
     }
 
     /* handlers: a capped type is held back, another has its own max */
@@ -359,7 +390,7 @@ take_tests(const tgw_conf_t *c, const char *port)
     is_int(last->element[1]->integer, 3, "as attempt 3");
     tgw_conf_unref(hc);
 
-    /* too many such handlers for one command: the caller loads first */
+    /* more such handlers than a tgw_args_t holds: all sent */
     n = (size_t) snprintf(json, sizeof(json),
                           "{\"redis\":\"127.0.0.1:%s\",\"prefix\":\"p\","
                           "\"db\":9,\"name\":\"w1\",\"handlers\":{", port);
@@ -373,11 +404,73 @@ take_tests(const tgw_conf_t *c, const char *port)
     tgw_conf_errors_free(&errs);
     ok(many != NULL, "a config with 40 handlers of their own max_attempts");
     if (many != NULL) {
-        ok(tgw_store_take(&rc, many, "T9", "p:q:default:normal", "1-1", 1,
-                          got, NULL) == -1,
-           "take refuses (nothing sent): they do not fit one command");
+        q("HSET p:task:T10 status retrying type t39 attempts 2");
+        is_int(take(many, "T10"), TGW_START_EXHAUSTED,
+               "the 40th handler's own max_attempts (2): used up");
+        q("HSET p:task:T11 status retrying type t38 attempts 1");
+        is_int(take(many, "T11"), TGW_START_OK, "the 39th's: attempt 2");
         tgw_conf_unref(many);
     }
+}
+
+
+/* take_many.lua with five tasks in one call: one started, one whose key
+ * is a string, one whose hash is gone, one not pending, one started
+ * after them; each gets its own answer. */
+static void
+take_batch_tests(const tgw_conf_t *c)
+{
+    static const char  *ids[] = { "K1", "K2", "K3", "K4", "K5" };
+    tgw_recbatch_t      b;
+    redisReply         *r;
+    char                e[5][64];
+    uint64_t            until;
+    int                 i, added = 0;
+
+    q("HSET p:task:K1 status queued attempts 0 type system.ping");
+    q("SET p:task:K2 not-a-hash");
+    q("HSET p:task:K5 status queued attempts 0 type system.ping");
+    for (i = 0; i < 5; i++) {
+        snprintf(e[i], sizeof(e[i]), "%s", pending_entry(ids[i]));
+    }
+    q("XACK p:q:default:normal workers %s", e[3]);
+
+    tgw_recbatch_init(&b, &loop, &rc, tgw_lua_take_many);
+    batch_answered = 0;
+    for (i = 0; i < 5; i++) {
+        added += tgw_store_take_add(&b, c, ids[i], "p:q:default:normal",
+                                    e[i], 1000, batch_got_take,
+                                    (void *) (intptr_t) i) == 0;
+    }
+    is_int(added, 5, "five take steps added");
+    is_int(b.calls, 0, "nothing sent while the loop runs callbacks");
+    until = uv_now(&loop) + 5000;
+    while (batch_answered < 5 && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    is_int(batch_answered, 5, "every step answered");
+    is_int(b.calls, 1, "in one call");
+    ok(batch_type[0] == REDIS_REPLY_ARRAY && batch_int[0] == TGW_START_OK,
+       "K1: started");
+    ok(batch_type[1] == REDIS_REPLY_ERROR
+       && strstr(batch_err[1], "WRONGTYPE") != NULL,
+       "K2 (a string): its own error");
+    ok(batch_type[2] == REDIS_REPLY_ARRAY && batch_int[2] == TGW_START_GONE,
+       "K3 (no hash): gone");
+    ok(batch_type[3] == REDIS_REPLY_ARRAY
+       && batch_int[3] == TGW_START_NOT_PENDING, "K4 (acked): not pending");
+    ok(batch_type[4] == REDIS_REPLY_ARRAY && batch_int[4] == TGW_START_OK,
+       "K5 after them: started all the same");
+    is_str(hget("p:task:K1", "attempts"), "1", "K1 attempt counted");
+    is_str(hget("p:task:K5", "status"), "running", "K5 running");
+    r = q("TYPE p:task:K2");
+    is_str(r->str, "string", "K2 untouched");
+
+    tgw_recbatch_close(&b);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    q("DEL p:task:K1 p:task:K2 p:task:K5");
+    q("DEL p:q:default:normal");
+    q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
 }
 
 
@@ -486,6 +579,7 @@ main(void)
 
     /* ---- the take script: load and start in one ---- */
     take_tests(c, port);
+    take_batch_tests(c);
 
     /* ---- the record script ---- */
     memset(&o, 0, sizeof(o));

@@ -11,18 +11,62 @@
 -- (the script runs as a whole, so no other client sees a task written
 -- but not acked); an entry named twice is recorded once, as if the first
 -- ack had already happened.
+-- Whether each entry is still pending is asked once per stream for the
+-- whole call (XPENDING over the range of its entries, as take_many.lua
+-- does; an entry the answer does not name is asked on its own).
 -- ARGV: group, then one block per task: stream, entry id, the number of
 -- arguments that follow in the block, then the writes, each as its
 -- argument count followed by its arguments.
 -- Returns one element per task, in order: 1 recorded, 0 not pending any
 -- more (nothing written), or an error.
 local g = ARGV[1]
+local last = #ARGV
+
+-- The entries still pending (as in take_many.lua: an entry the range
+-- answer does not name is asked on its own).
+local streams, sorder = {}, {}
+local i = 2
+while i <= last do
+  local s, e, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if s == nil or e == nil or m == nil or m < 0 then break end
+  local st = streams[s]
+  if st == nil then
+    st = {n = 0, seen = {}, done = {}}
+    streams[s] = st
+    sorder[#sorder + 1] = s
+  end
+  st.n = st.n + 1
+  local d = string.find(e, '-', 1, true)
+  local ms = d and tonumber(string.sub(e, 1, d - 1))
+  local sq = d and tonumber(string.sub(e, d + 1))
+  if ms and sq then
+    if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
+      st.lo, st.lms, st.lsq = e, ms, sq
+    end
+    if not st.hi or ms > st.hms or (ms == st.hms and sq > st.hsq) then
+      st.hi, st.hms, st.hsq = e, ms, sq
+    end
+  end
+  i = i + 3 + m
+end
+for _, s in ipairs(sorder) do
+  local st = streams[s]
+  local p = st.lo and redis.pcall('XPENDING', s, g, st.lo, st.hi,
+                                  2 * st.n + 64)
+  if type(p) == 'table' and not p.err then
+    for _, x in ipairs(p) do st.seen[x[1]] = true end
+  end
+end
+local function pending(s, e)
+  if streams[s].seen[e] then return true end
+  local q = redis.pcall('XPENDING', s, g, e, e, 1)
+  return not (type(q) == 'table' and not q.err and #q == 0)
+end
+
 local out = {}
 local acks = {}
 local order = {}
-local done = {}
-local i = 2
-local last = #ARGV
+i = 2
 while i <= last do
   local s, e, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   if s == nil or e == nil or m == nil or m < 0 or i + 2 + m > last then
@@ -32,11 +76,8 @@ while i <= last do
   local j, stop = i + 3, i + 2 + m
   i = stop + 1
   local r = 1
-  local p = done[s .. ' ' .. e]
-  if p == nil then
-    p = redis.pcall('XPENDING', s, g, e, e, 1)
-  end
-  if p == true or (type(p) == 'table' and not p.err and #p == 0) then
+  local st = streams[s]
+  if st.done[e] or not pending(s, e) then
     r = 0
   else
     while j <= stop do
@@ -63,7 +104,7 @@ while i <= last do
     end
     a.ids[#a.ids + 1] = e
     a.tasks[#a.tasks + 1] = #out
-    done[s .. ' ' .. e] = true
+    st.done[e] = true
   end
 end
 for _, s in ipairs(order) do
