@@ -54,7 +54,8 @@ $(NGX_BUILD)/objs/Makefile: config $(NGX_SRC)/conf_flags
 	    || { cat $(NGX_BUILD)/configure.log; exit 1; }
 
 # the module includes the Lua scripts' header too: made before it is needed
-worker/common/tgw_lua.h: $(wildcard worker/common/lua/*.lua) scripts/lua2h.sh
+worker/common/tgw_lua.h: $(wildcard worker/common/lua/*.lua worker/common/lua/lib/*.lua) \
+		scripts/lua2h.sh
 	$(MAKE) -s -C worker common/tgw_lua.h
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)

@@ -7,6 +7,9 @@
 # the .lua file; Redis need not receive them with every EVAL), and each
 # @NAME@ replaced by the C macro NAME (a key or field name of tgw_keys.h,
 # spliced in by string-literal concatenation), so a name is written once.
+# A line "@include NAME" is replaced by lib/NAME.lua of the script's own
+# folder (a piece two scripts share: Redis runs each script alone, so
+# the piece is copied into each at this step, not called).
 # A file including the header includes tgw_keys.h first.
 # The module, the worker and taskgwctl include the header, so each script
 # exists once, in its .lua file.
@@ -30,12 +33,26 @@ tmp=$out.tmp.$$
         name=$(basename "$f" .lua)
         echo
         echo "static const char tgw_lua_${name}[] __attribute__((unused)) ="
+        awk -v lib="$(dirname "$f")/lib" '
+            /^@include [a-z_]+$/ {
+                piece = lib "/" $2 ".lua"
+                n = 0
+                while ((r = (getline line < piece)) > 0) { print line; n++ }
+                if (r < 0 || n == 0) {
+                    print "lua2h: " piece ": cannot read" > "/dev/stderr"
+                    exit 1
+                }
+                close(piece)
+                next
+            }
+            { print }' "$f" > "$tmp.lua"
         sed -e '/^[[:space:]]*--/d' -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
             -e 's/@\([A-Z_][A-Z0-9_]*\)@/" \1 "/g' \
-            -e 's/^/    "/' -e 's/$/\\n"/' "$f"
+            -e 's/^/    "/' -e 's/$/\\n"/' "$tmp.lua"
         echo "    ;"
     done
     echo
     echo "#endif /* TGW_LUA_H */"
 } > "$tmp"
+rm -f "$tmp.lua"
 mv -f "$tmp" "$out"

@@ -22,46 +22,16 @@
 local g = ARGV[1]
 local last = #ARGV
 
--- The entries still pending (as in take_many.lua: an entry the range
--- answer does not name is asked on its own).
-local streams, sorder = {}, {}
+-- The entries still pending: one XPENDING per stream (lib/pending.lua).
+@include pending
 local i = 2
 while i <= last do
   local s, e, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   if s == nil or e == nil or m == nil or m < 0 then break end
-  local st = streams[s]
-  if st == nil then
-    st = {n = 0, seen = {}, done = {}}
-    streams[s] = st
-    sorder[#sorder + 1] = s
-  end
-  st.n = st.n + 1
-  local d = string.find(e, '-', 1, true)
-  local ms = d and tonumber(string.sub(e, 1, d - 1))
-  local sq = d and tonumber(string.sub(e, d + 1))
-  if ms and sq then
-    if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
-      st.lo, st.lms, st.lsq = e, ms, sq
-    end
-    if not st.hi or ms > st.hms or (ms == st.hms and sq > st.hsq) then
-      st.hi, st.hms, st.hsq = e, ms, sq
-    end
-  end
+  note(s, e)
   i = i + 3 + m
 end
-for _, s in ipairs(sorder) do
-  local st = streams[s]
-  local p = st.lo and redis.pcall('XPENDING', s, g, st.lo, st.hi,
-                                  2 * st.n + 64)
-  if type(p) == 'table' and not p.err then
-    for _, x in ipairs(p) do st.seen[x[1]] = true end
-  end
-end
-local function pending(s, e)
-  if streams[s].seen[e] then return true end
-  local q = redis.pcall('XPENDING', s, g, e, e, 1)
-  return not (type(q) == 'table' and not q.err and #q == 0)
-end
+ask_pending()
 
 local out = {}
 local acks = {}

@@ -36,46 +36,12 @@ for i = 4, first - 2, 2 do
   rules[ARGV[i]] = ARGV[i + 1]
 end
 
--- The entries still pending: one XPENDING per stream over the range of
--- the call's entries.  An entry the answer does not name (not pending,
--- or the answer was cut off) is asked on its own.  Ids are ordered as
--- the numbers they are (ms-seq; a sequence past 2^53 may be misplaced,
--- which costs its entries their own ask, never a wrong answer).
-local streams, order = {}, {}
+-- The entries still pending: one XPENDING per stream (lib/pending.lua).
+@include pending
 for i = first, #ARGV - 3, 4 do
-  local s, e = ARGV[i], ARGV[i + 1]
-  local st = streams[s]
-  if st == nil then
-    st = {n = 0, seen = {}}
-    streams[s] = st
-    order[#order + 1] = s
-  end
-  st.n = st.n + 1
-  local d = string.find(e, '-', 1, true)
-  local ms = d and tonumber(string.sub(e, 1, d - 1))
-  local sq = d and tonumber(string.sub(e, d + 1))
-  if ms and sq then
-    if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
-      st.lo, st.lms, st.lsq = e, ms, sq
-    end
-    if not st.hi or ms > st.hms or (ms == st.hms and sq > st.hsq) then
-      st.hi, st.hms, st.hsq = e, ms, sq
-    end
-  end
+  note(ARGV[i], ARGV[i + 1])
 end
-for _, s in ipairs(order) do
-  local st = streams[s]
-  local p = st.lo and redis.pcall('XPENDING', s, g, st.lo, st.hi,
-                                  2 * st.n + 64)
-  if type(p) == 'table' and not p.err then
-    for _, x in ipairs(p) do st.seen[x[1]] = true end
-  end
-end
-local function pending(s, e)
-  if streams[s].seen[e] then return true end
-  local q = redis.pcall('XPENDING', s, g, e, e, 1)
-  return not (type(q) == 'table' and not q.err and #q == 0)
-end
+ask_pending()
 
 local function take(s, e, key, now)
   if not pending(s, e) then return {-2, 0, {}} end

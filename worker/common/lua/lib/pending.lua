@@ -1,0 +1,45 @@
+-- Whether the entries of a call are still pending in group g, with one
+-- XPENDING per stream over the range of the call's entries: note(s, e)
+-- each entry, then ask_pending(), then pending(s, e) for each.  An entry
+-- the range answer does not name (not pending, or the answer was cut
+-- off) is asked on its own, so the answer is never wrong, only dearer.
+-- Ids are ordered as the numbers they are (ms-seq; a sequence past 2^53
+-- may be misplaced, which costs its entries their own ask).
+-- Spliced into a script by "@include pending" (scripts/lua2h.sh); the
+-- script defines g before it.
+local streams, sorder = {}, {}
+local function note(s, e)
+  local st = streams[s]
+  if st == nil then
+    st = {n = 0, seen = {}, done = {}}
+    streams[s] = st
+    sorder[#sorder + 1] = s
+  end
+  st.n = st.n + 1
+  local d = string.find(e, '-', 1, true)
+  local ms = d and tonumber(string.sub(e, 1, d - 1))
+  local sq = d and tonumber(string.sub(e, d + 1))
+  if ms and sq then
+    if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
+      st.lo, st.lms, st.lsq = e, ms, sq
+    end
+    if not st.hi or ms > st.hms or (ms == st.hms and sq > st.hsq) then
+      st.hi, st.hms, st.hsq = e, ms, sq
+    end
+  end
+end
+local function ask_pending()
+  for _, s in ipairs(sorder) do
+    local st = streams[s]
+    local p = st.lo and redis.pcall('XPENDING', s, g, st.lo, st.hi,
+                                    2 * st.n + 64)
+    if type(p) == 'table' and not p.err then
+      for _, x in ipairs(p) do st.seen[x[1]] = true end
+    end
+  end
+end
+local function pending(s, e)
+  if streams[s].seen[e] then return true end
+  local q = redis.pcall('XPENDING', s, g, e, e, 1)
+  return not (type(q) == 'table' and not q.err and #q == 0)
+end
