@@ -537,7 +537,8 @@ tgw_task_taken(tgw_rconn_t *rc, redisReply *r, void *data)
     if ((t = tgw_task_reply(t, r, "take")) == NULL) {
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
+    if (r == NULL                   /* (tgw_task_reply took it) */
+        || r->type != REDIS_REPLY_ARRAY || r->elements != 3
         || r->element[0]->type != REDIS_REPLY_INTEGER
         || r->element[1]->type != REDIS_REPLY_INTEGER
         || r->element[2]->type != REDIS_REPLY_ARRAY)

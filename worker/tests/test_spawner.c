@@ -107,7 +107,7 @@ send_reqs(const char *buf, size_t len, int nreq)
     struct cmsghdr   *c;
     struct msghdr     mh;
     struct iovec      iov;
-    int               fds[TGW_SPAWN_FDS], i, n;
+    int               fds[TGW_SPAWN_FDS] = { 0 }, i, n;
 
     for (i = 0; i < 3 * nreq; i++) {
         fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
