@@ -71,6 +71,20 @@ for (1 .. $n) {
 print "$ok\n";
 PERL
 
+# A SIGTERM that reaches nginx while valgrind is busy is sometimes never
+# acted on: it is sent again every 10 s until nginx has gone.
+stop_nginx() {
+    kill -TERM "$BENCH_PID"
+    i=0
+    # until it has exited (a zombie, not reaped yet, counts as gone)
+    while ps -o stat= -p "$BENCH_PID" 2>/dev/null | grep -qv '^Z'; do
+        i=$((i + 1))
+        [ $((i % 50)) -eq 0 ] && kill -TERM "$BENCH_PID" 2>/dev/null
+        sleep 0.2
+    done
+    wait "$BENCH_PID"; BENCH_PID=
+}
+
 # instructions of one nginx run serving n requests to path
 measure() {
     valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
@@ -83,7 +97,7 @@ measure() {
     done
     ok=$(perl "$DIR/client.pl" "$HTTP_PORT" "$1" "$2")
     [ "$ok" = "$2" ] || echo "bench: only $ok of $2 answered 202" >&2
-    kill -TERM "$BENCH_PID"; wait "$BENCH_PID"; BENCH_PID=
+    stop_nginx
     awk '/^(summary|totals):/ { print $2; exit }' "$DIR/cg.out" > "$DIR/ir"
 }
 

@@ -8,8 +8,10 @@
 # garbage in turn, for as long as the mode file says "garbage": in a first
 # round from the first reply on (the link's setup), in a second round
 # after answering the setup's PING properly (so the garbage is the reply
-# to an enqueue).  Then it forwards every new connection to the real Redis
-# of the stack.
+# to an enqueue).  Then it forwards every new connection to the real
+# Redis of the stack.  The link's reply objects come from a free list of
+# its own: the half-built replies the garbage leaves are handed back to
+# it, and used again once the link recovers.
 
 use strict;
 use warnings;
@@ -39,6 +41,11 @@ my @garbage = (
     "*2\r\n:1\r\n%%%%\r\n",                 # bad element inside an array
     "+OK",                                  # no CRLF, then closed
     ("*1\r\n" x 5000) . ":1\r\n",           # absurdly deep nesting
+    # half-built replies freed with the context: more elements than an
+    # object holds inside, a string longer than it holds, then cut short
+    "*9\r\n:1\r\n\$60\r\n" . ('x' x 60) . "\r\n:3\r\n\$10\r\nabc",
+    # a bad element in a nested array after a long string
+    "*3\r\n\$60\r\n" . ('y' x 60) . "\r\n*8\r\n:1\r\n%%\r\n",
 );
 
 my $mode = $s->dir . '/mode';
