@@ -8,10 +8,10 @@
 # garbage in turn, for as long as the mode file says "garbage": in a first
 # round from the first reply on (the link's setup), in a second round
 # after answering the setup's PING properly (so the garbage is the reply
-# to an enqueue).  The link's reply objects come from a free list of its
-# own: the half-built replies that the garbage leaves are handed back to
-# it, and the objects are used again once the link recovers.  Then it forwards every new connection to the real Redis
-# of the stack.
+# to an enqueue).  Then it forwards every new connection to the real
+# Redis of the stack.  The link's reply objects come from a free list of
+# its own: the half-built replies the garbage leaves are handed back to
+# it, and used again once the link recovers.
 
 use strict;
 use warnings;
