@@ -276,37 +276,17 @@ ngx_http_taskgw_field_run_at(ngx_http_request_t *r,
 }
 
 
-/*
- * n in decimal, as "%L" would write it, without ngx_sprintf()'s walk of a
- * format: the enqueue writes a few numbers per request.
- */
+/* n in decimal, as "%L" would write it (the digits: redis_fmt.c's) */
 
 u_char *
 ngx_http_taskgw_record_int(u_char *p, int64_t n)
 {
-    u_char    *d, digits[NGX_INT64_LEN];
-    uint64_t   u;
-
     if (n < 0) {
         *p++ = '-';
-        u = (uint64_t) 0 - (uint64_t) n;
-
-    } else {
-        u = (uint64_t) n;
+        return ngx_http_taskgw_redis_decimal(p, (uint64_t) 0 - (uint64_t) n);
     }
 
-    d = digits + sizeof(digits);
-
-    do {
-        *--d = (u_char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    while (d < digits + sizeof(digits)) {
-        *p++ = *d++;
-    }
-
-    return p;
+    return ngx_http_taskgw_redis_decimal(p, (uint64_t) n);
 }
 
 

@@ -67,6 +67,8 @@ ngx_int_t ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
     const void *data, size_t len);
 ngx_int_t ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
     ngx_chain_t *bufs);
+/* n in decimal at p (at most NGX_INT64_LEN bytes); returns the end. */
+u_char *ngx_http_taskgw_redis_decimal(u_char *p, uint64_t n);
 ngx_uint_t ngx_http_taskgw_redis_reply_ok(redisReply *reply);
 void ngx_http_taskgw_redis_reply_error(redisReply *reply, ngx_str_t *text);
 const u_char *ngx_http_taskgw_redis_enqueue_sha(void);

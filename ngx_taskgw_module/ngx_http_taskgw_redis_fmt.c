@@ -253,8 +253,6 @@ failed:
 static u_char *
 ngx_http_taskgw_redis_count(u_char *p, u_char type, size_t n)
 {
-    u_char  *q, digits[NGX_SIZE_T_LEN];
-
     *p++ = type;
 
     /* the lengths of names, ids and small values: one or two digits */
@@ -267,22 +265,34 @@ ngx_http_taskgw_redis_count(u_char *p, u_char type, size_t n)
         *p++ = (u_char) ('0' + n % 10);
 
     } else {
-        q = digits + sizeof(digits);
-
-        do {
-            *--q = (u_char) ('0' + n % 10);
-            n /= 10;
-        } while (n);
-
-        while (q < digits + sizeof(digits)) {
-            *p++ = *q++;
-        }
+        p = ngx_http_taskgw_redis_decimal(p, n);
     }
 
     *p++ = CR;
     *p++ = LF;
 
     return p;
+}
+
+
+/*
+ * n in decimal, as "%uL" would write it, without ngx_sprintf()'s walk of
+ * a format: RESP lengths and the enqueue's numbers, several per request.
+ */
+
+u_char *
+ngx_http_taskgw_redis_decimal(u_char *p, uint64_t n)
+{
+    u_char  *d, digits[NGX_INT64_LEN];
+
+    d = digits + sizeof(digits);
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, digits + sizeof(digits) - d);
 }
 
 
