@@ -1202,9 +1202,8 @@ ngx_http_taskgw_redis_enqueue_sha(void)
 /* ------------------------------------------------------------------ */
 
 static redisReply *
-ngx_http_taskgw_reply_alloc(const redisReadTask *task, int type)
+ngx_http_taskgw_reply_alloc(int type)
 {
-    redisReply               *parent;
     ngx_http_taskgw_reply_t  *o;
 
     o = ngx_http_taskgw_reply_free_list;
@@ -1223,12 +1222,27 @@ ngx_http_taskgw_reply_alloc(const redisReadTask *task, int type)
     ngx_memzero(&o->reply, sizeof(redisReply));
     o->reply.type = type;
 
+    return &o->reply;
+}
+
+
+/*
+ * A finished object goes into its array only now, as hiredis's own
+ * functions do: one freed half-made (no memory for its string or its
+ * elements) must not be left in the array, freed a second time with it.
+ */
+
+static void *
+ngx_http_taskgw_reply_done(const redisReadTask *task, redisReply *r)
+{
+    redisReply  *parent;
+
     if (task->parent) {
         parent = task->parent->obj;
-        parent->element[task->idx] = &o->reply;
+        parent->element[task->idx] = r;
     }
 
-    return &o->reply;
+    return r;
 }
 
 
@@ -1240,7 +1254,7 @@ ngx_http_taskgw_reply_string(const redisReadTask *task, char *str,
     redisReply               *r;
     ngx_http_taskgw_reply_t  *o;
 
-    r = ngx_http_taskgw_reply_alloc(task, task->type);
+    r = ngx_http_taskgw_reply_alloc(task->type);
     if (r == NULL) {
         return NULL;
     }
@@ -1264,7 +1278,7 @@ ngx_http_taskgw_reply_string(const redisReadTask *task, char *str,
     r->str = buf;
     r->len = len;
 
-    return r;
+    return ngx_http_taskgw_reply_done(task, r);
 }
 
 
@@ -1275,13 +1289,13 @@ ngx_http_taskgw_reply_array(const redisReadTask *task, int elements)
     redisReply               *r;
     ngx_http_taskgw_reply_t  *o;
 
-    r = ngx_http_taskgw_reply_alloc(task, REDIS_REPLY_ARRAY);
+    r = ngx_http_taskgw_reply_alloc(REDIS_REPLY_ARRAY);
     if (r == NULL) {
         return NULL;
     }
 
     if (elements <= 0) {
-        return r;
+        return ngx_http_taskgw_reply_done(task, r);
     }
 
     o = (ngx_http_taskgw_reply_t *) r;
@@ -1307,7 +1321,7 @@ ngx_http_taskgw_reply_array(const redisReadTask *task, int elements)
     /* set last: a half-built array is freed up to here */
     r->elements = n;
 
-    return r;
+    return ngx_http_taskgw_reply_done(task, r);
 }
 
 
@@ -1316,21 +1330,28 @@ ngx_http_taskgw_reply_integer(const redisReadTask *task, long long value)
 {
     redisReply  *r;
 
-    r = ngx_http_taskgw_reply_alloc(task, REDIS_REPLY_INTEGER);
+    r = ngx_http_taskgw_reply_alloc(REDIS_REPLY_INTEGER);
     if (r == NULL) {
         return NULL;
     }
 
     r->integer = value;
 
-    return r;
+    return ngx_http_taskgw_reply_done(task, r);
 }
 
 
 static void *
 ngx_http_taskgw_reply_nil(const redisReadTask *task)
 {
-    return ngx_http_taskgw_reply_alloc(task, REDIS_REPLY_NIL);
+    redisReply  *r;
+
+    r = ngx_http_taskgw_reply_alloc(REDIS_REPLY_NIL);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_taskgw_reply_done(task, r);
 }
 
 
