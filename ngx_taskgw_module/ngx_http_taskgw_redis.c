@@ -1306,11 +1306,6 @@ ngx_http_taskgw_reply_array(const redisReadTask *task, int elements)
         ngx_memzero(r->element, n * sizeof(redisReply *));
 
     } else {
-        if (n > NGX_MAX_SIZE_T_VALUE / sizeof(redisReply *)) {
-            ngx_http_taskgw_reply_free(r);
-            return NULL;
-        }
-
         r->element = ngx_calloc(n * sizeof(redisReply *), ngx_cycle->log);
         if (r->element == NULL) {
             ngx_http_taskgw_reply_free(r);
