@@ -712,6 +712,7 @@ tgw_conf_unref(tgw_conf_t *c)
         free(c->schedules[i].payload);
     }
     free(c->schedules);
+    free(c->take_head);
     free(c);
 }
 

@@ -113,6 +113,12 @@ typedef struct tgw_conf {
     size_t              nhandlers;
     tgw_schedule_conf_t *schedules;
     size_t              nschedules;
+
+    char               *take_head;  /* take_many.lua's leading arguments
+                                       under this config, formatted on
+                                       first use (store.c), or NULL */
+    size_t              take_head_len;
+    int                 take_head_argc;
 } tgw_conf_t;
 
 /* Errors found while parsing, one message each ("key.path: reason"). */

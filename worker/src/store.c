@@ -73,25 +73,29 @@ tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
 
 /*
  * The leading arguments of take_many.lua for conf c, formatted as bulk
- * strings into b: the group, the default max attempts, and the types not
+ * strings: the group, the default max attempts, and the types not
  * started with the default rule (capped ones, held for the cap; those
- * with their own max_attempts).  Returns the argument count, -1 when out
- * of memory.
+ * with their own max_attempts).  They depend on the config alone, so
+ * they are made once per config, at its first take, and kept in it
+ * (c->take_head).  Returns the argument count, -1 when out of memory.
  */
 static int
-tgw_store_take_head(const tgw_conf_t *c, tgw_buf_t *b)
+tgw_store_take_head(tgw_conf_t *c)
 {
     const tgw_handler_conf_t *h;
+    tgw_buf_t                 head = { NULL, 0, 0, 0 }, *b = &head;
     size_t                    i, n = 0;
     int                       dmax = tgw_conf_max_attempts(c, NULL);
     char                      num[24];
+
+    if (c->take_head != NULL) {
+        return c->take_head_argc;
+    }
 
     for (i = 0; i < c->nhandlers; i++) {
         h = &c->handlers[i];
         n += h->concurrency > 0 || tgw_conf_max_attempts(c, h) != dmax;
     }
-    b->len = 0;
-    b->failed = 0;
     tgw_store_bulk(b, c->group, strlen(c->group));
     tgw_store_bulk(b, num, (size_t) snprintf(num, sizeof(num), "%d", dmax));
     tgw_store_bulk(b, num, (size_t) snprintf(num, sizeof(num), "%zu", 2 * n));
@@ -107,7 +111,14 @@ tgw_store_take_head(const tgw_conf_t *c, tgw_buf_t *b)
                                              tgw_conf_max_attempts(c, h)));
         }
     }
-    return b->failed ? -1 : (int) (3 + 2 * n);
+    if (b->failed) {
+        tgw_buf_free(b);
+        return -1;
+    }
+    c->take_head = b->data;
+    c->take_head_len = b->len;
+    c->take_head_argc = (int) (3 + 2 * n);
+    return c->take_head_argc;
 }
 
 
@@ -133,18 +144,17 @@ tgw_store_task_key(const tgw_conf_t *c, const char *id, char *buf,
 
 
 int
-tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+tgw_store_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data)
 {
-    static tgw_buf_t  head;
     tgw_buf_t         cmd = { NULL, 0, 0, 0 };
     const char       *sha = tgw_script_sha(tgw_lua_take_many);
     char              key[TGW_TASK_KEY_MAX], now[24];
     size_t            klen;
     int               argc;
 
-    if (sha == NULL || (argc = tgw_store_take_head(c, &head)) < 0
+    if (sha == NULL || (argc = tgw_store_take_head(c)) < 0
         || tgw_store_task_key(c, id, key, sizeof(key), &klen) != 0)
     {
         return -1;
@@ -153,7 +163,7 @@ tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     tgw_store_bulk(&cmd, "EVALSHA", 7);
     tgw_store_bulk(&cmd, sha, strlen(sha));
     tgw_store_bulk(&cmd, "0", 1);
-    tgw_buf_append(&cmd, head.data, head.len);
+    tgw_buf_append(&cmd, c->take_head, c->take_head_len);
     tgw_store_bulk(&cmd, stream, strlen(stream));
     tgw_store_bulk(&cmd, entry, strlen(entry));
     tgw_store_bulk(&cmd, key, klen);
@@ -170,18 +180,18 @@ tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
 
 
 int
-tgw_store_take_add(tgw_recbatch_t *b, const tgw_conf_t *c, const char *id,
+tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data)
 {
-    static tgw_buf_t  head;
     char              key[TGW_TASK_KEY_MAX];
     size_t            klen;
     int               argc;
 
-    if ((argc = tgw_store_take_head(c, &head)) < 0
+    if ((argc = tgw_store_take_head(c)) < 0
         || tgw_store_task_key(c, id, key, sizeof(key), &klen) != 0
-        || tgw_recbatch_begin(b, head.data, head.len, (size_t) argc) != 0)
+        || tgw_recbatch_begin(b, c->take_head, c->take_head_len,
+                              (size_t) argc) != 0)
     {
         return -1;
     }

@@ -39,14 +39,14 @@ int tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
  * task's hash, and its run started unless the worker has to look at it
  * first.  The reply is an array of one element, the task's answer
  * ({code, attempts, values}) or its error. */
-int tgw_store_take(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+int tgw_store_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data);
 
 /* The same added to b (a batch of take_many.lua, recbatch.h) with the
  * other tasks taken in this loop iteration: cb gets the task's element.
  * Returns as tgw_recbatch_begin(). */
-int tgw_store_take_add(tgw_recbatch_t *b, const tgw_conf_t *c,
+int tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c,
     const char *id, const char *stream, const char *entry, uint64_t now_ms,
     tgw_rconn_reply_cb cb, void *data);
 

@@ -271,7 +271,7 @@ batch_tests(const tgw_conf_t *c)
 /* take_many.lua for id alone on its pending entry, under conf tc at now
  * 1000; last is then the task's answer. */
 static long long
-take(const tgw_conf_t *tc, const char *id)
+take(tgw_conf_t *tc, const char *id)
 {
     char        e[64];
     redisReply *one;
@@ -308,7 +308,7 @@ took(size_t i)
 
 
 static void
-take_tests(const tgw_conf_t *c, const char *port)
+take_tests(tgw_conf_t *c, const char *port)
 {
     char               json[4096];
     size_t             n, i;
@@ -418,7 +418,7 @@ take_tests(const tgw_conf_t *c, const char *port)
  * is a string, one whose hash is gone, one not pending, one started
  * after them; each gets its own answer. */
 static void
-take_batch_tests(const tgw_conf_t *c)
+take_batch_tests(tgw_conf_t *c)
 {
     static const char  *ids[] = { "K1", "K2", "K3", "K4", "K5" };
     tgw_recbatch_t      b;
