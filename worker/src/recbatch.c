@@ -78,7 +78,9 @@ tgw_recbatch_digits(char *p, size_t v)
 }
 
 
-size_t
+/* Appends one bulk string ("$<len>\r\n<bytes>\r\n") to buf (room: len +
+ * 32); returns the bytes written. */
+static size_t
 tgw_recbatch_bulk(char *buf, const char *s, size_t len)
 {
     size_t n = 0;

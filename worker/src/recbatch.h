@@ -90,10 +90,6 @@ int tgw_recbatch_commit(tgw_recbatch_t *b, tgw_rconn_reply_cb cb,
     void *data);
 void tgw_recbatch_cancel(tgw_recbatch_t *b);
 
-/* Appends one bulk string ("$<len>\r\n<bytes>\r\n") to buf (room: len +
- * 32); returns the bytes written. */
-size_t tgw_recbatch_bulk(char *buf, const char *s, size_t len);
-
 /*
  * Adds a task's record step (record_many.lua): its entry and the plan's
  * writes, under the consumer group.  Returns as tgw_recbatch_begin().
