@@ -145,6 +145,10 @@ typedef struct {
 /* The link of this worker process: one connection to Redis. */
 extern ngx_http_taskgw_link_t  ngx_http_taskgw_link;
 
+/* hiredis's reply objects from a free list (ngx_http_taskgw_redis_reply.c):
+ * every link's reader makes its replies with these */
+extern redisReplyObjectFunctions  ngx_http_taskgw_redis_reply_functions;
+
 
 void ngx_http_taskgw_redis_link_init(ngx_http_taskgw_link_t *link,
     ngx_cycle_t *cycle, ngx_http_taskgw_main_conf_t *tmcf);
