@@ -209,10 +209,80 @@ tgw_spawner_unlink(tgw_spawner_t *sp, tgw_run_t *run)
 }
 
 
+static tgw_run_t *
+tgw_spawner_find(tgw_spawner_t *sp, uint32_t id)
+{
+    tgw_run_t *run;
+
+    for (run = sp->runs; run != NULL; run = run->spawn_next) {
+        if (run->spawn_id == id) {
+            return run;
+        }
+    }
+    return NULL;
+}
+
+
+/* A datagram's reports (keeper.h, "Batches"): pids, and ends of
+ * programs. */
+static void
+tgw_spawner_reports(tgw_spawner_t *sp, const tgw_spawn_msg_t *in, size_t n)
+{
+    tgw_run_t *run;
+    size_t     i;
+
+    for (i = 0; i < n; i++) {
+        run = tgw_spawner_find(sp, in[i].id);
+        if (run == NULL) {
+            continue;
+        }
+        if (in[i].type == TGW_SPAWN_STARTED) {
+            run->pid = (pid_t) in[i].a;
+        } else if (in[i].type == TGW_SPAWN_EXITED) {
+            tgw_spawner_unlink(sp, run);
+            tgw_exec_exited(run, in[i].a);  /* may end (and free) it */
+        }
+    }
+}
+
+
+/*
+ * The reports a dead spawner sent that the loop has not read yet.  Its
+ * death can be seen first (a request sent to its closed socket, its exit
+ * reaped): without them a program whose start it reported would have no
+ * pid here, and would run on, unkilled, beside its task's retry.  The
+ * first read after a peer that died with requests unread is ECONNRESET,
+ * with the reports still behind it.
+ */
+static void
+tgw_spawner_drain(tgw_spawner_t *sp)
+{
+    tgw_spawn_msg_t  in[TGW_SPAWN_BATCH];
+    ssize_t          n;
+    int              reset = 0;
+
+    for ( ;; ) {
+        n = recv(sp->fd, in, sizeof(in), MSG_DONTWAIT);
+        if (n == -1 && errno == ECONNRESET && !reset) {
+            reset = 1;
+            continue;
+        }
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0 || n % (ssize_t) sizeof(in[0]) != 0) {
+            return;
+        }
+        tgw_spawner_reports(sp, in, (size_t) n / sizeof(in[0]));
+    }
+}
+
+
 /*
  * The spawner is gone (it died, or broke the protocol), or is let go
- * (stopping).  Its runs' programs are killed, group and all, and end as
- * crashed runs; the next exec run starts a new spawner.
+ * (stopping).  What it reported is taken first; its other runs' programs
+ * are killed, group and all, and end as crashed runs; the next exec run
+ * starts a new spawner.
  */
 static void
 tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
@@ -231,6 +301,7 @@ tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
     if (!stopping) {
         tgw_log(TGW_LOG_WARN, "exec_spawner_lost", "detail",
                 "the exec spawner died; its runs are retried", NULL);
+        tgw_spawner_drain(sp);
     }
 
     while ((o = sp->head) != NULL) {
@@ -418,27 +489,12 @@ tgw_spawner_queue(tgw_spawner_t *sp, const tgw_spawn_msg_t *m,
 }
 
 
-static tgw_run_t *
-tgw_spawner_find(tgw_spawner_t *sp, uint32_t id)
-{
-    tgw_run_t *run;
-
-    for (run = sp->runs; run != NULL; run = run->spawn_next) {
-        if (run->spawn_id == id) {
-            return run;
-        }
-    }
-    return NULL;
-}
-
-
 static void
 tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
 {
     tgw_spawner_t   *sp = p->data;
-    tgw_spawn_msg_t  in[TGW_SPAWN_BATCH], *m;
-    tgw_run_t       *run;
-    ssize_t          n, i;
+    tgw_spawn_msg_t  in[TGW_SPAWN_BATCH];
+    ssize_t          n;
 
     if (status < 0) {
         tgw_spawner_lose(sp, 0);
@@ -460,19 +516,7 @@ tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
             return;
         }
         /* one report, or a turn's worth (keeper.h, "Batches") */
-        for (i = 0; i < n / (ssize_t) sizeof(in[0]) && !sp->gone; i++) {
-            m = &in[i];
-            run = tgw_spawner_find(sp, m->id);
-            if (run == NULL) {
-                continue;
-            }
-            if (m->type == TGW_SPAWN_STARTED) {
-                run->pid = (pid_t) m->a;
-            } else if (m->type == TGW_SPAWN_EXITED) {
-                tgw_spawner_unlink(sp, run);
-                tgw_exec_exited(run, m->a); /* may end (and free) it */
-            }
-        }
+        tgw_spawner_reports(sp, in, (size_t) n / sizeof(in[0]));
     }
 }
 

@@ -4,12 +4,17 @@
  * stdout limits, the stderr tail, timeouts and signals; and the built-ins.
  */
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -41,17 +46,11 @@ on_abort_timer(uv_timer_t *t)
 }
 
 
-/*
- * Runs one task with handler h and waits for done; abort_ms > 0 aborts
- * the run after that long.  The caller cleans up the run.
- */
+/* A run of handler h with this payload, not started. */
 static void
-run_one(tgw_run_t *run, const tgw_handler_conf_t *h, const char *payload,
-    size_t result_max, uint64_t abort_ms)
+run_init(tgw_run_t *run, const tgw_handler_conf_t *h, const char *payload,
+    size_t result_max)
 {
-    uv_timer_t t;
-    uint64_t   start;
-
     memset(run, 0, sizeof(*run));
     run->loop = &loop;
     run->handler = h;
@@ -63,7 +62,21 @@ run_one(tgw_run_t *run, const tgw_handler_conf_t *h, const char *payload,
     run->payload_len = strlen(payload);
     run->result_max = result_max;
     run->done = on_done;
+}
 
+
+/*
+ * Runs one task with handler h and waits for done; abort_ms > 0 aborts
+ * the run after that long.  The caller cleans up the run.
+ */
+static void
+run_one(tgw_run_t *run, const tgw_handler_conf_t *h, const char *payload,
+    size_t result_max, uint64_t abort_ms)
+{
+    uv_timer_t t;
+    uint64_t   start;
+
+    run_init(run, h, payload, result_max);
     done_calls = 0;
     uv_update_time(&loop);
     start = uv_now(&loop);
@@ -161,6 +174,133 @@ fds_ok(const char *list)
 }
 
 
+/* The state letter of process pid ("R", "S", "T", "Z"...), 0 if gone. */
+static char
+proc_state(pid_t pid)
+{
+    char  path[64], buf[512], *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long) pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return (char) (p != NULL && p[1] == ' ' ? p[2] : '\0');
+}
+
+
+/* The pid of this process's live exec spawner (a child named
+ * taskgw-spawn), or 0. */
+static pid_t
+spawner_pid(void)
+{
+    DIR           *d;
+    struct dirent *e;
+    char           path[300], buf[512], *p;
+    FILE          *f;
+    size_t         n;
+    long           ppid;
+    pid_t          found = 0;
+
+    d = opendir("/proc");
+    if (d == NULL) {
+        return 0;
+    }
+    while (found == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        if (p == NULL || strstr(buf, "(taskgw-spawn)") == NULL
+            || p[2] == 'Z')
+        {
+            continue;
+        }
+        ppid = strtol(p + 4, NULL, 10);     /* ") S <ppid> ..." */
+        if (ppid != (long) getpid()) {
+            continue;
+        }
+        found = (pid_t) strtol(e->d_name, NULL, 10);
+    }
+    closedir(d);
+    return found;
+}
+
+
+/* The worker's end of the socket to its spawner: this process's one
+ * SOCK_SEQPACKET socket, or -1. */
+static int
+spawner_sock(void)
+{
+    int       fd, type;
+    socklen_t len;
+
+    for (fd = 3; fd < 1024; fd++) {
+        len = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0
+            && type == SOCK_SEQPACKET)
+        {
+            return fd;
+        }
+    }
+    return -1;
+}
+
+
+/* Bytes of the spawner's reports waiting there, unread by the loop. */
+static int
+reports_waiting(void)
+{
+    int fd, n;
+
+    fd = spawner_sock();
+    return fd != -1 && ioctl(fd, FIONREAD, &n) == 0 ? n : 0;
+}
+
+
+/* The number in file path (a pid a program wrote), 0 while there is
+ * none yet. */
+static pid_t
+pid_in(const char *path)
+{
+    FILE   *f;
+    char    buf[32];
+    size_t  n;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return (pid_t) strtol(buf, NULL, 10);
+}
+
+
+static void
+nap(void)
+{
+    struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+    nanosleep(&ts, NULL);
+}
+
+
 static tgw_handler_conf_t
 exec_handler(char **argv, uint64_t timeout_ms)
 {
@@ -186,6 +326,117 @@ builtin_handler(tgw_builtin_t b, uint64_t timeout_ms)
     h.builtin = b;
     h.timeout_ms = timeout_ms;
     return h;
+}
+
+
+/*
+ * A spawner killed once the start of a program (lost.sh, which writes its
+ * pid and sleeps) was reported to the loop, which has not read the
+ * report yet.  unread_request: the spawner has a request of the worker
+ * unread when it dies (a KILL for no run, written to the worker's end of
+ * the socket as the worker would); else the worker's next spawn request
+ * is what meets the dead socket.  Either way the program must be killed.
+ */
+static void
+lost_reports(char **argv, int unread_request)
+{
+    tgw_run_t           run, run_b;
+    tgw_handler_conf_t  h, h_true;
+    tgw_spawn_msg_t     m;
+    pid_t               sp, prog = 0;
+    char               *pidfile, *slost, body[400];
+    char               *argv_true[] = { "/bin/true", NULL };
+    const char         *how = unread_request ? "lost reports, unread request"
+                                             : "lost reports";
+    int                 tries;
+
+    if (asprintf(&pidfile, "%s/lost.pid", tmpdir) < 0) {
+        exit(2);
+    }
+    unlink(pidfile);
+    snprintf(body, sizeof(body), "echo $$ > %s.tmp && mv %s.tmp %s; "
+             "exec sleep 30", pidfile, pidfile, pidfile);
+    slost = script("lost.sh", body);
+    argv[0] = slost;
+    h = exec_handler(argv, 0);
+    h_true = exec_handler(argv_true, 0);
+
+    /* a spawner running (the one of the runs before, or a new one) */
+    run_one(&run, &h_true, "", 65536, 0);
+    tgw_run_cleanup(&run);
+    sp = spawner_pid();
+    ok(sp > 0, "%s: the spawner is running (%ld)", how, (long) sp);
+
+    /* stopped, so that the request is sent (prepare) but the report of
+     * its start cannot come back within that same turn */
+    kill(sp, SIGSTOP);
+    for (tries = 0; tries < 2000 && proc_state(sp) != 'T'; tries++) {
+        nap();
+    }
+    done_calls = 0;
+    run_init(&run, &h, "", 65536);
+    ok(tgw_run_start(&run) == 0, "%s: run started", how);
+    uv_run(&loop, UV_RUN_NOWAIT);               /* the request goes out */
+    kill(sp, SIGCONT);
+    for (tries = 0; tries < 2000 && ((prog = pid_in(pidfile)) == 0
+                                     || reports_waiting() == 0);
+         tries++)
+    {
+        nap();
+    }
+    ok(prog > 0 && reports_waiting() > 0,
+       "%s: the program runs (%ld), its start reported, unread", how,
+       (long) prog);
+
+    if (unread_request) {
+        kill(sp, SIGSTOP);
+        for (tries = 0; tries < 2000 && proc_state(sp) != 'T'; tries++) {
+            nap();
+        }
+        memset(&m, 0, sizeof(m));
+        m.type = TGW_SPAWN_KILL;
+        m.id = 0;                               /* no run's */
+        m.a = SIGTERM;
+        ok(send(spawner_sock(), &m, sizeof(m), MSG_DONTWAIT) == sizeof(m),
+           "%s: a request waits in the stopped spawner", how);
+    }
+    kill(sp, SIGKILL);
+    for (tries = 0; tries < 2000 && proc_state(sp) != 'Z'; tries++) {
+        nap();
+    }
+    ok(proc_state(sp) == 'Z', "%s: the spawner is dead", how);
+
+    if (!unread_request) {
+        run_init(&run_b, &h_true, "", 65536);
+        ok(tgw_run_start(&run_b) == 0, "%s: next run started", how);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ok(done_calls == (unread_request ? 1 : 2), "%s: runs done (%d)", how,
+       done_calls);
+    ok(run.status == TGW_RUN_RETRYABLE, "%s: retryable", how);
+    ok(run.error != NULL && strcmp(run.error, "the exec spawner died") == 0,
+       "%s: the spawner's death is the error (%s)", how,
+       run.error ? run.error : "none");
+    for (tries = 0; tries < 1000 && prog > 0
+                    && proc_state(prog) != 0 && proc_state(prog) != 'Z';
+         tries++)
+    {
+        nap();
+    }
+    ok(prog > 0 && (proc_state(prog) == 0 || proc_state(prog) == 'Z'),
+       "%s: the program was killed (state %c)", how,
+       prog > 0 && proc_state(prog) ? proc_state(prog) : '-');
+    if (prog > 0 && proc_state(prog) != 0 && proc_state(prog) != 'Z') {
+        kill(prog, SIGKILL);                    /* leave nothing behind */
+    }
+    tgw_run_cleanup(&run);
+    if (!unread_request) {
+        tgw_run_cleanup(&run_b);
+    }
+    unlink(pidfile);
+    unlink(slost);
+    free(pidfile);
+    free(slost);
 }
 
 
@@ -510,6 +761,15 @@ main(int argc, char **argv_main)
     snprintf(want, sizeof(want), "no handler for type \"nope\"");
     is_str(run.error, want, "unknown type: error names it");
     tgw_run_cleanup(&run);
+
+    /* ---- a spawner that dies after reporting a program's start, before
+     * the worker read that report: the program is still killed, with its
+     * group, not left running beside the retry of its task.  The worker
+     * sees the death first when its next request meets the closed
+     * socket, or (the spawner had a request unread) when its first read
+     * is ECONNRESET, the report still behind it ---- */
+    lost_reports(argv, 0);
+    lost_reports(argv, 1);
 
     /* the exec spawner, let go, exits and its handles close */
     tgw_exec_spawner_stop();
