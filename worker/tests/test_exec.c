@@ -589,6 +589,39 @@ main(int argc, char **argv_main)
     is_str(run.output, "[a b|c]\n", "no #!: run by sh, arguments kept");
     tgw_run_cleanup(&run);
 
+    /* ... also with as many arguments as a request holds (empty ones:
+     * 64,000), which the shell's argv built on the child's stack must
+     * take */
+    {
+        char  **many;
+        size_t  k, nmany = 64000;
+
+        many = calloc(nmany + 2, sizeof(char *));
+        if (many == NULL) {
+            return 2;
+        }
+        many[0] = snoshebang;
+        for (k = 1; k <= nmany; k++) {
+            many[k] = "";
+        }
+        {
+            FILE *f = fopen(snoshebang, "w");
+
+            if (f == NULL) {
+                return 2;
+            }
+            fprintf(f, "echo \"$#\"\n");
+            fclose(f);
+        }
+        h = exec_handler(many, 0);
+        run_one(&run, &h, "", 65536, 0);
+        is_int(run.status, TGW_RUN_SUCCESS, "no #!, 64,000 arguments: "
+               "success");
+        is_str(run.output, "64000\n", "no #!, 64,000 arguments: all there");
+        tgw_run_cleanup(&run);
+        free(many);
+    }
+
     /* ---- environment: the four variables and PATH, nothing else ---- */
     senv = script("env.sh", "echo \"$TASKGW_TASK_ID|$TASKGW_TASK_TYPE|"
                   "$TASKGW_QUEUE|$TASKGW_ATTEMPT|${HOME:-nohome}\"; "
