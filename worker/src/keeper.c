@@ -457,6 +457,9 @@ tgw_spawner_read(void)
             } else if (m.type == TGW_SPAWN_KILL) {
                 tgw_spawner_kill(m.id, m.a);
             } else {
+                if (tgw_batch) {
+                    tgw_spawner_broken();   /* what follows is unknown */
+                }
                 break;
             }
             if (!tgw_batch) {

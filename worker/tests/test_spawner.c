@@ -267,5 +267,31 @@ main(int argc, char **argv)
     ok(WIFEXITED(st), "batched: the spawner exited on it");
     close(sock);
 
+    /* a message of a type it does not know (a newer worker's) ahead of a
+     * request in a batch: it cannot tell what follows either, so it
+     * exits too, rather than leave the request unanswered */
+    start(1);
+    {
+        tgw_spawn_msg_t  m;
+
+        memset(&m, 0, sizeof(m));
+        m.type = 99;
+        m.id = 1;
+        memcpy(buf, &m, sizeof(m));
+        len = sizeof(m);
+    }
+    request(buf, &len, 2, "exit 0");
+    ok(send_reqs(buf, len, 1) == 0, "batched: an unknown message, then a "
+       "request");
+    for (i = 0; i < 1000 && waitpid(spawner, &st, WNOHANG) == 0; i++) {
+        poll(NULL, 0, 10);
+    }
+    ok(i < 1000 && WIFEXITED(st), "batched: the spawner exited on it");
+    if (i == 1000) {
+        kill(spawner, SIGKILL);
+        waitpid(spawner, &st, 0);
+    }
+    close(sock);
+
     return done_testing();
 }
