@@ -182,6 +182,37 @@ is_deeply([ map { $s->redis->cmd('HGET', $s->prefix . ':task:'
             @more ],
           [ map { "check $_" } 1 .. 3 ], 'each stored with its own body');
 
+# === TEST 2b: the same, the task queued behind the big one carrying a body
+# spooled to a temporary file: its commands are in three pieces (memory,
+# file, memory), all replaced by as many PINGs as it has commands, so the
+# replies after it still match their requests
+freeze();
+$big = $s->http_send(POST => '/big', body => 'y' x $BIG, timeout => 90);
+ok(!$big->{error}, 'again: the 24 MB body went out') or diag $big->{error};
+ok(nginx_read_all($big), 'again: nginx read all of it');
+ok(wait_for(sub { redis_unread() > 0 }, 15, 0.02),
+   'again: part of it waits unread in Redis\'s socket');
+$before = count_closed();
+$h = $s->http_send(POST => '/gone', body => 'f' x 100_000, timeout => 60);
+ok(nginx_read_all($h), 'a 100 KB request (body in a file) read, its task '
+   . 'queued');
+close delete $h->{sock};
+ok(noticed_close($before), 'nginx noticed its client leave');
+thaw();
+$res = $s->http_recv($big);
+is($res->{status}, 202, 'the second big task: 202') or diag explain $res;
+is(stored('big'), 2, 'the second big task is stored');
+healthy('after a dropped task whose body was in a file');
+is(stored('gone'), 0, 'the task with its body in a file was dropped');
+@more = map { $s->http(POST => '/after', body => "again $_" x 5000) } 1 .. 3;
+is_deeply([ map { $_->{status} } @more ], [ 202, 202, 202 ],
+          'three more enqueues (bodies in files too): 202');
+is_deeply([ map { $s->redis->cmd('HGET', $s->prefix . ':task:'
+                                         . $_->{json}{id}, 'payload') }
+            @more ],
+          [ map { "again $_" x 5000 } 1 .. 3 ],
+          'each stored with its own body');
+
 # === TEST 3: the task was written before its client left: Redis runs it
 # once it can (nothing can call it back), and it is stored
 freeze();
