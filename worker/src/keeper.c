@@ -251,15 +251,16 @@ tgw_spawner_start(pid_t *pid, char **argv, char **envp, const int *fds)
 /*
  * Starts the program of request m, whose strings start at p and end at
  * most at end, with fds (nfds of them left) as its stdin, stdout and
- * stderr.  Returns where the next message starts, or NULL when the
- * request cannot be read (its program reported failed).
+ * stderr.  Returns where the next message starts (also when the program
+ * could not start: reported failed), or NULL when the request cannot be
+ * read.
  */
 static char *
 tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *p, char *end,
     const int *fds, int nfds)
 {
     tgw_spawner_kid_t          *grown;
-    char                       *nul, **argv, **envp;
+    char                       *nul, **argv, **envp, *next;
     pid_t                       pid = 0;
     size_t                      i, n;
     int                         rc;
@@ -269,7 +270,20 @@ tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *p, char *end,
                          "malformed request");
         return NULL;
     }
+
+    /* where the request ends (and the next one starts): found first, so
+     * that a request without memory for its program fails alone */
     n = (size_t) m->a + (size_t) m->b;
+    next = p;
+    for (i = 0; i < n; i++) {
+        nul = memchr(next, '\0', (size_t) (end - next));
+        if (nul == NULL) {
+            tgw_spawner_fail(m->id, fds[2], "?", "malformed request");
+            return NULL;
+        }
+        next = nul + 1;
+    }
+
     argv = calloc(n + 2, sizeof(char *));
     if (tgw_nkids == tgw_kids_cap) {
         grown = realloc(tgw_kids, (tgw_kids_cap ? 2 * tgw_kids_cap : 64)
@@ -282,24 +296,18 @@ tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *p, char *end,
     if (argv == NULL || tgw_nkids == tgw_kids_cap) {
         free(argv);
         tgw_spawner_fail(m->id, fds[2], "?", strerror(ENOMEM));
-        return NULL;
+        return next;
     }
 
     /* argc arguments, a NULL, envc environment strings, a NULL */
     envp = argv + m->a + 1;
     for (i = 0; i < n; i++) {
-        nul = memchr(p, '\0', (size_t) (end - p));
-        if (nul == NULL) {
-            free(argv);
-            tgw_spawner_fail(m->id, fds[2], "?", "malformed request");
-            return NULL;
-        }
         if (i < (size_t) m->a) {
             argv[i] = p;
         } else {
             envp[i - (size_t) m->a] = p;
         }
-        p = nul + 1;
+        p += strlen(p) + 1;
     }
 
     /* The program's stdio are the worker's pipes; its own process group

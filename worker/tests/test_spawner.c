@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,6 +183,149 @@ collect(int n, int *started, int *exited, int *most)
 }
 
 
+/* 1 when process pid runs (is there and not a zombie). */
+static int
+alive(pid_t pid)
+{
+    char    path[64], buf[512], *p;
+    FILE   *f;
+    size_t  n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long) pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' && p[2] != 'Z';
+}
+
+
+/* The size of process pid's address space (VmSize), in bytes; 0 if
+ * unknown. */
+static size_t
+vm_size(pid_t pid)
+{
+    char    path[64], line[256];
+    FILE   *f;
+    size_t  kb = 0;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long) pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmSize:", 7) == 0) {
+            kb = (size_t) strtoul(line + 7, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb * 1024;
+}
+
+
+/*
+ * A batched spawner that cannot allocate what one request needs (its
+ * argv, here for 30,000 arguments, with its address space limited):
+ * that request fails (127), the next one in the datagram runs, and a
+ * program already running is not touched.
+ */
+static void
+no_memory(void)
+{
+    static char      big[TGW_SPAWN_MAX];
+    tgw_spawn_msg_t  m, in[TGW_SPAWN_BATCH];
+    struct rlimit    rl;
+    struct pollfd    pfd;
+    size_t           len, vm;
+    ssize_t          r;
+    pid_t            first = 0;
+    int              i, k, st, started2 = -1, exited2 = -1, exited3 = -1;
+
+    start(1);
+
+    /* a program that keeps running (and the child stack mapped) */
+    len = 0;
+    request(big, &len, 1, "exec sleep 30");
+    ok(send_reqs(big, len, 1) == 0, "no memory: a long program started");
+    pfd.fd = sock;
+    pfd.events = POLLIN;
+    while (first == 0 && poll(&pfd, 1, 10000) == 1) {
+        r = recv(sock, in, sizeof(in), 0);
+        for (k = 0; r > 0 && k < (int) (r / (ssize_t) sizeof(in[0])); k++) {
+            if (in[k].id == 1 && in[k].type == TGW_SPAWN_STARTED) {
+                first = in[k].a;
+            }
+        }
+        if (r <= 0) {
+            break;
+        }
+    }
+    ok(first > 0, "no memory: it runs (%ld)", (long) first);
+
+    /* no room left for a large allocation */
+    vm = vm_size(spawner);
+    rl.rlim_cur = rl.rlim_max = vm + 64 * 1024;
+    ok(vm > 0 && prlimit(spawner, RLIMIT_AS, &rl, NULL) == 0,
+       "no memory: the spawner's address space limited to %zu KB",
+       vm / 1024 + 64);
+
+    /* request 2: /bin/sh -c "exit 0" with 30,000 more (empty) arguments;
+     * request 3: a small one */
+    memset(&m, 0, sizeof(m));
+    m.type = TGW_SPAWN_REQ;
+    m.id = 2;
+    m.a = 3 + 30000;
+    m.b = 1;
+    memcpy(big, &m, sizeof(m));
+    len = sizeof(m);
+    memcpy(big + len, "/bin/sh\0-c\0exit 0", 18);   /* three strings */
+    len += 18;
+    memset(big + len, 0, 30000);
+    len += 30000;
+    memcpy(big + len, "PATH=/bin:/usr/bin", 19);
+    len += 19;
+    request(big, &len, 3, "exit 0");
+    ok(send_reqs(big, len, 2) == 0, "no memory: a huge request, then a "
+       "small one, in one datagram");
+
+    while ((exited2 == -1 || exited3 == -1) && poll(&pfd, 1, 10000) == 1) {
+        r = recv(sock, in, sizeof(in), 0);
+        if (r <= 0) {
+            break;
+        }
+        for (k = 0; k < (int) (r / (ssize_t) sizeof(in[0])); k++) {
+            if (in[k].id == 2 && in[k].type == TGW_SPAWN_STARTED) {
+                started2 = in[k].a;
+            } else if (in[k].id == 2 && in[k].type == TGW_SPAWN_EXITED) {
+                exited2 = in[k].a;
+            } else if (in[k].id == 3 && in[k].type == TGW_SPAWN_EXITED) {
+                exited3 = in[k].a;
+            }
+        }
+    }
+    ok(started2 == 0 && exited2 == 127 << 8,
+       "no memory: the huge one could not start: 127 (%d)", exited2);
+    is_int(exited3, 0, "no memory: the next one ran");
+    ok(waitpid(spawner, &st, WNOHANG) == 0, "no memory: the spawner runs on");
+    ok(alive(first), "no memory: the long program was not touched");
+
+    /* end of file: the spawner kills what runs and exits */
+    stop();
+    for (i = 0; i < 1000 && alive(first); i++) {
+        poll(NULL, 0, 10);
+    }
+    if (alive(first)) {
+        kill(first, SIGKILL);               /* leave nothing behind */
+    }
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -292,6 +436,13 @@ main(int argc, char **argv)
         waitpid(spawner, &st, 0);
     }
     close(sock);
+
+    /* an address space limit is no use beside a sanitizer's shadow */
+#if defined(__SANITIZE_ADDRESS__)
+    printf("# no memory: skipped in an ASan build\n");
+#else
+    no_memory();
+#endif
 
     return done_testing();
 }
