@@ -27,7 +27,8 @@ static void ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op);
 static void ngx_http_taskgw_redis_op_cleanup(void *data);
 static void ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_op_t *op);
-static void ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r);
+static void ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r,
+    ngx_http_taskgw_link_t *link);
 
 
 /* What an unsent batch's commands become: one of these per command. */
@@ -235,7 +236,7 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
      * run in order), so the batch is dropped instead of written.
      */
 
-    ngx_http_taskgw_redis_watch_client(r);
+    ngx_http_taskgw_redis_watch_client(r, link);
 
     if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
         ngx_queue_insert_tail(&link->waiting, &op->queue);
@@ -266,8 +267,10 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
  */
 
 static void
-ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r)
+ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r,
+    ngx_http_taskgw_link_t *link)
 {
+    ngx_event_t       *wev;
     ngx_connection_t  *c;
 
     if (r != r->main || r->read_event_handler != ngx_http_block_reading) {
@@ -293,6 +296,21 @@ ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r)
 
     if (c->read->ready || c->read->pending_eof) {
         ngx_post_event(c->read, &ngx_posted_events);
+
+        /*
+         * The link's write may be posted already, by a request before
+         * this one in the same turn (clients whose requests and ends came
+         * together): it moves behind this look, as it would otherwise
+         * write this batch first.
+         */
+
+        if (link->rc != NULL && link->rc->conn != NULL
+            && link->rc->conn->write->posted)
+        {
+            wev = link->rc->conn->write;
+            ngx_delete_posted_event(wev);
+            ngx_post_event(wev, &ngx_posted_events);
+        }
     }
 }
 

@@ -10,7 +10,10 @@
 # The write waits for the end of the turn, but a request whose client
 # sent it and closed at once is still let go before its task is written
 # (the client's end is seen in the same turn): 20 such clients, their
-# requests and ends waiting while the worker is stopped, store nothing.
+# requests and ends waiting while the worker is stopped, store nothing;
+# nor do 20 on connections kept alive, whose requests and ends are all
+# events of one turn (the write posted by the first must wait for the
+# last one's end).
 # Skipped without strace, or where it may not attach (ptrace).
 
 use strict;
@@ -141,5 +144,47 @@ is($s->http(POST => '/tasks', body => '{"last":1}')->{status}, 202,
 $stored++;
 is($r->cmd('XLEN', "$prefix:q:w:normal"), $stored,
    'none of the 20 was stored, the last one was');
+
+# === the same with connections open already (keep-alive): the 20
+# requests and ends are then events of one turn, and the link's write,
+# posted by the first enqueue of the turn, must still come after every
+# client's end was looked at
+my @keep;
+for my $i (1 .. 20) {
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $s->port) or die "connect: $!";
+    print $c "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n";
+    push @keep, $c;
+}
+# each answered (404) and idle in keep-alive
+for my $c (@keep) {
+    my $head = '';
+    while ($head !~ /\r\n\r\n/) {
+        sysread($c, $head, 4096, length $head) or last;
+    }
+    my ($len) = $head =~ /Content-Length: (\d+)/i;
+    my $have = length($head) - index($head, "\r\n\r\n") - 4;
+    my $rest = ($len // 0) - $have;
+    while ($rest > 0) { my $n = sysread($c, my $b, $rest) or last; $rest -= $n }
+}
+my $gone_before = () = $s->error_log =~ /client prematurely closed connection/g;
+kill 'STOP', $pid;
+for my $i (0 .. $#keep) {
+    my $c = $keep[$i];
+    my $body = "{\"kept\":$i}";
+    print $c "POST /tasks?w=kept HTTP/1.1\r\nHost: x\r\nContent-Length: "
+             . length($body) . "\r\n\r\n$body";
+    close $c;
+}
+kill 'CONT', $pid;
+ok(wait_for(sub {
+    my $n = () = $s->error_log =~ /client prematurely closed connection/g;
+    $n >= $gone_before + 20;
+}, 20, 0.1), 'nginx saw the 20 kept-alive clients go');
+is($s->http(POST => '/tasks', body => '{"last":2}')->{status}, 202,
+   'an enqueue after them: 202');
+$stored++;
+is($r->cmd('XLEN', "$prefix:q:w:normal"), $stored,
+   'none of the 20 kept-alive clients\' tasks was stored');
 
 done_testing;
