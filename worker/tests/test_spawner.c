@@ -183,6 +183,10 @@ collect(int n, int *started, int *exited, int *most)
 }
 
 
+/* (Not in an ASan build: an address space limit is no use beside a
+ * sanitizer's shadow.) */
+#if !defined(__SANITIZE_ADDRESS__)
+
 /* 1 when process pid runs (is there and not a zombie). */
 static int
 alive(pid_t pid)
@@ -324,6 +328,8 @@ no_memory(void)
         kill(first, SIGKILL);               /* leave nothing behind */
     }
 }
+
+#endif
 
 
 int
