@@ -122,8 +122,19 @@ is(scalar @$entries, $stored, "$stored stream entries, one per 202");
 is((grep { $r->cmd('EXISTS', "$prefix:task:$_->[1]{id}") } @$entries),
    $stored, 'each with its task hash');
 
+# SIGSTOP takes effect a moment after kill() returns: wait until the
+# worker is stopped (state T), so that it sees nothing before SIGCONT
+sub stop_worker {
+    kill 'STOP', $pid;
+    wait_for(sub {
+        open my $fh, '<', "/proc/$pid/stat" or return 0;
+        my $st = <$fh> // '';
+        return $st =~ /\)\s+[Tt]\s/;
+    }, 10, 0.01) or diag('the nginx worker did not show as stopped');
+}
+
 # === clients that send their enqueue and close at once
-kill 'STOP', $pid;
+stop_worker();
 my @gone;
 for my $i (1 .. 20) {
     my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
@@ -168,7 +179,7 @@ for my $c (@keep) {
     while ($rest > 0) { my $n = sysread($c, my $b, $rest) or last; $rest -= $n }
 }
 my $gone_before = () = $s->error_log =~ /client prematurely closed connection/g;
-kill 'STOP', $pid;
+stop_worker();
 for my $i (0 .. $#keep) {
     my $c = $keep[$i];
     my $body = "{\"kept\":$i}";
