@@ -4,27 +4,23 @@
  * for the run's life cycle and docs/worker-config.md for the rules.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "keeper.h"
 #include "log.h"
 #include "run.h"
+#include "spawn.h"
 #include "tgw_duration.h"
 
 static void tgw_exec_pipe_closed(uv_handle_t *h);
-static void tgw_exec_exited(tgw_run_t *run, int status);
-static void tgw_exec_cloexec_all(void);
 
 /* ------------------------------------------------------------------------
  * exec: the child gets the payload on stdin; stdout up to result_max is
@@ -141,494 +137,10 @@ tgw_exec_env(const char *name, const char *value)
 }
 
 
-/* ------------------------------------------------------------------------
- * The spawner (keeper.h): one per worker, started with the first exec run
- * and again after it died.  Requests go out through a queue (sent at once
- * unless the socket is full); the poll handle is referenced only while a
- * run waits for the spawner, so an idle spawner keeps no loop alive.
- * ------------------------------------------------------------------------ */
-
-typedef struct tgw_spawn_out_s  tgw_spawn_out_t;
-
-struct tgw_spawn_out_s {
-    tgw_spawn_out_t  *next;
-    size_t            len;
-    int               fds[3];
-    int               nfds;
-    char              data[];
-};
-
-typedef struct {
-    uv_poll_t         poll;
-    uv_prepare_t      prep;         /* sends what the turn queued */
-    uv_process_t      proc;
-    int               fd;           /* the worker's end of the socket */
-    int               open;         /* handles not closed yet */
-    int               gone;         /* lost or stopped: takes no request */
-    int               writable;     /* polled for UV_WRITABLE too */
-    tgw_spawn_out_t  *head;
-    tgw_spawn_out_t **tail;
-    tgw_run_t        *runs;         /* waiting for their program's end */
-} tgw_spawner_t;
-
-static tgw_spawner_t  *tgw_spawner;
-static uint32_t        tgw_spawn_ids;
-
-static void tgw_spawner_on_poll(uv_poll_t *p, int status, int events);
-
-
-static void
-tgw_spawner_closed(uv_handle_t *h)
-{
-    tgw_spawner_t *sp = h->data;
-
-    if (h == (uv_handle_t *) &sp->poll) {
-        close(sp->fd);
-    }
-    if (--sp->open == 0) {
-        free(sp);
-    }
-}
-
-
-static void
-tgw_spawner_unlink(tgw_spawner_t *sp, tgw_run_t *run)
-{
-    if (run->spawn_prev) {
-        run->spawn_prev->spawn_next = run->spawn_next;
-    } else {
-        sp->runs = run->spawn_next;
-    }
-    if (run->spawn_next) {
-        run->spawn_next->spawn_prev = run->spawn_prev;
-    }
-    run->spawn_next = run->spawn_prev = NULL;
-    if (sp->runs == NULL && !sp->gone) {
-        uv_unref((uv_handle_t *) &sp->poll);
-    }
-}
-
-
-static tgw_run_t *
-tgw_spawner_find(tgw_spawner_t *sp, uint32_t id)
-{
-    tgw_run_t *run;
-
-    for (run = sp->runs; run != NULL; run = run->spawn_next) {
-        if (run->spawn_id == id) {
-            return run;
-        }
-    }
-    return NULL;
-}
-
-
-/* A datagram's reports (keeper.h, "Batches"): pids, and ends of
- * programs. */
-static void
-tgw_spawner_reports(tgw_spawner_t *sp, const tgw_spawn_msg_t *in, size_t n)
-{
-    tgw_run_t *run;
-    size_t     i;
-
-    for (i = 0; i < n; i++) {
-        run = tgw_spawner_find(sp, in[i].id);
-        if (run == NULL) {
-            continue;
-        }
-        if (in[i].type == TGW_SPAWN_STARTED) {
-            run->pid = (pid_t) in[i].a;
-        } else if (in[i].type == TGW_SPAWN_EXITED) {
-            tgw_spawner_unlink(sp, run);
-            tgw_exec_exited(run, in[i].a);  /* may end (and free) it */
-        }
-    }
-}
-
-
-/*
- * The reports a dead spawner sent that the loop has not read yet.  Its
- * death can be seen first (a request sent to its closed socket, its exit
- * reaped): without them a program whose start it reported would have no
- * pid here, and would run on, unkilled, beside its task's retry.  The
- * first read after a peer that died with requests unread is ECONNRESET,
- * with the reports still behind it.
- */
-static void
-tgw_spawner_drain(tgw_spawner_t *sp)
-{
-    tgw_spawn_msg_t  in[TGW_SPAWN_BATCH];
-    ssize_t          n;
-    int              reset = 0;
-
-    for ( ;; ) {
-        n = recv(sp->fd, in, sizeof(in), MSG_DONTWAIT);
-        if (n == -1 && errno == ECONNRESET && !reset) {
-            reset = 1;
-            continue;
-        }
-        if (n == -1 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0 || n % (ssize_t) sizeof(in[0]) != 0) {
-            return;
-        }
-        tgw_spawner_reports(sp, in, (size_t) n / sizeof(in[0]));
-    }
-}
-
-
-/*
- * The spawner is gone (it died, or broke the protocol), or is let go
- * (stopping).  What it reported is taken first; its other runs' programs
- * are killed, group and all, and end as crashed runs; the next exec run
- * starts a new spawner.
- */
-static void
-tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
-{
-    tgw_spawn_out_t *o;
-    tgw_run_t       *run;
-    int              i;
-
-    if (sp->gone) {
-        return;
-    }
-    sp->gone = 1;
-    if (tgw_spawner == sp) {
-        tgw_spawner = NULL;
-    }
-    if (!stopping) {
-        tgw_log(TGW_LOG_WARN, "exec_spawner_lost", "detail",
-                "the exec spawner died; its runs are retried", NULL);
-        tgw_spawner_drain(sp);
-    }
-
-    while ((o = sp->head) != NULL) {
-        sp->head = o->next;
-        for (i = 0; i < o->nfds; i++) {
-            close(o->fds[i]);
-        }
-        free(o);
-    }
-    sp->tail = &sp->head;
-
-    /* The socket closes with the poll handle: a spawner still alive sees
-     * its end and exits; the process handle closes when it has.  One let
-     * go at the worker's exit is killed (it has no program left, and a
-     * stopped or stuck one must not hold the exit) and waited for. */
-    uv_close((uv_handle_t *) &sp->poll, tgw_spawner_closed);
-    uv_close((uv_handle_t *) &sp->prep, tgw_spawner_closed);
-    if (stopping) {
-        kill(sp->proc.pid, SIGKILL);    /* not reaped yet: still ours */
-        uv_ref((uv_handle_t *) &sp->proc);
-    }
-
-    while ((run = sp->runs) != NULL) {
-        tgw_spawner_unlink(sp, run);
-        run->lost = 1;
-        if (run->pid > 0 && kill(-run->pid, SIGKILL) != 0) {
-            kill(run->pid, SIGKILL);
-        }
-        tgw_exec_exited(run, SIGKILL);
-    }
-}
-
-
-static void
-tgw_spawner_exited(uv_process_t *p, int64_t status, int sig)
-{
-    tgw_spawner_t *sp = p->data;
-
-    tgw_spawner_lose(sp, 0);
-    uv_close((uv_handle_t *) p, tgw_spawner_closed);
-}
-
-
-/*
- * Sends what is queued, as far as the socket takes it: as many messages
- * a datagram as one holds (keeper.h, "Batches"), so the spawn requests
- * of a turn of the loop cost one sendmsg and wake the spawner once.
- */
-static void
-tgw_spawner_flush(tgw_spawner_t *sp)
-{
-    union {
-        struct cmsghdr  h;
-        char            b[CMSG_SPACE(TGW_SPAWN_FDS * sizeof(int))];
-    }                 cm;
-    struct cmsghdr   *c;
-    struct msghdr     mh;
-    struct iovec      iov[TGW_SPAWN_BATCH];
-    tgw_spawn_out_t  *o, *next;
-    size_t            len;
-    ssize_t           n;
-    int               i, k, nfds, want;
-
-    while (sp->head != NULL) {
-        memset(&mh, 0, sizeof(mh));
-        memset(&cm, 0, sizeof(cm));
-        len = 0;
-        nfds = 0;
-        k = 0;
-        for (o = sp->head; o != NULL && k < TGW_SPAWN_BATCH; o = o->next) {
-            if (k > 0 && (len + o->len > TGW_SPAWN_MAX
-                          || nfds + o->nfds > TGW_SPAWN_FDS))
-            {
-                break;
-            }
-            iov[k].iov_base = o->data;
-            iov[k].iov_len = o->len;
-            k++;
-            len += o->len;
-            memcpy((int *) CMSG_DATA(&cm.h) + nfds, o->fds,
-                   o->nfds * sizeof(int));
-            nfds += o->nfds;
-        }
-        mh.msg_iov = iov;
-        mh.msg_iovlen = k;
-        if (nfds > 0) {
-            mh.msg_control = cm.b;
-            mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-            c = CMSG_FIRSTHDR(&mh);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        }
-        n = sendmsg(sp->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n == -1 && errno == EINTR) {
-            continue;
-        }
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            break;
-        }
-        if (n == -1) {
-            tgw_spawner_lose(sp, 0);
-            return;
-        }
-        for (o = sp->head; k > 0; o = next, k--) {
-            next = o->next;
-            for (i = 0; i < o->nfds; i++) {
-                close(o->fds[i]);   /* the spawner holds them now */
-            }
-            free(o);
-        }
-        sp->head = o;
-        if (sp->head == NULL) {
-            sp->tail = &sp->head;
-        }
-    }
-
-    want = sp->head != NULL;
-    if (want != sp->writable) {
-        sp->writable = want;
-        uv_poll_start(&sp->poll, want ? UV_READABLE | UV_WRITABLE
-                                      : UV_READABLE, tgw_spawner_on_poll);
-    }
-}
-
-
-/* Before the loop waits: what this turn queued goes out together. */
-static void
-tgw_spawner_on_prepare(uv_prepare_t *h)
-{
-    tgw_spawner_t *sp = h->data;
-
-    uv_prepare_stop(h);
-    if (!sp->writable) {
-        tgw_spawner_flush(sp);
-    }
-}
-
-
-/* Queues a message: header, then nstr strings; fds (nfds of them) are
- * the spawner's from here on (closed once sent).  -1: no memory, or too
- * long for one request. */
-static int
-tgw_spawner_queue(tgw_spawner_t *sp, const tgw_spawn_msg_t *m,
-    char * const *strs, int nstr, const int *fds, int nfds)
-{
-    tgw_spawn_out_t *o;
-    size_t           len, l;
-    char            *p;
-    int              i;
-
-    len = sizeof(*m);
-    for (i = 0; i < nstr; i++) {
-        len += strlen(strs[i]) + 1;
-    }
-    if (len > TGW_SPAWN_MAX) {
-        errno = E2BIG;
-        return -1;
-    }
-    o = malloc(sizeof(*o) + len);
-    if (o == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
-    o->next = NULL;
-    o->len = len;
-    o->nfds = nfds;
-    for (i = 0; i < nfds; i++) {
-        o->fds[i] = fds[i];
-    }
-    memcpy(o->data, m, sizeof(*m));
-    p = o->data + sizeof(*m);
-    for (i = 0; i < nstr; i++) {
-        l = strlen(strs[i]) + 1;
-        memcpy(p, strs[i], l);
-        p += l;
-    }
-    *sp->tail = o;
-    sp->tail = &o->next;
-    if (!sp->writable) {
-        /* sent before the loop waits (a full socket: once writable) */
-        uv_prepare_start(&sp->prep, tgw_spawner_on_prepare);
-    }
-    return 0;
-}
-
-
-static void
-tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
-{
-    tgw_spawner_t   *sp = p->data;
-    tgw_spawn_msg_t  in[TGW_SPAWN_BATCH];
-    ssize_t          n;
-
-    if (status < 0) {
-        tgw_spawner_lose(sp, 0);
-        return;
-    }
-    if (events & UV_WRITABLE) {
-        tgw_spawner_flush(sp);
-    }
-    while (!sp->gone) {
-        n = recv(sp->fd, in, sizeof(in), MSG_DONTWAIT);
-        if (n == -1 && errno == EINTR) {
-            continue;
-        }
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return;
-        }
-        if (n <= 0 || n % (ssize_t) sizeof(in[0]) != 0) {
-            tgw_spawner_lose(sp, 0);    /* end of file, or not ours */
-            return;
-        }
-        /* one report, or a turn's worth (keeper.h, "Batches") */
-        tgw_spawner_reports(sp, in, (size_t) n / sizeof(in[0]));
-    }
-}
-
-
-/* The spawner, started if there is none. */
-static tgw_spawner_t *
-tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
-{
-    uv_process_options_t  opt;
-    uv_stdio_container_t  stdio[4];
-    tgw_spawner_t        *sp;
-    char                  worker_pid[24], *env[2], *argv[5];
-    int                   sv[2], rc;
-
-    if (tgw_spawner != NULL) {
-        return tgw_spawner;
-    }
-    sp = calloc(1, sizeof(*sp));
-    env[0] = tgw_exec_env("PATH", path);
-    if (sp == NULL || env[0] == NULL) {
-        free(sp);
-        free(env[0]);
-        *err = UV_ENOMEM;
-        return NULL;
-    }
-    env[1] = NULL;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        *err = uv_translate_sys_error(errno);
-        free(sp);
-        free(env[0]);
-        return NULL;
-    }
-    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    sp->fd = sv[0];
-    sp->tail = &sp->head;
-    sp->poll.data = sp->prep.data = sp->proc.data = sp;
-
-    snprintf(worker_pid, sizeof(worker_pid), "%ld", (long) getpid());
-    argv[0] = "taskgw-exec";
-    argv[1] = TGW_SPAWNER_ARG;
-    argv[2] = worker_pid;
-    argv[3] = TGW_SPAWNER_BATCH;
-    argv[4] = NULL;
-    memset(&opt, 0, sizeof(opt));
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_IGNORE;
-    stdio[2].flags = UV_INHERIT_FD;     /* its own complaints: our log */
-    stdio[2].data.fd = STDERR_FILENO;
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = sv[1];
-    opt.file = tgw_keeper_path();
-    opt.args = argv;
-    opt.env = env;                  /* the PATH its programs are found in */
-    opt.stdio = stdio;
-    opt.stdio_count = 4;
-    opt.exit_cb = tgw_spawner_exited;
-    /* Its own session: a terminal's ^C is not for it. */
-    opt.flags = UV_PROCESS_DETACHED;
-
-    tgw_exec_cloexec_all();
-    rc = uv_spawn(loop, &sp->proc, &opt);
-    close(sv[1]);
-    free(env[0]);
-    sp->open = 1;                   /* proc: initialized even on failure */
-    if (rc != 0) {
-        sp->gone = 1;
-        close(sv[0]);
-        sp->fd = -1;
-        uv_close((uv_handle_t *) &sp->proc, tgw_spawner_closed);
-        *err = rc;
-        return NULL;
-    }
-    uv_unref((uv_handle_t *) &sp->proc);
-    uv_poll_init(loop, &sp->poll, sp->fd);
-    uv_prepare_init(loop, &sp->prep);
-    sp->open += 2;
-    uv_poll_start(&sp->poll, UV_READABLE, tgw_spawner_on_poll);
-    uv_unref((uv_handle_t *) &sp->poll);
-    tgw_spawner = sp;
-    return sp;
-}
-
-
-/* Asks the spawner to signal a run's program (and its group). */
-static void
-tgw_spawner_signal(tgw_run_t *run, int sig)
-{
-    tgw_spawn_msg_t  m;
-
-    if (tgw_spawner == NULL || tgw_spawner_find(tgw_spawner, run->spawn_id)
-                               == NULL)
-    {
-        return;                     /* the spawner died: killed already */
-    }
-    memset(&m, 0, sizeof(m));
-    m.type = TGW_SPAWN_KILL;
-    m.id = run->spawn_id;
-    m.a = sig;
-    if (tgw_spawner_queue(tgw_spawner, &m, NULL, 0, NULL, 0) != 0
-        && run->pid > 0)
-    {
-        kill(-run->pid, sig);       /* no memory: the best we can do */
-    }
-}
-
-
 void
 tgw_exec_spawner_stop(void)
 {
-    if (tgw_spawner != NULL) {
-        tgw_spawner_lose(tgw_spawner, 1);
-    }
+    tgw_spawn_stop();
 }
 
 
@@ -643,7 +155,7 @@ tgw_exec_signal(tgw_run_t *run, int sig)
         return;
     }
     if (!run->exited) {
-        tgw_spawner_signal(run, sig);
+        tgw_spawn_signal(run, sig);
     } else if (run->pid > 0) {
         kill(-run->pid, sig);
     }
@@ -681,7 +193,7 @@ tgw_exec_timeout(uv_timer_t *t)
 
 
 /* The program ended with this wait status (the spawner reaped it). */
-static void
+void
 tgw_exec_exited(tgw_run_t *run, int status)
 {
     run->exited = 1;
@@ -716,50 +228,6 @@ tgw_exec_pipe_closed(uv_handle_t *h)
 }
 
 
-/*
- * No descriptor of the worker reaches a child.  libuv and the Redis link
- * open theirs with CLOEXEC, but libcurl (7.88) makes a multi handle's
- * wakeup socketpair and its resolver's without it, and libuv's spawn
- * closes nothing in the child: a program started while an http run or a
- * webhook is under way would hold them.  So before each spawn every
- * descriptor above 2 is marked CLOEXEC.
- */
-static void
-tgw_exec_cloexec_all(void)
-{
-    DIR            *d;
-    struct dirent  *e;
-    char           *end;
-    long            l;
-    int             fd, flags;
-
-    d = opendir("/proc/self/fd");
-    if (d == NULL) {
-        for (fd = 3; fd < 1024; fd++) {
-            flags = fcntl(fd, F_GETFD);
-            if (flags != -1 && !(flags & FD_CLOEXEC)) {
-                fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-            }
-        }
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        /* the entries are fd numbers, and "." and ".." */
-        l = strtol(e->d_name, &end, 10);
-        if (end == e->d_name || *end != '\0' || l <= 2 || l > INT_MAX) {
-            continue;
-        }
-        fd = (int) l;
-        if (fd == dirfd(d)) {
-            continue;
-        }
-        flags = fcntl(fd, F_GETFD);
-        if (flags != -1 && !(flags & FD_CLOEXEC)) {
-            fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-        }
-    }
-    closedir(d);
-}
 
 
 /* A pipe for one of the child's stdio: the worker's end opened in p,
@@ -835,8 +303,6 @@ tgw_exec_stdin(tgw_run_t *run, int *child)
 static int
 tgw_exec_start(tgw_run_t *run)
 {
-    tgw_spawn_msg_t   m;
-    tgw_spawner_t    *sp;
     uv_buf_t          buf;
     uv_os_fd_t        infd;
     char             *env[7], attempt[16], **strs;
@@ -899,8 +365,8 @@ tgw_exec_start(tgw_run_t *run)
     /* The program runs under the spawner (keeper.h), which kills it and
      * its whole process group when this worker dies. */
     run->in_sent = 0;
-    sp = tgw_spawner_get(run->loop, path, &rc);
-    if (sp != NULL) {
+    rc = tgw_spawn_ready(run->loop, path);
+    if (rc == 0) {
         rc = tgw_exec_stdin(run, &fds[0]);
     }
     if (rc == 0) {
@@ -916,19 +382,8 @@ tgw_exec_start(tgw_run_t *run)
         for (i = 0; i < ne; i++) {
             strs[na + i] = env[i];
         }
-        memset(&m, 0, sizeof(m));
-        m.type = TGW_SPAWN_REQ;
-        m.id = run->spawn_id = ++tgw_spawn_ids;
-        m.a = na;
-        m.b = ne;
-        if (tgw_spawner_queue(sp, &m, strs, na + ne, fds, 3) != 0) {
-            rc = uv_translate_sys_error(errno);
-        } else {
-            fds[0] = fds[1] = fds[2] = -1;  /* the spawner's now */
-            if (sp->gone) {
-                rc = UV_EPIPE;      /* it died as it was sent to */
-            }
-        }
+        rc = tgw_spawn_request(run, strs, na, ne, fds);
+        fds[0] = fds[1] = fds[2] = -1;      /* the spawner's, or closed */
     }
     for (i = 0; i < ne; i++) {
         free(env[i]);
@@ -955,13 +410,6 @@ tgw_exec_start(tgw_run_t *run)
         return 0;
     }
 
-    /* It waits for its program's end, which keeps the loop running. */
-    run->spawn_next = sp->runs;
-    if (sp->runs) {
-        sp->runs->spawn_prev = run;
-    }
-    sp->runs = run;
-    uv_ref((uv_handle_t *) &sp->poll);
     run->spawned = 1;
 
     if (uv_fileno((uv_handle_t *) &run->in, &infd) == 0) {

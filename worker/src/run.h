@@ -131,7 +131,7 @@ void tgw_run_abort(tgw_run_t *run);
 void tgw_run_cleanup(tgw_run_t *run);
 
 /* Lets the exec spawner (keeper.h) go, once no run is left: it exits and
- * its handles close on the next turns of the loop (exec.c). */
+ * its handles close on the next turns of the loop (spawn.c). */
 void tgw_exec_spawner_stop(void);
 
 #endif /* TGW_RUN_H */
