@@ -23,6 +23,7 @@
 #include "keeper.h"
 #include "run.h"
 #include "tap.h"
+#include "tproc.h"
 
 static char       tmpdir[] = "/tmp/tgw-test-exec-XXXXXX";
 static uv_loop_t  loop;
@@ -174,27 +175,6 @@ fds_ok(const char *list)
 }
 
 
-/* The state letter of process pid ("R", "S", "T", "Z"...), 0 if gone. */
-static char
-proc_state(pid_t pid)
-{
-    char  path[64], buf[512], *p;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long) pid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return 0;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')');
-    return (char) (p != NULL && p[1] == ' ' ? p[2] : '\0');
-}
-
-
 /* The pid of this process's live exec spawner (a child named
  * taskgw-spawn), or 0. */
 static pid_t
@@ -203,8 +183,6 @@ spawner_pid(void)
     DIR           *d;
     struct dirent *e;
     char           path[300], buf[512], *p;
-    FILE          *f;
-    size_t         n;
     long           ppid;
     pid_t          found = 0;
 
@@ -217,13 +195,9 @@ spawner_pid(void)
             continue;
         }
         snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        f = fopen(path, "r");
-        if (f == NULL) {
+        if (tproc_read(path, buf, sizeof(buf)) < 0) {
             continue;
         }
-        n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
         p = strrchr(buf, ')');
         if (p == NULL || strstr(buf, "(taskgw-spawn)") == NULL
             || p[2] == 'Z')
@@ -277,17 +251,9 @@ reports_waiting(void)
 static pid_t
 pid_in(const char *path)
 {
-    FILE   *f;
-    char    buf[32];
-    size_t  n;
+    char  buf[32];
 
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return 0;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
+    tproc_read(path, buf, sizeof(buf));
     return (pid_t) strtol(buf, NULL, 10);
 }
 
@@ -370,7 +336,7 @@ lost_reports(char **argv, int unread_request)
     /* stopped, so that the request is sent (prepare) but the report of
      * its start cannot come back within that same turn */
     kill(sp, SIGSTOP);
-    for (tries = 0; tries < 2000 && proc_state(sp) != 'T'; tries++) {
+    for (tries = 0; tries < 2000 && tproc_state(sp) != 'T'; tries++) {
         nap();
     }
     done_calls = 0;
@@ -390,7 +356,7 @@ lost_reports(char **argv, int unread_request)
 
     if (unread_request) {
         kill(sp, SIGSTOP);
-        for (tries = 0; tries < 2000 && proc_state(sp) != 'T'; tries++) {
+        for (tries = 0; tries < 2000 && tproc_state(sp) != 'T'; tries++) {
             nap();
         }
         memset(&m, 0, sizeof(m));
@@ -401,10 +367,10 @@ lost_reports(char **argv, int unread_request)
            "%s: a request waits in the stopped spawner", how);
     }
     kill(sp, SIGKILL);
-    for (tries = 0; tries < 2000 && proc_state(sp) != 'Z'; tries++) {
+    for (tries = 0; tries < 2000 && tproc_state(sp) != 'Z'; tries++) {
         nap();
     }
-    ok(proc_state(sp) == 'Z', "%s: the spawner is dead", how);
+    ok(tproc_state(sp) == 'Z', "%s: the spawner is dead", how);
 
     if (!unread_request) {
         run_init(&run_b, &h_true, "", 65536);
@@ -418,15 +384,15 @@ lost_reports(char **argv, int unread_request)
        "%s: the spawner's death is the error (%s)", how,
        run.error ? run.error : "none");
     for (tries = 0; tries < 1000 && prog > 0
-                    && proc_state(prog) != 0 && proc_state(prog) != 'Z';
+                    && tproc_state(prog) != 0 && tproc_state(prog) != 'Z';
          tries++)
     {
         nap();
     }
-    ok(prog > 0 && (proc_state(prog) == 0 || proc_state(prog) == 'Z'),
+    ok(prog > 0 && (tproc_state(prog) == 0 || tproc_state(prog) == 'Z'),
        "%s: the program was killed (state %c)", how,
-       prog > 0 && proc_state(prog) ? proc_state(prog) : '-');
-    if (prog > 0 && proc_state(prog) != 0 && proc_state(prog) != 'Z') {
+       prog > 0 && tproc_state(prog) ? tproc_state(prog) : '-');
+    if (prog > 0 && tproc_state(prog) != 0 && tproc_state(prog) != 'Z') {
         kill(prog, SIGKILL);                    /* leave nothing behind */
     }
     tgw_run_cleanup(&run);

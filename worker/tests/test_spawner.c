@@ -20,6 +20,7 @@
 
 #include "keeper.h"
 #include "tap.h"
+#include "tproc.h"
 
 static pid_t  spawner;
 static int    sock = -1;
@@ -191,20 +192,9 @@ collect(int n, int *started, int *exited, int *most)
 static int
 alive(pid_t pid)
 {
-    char    path[64], buf[512], *p;
-    FILE   *f;
-    size_t  n;
+    char  st = tproc_state(pid);
 
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long) pid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return 0;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')');
-    return p != NULL && p[1] == ' ' && p[2] != 'Z';
+    return st != 0 && st != 'Z';
 }
 
 
