@@ -7,7 +7,8 @@
 -- still recorded.  Nothing here raises an error of its own for one
 -- task's arguments: a malformed block is that task's error.
 -- The entries of the tasks whose writes all went through are acked and
--- deleted at the end, one XACK and one XDEL per stream naming them all
+-- deleted at the end, one XACK per stream naming them all, then one
+-- XTRIM MINID for those at the stream's head (see drop below)
 -- (the script runs as a whole, so no other client sees a task written
 -- but not acked); an entry named twice is recorded once, as if the first
 -- ack had already happened.
@@ -77,11 +78,61 @@ while i <= last do
     st.done[e] = true
   end
 end
+
+-- An entry id as its two numbers (nil when e is no id).
+local function idnum(e)
+  local d = string.find(e, '-', 1, true)
+  local ms = d and tonumber(string.sub(e, 1, d - 1))
+  local sq = d and tonumber(string.sub(e, d + 1))
+  if ms and sq and sq < 2 ^ 52 then return ms, sq end
+end
+
+-- Removes the acked entries ids of stream s.  Deleting an entry one at a
+-- time walks its stream node from the node's first entry, so the entries
+-- at the stream's head (the usual case: a read takes the oldest) are cut
+-- by one XTRIM MINID instead: everything below both the oldest entry the
+-- group still has pending and the entry after the highest acked here.
+-- Every entry below that was delivered to the group (a group reads in
+-- order, and the highest acked one was delivered) and is pending no
+-- more, so it was recorded and acked, and would have been deleted then.
+-- The acked entries at or above the bound (another task still pending
+-- below them) are deleted one by one, as before.
+local function drop(s, ids)
+  local hms, hsq
+  for _, e in ipairs(ids) do
+    local ms, sq = idnum(e)
+    if not ms then return redis.pcall('XDEL', s, unpack(ids)) end
+    if not hms or ms > hms or (ms == hms and sq > hsq) then
+      hms, hsq = ms, sq
+    end
+  end
+  local p = redis.pcall('XPENDING', s, g)
+  if type(p) ~= 'table' or p.err then
+    return redis.pcall('XDEL', s, unpack(ids))
+  end
+  local bms, bsq = hms, hsq + 1
+  if p[1] ~= 0 and p[2] then
+    local ms, sq = idnum(p[2])
+    if not ms then return redis.pcall('XDEL', s, unpack(ids)) end
+    if ms < bms or (ms == bms and sq < bsq) then bms, bsq = ms, sq end
+  end
+  local w = redis.pcall('XTRIM', s, 'MINID',
+                        string.format('%.0f-%.0f', bms, bsq))
+  if type(w) == 'table' and w.err then return w end
+  local rest = {}
+  for _, e in ipairs(ids) do
+    local ms, sq = idnum(e)
+    if ms > bms or (ms == bms and sq >= bsq) then rest[#rest + 1] = e end
+  end
+  if #rest > 0 then return redis.pcall('XDEL', s, unpack(rest)) end
+  return w
+end
+
 for _, s in ipairs(order) do
   local a = acks[s]
   local w = redis.pcall('XACK', s, g, unpack(a.ids))
   if not (type(w) == 'table' and w.err) then
-    w = redis.pcall('XDEL', s, unpack(a.ids))
+    w = drop(s, a.ids)
   end
   if type(w) == 'table' and w.err then
     for _, k in ipairs(a.tasks) do
