@@ -711,14 +711,29 @@ tgw_task_send_record(tgw_task_t *t)
     if (t->id == NULL) {
         in.rec = TGW_REC_ACK;       /* a bad entry: nothing to write */
     }
+    if (t->batch != NULL && !t->solo && in.rec == TGW_REC_OUTCOME
+        && t->outcome.next == TGW_NEXT_SUCCEEDED && in.hook_url == NULL)
+    {
+        /* the most common record, in the batch's short form: no plan */
+        if (tgw_store_succeeded_add(t->batch, t->conf, t->stream, t->entry,
+                                    t->id, t->outcome.result,
+                                    t->outcome.result_enc, in.finished_ms,
+                                    tgw_task_recorded_many, t) != 0)
+        {
+            t->stalled = 1;
+            return;
+        }
+        t->busy = 1;
+        return;
+    }
     if (tgw_plan_build(&in, plan) != 0) {
         tgw_plan_free(plan);
         t->stalled = 1;
         return;
     }
     if (t->batch != NULL && !t->solo) {
-        rv = tgw_recbatch_add(t->batch, t->conf->group, t->stream, t->entry,
-                              plan, tgw_task_recorded_many, t);
+        rv = tgw_store_record_add(t->batch, t->conf, t->stream, t->entry,
+                                  plan, tgw_task_recorded_many, t);
     } else {
         rv = tgw_store_record(t->rc, t->conf, t->stream, t->entry, plan,
                               tgw_task_recorded, t);

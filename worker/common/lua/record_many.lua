@@ -15,31 +15,65 @@
 -- Whether each entry is still pending is asked once per stream for the
 -- whole call (XPENDING over the range of its entries, as take_many.lua
 -- does; an entry the answer does not name is asked on its own).
--- ARGV: group, then one block per task: stream, entry id, the number of
--- arguments that follow in the block, then the writes, each as its
--- argument count followed by its arguments.
+-- ARGV: group, key prefix, result_ttl (ms), then one block per task:
+-- stream, entry id, the number of arguments that follow in the block,
+-- then the writes, each as its argument count followed by its arguments;
+-- or, for a task that succeeded and has no webhook (the most common
+-- record, in a short form that costs Redis fewer strings to take in):
+-- stream, entry id, "s", task id, finished_at, result, result_encoding
+-- ("" for none), written as the worker's plan of such an outcome does.
 -- Returns one element per task, in order: 1 recorded, 0 not pending any
 -- more (nothing written), or an error.
-local g = ARGV[1]
+local g, prefix, ttl = ARGV[1], ARGV[2], ARGV[3]
 local last = #ARGV
+local SHORT = 4
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
-local i = 2
+local i = 4
 while i <= last do
-  local s, e, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local s, e, m = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if m == 's' then m = SHORT else m = tonumber(m) end
   if s == nil or e == nil or m == nil or m < 0 then break end
   note(s, e)
   i = i + 3 + m
 end
 ask_pending()
 
+-- A succeeded task's writes (what the worker's plan writes for it:
+-- outcome.h); an error of Redis is returned, the rest skipped.
+local chan = string.format('@TGW_KEY_CHAN_DONE@', prefix)
+local function succeeded(id, fin, res, enc)
+  local key = string.format('@TGW_KEY_TASK@', prefix, id)
+  local w
+  if enc == '' then
+    w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+                    '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin)
+    if type(w) == 'table' and w.err then return w end
+    w = redis.pcall('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
+  else
+    w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+                    '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin,
+                    '@TGW_F_RESULT_ENC@', enc)
+    if type(w) == 'table' and w.err then return w end
+    w = redis.pcall('HDEL', key, '@TGW_F_ERROR@')
+  end
+  if type(w) == 'table' and w.err then return w end
+  w = redis.pcall('PEXPIRE', key, ttl)
+  if type(w) == 'table' and w.err then return w end
+  w = redis.pcall('PUBLISH', chan, id)
+  if type(w) == 'table' and w.err then return w end
+  return 1
+end
+
 local out = {}
 local acks = {}
 local order = {}
-i = 2
+i = 4
 while i <= last do
-  local s, e, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local s, e, m = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local short = m == 's'
+  if short then m = SHORT else m = tonumber(m) end
   if s == nil or e == nil or m == nil or m < 0 or i + 2 + m > last then
     out[#out + 1] = {err = 'ERR bad record block'}
     break
@@ -50,6 +84,8 @@ while i <= last do
   local st = streams[s]
   if st.done[e] or not pending(s, e) then
     r = 0
+  elseif short then
+    r = succeeded(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3])
   else
     while j <= stop do
       local n = tonumber(ARGV[j])
