@@ -5,6 +5,8 @@
 #      MINID per stream and call, not by XDEL (XDEL walks the entry's
 #      stream node from its start for each entry deleted); tasks of two
 #      priorities (two streams) all succeed, both streams end empty;
+#      and a task costs at most 320 bytes sent to Redis (a succeeded
+#      task's record is a short block naming the task by its id);
 #   2. an entry another consumer holds pending at the head of the stream
 #      is not trimmed: the tasks behind it are recorded and their entries
 #      deleted, the held entry stays (still pending) until it is acked,
@@ -97,12 +99,21 @@ my %wconf = (
     my $N = @ids;
     $r->cmd('CONFIG', 'RESETSTAT');
     my $w = $s->start_worker(\%wconf);
-    ok(wait_for(sub { statuses(@ids) eq "succeeded=$N" }, 30),
-       "$N tasks succeeded")
-        or diag statuses(@ids), $s->worker_log($w);
+    # polled with XLEN (a few bytes), so that what Redis received is the
+    # worker's
+    ok(wait_for(sub { $r->cmd('XLEN', $normal) == 0
+                      && $r->cmd('XLEN', $high) == 0 }, 30),
+       'both streams emptied')
+        or diag $s->worker_log($w);
+    my ($in) = ($r->cmd('INFO', 'stats') // '') =~ /total_net_input_bytes:(\d+)/;
+    is(statuses(@ids), "succeeded=$N", "$N tasks succeeded");
     ok(wait_for(sub { pending($normal) == 0 && pending($high) == 0 }, 10),
        'nothing pending');
     is($s->stop_worker($w), 0, 'worker exits 0');
+    # a succeeded task's record is a short block: its id, not its key
+    # three times and every command's name (was ~520 bytes a task)
+    cmp_ok($in / $N, '<=', 320,
+           sprintf('bytes Redis received per task: %.0f', $in / $N));
     my $c = cmdstats();
     note(join ' ', map { "$_=$c->{$_}" } sort keys %$c);
     is($c->{xdel} // 0, 0, 'no XDEL');
