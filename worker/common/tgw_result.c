@@ -192,15 +192,18 @@ tgw_result_encode(const char *out, size_t len, int truncated,
         return 0;
     }
 
-    /* Rule 2: one JSON value, stored as its own text, trimmed. */
-    if (!truncated) {
+    /* Rule 2: one JSON value, stored as its own text, trimmed.  Text
+     * whose first character after whitespace starts no JSON value is not
+     * handed to the parser (a failed parse formats an error message). */
+    for (start = 0; start < len && tgw_is_space(out[start]); start++) {
+        /* void */
+    }
+    if (!truncated && start < len
+        && memchr("{[\"-0123456789tfn", out[start], 17) != NULL)
+    {
         j = json_loadb(out, len, JSON_DECODE_ANY, &err);
         if (j != NULL) {
             json_decref(j);
-            for (start = 0; start < len && tgw_is_space(out[start]); start++)
-            {
-                /* void */
-            }
             for (end = len; end > start && tgw_is_space(out[end - 1]); end--)
             {
                 /* void */

@@ -713,6 +713,7 @@ tgw_conf_unref(tgw_conf_t *c)
     }
     free(c->schedules);
     free(c->take_head);
+    free(c->record_head);
     free(c);
 }
 

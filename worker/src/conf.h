@@ -119,6 +119,8 @@ typedef struct tgw_conf {
                                        first use (store.c), or NULL */
     size_t              take_head_len;
     int                 take_head_argc;
+    char               *record_head;    /* record_many.lua's, the same */
+    size_t              record_head_len;
 } tgw_conf_t;
 
 /* Errors found while parsing, one message each ("key.path: reason"). */

@@ -238,50 +238,59 @@ tgw_log_needs_quotes(const char *s)
 }
 
 
-static void tgw_line_pair_build(tgw_line_t *l, const char *key,
-    const char *value, int first);
+/*
+ * The length of s when it is written as it is in logfmt: printable ASCII
+ * other than '"', '=' and '\\', at least one byte; 0 when it is not (it
+ * may still need no quotes: tgw_log_needs_quotes() says).  One pass over
+ * the value instead of a UTF-8 check, a scan and a strlen.
+ */
+static size_t
+tgw_log_plain_len(const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+
+    for ( ; *p > ' ' && *p < 0x7f && *p != '"' && *p != '=' && *p != '\\';
+         p++)
+    {
+        /* void */
+    }
+    return *p == '\0' ? (size_t) (p - (const unsigned char *) s) : 0;
+}
 
 
 /* Appends a whole pair or, when it does not fit, nothing (and marks cut). */
 static void
 tgw_line_pair(tgw_line_t *l, const char *key, const char *value, int first)
 {
-    static tgw_line_t p;            /* single-threaded: one line at a time */
+    size_t  mark = l->len, n;
 
-    p.len = 0;
-    p.cut = 0;
-    tgw_line_pair_build(&p, key, value, first);
-    if (p.cut) {
-        l->cut = 1;
+    if (l->cut) {
         return;
     }
-    tgw_line_put(l, p.buf, p.len);
-}
-
-
-static void
-tgw_line_pair_build(tgw_line_t *l, const char *key, const char *value,
-    int first)
-{
     if (tgw_log_json) {
         tgw_line_puts(l, first ? "{\"" : ",\"");
         tgw_line_escaped(l, key);
         tgw_line_puts(l, "\":\"");
         tgw_line_escaped(l, value);
         tgw_line_puts(l, "\"");
-        return;
-    }
-    if (!first) {
-        tgw_line_puts(l, " ");
-    }
-    tgw_line_puts(l, key);
-    tgw_line_puts(l, "=");
-    if (tgw_log_needs_quotes(value)) {
-        tgw_line_puts(l, "\"");
-        tgw_line_escaped(l, value);
-        tgw_line_puts(l, "\"");
     } else {
-        tgw_line_puts(l, value);
+        if (!first) {
+            tgw_line_puts(l, " ");
+        }
+        tgw_line_puts(l, key);
+        tgw_line_puts(l, "=");
+        if ((n = tgw_log_plain_len(value)) != 0) {
+            tgw_line_put(l, value, n);
+        } else if (tgw_log_needs_quotes(value)) {
+            tgw_line_puts(l, "\"");
+            tgw_line_escaped(l, value);
+            tgw_line_puts(l, "\"");
+        } else {
+            tgw_line_puts(l, value);
+        }
+    }
+    if (l->cut) {
+        l->len = mark;              /* the pair goes whole or not at all */
     }
 }
 

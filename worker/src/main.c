@@ -17,6 +17,7 @@
 #include "keeper.h"
 #include "log.h"
 #include "run.h"
+#include "task.h"
 #include "worker.h"
 
 #define TGW_VERSION "0.1.0"
@@ -157,6 +158,7 @@ main(int argc, char **argv)
         uv_loop_close(&loop);
     }
     tgw_worker_free(&w);
+    tgw_task_cache_free();
     curl_global_cleanup();
     return 0;
 }

@@ -328,13 +328,12 @@ tgw_recbatch_commit(tgw_recbatch_t *b, tgw_rconn_reply_cb cb, void *data)
 
 
 int
-tgw_recbatch_add(tgw_recbatch_t *b, const char *group, const char *stream,
-    const char *entry, const tgw_plan_t *plan, tgw_rconn_reply_cb cb,
-    void *data)
+tgw_recbatch_add(tgw_recbatch_t *b, const char *head, size_t len,
+    size_t argc, const char *stream, const char *entry,
+    const tgw_plan_t *plan, tgw_rconn_reply_cb cb, void *data)
 {
-    char    buf[256], *head = buf;
-    size_t  glen = strlen(group), m;
-    int     i, j, rv;
+    size_t  m;
+    int     i, j;
 
     for (i = 0, m = 0; i < plan->n; i++) {
         if (plan->cmd[i].overflow) {
@@ -342,14 +341,7 @@ tgw_recbatch_add(tgw_recbatch_t *b, const char *group, const char *stream,
         }
         m += 1 + (size_t) plan->cmd[i].argc;
     }
-    if (glen + 32 > sizeof(buf) && (head = malloc(glen + 32)) == NULL) {
-        return -1;
-    }
-    rv = tgw_recbatch_begin(b, head, tgw_recbatch_bulk(head, group, glen), 1);
-    if (head != buf) {
-        free(head);
-    }
-    if (rv != 0) {
+    if (tgw_recbatch_begin(b, head, len, argc) != 0) {
         return -1;
     }
     if (tgw_recbatch_arg(b, stream, strlen(stream)) != 0

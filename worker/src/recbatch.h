@@ -92,11 +92,13 @@ void tgw_recbatch_cancel(tgw_recbatch_t *b);
 
 /*
  * Adds a task's record step (record_many.lua): its entry and the plan's
- * writes, under the consumer group.  Returns as tgw_recbatch_begin().
+ * writes, under the call's head (argc arguments formatted as bulk
+ * strings: record_many.lua's leading arguments, store.c).  Returns as
+ * tgw_recbatch_begin().
  */
-int tgw_recbatch_add(tgw_recbatch_t *b, const char *group,
-    const char *stream, const char *entry, const tgw_plan_t *plan,
-    tgw_rconn_reply_cb cb, void *data);
+int tgw_recbatch_add(tgw_recbatch_t *b, const char *head, size_t len,
+    size_t argc, const char *stream, const char *entry,
+    const tgw_plan_t *plan, tgw_rconn_reply_cb cb, void *data);
 
 /* Sends what is collected now. */
 void tgw_recbatch_flush(tgw_recbatch_t *b);

@@ -256,6 +256,83 @@ tgw_store_record(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
     return tgw_store_send(rc, &e, cb, data);
 }
 
+/*
+ * The leading arguments of record_many.lua for conf c, formatted as bulk
+ * strings: the group, the key prefix and result_ttl in ms (the last two
+ * are what a succeeded task's short block needs to write its record).
+ * Made once per config, at its first batched record, and kept in it
+ * (c->record_head).  Returns the argument count, -1 when out of memory.
+ */
+static int
+tgw_store_record_head(tgw_conf_t *c)
+{
+    tgw_buf_t  head = { NULL, 0, 0, 0 }, *b = &head;
+    char       num[24];
+
+    if (c->record_head != NULL) {
+        return 3;
+    }
+    tgw_store_bulk(b, c->group, strlen(c->group));
+    tgw_store_bulk(b, c->prefix, strlen(c->prefix));
+    tgw_store_bulk(b, num, (size_t) snprintf(num, sizeof(num), "%llu",
+                                     (unsigned long long) c->result_ttl_ms));
+    if (b->failed) {
+        tgw_buf_free(b);
+        return -1;
+    }
+    c->record_head = b->data;
+    c->record_head_len = b->len;
+    return 3;
+}
+
+
+int
+tgw_store_record_add(tgw_recbatch_t *b, tgw_conf_t *c, const char *stream,
+    const char *entry, const tgw_plan_t *plan, tgw_rconn_reply_cb cb,
+    void *data)
+{
+    int argc = tgw_store_record_head(c);
+
+    if (argc < 0) {
+        return -1;
+    }
+    return tgw_recbatch_add(b, c->record_head, c->record_head_len,
+                            (size_t) argc, stream, entry, plan, cb, data);
+}
+
+
+int
+tgw_store_succeeded_add(tgw_recbatch_t *b, tgw_conf_t *c,
+    const char *stream, const char *entry, const char *id,
+    const char *result, const char *result_enc, uint64_t finished_ms,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    int argc = tgw_store_record_head(c);
+
+    if (argc < 0
+        || tgw_recbatch_begin(b, c->record_head, c->record_head_len,
+                              (size_t) argc) != 0)
+    {
+        return -1;
+    }
+    if (result == NULL) {
+        result = "null";
+    }
+    if (tgw_recbatch_arg(b, stream, strlen(stream)) != 0
+        || tgw_recbatch_arg(b, entry, strlen(entry)) != 0
+        || tgw_recbatch_arg(b, "s", 1) != 0
+        || tgw_recbatch_arg(b, id, strlen(id)) != 0
+        || tgw_recbatch_num(b, (size_t) finished_ms) != 0
+        || tgw_recbatch_arg(b, result, strlen(result)) != 0
+        || tgw_recbatch_arg(b, result_enc ? result_enc : "",
+                            result_enc ? strlen(result_enc) : 0) != 0)
+    {
+        tgw_recbatch_cancel(b);
+        return -1;
+    }
+    return tgw_recbatch_commit(b, cb, data);
+}
+
 /* ------------------------------------------------------------------------
  * Streams and the consumer group
  * ------------------------------------------------------------------------ */

@@ -60,6 +60,24 @@ int tgw_store_record(tgw_rconn_t *rc, const tgw_conf_t *c,
     const char *stream, const char *entry, const tgw_plan_t *plan,
     tgw_rconn_reply_cb cb, void *data);
 
+/* The same added to b (a batch of record_many.lua, recbatch.h). */
+int tgw_store_record_add(tgw_recbatch_t *b, tgw_conf_t *c,
+    const char *stream, const char *entry, const tgw_plan_t *plan,
+    tgw_rconn_reply_cb cb, void *data);
+
+/*
+ * The record of a task that succeeded and has no webhook, added to b in
+ * record_many.lua's short form: the entry, the id, finished_ms, the result
+ * (NULL: "null") and its encoding (NULL: none); the script writes what the
+ * plan of such an outcome writes (outcome.h: status, result, finished_at,
+ * result_encoding when given; error and a stale result_encoding removed;
+ * the TTL; the id published) from the config's prefix and result_ttl.
+ */
+int tgw_store_succeeded_add(tgw_recbatch_t *b, tgw_conf_t *c,
+    const char *stream, const char *entry, const char *id,
+    const char *result, const char *result_enc, uint64_t finished_ms,
+    tgw_rconn_reply_cb cb, void *data);
+
 /* XREADGROUP of one stream, without blocking, from ">" (new entries) or
  * from an id (this consumer's own pending entries after it). */
 int tgw_store_read(tgw_rconn_t *rc, const tgw_conf_t *c,

@@ -134,6 +134,9 @@ tgw_task_t *tgw_task_create(tgw_conf_t *conf, uv_loop_t *loop,
     size_t id_len, const tgw_task_events_t *ev, void *owner);
 void tgw_task_destroy(tgw_task_t *t);
 
+/* Frees the task objects kept for reuse (at exit, once no task is left). */
+void tgw_task_cache_free(void);
+
 /* NEW -> LOADING: read the hash, and start it when nothing stands in the
  * way.  Ends in RUNNING, in ev->loaded (BLOCKED) or in RECORDING when
  * there is nothing to run. */

@@ -44,6 +44,8 @@ main(void)
     CHECK("\"pong\"", 6, 0, "\"pong\"", NULL, "JSON string kept");
     CHECK("true\n", 5, 0, "true", NULL, "true kept");
     CHECK("null", 4, 0, "null", NULL, "null kept");
+    CHECK("\t-1.5e3 ", 8, 0, "-1.5e3", NULL, "negative number kept");
+    CHECK("\r\nfalse", 7, 0, "false", NULL, "false kept");
 
     /* Other text is a JSON string of it. */
     CHECK("pong", 4, 0, "\"pong\"", NULL, "plain text quoted");
@@ -52,6 +54,9 @@ main(void)
           NULL, "two values are not one value");
     CHECK("{\"a\":", 5, 0, "\"{\\\"a\\\":\"", NULL, "broken JSON quoted");
     CHECK("", 0, 0, "\"\"", NULL, "empty output is an empty string");
+    CHECK(" \n", 2, 0, "\" \\n\"", NULL, "whitespace alone quoted");
+    CHECK("nope", 4, 0, "\"nope\"", NULL, "text starting like null quoted");
+    CHECK("True", 4, 0, "\"True\"", NULL, "True is no JSON");
     CHECK("caf\xc3\xa9", 5, 0, "\"caf\xc3\xa9\"", NULL, "UTF-8 text kept");
 
     /* Not UTF-8: base64. */

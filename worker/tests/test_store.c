@@ -160,7 +160,7 @@ batch_got_take(tgw_rconn_t *c, redisReply *r, void *data)
 
 /* Adds a record step for id (its entry e) that sets its status. */
 static int
-batch_add(tgw_recbatch_t *b, const tgw_conf_t *tc, const char *id,
+batch_add(tgw_recbatch_t *b, tgw_conf_t *tc, const char *id,
     const char *e, int i)
 {
     tgw_plan_t  plan;
@@ -173,8 +173,8 @@ batch_add(tgw_recbatch_t *b, const tgw_conf_t *tc, const char *id,
     tgw_args_keyf(&plan.cmd[0], "p:task:%s", id);
     tgw_args_add(&plan.cmd[0], "status");
     tgw_args_add(&plan.cmd[0], "succeeded");
-    rv = tgw_recbatch_add(b, tc->group, "p:q:default:normal", e, &plan,
-                          batch_got, (void *) (intptr_t) i);
+    rv = tgw_store_record_add(b, tc, "p:q:default:normal", e, &plan,
+                              batch_got, (void *) (intptr_t) i);
     tgw_args_free(&plan.cmd[0]);
     return rv;
 }
@@ -183,7 +183,7 @@ batch_add(tgw_recbatch_t *b, const tgw_conf_t *tc, const char *id,
 /* record_many.lua: four tasks in one call, one refused by Redis, one no
  * longer pending; each gets its own answer. */
 static void
-batch_tests(const tgw_conf_t *c)
+batch_tests(tgw_conf_t *c)
 {
     tgw_recbatch_t  b;
     char            e[4][64];
@@ -260,9 +260,70 @@ batch_tests(const tgw_conf_t *c)
     ok(batch_int[0] == 1 && batch_int[1] == 0 && batch_int[299] == 0,
        "the first recorded; the same entry after it: not pending");
 
+    /* the short form of a succeeded task, beside a plan's block: what
+     * an earlier attempt left (error, result_encoding) goes, an outside
+     * TTL is replaced by result_ttl, a key of another type is that
+     * task's error alone */
+    q("HSET p:task:S1 status running error old result_encoding base64");
+    q("PEXPIRE p:task:S1 5000");
+    q("HSET p:task:S2 status running error old");
+    q("SET p:task:S3 not-a-hash");
+    q("HSET p:task:S4 status running");
+    for (i = 0; i < 4; i++) {
+        char id[8];
+
+        snprintf(id, sizeof(id), "S%d", i + 1);
+        snprintf(e[i], sizeof(e[i]), "%s", pending_entry(id));
+    }
+    batch_answered = 0;
+    ok(tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[0], "S1",
+                               "\"pong\"", NULL, 777, batch_got,
+                               (void *) (intptr_t) 0) == 0
+       && tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[1], "S2",
+                                  "\"AAE=\"", "base64", 778, batch_got,
+                                  (void *) (intptr_t) 1) == 0
+       && tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[2], "S3",
+                                  NULL, NULL, 779, batch_got,
+                                  (void *) (intptr_t) 2) == 0
+       && batch_add(&b, c, "S4", e[3], 3) == 0,
+       "three short blocks and a plan's added");
+    until = uv_now(&loop) + 5000;
+    while (batch_answered < 4 && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    is_int(batch_answered, 4, "every step answered");
+    is_int(b.calls, 4, "in one call");
+    ok(batch_type[0] == REDIS_REPLY_INTEGER && batch_int[0] == 1,
+       "S1: recorded");
+    is_str(hget("p:task:S1", "status"), "succeeded", "S1: succeeded");
+    is_str(hget("p:task:S1", "result"), "\"pong\"", "S1: its result");
+    is_str(hget("p:task:S1", "finished_at"), "777", "S1: finished_at");
+    ok(hget("p:task:S1", "error") == NULL, "S1: the old error is gone");
+    ok(hget("p:task:S1", "result_encoding") == NULL,
+       "S1: the stale result_encoding is gone");
+    r = q("PTTL p:task:S1");
+    ok(r->integer > 5000 && r->integer <= (long long) c->result_ttl_ms,
+       "S1: the outside TTL replaced by result_ttl");
+    ok(batch_type[1] == REDIS_REPLY_INTEGER && batch_int[1] == 1,
+       "S2: recorded");
+    is_str(hget("p:task:S2", "result_encoding"), "base64",
+           "S2: its result_encoding");
+    ok(hget("p:task:S2", "error") == NULL, "S2: the old error is gone");
+    ok(batch_type[2] == REDIS_REPLY_ERROR
+       && strstr(batch_err[2], "WRONGTYPE") != NULL,
+       "S3 (a string): its own error");
+    ok(batch_type[3] == REDIS_REPLY_INTEGER && batch_int[3] == 1,
+       "S4 (a plan's block after it): recorded");
+    for (i = 0; i < 4; i++) {
+        r = q("XPENDING p:q:default:normal workers %s %s 1", e[i], e[i]);
+        is_int((long long) r->elements, i == 2,
+               i == 2 ? "S3's entry still pending" : "entry acked");
+    }
+
     tgw_recbatch_close(&b);
     uv_run(&loop, UV_RUN_NOWAIT);
     q("DEL p:task:B1 p:task:B2 p:task:B3 p:task:B4 p:task:B5");
+    q("DEL p:task:S1 p:task:S2 p:task:S3 p:task:S4");
     q("DEL p:q:default:normal");
     q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
 }

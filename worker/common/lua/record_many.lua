@@ -7,38 +7,73 @@
 -- still recorded.  Nothing here raises an error of its own for one
 -- task's arguments: a malformed block is that task's error.
 -- The entries of the tasks whose writes all went through are acked and
--- deleted at the end, one XACK and one XDEL per stream naming them all
+-- deleted at the end, one XACK per stream naming them all, then one
+-- XTRIM MINID for those at the stream's head (see drop below)
 -- (the script runs as a whole, so no other client sees a task written
 -- but not acked); an entry named twice is recorded once, as if the first
 -- ack had already happened.
 -- Whether each entry is still pending is asked once per stream for the
 -- whole call (XPENDING over the range of its entries, as take_many.lua
 -- does; an entry the answer does not name is asked on its own).
--- ARGV: group, then one block per task: stream, entry id, the number of
--- arguments that follow in the block, then the writes, each as its
--- argument count followed by its arguments.
+-- ARGV: group, key prefix, result_ttl (ms), then one block per task:
+-- stream, entry id, the number of arguments that follow in the block,
+-- then the writes, each as its argument count followed by its arguments;
+-- or, for a task that succeeded and has no webhook (the most common
+-- record, in a short form that costs Redis fewer strings to take in):
+-- stream, entry id, "s", task id, finished_at, result, result_encoding
+-- ("" for none), written as the worker's plan of such an outcome does.
 -- Returns one element per task, in order: 1 recorded, 0 not pending any
 -- more (nothing written), or an error.
-local g = ARGV[1]
+local g, prefix, ttl = ARGV[1], ARGV[2], ARGV[3]
 local last = #ARGV
+local SHORT = 4
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
-local i = 2
+local i = 4
 while i <= last do
-  local s, e, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local s, e, m = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if m == 's' then m = SHORT else m = tonumber(m) end
   if s == nil or e == nil or m == nil or m < 0 then break end
   note(s, e)
   i = i + 3 + m
 end
 ask_pending()
 
+-- A succeeded task's writes (what the worker's plan writes for it:
+-- outcome.h); an error of Redis is returned, the rest skipped.
+local chan = string.format('@TGW_KEY_CHAN_DONE@', prefix)
+local function succeeded(id, fin, res, enc)
+  local key = string.format('@TGW_KEY_TASK@', prefix, id)
+  local w
+  if enc == '' then
+    w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+                    '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin)
+    if type(w) == 'table' and w.err then return w end
+    w = redis.pcall('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
+  else
+    w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+                    '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin,
+                    '@TGW_F_RESULT_ENC@', enc)
+    if type(w) == 'table' and w.err then return w end
+    w = redis.pcall('HDEL', key, '@TGW_F_ERROR@')
+  end
+  if type(w) == 'table' and w.err then return w end
+  w = redis.pcall('PEXPIRE', key, ttl)
+  if type(w) == 'table' and w.err then return w end
+  w = redis.pcall('PUBLISH', chan, id)
+  if type(w) == 'table' and w.err then return w end
+  return 1
+end
+
 local out = {}
 local acks = {}
 local order = {}
-i = 2
+i = 4
 while i <= last do
-  local s, e, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local s, e, m = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local short = m == 's'
+  if short then m = SHORT else m = tonumber(m) end
   if s == nil or e == nil or m == nil or m < 0 or i + 2 + m > last then
     out[#out + 1] = {err = 'ERR bad record block'}
     break
@@ -49,6 +84,8 @@ while i <= last do
   local st = streams[s]
   if st.done[e] or not pending(s, e) then
     r = 0
+  elseif short then
+    r = succeeded(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3])
   else
     while j <= stop do
       local n = tonumber(ARGV[j])
@@ -77,11 +114,61 @@ while i <= last do
     st.done[e] = true
   end
 end
+
+-- An entry id as its two numbers (nil when e is no id).
+local function idnum(e)
+  local d = string.find(e, '-', 1, true)
+  local ms = d and tonumber(string.sub(e, 1, d - 1))
+  local sq = d and tonumber(string.sub(e, d + 1))
+  if ms and sq and sq < 2 ^ 52 then return ms, sq end
+end
+
+-- Removes the acked entries ids of stream s.  Deleting an entry one at a
+-- time walks its stream node from the node's first entry, so the entries
+-- at the stream's head (the usual case: a read takes the oldest) are cut
+-- by one XTRIM MINID instead: everything below both the oldest entry the
+-- group still has pending and the entry after the highest acked here.
+-- Every entry below that was delivered to the group (a group reads in
+-- order, and the highest acked one was delivered) and is pending no
+-- more, so it was recorded and acked, and would have been deleted then.
+-- The acked entries at or above the bound (another task still pending
+-- below them) are deleted one by one, as before.
+local function drop(s, ids)
+  local hms, hsq
+  for _, e in ipairs(ids) do
+    local ms, sq = idnum(e)
+    if not ms then return redis.pcall('XDEL', s, unpack(ids)) end
+    if not hms or ms > hms or (ms == hms and sq > hsq) then
+      hms, hsq = ms, sq
+    end
+  end
+  local p = redis.pcall('XPENDING', s, g)
+  if type(p) ~= 'table' or p.err then
+    return redis.pcall('XDEL', s, unpack(ids))
+  end
+  local bms, bsq = hms, hsq + 1
+  if p[1] ~= 0 and p[2] then
+    local ms, sq = idnum(p[2])
+    if not ms then return redis.pcall('XDEL', s, unpack(ids)) end
+    if ms < bms or (ms == bms and sq < bsq) then bms, bsq = ms, sq end
+  end
+  local w = redis.pcall('XTRIM', s, 'MINID',
+                        string.format('%.0f-%.0f', bms, bsq))
+  if type(w) == 'table' and w.err then return w end
+  local rest = {}
+  for _, e in ipairs(ids) do
+    local ms, sq = idnum(e)
+    if ms > bms or (ms == bms and sq >= bsq) then rest[#rest + 1] = e end
+  end
+  if #rest > 0 then return redis.pcall('XDEL', s, unpack(rest)) end
+  return w
+end
+
 for _, s in ipairs(order) do
   local a = acks[s]
   local w = redis.pcall('XACK', s, g, unpack(a.ids))
   if not (type(w) == 'table' and w.err) then
-    w = redis.pcall('XDEL', s, unpack(a.ids))
+    w = drop(s, a.ids)
   end
   if type(w) == 'table' and w.err then
     for _, k in ipairs(a.tasks) do
