@@ -156,6 +156,15 @@ tgw_is_space(char c)
 }
 
 
+/* Can c begin a JSON value ({, [, ", -, a digit, true, false, null)? */
+static int
+tgw_result_json_first(char c)
+{
+    return c == '{' || c == '[' || c == '"' || c == '-'
+           || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n';
+}
+
+
 int
 tgw_result_encode(const char *out, size_t len, int truncated,
     char **result, const char **encoding)
@@ -199,7 +208,7 @@ tgw_result_encode(const char *out, size_t len, int truncated,
         /* void */
     }
     if (!truncated && start < len
-        && memchr("{[\"-0123456789tfn", out[start], 17) != NULL)
+        && tgw_result_json_first(out[start]))
     {
         j = json_loadb(out, len, JSON_DECODE_ANY, &err);
         if (j != NULL) {
