@@ -37,6 +37,16 @@ static u_char  ngx_http_taskgw_redis_ping[] = "*1\r\n$4\r\nPING\r\n";
 
 
 /*
+ * Freed ops kept for the next batches (linked through their queue), so a
+ * busy link makes no malloc() per batch; at most this many are kept.
+ */
+#define NGX_HTTP_TASKGW_REDIS_OPS_KEPT  64
+
+static ngx_queue_t  ngx_http_taskgw_redis_free_ops;
+static ngx_uint_t   ngx_http_taskgw_redis_nfree_ops;
+
+
+/*
  * Hands formatted commands to a context: hiredis registers a callback for
  * each (fn, with data for the last one) and gets no bytes; the bytes join
  * rc->out in the same order.  All or nothing: a command whose callback is
@@ -156,6 +166,7 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_done_pt done)
 {
     ngx_uint_t                   i;
+    ngx_queue_t                 *q;
     ngx_pool_cleanup_t          *cln;
     ngx_http_taskgw_redis_op_t  *op;
 
@@ -211,14 +222,25 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
         return NGX_ERROR;
     }
 
-    op = ngx_calloc(sizeof(ngx_http_taskgw_redis_op_t), r->connection->log);
-    if (op == NULL) {
-        return NGX_ERROR;
+    if (ngx_http_taskgw_redis_nfree_ops) {
+        q = ngx_queue_head(&ngx_http_taskgw_redis_free_ops);
+        ngx_queue_remove(q);
+        ngx_http_taskgw_redis_nfree_ops--;
+
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+        ngx_memzero(op, sizeof(ngx_http_taskgw_redis_op_t));
+
+    } else {
+        op = ngx_calloc(sizeof(ngx_http_taskgw_redis_op_t),
+                        r->connection->log);
+        if (op == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     op->out = ngx_http_taskgw_redis_format(cmds, n, r->connection->log);
     if (op->out == NULL) {
-        ngx_free(op);
+        ngx_http_taskgw_redis_op_free(op);
         return NGX_ERROR;
     }
 
@@ -506,7 +528,17 @@ static void
 ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op)
 {
     ngx_http_taskgw_redis_free_out(op->out);
-    ngx_free(op);
+
+    if (ngx_http_taskgw_redis_nfree_ops >= NGX_HTTP_TASKGW_REDIS_OPS_KEPT) {
+        ngx_free(op);
+        return;
+    }
+
+    if (ngx_http_taskgw_redis_nfree_ops++ == 0) {
+        ngx_queue_init(&ngx_http_taskgw_redis_free_ops);
+    }
+
+    ngx_queue_insert_head(&ngx_http_taskgw_redis_free_ops, &op->queue);
 }
 
 
