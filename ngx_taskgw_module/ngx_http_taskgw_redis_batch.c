@@ -498,6 +498,9 @@ ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
 
     if (op->flying) {
         /* the link's timer stays: see ngx_http_taskgw_redis_issue() */
+        /* the analyser takes a waiting op, just taken off link->waiting,
+         * for one in flight too: an op is never both */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         ngx_queue_remove(&op->queue);
         op->flying = 0;
 
