@@ -418,9 +418,9 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
      * is the same for every task
      */
 
-    len = tmcf->prefix.len + sizeof(":q::") - 1 + ctx->queue.len
+    len = tmcf->queue_key[0].len + ctx->queue.len + tmcf->queue_key[1].len
           + ngx_http_taskgw_priorities[ctx->priority].len
-          + NGX_INT64_LEN + NGX_INT64_LEN;
+          + tmcf->queue_key[2].len + NGX_INT64_LEN + NGX_INT64_LEN;
 
     if (ctx->idem_key.len) {
         len += tmcf->prefix.len + sizeof(":idem::") - 1
@@ -432,11 +432,16 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
         return NGX_ERROR;
     }
 
+    /* the key schema's pieces (ngx_http_taskgw_queue_key_init) */
+
     qk.data = p;
-    qk.len = ngx_sprintf(qk.data, NGX_HTTP_TASKGW_KEY_QUEUE,
-                         &tmcf->prefix, &ctx->queue,
-                         &ngx_http_taskgw_priorities[ctx->priority])
-             - qk.data;
+    p = ngx_cpymem(p, tmcf->queue_key[0].data, tmcf->queue_key[0].len);
+    p = ngx_cpymem(p, ctx->queue.data, ctx->queue.len);
+    p = ngx_cpymem(p, tmcf->queue_key[1].data, tmcf->queue_key[1].len);
+    p = ngx_cpymem(p, ngx_http_taskgw_priorities[ctx->priority].data,
+                   ngx_http_taskgw_priorities[ctx->priority].len);
+    p = ngx_cpymem(p, tmcf->queue_key[2].data, tmcf->queue_key[2].len);
+    qk.len = p - qk.data;
 
     sk = tmcf->scheduled;
 
@@ -949,14 +954,17 @@ ngx_http_taskgw_enqueue_answer(ngx_http_request_t *r)
         r->headers_out.location = NULL;
     }
 
+    /* the body enqueue_reply() made is in the request's pool: no copy */
+
     ngx_http_finalize_request(r,
-        ngx_http_taskgw_send_json(r,
-                                  ctx->replayed ? NGX_HTTP_OK
-                                                : NGX_HTTP_ACCEPTED,
-                                  ctx->replayed
-                                  ? &ngx_http_taskgw_outcome_replayed
-                                  : &ngx_http_taskgw_outcome_accepted,
-                                  ctx->reply_body.data, ctx->reply_body.len));
+        ngx_http_taskgw_send_json_body(r,
+                                       ctx->replayed ? NGX_HTTP_OK
+                                                     : NGX_HTTP_ACCEPTED,
+                                       ctx->replayed
+                                       ? &ngx_http_taskgw_outcome_replayed
+                                       : &ngx_http_taskgw_outcome_accepted,
+                                       ctx->reply_body.data,
+                                       ctx->reply_body.len, 0));
 }
 
 

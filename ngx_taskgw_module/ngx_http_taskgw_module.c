@@ -20,6 +20,8 @@
 static ngx_int_t ngx_http_taskgw_init(ngx_conf_t *cf);
 static void *ngx_http_taskgw_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_taskgw_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_taskgw_queue_key_init(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf);
 static void *ngx_http_taskgw_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_taskgw_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -380,7 +382,59 @@ ngx_http_taskgw_init_main_conf(ngx_conf_t *cf, void *conf)
     p = ngx_sprintf(p, NGX_HTTP_TASKGW_KEY_SCHEDULED, &tmcf->prefix);
     tmcf->scheduled.len = p - tmcf->scheduled.data;
 
+    if (ngx_http_taskgw_queue_key_init(cf, tmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_taskgw_tokens_init_conf(cf, tmcf);
+}
+
+
+/*
+ * A queue's stream key is the key schema's format with the prefix, the
+ * queue and the priority: made once with a byte no name contains in
+ * place of the queue and of the priority, and cut there, it is three
+ * fixed pieces around them, and an enqueue writes it without a printf.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_queue_key_init(ngx_conf_t *cf,
+    ngx_http_taskgw_main_conf_t *tmcf)
+{
+    u_char      *p, *last, *start;
+    ngx_str_t    mark;
+    ngx_uint_t   i;
+
+    mark.len = 1;
+    mark.data = (u_char *) "\001";
+
+    p = ngx_pnalloc(cf->pool, tmcf->prefix.len
+                              + sizeof(NGX_HTTP_TASKGW_KEY_QUEUE));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, NGX_HTTP_TASKGW_KEY_QUEUE, &tmcf->prefix,
+                       &mark, &mark);
+
+    start = p;
+
+    for (i = 0; i < 3; i++) {
+        tmcf->queue_key[i].data = start;
+
+        while (p < last && *p != '\001') {
+            p++;
+        }
+
+        tmcf->queue_key[i].len = p - start;
+        start = ++p;
+
+        if (i < 2 && p > last) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -95,6 +95,9 @@ typedef struct {
     ngx_str_t                   prefix;      /* key namespace */
     ngx_str_t                   task_prefix; /* "<prefix>:task:" */
     ngx_str_t                   scheduled;   /* "<prefix>:scheduled" */
+    ngx_str_t                   queue_key[3]; /* a queue's stream key is
+                                                 [0] queue [1] priority [2]:
+                                                 "<prefix>:q:", ":", "" */
     ngx_flag_t                  used;        /* some location needs Redis */
     ngx_flag_t                  wait_used;   /* some taskgw_redis_wait */
     ngx_int_t                   request_id_index; /* $request_id's */
@@ -260,6 +263,9 @@ ngx_int_t ngx_http_taskgw_init_filters(ngx_conf_t *cf);
 ngx_http_taskgw_ctx_t *ngx_http_taskgw_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_taskgw_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *outcome, u_char *body, size_t len);
+ngx_int_t ngx_http_taskgw_send_json_body(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *outcome, u_char *body, size_t len,
+    ngx_uint_t copy);
 ngx_int_t ngx_http_taskgw_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_taskgw_unavailable(ngx_http_request_t *r,

@@ -100,6 +100,13 @@ ngx_http_taskgw_redis_link_init(ngx_http_taskgw_link_t *link,
     link->connect_timer.data = link;
     link->connect_timer.log = cycle->log;
     link->connect_timer.cancelable = 1;
+
+    ngx_queue_init(&link->flight);
+
+    link->op_timer.handler = ngx_http_taskgw_redis_flight_timeout;
+    link->op_timer.data = link;
+    link->op_timer.log = cycle->log;
+    link->op_timer.cancelable = 1;
 }
 
 
@@ -128,6 +135,10 @@ ngx_http_taskgw_redis_link_exit(ngx_http_taskgw_link_t *link)
 
     /* between two sentinels nothing is connected, and some may wait */
     ngx_http_taskgw_redis_flush(link, 1);
+
+    if (link->op_timer.timer_set) {
+        ngx_del_timer(&link->op_timer);
+    }
 }
 
 
@@ -815,6 +826,7 @@ static void
 ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc)
 {
     off_t                    sent;
+    ngx_uint_t               behind;
     ngx_chain_t             *cl, *next;
     ngx_connection_t        *c;
     ngx_http_taskgw_link_t  *link;
@@ -824,6 +836,7 @@ ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc)
 
     if (rc->out != NULL) {
         sent = c->sent;
+        behind = rc->behind;
 
         cl = c->send_chain(c, rc->out, NGX_HTTP_TASKGW_REDIS_WRITE_LIMIT);
 
@@ -836,7 +849,15 @@ ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc)
             return;
         }
 
-        if (c->sent != sent && link->rc == rc) {
+        /*
+         * Bytes that go into a socket that had taken everything before
+         * are no sign that Redis reads: the kernel takes them from a
+         * Redis that stopped, too (a newer batch written must not keep
+         * the oldest one waiting on).  Bytes that go after the socket was
+         * full (or the limit per event was reached) mean Redis read some.
+         */
+
+        if (c->sent != sent && behind && link->rc == rc) {
             link->progress = ngx_current_msec;
         }
 
@@ -846,6 +867,8 @@ ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc)
             ngx_http_taskgw_redis_free_out(rc->out);
             rc->out = next;
         }
+
+        rc->behind = (rc->out != NULL);
 
         if (rc->out == NULL) {
             rc->last = &rc->out;

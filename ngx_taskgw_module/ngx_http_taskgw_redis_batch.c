@@ -19,6 +19,8 @@
 static void ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply,
     void *data);
 static void ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev);
+static void ngx_http_taskgw_redis_flight_live(ngx_http_taskgw_link_t *link,
+    ngx_int_t n);
 static ngx_int_t ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_op_t *op);
 static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
@@ -33,6 +35,16 @@ static void ngx_http_taskgw_redis_watch_client(ngx_http_request_t *r,
 
 /* What an unsent batch's commands become: one of these per command. */
 static u_char  ngx_http_taskgw_redis_ping[] = "*1\r\n$4\r\nPING\r\n";
+
+
+/*
+ * Freed ops kept for the next batches (linked through their queue), so a
+ * busy link makes no malloc() per batch; at most this many are kept.
+ */
+#define NGX_HTTP_TASKGW_REDIS_OPS_KEPT  64
+
+static ngx_queue_t  ngx_http_taskgw_redis_free_ops;
+static ngx_uint_t   ngx_http_taskgw_redis_nfree_ops;
 
 
 /*
@@ -155,6 +167,7 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_done_pt done)
 {
     ngx_uint_t                   i;
+    ngx_queue_t                 *q;
     ngx_pool_cleanup_t          *cln;
     ngx_http_taskgw_redis_op_t  *op;
 
@@ -210,14 +223,25 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
         return NGX_ERROR;
     }
 
-    op = ngx_calloc(sizeof(ngx_http_taskgw_redis_op_t), r->connection->log);
-    if (op == NULL) {
-        return NGX_ERROR;
+    if (ngx_http_taskgw_redis_nfree_ops) {
+        q = ngx_queue_head(&ngx_http_taskgw_redis_free_ops);
+        ngx_queue_remove(q);
+        ngx_http_taskgw_redis_nfree_ops--;
+
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+        ngx_memzero(op, sizeof(ngx_http_taskgw_redis_op_t));
+
+    } else {
+        op = ngx_calloc(sizeof(ngx_http_taskgw_redis_op_t),
+                        r->connection->log);
+        if (op == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     op->out = ngx_http_taskgw_redis_format(cmds, n, r->connection->log);
     if (op->out == NULL) {
-        ngx_free(op);
+        ngx_http_taskgw_redis_op_free(op);
         return NGX_ERROR;
     }
 
@@ -225,6 +249,7 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     op->request = r;
     op->done = done;
     op->cleanup = cln;
+    op->start = ngx_current_msec;
 
     op->timer.handler = ngx_http_taskgw_redis_op_timeout;
     op->timer.data = op;
@@ -241,6 +266,7 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     if (link->state == NGX_HTTP_TASKGW_LINK_CONNECTING) {
         ngx_queue_insert_tail(&link->waiting, &op->queue);
         op->waiting = 1;
+        ngx_add_timer(&op->timer, link->conf->timeout);
 
     } else if (ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
         ngx_http_taskgw_redis_op_free(op);
@@ -249,8 +275,6 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
 
     cln->handler = ngx_http_taskgw_redis_op_cleanup;
     cln->data = op;
-
-    ngx_add_timer(&op->timer, link->conf->timeout);
 
     return NGX_OK;
 }
@@ -346,12 +370,19 @@ ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd)
 }
 
 
-/* Hands an op's commands to the link; the last one carries the op. */
+/*
+ * Hands an op's commands to the link; the last one carries the op, which
+ * joins the link's batches in flight.  The link's timer is armed unless
+ * it already is: then it is due no later than this batch's timeout, since
+ * it was set for an older batch, or for a batch answered since, older
+ * still.
+ */
 
 static ngx_int_t
 ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_op_t *op)
 {
+    ngx_msec_t    spent;
     ngx_chain_t  *cl;
 
     /* its pieces are known by their owner, should its request go away */
@@ -372,7 +403,36 @@ ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
 
     op->out = NULL;
 
+    ngx_queue_insert_tail(&link->flight, &op->queue);
+    op->flying = 1;
+
+    if (op->request) {
+        ngx_http_taskgw_redis_flight_live(link, 1);
+    }
+
+    if (!link->op_timer.timer_set) {
+        /* a batch that waited for the link to connect has less left */
+        spent = ngx_current_msec - op->start;
+
+        ngx_add_timer(&link->op_timer, spent < link->conf->timeout
+                                       ? link->conf->timeout - spent : 0);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * One more (n = 1) or one fewer (n = -1) batch in flight whose request
+ * is still there.  The link's timer keeps an exiting worker process up
+ * only while there are such batches.
+ */
+
+static void
+ngx_http_taskgw_redis_flight_live(ngx_http_taskgw_link_t *link, ngx_int_t n)
+{
+    link->live += n;
+    link->op_timer.cancelable = (link->live == 0);
 }
 
 
@@ -396,6 +456,10 @@ ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link, ngx_uint_t fail)
 
         op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
         op->waiting = 0;
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
 
         if (fail || ngx_http_taskgw_redis_issue(link, op) != NGX_OK) {
             ngx_http_taskgw_redis_op_finish(op, NULL);
@@ -450,6 +514,19 @@ ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
 
     r = op->request;
 
+    if (op->flying) {
+        /* the link's timer stays: see ngx_http_taskgw_redis_issue() */
+        /* the analyser takes a waiting op, just taken off link->waiting,
+         * for one in flight too: an op is never both */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
+        ngx_queue_remove(&op->queue);
+        op->flying = 0;
+
+        if (r != NULL) {
+            ngx_http_taskgw_redis_flight_live(op->link, -1);
+        }
+    }
+
     if (r != NULL) {
         op->cleanup->handler = NULL;
     }
@@ -472,45 +549,70 @@ static void
 ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op)
 {
     ngx_http_taskgw_redis_free_out(op->out);
-    ngx_free(op);
+
+    if (ngx_http_taskgw_redis_nfree_ops >= NGX_HTTP_TASKGW_REDIS_OPS_KEPT) {
+        ngx_free(op);
+        return;
+    }
+
+    if (ngx_http_taskgw_redis_nfree_ops++ == 0) {
+        ngx_queue_init(&ngx_http_taskgw_redis_free_ops);
+    }
+
+    ngx_queue_insert_head(&ngx_http_taskgw_redis_free_ops, &op->queue);
 }
 
 
 /*
- * A batch without its reply in time.  While Redis keeps reading what is
- * written to it or answering what came before (a large command ahead of
- * this one, say), the batch waits on: the timeout counts from the link's
- * last progress, or from when the WAITs written on the link (which hold
- * the connection by design, see ngx_http_taskgw_wait.c) may all have
- * returned, whichever is later.  No progress for that long means Redis is
- * stuck or the path to it is: later replies on this connection cannot be
- * trusted to come, so the whole link is reset and every waiting request
- * answered 503.
+ * A batch that waited for the link to connect for the whole timeout: it
+ * was never sent, and gets 503 (the link's own connect timer bounds each
+ * attempt).
  */
 
 static void
 ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
 {
     ngx_http_taskgw_redis_op_t  *op = ev->data;
-    ngx_http_taskgw_link_t      *link = op->link;
 
-    u_char      *p;
-    ngx_msec_t   since, idle;
+    ngx_queue_remove(&op->queue);
+    op->waiting = 0;
+    ngx_http_taskgw_redis_op_finish(op, NULL);
+}
+
+
+/*
+ * The link's timer: is the oldest batch in flight without its reply in
+ * time?  (Replies come in order: if it is not late, no newer one is.)
+ * While Redis keeps reading what is written to it or answering what came
+ * before (a large command ahead of this one, say), the batch waits on:
+ * the timeout counts from when it was sent, from the link's last
+ * progress, or from when the WAITs written on the link (which hold the
+ * connection by design, see ngx_http_taskgw_wait.c) may all have
+ * returned, whichever is latest.  No progress for that long means Redis
+ * is stuck or the path to it is: later replies on this connection cannot
+ * be trusted to come, so the whole link is reset and every waiting
+ * request answered 503.
+ */
+
+void
+ngx_http_taskgw_redis_flight_timeout(ngx_event_t *ev)
+{
+    ngx_http_taskgw_link_t      *link = ev->data;
+
+    u_char                      *p;
+    ngx_msec_t                   since, idle;
+    ngx_http_taskgw_redis_op_t  *op;
 
     static u_char  reason[sizeof("did not answer within  ms")
                           + NGX_INT_T_LEN];
 
-    if (op->waiting) {
-        /*
-         * Never sent: the link is still connecting (or asking one
-         * sentinel after another).  The request gets 503; the link's own
-         * connect timer bounds each attempt.
-         */
-        ngx_queue_remove(&op->queue);
-        op->waiting = 0;
-        ngx_http_taskgw_redis_op_finish(op, NULL);
+    if (ngx_queue_empty(&link->flight)) {
+        /* every batch was answered: armed again by the next one */
         return;
     }
+
+    op = ngx_queue_data(ngx_queue_head(&link->flight),
+                        ngx_http_taskgw_redis_op_t, queue);
 
     since = link->progress;
 
@@ -518,13 +620,17 @@ ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev)
         since = link->wait_end;
     }
 
+    if ((ngx_msec_int_t) (op->start - since) > 0) {
+        since = op->start;
+    }
+
     idle = ngx_current_msec - since;
 
-    if (!op->waiting && link->state == NGX_HTTP_TASKGW_LINK_UP
+    if (link->state == NGX_HTTP_TASKGW_LINK_UP
         && ((ngx_msec_int_t) idle < 0 || idle < link->conf->timeout))
     {
         /* idle < 0 (a WAIT still due) makes this longer: mod 2^n */
-        ngx_add_timer(&op->timer, link->conf->timeout - idle);
+        ngx_add_timer(&link->op_timer, link->conf->timeout - idle);
         return;
     }
 
@@ -555,12 +661,15 @@ ngx_http_taskgw_redis_op_cleanup(void *data)
 
     /*
      * The batch stays in flight; its reply will find no request.  Nobody
-     * waits for it now, so its timer must not keep an exiting worker up
-     * (the request went away, e.g. to worker_shutdown_timeout): it only
-     * still guards the link while the worker runs.
+     * waits for it now, so it must not keep an exiting worker up (the
+     * request went away, e.g. to worker_shutdown_timeout): it only still
+     * guards the link while the worker runs.
      */
     op->request = NULL;
-    op->timer.cancelable = 1;
+
+    if (op->flying) {
+        ngx_http_taskgw_redis_flight_live(op->link, -1);
+    }
 
     ngx_http_taskgw_redis_unsend(op->link, op);
 }

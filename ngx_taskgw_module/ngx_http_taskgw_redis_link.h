@@ -57,6 +57,8 @@ typedef struct {
     ngx_chain_t                  **last;   /* where the next command goes */
     ngx_uint_t                     busy;   /* our handlers running on it */
     unsigned                       gone:1; /* hiredis has released it */
+    unsigned                       behind:1; /* the last write left some
+                                                of out unwritten */
 } ngx_http_taskgw_redis_conn_t;
 
 
@@ -98,6 +100,19 @@ struct ngx_http_taskgw_link_s {
     ngx_queue_t                    waiting;    /* ops held while CONNECTING */
 
     /*
+     * The batches handed to hiredis and not yet answered, oldest first,
+     * and the one timer that watches them: it is due no later than the
+     * oldest batch's timeout, and is left armed when the last batch is
+     * answered (it then finds nothing to do), so a busy link adds and
+     * removes no timer per batch.  live counts the batches in flight
+     * whose request is still there: only those keep an exiting worker
+     * process up.
+     */
+    ngx_queue_t                    flight;
+    ngx_event_t                    op_timer;
+    ngx_uint_t                     live;
+
+    /*
      * Where the link connects (or is connected): the configured address,
      * or with sentinel= the sentinel being asked and then the master's
      * address it gave, "host:port".  For logs, health and metrics.
@@ -133,12 +148,16 @@ typedef struct {
     ngx_http_request_t             *request;
     ngx_http_taskgw_redis_done_pt   done;
     ngx_pool_cleanup_t             *cleanup;
-    ngx_event_t                     timer;     /* command timeout */
-    ngx_queue_t                     queue;     /* in link->waiting */
+    ngx_event_t                     timer;     /* the timeout while in
+                                                  link->waiting */
+    ngx_queue_t                     queue;     /* in link->waiting, then
+                                                  in link->flight */
+    ngx_msec_t                      start;     /* when it was sent */
     ngx_chain_t                    *out;       /* formatted, until issued */
     ngx_chain_t                    *head;      /* its first piece, issued;
                                                   only ever compared */
     unsigned                        waiting:1; /* queued, not yet issued */
+    unsigned                        flying:1;  /* in link->flight */
 } ngx_http_taskgw_redis_op_t;
 
 
@@ -188,6 +207,7 @@ ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
 void ngx_http_taskgw_pubsub_follow(const char *reason);
 void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
     ngx_uint_t fail);
+void ngx_http_taskgw_redis_flight_timeout(ngx_event_t *ev);
 ngx_int_t ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     ngx_http_request_t *r, ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
     ngx_http_taskgw_redis_done_pt done);

@@ -161,6 +161,20 @@ ngx_int_t
 ngx_http_taskgw_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *outcome, u_char *body, size_t len)
 {
+    return ngx_http_taskgw_send_json_body(r, status, outcome, body, len, 1);
+}
+
+
+/*
+ * The same; with copy 0 the body is sent from where it is, which must be
+ * the request's pool (the output may still hold it once this returns,
+ * when the client's socket is full).
+ */
+
+ngx_int_t
+ngx_http_taskgw_send_json_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *outcome, u_char *body, size_t len, ngx_uint_t copy)
+{
     ngx_int_t               rc;
     ngx_buf_t              *b;
     ngx_chain_t             out;
@@ -193,12 +207,25 @@ ngx_http_taskgw_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_ERROR;
+    if (copy) {
+        b = ngx_create_temp_buf(r->pool, len);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_cpymem(b->pos, body, len);
+
+    } else {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = body;
+        b->last = body + len;
+        b->memory = 1;
     }
 
-    b->last = ngx_cpymem(b->pos, body, len);
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

@@ -11,12 +11,15 @@
 #   sh scripts/bench-enqueue-instructions.sh [N]
 #
 # BENCH_MODULE: the taskgw module to load (build/ngx_http_taskgw_module.so)
+# BENCH_CGOUT: where to keep the 2N-enqueue run's callgrind output (for
+# callgrind_annotate), else it goes with the run's directory
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 N=${1:-3000}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
+CGOUT=${BENCH_CGOUT:-}
 TOP=${BENCH_TOP:-0}
 
 command -v valgrind >/dev/null 2>&1 || { echo "bench: needs valgrind" >&2; exit 1; }
@@ -105,6 +108,8 @@ measure /baseline "$N";         B1=$(cat "$DIR/ir")
 measure /baseline $((N * 2));   B2=$(cat "$DIR/ir")
 measure /plain "$N";            P1=$(cat "$DIR/ir")
 measure /plain $((N * 2));      P2=$(cat "$DIR/ir")
+
+[ -n "$CGOUT" ] && cp "$DIR/cg.out" "$CGOUT"
 
 STORED=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
 
