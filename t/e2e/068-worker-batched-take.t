@@ -50,21 +50,9 @@ sub create {
     return @ids;
 }
 
-# Calls of each command since the last RESETSTAT.
-sub cmdstats {
-    my %n;
-    for (split /\r?\n/, $r->cmd('INFO', 'commandstats') // '') {
-        $n{$1} = $2 if /^cmdstat_([^:]+):calls=(\d+)/;
-    }
-    return \%n;
-}
-
-sub statuses {
-    my %n;
-    $n{ $r->cmd('HGET', "$prefix:task:$_", 'status') // 'missing' }++
-        for @_;
-    return join ' ', map { "$_=$n{$_}" } sort keys %n;
-}
+# Calls of each command since the last RESETSTAT; the tasks' statuses.
+sub cmdstats { $r->command_calls }
+sub statuses { $r->task_statuses($prefix, @_) }
 
 # The group's pending count, by XINFO (XPENDING calls are the worker's
 # to count).

@@ -927,6 +927,27 @@ sub hgetall {
     return { @$r };
 }
 
+# Calls of each command since the last CONFIG RESETSTAT, as
+# { command => calls } (commands that scripts run count too).
+sub command_calls {
+    my ($self) = @_;
+    my %n;
+    for (split /\r?\n/, $self->cmd('INFO', 'commandstats') // '') {
+        $n{$1} = $2 if /^cmdstat_([^:]+):calls=(\d+)/;
+    }
+    return \%n;
+}
+
+# The statuses of the tasks ids under prefix, counted: "queued=2
+# succeeded=8" (a missing hash counts as "missing").
+sub task_statuses {
+    my ($self, $prefix, @ids) = @_;
+    my %n;
+    $n{ $self->cmd('HGET', "$prefix:task:$_", 'status') // 'missing' }++
+        for @ids;
+    return join ' ', map { "$_=$n{$_}" } sort keys %n;
+}
+
 # Stream entries as [ [id, { field => value }], ... ].
 sub xrange {
     my ($self, $key, $start, $end) = @_;
