@@ -56,14 +56,7 @@ sub statuses { $r->task_statuses($prefix, @_) }
 
 # The group's pending count, by XINFO (XPENDING calls are the worker's
 # to count).
-sub pending {
-    my $groups = $r->cmd('XINFO', 'GROUPS', $stream);
-    for my $g (@$groups) {
-        my %g = @$g;
-        return $g{pending} if $g{name} eq 'workers';
-    }
-    return -1;
-}
+sub pending { $r->group_pending($stream, 'workers') }
 
 my %wconf = (
     concurrency   => 50,

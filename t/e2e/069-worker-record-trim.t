@@ -55,15 +55,7 @@ sub cmdstats { $r->command_calls }
 sub statuses { $r->task_statuses($prefix, @_) }
 
 # The group's pending count on a stream, by XINFO.
-sub pending {
-    my ($stream) = @_;
-    my $groups = $r->cmd('XINFO', 'GROUPS', $stream);
-    for my $g (@$groups) {
-        my %g = @$g;
-        return $g{pending} if $g{name} eq 'workers';
-    }
-    return -1;
-}
+sub pending { $r->group_pending($_[0], 'workers') }
 
 my %wconf = (
     concurrency   => 50,

@@ -938,6 +938,19 @@ sub command_calls {
     return \%n;
 }
 
+# The number of entries group has pending on stream (XINFO GROUPS), -1
+# when the stream has no such group.
+sub group_pending {
+    my ($self, $stream, $group) = @_;
+    my $groups = $self->cmd('XINFO', 'GROUPS', $stream);
+    return -1 unless ref $groups eq 'ARRAY';
+    for my $g (@$groups) {
+        my %g = @$g;
+        return $g{pending} if $g{name} eq $group;
+    }
+    return -1;
+}
+
 # The statuses of the tasks ids under prefix, counted: "queued=2
 # succeeded=8" (a missing hash counts as "missing").
 sub task_statuses {
