@@ -162,8 +162,10 @@ ok(wait_for(sub { !grep { alive($_) } @p, $sp }, 5),
 
 # === TEST 5: requests queue in the worker while the spawner does not
 # read them (stopped): 400 tasks at once are more than the socket holds,
-# and every one runs once the spawner goes on
+# and every one runs once the spawner goes on (within
+# exec_spawner_timeout: one stopped longer is replaced, t/e2e/089)
 my $w5 = $s->start_worker({ %conf, concurrency => 400,
+                            exec_spawner_timeout => '10m',
                             handlers => { %{ $conf{handlers} },
                                           true => { exec => ['/bin/true'],
                                                     timeout => '2m' } } });

@@ -379,6 +379,7 @@ tgw_conf_defaults(tgw_conf_t *c)
     c->result_ttl_ms = 7ULL * 24 * 3600 * 1000;
     c->result_max_bytes = 65536;
     c->shutdown_grace_ms = 30000;
+    c->exec_spawner_timeout_ms = 10000;
     c->retry_max_attempts = 5;
     c->retry_base_ms = 1000;
     c->retry_cap_ms = 3600000;
@@ -476,6 +477,8 @@ tgw_conf_top(tgw_cp_t *cp, tgw_conf_t *c, json_t *root)
             }
         } else if (strcmp(key, "shutdown_grace") == 0) {
             tgw_cp_duration(cp, key, v, 0, &c->shutdown_grace_ms);
+        } else if (strcmp(key, "exec_spawner_timeout") == 0) {
+            tgw_cp_duration(cp, key, v, 1000, &c->exec_spawner_timeout_ms);
         } else if (strcmp(key, "retry") == 0) {
             tgw_cp_retry(cp, c, key, v);
         } else if (strcmp(key, "webhook") == 0) {

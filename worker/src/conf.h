@@ -96,6 +96,7 @@ typedef struct tgw_conf {
     uint64_t            result_ttl_ms;
     size_t              result_max_bytes;
     uint64_t            shutdown_grace_ms;
+    uint64_t            exec_spawner_timeout_ms; /* spawn.h */
 
     int                 retry_max_attempts;
     uint64_t            retry_base_ms;

@@ -144,6 +144,13 @@ tgw_exec_spawner_stop(void)
 }
 
 
+void
+tgw_exec_spawner_conf(const tgw_conf_t *conf)
+{
+    tgw_spawn_set_timeout(conf->exec_spawner_timeout_ms);
+}
+
+
 /* Signals the child's whole process group, the program and what it
  * started: through the spawner while the program runs (its parent, it
  * knows the pid is still the program's), directly once it has ended (a
@@ -498,7 +505,9 @@ tgw_exec_outcome(tgw_run_t *run)
 
     if (run->lost) {
         run->status = TGW_RUN_RETRYABLE;
-        snprintf(what, sizeof(what), "the exec spawner died");
+        snprintf(what, sizeof(what), "%s", run->lost == 2
+                 ? "the exec spawner stopped answering"
+                 : "the exec spawner died");
     } else if (run->timed_out) {
         run->status = TGW_RUN_RETRYABLE;
         snprintf(what, sizeof(what), "timeout after %s",

@@ -327,7 +327,9 @@ tgw_spawner_spawn(const tgw_spawn_msg_t *m, char *p, char *end,
 }
 
 
-/* The worker's signal for a program it asked for: its whole group. */
+/* The worker's signal for a program it asked for: its whole group.
+ * Answered (keeper.h, "Answers") whether or not the program still
+ * runs: one that ended already has its end on the way to the worker. */
 static void
 tgw_spawner_kill(uint32_t id, int sig)
 {
@@ -338,10 +340,12 @@ tgw_spawner_kill(uint32_t id, int sig)
             if (kill(-tgw_kids[i].pid, sig) != 0) {
                 kill(tgw_kids[i].pid, sig);
             }
-            return;
+            break;
         }
     }
-    /* ended already: its end is on the way to the worker */
+    if (tgw_batch) {
+        tgw_spawner_send(TGW_SPAWN_KILLED, id, 0);
+    }
 }
 
 
@@ -571,6 +575,12 @@ tgw_keeper_main(int argc, char **argv)
         if (fd > STDERR_FILENO) {
             close(fd);
         }
+    }
+
+    /* to a batching worker: "kills are answered" (keeper.h, "Answers") */
+    if (tgw_batch) {
+        tgw_spawner_send(TGW_SPAWN_KILLED, 0, 0);
+        tgw_spawner_flush();
     }
 
     pfd[0].fd = tgw_sock;

@@ -87,6 +87,17 @@ const char *tgw_keeper_path(void);
  * installed beside it) each datagram is one message, both ways.  A
  * batch the spawner cannot read to its end makes it exit, as its death
  * does (below): no request is left unanswered.
+ *
+ * Answers.  To a batching worker every request is answered, in order: a
+ * spawn request with STARTED (pid 0 when the program could not start),
+ * a kill with KILLED once the group was signalled.  So the worker can
+ * tell a spawner that stopped answering (stopped with SIGSTOP or by a
+ * debugger, or stuck in a program's execve on a dead mount) from one
+ * that is just busy: spawn.c, "A spawner that does not answer".  Its
+ * first report, a KILLED for id 0 (no run's), says it answers kills: a
+ * spawner program older than that, installed beside a newer worker, is
+ * waited for on its spawn requests only.  A worker older than KILLED
+ * ignores it, as it ignores any report it does not know.
  */
 #define TGW_SPAWNER_BATCH  "batch"
 #define TGW_SPAWN_BATCH    256      /* reports a datagram */
@@ -103,12 +114,14 @@ enum {
     TGW_SPAWN_REQ = 1,              /* worker: a = argc, b = envc */
     TGW_SPAWN_KILL,                 /* worker: a = signal */
     TGW_SPAWN_STARTED,              /* spawner: a = pid */
-    TGW_SPAWN_EXITED                /* spawner: a = wait status */
+    TGW_SPAWN_EXITED,               /* spawner: a = wait status */
+    TGW_SPAWN_KILLED                /* spawner, batched: a kill was done */
 };
 
 typedef struct {
     uint32_t  type;
-    uint32_t  id;                   /* the worker's number for the run */
+    uint32_t  id;                   /* the worker's number for the run,
+                                       never 0 */
     int32_t   a;
     int32_t   b;
 } tgw_spawn_msg_t;

@@ -69,7 +69,8 @@ struct tgw_run_s {
                                              spawner (keeper.h) */
     tgw_run_t                *spawn_next; /* exec: the runs the spawner */
     tgw_run_t                *spawn_prev; /* still runs */
-    int                       lost;       /* exec: the spawner died */
+    int                       lost;       /* exec: the spawner died (1),
+                                             or stopped answering (2) */
     uv_write_t                write_req;
     size_t                    in_sent;    /* exec: payload bytes written
                                              before the program started */
@@ -133,5 +134,8 @@ void tgw_run_cleanup(tgw_run_t *run);
 /* Lets the exec spawner (keeper.h) go, once no run is left: it exits and
  * its handles close on the next turns of the loop (spawn.c). */
 void tgw_exec_spawner_stop(void);
+
+/* Applies the config's exec_spawner_timeout to the spawner (spawn.h). */
+void tgw_exec_spawner_conf(const tgw_conf_t *conf);
 
 #endif /* TGW_RUN_H */

@@ -21,6 +21,7 @@
 #include "keeper.h"
 #include "log.h"
 #include "spawn.h"
+#include "tgw_duration.h"
 
 static void tgw_spawn_cloexec_all(void);
 
@@ -37,18 +38,31 @@ struct tgw_spawn_out_s {
 typedef struct {
     uv_poll_t         poll;
     uv_prepare_t      prep;         /* sends what the turn queued */
+    uv_timer_t        watch;        /* a request long unanswered */
     uv_process_t      proc;
     int               fd;           /* the worker's end of the socket */
     int               open;         /* handles not closed yet */
     int               gone;         /* lost or stopped: takes no request */
     int               writable;     /* polled for UV_WRITABLE too */
+    int               answers_kills; /* said so (keeper.h, "Answers") */
+    uint64_t          unanswered;   /* requests sent (or queued) that */
+    uint64_t          since;        /* have no answer yet; since then no
+                                       answer came */
     tgw_spawn_out_t  *head;
     tgw_spawn_out_t **tail;
     tgw_run_t        *runs;         /* waiting for their program's end */
 } tgw_spawner_t;
 
+/* How the spawner is let go (tgw_spawner_lose). */
+enum {
+    TGW_SPAWNER_DIED = 0,           /* it died, or broke the protocol */
+    TGW_SPAWNER_STUCK,              /* it stopped answering: killed */
+    TGW_SPAWNER_STOPPING            /* the worker exits */
+};
+
 static tgw_spawner_t  *tgw_spawner;
 static uint32_t        tgw_spawn_ids;
+static uint64_t        tgw_spawn_timeout_ms = TGW_SPAWN_TIMEOUT_MS;
 
 static void tgw_spawner_on_poll(uv_poll_t *p, int status, int events);
 
@@ -108,6 +122,19 @@ tgw_spawner_reports(tgw_spawner_t *sp, const tgw_spawn_msg_t *in, size_t n)
     size_t     i;
 
     for (i = 0; i < n; i++) {
+        if (in[i].type == TGW_SPAWN_KILLED && in[i].id == 0) {
+            sp->answers_kills = 1;  /* its greeting */
+            continue;
+        }
+        if (in[i].type == TGW_SPAWN_STARTED
+            || in[i].type == TGW_SPAWN_KILLED)
+        {
+            /* an answer, also for a run that ended since */
+            if (sp->unanswered > 0) {
+                sp->unanswered--;
+            }
+            sp->since = uv_now(sp->poll.loop);
+        }
         run = tgw_spawner_find(sp, in[i].id);
         if (run == NULL) {
             continue;
@@ -155,13 +182,53 @@ tgw_spawner_drain(tgw_spawner_t *sp)
 
 
 /*
- * The spawner is gone (it died, or broke the protocol), or is let go
- * (stopping).  What it reported is taken first; its other runs' programs
- * are killed, group and all, and end as crashed runs; the next exec run
- * starts a new spawner.
+ * The children of a spawner that stopped answering, whatever the worker
+ * knows of them: a program whose start it has not reported (its execve
+ * stuck on a dead mount) too.  SIGKILL to each one's group (a program
+ * leads its own; one killed before its setpgid, itself).  The spawner is
+ * stopped and reaps nothing, so each pid listed is still its child's.
+ * Without /proc (or a kernel without its children lists) only the
+ * programs it reported are killed, by the caller.
  */
 static void
-tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
+tgw_spawner_kill_children(pid_t spawner)
+{
+    char    path[64], *pids = NULL, *end;
+    size_t  size = 0;
+    FILE   *f;
+    long    pid;
+
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
+             (long) spawner, (long) spawner);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return;
+    }
+    /* "pid pid ... " */
+    while (getdelim(&pids, &size, ' ', f) > 0) {
+        pid = strtol(pids, &end, 10);
+        if (end != pids && pid > 1 && pid <= INT_MAX
+            && kill((pid_t) -pid, SIGKILL) != 0)
+        {
+            kill((pid_t) pid, SIGKILL);
+        }
+    }
+    free(pids);
+    fclose(f);
+}
+
+
+/*
+ * The spawner is gone (it died, or broke the protocol), stopped
+ * answering, or is let go (stopping).  What it reported is taken first;
+ * its other runs' programs are killed, group and all, and end as crashed
+ * runs; the next exec run starts a new spawner.  One that stopped
+ * answering was stopped (SIGSTOP) by the caller, so it reaps no program
+ * while they are killed: none of their pids can be another process's by
+ * then.  It is killed last.
+ */
+static void
+tgw_spawner_lose(tgw_spawner_t *sp, int how)
 {
     tgw_spawn_out_t *o;
     tgw_run_t       *run;
@@ -174,9 +241,11 @@ tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
     if (tgw_spawner == sp) {
         tgw_spawner = NULL;
     }
-    if (!stopping) {
+    if (how == TGW_SPAWNER_DIED) {
         tgw_log(TGW_LOG_WARN, "exec_spawner_lost", "detail",
                 "the exec spawner died; its runs are retried", NULL);
+    }
+    if (how != TGW_SPAWNER_STOPPING) {
         tgw_spawner_drain(sp);
     }
 
@@ -195,18 +264,24 @@ tgw_spawner_lose(tgw_spawner_t *sp, int stopping)
      * stopped or stuck one must not hold the exit) and waited for. */
     uv_close((uv_handle_t *) &sp->poll, tgw_spawner_closed);
     uv_close((uv_handle_t *) &sp->prep, tgw_spawner_closed);
-    if (stopping) {
+    uv_close((uv_handle_t *) &sp->watch, tgw_spawner_closed);
+    if (how == TGW_SPAWNER_STOPPING) {
         kill(sp->proc.pid, SIGKILL);    /* not reaped yet: still ours */
         uv_ref((uv_handle_t *) &sp->proc);
     }
 
     while ((run = sp->runs) != NULL) {
         tgw_spawner_unlink(sp, run);
-        run->lost = 1;
+        run->lost = how == TGW_SPAWNER_STUCK ? 2 : 1;
         if (run->pid > 0 && kill(-run->pid, SIGKILL) != 0) {
             kill(run->pid, SIGKILL);
         }
         tgw_exec_exited(run, SIGKILL);
+    }
+
+    if (how == TGW_SPAWNER_STUCK) {
+        tgw_spawner_kill_children(sp->proc.pid);
+        kill(sp->proc.pid, SIGKILL);    /* reaped by its exit callback */
     }
 }
 
@@ -216,8 +291,70 @@ tgw_spawner_exited(uv_process_t *p, int64_t status, int sig)
 {
     tgw_spawner_t *sp = p->data;
 
-    tgw_spawner_lose(sp, 0);
+    tgw_spawner_lose(sp, TGW_SPAWNER_DIED);
     uv_close((uv_handle_t *) p, tgw_spawner_closed);
+}
+
+
+/*
+ * A spawner that does not answer.  Every request to it is answered in
+ * order (keeper.h, "Answers"), so a request without an answer for
+ * exec_spawner_timeout, while no other answer came either, means a
+ * spawner that stopped taking them: stopped (SIGSTOP, a debugger) or
+ * stuck (a program's execve hanging on a dead mount).  It would never
+ * pass on a timeout's kill: the program would run on and hold its slot.
+ * So it is stopped (a stuck one too: it reaps nothing more), its
+ * programs' groups are killed, it is killed, and its runs end as
+ * retryable; the next exec run starts a new spawner.
+ *
+ * The watch is a timer started by the first request a quiet spawner gets
+ * and left to run out: a busy spawner's turns cost no timer call, and the
+ * timer, firing at most once per exec_spawner_timeout, starts itself
+ * again only while something is unanswered.  Answers already in the
+ * socket are read first: a loop that was held up (a slow callback) must
+ * not take its own delay for the spawner's.
+ */
+static void
+tgw_spawner_on_watch(uv_timer_t *t)
+{
+    tgw_spawner_t *sp = t->data;
+    uint64_t       now, waited;
+    char           pid[24], buf[32];
+
+    tgw_spawner_on_poll(&sp->poll, 0, UV_READABLE);
+    if (sp->gone || sp->unanswered == 0) {
+        return;
+    }
+    now = uv_now(t->loop);
+    waited = now - sp->since;
+    if (waited < tgw_spawn_timeout_ms) {
+        uv_timer_start(t, tgw_spawner_on_watch,
+                       tgw_spawn_timeout_ms - waited, 0);
+        return;
+    }
+
+    snprintf(pid, sizeof(pid), "%ld", (long) sp->proc.pid);
+    tgw_duration_format(waited, buf, sizeof(buf));
+    tgw_log(TGW_LOG_WARN, "exec_spawner_stuck", "pid", pid, "waited", buf,
+            "detail", "the exec spawner did not answer (stopped, or stuck "
+            "starting a program): it and its programs are killed, their "
+            "runs retried", NULL);
+    kill(sp->proc.pid, SIGSTOP);        /* not reaped yet: still ours */
+    tgw_spawner_lose(sp, TGW_SPAWNER_STUCK);
+}
+
+
+/* A request goes to the spawner: it is watched for an answer. */
+static void
+tgw_spawner_asked(tgw_spawner_t *sp)
+{
+    if (sp->unanswered++ == 0) {
+        sp->since = uv_now(sp->poll.loop);
+    }
+    if (!uv_is_active((uv_handle_t *) &sp->watch)) {
+        uv_timer_start(&sp->watch, tgw_spawner_on_watch,
+                       tgw_spawn_timeout_ms, 0);
+    }
 }
 
 
@@ -279,7 +416,7 @@ tgw_spawner_flush(tgw_spawner_t *sp)
             break;
         }
         if (n == -1) {
-            tgw_spawner_lose(sp, 0);
+            tgw_spawner_lose(sp, TGW_SPAWNER_DIED);
             return;
         }
         for (o = sp->head; k > 0; o = next, k--) {
@@ -373,7 +510,7 @@ tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
     ssize_t          n;
 
     if (status < 0) {
-        tgw_spawner_lose(sp, 0);
+        tgw_spawner_lose(sp, TGW_SPAWNER_DIED);
         return;
     }
     if (events & UV_WRITABLE) {
@@ -388,7 +525,8 @@ tgw_spawner_on_poll(uv_poll_t *p, int status, int events)
             return;
         }
         if (n <= 0 || n % (ssize_t) sizeof(in[0]) != 0) {
-            tgw_spawner_lose(sp, 0);    /* end of file, or not ours */
+            tgw_spawner_lose(sp, TGW_SPAWNER_DIED); /* end of file, or
+                                                       not ours */
             return;
         }
         /* one report, or a turn's worth (keeper.h, "Batches") */
@@ -431,7 +569,7 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     sp->fd = sv[0];
     sp->tail = &sp->head;
-    sp->poll.data = sp->prep.data = sp->proc.data = sp;
+    sp->poll.data = sp->prep.data = sp->watch.data = sp->proc.data = sp;
 
     snprintf(worker_pid, sizeof(worker_pid), "%ld", (long) getpid());
     argv[0] = "taskgw-exec";
@@ -471,7 +609,9 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     uv_unref((uv_handle_t *) &sp->proc);
     uv_poll_init(loop, &sp->poll, sp->fd);
     uv_prepare_init(loop, &sp->prep);
-    sp->open += 2;
+    uv_timer_init(loop, &sp->watch);
+    uv_unref((uv_handle_t *) &sp->watch);   /* the runs hold the loop */
+    sp->open += 3;
     uv_poll_start(&sp->poll, UV_READABLE, tgw_spawner_on_poll);
     uv_unref((uv_handle_t *) &sp->poll);
     tgw_spawner = sp;
@@ -503,7 +643,10 @@ tgw_spawn_request(tgw_run_t *run, char * const *strs, int na, int ne,
     }
     memset(&m, 0, sizeof(m));
     m.type = TGW_SPAWN_REQ;
-    m.id = run->spawn_id = ++tgw_spawn_ids;
+    if (++tgw_spawn_ids == 0) {
+        tgw_spawn_ids = 1;          /* 0 is no run's (keeper.h) */
+    }
+    m.id = run->spawn_id = tgw_spawn_ids;
     m.a = na;
     m.b = ne;
     if (tgw_spawner_queue(sp, &m, strs, na + ne, fds, 3) != 0) {
@@ -516,6 +659,7 @@ tgw_spawn_request(tgw_run_t *run, char * const *strs, int na, int ne,
     if (sp->gone) {
         return UV_EPIPE;            /* it died as it was sent to */
     }
+    tgw_spawner_asked(sp);
 
     /* It waits for its program's end, which keeps the loop running. */
     run->spawn_next = sp->runs;
@@ -542,10 +686,14 @@ tgw_spawn_signal(tgw_run_t *run, int sig)
     m.type = TGW_SPAWN_KILL;
     m.id = run->spawn_id;
     m.a = sig;
-    if (tgw_spawner_queue(tgw_spawner, &m, NULL, 0, NULL, 0) != 0
-        && run->pid > 0)
-    {
-        kill(-run->pid, sig);       /* no memory: the best we can do */
+    if (tgw_spawner_queue(tgw_spawner, &m, NULL, 0, NULL, 0) != 0) {
+        if (run->pid > 0) {
+            kill(-run->pid, sig);   /* no memory: the best we can do */
+        }
+        return;
+    }
+    if (tgw_spawner->answers_kills) {
+        tgw_spawner_asked(tgw_spawner);
     }
 }
 
@@ -554,8 +702,15 @@ void
 tgw_spawn_stop(void)
 {
     if (tgw_spawner != NULL) {
-        tgw_spawner_lose(tgw_spawner, 1);
+        tgw_spawner_lose(tgw_spawner, TGW_SPAWNER_STOPPING);
     }
+}
+
+
+void
+tgw_spawn_set_timeout(uint64_t ms)
+{
+    tgw_spawn_timeout_ms = ms > 0 ? ms : TGW_SPAWN_TIMEOUT_MS;
 }
 
 

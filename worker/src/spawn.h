@@ -37,6 +37,15 @@ void tgw_spawn_signal(tgw_run_t *run, int sig);
 /* Lets the spawner go (tgw_exec_spawner_stop() in run.h). */
 void tgw_spawn_stop(void);
 
+/*
+ * How long a request to the spawner (a start, a kill) may go unanswered,
+ * with no other answer either, before the spawner is taken for stopped or
+ * stuck, and killed with its programs (exec_spawner_timeout in
+ * docs/worker-config.md; 0: this default).
+ */
+#define TGW_SPAWN_TIMEOUT_MS  10000
+void tgw_spawn_set_timeout(uint64_t ms);
+
 /* exec.c: run's program ended with this wait status. */
 void tgw_exec_exited(tgw_run_t *run, int status);
 

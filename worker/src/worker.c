@@ -226,6 +226,7 @@ tgw_worker_reload(tgw_worker_t *w)
     w->hb.conf = c;
     w->reclaim.conf = c;
     w->hooks.conf = c;
+    tgw_exec_spawner_conf(c);
     tgw_conf_unref(old);
     tgw_log(TGW_LOG_INFO, "config_reloaded", "file", c->path, NULL);
     tgw_processor_pump(&w->proc);
@@ -366,6 +367,7 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
     memset(w, 0, sizeof(*w));
     w->loop = loop;
     w->conf = tgw_conf_ref(conf);
+    tgw_exec_spawner_conf(conf);
 
     if (tgw_fetch_init(&w->fetch, loop, &w->rd, &w->cmd, conf) != 0) {
         tgw_conf_unref(w->conf);

@@ -173,6 +173,8 @@ main(void)
         is_int(c->result_ttl_ms, 604800000, "default result_ttl 7d");
         is_int(c->result_max_bytes, 65536, "default result_max_bytes");
         is_int(c->shutdown_grace_ms, 30000, "default shutdown_grace");
+        is_int(c->exec_spawner_timeout_ms, 10000,
+               "default exec_spawner_timeout 10s");
         is_int(c->retry_max_attempts, 5, "default retry.max_attempts");
         is_int(c->retry_base_ms, 1000, "default retry.base");
         is_int(c->retry_cap_ms, 3600000, "default retry.cap");
@@ -314,6 +316,13 @@ main(void)
         "redis_backoff.max: must not be less than redis_backoff.min");
     bad("{\"redis_backoff\": {\"step\": \"1s\"}}",
         "redis_backoff.step: unknown key");
+    bad("{\"exec_spawner_timeout\": \"500ms\"}",
+        "exec_spawner_timeout: must be at least 1s");
+    c = load("{\"exec_spawner_timeout\": \"2m\"}", &errs);
+    ok(c != NULL && c->exec_spawner_timeout_ms == 120000,
+       "exec_spawner_timeout accepted");
+    tgw_conf_unref(c);
+    tgw_conf_errors_free(&errs);
     c = load("{\"redis_backoff\": {\"min\": \"50ms\", \"max\": \"2s\"}}",
              &errs);
     ok(c != NULL, "redis_backoff accepted");

@@ -166,6 +166,9 @@ collect(int n, int *started, int *exited, int *most)
             *most = k;
         }
         for (i = 0; i < k; i++) {
+            if (in[i].type == TGW_SPAWN_KILLED) {
+                continue;           /* a batching spawner's greeting */
+            }
             if (in[i].id < 1 || (int) in[i].id > n) {
                 return -1;
             }
@@ -322,6 +325,95 @@ no_memory(void)
 #endif
 
 
+/*
+ * The next report, from a datagram of reports read before or now (within
+ * 10 s): 0, or -1 when none came.
+ */
+static int
+next_report(tgw_spawn_msg_t *m)
+{
+    static tgw_spawn_msg_t  in[TGW_SPAWN_BATCH];
+    static int              have, at;
+    struct pollfd           pfd;
+    ssize_t                 r;
+
+    if (at == have) {
+        pfd.fd = sock;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, 10000) != 1) {
+            return -1;
+        }
+        r = recv(sock, in, sizeof(in), 0);
+        if (r <= 0 || r % (ssize_t) sizeof(in[0]) != 0) {
+            return -1;
+        }
+        have = (int) (r / (ssize_t) sizeof(in[0]));
+        at = 0;
+    }
+    *m = in[at++];
+    return 0;
+}
+
+
+/*
+ * Every request to a batching spawner is answered, in order (keeper.h,
+ * "Answers"): its first report says it answers kills, a spawn request
+ * gets STARTED, a kill KILLED, also one for a program that ended.  The
+ * worker takes a spawner that leaves one unanswered for stuck.
+ */
+static void
+answers(void)
+{
+    tgw_spawn_msg_t  m, k;
+    char             buf[512];
+    size_t           len = 0;
+    pid_t            pid = -1;
+    int              st = -1, killed = 0, got;
+
+    start(1);
+    got = next_report(&m);
+    ok(got == 0 && m.type == TGW_SPAWN_KILLED && m.id == 0,
+       "answers: the first report is the greeting (KILLED for id 0)");
+
+    request(buf, &len, 7, "sleep 30");
+    ok(send_reqs(buf, len, 1) == 0, "answers: a request sent");
+    got = next_report(&m);
+    ok(got == 0 && m.type == TGW_SPAWN_STARTED && m.id == 7 && m.a > 0,
+       "answers: STARTED with its pid");
+    pid = got == 0 ? (pid_t) m.a : -1;
+
+    memset(&k, 0, sizeof(k));
+    k.type = TGW_SPAWN_KILL;
+    k.id = 7;
+    k.a = SIGKILL;
+    ok(send(sock, &k, sizeof(k), MSG_NOSIGNAL) == (ssize_t) sizeof(k),
+       "answers: a kill sent");
+    while (next_report(&m) == 0) {
+        if (m.type == TGW_SPAWN_KILLED && m.id == 7) {
+            killed++;
+        } else if (m.type == TGW_SPAWN_EXITED && m.id == 7) {
+            st = m.a;
+            break;
+        }
+    }
+    is_int(killed, 1, "answers: the kill was answered (KILLED)");
+    ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+       "answers: and the program died of it");
+
+    /* a kill for a program that ended already: answered too */
+    k.id = 7;
+    ok(send(sock, &k, sizeof(k), MSG_NOSIGNAL) == (ssize_t) sizeof(k),
+       "answers: a kill for an ended program sent");
+    got = next_report(&m);
+    ok(got == 0 && m.type == TGW_SPAWN_KILLED && m.id == 7,
+       "answers: answered as well");
+    if (pid > 0) {
+        kill(pid, SIGKILL);                 /* leave nothing behind */
+    }
+    stop();
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -366,6 +458,8 @@ main(int argc, char **argv)
     st = stop();
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
        "unbatched: exits at end of file");
+
+    answers();
 
     /* ---- batched */
     start(1);
