@@ -238,6 +238,62 @@ main(void)
 
     tgw_rconn_close(&rc, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
+
+    /* ---- host names: looked up off the loop (rconn.c, "Host names") */
+    {
+        tgw_conf_t  *cn;
+        tgw_rconn_t  rn;
+        uint64_t     until;
+
+        snprintf(json, sizeof(json),
+                 "{\"redis\":\"localhost:%s\",\"redis_timeout\":\"5s\"}",
+                 port);
+        cn = tgw_conf_parse(json, strlen(json), "test", &errs);
+        tgw_conf_errors_free(&errs);
+        tgw_rconn_init(&rn, &loop, "cmd", cn);
+        ok(rn.state == TGW_RCONN_CONNECTING && rn.ac == NULL
+           && rn.lookup != NULL,
+           "a host name: looked up first, not connected to at once");
+        until = uv_now(&loop) + 5000;
+        while (rn.state != TGW_RCONN_READY && uv_now(&loop) < until) {
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        ok(rn.state == TGW_RCONN_READY, "connected to localhost by name");
+        tgw_rconn_close(&rn, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        tgw_conf_unref(cn);
+
+        /* closed while its lookup is under way: the answer is dropped */
+        cn = tgw_conf_parse(json, strlen(json), "test", &errs);
+        tgw_conf_errors_free(&errs);
+        tgw_rconn_init(&rn, &loop, "cmd", cn);
+        tgw_rconn_close(&rn, 0);
+        ok(rn.lookup == NULL && rn.state == TGW_RCONN_CLOSED,
+           "closed during a lookup");
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ok(rn.ac == NULL, "and its answer connected nothing");
+        tgw_conf_unref(cn);
+
+        /* a name that does not resolve: a failed connect, retried */
+        snprintf(json, sizeof(json),
+                 "{\"redis\":\"no-such-host.invalid:%s\","
+                 "\"redis_backoff\":{\"min\":\"50ms\",\"max\":\"50ms\"}}",
+                 port);
+        cn = tgw_conf_parse(json, strlen(json), "test", &errs);
+        tgw_conf_errors_free(&errs);
+        tgw_rconn_init(&rn, &loop, "cmd", cn);
+        until = uv_now(&loop) + 20000;
+        while (rn.failures < 1 && uv_now(&loop) < until) {
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        ok(rn.failures >= 1 && rn.state != TGW_RCONN_READY,
+           "a name that does not resolve: failed connects, retried (%d)",
+           rn.failures);
+        tgw_rconn_close(&rn, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        tgw_conf_unref(cn);
+    }
+
     uv_loop_close(&loop);
     q("DEL trc:counter trc:big");
     tredis_close();
