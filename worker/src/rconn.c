@@ -2,9 +2,7 @@
  * Self-healing Redis connections over hiredis async + libuv (rconn.h).
  */
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 #include "rconn.h"
 #include "rev.h"
 #include "retry.h"
+#include "rlookup.h"
 #include "tgw_clock.h"
 
 /* One request in flight: whose callback to run with its reply. */
@@ -94,7 +93,6 @@ static void tgw_rconn_watchdog(uv_timer_t *t);
 static void tgw_rconn_close_timer(tgw_rconn_t *rc);
 static void tgw_rconn_sentinel_free(tgw_rconn_t *rc);
 static void tgw_rconn_master_seen(tgw_rconn_t *rc);
-static void tgw_rconn_lookup_drop(tgw_rconn_t *rc);
 
 
 uint64_t
@@ -453,7 +451,7 @@ tgw_rconn_lost(tgw_rconn_t *rc, const char *why)
 
     rc->ac = NULL;
     tgw_rconn_sentinel_free(rc);
-    tgw_rconn_lookup_drop(rc);
+    tgw_rlookup_drop(&rc->lookup);   /* a lookup under way */
     if (rc->state != TGW_RCONN_CLOSED) {
         rc->state = TGW_RCONN_DOWN;
     }
@@ -571,172 +569,14 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
 }
 
 
-/* ------------------------------------------------------------------------
- * Host names.  hiredis looks a name up itself, with a blocking
- * getaddrinfo() on the caller's thread: a slow DNS server would hold the
- * whole loop (every task's timers, the heartbeat, webhooks) for as long
- * as the resolver waits.  So a name is looked up on libuv's thread pool,
- * with no deadline of its own (the resolver's, resolv.conf's timeout and
- * attempts, bounds it), and hiredis connects to an address it gave; an
- * IP address is connected to at once.
- * ------------------------------------------------------------------------ */
-
-/* Goes on with a connect: ac (its error, if any, in ac->err), or NULL
- * and why. */
-typedef void (*tgw_rconn_tcp_cb)(tgw_rconn_t *rc, redisAsyncContext *ac,
+static void tgw_rconn_server_connected(void *data, redisAsyncContext *ac,
     const char *why);
-
-typedef struct {
-    uv_getaddrinfo_t   req;
-    tgw_rconn_t       *rc;          /* NULL: let go, the answer unwanted */
-    tgw_rconn_tcp_cb   then;
-    int                port;
-    char               host[TGW_ADDR_HOST_MAX + 1];
-} tgw_rlookup_t;
-
-
-/*
- * A connect to the addresses a lookup gave: its IPv4 ones first, then its
- * IPv6 ones (as hiredis orders them: it looked IPv6 up only for a name
- * without IPv4), each family in getaddrinfo's order, from the one after
- * as many as connects failed in a row (so a reconnect after one that went
- * nowhere tries the next address); the first whose connect does not fail
- * at once (refused, unreachable), as hiredis goes through them.
- */
-#define TGW_RCONN_ADDRS  16
-
-static redisAsyncContext *
-tgw_rconn_connect_addrs(const struct addrinfo *res, int port, int first,
-    char *why, size_t size)
-{
-    const struct addrinfo *ai, *list[TGW_RCONN_ADDRS];
-    redisAsyncContext     *ac;
-    char                   ip[NI_MAXHOST];
-    int                    n = 0, k, family;
-
-    for (family = AF_INET; ; family = AF_INET6) {
-        for (ai = res; ai != NULL && n < TGW_RCONN_ADDRS; ai = ai->ai_next) {
-            if (ai->ai_family == family) {
-                list[n++] = ai;
-            }
-        }
-        if (family == AF_INET6) {
-            break;
-        }
-    }
-    snprintf(why, size, "no address");
-    for (k = 0; k < n; k++) {
-        ai = list[(first + k) % n];
-        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof(ip), NULL, 0,
-                        NI_NUMERICHOST) != 0)
-        {
-            continue;
-        }
-        ac = redisAsyncConnect(ip, port);   /* no lookup: a number */
-        if (ac == NULL) {
-            snprintf(why, size, "out of memory");
-            return NULL;
-        }
-        if (!ac->err) {
-            return ac;
-        }
-        snprintf(why, size, "%s", ac->errstr);
-        redisAsyncFree(ac);
-    }
-    return NULL;
-}
-
-
-static void
-tgw_rconn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    tgw_rlookup_t     *lk = req->data;
-    tgw_rconn_t       *rc = lk->rc;
-    redisAsyncContext *ac = NULL;
-    char               why[TGW_ADDR_HOST_MAX + 128];
-
-    if (rc != NULL) {
-        rc->lookup = NULL;
-        if (status != 0) {
-            snprintf(why, sizeof(why), "cannot resolve %s: %s", lk->host,
-                     uv_strerror(status));
-        } else {
-            ac = tgw_rconn_connect_addrs(res, lk->port, rc->failures, why,
-                                         sizeof(why));
-        }
-        lk->then(rc, ac, why);
-    }
-    uv_freeaddrinfo(res);
-    free(lk);
-}
-
-
-/* Connects to host:port, looking a name up first; then goes on. */
-static void
-tgw_rconn_tcp(tgw_rconn_t *rc, const char *host, int port,
-    tgw_rconn_tcp_cb then)
-{
-    struct addrinfo    hints;
-    struct in6_addr    a;
-    redisAsyncContext *ac;
-    tgw_rlookup_t     *lk;
-
-    if (inet_pton(AF_INET, host, &a) == 1
-        || inet_pton(AF_INET6, host, &a) == 1)
-    {
-        ac = redisAsyncConnect(host, port);
-        then(rc, ac, "out of memory");
-        return;
-    }
-    lk = calloc(1, sizeof(*lk));
-    if (lk == NULL) {
-        then(rc, NULL, "out of memory");
-        return;
-    }
-    lk->rc = rc;
-    lk->then = then;
-    lk->port = port;
-    lk->req.data = lk;
-    snprintf(lk->host, sizeof(lk->host), "%s", host);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    if (uv_getaddrinfo(rc->loop, &lk->req, tgw_rconn_resolved, lk->host,
-                       NULL, &hints) != 0)
-    {
-        free(lk);
-        then(rc, NULL, "cannot start a host name lookup");
-        return;
-    }
-    rc->lookup = lk;
-}
-
-
-/* A lookup under way is let go: its answer, when it comes, is dropped
- * (a lookup running in a thread cannot be stopped; it keeps the loop
- * until it ends). */
-static void
-tgw_rconn_lookup_drop(tgw_rconn_t *rc)
-{
-    tgw_rlookup_t *lk = rc->lookup;
-
-    if (lk != NULL) {
-        rc->lookup = NULL;
-        lk->rc = NULL;
-        uv_cancel((uv_req_t *) &lk->req);
-    }
-}
-
-
-static void tgw_rconn_server_connected(tgw_rconn_t *rc,
-    redisAsyncContext *ac, const char *why);
 
 
 /* Connects to the Redis server: the configured one, or with sentinels
- * the master they named (rc->addr).  While a name is looked up the
- * connection is CONNECTING with no watchdog: redis_timeout starts with
- * the connect. */
+ * the master they named (rc->addr).  While a host name is looked up
+ * (rlookup.h) the connection is CONNECTING with no watchdog:
+ * redis_timeout starts with the connect. */
 static void
 tgw_rconn_connect_server(tgw_rconn_t *rc)
 {
@@ -745,22 +585,25 @@ tgw_rconn_connect_server(tgw_rconn_t *rc)
     rc->state = TGW_RCONN_CONNECTING;
     uv_timer_stop(&rc->timer);
     if (c->nsentinels > 0) {
-        tgw_rconn_tcp(rc, rc->addr.host, rc->addr.port,
-                      tgw_rconn_server_connected);
+        tgw_rlookup_connect(rc->loop, rc->addr.host, rc->addr.port,
+                            rc->failures, tgw_rconn_server_connected, rc,
+                            &rc->lookup);
     } else if (c->redis_unix) {
         tgw_rconn_server_connected(rc, redisAsyncConnectUnix(c->redis_unix),
                                    "out of memory");
     } else {
-        tgw_rconn_tcp(rc, c->redis_host, c->redis_port,
-                      tgw_rconn_server_connected);
+        tgw_rlookup_connect(rc->loop, c->redis_host, c->redis_port,
+                            rc->failures, tgw_rconn_server_connected, rc,
+                            &rc->lookup);
     }
 }
 
 
 static void
-tgw_rconn_server_connected(tgw_rconn_t *rc, redisAsyncContext *ac,
+tgw_rconn_server_connected(void *data, redisAsyncContext *ac,
     const char *why)
 {
+    tgw_rconn_t      *rc = data;
     const tgw_conf_t *c = rc->conf;
     tgw_args_t        a;
     char              db[24];
@@ -875,7 +718,7 @@ tgw_rconn_sentinel_free(tgw_rconn_t *rc)
 
 
 static void tgw_rconn_ask(tgw_rconn_t *rc);
-static void tgw_rconn_sentinel_connected(tgw_rconn_t *rc,
+static void tgw_rconn_sentinel_connected(void *data,
     redisAsyncContext *sac, const char *why_not);
 
 
@@ -976,17 +819,19 @@ tgw_rconn_ask(tgw_rconn_t *rc)
     rc->asked++;
     s = &c->sentinels[rc->sentinel];
 
-    /* no watchdog while its name is looked up (above) */
+    /* no watchdog while its name is looked up (rlookup.h) */
     rc->state = TGW_RCONN_RESOLVING;
     uv_timer_stop(&rc->timer);
-    tgw_rconn_tcp(rc, s->host, s->port, tgw_rconn_sentinel_connected);
+    tgw_rlookup_connect(rc->loop, s->host, s->port, rc->failures,
+                        tgw_rconn_sentinel_connected, rc, &rc->lookup);
 }
 
 
 static void
-tgw_rconn_sentinel_connected(tgw_rconn_t *rc, redisAsyncContext *sac,
+tgw_rconn_sentinel_connected(void *data, redisAsyncContext *sac,
     const char *why_not)
 {
+    tgw_rconn_t       *rc = data;
     const tgw_conf_t  *c = rc->conf;
     char               why[512];
 
@@ -1143,7 +988,7 @@ tgw_rconn_close(tgw_rconn_t *rc, int graceful)
     rc->state = TGW_RCONN_CLOSED;
     uv_timer_stop(&rc->timer);
     tgw_rconn_sentinel_free(rc);
-    tgw_rconn_lookup_drop(rc);
+    tgw_rlookup_drop(&rc->lookup);   /* a lookup under way */
 
     if (ac && graceful && ready) {
         /* Disconnect once the outstanding replies are in, within

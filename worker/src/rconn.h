@@ -51,8 +51,8 @@ struct tgw_rconn_s {
     tgw_conf_t         *conf;       /* address, password, db, timeout */
     redisAsyncContext  *ac;         /* NULL while DOWN */
     redisAsyncContext  *sac;        /* RESOLVING: the sentinel asked */
-    void               *lookup;     /* a host name being looked up (off
-                                       the loop), or NULL */
+    struct tgw_rlookup_s *lookup;   /* a host name being looked up
+                                       (rlookup.h), or NULL */
     size_t              sentinel;   /* the sentinel to ask first: the one
                                        that answered last time */
     size_t              asked;      /* sentinels asked in this round */
