@@ -104,6 +104,8 @@ tgw_fetch_free(tgw_fetch_t *f)
     free(f->wrr);
     free(f->empty);
     f->streams = NULL;
+    free(f->read_key);
+    f->read_key = NULL;
     f->wrr = NULL;
     f->empty = NULL;
     f->nstreams = 0;
@@ -266,6 +268,36 @@ tgw_fetch_pick_next(tgw_fetch_t *f)
 }
 
 
+/* The entries of a read_take reply (entry, id, answer per entry) handed
+ * to answered; the number of tasks made. */
+static int
+tgw_fetch_answers(tgw_fetch_t *f, redisReply *r)
+{
+    redisReply  *e, *id, *a;
+    const char  *stream;
+    size_t       i;
+    int          n = 0;
+
+    stream = f->read_key;
+    if (r->type != REDIS_REPLY_ARRAY || stream == NULL) {
+        return 0;
+    }
+    for (i = 0; i + 2 < r->elements; i += 3) {
+        e = r->element[i];
+        id = r->element[i + 1];
+        a = r->element[i + 2];
+        if (e->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        n += f->answered(f->data, stream, e->str,
+                         id->type == REDIS_REPLY_STRING ? id->str : NULL,
+                         id->type == REDIS_REPLY_STRING ? id->len : 0,
+                         a->type == REDIS_REPLY_NIL ? NULL : a, f->read_now);
+    }
+    return n;
+}
+
+
 static void
 tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
 {
@@ -303,7 +335,9 @@ tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
         return;                     /* the tick fetches again */
     }
 
-    n = tgw_store_read_entries(r, f->take, f->data);
+    n = !blocking && f->answered != NULL ? tgw_fetch_answers(f, r)
+                                         : tgw_store_read_entries(r, f->take,
+                                                                  f->data);
 
     if (blocking) {
         if (n > 0) {
@@ -333,13 +367,20 @@ void
 tgw_fetch_more(tgw_fetch_t *f)
 {
     tgw_conf_t *c = f->conf;
-    char      **keys;
+    char      **keys, *key;
     size_t      i, n;
     int         room, q, rv;
 
     if (f->stopping || f->fetching || !f->groups_ready
         || f->rd->state != TGW_RCONN_READY)
     {
+        return;
+    }
+    if (f->answered != NULL && f->recover_stream < f->nstreams) {
+        /* A read that takes its tasks waits for the recovery pass: else
+         * the recovery read (on cmd) could find the new entries pending
+         * under our name before the read's reply came, and take them a
+         * second time. */
         return;
     }
     room = f->room(f->data);
@@ -381,11 +422,21 @@ tgw_fetch_more(tgw_fetch_t *f)
         if (f->fwant > room) {
             f->fwant = room;
         }
-        if (tgw_store_read(f->rd, c,
-                           f->streams[(size_t) f->fq * TGW_NPRIORITIES
-                                      + (size_t) f->fp].key,
-                           ">", f->fwant, tgw_fetch_read_done, NULL) == 0)
-        {
+        key = f->streams[(size_t) f->fq * TGW_NPRIORITIES
+                         + (size_t) f->fp].key;
+        if (f->answered != NULL) {
+            free(f->read_key);
+            f->read_key = strdup(key);
+            f->read_now = tgw_now_ms();
+            rv = f->read_key == NULL
+                 ? -1
+                 : tgw_store_read_take(f->rd, c, key, f->fwant, f->read_now,
+                                       tgw_fetch_read_done, NULL);
+        } else {
+            rv = tgw_store_read(f->rd, c, key, ">", f->fwant,
+                                tgw_fetch_read_done, NULL);
+        }
+        if (rv == 0) {
             f->fetching = 1;
         }
         return;
@@ -478,6 +529,7 @@ tgw_fetch_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
         }
     }
     tgw_fetch_recover(f);
+    tgw_fetch_more(f);              /* it waits for the pass (see there) */
 }
 
 
