@@ -268,12 +268,18 @@ tgw_fetch_pick_next(tgw_fetch_t *f)
 }
 
 
-/* The entries of a read_take reply (entry, id, answer per entry) handed
- * to answered; the number of tasks made. */
+/* Elements per entry of a read_take.lua reply: the entry id, the task
+ * id, the take's code (or error) and attempts, its 11 values. */
+#define TGW_FETCH_ANSWER_ELEMENTS  15
+
+
+/* The entries of a read_take reply handed to answered, each take's flat
+ * answer seen as take_many.lua's {code, attempts, {values}} (an array
+ * made here over the reply's own elements); the number of tasks made. */
 static int
 tgw_fetch_answers(tgw_fetch_t *f, redisReply *r)
 {
-    redisReply  *e, *id, *a;
+    redisReply  *e, *id, *code, **el, values, answer, *parts[3];
     const char  *stream;
     size_t       i;
     int          n = 0;
@@ -282,17 +288,34 @@ tgw_fetch_answers(tgw_fetch_t *f, redisReply *r)
     if (r->type != REDIS_REPLY_ARRAY || stream == NULL) {
         return 0;
     }
-    for (i = 0; i + 2 < r->elements; i += 3) {
-        e = r->element[i];
-        id = r->element[i + 1];
-        a = r->element[i + 2];
+    for (i = 0; i + TGW_FETCH_ANSWER_ELEMENTS <= r->elements;
+         i += TGW_FETCH_ANSWER_ELEMENTS)
+    {
+        el = &r->element[i];
+        e = el[0];
+        id = el[1];
+        code = el[2];
         if (e->type != REDIS_REPLY_STRING) {
             continue;
         }
+        memset(&values, 0, sizeof(values));
+        values.type = REDIS_REPLY_ARRAY;
+        values.elements = TGW_FETCH_ANSWER_ELEMENTS - 4;
+        values.element = &el[4];
+        parts[0] = code;
+        parts[1] = el[3];
+        parts[2] = &values;
+        memset(&answer, 0, sizeof(answer));
+        answer.type = REDIS_REPLY_ARRAY;
+        answer.elements = 3;
+        answer.element = parts;
         n += f->answered(f->data, stream, e->str,
                          id->type == REDIS_REPLY_STRING ? id->str : NULL,
                          id->type == REDIS_REPLY_STRING ? id->len : 0,
-                         a->type == REDIS_REPLY_NIL ? NULL : a, f->read_now);
+                         code->type == REDIS_REPLY_NIL
+                         ? NULL
+                         : code->type == REDIS_REPLY_ERROR ? code : &answer,
+                         f->read_now);
     }
     return n;
 }

@@ -543,9 +543,9 @@ take_batch_tests(tgw_conf_t *c)
 static void
 read_take_tests(tgw_conf_t *c)
 {
-    redisReply  *r, *a;
+    redisReply  *r, **a;
     char         longid[300];
-    size_t       i;
+    size_t       i, k, nils;
 
     memset(longid, 'x', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
@@ -563,41 +563,49 @@ read_take_tests(tgw_conf_t *c)
     ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 777,
                                       got, NULL)) == 0, "read and take");
     r = last;
-    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 18,
-       "three elements for each of the six entries");
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 18) {
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * 15,
+       "15 elements for each of the six entries");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * 15) {
         return;
     }
     for (i = 0; i < 6; i++) {
-        ok(r->element[3 * i]->type == REDIS_REPLY_STRING
-           && strchr(r->element[3 * i]->str, '-') != NULL,
+        ok(r->element[15 * i]->type == REDIS_REPLY_STRING
+           && strchr(r->element[15 * i]->str, '-') != NULL,
            "entry %zu: its entry id", i);
     }
-    is_str(r->element[1]->str, "R1", "R1: its task id");
-    a = r->element[2];
-    ok(a->type == REDIS_REPLY_ARRAY && a->elements == 3
-       && a->element[0]->integer == TGW_START_OK
-       && a->element[1]->integer == 1, "R1: started, attempt 1");
-    ok(a->type == REDIS_REPLY_ARRAY && a->elements == 3
-       && a->element[2]->elements > 9
-       && a->element[2]->element[9]->type == REDIS_REPLY_STRING
-       && strcmp(a->element[2]->element[9]->str, "{\"a\":1}") == 0,
-       "R1: its payload among the values");
-    ok(r->element[5]->type == REDIS_REPLY_ERROR
-       && strstr(r->element[5]->str, "WRONGTYPE") != NULL,
+    a = &r->element[0];
+    is_str(a[1]->str, "R1", "R1: its task id");
+    ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK
+       && a[3]->type == REDIS_REPLY_INTEGER && a[3]->integer == 1,
+       "R1: started, attempt 1");
+    ok(a[4]->type == REDIS_REPLY_STRING && strcmp(a[4]->str, "queued") == 0,
+       "R1: its status first among the values");
+    ok(a[13]->type == REDIS_REPLY_STRING
+       && strcmp(a[13]->str, "{\"a\":1}") == 0
+       && a[14]->type == REDIS_REPLY_NIL,
+       "R1: its payload, then no traceparent");
+    a = &r->element[15];
+    ok(a[2]->type == REDIS_REPLY_ERROR
+       && strstr(a[2]->str, "WRONGTYPE") != NULL,
        "R2 (a string): its own error");
-    ok(r->element[8]->type == REDIS_REPLY_ARRAY
-       && r->element[8]->element[0]->integer == TGW_START_GONE,
+    for (k = 3, nils = 0; k < 15; k++) {
+        nils += a[k]->type == REDIS_REPLY_NIL;
+    }
+    is_int((long long) nils, 12, "R2: nils after its error");
+    a = &r->element[30];
+    ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_GONE,
        "R3 (no hash): gone");
-    ok(r->element[10]->type == REDIS_REPLY_NIL
-       && r->element[11]->type == REDIS_REPLY_NIL,
-       "an entry without an id: no id, nothing taken");
-    ok(r->element[13]->type == REDIS_REPLY_STRING
-       && r->element[13]->len == strlen(longid)
-       && r->element[14]->type == REDIS_REPLY_NIL,
-       "an id too long: nothing taken");
-    ok(r->element[17]->type == REDIS_REPLY_ARRAY
-       && r->element[17]->element[0]->integer == TGW_START_OK,
+    a = &r->element[45];
+    for (k = 1, nils = 0; k < 15; k++) {
+        nils += a[k]->type == REDIS_REPLY_NIL;
+    }
+    is_int((long long) nils, 14,
+           "an entry without an id: no id, nothing taken");
+    a = &r->element[60];
+    ok(a[1]->type == REDIS_REPLY_STRING && a[1]->len == strlen(longid)
+       && a[2]->type == REDIS_REPLY_NIL, "an id too long: nothing taken");
+    a = &r->element[75];
+    ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK,
        "R6 after them: started all the same");
     is_str(hget("p:task:R1", "status"), "running", "R1 running");
     is_str(hget("p:task:R1", "started_at"), "777", "R1 started at now");
