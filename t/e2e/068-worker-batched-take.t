@@ -10,6 +10,8 @@
 #      most 0.25 script calls, 0.25 XPENDING and 8 commands per task
 #      (before take_many: 1.1, 2 and 10.1; the writes of a take and a
 #      record are 7 a task);
+#   1b. at concurrency 256 no read asks more than 128 entries (before:
+#      a read asked for all the free slots);
 #   2. a task whose hash is a string and one whose hash is gone, read in
 #      one batch with 28 others: only those two fail (acked as a bad
 #      record and as missing), the 28 others run once, in a few calls;
@@ -136,6 +138,31 @@ sub requests {
            sprintf('XPENDING per task: %.2f', $xp / $N));
     cmp_ok($all / $N, '<=', 8,
            sprintf('Redis commands per task: %.2f', $all / $N));
+}
+
+# === TEST 1b: above 128 slots a read takes at most half of them (two
+# reads' tasks in flight: Redis runs one call while the worker handles
+# the other's answer)
+{
+    my $N = 600;
+    my @ids = create($N);
+    start_requests();
+    my $w = $s->start_worker({ %wconf, concurrency => 256 });
+    ok(wait_for(sub { statuses(@ids) eq "succeeded=$N" }, 30),
+       "c256: $N tasks succeeded")
+        or diag statuses(@ids), $s->worker_log($w);
+    is($s->stop_worker($w), 0, 'worker exits 0');
+    # read_take.lua with no type rules: ... group, max, 0, consumer, COUNT
+    my @counts = map { $_->[8] }
+                 grep { uc $_->[0] eq 'EVALSHA' && $_->[2] eq '1'
+                        && $_->[3] eq $stream && $_->[6] eq '0' } requests();
+    my @big = grep { $_ > 128 } @counts;
+    ok(@counts >= 5, 'c256: the backlog was read in several reads ('
+                     . scalar(@counts) . ')');
+    is(scalar(@big), 0, 'c256: none asked more than 128 entries ('
+                        . join(' ', @counts) . ')');
+    is(scalar(grep { $_ == 128 } @counts) > 0, 1,
+       'c256: a read asks for half the slots');
 }
 
 # === TEST 2: a string and a missing hash inside one batched start

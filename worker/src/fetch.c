@@ -277,14 +277,13 @@ tgw_fetch_pick_next(tgw_fetch_t *f)
  * answer seen as take_many.lua's {code, attempts, {values}} (an array
  * made here over the reply's own elements); the number of tasks made. */
 static int
-tgw_fetch_answers(tgw_fetch_t *f, redisReply *r)
+tgw_fetch_answers(tgw_fetch_t *f, redisReply *r, const char *stream,
+    uint64_t now_ms)
 {
     redisReply  *e, *id, *code, **el, values, answer, *parts[3];
-    const char  *stream;
     size_t       i;
     int          n = 0;
 
-    stream = f->read_key;
     if (r->type != REDIS_REPLY_ARRAY || stream == NULL) {
         return 0;
     }
@@ -315,9 +314,43 @@ tgw_fetch_answers(tgw_fetch_t *f, redisReply *r)
                          code->type == REDIS_REPLY_NIL
                          ? NULL
                          : code->type == REDIS_REPLY_ERROR ? code : &answer,
-                         f->read_now);
+                         now_ms);
     }
     return n;
+}
+
+
+/* A read that took its tasks answered: the pick goes on, the entries
+ * are handed over. */
+static void
+tgw_fetch_read_taken(tgw_fetch_t *f, redisReply *r)
+{
+    char     *key = f->read_key;
+    uint64_t  now = f->read_now;
+    size_t    entries = 0;
+    int       n;
+
+    if (r->type == REDIS_REPLY_ARRAY) {
+        entries = r->elements / TGW_FETCH_ANSWER_ELEMENTS;
+    }
+    if (f->fq >= 0) {
+        tgw_fetch_stream_ok(f, (size_t) f->fq * TGW_NPRIORITIES
+                               + (size_t) f->fp);
+        f->fgot += (int) entries;
+        f->fwant -= (int) entries;
+        if (f->fwant <= 0 || entries < (size_t) f->read_count) {
+            tgw_fetch_pick_next(f);
+        }
+        /* else it got all it asked, less than the pick wants (a read is
+         * at most half the slots): the same stream is read again */
+    }
+    f->read_key = NULL;             /* ours now: the next read sets its own */
+    n = tgw_fetch_answers(f, r, key, now);
+    free(key);
+    if (n > 0 && f->taken) {
+        f->taken(f->data);
+    }
+    tgw_fetch_more(f);
 }
 
 
@@ -358,9 +391,12 @@ tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
         return;                     /* the tick fetches again */
     }
 
-    n = !blocking && f->answered != NULL ? tgw_fetch_answers(f, r)
-                                         : tgw_store_read_entries(r, f->take,
-                                                                  f->data);
+    if (!blocking && f->answered != NULL) {
+        tgw_fetch_read_taken(f, r);
+        return;
+    }
+
+    n = tgw_store_read_entries(r, f->take, f->data);
 
     if (blocking) {
         if (n > 0) {
@@ -392,7 +428,7 @@ tgw_fetch_more(tgw_fetch_t *f)
     tgw_conf_t *c = f->conf;
     char      **keys, *key;
     size_t      i, n;
-    int         room, q, rv;
+    int         room, q, rv, half;
 
     if (f->stopping || f->fetching || !f->groups_ready
         || f->rd->state != TGW_RCONN_READY)
@@ -451,10 +487,20 @@ tgw_fetch_more(tgw_fetch_t *f)
             free(f->read_key);
             f->read_key = strdup(key);
             f->read_now = tgw_now_ms();
+            /* At most half the slots (but TGW_READ_SPLIT_MIN) a read:
+             * with many slots two reads' tasks are in flight, so the
+             * next read and the last records go to Redis together and
+             * Redis runs one while the worker handles the other. */
+            half = (c->concurrency + 1) / 2;
+            if (half < TGW_READ_SPLIT_MIN) {
+                half = TGW_READ_SPLIT_MIN;
+            }
+            f->read_count = f->fwant < half ? f->fwant : half;
             rv = f->read_key == NULL
                  ? -1
-                 : tgw_store_read_take(f->rd, c, key, f->fwant, f->read_now,
-                                       tgw_fetch_read_done, NULL);
+                 : tgw_store_read_take(f->rd, c, key, f->read_count,
+                                       f->read_now, tgw_fetch_read_done,
+                                       NULL);
         } else {
             rv = tgw_store_read(f->rd, c, key, ">", f->fwant,
                                 tgw_fetch_read_done, NULL);

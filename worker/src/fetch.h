@@ -28,6 +28,11 @@
 /* XREADGROUP BLOCK when every queue looked empty. */
 #define TGW_BLOCK_MS          2000
 
+/* A read that takes its tasks reads at most half the concurrency, but
+ * never fewer than this many entries (so up to 128 slots it fills them
+ * all). */
+#define TGW_READ_SPLIT_MIN    64
+
 /* A stream that errors is left alone a while: from 1 s, growing up to
  * 60 s with each failure in a row. */
 #define TGW_STREAM_BACKOFF_MIN_MS  1000
@@ -89,6 +94,7 @@ typedef struct {
                                   size_t id_len, redisReply *answer,
                                   uint64_t now_ms);
     uint64_t            read_now;   /* the now (ms) of the read_take out */
+    int                 read_count; /* its COUNT */
     char               *read_key;   /* its stream (the pick may change
                                        under it with a new config) */
     void              (*taken)(void *data);
