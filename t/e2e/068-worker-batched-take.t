@@ -1,17 +1,26 @@
 #!/usr/bin/perl
-# The entries one read brings are started by one take_many.lua call, and
+# The entries one read brings are started in the same call that reads
+# them (read_take.lua; take_many.lua for entries read otherwise), and
 # each script call asks whether its entries are still pending with one
 # XPENDING per stream, not one per task and step:
-#   1. 400 tasks at concurrency 50 cost Redis (INFO commandstats, the
-#      commands scripts run included) at most 0.25 script calls, 0.25
-#      XPENDING and 8 commands per task (before take_many: 1.1, 2 and
-#      10.1; the writes of a take and a record are 7 a task);
+#   1. 400 tasks at concurrency 50: the worker sent no read of new
+#      entries and no take call of its own (each read took its tasks:
+#      before read_take, a read and a take call per batch), and cost
+#      Redis (INFO commandstats, the commands scripts run included) at
+#      most 0.25 script calls, 0.25 XPENDING and 8 commands per task
+#      (before take_many: 1.1, 2 and 10.1; the writes of a take and a
+#      record are 7 a task);
+#   1b. at concurrency 256 no read asks more than 128 entries (before:
+#      a read asked for all the free slots);
 #   2. a task whose hash is a string and one whose hash is gone, read in
 #      one batch with 28 others: only those two fail (acked as a bad
 #      record and as missing), the 28 others run once, in a few calls;
-#   3. the reply of a batched take call is lost with the connection after
-#      the script ran: every task still ends succeeded, exactly once,
-#      nothing stays pending.
+#   3. the reply of a call that took tasks (the read that takes them, a
+#      batched take) is lost with the connection after the script ran:
+#      every task still ends succeeded, exactly once, nothing stays
+#      pending;
+#   4. a queue whose stream is a string: logged once and left alone, the
+#      other queue served.
 
 use strict;
 use warnings;
@@ -74,17 +83,47 @@ my %wconf = (
     is($s->stop_worker($w), 0, 'worker exits 0');
 }
 
+# The requests clients sent since start_requests() (SLOWLOG with every
+# command logged: it names the commands a client sent, not those its
+# scripts ran), each as its argument list.
+sub start_requests {
+    $r->cmd('CONFIG', 'SET', 'slowlog-max-len', 100000);
+    $r->cmd('CONFIG', 'SET', 'slowlog-log-slower-than', 0);
+    $r->cmd('SLOWLOG', 'RESET');
+}
+sub requests {
+    my $log = $r->cmd('SLOWLOG', 'GET', -1);
+    $r->cmd('CONFIG', 'SET', 'slowlog-log-slower-than', 10000);
+    $r->cmd('SLOWLOG', 'RESET');
+    # a command a script ran is logged too, under a client of no address
+    return map { $_->[3] } grep { ($_->[4] // '') =~ /^\d/ }
+                           ref $log eq 'ARRAY' ? @$log : ();
+}
+
 # === TEST 1: Redis commands per task
 {
     my $N = 400;
     my @ids = create($N);
     $r->cmd('CONFIG', 'RESETSTAT');
+    start_requests();
     my $w = $s->start_worker(\%wconf);
     ok(wait_for(sub { statuses(@ids) eq "succeeded=$N" }, 30),
        "$N tasks succeeded")
         or diag statuses(@ids), $s->worker_log($w);
     ok(wait_for(sub { pending() == 0 }, 10), 'nothing pending');
     is($s->stop_worker($w), 0, 'worker exits 0');
+    my @req = requests();
+    # reads of new entries without BLOCK, and take_many.lua calls (no
+    # keys, then the group), sent by the worker itself
+    my $reads = grep { uc $_->[0] eq 'XREADGROUP'
+                       && !grep({ uc $_ eq 'BLOCK' } @$_) && $_->[-1] eq '>' }
+                @req;
+    my $takes = grep { uc $_->[0] eq 'EVALSHA' && $_->[2] eq '0'
+                       && $_->[3] eq 'workers' && $_->[4] =~ /^\d+$/ } @req;
+    my $trips = grep { $_->[0] =~ /^(EVALSHA|XREADGROUP)$/i } @req;
+    note("requests: $reads reads, $takes takes, $trips in all");
+    is($reads, 0, 'no read of new entries outside the read-and-take script');
+    is($takes, 0, 'no take call apart from its read (the queue was full)');
     my $c = cmdstats();
     my $all = 0;
     # this test's own polling (HGET of each status, XINFO) left out
@@ -99,6 +138,31 @@ my %wconf = (
            sprintf('XPENDING per task: %.2f', $xp / $N));
     cmp_ok($all / $N, '<=', 8,
            sprintf('Redis commands per task: %.2f', $all / $N));
+}
+
+# === TEST 1b: above 128 slots a read takes at most half of them (two
+# reads' tasks in flight: Redis runs one call while the worker handles
+# the other's answer)
+{
+    my $N = 600;
+    my @ids = create($N);
+    start_requests();
+    my $w = $s->start_worker({ %wconf, concurrency => 256 });
+    ok(wait_for(sub { statuses(@ids) eq "succeeded=$N" }, 30),
+       "c256: $N tasks succeeded")
+        or diag statuses(@ids), $s->worker_log($w);
+    is($s->stop_worker($w), 0, 'worker exits 0');
+    # read_take.lua with no type rules: ... group, max, 0, consumer, COUNT
+    my @counts = map { $_->[8] }
+                 grep { uc $_->[0] eq 'EVALSHA' && $_->[2] eq '1'
+                        && $_->[3] eq $stream && $_->[6] eq '0' } requests();
+    my @big = grep { $_ > 128 } @counts;
+    ok(@counts >= 5, 'c256: the backlog was read in several reads ('
+                     . scalar(@counts) . ')');
+    is(scalar(@big), 0, 'c256: none asked more than 128 entries ('
+                        . join(' ', @counts) . ')');
+    is(scalar(grep { $_ == 128 } @counts) > 0, 1,
+       'c256: a read asks for half the slots');
 }
 
 # === TEST 2: a string and a missing hash inside one batched start
@@ -133,37 +197,77 @@ my %wconf = (
     $r->cmd('DEL', "$prefix:task:$str");
 }
 
-# === TEST 3: the reply of a batched take call is lost
-{
+# === TEST 3: the reply of a call that took tasks is lost
+# (a) the read that takes its tasks (read_take.lua: the stream as its one
+# key, then the group): the worker reads with the queue full; (b) a
+# take_many.lua call (no keys, the group, then a number: a record call's
+# group is followed by a stream key), for the entry a blocking read
+# brought to an idle worker.
+for my $case (
+    [ 'read and take', 20,
+      qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n1\r\n
+         \$\d+\r\n\Q$stream\E\r\n\$7\r\nworkers\r\n/x ],
+    [ 'take_many', 1,
+      qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n0\r\n
+         \$7\r\nworkers\r\n\$\d+\r\n\d/x ],
+) {
+    my ($what, $lost, $call) = @$case;
     my $N = 20;
-    my @ids = create($N);
-    # take_many.lua is called with no keys, the group, then a number (a
-    # record call's group is followed by a stream key)
-    my $take = qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n0\r\n
-                  \$7\r\nworkers\r\n\$\d+\r\n\d/x;
-    my $px = TaskGW::Proxy->new($s, $s->redis_port, drop => [ $take ]);
+    my $idle = $what eq 'take_many';
+    my @ids = $idle ? () : create($N);
+    my $px = TaskGW::Proxy->new($s, $s->redis_port, drop => [ $call ]);
     my $w = $s->start_worker({ %wconf, concurrency => $N,
                                redis => '127.0.0.1:' . $px->port });
+    if ($idle) {
+        ok(wait_for(sub { ($r->cmd('CLIENT', 'LIST') // '')
+                          =~ /flags=b .*cmd=xreadgroup/ }, 10),
+           "$what: the idle worker blocks on its read")
+            or diag $s->worker_log($w);
+        @ids = create($N);
+    }
     ok(wait_for(sub { statuses(@ids) eq "succeeded=$N" }, 30),
-       "all $N tasks succeeded")
+       "$what: all $N tasks succeeded")
         or diag statuses(@ids), $s->worker_log($w);
-    is($px->dropped, 1, 'the proxy lost the reply of a take call');
+    is($px->dropped, 1, "$what: the proxy lost the reply of a call");
     ok(wait_for(sub { pending() == 0 && $r->cmd('XLEN', $stream) == 0 }, 10),
-       'nothing pending, the stream empty')
+       "$what: nothing pending, the stream empty")
         or diag $s->worker_log($w);
     my $log = $s->worker_log($w);
     my %done;
     $done{$1}++ while $log =~ /event=task_succeeded task_id=(\S+)/g;
     is(scalar(grep { ($done{$_} // 0) == 1 } @ids), $N,
-       'each task ran and was recorded once');
+       "$what: each task ran and was recorded once");
     my $again = grep { $r->cmd('HGET', "$prefix:task:$_", 'attempts') eq '2' }
                 @ids;
-    cmp_ok($again, '>=', 2,
-           "the tasks of the lost call were started again ($again)");
+    cmp_ok($again, '>=', $lost,
+           "$what: the tasks of the lost call were started again ($again)");
     is(scalar(grep { $r->cmd('HGET', "$prefix:task:$_", 'attempts') =~ /^[12]$/ }
-              @ids), $N, '... at most once more');
-    is($s->stop_worker($w), 0, 'worker exits 0');
+              @ids), $N, "$what: ... at most once more");
+    is($s->stop_worker($w), 0, "$what: worker exits 0");
     $px->stop;
+}
+
+# === TEST 4: a queue whose stream is a string, beside a good one
+# (the read that takes its tasks answers with the read's error: the bad
+# stream is logged and left alone, the other queue is served)
+{
+    my $bad = "$prefix:q:bad:normal";
+    $r->cmd('DEL', $bad);
+    $r->cmd('SET', $bad, 'not a stream');
+    my @ids = create(30);
+    my $w = $s->start_worker({ %wconf, queues => { default => 1, bad => 1 } });
+    ok(wait_for(sub { statuses(@ids) eq 'succeeded=30' }, 20),
+       'a bad stream: the good queue is served')
+        or diag statuses(@ids), $s->worker_log($w);
+    ok(wait_for(sub { $s->worker_log($w)
+                      =~ /event=stream_error stream=\Q$bad\E .*WRONGTYPE/ },
+                10), 'the bad stream is logged with its error')
+        or diag $s->worker_log($w);
+    my $n = () = $s->worker_log($w) =~ /event=stream_error stream=\Q$bad\E /g;
+    is($n, 1, 'once');
+    is($r->cmd('GET', $bad), 'not a stream', 'and left as it was');
+    is($s->stop_worker($w), 0, 'worker exits 0');
+    $r->cmd('DEL', $bad);
 }
 
 done_testing;

@@ -104,6 +104,8 @@ tgw_fetch_free(tgw_fetch_t *f)
     free(f->wrr);
     free(f->empty);
     f->streams = NULL;
+    free(f->read_key);
+    f->read_key = NULL;
     f->wrr = NULL;
     f->empty = NULL;
     f->nstreams = 0;
@@ -266,6 +268,92 @@ tgw_fetch_pick_next(tgw_fetch_t *f)
 }
 
 
+/* Elements per entry of a read_take.lua reply: the entry id, the task
+ * id, the take's code (or error) and attempts, its 11 values. */
+#define TGW_FETCH_ANSWER_ELEMENTS  15
+
+
+/* The entries of a read_take reply handed to answered, each take's flat
+ * answer seen as take_many.lua's {code, attempts, {values}} (an array
+ * made here over the reply's own elements); the number of tasks made. */
+static int
+tgw_fetch_answers(tgw_fetch_t *f, redisReply *r, const char *stream,
+    uint64_t now_ms)
+{
+    redisReply  *e, *id, *code, **el, values, answer, *parts[3];
+    size_t       i;
+    int          n = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY || stream == NULL) {
+        return 0;
+    }
+    for (i = 0; i + TGW_FETCH_ANSWER_ELEMENTS <= r->elements;
+         i += TGW_FETCH_ANSWER_ELEMENTS)
+    {
+        el = &r->element[i];
+        e = el[0];
+        id = el[1];
+        code = el[2];
+        if (e->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        memset(&values, 0, sizeof(values));
+        values.type = REDIS_REPLY_ARRAY;
+        values.elements = TGW_FETCH_ANSWER_ELEMENTS - 4;
+        values.element = &el[4];
+        parts[0] = code;
+        parts[1] = el[3];
+        parts[2] = &values;
+        memset(&answer, 0, sizeof(answer));
+        answer.type = REDIS_REPLY_ARRAY;
+        answer.elements = 3;
+        answer.element = parts;
+        n += f->answered(f->data, stream, e->str,
+                         id->type == REDIS_REPLY_STRING ? id->str : NULL,
+                         id->type == REDIS_REPLY_STRING ? id->len : 0,
+                         code->type == REDIS_REPLY_NIL
+                         ? NULL
+                         : code->type == REDIS_REPLY_ERROR ? code : &answer,
+                         now_ms);
+    }
+    return n;
+}
+
+
+/* A read that took its tasks answered: the pick goes on, the entries
+ * are handed over. */
+static void
+tgw_fetch_read_taken(tgw_fetch_t *f, redisReply *r)
+{
+    char     *key = f->read_key;
+    uint64_t  now = f->read_now;
+    size_t    entries = 0;
+    int       n;
+
+    if (r->type == REDIS_REPLY_ARRAY) {
+        entries = r->elements / TGW_FETCH_ANSWER_ELEMENTS;
+    }
+    if (f->fq >= 0) {
+        tgw_fetch_stream_ok(f, (size_t) f->fq * TGW_NPRIORITIES
+                               + (size_t) f->fp);
+        f->fgot += (int) entries;
+        f->fwant -= (int) entries;
+        if (f->fwant <= 0 || entries < (size_t) f->read_count) {
+            tgw_fetch_pick_next(f);
+        }
+        /* else it got all it asked, less than the pick wants (a read is
+         * at most half the slots): the same stream is read again */
+    }
+    f->read_key = NULL;             /* ours now: the next read sets its own */
+    n = tgw_fetch_answers(f, r, key, now);
+    free(key);
+    if (n > 0 && f->taken) {
+        f->taken(f->data);
+    }
+    tgw_fetch_more(f);
+}
+
+
 static void
 tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
 {
@@ -303,6 +391,11 @@ tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
         return;                     /* the tick fetches again */
     }
 
+    if (!blocking && f->answered != NULL) {
+        tgw_fetch_read_taken(f, r);
+        return;
+    }
+
     n = tgw_store_read_entries(r, f->take, f->data);
 
     if (blocking) {
@@ -333,13 +426,20 @@ void
 tgw_fetch_more(tgw_fetch_t *f)
 {
     tgw_conf_t *c = f->conf;
-    char      **keys;
+    char      **keys, *key;
     size_t      i, n;
-    int         room, q, rv;
+    int         room, q, rv, half;
 
     if (f->stopping || f->fetching || !f->groups_ready
         || f->rd->state != TGW_RCONN_READY)
     {
+        return;
+    }
+    if (f->answered != NULL && f->recover_stream < f->nstreams) {
+        /* A read that takes its tasks waits for the recovery pass: else
+         * the recovery read (on cmd) could find the new entries pending
+         * under our name before the read's reply came, and take them a
+         * second time. */
         return;
     }
     room = f->room(f->data);
@@ -381,11 +481,31 @@ tgw_fetch_more(tgw_fetch_t *f)
         if (f->fwant > room) {
             f->fwant = room;
         }
-        if (tgw_store_read(f->rd, c,
-                           f->streams[(size_t) f->fq * TGW_NPRIORITIES
-                                      + (size_t) f->fp].key,
-                           ">", f->fwant, tgw_fetch_read_done, NULL) == 0)
-        {
+        key = f->streams[(size_t) f->fq * TGW_NPRIORITIES
+                         + (size_t) f->fp].key;
+        if (f->answered != NULL) {
+            free(f->read_key);
+            f->read_key = strdup(key);
+            f->read_now = tgw_now_ms();
+            /* At most half the slots (but TGW_READ_SPLIT_MIN) a read:
+             * with many slots two reads' tasks are in flight, so the
+             * next read and the last records go to Redis together and
+             * Redis runs one while the worker handles the other. */
+            half = (c->concurrency + 1) / 2;
+            if (half < TGW_READ_SPLIT_MIN) {
+                half = TGW_READ_SPLIT_MIN;
+            }
+            f->read_count = f->fwant < half ? f->fwant : half;
+            rv = f->read_key == NULL
+                 ? -1
+                 : tgw_store_read_take(f->rd, c, key, f->read_count,
+                                       f->read_now, tgw_fetch_read_done,
+                                       NULL);
+        } else {
+            rv = tgw_store_read(f->rd, c, key, ">", f->fwant,
+                                tgw_fetch_read_done, NULL);
+        }
+        if (rv == 0) {
             f->fetching = 1;
         }
         return;
@@ -478,6 +598,7 @@ tgw_fetch_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
         }
     }
     tgw_fetch_recover(f);
+    tgw_fetch_more(f);              /* it waits for the pass (see there) */
 }
 
 

@@ -8,8 +8,9 @@
  * answers with an error (a key of another type) is logged once and left
  * alone for a growing while, so it slows no other queue.
  *
- * Entries go to the take callback (the processor); room says how many
- * may be read; taken is called after a batch was taken.
+ * Entries go to the take callback (the processor), or with their tasks
+ * already taken to answered; room says how many may be read; taken is
+ * called after a batch was taken.
  */
 
 #ifndef TGW_FETCH_H
@@ -26,6 +27,11 @@
 
 /* XREADGROUP BLOCK when every queue looked empty. */
 #define TGW_BLOCK_MS          2000
+
+/* A read that takes its tasks reads at most half the concurrency, but
+ * never fewer than this many entries (so up to 128 slots it fills them
+ * all). */
+#define TGW_READ_SPLIT_MIN    64
 
 /* A stream that errors is left alone a while: from 1 s, growing up to
  * 60 s with each failure in a row. */
@@ -79,6 +85,18 @@ typedef struct {
 
     int               (*room)(void *data);
     tgw_store_entry_cb  take;
+    /* When set, a pick's read takes its tasks in the same call
+     * (tgw_store_read_take): each entry comes here with the take's
+     * answer (NULL: nothing was taken, as an entry for take), 1 when a
+     * task was made of it.  The blocking read and recovery go to take. */
+    int               (*answered)(void *data, const char *stream,
+                                  const char *entry, const char *id,
+                                  size_t id_len, redisReply *answer,
+                                  uint64_t now_ms);
+    uint64_t            read_now;   /* the now (ms) of the read_take out */
+    int                 read_count; /* its COUNT */
+    char               *read_key;   /* its stream (the pick may change
+                                       under it with a new config) */
     void              (*taken)(void *data);
     void               *data;
 } tgw_fetch_t;

@@ -180,6 +180,25 @@ tgw_processor_take(void *data, const char *stream, const char *entry,
 }
 
 
+int
+tgw_processor_answered(void *data, const char *stream, const char *entry,
+    const char *id, size_t id_len, redisReply *answer, uint64_t now_ms)
+{
+    tgw_processor_t *p = data;
+
+    if (!tgw_processor_take(p, stream, entry, id, id_len)) {
+        /* Held already cannot be (the read was of new entries); no
+         * memory: the entry stays pending, its start recorded, and is
+         * reclaimed later as after a lost take reply. */
+        return 0;
+    }
+    if (answer != NULL) {
+        tgw_task_answer(p->tail, answer, now_ms);
+    }
+    return 1;
+}
+
+
 /* Tasks of a type that hold a slot to run (for its cap). */
 static int
 tgw_processor_type_running(tgw_processor_t *p, const char *type)

@@ -79,6 +79,12 @@ void tgw_processor_free(tgw_processor_t *p);
 int tgw_processor_take(void *p, const char *stream, const char *entry,
     const char *id, size_t id_len);
 
+/* The same for an entry read with its take done (fetch.h's answered;
+ * data is p): the task goes on from the take's answer, or as a new task
+ * when answer is NULL. */
+int tgw_processor_answered(void *p, const char *stream, const char *entry,
+    const char *id, size_t id_len, redisReply *answer, uint64_t now_ms);
+
 /* Entries that may be read now: free slots, not counting tasks that wait
  * for their type's cap. */
 int tgw_processor_room(tgw_processor_t *p);

@@ -208,6 +208,45 @@ tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c, const char *id,
 
 
 int
+tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *stream,
+    int count, uint64_t now_ms, tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_buf_t         cmd = { NULL, 0, 0, 0 };
+    const char       *sha = tgw_script_sha(tgw_lua_read_take);
+    char              kp[TGW_TASK_KEY_MAX], num[24];
+    size_t            klen;
+    int               argc;
+
+    if (sha == NULL || (argc = tgw_store_take_head(c)) < 0
+        || tgw_store_task_key(c, "", kp, sizeof(kp), &klen) != 0)
+    {
+        return -1;
+    }
+    tgw_buf_printf(&cmd, "*%d\r\n", 4 + argc + 5);
+    tgw_store_bulk(&cmd, "EVALSHA", 7);
+    tgw_store_bulk(&cmd, sha, strlen(sha));
+    tgw_store_bulk(&cmd, "1", 1);
+    tgw_store_bulk(&cmd, stream, strlen(stream));
+    tgw_buf_append(&cmd, c->take_head, c->take_head_len);
+    tgw_store_bulk(&cmd, c->name, strlen(c->name));
+    tgw_store_bulk(&cmd, num, (size_t) snprintf(num, sizeof(num), "%d",
+                                                count > 0 ? count : 1));
+    tgw_store_bulk(&cmd, kp, klen);
+    tgw_store_bulk(&cmd, num, (size_t) snprintf(num, sizeof(num), "%d",
+                                                TGW_TRACE_TASK_ID_MAX));
+    tgw_store_bulk(&cmd, num, (size_t) snprintf(num, sizeof(num), "%llu",
+                                                (unsigned long long) now_ms));
+    if (cmd.failed) {
+        tgw_buf_free(&cmd);
+        return -1;
+    }
+    /* takes cmd.data in every case */
+    return tgw_rconn_script_fmt(rc, cb, data, tgw_lua_read_take, cmd.data,
+                                cmd.len);
+}
+
+
+int
 tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
     int max_attempts, tgw_rconn_reply_cb cb, void *data)

@@ -651,6 +651,16 @@ tgw_task_taken(tgw_rconn_t *rc, redisReply *r, void *data)
 }
 
 
+void
+tgw_task_answer(tgw_task_t *t, redisReply *r, uint64_t now_ms)
+{
+    t->state = TGW_TASK_LOADING;
+    t->started_ms = now_ms;
+    t->busy = 1;
+    tgw_task_taken(t->rc, r, t);
+}
+
+
 /* The reply of a take sent alone: an array of the task's one answer. */
 static void
 tgw_task_taken_one(tgw_rconn_t *rc, redisReply *r, void *data)

@@ -142,6 +142,10 @@ void tgw_task_cache_free(void);
  * there is nothing to run. */
 void tgw_task_load(tgw_task_t *t);
 
+/* A NEW task whose take was done with its read (read_take.lua): r is the
+ * take's answer for it, as the take step's reply, made at now_ms. */
+void tgw_task_answer(tgw_task_t *t, redisReply *r, uint64_t now_ms);
+
 /* BLOCKED -> STARTING: count the attempt and run. */
 void tgw_task_start(tgw_task_t *t);
 

@@ -391,6 +391,7 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
 
     w->fetch.room = tgw_worker_room;
     w->fetch.take = tgw_processor_take;
+    w->fetch.answered = tgw_processor_answered;
     w->fetch.taken = tgw_worker_taken;
     w->fetch.data = &w->proc;
 

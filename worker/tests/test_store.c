@@ -535,6 +535,114 @@ take_batch_tests(tgw_conf_t *c)
 }
 
 
+/* read_take.lua: the entries of one read and their takes in one call:
+ * a task started, a key that is a string, a hash gone, an entry without
+ * an id and one whose id is too long (nothing taken), a task after them
+ * started all the same; the entries stay pending under the consumer; a
+ * read of a stream that is no stream answers with the read's error. */
+static void
+read_take_tests(tgw_conf_t *c)
+{
+    redisReply  *r, **a;
+    char         longid[300];
+    size_t       i, k, nils;
+
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    q("HSET p:task:R1 status queued attempts 0 type system.ping "
+      "payload {\"a\":1}");
+    q("SET p:task:R2 not-a-hash");
+    q("HSET p:task:R6 status queued attempts 0 type system.ping");
+    q("XADD p:q:default:normal * id R1");
+    q("XADD p:q:default:normal * id R2");
+    q("XADD p:q:default:normal * id R3");
+    q("XADD p:q:default:normal * other x");
+    q("XADD p:q:default:normal * id %s", longid);
+    q("XADD p:q:default:normal * id R6");
+
+    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 777,
+                                      got, NULL)) == 0, "read and take");
+    r = last;
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * 15,
+       "15 elements for each of the six entries");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * 15) {
+        return;
+    }
+    for (i = 0; i < 6; i++) {
+        ok(r->element[15 * i]->type == REDIS_REPLY_STRING
+           && strchr(r->element[15 * i]->str, '-') != NULL,
+           "entry %zu: its entry id", i);
+    }
+    a = &r->element[0];
+    is_str(a[1]->str, "R1", "R1: its task id");
+    ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK
+       && a[3]->type == REDIS_REPLY_INTEGER && a[3]->integer == 1,
+       "R1: started, attempt 1");
+    ok(a[4]->type == REDIS_REPLY_STRING && strcmp(a[4]->str, "queued") == 0,
+       "R1: its status first among the values");
+    ok(a[13]->type == REDIS_REPLY_STRING
+       && strcmp(a[13]->str, "{\"a\":1}") == 0
+       && a[14]->type == REDIS_REPLY_NIL,
+       "R1: its payload, then no traceparent");
+    a = &r->element[15];
+    ok(a[2]->type == REDIS_REPLY_ERROR
+       && strstr(a[2]->str, "WRONGTYPE") != NULL,
+       "R2 (a string): its own error");
+    for (k = 3, nils = 0; k < 15; k++) {
+        nils += a[k]->type == REDIS_REPLY_NIL;
+    }
+    is_int((long long) nils, 12, "R2: nils after its error");
+    a = &r->element[30];
+    ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_GONE,
+       "R3 (no hash): gone");
+    a = &r->element[45];
+    for (k = 1, nils = 0; k < 15; k++) {
+        nils += a[k]->type == REDIS_REPLY_NIL;
+    }
+    is_int((long long) nils, 14,
+           "an entry without an id: no id, nothing taken");
+    a = &r->element[60];
+    ok(a[1]->type == REDIS_REPLY_STRING && a[1]->len == strlen(longid)
+       && a[2]->type == REDIS_REPLY_NIL, "an id too long: nothing taken");
+    a = &r->element[75];
+    ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK,
+       "R6 after them: started all the same");
+    is_str(hget("p:task:R1", "status"), "running", "R1 running");
+    is_str(hget("p:task:R1", "started_at"), "777", "R1 started at now");
+    is_str(hget("p:task:R6", "attempts"), "1", "R6 attempt counted");
+    r = q("TYPE p:task:R2");
+    is_str(r->str, "string", "R2 untouched");
+    r = q("XPENDING p:q:default:normal workers");
+    ok(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 6,
+       "all six entries pending");
+    r = q("XPENDING p:q:default:normal workers - + 10 w1");
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6,
+       "... under the consumer");
+
+    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 778,
+                                      got, NULL)) == 0, "read again");
+    ok(last->type == REDIS_REPLY_ARRAY && last->elements == 0,
+       "nothing new: an empty answer");
+
+    q("SET p:q:bad:normal not-a-stream");
+    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:bad:normal", 10, 779,
+                                      got, NULL)) == 0, "read a string");
+    ok(last->type == REDIS_REPLY_ERROR
+       && strncmp(last->str, "WRONGTYPE", 9) == 0,
+       "the read's own error, as XREADGROUP gives it");
+    q("DEL p:q:nogroup:normal");
+    q("XADD p:q:nogroup:normal * id R7");
+    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:nogroup:normal", 10, 779,
+                                      got, NULL)) == 0, "read without group");
+    ok(last->type == REDIS_REPLY_ERROR
+       && strncmp(last->str, "NOGROUP", 7) == 0, "NOGROUP, as XREADGROUP's");
+
+    q("DEL p:task:R1 p:task:R2 p:task:R6 p:q:bad:normal p:q:nogroup:normal");
+    q("DEL p:q:default:normal");
+    q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
+}
+
+
 int
 main(void)
 {
@@ -641,6 +749,7 @@ main(void)
     /* ---- the take script: load and start in one ---- */
     take_tests(c, port);
     take_batch_tests(c);
+    read_take_tests(c);
 
     /* ---- the record script ---- */
     memset(&o, 0, sizeof(o));

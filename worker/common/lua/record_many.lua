@@ -127,21 +127,19 @@ end
 -- time walks its stream node from the node's first entry, so the entries
 -- at the stream's head (the usual case: a read takes the oldest) are cut
 -- by one XTRIM MINID instead: everything below both the oldest entry the
--- group still has pending and the entry after the highest acked here.
--- Every entry below that was delivered to the group (a group reads in
--- order, and the highest acked one was delivered) and is pending no
--- more, so it was recorded and acked, and would have been deleted then.
--- The acked entries at or above the bound (another task still pending
--- below them) are deleted one by one, as before.
+-- group still has pending and the entry after the highest of the call's
+-- entries on s (noted above: acked here, or found not pending, or
+-- failed and so still pending, which bounds it lower).  Every entry
+-- below that was delivered to the group (a group reads in order, and
+-- that highest one was delivered) and is pending no more, so it was
+-- recorded and acked, and would have been deleted then.  The acked
+-- entries at or above the bound (another task still pending below them)
+-- are deleted one by one, as before; when the bound is above the
+-- highest, there are none, and the ids are not looked at one by one.
 local function drop(s, ids)
-  local hms, hsq
-  for _, e in ipairs(ids) do
-    local ms, sq = idnum(e)
-    if not ms then return redis.pcall('XDEL', s, unpack(ids)) end
-    if not hms or ms > hms or (ms == hms and sq > hsq) then
-      hms, hsq = ms, sq
-    end
-  end
+  local st = streams[s]
+  if st.bad or not st.hi then return redis.pcall('XDEL', s, unpack(ids)) end
+  local hms, hsq = st.hms, st.hsq
   local p = redis.pcall('XPENDING', s, g)
   if type(p) ~= 'table' or p.err then
     return redis.pcall('XDEL', s, unpack(ids))
@@ -155,6 +153,7 @@ local function drop(s, ids)
   local w = redis.pcall('XTRIM', s, 'MINID',
                         string.format('%.0f-%.0f', bms, bsq))
   if type(w) == 'table' and w.err then return w end
+  if bms > hms or (bms == hms and bsq > hsq) then return w end
   local rest = {}
   for _, e in ipairs(ids) do
     local ms, sq = idnum(e)

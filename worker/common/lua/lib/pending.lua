@@ -4,7 +4,10 @@
 -- the range answer does not name (not pending, or the answer was cut
 -- off) is asked on its own, so the answer is never wrong, only dearer.
 -- Ids are ordered as the numbers they are (ms-seq; a sequence past 2^53
--- may be misplaced, which costs its entries their own ask).
+-- may be misplaced, which costs its entries their own ask).  A stream's
+-- lo and hi (with lms, lsq, hms, hsq: their numbers) are its lowest and
+-- highest entry of the call; bad is set when an entry id is not two
+-- numbers (or its sequence is past 2^52).
 -- Spliced into a script by "@include pending" (scripts/lua2h.sh); the
 -- script defines g before it.
 local streams, sorder = {}, {}
@@ -19,6 +22,7 @@ local function note(s, e)
   local d = string.find(e, '-', 1, true)
   local ms = d and tonumber(string.sub(e, 1, d - 1))
   local sq = d and tonumber(string.sub(e, d + 1))
+  if not (ms and sq and sq < 2 ^ 52) then st.bad = true end
   if ms and sq then
     if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
       st.lo, st.lms, st.lsq = e, ms, sq

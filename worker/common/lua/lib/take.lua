@@ -1,0 +1,58 @@
+-- The take of one task (take_many.lua, read_take.lua): loads the fields
+-- the worker uses and, when nothing stands in the way, starts the run
+-- (the codes and the answer: take_many.lua's head comment).  take_one
+-- runs it protected, so that an error on the task's key (a key of
+-- another type, a write Redis refuses) is that task's answer alone.
+-- Spliced into a script by "@include take"; the script defines dmax (the
+-- max attempts of a type not listed) and rules (type -> max attempts or
+-- "hold") before it.
+local function take_task(key, now)
+  local v = redis.call('HMGET', key, '@TGW_F_STATUS@',
+                       '@TGW_F_CANCEL_REQUESTED@', '@TGW_F_RUN_AT@',
+                       '@TGW_F_QUEUE@', '@TGW_F_TYPE@', '@TGW_F_ATTEMPTS@',
+                       '@TGW_F_PRIORITY@', '@TGW_F_CALLBACK_URL@',
+                       '@TGW_F_CONTENT_TYPE@', '@TGW_F_PAYLOAD@',
+                       '@TGW_F_TRACEPARENT@')
+  if not v[1] and not v[5] and redis.call('EXISTS', key) == 0 then
+    return {-1, 0, {}}
+  end
+  local c = v[2]
+  if c and c ~= '' and c ~= '0' then return {0, 0, v} end
+  local st = v[1]
+  if st == '@TGW_ST_SUCCEEDED@' or st == '@TGW_ST_DEAD@'
+     or st == '@TGW_ST_CANCELLED@' then
+    return {2, 0, v}
+  end
+  local r = v[3]
+  if r and r ~= '' and (not string.match(r, '^%d+$') or #r > 15
+                        or tonumber(r) > tonumber(now) + 50) then
+    return {2, 0, v}
+  end
+  local q = v[4]
+  if q and (#q == 0 or #q > 64 or string.find(q, '[^A-Za-z0-9._-]')) then
+    return {2, 0, v}
+  end
+  local max = dmax
+  local rule = v[5] and rules[v[5]]
+  if rule == 'hold' then return {2, 0, v} end
+  if rule then max = tonumber(rule) end
+  local n = tonumber(v[6] or '0')
+  if n == nil or n ~= n or n < 0 then n = 0 end
+  n = math.floor(n)
+  if n > 1000000000 then n = 1000000000 end
+  if n >= max then return {-3, n, v} end
+  n = n + 1
+  redis.call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_RUNNING@',
+             '@TGW_F_STARTED_AT@', now, '@TGW_F_ATTEMPTS@',
+             string.format('%d', n))
+  redis.call('PERSIST', key)
+  return {1, n, v}
+end
+
+local function take_one(key, now)
+  local ok, r = pcall(take_task, key, now)
+  if ok or (type(r) == 'table' and r.err) then return r end
+  r = tostring(r)
+  if not string.match(r, '^[A-Z]+ ') then r = 'ERR ' .. r end
+  return {err = r}
+end

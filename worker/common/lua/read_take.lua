@@ -1,0 +1,64 @@
+-- Read new entries of one stream for the group and take their tasks in
+-- the same call: XREADGROUP (never blocking: a script cannot wait; the
+-- worker's blocking read when every queue looked empty stays a plain
+-- XREADGROUP), then for each entry the take of take_many.lua (same rules,
+-- same answer, each task judged on its own).  The entries were delivered
+-- by this very call, so they are pending: no XPENDING is asked.
+-- KEYS[1]: the stream.
+-- ARGV: take_many.lua's leading arguments (group, the max attempts of a
+-- type not listed, n, then n arguments in pairs: type and max attempts,
+-- or type and "hold"), then the consumer, COUNT, the task key's prefix
+-- (the key is the prefix then the id), the longest id taken, now (ms).
+-- Returns an error when the read fails (NOGROUP, WRONGTYPE: as
+-- XREADGROUP's), else 15 elements per entry read, in order: the entry
+-- id, the task id (nil when the entry has none), then the take's answer
+-- flat: take_many.lua's code, attempts and the 11 values (nil when not
+-- set), or that task's error and 12 nils.  The code is nil when the id
+-- is missing, empty, too long or holds a NUL byte: nothing was taken,
+-- and the worker deals with the entry as with any entry it read (a bad
+-- entry: acked).  Flat, the answer costs Redis less to turn into a
+-- reply than one table per task and one for its values.
+local g = ARGV[1]
+local dmax = tonumber(ARGV[2])
+local np = tonumber(ARGV[3])
+local first = 4 + np
+local rules = {}
+for i = 4, first - 2, 2 do
+  rules[ARGV[i]] = ARGV[i + 1]
+end
+local consumer, count = ARGV[first], ARGV[first + 1]
+local kp, idmax, now = ARGV[first + 2], tonumber(ARGV[first + 3]),
+                       ARGV[first + 4]
+
+@include take
+
+local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', count,
+                      'STREAMS', KEYS[1], '>')
+if type(r) == 'table' and r.err then return r end
+local out = {}
+if not r then return out end
+for _, e in ipairs(r[1][2]) do
+  local f, id = e[2], false
+  for i = 1, #f - 1, 2 do
+    if f[i] == '@TGW_STREAM_FIELD_ID@' then id = f[i + 1] end
+  end
+  local n = #out
+  out[n + 1] = e[1]
+  out[n + 2] = id
+  if id and #id > 0 and #id <= idmax and not string.find(id, '\0', 1, true)
+  then
+    local a = take_one(kp .. id, now)
+    if a.err then
+      out[n + 3] = a
+      for k = 4, 15 do out[n + k] = false end
+    else
+      out[n + 3] = a[1]
+      out[n + 4] = a[2]
+      local v = a[3]
+      for k = 1, 11 do out[n + 4 + k] = v[k] or false end
+    end
+  else
+    for k = 3, 15 do out[n + k] = false end
+  end
+end
+return out
