@@ -33,8 +33,10 @@ redis-server"
 # valgrind: `make test-valgrind` (the worker's end-to-end suites under it)
 # redis-sentinel: the high-availability rig of the end-to-end tests
 # (t/lib/TaskGW/HA.pm: a primary, a replica and three sentinels)
+# strace: the suites that count a process's system calls (t/e2e/065, 066,
+# 087: writes per batch, per log line, spawns per batch)
 TEST_PKGS="nginx-extras prometheus clang libclang-rt-14-dev cppcheck
-clang-tidy valgrind redis-sentinel"
+clang-tidy valgrind redis-sentinel strace"
 
 # bench: the load generator and the peers scripts/bench-*.sh run beside taskgw
 # scripts/bench-gateway.sh: wrk; nginx + Lua (lua-resty-redis); FastAPI on

@@ -8,10 +8,7 @@
 use strict;
 use warnings;
 use Test::More;
-use File::Temp qw(tempdir);
-
-my $nginx  = $ENV{TEST_NGINX_BINARY}       || '/usr/sbin/nginx';
-my $module = $ENV{TEST_NGINX_LOAD_MODULES} || 'build/ngx_http_taskgw_module.so';
+use TaskGW::ConfigLines qw(check_config_lines);
 
 my @cases = (
     # [ level, directive, reason (a regex) ]
@@ -66,50 +63,6 @@ my @cases = (
     [ 'loc', 'taskgw_status; taskgw_status_max_wait 0;', undef ],
 );
 
-my $dir = tempdir(CLEANUP => 1);
-mkdir "$dir/logs";
-
-for my $c (@cases) {
-    my ($level, $directive, $reason) = @$c;
-
-    my @conf = (
-        "load_module $module;",
-        "error_log $dir/logs/error.log;",
-        "pid $dir/logs/nginx.pid;",
-        "events {}",
-        "http {",
-        "    access_log off;",
-        ($level eq 'http' ? "    $directive" : "    # -"),
-        "    server {",
-        "        listen 127.0.0.1:1;",
-        "        location /t {",
-        ($level eq 'loc' ? "            $directive"
-                         : "            taskgw_enqueue;"),
-        "        }",
-        "    }",
-        "    # a few lines, so that the end of the http block is elsewhere",
-        "",
-        "}",
-    );
-
-    my $line = $level eq 'http' ? 7 : 11;
-
-    open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
-    print $fh map { "$_\n" } @conf;
-    close $fh;
-
-    my $out = `$nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
-    my $status = $?;
-
-    if (!defined $reason) {
-        is($status, 0, "$directive: nginx -t accepts it") or diag($out);
-        next;
-    }
-
-    isnt($status, 0, "$directive: nginx -t fails");
-    like($out, qr/\[emerg\].*$reason.* in \Q$dir\E\/nginx\.conf:$line\b/,
-         "$directive: the reason and nginx.conf:$line")
-        or diag($out);
-}
+check_config_lines(@cases);
 
 done_testing();

@@ -35,7 +35,6 @@ use Test::More;
 use Time::HiRes qw(time);
 use TaskGW::Stack qw(wait_for);
 use TaskGW::HA;
-use TaskGW::Load;
 
 my $s = TaskGW::Stack->new(prefix => 'e2e152');
 plan skip_all => 'build/ngx_http_taskgw_module.so not built'
@@ -43,46 +42,17 @@ plan skip_all => 'build/ngx_http_taskgw_module.so not built'
 plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
 plan skip_all => 'redis-sentinel is not installed (sh scripts/deps.sh test)'
     unless grep { -x "$_/redis-sentinel" } split /:/, $ENV{PATH};
-my $missing = TaskGW::HA->missing_support($s);
-plan skip_all => "$missing (issue 20 not merged in this tree)" if $missing;
 
 my $P = $s->prefix;
 my $ha = TaskGW::HA->new($s);
-$s->start_nginx(worker_processes => 2, vars => $ha->vars, config => <<'EOC');
-    taskgw_redis sentinel=%%SENTINELS%% master=%%MASTER_NAME%%;
-    taskgw_redis_timeout 1s;
-    taskgw_redis_backoff 50ms 500ms;
-    taskgw_prefix %%PREFIX%%;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /tasks { taskgw_enqueue queue=ha type=system.ping; }
-        location /wait {
-            taskgw_enqueue queue=ha type=system.ping;
-            taskgw_redis_wait replicas=1 timeout=1s;
-        }
-    }
-EOC
-my %wconf = (sentinel => [ $ha->sentinel_addrs ], master => $ha->master_name,
-             queues => { ha => 1 }, concurrency => 8, claim_idle => '3s',
-             redis_backoff => { min => '50ms', max => '500ms' },
-             handlers => { 'system.ping' => { builtin => 'ping' } });
-$s->start_worker({ %wconf });
-$s->start_worker({ %wconf });
+$ha->start_gateway(workers => 2);
 
 # A SENTINEL FAILOVER while a loop enqueues on each location; returns
 # the answers per path and the time of the command.
 sub switch_under_load {
     my ($label) = @_;
-    my %load;
-    for my $path (qw(tasks wait)) {
-        $load{$path} = TaskGW::Load->start($s, loops => 1, path => "/$path",
-            pause => 0.005, timeout => 10, max_seconds => 600);
-    }
-    my $accepted = sub {
-        my ($path, $since) = @_;
-        scalar grep { $_->{status} == 202 && $_->{t} > ($since // 0) }
-            $load{$path}->answers;
-    };
+    my ($load, $accepted) = $ha->start_loads(qw(tasks wait));
+    my %load = %$load;
     ok(wait_for(sub {
         $accepted->('tasks') >= 100 && $accepted->('wait') >= 100
     }, 60), "$label: load running, 202s with and without wait");

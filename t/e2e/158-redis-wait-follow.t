@@ -42,8 +42,6 @@ plan skip_all => 'build/ngx_http_taskgw_module.so not built'
     unless grep { -f } $s->_modules({});
 plan skip_all => 'redis-sentinel is not installed (sh scripts/deps.sh test)'
     unless grep { -x "$_/redis-sentinel" } split /:/, $ENV{PATH};
-my $missing = TaskGW::HA->missing_support($s);
-plan skip_all => "$missing (issue 20 not merged in this tree)" if $missing;
 
 my $P = $s->prefix;
 my $ha = TaskGW::HA->new($s, replicas => 2);

@@ -35,6 +35,7 @@ use warnings;
 use File::Path qw(make_path);
 use Time::HiRes qw(time sleep);
 use TaskGW::Stack qw(wait_for free_port);
+use TaskGW::Load;
 
 my $MASTER = 'taskgw-ha';
 
@@ -248,36 +249,53 @@ sub ctl {
                          '-M', $MASTER, '-p', $s->prefix, @args ], %$opt);
 }
 
-# Why this build cannot run a whole-system failover test, or undef when
-# it can: the module refuses taskgw_redis sentinel=... or
-# taskgw_redis_wait, or the worker refuses the "sentinel" key, exactly as
-# a build from before they existed does.  Any other refusal is left to
-# the test to fail on.
-sub missing_support {
-    my ($class, $s) = @_;
-    my ($rc, $out) = $s->nginx_test(config => <<'EOC');
-    taskgw_redis sentinel=127.0.0.1:1 master=taskgw-ha;
+# start_gateway(workers => N): nginx with 2 worker processes finding the
+# master through the sentinels, with two locations enqueueing system.ping
+# on the queue "ha": /tasks (a 202 once the master has the task) and /wait
+# (taskgw_redis_wait replicas=1 timeout=1s: once a replica has it too);
+# and N workers (default 2) running it, also through the sentinels.
+sub start_gateway {
+    my ($self, %opt) = @_;
+    my $s = $self->{stack};
+    $s->start_nginx(worker_processes => 2, vars => $self->vars,
+                    config => <<'EOC');
+    taskgw_redis sentinel=%%SENTINELS%% master=%%MASTER_NAME%%;
+    taskgw_redis_timeout 1s;
+    taskgw_redis_backoff 50ms 500ms;
+    taskgw_prefix %%PREFIX%%;
     server {
         listen 127.0.0.1:%%PORT%%;
-        location /w {
+        location /tasks { taskgw_enqueue queue=ha type=system.ping; }
+        location /wait {
             taskgw_enqueue queue=ha type=system.ping;
             taskgw_redis_wait replicas=1 timeout=1s;
         }
     }
 EOC
-    return "the module has no taskgw_redis sentinel= yet"
-        if $rc && $out =~ /invalid parameter "master=/;
-    return "the module has no taskgw_redis_wait yet"
-        if $rc && $out =~ /unknown directive "taskgw_redis_wait"/;
-    my $conf = $s->dir . '/ha-support-worker.json';
-    open my $fh, '>', $conf or die "$conf: $!";
-    print $fh '{"sentinel": ["127.0.0.1:1"], "master": "taskgw-ha", '
-            . '"handlers": {"system.ping": {"builtin": "ping"}}}';
-    close $fh;
-    my $c = $s->run_cmd([ $s->worker_binary, '--check', '-c', $conf ]);
-    return "the worker has no \"sentinel\" key yet"
-        if $c->{code} && $c->{err} =~ /sentinel: unknown key/;
-    return undef;
+    my %wconf = (sentinel => [ $self->sentinel_addrs ],
+                 master => $MASTER, queues => { ha => 1 },
+                 concurrency => 8, claim_idle => '3s',
+                 redis_backoff => { min => '50ms', max => '500ms' },
+                 handlers => { 'system.ping' => { builtin => 'ping' } });
+    $s->start_worker({ %wconf }) for 1 .. ($opt{workers} // 2);
+}
+
+# start_loads(PATH, ...): a client loop enqueueing on each path of
+# start_gateway's; returns the loads by path and a sub counting the 202s
+# on a path answered after a time ($accepted->($path, $since)).
+sub start_loads {
+    my ($self, @paths) = @_;
+    my %load = map {
+        $_ => TaskGW::Load->start($self->{stack}, loops => 1, path => "/$_",
+                                  pause => 0.005, timeout => 10,
+                                  max_seconds => 600)
+    } @paths;
+    my $accepted = sub {
+        my ($path, $since) = @_;
+        scalar grep { $_->{status} == 202 && $_->{t} > ($since // 0) }
+            $load{$path}->answers;
+    };
+    return (\%load, $accepted);
 }
 
 # ---- internals --------------------------------------------------------------
