@@ -32,7 +32,7 @@ static ngx_int_t ngx_http_taskgw_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
     ngx_uint_t reload);
 static ngx_int_t ngx_http_taskgw_enqueue_send(ngx_http_request_t *r,
-    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n);
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n, ngx_uint_t txn);
 static void ngx_http_taskgw_enqueue_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_taskgw_queue_full(ngx_http_request_t *r);
@@ -491,10 +491,6 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
 
     if (ctx->plain) {
         c->argc = 0;
-        ngx_http_taskgw_redis_cmd_arg(c, "MULTI", 5);
-        c++;
-
-        c->argc = 0;
         ngx_http_taskgw_redis_cmd_arg(c, "HSET", 4);
         ngx_http_taskgw_redis_cmd_arg(c, ctx->task_key.data,
                                       ctx->task_key.len);
@@ -520,11 +516,9 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
 
         ngx_http_taskgw_redis_cmd_arg(c, ctx->task_id.data, ctx->task_id.len);
 
-        c++;
-        c->argc = 0;
-        ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
+        /* MULTI and EXEC come from the link, which may share them */
 
-        return ngx_http_taskgw_enqueue_send(r, cmds, c - cmds + 1);
+        return ngx_http_taskgw_enqueue_send(r, cmds, c - cmds + 1, 1);
     }
 
     ctx->payload_apart = ngx_http_taskgw_body_length(r)
@@ -586,7 +580,7 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
         ngx_http_taskgw_redis_cmd_arg(c, "EXEC", 4);
     }
 
-    return ngx_http_taskgw_enqueue_send(r, cmds, c - cmds + 1);
+    return ngx_http_taskgw_enqueue_send(r, cmds, c - cmds + 1, 0);
 }
 
 
@@ -597,15 +591,20 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
 
 static ngx_int_t
 ngx_http_taskgw_enqueue_send(ngx_http_request_t *r,
-    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n)
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n, ngx_uint_t txn)
 {
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_taskgw_module);
 
     if (tlcf->wait_replicas) {
-        return ngx_http_taskgw_wait_send(r, cmds, n,
+        return ngx_http_taskgw_wait_send(r, cmds, n, txn,
                                          ngx_http_taskgw_enqueue_done);
+    }
+
+    if (txn) {
+        return ngx_http_taskgw_redis_send_txn(r, cmds, n,
+                                              ngx_http_taskgw_enqueue_done);
     }
 
     return ngx_http_taskgw_redis_send(r, cmds, n,

@@ -102,6 +102,8 @@ ngx_http_taskgw_redis_link_init(ngx_http_taskgw_link_t *link,
     link->connect_timer.cancelable = 1;
 
     ngx_queue_init(&link->flight);
+    ngx_queue_init(&link->txn);
+    ngx_queue_init(&link->alone);
 
     link->op_timer.handler = ngx_http_taskgw_redis_flight_timeout;
     link->op_timer.data = link;
@@ -833,6 +835,16 @@ ngx_http_taskgw_redis_write(ngx_http_taskgw_redis_conn_t *rc)
 
     c = rc->conn;
     link = rc->link;
+
+    /* the plain enqueues this turn gathered: their MULTI/EXEC first */
+
+    if (link->rc == rc && (link->txn_n || !ngx_queue_empty(&link->alone))) {
+        ngx_http_taskgw_redis_seal(link);
+
+        if (rc->gone || rc->conn == NULL) {
+            return;
+        }
+    }
 
     if (rc->out != NULL) {
         sent = c->sent;

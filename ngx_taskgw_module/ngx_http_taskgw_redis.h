@@ -46,7 +46,11 @@ typedef struct {
 /*
  * Called once per batch with the reply of its last command, or with NULL
  * when the link failed or timed out before the reply came.  Not called
- * when the request went away in the meantime.
+ * when the request went away in the meantime.  A batch sent with
+ * ngx_http_taskgw_redis_send_txn() ran inside a MULTI/EXEC it may have
+ * shared with other requests' batches: its reply is an array of its own
+ * commands' replies, as EXEC's would be, or EXEC's own reply when that is
+ * not an array (an error, nil for an aborted transaction).
  */
 typedef void (*ngx_http_taskgw_redis_done_pt)(ngx_http_request_t *r,
     redisReply *reply);
@@ -58,9 +62,12 @@ void ngx_http_taskgw_redis_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
     ngx_http_taskgw_redis_done_pt done);
+ngx_int_t ngx_http_taskgw_redis_send_txn(ngx_http_request_t *r,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_done_pt done);
 ngx_uint_t ngx_http_taskgw_redis_is_up(void);
 ngx_int_t ngx_http_taskgw_wait_send(ngx_http_request_t *r,
-    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n, ngx_uint_t txn,
     ngx_http_taskgw_redis_done_pt done);
 void ngx_http_taskgw_redis_fire(ngx_http_taskgw_redis_cmd_t *cmd);
 ngx_int_t ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,

@@ -23,6 +23,17 @@ static void ngx_http_taskgw_redis_flight_live(ngx_http_taskgw_link_t *link,
     ngx_int_t n);
 static ngx_int_t ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_op_t *op);
+static void ngx_http_taskgw_redis_fly(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op);
+static ngx_int_t ngx_http_taskgw_redis_gather(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op);
+static void ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
+    ngx_queue_t *from, ngx_uint_t max);
+static void ngx_http_taskgw_redis_txn_finish(ngx_http_taskgw_redis_op_t *last,
+    redisReply *reply);
+static void ngx_http_taskgw_redis_fail_gathered(ngx_http_taskgw_link_t *link);
+static void ngx_http_taskgw_redis_fixed(ngx_http_taskgw_redis_out_t *out,
+    u_char *cmd, size_t len);
 static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
     redisReply *reply);
 static void ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op);
@@ -45,6 +56,21 @@ static u_char  ngx_http_taskgw_redis_ping[] = "*1\r\n$4\r\nPING\r\n";
 
 static ngx_queue_t  ngx_http_taskgw_redis_free_ops;
 static ngx_uint_t   ngx_http_taskgw_redis_nfree_ops;
+
+
+/*
+ * What one shared MULTI/EXEC holds at most: tasks, and bytes of their
+ * commands.  Every task in it is answered only when EXEC's reply comes,
+ * so the first waits for the others: 16 KB is what Redis reads from a
+ * client at once (and answers together) anyway.  A task larger than that
+ * goes in a MULTI/EXEC of its own, after the small ones of its turn, so
+ * that they do not wait for its bytes.
+ */
+#define NGX_HTTP_TASKGW_REDIS_TXN_TASKS  64
+#define NGX_HTTP_TASKGW_REDIS_TXN_BYTES  16384
+
+static u_char  ngx_http_taskgw_redis_multi[] = "*1\r\n$5\r\nMULTI\r\n";
+static u_char  ngx_http_taskgw_redis_exec[] = "*1\r\n$4\r\nEXEC\r\n";
 
 
 /*
@@ -155,16 +181,34 @@ ngx_http_taskgw_redis_send(ngx_http_request_t *r,
     ngx_http_taskgw_redis_done_pt done)
 {
     return ngx_http_taskgw_redis_send_on(&ngx_http_taskgw_link, r, cmds, n,
-                                         done);
+                                         0, done);
 }
 
 
-/* The same, on a given link of this worker process. */
+/*
+ * The same for commands that are to run as one MULTI/EXEC (without MULTI
+ * and EXEC in cmds): the link puts those of several requests in one,
+ * which costs hiredis two commands and Redis a MULTI and an EXEC per
+ * transaction instead of per request.  done() gets this batch's part of
+ * EXEC's reply (see ngx_http_taskgw_redis_done_pt).
+ */
+
+ngx_int_t
+ngx_http_taskgw_redis_send_txn(ngx_http_request_t *r,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_done_pt done)
+{
+    return ngx_http_taskgw_redis_send_on(&ngx_http_taskgw_link, r, cmds, n,
+                                         1, done);
+}
+
+
+/* The same, on a given link of this worker process, txn as above. */
 
 ngx_int_t
 ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     ngx_http_request_t *r, ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
-    ngx_http_taskgw_redis_done_pt done)
+    ngx_uint_t txn, ngx_http_taskgw_redis_done_pt done)
 {
     ngx_uint_t                   i;
     ngx_queue_t                 *q;
@@ -250,6 +294,7 @@ ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     op->done = done;
     op->cleanup = cln;
     op->start = ngx_current_msec;
+    op->txn = txn ? 1 : 0;
 
     op->timer.handler = ngx_http_taskgw_redis_op_timeout;
     op->timer.data = op;
@@ -382,8 +427,11 @@ static ngx_int_t
 ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_op_t *op)
 {
-    ngx_msec_t    spent;
     ngx_chain_t  *cl;
+
+    if (op->txn) {
+        return ngx_http_taskgw_redis_gather(link, op);
+    }
 
     /* its pieces are known by their owner, should its request go away */
 
@@ -403,6 +451,20 @@ ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
 
     op->out = NULL;
 
+    ngx_http_taskgw_redis_fly(link, op);
+
+    return NGX_OK;
+}
+
+
+/* An op handed to hiredis joins the link's batches in flight. */
+
+static void
+ngx_http_taskgw_redis_fly(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op)
+{
+    ngx_msec_t  spent;
+
     ngx_queue_insert_tail(&link->flight, &op->queue);
     op->flying = 1;
 
@@ -417,8 +479,273 @@ ngx_http_taskgw_redis_issue(ngx_http_taskgw_link_t *link,
         ngx_add_timer(&link->op_timer, spent < link->conf->timeout
                                        ? link->conf->timeout - spent : 0);
     }
+}
+
+
+/*
+ * A batch meant for a shared MULTI/EXEC waits for the link's write at
+ * the end of this turn of the event loop (a request whose client leaves
+ * before that is dropped from it, see op_cleanup).  A small one joins
+ * the transaction being gathered, which is sealed at once when it is
+ * full; a large one (or one with a body part in a file) waits to go
+ * alone.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_redis_gather(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op)
+{
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (link->rc == NULL || link->state != NGX_HTTP_TASKGW_LINK_UP) {
+        return NGX_ERROR;
+    }
+
+    size = 0;
+    op->ncmds = 0;
+
+    for (cl = op->out; cl; cl = cl->next) {
+        b = cl->buf;
+        op->ncmds += ((ngx_http_taskgw_redis_out_t *) cl)->ncmds;
+
+        if (b->in_file) {
+            size = NGX_HTTP_TASKGW_REDIS_TXN_BYTES + 1;
+
+        } else if (size <= NGX_HTTP_TASKGW_REDIS_TXN_BYTES) {
+            size += b->last - b->pos;
+        }
+    }
+
+    op->size = size;
+    op->gathered = 1;
+
+    if (size > NGX_HTTP_TASKGW_REDIS_TXN_BYTES) {
+        ngx_queue_insert_tail(&link->alone, &op->queue);
+
+    } else {
+        if (link->txn_size + size > NGX_HTTP_TASKGW_REDIS_TXN_BYTES) {
+            ngx_http_taskgw_redis_seal_txn(link, &link->txn,
+                                           NGX_HTTP_TASKGW_REDIS_TXN_TASKS);
+        }
+
+        ngx_queue_insert_tail(&link->txn, &op->queue);
+        link->txn_n++;
+        link->txn_size += size;
+
+        if (link->txn_n == NGX_HTTP_TASKGW_REDIS_TXN_TASKS) {
+            ngx_http_taskgw_redis_seal_txn(link, &link->txn,
+                                           NGX_HTTP_TASKGW_REDIS_TXN_TASKS);
+        }
+    }
+
+    if (link->rc != NULL) {
+        ngx_http_taskgw_redis_add_write(link->rc);
+    }
 
     return NGX_OK;
+}
+
+
+/*
+ * The link is about to write: what was gathered goes to hiredis, the
+ * small batches in one MULTI/EXEC, then each large one in its own.
+ */
+
+void
+ngx_http_taskgw_redis_seal(ngx_http_taskgw_link_t *link)
+{
+    if (link->txn_n) {
+        ngx_http_taskgw_redis_seal_txn(link, &link->txn,
+                                       NGX_HTTP_TASKGW_REDIS_TXN_TASKS);
+    }
+
+    while (!ngx_queue_empty(&link->alone)) {
+        ngx_http_taskgw_redis_seal_txn(link, &link->alone, 1);
+    }
+}
+
+
+/*
+ * Up to max gathered ops from the head of from: MULTI, their commands,
+ * EXEC, handed to hiredis in one go.  EXEC's callback carries the last
+ * op, which knows how many there are; the ops join the link's batches in
+ * flight in the same order, so they follow one another there.  If the
+ * link cannot take them, each gets a NULL reply (its request 503).
+ */
+
+static void
+ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
+    ngx_queue_t *from, ngx_uint_t max)
+{
+    ngx_uint_t                    i, n;
+    ngx_queue_t                  *q;
+    ngx_chain_t                  *head, **last, *cl;
+    ngx_http_taskgw_redis_op_t   *op, *ops[NGX_HTTP_TASKGW_REDIS_TXN_TASKS];
+    ngx_http_taskgw_redis_out_t  *multi, *exec;
+
+    n = 0;
+
+    while (n < max && !ngx_queue_empty(from)) {
+        q = ngx_queue_head(from);
+        /* the analyser loses the queue's shape from one turn to the
+         * next: a removed element is never the head again */
+        /* NOLINTNEXTLINE(clang-analyzer-*) */
+        ngx_queue_remove(q);
+
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+        op->gathered = 0;
+
+        if (from == &link->txn) {
+            link->txn_n--;
+            link->txn_size -= op->size;
+        }
+
+        ops[n++] = op;
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    multi = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
+                      + sizeof(ngx_http_taskgw_redis_multi), link->log);
+    exec = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
+                     + sizeof(ngx_http_taskgw_redis_exec), link->log);
+
+    if (multi == NULL || exec == NULL || link->rc == NULL
+        || link->state != NGX_HTTP_TASKGW_LINK_UP)
+    {
+        if (multi) {
+            ngx_free(multi);
+        }
+
+        if (exec) {
+            ngx_free(exec);
+        }
+
+        goto failed;
+    }
+
+    ngx_http_taskgw_redis_fixed(multi, ngx_http_taskgw_redis_multi,
+                                sizeof(ngx_http_taskgw_redis_multi) - 1);
+    ngx_http_taskgw_redis_fixed(exec, ngx_http_taskgw_redis_exec,
+                                sizeof(ngx_http_taskgw_redis_exec) - 1);
+
+    /* MULTI, each op's pieces (known by their owner), EXEC */
+
+    head = &multi->cl;
+    last = &multi->cl.next;
+
+    for (i = 0; i < n; i++) {
+        op = ops[i];
+        op->head = op->out;
+
+        for (cl = op->out; cl; cl = cl->next) {
+            ((ngx_http_taskgw_redis_out_t *) cl)->owner = op;
+            *last = cl;
+            last = &cl->next;
+        }
+
+        op->out = NULL;
+    }
+
+    *last = &exec->cl;
+
+    ops[n - 1]->ntxn = n;
+
+    if (ngx_http_taskgw_redis_queue(link->rc, head,
+                                    ngx_http_taskgw_redis_reply, ops[n - 1])
+        != NGX_OK)
+    {
+        /* the pieces go with the chain, which the link did not take */
+        ngx_http_taskgw_redis_free_out(head);
+
+        for (i = 0; i < n; i++) {
+            ops[i]->head = NULL;
+            ops[i]->ntxn = 0;
+        }
+
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_http_taskgw_redis_fly(link, ops[i]);
+    }
+
+    return;
+
+failed:
+
+    for (i = 0; i < n; i++) {
+        ngx_http_taskgw_redis_op_finish(ops[i], NULL);
+    }
+}
+
+
+/*
+ * EXEC's reply, for the ops of a shared MULTI/EXEC: the n ops in flight
+ * up to last.  Each gets its own part of the array (its commands'
+ * replies, so one task's failed command fails that task alone), or, when
+ * EXEC's reply is not such an array (an error such as EXECABORT, nil, or
+ * NULL for a lost link), that reply: then every op fails.
+ */
+
+static void
+ngx_http_taskgw_redis_txn_finish(ngx_http_taskgw_redis_op_t *last,
+    redisReply *reply)
+{
+    size_t                       k;
+    ngx_uint_t                   i, n, parts;
+    ngx_queue_t                 *q, *next;
+    redisReply                   part;
+    ngx_http_taskgw_redis_op_t  *op;
+
+    n = last->ntxn;
+    q = &last->queue;
+    k = last->ncmds;
+
+    /* the first of them, and how many commands they queued */
+
+    for (i = 1; i < n; i++) {
+        q = ngx_queue_prev(q);
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+        k += op->ncmds;
+    }
+
+    /* an array of one reply per command queued: each op its own part */
+
+    parts = (reply != NULL && reply->type == REDIS_REPLY_ARRAY
+             && reply->elements == k);
+
+    ngx_memzero(&part, sizeof(redisReply));
+    part.type = REDIS_REPLY_ARRAY;
+
+    k = 0;
+
+    /*
+     * Each op leaves the queue as it is finished; the others of the
+     * transaction stay in it meanwhile (only this reply finishes them).
+     */
+
+    for (i = 0; i < n; i++) {
+        next = ngx_queue_next(q);
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+
+        if (parts) {
+            part.elements = op->ncmds;
+            part.element = reply->element + k;
+            k += op->ncmds;
+
+            ngx_http_taskgw_redis_op_finish(op, &part);
+
+        } else {
+            ngx_http_taskgw_redis_op_finish(op, reply);
+        }
+
+        q = next;
+    }
 }
 
 
@@ -465,6 +792,49 @@ ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link, ngx_uint_t fail)
             ngx_http_taskgw_redis_op_finish(op, NULL);
         }
     }
+
+    if (fail) {
+        ngx_http_taskgw_redis_fail_gathered(link);
+    }
+}
+
+
+/* The link went down before it wrote what it gathered: NULL replies. */
+
+static void
+ngx_http_taskgw_redis_fail_gathered(ngx_http_taskgw_link_t *link)
+{
+    ngx_queue_t                 *q, *from;
+    ngx_http_taskgw_redis_op_t  *op;
+
+    from = &link->txn;
+
+    for ( ;; ) {
+        if (ngx_queue_empty(from)) {
+            if (from == &link->alone) {
+                break;
+            }
+
+            from = &link->alone;
+            continue;
+        }
+
+        q = ngx_queue_head(from);
+        /* as in ngx_http_taskgw_redis_flush(): the op just finished
+         * was taken off the queue before */
+        /* NOLINTNEXTLINE(clang-analyzer-*) */
+        ngx_queue_remove(q);
+
+        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+        op->gathered = 0;
+
+        if (from == &link->txn) {
+            link->txn_n--;
+            link->txn_size -= op->size;
+        }
+
+        ngx_http_taskgw_redis_op_finish(op, NULL);
+    }
 }
 
 
@@ -493,7 +863,14 @@ ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply, void *data)
         reply = NULL;
     }
 
-    if (data) {
+    if (data == NULL) {
+        return;
+    }
+
+    if (((ngx_http_taskgw_redis_op_t *) data)->ntxn) {
+        ngx_http_taskgw_redis_txn_finish(data, reply);
+
+    } else {
         ngx_http_taskgw_redis_op_finish(data, reply);
     }
 }
@@ -647,12 +1024,17 @@ ngx_http_taskgw_redis_op_cleanup(void *data)
 {
     ngx_http_taskgw_redis_op_t  *op = data;
 
-    if (op->waiting) {
+    if (op->waiting || op->gathered) {
         /* never sent: nothing will answer it */
         ngx_queue_remove(&op->queue);
 
         if (op->timer.timer_set) {
             ngx_del_timer(&op->timer);
+        }
+
+        if (op->gathered && op->size <= NGX_HTTP_TASKGW_REDIS_TXN_BYTES) {
+            op->link->txn_n--;
+            op->link->txn_size -= op->size;
         }
 
         ngx_http_taskgw_redis_op_free(op);
@@ -782,6 +1164,31 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, link->log, 0,
                    "taskgw: request gone before its batch was written, "
                    "batch dropped");
+}
+
+
+/* A memory piece holding one fixed command (allocated with room for it). */
+
+static void
+ngx_http_taskgw_redis_fixed(ngx_http_taskgw_redis_out_t *out, u_char *cmd,
+    size_t len)
+{
+    u_char  *p;
+
+    ngx_memzero(out, sizeof(ngx_http_taskgw_redis_out_t));
+
+    p = (u_char *) (out + 1);
+
+    out->buf.start = p;
+    out->buf.pos = p;
+    out->buf.last = ngx_cpymem(p, cmd, len + 1);
+    out->buf.last--;
+    out->buf.end = out->buf.last;
+    out->buf.memory = 1;
+    out->cl.buf = &out->buf;
+
+    out->cmd[0] = 0;
+    out->ncmds = 1;
 }
 
 

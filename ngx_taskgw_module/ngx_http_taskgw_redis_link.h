@@ -113,6 +113,17 @@ struct ngx_http_taskgw_link_s {
     ngx_uint_t                     live;
 
     /*
+     * Plain enqueues gathered for one MULTI/EXEC that several share: the
+     * ones of this turn of the event loop, sealed when the link writes
+     * (or when full), and those too large to share one, which follow
+     * them, each in a MULTI/EXEC of its own.
+     */
+    ngx_queue_t                    txn;
+    ngx_queue_t                    alone;
+    ngx_uint_t                     txn_n;
+    size_t                         txn_size;
+
+    /*
      * Where the link connects (or is connected): the configured address,
      * or with sentinel= the sentinel being asked and then the master's
      * address it gave, "host:port".  For logs, health and metrics.
@@ -156,8 +167,16 @@ typedef struct {
     ngx_chain_t                    *out;       /* formatted, until issued */
     ngx_chain_t                    *head;      /* its first piece, issued;
                                                   only ever compared */
+    size_t                          size;      /* its bytes, gathered */
+    ngx_uint_t                      ncmds;     /* its commands, gathered */
+    ngx_uint_t                      ntxn;      /* on a shared MULTI/EXEC's
+                                                  last op: how many ops */
     unsigned                        waiting:1; /* queued, not yet issued */
     unsigned                        flying:1;  /* in link->flight */
+    unsigned                        txn:1;     /* its commands go inside a
+                                                  MULTI/EXEC it may share */
+    unsigned                        gathered:1; /* in link->txn or
+                                                   link->alone */
 } ngx_http_taskgw_redis_op_t;
 
 
@@ -210,7 +229,8 @@ void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
 void ngx_http_taskgw_redis_flight_timeout(ngx_event_t *ev);
 ngx_int_t ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     ngx_http_request_t *r, ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
-    ngx_http_taskgw_redis_done_pt done);
+    ngx_uint_t txn, ngx_http_taskgw_redis_done_pt done);
+void ngx_http_taskgw_redis_seal(ngx_http_taskgw_link_t *link);
 
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_LINK_H_INCLUDED_ */

@@ -254,11 +254,11 @@ ngx_http_taskgw_wait_follow(const char *reason)
 
 ngx_int_t
 ngx_http_taskgw_wait_send(ngx_http_request_t *r,
-    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
+    ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n, ngx_uint_t txn,
     ngx_http_taskgw_redis_done_pt done)
 {
     return ngx_http_taskgw_redis_send_on(&ngx_http_taskgw_wait_link, r, cmds,
-                                         n, done);
+                                         n, txn, done);
 }
 
 

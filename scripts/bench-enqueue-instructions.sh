@@ -2,8 +2,9 @@
 # What one enqueue costs the nginx worker, in instructions (valgrind's
 # callgrind), which unlike req/s does not move with other load on the
 # machine.  nginx runs in one process under callgrind; a client sends N
-# enqueues of a 200-byte JSON body over one keep-alive connection, then
-# 2N in a second run, so that the per-request figure excludes start-up.
+# enqueues of a 200-byte JSON body over one keep-alive connection (or
+# BENCH_CONC at once over as many), then 2N in a second run, so that the
+# per-request figure excludes start-up.
 # Next to it, the same for a location answering `return 202`.  With
 # BENCH_TOP=n the n functions (inclusive of what they call) that cost the
 # most in the 2N run are listed.  Redis is not counted.  Needs valgrind.
@@ -13,6 +14,10 @@
 # BENCH_MODULE: the taskgw module to load (build/ngx_http_taskgw_module.so)
 # BENCH_CGOUT: where to keep the 2N-enqueue run's callgrind output (for
 # callgrind_annotate), else it goes with the run's directory
+# BENCH_CONC: requests sent at once, one on each of this many keep-alive
+# connections, before their replies are read (1).  With more than one the
+# enqueues of a turn share the link's writes and its MULTI/EXEC, as under
+# wrk's load; with one, each enqueue is a batch of its own.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -21,6 +26,7 @@ N=${1:-3000}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
 CGOUT=${BENCH_CGOUT:-}
 TOP=${BENCH_TOP:-0}
+CONC=${BENCH_CONC:-1}
 
 command -v valgrind >/dev/null 2>&1 || { echo "bench: needs valgrind" >&2; exit 1; }
 [ -f "$MODULE" ] || { echo "bench: run make first" >&2; exit 1; }
@@ -54,22 +60,28 @@ CONF
 cat > "$DIR/client.pl" <<'PERL'
 use strict;
 use IO::Socket::INET;
-my ($port, $path, $n) = @ARGV;
-my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die "$!\n";
+my ($port, $path, $n, $conc) = @ARGV;
+my @s = map { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
+              or die "$!\n" } 1 .. $conc;
 my $body = '{"report":"monthly","customer":"c-0042","rows":1000,"format":"csv",'
          . '"notify":["ops@example.com"],"filters":{"region":"eu-west",'
          . '"since":"2026-01-01"},"pad":"';
 $body .= 'x' x (198 - length $body) . '"}';
+my $req = "POST $path HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body";
 my $ok = 0;
-for (1 .. $n) {
-    print $s "POST $path HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-           . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    my $r = '';
-    sysread($s, $r, 4096, length $r) or die "eof\n" until $r =~ /\r\n\r\n/;
-    my ($head, $rest) = split /\r\n\r\n/, $r, 2;
-    my ($cl) = $head =~ /Content-Length: (\d+)/i;
-    sysread($s, $rest, 4096, length $rest) or die "eof\n" while length($rest) < $cl;
-    $ok++ if $head =~ m{^HTTP/1\.1 202};
+# conc requests at once, one on each connection, then their replies
+for (my $i = 0; $i < $n; $i += $conc) {
+    my @w = @s[0 .. ($n - $i < $conc ? $n - $i : $conc) - 1];
+    print $_ $req for @w;
+    for my $s (@w) {
+        my $r = '';
+        sysread($s, $r, 4096, length $r) or die "eof\n" until $r =~ /\r\n\r\n/;
+        my ($head, $rest) = split /\r\n\r\n/, $r, 2;
+        my ($cl) = $head =~ /Content-Length: (\d+)/i;
+        sysread($s, $rest, 4096, length $rest) or die "eof\n" while length($rest) < $cl;
+        $ok++ if $head =~ m{^HTTP/1\.1 202};
+    }
 }
 print "$ok\n";
 PERL
@@ -98,7 +110,7 @@ measure() {
         i=$((i + 1)); [ $i -gt 200 ] && { echo "bench: nginx did not start" >&2; exit 1; }
         sleep 0.2
     done
-    ok=$(perl "$DIR/client.pl" "$HTTP_PORT" "$1" "$2")
+    ok=$(perl "$DIR/client.pl" "$HTTP_PORT" "$1" "$2" "$CONC")
     [ "$ok" = "$2" ] || echo "bench: only $ok of $2 answered 202" >&2
     stop_nginx
     awk '/^(summary|totals):/ { print $2; exit }' "$DIR/cg.out" > "$DIR/ir"
@@ -113,7 +125,7 @@ measure /plain $((N * 2));      P2=$(cat "$DIR/ir")
 
 STORED=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
 
-echo "nginx worker instructions per request (callgrind, $N and $((N * 2)) requests):"
+echo "nginx worker instructions per request (callgrind, $N and $((N * 2)) requests, $CONC at once):"
 echo "$B1 $B2 $P1 $P2 $N" | awk '{
     b = ($2 - $1) / $5; p = ($4 - $3) / $5
     printf "  return 202:  %8.0f\n", b

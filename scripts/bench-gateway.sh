@@ -43,7 +43,8 @@
 # BENCH_MODULE (the taskgw module to load, build/ngx_http_taskgw_module.so),
 # BENCH_BEFORE (another build of the module, for the "before" rows),
 # BENCH_ONLY (the paths to run, e.g. "base enq": base enq edge edge2 lua
-# fastapi xadd, and with BENCH_BEFORE enqb edgeb).
+# fastapi xadd, and with BENCH_BEFORE enqb edgeb), BENCH_ORDER (rotate:
+# each round in another order, see order() below; fixed: the same).
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -55,6 +56,7 @@ WARMUP=${BENCH_WARMUP:-3}
 THREADS=${BENCH_THREADS:-1}
 MODULE=${BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
 BEFORE=${BENCH_BEFORE:-}
+ORDER=${BENCH_ORDER:-rotate}
 if [ -n "$BEFORE" ]; then
     ONLY=${BENCH_ONLY:-base enqb enq edgeb edge edge2 lua fastapi xadd}
 else
@@ -476,9 +478,55 @@ xadd() {
     echo "$rps ${lat:-- -} $(rcli xlen bench:xadd) $n"
 }
 
+# order ROUND: the paths of that round.  A fixed order favoured the path
+# that ran first after bare nginx, by about 5% (the same build measured in
+# two slots); so each round starts one path further along the list, and
+# in every second round each "before" row and its build's row trade
+# places: over the rounds every path runs in several slots, and the two
+# builds of a before/after lead in turn.  BENCH_ORDER=fixed keeps the
+# list's order in every round.
+in_only() {
+    case " $ONLY " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+order() {
+    rnd=$1
+    set -- $ONLY
+    k=$(( (rnd - 1) % $# ))
+    [ "$ORDER" = fixed ] && k=0
+    rot=
+    i=0
+    for p in "$@"; do
+        [ $i -ge "$k" ] && rot="$rot $p"
+        i=$((i + 1))
+    done
+    i=0
+    for p in "$@"; do
+        [ $i -lt "$k" ] && rot="$rot $p"
+        i=$((i + 1))
+    done
+    if [ "$ORDER" != fixed ] && [ -n "$BEFORE" ] && [ $((rnd % 2)) -eq 0 ]; then
+        swap=
+        for p in $rot; do
+            case $p in
+                enqb) in_only enq && p=enq ;;
+                enq) in_only enqb && p=enqb ;;
+                edgeb) in_only edge && p=edge ;;
+                edge) in_only edgeb && p=edgeb ;;
+            esac
+            swap="$swap $p"
+        done
+        rot=$swap
+    fi
+    echo $rot
+}
+
 r=1
 while [ $r -le "$ROUNDS" ]; do
-    for p in $ONLY; do
+    this=$(order "$r")
+    echo "round $r: $this" >> "$DIR/res/order"
+    for p in $this; do
         case $p in
             base) measure base "http://127.0.0.1:$HTTP_PORT/baseline" "" \
                       "$DIR/logs/nginx.pid" "$r" ;;
@@ -554,6 +602,8 @@ if [ "$ROUNDS" -gt 1 ]; then
     for n in base enqb enq edgeb edge edge2 lua api xadd1 xadd16; do
         [ -f "$DIR/res/$n" ] && echo "  $n: $(cut -d' ' -f1 "$DIR/res/$n" | tr '\n' ' ')"
     done
+    echo "the rounds' order:"
+    sed 's/^/  /' "$DIR/res/order"
 fi
 
 grep -h -E '\[(alert|crit|emerg)\]' "$DIR"/logs/error.log "$DIR"/n2/logs/error.log \
