@@ -11,6 +11,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use TaskGW::Stack qw(wait_for);
+use TaskGW::Procs qw(alive pid_list);
 use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
@@ -42,22 +43,11 @@ EOS
 # whatever the worker left behind dies with the test
 END { kill 'KILL', pids() if defined $dir }
 
-sub pids {
-    open my $fh, '<', "$dir/pids" or return ();
-    return map { split ' ' } <$fh>;
-}
+sub pids { pid_list("$dir/pids") }
 
 sub runs {
     open my $fh, '<', "$dir/runs" or return ();
     return map { chomp; $_ } <$fh>;
-}
-
-# A process that exists and is not a zombie.
-sub alive {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st !~ /^\d+ \(.*\) [ZX]/s;
 }
 
 my %wconf = (

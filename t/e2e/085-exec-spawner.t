@@ -13,6 +13,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
 use TaskGW::Stack qw(wait_for);
+use TaskGW::Procs qw(alive ppid_of comm_of pid_list);
 use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
@@ -41,10 +42,7 @@ fi
 echo '"done"'
 EOS
 
-sub pids {
-    open my $fh, '<', "$dir/pids" or return ();
-    return map { split ' ' } <$fh>;
-}
+sub pids { pid_list("$dir/pids") }
 
 sub runs {
     open my $fh, '<', "$dir/runs" or return ();
@@ -54,29 +52,6 @@ sub runs {
 # whatever was left behind dies with the test
 my @spawners;
 END { kill 'KILL', pids(), @spawners if defined $dir }
-
-# A process that exists and is not a zombie.
-sub alive {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st !~ /^\d+ \(.*\) [ZX]/s;
-}
-
-sub ppid_of {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st =~ /^\d+ \(.*\) \S+ (\d+)/s ? $1 : 0;
-}
-
-sub comm_of {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/comm" or return '';
-    my $c = <$fh> // '';
-    chomp $c;
-    return $c;
-}
 
 my %conf = (
     concurrency => 4,

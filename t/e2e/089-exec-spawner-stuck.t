@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time);
 use TaskGW::Stack qw(wait_for);
+use TaskGW::Procs qw(alive ppid_of spawner_of pid_list);
 use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
@@ -44,10 +45,7 @@ cat > /dev/null
 printf '"%s"\n' "$PPID"
 EOS
 
-sub pids {
-    open my $fh, '<', "$dir/pids" or return ();
-    return map { split ' ' } <$fh>;
-}
+sub pids { pid_list("$dir/pids") }
 
 sub runs {
     open my $fh, '<', "$dir/runs" or return ();
@@ -61,34 +59,6 @@ END {
         kill 'KILL', pids(), @spawners;
         kill 'CONT', @spawners;
     }
-}
-
-# A process that exists and is not a zombie.
-sub alive {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st !~ /^\d+ \(.*\) [ZX]/s;
-}
-
-sub ppid_of {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st =~ /^\d+ \(.*\) \S+ (\d+)/s ? $1 : 0;
-}
-
-# The worker's spawner: its child named taskgw-spawn (none: 0).
-sub spawner_of {
-    my ($w) = @_;
-    opendir my $d, '/proc' or return 0;
-    for my $pid (grep { /^\d+$/ } readdir $d) {
-        next unless ppid_of($pid) == $w->{pid};
-        open my $fh, '<', "/proc/$pid/comm" or next;
-        my $c = <$fh> // '';
-        return $pid if $c =~ /^taskgw-spawn/ && alive($pid);
-    }
-    return 0;
 }
 
 my %conf = (

@@ -42,6 +42,7 @@ BEGIN {
 }
 
 use TaskGW::Stack qw(wait_for);
+use TaskGW::Procs qw(alive pid_list);
 use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
@@ -180,18 +181,8 @@ fi
 echo '"done"'
 EOS
 
-sub pids {
-    open my $fh, '<', "$dir/pids" or return ();
-    return map { split ' ' } <$fh>;
-}
+sub pids { pid_list("$dir/pids") }
 END { kill 'KILL', pids() if defined $dir }
-
-sub alive {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $st = <$fh> // '';
-    return $st !~ /^\d+ \(.*\) [ZX]/s;
-}
 
 my %conf = (
     redis       => "redis.taskgw.test:$port",
