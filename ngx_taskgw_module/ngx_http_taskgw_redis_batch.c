@@ -32,6 +32,8 @@ static void ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
 static void ngx_http_taskgw_redis_txn_finish(ngx_http_taskgw_redis_op_t *last,
     redisReply *reply);
 static void ngx_http_taskgw_redis_fail_gathered(ngx_http_taskgw_link_t *link);
+static ngx_http_taskgw_redis_op_t *ngx_http_taskgw_redis_ungather(
+    ngx_http_taskgw_link_t *link, ngx_queue_t *from);
 static void ngx_http_taskgw_redis_fixed(ngx_http_taskgw_redis_out_t *out,
     u_char *cmd, size_t len);
 static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
@@ -580,28 +582,15 @@ ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
     ngx_queue_t *from, ngx_uint_t max)
 {
     ngx_uint_t                    i, n;
-    ngx_queue_t                  *q;
     ngx_chain_t                  *head, **last, *cl;
     ngx_http_taskgw_redis_op_t   *op, *ops[NGX_HTTP_TASKGW_REDIS_TXN_TASKS];
     ngx_http_taskgw_redis_out_t  *multi, *exec;
 
     n = 0;
 
-    while (n < max && !ngx_queue_empty(from)) {
-        q = ngx_queue_head(from);
-        /* the analyser loses the queue's shape from one turn to the
-         * next: a removed element is never the head again */
-        /* NOLINTNEXTLINE(clang-analyzer-*) */
-        ngx_queue_remove(q);
-
-        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
-        op->gathered = 0;
-
-        if (from == &link->txn) {
-            link->txn_n--;
-            link->txn_size -= op->size;
-        }
-
+    while (n < max
+           && (op = ngx_http_taskgw_redis_ungather(link, from)) != NULL)
+    {
         ops[n++] = op;
     }
 
@@ -804,37 +793,49 @@ ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link, ngx_uint_t fail)
 static void
 ngx_http_taskgw_redis_fail_gathered(ngx_http_taskgw_link_t *link)
 {
-    ngx_queue_t                 *q, *from;
     ngx_http_taskgw_redis_op_t  *op;
 
-    from = &link->txn;
-
-    for ( ;; ) {
-        if (ngx_queue_empty(from)) {
-            if (from == &link->alone) {
-                break;
-            }
-
-            from = &link->alone;
-            continue;
-        }
-
-        q = ngx_queue_head(from);
-        /* as in ngx_http_taskgw_redis_flush(): the op just finished
-         * was taken off the queue before */
-        /* NOLINTNEXTLINE(clang-analyzer-*) */
-        ngx_queue_remove(q);
-
-        op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
-        op->gathered = 0;
-
-        if (from == &link->txn) {
-            link->txn_n--;
-            link->txn_size -= op->size;
-        }
-
+    while ((op = ngx_http_taskgw_redis_ungather(link, &link->txn)) != NULL
+           || (op = ngx_http_taskgw_redis_ungather(link, &link->alone))
+              != NULL)
+    {
         ngx_http_taskgw_redis_op_finish(op, NULL);
     }
+}
+
+
+/*
+ * Takes the first op off one of the link's gathering queues (link->txn,
+ * the enqueues that share a transaction, or link->alone), or NULL when
+ * it is empty.
+ */
+
+static ngx_http_taskgw_redis_op_t *
+ngx_http_taskgw_redis_ungather(ngx_http_taskgw_link_t *link,
+    ngx_queue_t *from)
+{
+    ngx_queue_t                 *q;
+    ngx_http_taskgw_redis_op_t  *op;
+
+    if (ngx_queue_empty(from)) {
+        return NULL;
+    }
+
+    q = ngx_queue_head(from);
+    /* the analyser loses the queue's shape from one call to the next:
+     * a removed element is never the head again */
+    /* NOLINTNEXTLINE(clang-analyzer-*) */
+    ngx_queue_remove(q);
+
+    op = ngx_queue_data(q, ngx_http_taskgw_redis_op_t, queue);
+    op->gathered = 0;
+
+    if (from == &link->txn) {
+        link->txn_n--;
+        link->txn_size -= op->size;
+    }
+
+    return op;
 }
 
 
