@@ -122,10 +122,12 @@ ok
 --- error_code eval
 [200, 200, 200, 200]
 --- response_headers_like eval
-["X-Limit-Status: passed\nRateLimit: \"z5\";r=0;t=60\n!Retry-After",
- "X-Limit-Status: rejected_dry_run\nRateLimit: \"z5\";r=0;t=(60|59|58)\n!Retry-After",
- "X-Limit-Status: rejected_dry_run\nRateLimit: \"z5\";r=0;t=(60|59|58)\n!Retry-After",
+["X-Limit-Status: passed\nRateLimit: \"z5\";r=0;t=60",
+ "X-Limit-Status: rejected_dry_run\nRateLimit: \"z5\";r=0;t=(60|59|58)",
+ "X-Limit-Status: rejected_dry_run\nRateLimit: \"z5\";r=0;t=(60|59|58)",
  ""]
+--- raw_response_headers_unlike eval
+["Retry-After:", "Retry-After:", "Retry-After:", "Retry-After:"]
 --- response_body_like eval
 ["ok", "ok", "ok",
  qr/# TYPE taskgw_limit_dry_run_rejections_total counter\ntaskgw_limit_dry_run_rejections_total\{zone="z5"\} 2\n/]

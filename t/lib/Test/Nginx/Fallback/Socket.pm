@@ -1152,6 +1152,9 @@ sub check_response_headers {
         }
 
     } elsif (defined $block->response_headers_like) {
+        # As in the real runner, "!Name" means nothing here: its pattern
+        # is undefined (Perl warns, and only an absent header matches).
+        # A header that must be absent: raw_response_headers_unlike.
         my $spec = get_indexed_value($name,
                                      scalar $block->response_headers_like,
                                      $idx, $need_array);
