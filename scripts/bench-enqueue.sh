@@ -1,16 +1,20 @@
 #!/bin/sh
 # Benchmark: enqueue throughput of taskgw_enqueue against a baseline
 # measured in the same run on the same nginx: a location that answers 202
-# with a fixed JSON body and stores nothing.  Prints both rates and their
-# ratio.  Needs wrk (apt-get install wrk).
+# with a fixed JSON body and stores nothing.  Each path is measured ROUNDS
+# times, the rounds interleaved so that load from elsewhere hits both;
+# prints the medians, their ratio, the bytes Redis received and the tasks it stored per MULTI/EXEC,
+# and the load average.  Needs wrk (apt-get install wrk); for the other
+# servers side by side, scripts/bench-gateway.sh.
 #
-#   sh scripts/bench-enqueue.sh [seconds] [connections]
+#   sh scripts/bench-enqueue.sh [seconds] [connections] [rounds]
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 SECS=${1:-5}
 CONNS=${2:-32}
+ROUNDS=${3:-3}
 
 command -v wrk >/dev/null 2>&1 || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
 [ -f build/ngx_http_taskgw_module.so ] || { echo "bench: run make first" >&2; exit 1; }
@@ -39,34 +43,41 @@ http {
 }
 CONF
 
-sleep 0.3
-/usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf || exit 1
-sleep 0.3
+bench_nginx
+bench_wrk_post
 
-cat > "$DIR/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body   = '{"report":"monthly","rows":1000}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
-
-rate() {
-    wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" \
-        "http://127.0.0.1:$HTTP_PORT$1" 2>&1 \
-        | awk '/Requests\/sec/ { print $2 } /Non-2xx/ { bad = $NF } END { if (bad) print "non-2xx " bad > "/dev/stderr" }'
+stat() {
+    redis-cli -p "$REDIS_PORT" info "$1" | tr -d '\r' | awk -F'[:=,]' "$2"
 }
 
-# warm up both paths, then measure
-rate /baseline >/dev/null
-rate /tasks >/dev/null
-BASE=$(rate /baseline)
-ENQ=$(rate /tasks)
+# warm up both paths, then measure (Redis's counters from here)
+bench_rate /baseline >/dev/null
+bench_rate /tasks >/dev/null
+redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+S0=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
 
-echo "one nginx worker, $CONNS connections, ${SECS}s each, 33-byte JSON body"
-echo "baseline (return 202, nothing stored): $BASE req/s"
-echo "taskgw_enqueue (MULTI/HSET/EVALSHA/EXEC): $ENQ req/s"
+BASES=
+ENQS=
+i=0
+while [ $i -lt "$ROUNDS" ]; do
+    BASES="$BASES $(bench_rate /baseline)"
+    ENQS="$ENQS $(bench_rate /tasks)"
+    i=$((i + 1))
+done
+# shellcheck disable=SC2086
+BASE=$(bench_median $BASES)
+# shellcheck disable=SC2086
+ENQ=$(bench_median $ENQS)
+
+STORED=$(( $(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal) - S0 ))
+BYTES=$(stat stats '/^total_net_input_bytes:/ { print $2 }')
+EXECS=$(stat commandstats '/^cmdstat_exec:/ { print $3 }')
+
+echo "one nginx worker, $CONNS connections, ${SECS}s each, $ROUNDS rounds (median), 32-byte JSON body"
+echo "baseline (return 202, nothing stored): $BASE req/s ($BASES )"
+echo "taskgw_enqueue (HSET and XADD, in a MULTI/EXEC shared by a turn's enqueues): $ENQ req/s ($ENQS )"
 echo "ratio enqueue/baseline: $(echo "$ENQ $BASE" | awk '{ printf "%.3f", $1 / $2 }')"
-STORED=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
 echo "tasks stored: $STORED"
-echo "bytes Redis received per task: $(redis-cli -p "$REDIS_PORT" info stats \
-    | tr -d '\r' | awk -F: -v n="$STORED" \
-      '/^total_net_input_bytes:/ { printf "%.0f", $2 / n }')"
+echo "bytes Redis received per task: $(echo "$BYTES $STORED" | awk '{ printf "%.0f", $1 / $2 }')"
+echo "tasks per MULTI/EXEC: $(echo "$STORED ${EXECS:-0}" | awk '{ if ($2) printf "%.1f", $1 / $2; else print "-" }')"
+echo "load: $(uptime)"

@@ -10,6 +10,14 @@
 #   bench_tokens        $DIR/conf/tokens: 49 filler tokens and one whose
 #                       plaintext is $STATIC; $RUNTIME, a run-time token
 #                       created in the bench Redis.
+#   bench_nginx         starts nginx on $DIR/conf/nginx.conf and waits
+#                       until it takes connections on $HTTP_PORT.
+#   bench_wrk_post      $DIR/post.lua: a POST of a 32-byte JSON body.
+#   bench_rate PATH     req/s of one wrk run (1 thread, $CONNS connections,
+#                       $SECS s, $DIR/post.lua) against PATH on
+#                       $HTTP_PORT; a count of non-2xx replies on stderr.
+#   bench_median N...   the median of the numbers (of an even count, the
+#                       lower of the middle two).
 
 BENCH_PID=
 REDIS_PID=
@@ -59,4 +67,33 @@ bench_tokens() {
         >> "$DIR/conf/tokens"
     RUNTIME=$(build/taskgwctl -r "127.0.0.1:$REDIS_PORT" token create rt dev \
               2>/dev/null)
+}
+
+bench_nginx() {
+    /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf || exit 1
+    i=0
+    until perl -MIO::Socket::INET -e 'exit !IO::Socket::INET->new(
+              PeerAddr => "127.0.0.1:$ARGV[0]")' "$HTTP_PORT"; do
+        i=$((i + 1))
+        [ $i -gt 100 ] && { echo "bench: nginx did not start" >&2; exit 1; }
+        sleep 0.05
+    done
+}
+
+bench_wrk_post() {
+    cat > "$DIR/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body   = '{"report":"monthly","rows":1000}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+}
+
+bench_rate() {
+    wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" \
+        "http://127.0.0.1:$HTTP_PORT$1" 2>&1 \
+        | awk '/Requests\/sec/ { print $2 } /Non-2xx/ { bad = $NF } END { if (bad) print "non-2xx " bad > "/dev/stderr" }'
+}
+
+bench_median() {
+    printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"
 }

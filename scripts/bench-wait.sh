@@ -52,40 +52,26 @@ http {
 }
 CONF
 
-/usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf || exit 1
-sleep 0.3
-
-cat > "$DIR/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body   = '{"report":"monthly","rows":1000}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
-
-rate() {
-    wrk -t 1 -c "$CONNS" -d "${SECS}s" -s "$DIR/post.lua" \
-        "http://127.0.0.1:$HTTP_PORT$1" 2>&1 \
-        | awk '/Requests\/sec/ { print $2 } /Non-2xx/ { bad = $NF } END { if (bad) print "non-2xx " bad > "/dev/stderr" }'
-}
-
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+bench_nginx
+bench_wrk_post
 
 waits() {
     redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' \
         | awk -F'[:=,]' '/^cmdstat_wait:/ { print $3 }'
 }
 
-rate /tasks >/dev/null
-rate /waited >/dev/null
+bench_rate /tasks >/dev/null
+bench_rate /waited >/dev/null
 
-P1=$(rate /tasks);  W0=$(waits); s0=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
-W1=$(rate /waited); w1=$(waits); s1=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
-P2=$(rate /tasks)
-W2=$(rate /waited)
-P3=$(rate /tasks)
-W3=$(rate /waited)
+P1=$(bench_rate /tasks);  W0=$(waits); s0=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
+W1=$(bench_rate /waited); w1=$(waits); s1=$(redis-cli -p "$REDIS_PORT" xlen taskgw:q:bench:normal)
+P2=$(bench_rate /tasks)
+W2=$(bench_rate /waited)
+P3=$(bench_rate /tasks)
+W3=$(bench_rate /waited)
 
-PLAIN=$(median "$P1" "$P2" "$P3")
-WAITED=$(median "$W1" "$W2" "$W3")
+PLAIN=$(bench_median "$P1" "$P2" "$P3")
+WAITED=$(bench_median "$W1" "$W2" "$W3")
 
 echo "one nginx worker, $CONNS connections, ${SECS}s each, 3 runs each (median)"
 echo "plain enqueue: $PLAIN req/s ($P1 $P2 $P3)"
