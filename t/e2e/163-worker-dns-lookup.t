@@ -3,8 +3,9 @@
 # server must not hold every running task's timers (here: an exec task's
 # timeout, which must still kill its program on time) while the worker
 # reconnects.  Before, hiredis's blocking getaddrinfo() held the loop for
-# as long as the resolver waited.  Host names keep working: an IPv6-only
-# name, and a name with several addresses of which the first refuses.
+# as long as the resolver waited.  A worker stopped during a slow lookup
+# exits at once.  Host names keep working: an IPv6-only name, and a name
+# with several addresses of which the first refuses.
 # See "Connection and identity" in docs/worker-config.md.
 #
 # glibc asks the name servers /etc/resolv.conf names, which only root may
@@ -232,7 +233,27 @@ like($s->worker_log($w), qr/task_failed.*timeout after 3s/,
      'the first attempt ended on its timeout');
 is($s->stop_worker($w), 0, 'the worker exits 0');
 
-# ---- TEST 2: an IPv6-only name; a name whose first address refuses --------
+# ---- TEST 2: stopped during a lookup -----------------------------------
+# A worker asked to stop while it looks its Redis name up (here at its
+# start, the name server answering after 60 s) exits at once: it does not
+# wait for the resolver.  Before, it logged its exit and then stayed until
+# the lookup ended.
+
+spew("$dir/dns-delay", "60\n");
+my $t2 = time;
+my $w1 = $s->start_worker({ %conf, redis => "redis.taskgw.test:$port" });
+ok(wait_for(sub { scalar queries_after($t2, 'redis.taskgw.test') }, 10),
+   'the worker asks the name server')
+    or diag $s->worker_log($w1);
+$t2 = time;
+is($s->stop_worker($w1, timeout => 30), 0,
+   'stopped during the lookup, the worker exits 0');
+my $stop = time - $t2;
+ok($stop < 10, sprintf('without waiting for the 60 s lookup (%.1f s)',
+                       $stop));
+spew("$dir/dns-delay", "0\n");
+
+# ---- TEST 3: an IPv6-only name; a name whose first address refuses --------
 
 $s->stop_redis;
 $s->start_redis(args => ['--bind', '127.0.0.1', '::1']);
@@ -255,9 +276,9 @@ ok(wait_for(sub { $t->status($id) eq 'succeeded' }, 30),
     or diag $s->worker_log($w3);
 is($s->stop_worker($w3), 0, 'that worker exits 0');
 
-# ---- TEST 3: sentinels by host name ------------------------------------
+# ---- TEST 4: sentinels by host name ------------------------------------
 
-my @workers = ($w, $w2, $w3);
+my @workers = ($w, $w1, $w2, $w3);
 SKIP: {
     skip 'redis-sentinel is not installed', 4
         unless grep { -x "$_/redis-sentinel" } split /:/, $ENV{PATH};

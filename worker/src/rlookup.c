@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +15,53 @@
 
 #define TGW_RLOOKUP_ADDRS  16       /* addresses of a name tried */
 
+/*
+ * One lookup, shared by the thread that runs getaddrinfo() and the loop:
+ * whichever lets go of it last frees it.  The thread is detached and
+ * nobody waits for it: a lookup let go (the connection closed, the
+ * worker stopping) holds nothing up, and its thread ends on its own.
+ */
 struct tgw_rlookup_s {
-    uv_getaddrinfo_t   req;
-    tgw_rlookup_cb     cb;          /* NULL: let go, the answer unwanted */
+    uv_async_t         async;       /* the thread's answer, on the loop */
+    pthread_mutex_t    lock;        /* guards the four fields below */
+    int                refs;        /* the thread, the loop (until the
+                                     * async handle is closed) */
+    int                dropped;     /* let go: the thread sends nothing */
+    int                status;      /* getaddrinfo()'s */
+    struct addrinfo   *res;         /* its answer, until used */
+    tgw_rlookup_cb     cb;
     void              *data;
     tgw_rlookup_t    **slot;
     int                port;
     int                first;
     char               host[TGW_ADDR_HOST_MAX + 1];
 };
+
+
+static void
+tgw_rlookup_unref(tgw_rlookup_t *lk)
+{
+    int refs;
+
+    pthread_mutex_lock(&lk->lock);
+    refs = --lk->refs;
+    pthread_mutex_unlock(&lk->lock);
+    if (refs > 0) {
+        return;
+    }
+    pthread_mutex_destroy(&lk->lock);
+    if (lk->res != NULL) {
+        freeaddrinfo(lk->res);
+    }
+    free(lk);
+}
+
+
+static void
+tgw_rlookup_closed(uv_handle_t *h)
+{
+    tgw_rlookup_unref(h->data);
+}
 
 
 /* A connect to the addresses of res (rlookup.h says in which order): the
@@ -72,26 +111,61 @@ tgw_rlookup_addrs(const struct addrinfo *res, int port, int first,
 }
 
 
-static void
-tgw_rlookup_done(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* The lookup, on its own thread: the answer goes back to the loop. */
+static void *
+tgw_rlookup_thread(void *arg)
 {
-    tgw_rlookup_t     *lk = req->data;
+    tgw_rlookup_t   *lk = arg;
+    struct addrinfo  hints, *res = NULL;
+    int              status;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    status = getaddrinfo(lk->host, NULL, &hints, &res);
+
+    pthread_mutex_lock(&lk->lock);
+    lk->status = status;
+    lk->res = status == 0 ? res : NULL;
+    if (!lk->dropped) {
+        uv_async_send(&lk->async);
+    }
+    pthread_mutex_unlock(&lk->lock);
+    tgw_rlookup_unref(lk);
+    return NULL;
+}
+
+
+/* The thread answered (on the loop): connect, and say so. */
+static void
+tgw_rlookup_done(uv_async_t *h)
+{
+    tgw_rlookup_t     *lk = h->data;
     redisAsyncContext *ac = NULL;
+    struct addrinfo   *res;
+    int                status;
     char               why[TGW_ADDR_HOST_MAX + 128];
 
-    if (lk->cb != NULL) {
-        *lk->slot = NULL;
-        if (status != 0) {
-            snprintf(why, sizeof(why), "cannot resolve %s: %s", lk->host,
-                     uv_strerror(status));
-        } else {
-            ac = tgw_rlookup_addrs(res, lk->port, lk->first, why,
-                                   sizeof(why));
-        }
-        lk->cb(lk->data, ac, why);
+    pthread_mutex_lock(&lk->lock);
+    status = lk->status;
+    res = lk->res;
+    lk->res = NULL;
+    lk->dropped = 1;                /* answered once */
+    pthread_mutex_unlock(&lk->lock);
+
+    *lk->slot = NULL;
+    uv_close((uv_handle_t *) &lk->async, tgw_rlookup_closed);
+    if (status != 0) {
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", lk->host,
+                 gai_strerror(status));
+    } else {
+        ac = tgw_rlookup_addrs(res, lk->port, lk->first, why, sizeof(why));
     }
-    uv_freeaddrinfo(res);
-    free(lk);
+    if (res != NULL) {
+        freeaddrinfo(res);
+    }
+    lk->cb(lk->data, ac, why);
 }
 
 
@@ -99,10 +173,12 @@ void
 tgw_rlookup_connect(uv_loop_t *loop, const char *host, int port,
     int first, tgw_rlookup_cb cb, void *data, tgw_rlookup_t **slot)
 {
-    struct addrinfo    hints;
     struct in6_addr    a;
     redisAsyncContext *ac;
     tgw_rlookup_t     *lk;
+    pthread_attr_t     attr;
+    pthread_t          tid;
+    int                rv;
 
     *slot = NULL;
     if (inet_pton(AF_INET, host, &a) == 1
@@ -113,7 +189,8 @@ tgw_rlookup_connect(uv_loop_t *loop, const char *host, int port,
         return;
     }
     lk = calloc(1, sizeof(*lk));
-    if (lk == NULL) {
+    if (lk == NULL || pthread_mutex_init(&lk->lock, NULL) != 0) {
+        free(lk);
         cb(data, NULL, "out of memory");
         return;
     }
@@ -122,16 +199,28 @@ tgw_rlookup_connect(uv_loop_t *loop, const char *host, int port,
     lk->slot = slot;
     lk->port = port;
     lk->first = first;
-    lk->req.data = lk;
+    lk->refs = 1;                   /* the loop's, until async is closed */
     snprintf(lk->host, sizeof(lk->host), "%s", host);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    if (uv_getaddrinfo(loop, &lk->req, tgw_rlookup_done, lk->host, NULL,
-                       &hints) != 0)
-    {
+    if (uv_async_init(loop, &lk->async, tgw_rlookup_done) != 0) {
+        pthread_mutex_destroy(&lk->lock);
         free(lk);
+        cb(data, NULL, "cannot start a host name lookup");
+        return;
+    }
+    lk->async.data = lk;
+
+    lk->refs++;                     /* the thread's */
+    rv = pthread_attr_init(&attr);
+    if (rv == 0) {
+        rv = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (rv == 0) {
+            rv = pthread_create(&tid, &attr, tgw_rlookup_thread, lk);
+        }
+        pthread_attr_destroy(&attr);
+    }
+    if (rv != 0) {
+        lk->refs--;
+        uv_close((uv_handle_t *) &lk->async, tgw_rlookup_closed);
         cb(data, NULL, "cannot start a host name lookup");
         return;
     }
@@ -144,9 +233,12 @@ tgw_rlookup_drop(tgw_rlookup_t **slot)
 {
     tgw_rlookup_t *lk = *slot;
 
-    if (lk != NULL) {
-        *slot = NULL;
-        lk->cb = NULL;
-        uv_cancel((uv_req_t *) &lk->req);
+    if (lk == NULL) {
+        return;
     }
+    *slot = NULL;
+    pthread_mutex_lock(&lk->lock);
+    lk->dropped = 1;
+    pthread_mutex_unlock(&lk->lock);
+    uv_close((uv_handle_t *) &lk->async, tgw_rlookup_closed);
 }

@@ -2,9 +2,11 @@
  * hiredis connects to a host name after a blocking getaddrinfo() on the
  * caller's thread: on the worker's loop, a slow DNS server would hold
  * every task's timers, the heartbeat and webhooks for as long as the
- * resolver waits.  Here a name is looked up on libuv's thread pool
- * instead, and hiredis connects to an address it gave (rconn.c's links,
- * to Redis and to the sentinels, all connect through this).
+ * resolver waits.  Here a name is looked up on a thread of its own
+ * instead (not on libuv's thread pool, whose loop would not end while a
+ * lookup is under way), and hiredis connects to an address it gave
+ * (rconn.c's links, to Redis and to the sentinels, all connect through
+ * this).
  */
 
 #ifndef TGW_RLOOKUP_H
@@ -33,8 +35,9 @@ typedef void (*tgw_rlookup_cb)(void *data, redisAsyncContext *ac,
 void tgw_rlookup_connect(uv_loop_t *loop, const char *host, int port,
     int first, tgw_rlookup_cb cb, void *data, tgw_rlookup_t **slot);
 
-/* Lets a lookup under way go (*slot NULL): cb is not called.  One that
- * runs in a thread cannot be stopped; the loop waits for it to end. */
+/* Lets a lookup under way go (*slot NULL): cb is not called.  Its
+ * thread cannot be stopped, but nothing waits for it: it ends on its own
+ * (or with the process), and the loop is free to end before. */
 void tgw_rlookup_drop(tgw_rlookup_t **slot);
 
 #endif /* TGW_RLOOKUP_H */
