@@ -18,7 +18,8 @@
 #   3. the reply of a call that took tasks (the read that takes them, a
 #      batched take) is lost with the connection after the script ran:
 #      every task still ends succeeded, exactly once, nothing stays
-#      pending;
+#      pending; 3b. also when the recovery's read of the worker's own
+#      pending entries loses its reply;
 #   4. a queue whose stream is a string: logged once and left alone, the
 #      other queue served.
 
@@ -244,6 +245,35 @@ for my $case (
     is(scalar(grep { $r->cmd('HGET', "$prefix:task:$_", 'attempts') =~ /^[12]$/ }
               @ids), $N, "$what: ... at most once more");
     is($s->stop_worker($w), 0, "$what: worker exits 0");
+    $px->stop;
+}
+
+# === TEST 3b: the read that takes tasks loses its reply, and so does the
+# recovery's read of the worker's own pending entries (the command
+# connection drops during the pass): the pass goes on once that
+# connection is back, and the tasks run long before claim_idle.  Before,
+# the pass was dropped until the read connection came back again, and
+# the tasks stayed "running" until claim_idle.
+{
+    my $N = 20;
+    my @ids = create($N);
+    my $px = TaskGW::Proxy->new($s, $s->redis_port, drop => [
+        qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n1\r\n
+           \$\d+\r\n\Q$stream\E\r\n\$7\r\nworkers\r\n/x,
+        qr/XREADGROUP.*STREAMS\r\n\$\d+\r\n\Q$stream\E\r\n\$1\r\n0\r\n/s,
+    ]);
+    my $w = $s->start_worker({ %wconf, concurrency => $N,
+                               claim_idle => '10m',
+                               redis => '127.0.0.1:' . $px->port });
+    ok(wait_for(sub { $px->dropped == 2 }, 20),
+       'recovery lost too: the proxy lost both replies')
+        or diag $s->worker_log($w);
+    ok(wait_for(sub { statuses(@ids) eq "succeeded=$N" }, 30),
+       "recovery lost too: all $N tasks succeeded, without claim_idle")
+        or diag statuses(@ids), $s->worker_log($w);
+    ok(wait_for(sub { pending() == 0 }, 10), 'recovery lost too: nothing '
+       . 'pending');
+    is($s->stop_worker($w), 0, 'recovery lost too: worker exits 0');
     $px->stop;
 }
 

@@ -557,7 +557,9 @@ tgw_fetch_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
 
     f->recover_busy = 0;
     if (r == NULL) {
-        f->recover_stream = (size_t) -1;    /* redone when rd is back */
+        /* cmd was lost: the same read again once it is back (the tick).
+         * The pass is not dropped: rd may well stay up, and the entries
+         * of a read whose reply rd lost would wait for claim_idle. */
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
