@@ -18,19 +18,11 @@
 -- and the worker deals with the entry as with any entry it read (a bad
 -- entry: acked).  Flat, the answer costs Redis less to turn into a
 -- reply than one table per task and one for its values.
-local g = ARGV[1]
-local dmax = tonumber(ARGV[2])
-local np = tonumber(ARGV[3])
-local first = 4 + np
-local rules = {}
-for i = 4, first - 2, 2 do
-  rules[ARGV[i]] = ARGV[i + 1]
-end
+@include take
+
 local consumer, count = ARGV[first], ARGV[first + 1]
 local kp, idmax, now = ARGV[first + 2], tonumber(ARGV[first + 3]),
                        ARGV[first + 4]
-
-@include take
 
 local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', count,
                       'STREAMS', KEYS[1], '>')

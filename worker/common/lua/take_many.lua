@@ -27,14 +27,7 @@
 -- when not set)} or an error.  code -3 attempts used up, -2 entry not
 -- pending (no values), -1 hash gone, 0 cancel requested, 1 started, 2
 -- loaded, not started.
-local g = ARGV[1]
-local dmax = tonumber(ARGV[2])
-local np = tonumber(ARGV[3])
-local first = 4 + np
-local rules = {}
-for i = 4, first - 2, 2 do
-  rules[ARGV[i]] = ARGV[i + 1]
-end
+@include take
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
@@ -42,8 +35,6 @@ for i = first, #ARGV - 3, 4 do
   note(ARGV[i], ARGV[i + 1])
 end
 ask_pending()
-
-@include take
 
 local out = {}
 for i = first, #ARGV - 3, 4 do

@@ -3,9 +3,21 @@
 -- (the codes and the answer: take_many.lua's head comment).  take_one
 -- runs it protected, so that an error on the task's key (a key of
 -- another type, a write Redis refuses) is that task's answer alone.
--- Spliced into a script by "@include take"; the script defines dmax (the
--- max attempts of a type not listed) and rules (type -> max attempts or
--- "hold") before it.
+-- Spliced into a script by "@include take", before anything of the
+-- script that uses what it defines.  Both scripts start their ARGV with
+-- the same head, read here: the group (g), the max attempts of a type
+-- not listed (dmax), the number n of arguments that follow for the
+-- types, then n arguments in pairs: a type and its max attempts, or the
+-- type and "hold" (rules: type -> max attempts or "hold").  first is
+-- the index of the script's own arguments after that head.
+local g = ARGV[1]
+local dmax = tonumber(ARGV[2])
+local first = 4 + tonumber(ARGV[3])
+local rules = {}
+for i = 4, first - 2, 2 do
+  rules[ARGV[i]] = ARGV[i + 1]
+end
+
 local function take_task(key, now)
   local v = redis.call('HMGET', key, '@TGW_F_STATUS@',
                        '@TGW_F_CANCEL_REQUESTED@', '@TGW_F_RUN_AT@',
