@@ -24,7 +24,9 @@
 -- Returns one element per task, in order: {code, attempts, the values of
 -- status, cancel_requested, run_at, queue, type, attempts, priority,
 -- callback_url, content_type, payload, traceparent (in that order; nil
--- when not set)} or an error.  code -3 attempts used up, -2 entry not
+-- when not set), then 1 when the hash holds an error or a
+-- result_encoding field (left by an earlier attempt: a success deletes
+-- them), nil when it holds neither} or an error.  code -3 attempts used up, -2 entry not
 -- pending (no values), -1 hash gone, 0 cancel requested, 1 started, 2
 -- loaded, not started.
 @include take

@@ -24,7 +24,12 @@ local function take_task(key, now)
                        '@TGW_F_QUEUE@', '@TGW_F_TYPE@', '@TGW_F_ATTEMPTS@',
                        '@TGW_F_PRIORITY@', '@TGW_F_CALLBACK_URL@',
                        '@TGW_F_CONTENT_TYPE@', '@TGW_F_PAYLOAD@',
-                       '@TGW_F_TRACEPARENT@')
+                       '@TGW_F_TRACEPARENT@', '@TGW_F_ERROR@',
+                       '@TGW_F_RESULT_ENC@')
+  -- the last value: whether an earlier attempt left an error or a
+  -- result_encoding that a success must delete (1), not the fields
+  v[12] = (v[12] or v[13]) and 1 or false
+  v[13] = nil
   if not v[1] and not v[5] and redis.call('EXISTS', key) == 0 then
     return {-1, 0, {}}
   end
