@@ -7,7 +7,8 @@
 #   2. in one batch of successes, the tasks whose hash held an error, a
 #      result_encoding or both end without them, the others as usual;
 #   3. a batch of tasks whose hashes hold neither is recorded without
-#      any HDEL (INFO commandstats).
+#      any HDEL, and taken without any PERSIST (none finished before, so
+#      none carries a TTL) (INFO commandstats).
 
 use strict;
 use warnings;
@@ -90,6 +91,7 @@ sub calls {
        "$N more succeeded")
         or diag $s->worker_log($w);
     is(calls('hdel'), 0, 'recorded without an HDEL');
+    is(calls('persist'), 0, 'taken without a PERSIST (none finished before)');
     ok(calls('hset') >= 2 * $N, 'their writes went through ('
        . calls('hset') . ' HSET)');
     is($s->stop_worker($w), 0, 'worker exits 0');

@@ -443,6 +443,19 @@ take_tests(tgw_conf_t *c, const char *port)
     is_str(took(11), "1", "a result_encoding: stale, 1");
     q("DEL p:task:T7 p:task:T8");
 
+    /* the TTL goes when the task once finished (finished_at: a task put
+     * back by hand); a hash that never finished has none of ours */
+    q("HSET p:task:T9 status queued attempts 1 finished_at 500");
+    q("PEXPIRE p:task:T9 100000");
+    is_int(take(c, "T9"), TGW_START_OK, "a finished task put back: started");
+    is_int(num("PTTL %s", "p:task:T9"), -1, "its TTL is gone");
+    q("HSET p:task:T10 status queued");
+    q("PEXPIRE p:task:T10 100000");
+    is_int(take(c, "T10"), TGW_START_OK, "never finished: started");
+    ok(num("PTTL %s", "p:task:T10") > 0,
+       "an outside TTL on it is not looked for (no PERSIST)");
+    q("DEL p:task:T9 p:task:T10");
+
     q("HSET p:task:T2 status queued attempts 0 cancel_requested 1");
     is_int(take(c, "T2"), TGW_START_CANCELLED, "cancel requested");
     is_str(hget("p:task:T2", "status"), "queued", "not started");

@@ -25,11 +25,12 @@ local function take_task(key, now)
                        '@TGW_F_PRIORITY@', '@TGW_F_CALLBACK_URL@',
                        '@TGW_F_CONTENT_TYPE@', '@TGW_F_PAYLOAD@',
                        '@TGW_F_TRACEPARENT@', '@TGW_F_ERROR@',
-                       '@TGW_F_RESULT_ENC@')
+                       '@TGW_F_RESULT_ENC@', '@TGW_F_FINISHED_AT@')
   -- the last value: whether an earlier attempt left an error or a
   -- result_encoding that a success must delete (1), not the fields
+  local finished = v[14]
   v[12] = (v[12] or v[13]) and 1 or false
-  v[13] = nil
+  v[13], v[14] = nil, nil
   if not v[1] and not v[5] and redis.call('EXISTS', key) == 0 then
     return {-1, 0, {}}
   end
@@ -62,7 +63,12 @@ local function take_task(key, now)
   redis.call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_RUNNING@',
              '@TGW_F_STARTED_AT@', now, '@TGW_F_ATTEMPTS@',
              string.format('%d', n))
-  redis.call('PERSIST', key)
+  -- A task that runs must not expire under it.  Only a task that
+  -- finished carries a TTL (its result_ttl, set with finished_at by the
+  -- record, a cancel, the scheduler's dead end), and the way back to a
+  -- run (dead replay) removes both; a hash with finished_at (a task an
+  -- operator put back by hand) has its TTL removed here.
+  if finished then redis.call('PERSIST', key) end
   return {1, n, v}
 end
 
