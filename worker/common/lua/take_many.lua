@@ -9,7 +9,8 @@
 -- comes back as "loaded, not started" (2), and the worker goes on as
 -- after a plain load (start.lua when it runs it).  The start itself is
 -- start.lua's: the attempt is counted before the run (attempts used up:
--- not run, -3), the TTL goes, status running.
+-- not run, -3), the TTL goes (here only from a hash with finished_at:
+-- lib/take.lua), status running.
 -- Each task stands alone: an error on its key (a key of another type,
 -- a write Redis refuses) comes back as that task's error and the other
 -- tasks are taken as usual.
