@@ -269,8 +269,8 @@ tgw_fetch_pick_next(tgw_fetch_t *f)
 
 
 /* Elements per entry of a read_take.lua reply: the entry id, the task
- * id, the take's code (or error) and attempts, its 11 values. */
-#define TGW_FETCH_ANSWER_ELEMENTS  15
+ * id, the take's code (or error) and attempts, its 12 values. */
+#define TGW_FETCH_ANSWER_ELEMENTS  16
 
 
 /* The entries of a read_take reply handed to answered, each take's flat

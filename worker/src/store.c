@@ -344,7 +344,7 @@ int
 tgw_store_succeeded_add(tgw_recbatch_t *b, tgw_conf_t *c,
     const char *stream, const char *entry, const char *id,
     const char *result, const char *result_enc, uint64_t finished_ms,
-    tgw_rconn_reply_cb cb, void *data)
+    int clean, tgw_rconn_reply_cb cb, void *data)
 {
     int argc = tgw_store_record_head(c);
 
@@ -359,7 +359,7 @@ tgw_store_succeeded_add(tgw_recbatch_t *b, tgw_conf_t *c,
     }
     if (tgw_recbatch_arg(b, stream, strlen(stream)) != 0
         || tgw_recbatch_arg(b, entry, strlen(entry)) != 0
-        || tgw_recbatch_arg(b, "s", 1) != 0
+        || tgw_recbatch_arg(b, clean ? "c" : "s", 1) != 0
         || tgw_recbatch_arg(b, id, strlen(id)) != 0
         || tgw_recbatch_num(b, (size_t) finished_ms) != 0
         || tgw_recbatch_arg(b, result, strlen(result)) != 0

@@ -81,11 +81,14 @@ int tgw_store_record_add(tgw_recbatch_t *b, tgw_conf_t *c,
  * plan of such an outcome writes (outcome.h: status, result, finished_at,
  * result_encoding when given; error and a stale result_encoding removed;
  * the TTL; the id published) from the config's prefix and result_ttl.
+ * clean: the task's hash held neither an error nor a result_encoding
+ * when it was taken, so there is nothing stale to remove (the script
+ * skips that write); 0 when not known.
  */
 int tgw_store_succeeded_add(tgw_recbatch_t *b, tgw_conf_t *c,
     const char *stream, const char *entry, const char *id,
     const char *result, const char *result_enc, uint64_t finished_ms,
-    tgw_rconn_reply_cb cb, void *data);
+    int clean, tgw_rconn_reply_cb cb, void *data);
 
 /* XREADGROUP of one stream, without blocking, from ">" (new entries) or
  * from an id (this consumer's own pending entries after it). */

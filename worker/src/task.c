@@ -281,7 +281,10 @@ tgw_task_stream_queue(const tgw_task_t *t)
 
 
 /* Reads the fields of a task hash into t (r: HGETALL's field, value
- * array, or with take the values take_many.lua returns); status and cancel_requested into *status and *cancel (allocated).
+ * array, or with take the values take_many.lua returns); status and
+ * cancel_requested into *status and *cancel (allocated).  t->clean is
+ * set when the hash holds neither an error nor a result_encoding (with
+ * take: its last value is nil).
  * A queue field that is no queue name is left in *bad (allocated) and
  * the stream's queue taken instead.  -1 when out of memory. */
 /* The fields take_many.lua returns the values of, in its order. */
@@ -305,6 +308,9 @@ tgw_task_fields(tgw_task_t *t, const redisReply *r, int take,
     int                nomem = 0;
 
     *status = *cancel = *bad = NULL;
+    t->clean = !take || (r->elements > TGW_TASK_NTAKE
+                         && r->element[TGW_TASK_NTAKE]->type
+                            == REDIS_REPLY_NIL);
     /* HGETALL: field, value, ...; take_many.lua: the values of its fields */
     step = take ? 1 : 2;
     n = take ? (r->elements < TGW_TASK_NTAKE ? r->elements : TGW_TASK_NTAKE)
@@ -321,6 +327,11 @@ tgw_task_fields(tgw_task_t *t, const redisReply *r, int take,
             }
             k = r->element[i]->str;
             v = r->element[i + 1];
+            if (strcmp(k, TGW_F_ERROR) == 0
+                || strcmp(k, TGW_F_RESULT_ENC) == 0)
+            {
+                t->clean = 0;
+            }
         }
         if (v->type != REDIS_REPLY_STRING) {
             continue;
@@ -802,7 +813,8 @@ tgw_task_send_record(tgw_task_t *t)
         if (tgw_store_succeeded_add(t->batch, t->conf, t->stream, t->entry,
                                     t->id, t->outcome.result,
                                     t->outcome.result_enc, in.finished_ms,
-                                    tgw_task_recorded_many, t) != 0)
+                                    t->clean, tgw_task_recorded_many, t)
+            != 0)
         {
             t->stalled = 1;
             return;

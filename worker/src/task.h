@@ -100,6 +100,10 @@ struct tgw_task_s {
     int                 attempts;   /* runs so far, this one included (the
                                        start script counts it) */
     uint64_t            run_at;     /* ms; 0 when none */
+    int                 clean;      /* the hash held neither an error nor
+                                       a result_encoding when loaded (an
+                                       earlier attempt's): a success need
+                                       not delete them */
 
     /* Its trace (tgw_trace.h): the stored traceparent, or one made from
      * the id when none is stored ("" until loaded); and the one this run

@@ -277,13 +277,13 @@ batch_tests(tgw_conf_t *c)
     }
     batch_answered = 0;
     ok(tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[0], "S1",
-                               "\"pong\"", NULL, 777, batch_got,
+                               "\"pong\"", NULL, 777, 0, batch_got,
                                (void *) (intptr_t) 0) == 0
        && tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[1], "S2",
-                                  "\"AAE=\"", "base64", 778, batch_got,
+                                  "\"AAE=\"", "base64", 778, 0, batch_got,
                                   (void *) (intptr_t) 1) == 0
        && tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[2], "S3",
-                                  NULL, NULL, 779, batch_got,
+                                  NULL, NULL, 779, 0, batch_got,
                                   (void *) (intptr_t) 2) == 0
        && batch_add(&b, c, "S4", e[3], 3) == 0,
        "three short blocks and a plan's added");
@@ -320,10 +320,46 @@ batch_tests(tgw_conf_t *c)
                i == 2 ? "S3's entry still pending" : "entry acked");
     }
 
+    /* the short form of a task whose take saw nothing stale ("c"): the
+     * same record, without the HDEL (shown here by a field the take
+     * would have reported, which that form leaves alone) */
+    q("HSET p:task:S5 status running");
+    q("HSET p:task:S6 status running error set-after-the-take");
+    snprintf(e[0], sizeof(e[0]), "%s", pending_entry("S5"));
+    snprintf(e[1], sizeof(e[1]), "%s", pending_entry("S6"));
+    batch_answered = 0;
+    ok(tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[0], "S5",
+                               "\"AAE=\"", "base64", 780, 1, batch_got,
+                               (void *) (intptr_t) 0) == 0
+       && tgw_store_succeeded_add(&b, c, "p:q:default:normal", e[1], "S6",
+                                  NULL, NULL, 781, 1, batch_got,
+                                  (void *) (intptr_t) 1) == 0,
+       "two clean short blocks added");
+    until = uv_now(&loop) + 5000;
+    while (batch_answered < 2 && uv_now(&loop) < until) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ok(batch_answered == 2 && batch_int[0] == 1 && batch_int[1] == 1,
+       "S5, S6: recorded");
+    is_str(hget("p:task:S5", "status"), "succeeded", "S5: succeeded");
+    is_str(hget("p:task:S5", "result_encoding"), "base64",
+           "S5: its result_encoding");
+    is_str(hget("p:task:S5", "finished_at"), "780", "S5: finished_at");
+    r = q("PTTL p:task:S5");
+    ok(r->integer > 0 && r->integer <= (long long) c->result_ttl_ms,
+       "S5: result_ttl");
+    is_str(hget("p:task:S6", "result"), "null", "S6: its result");
+    is_str(hget("p:task:S6", "error"), "set-after-the-take",
+           "S6: no HDEL in the clean form");
+    for (i = 0; i < 2; i++) {
+        r = q("XPENDING p:q:default:normal workers %s %s 1", e[i], e[i]);
+        is_int((long long) r->elements, 0, "entry acked");
+    }
+
     tgw_recbatch_close(&b);
     uv_run(&loop, UV_RUN_NOWAIT);
     q("DEL p:task:B1 p:task:B2 p:task:B3 p:task:B4 p:task:B5");
-    q("DEL p:task:S1 p:task:S2 p:task:S3 p:task:S4");
+    q("DEL p:task:S1 p:task:S2 p:task:S3 p:task:S4 p:task:S5 p:task:S6");
     q("DEL p:q:default:normal");
     q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
 }
@@ -357,12 +393,16 @@ take(tgw_conf_t *tc, const char *id)
 
 
 /* The value take_many.lua returned at i (0 status ... 9 payload), or
- * NULL. */
+ * NULL; 11 (whether the hash holds a stale error or result_encoding)
+ * as "1". */
 static const char *
 took(size_t i)
 {
     redisReply *v = last->element[2];
 
+    if (i < v->elements && v->element[i]->type == REDIS_REPLY_INTEGER) {
+        return v->element[i]->integer == 1 ? "1" : "?";
+    }
     return i < v->elements && v->element[i]->type == REDIS_REPLY_STRING
            ? v->element[i]->str : NULL;
 }
@@ -388,9 +428,33 @@ take_tests(tgw_conf_t *c, const char *port)
     is_str(took(7), "http://h/x", "callback_url");
     is_str(took(8), "application/json", "content_type");
     is_str(took(9), "{\"a\":1}", "payload");
+    ok(last->element[2]->elements == 12 && took(11) == NULL,
+       "last, nothing stale (no error, no result_encoding): nil");
     is_str(hget("p:task:T1", "status"), "running", "status running");
     is_str(hget("p:task:T1", "attempts"), "1", "attempts counted");
     is_str(hget("p:task:T1", "started_at"), "1000", "started_at");
+
+    q("HSET p:task:T7 status retrying attempts 1 error old");
+    is_int(take(c, "T7"), TGW_START_OK, "a retry: started");
+    is_str(took(11), "1", "an earlier attempt's error: stale, 1");
+    is_str(hget("p:task:T7", "error"), "old", "the error stays meanwhile");
+    q("HSET p:task:T8 status queued result_encoding base64");
+    is_int(take(c, "T8"), TGW_START_OK, "started");
+    is_str(took(11), "1", "a result_encoding: stale, 1");
+    q("DEL p:task:T7 p:task:T8");
+
+    /* the TTL goes when the task once finished (finished_at: a task put
+     * back by hand); a hash that never finished has none of ours */
+    q("HSET p:task:T9 status queued attempts 1 finished_at 500");
+    q("PEXPIRE p:task:T9 100000");
+    is_int(take(c, "T9"), TGW_START_OK, "a finished task put back: started");
+    is_int(num("PTTL %s", "p:task:T9"), -1, "its TTL is gone");
+    q("HSET p:task:T10 status queued");
+    q("PEXPIRE p:task:T10 100000");
+    is_int(take(c, "T10"), TGW_START_OK, "never finished: started");
+    ok(num("PTTL %s", "p:task:T10") > 0,
+       "an outside TTL on it is not looked for (no PERSIST)");
+    q("DEL p:task:T9 p:task:T10");
 
     q("HSET p:task:T2 status queued attempts 0 cancel_requested 1");
     is_int(take(c, "T2"), TGW_START_CANCELLED, "cancel requested");
@@ -552,7 +616,8 @@ read_take_tests(tgw_conf_t *c)
     q("HSET p:task:R1 status queued attempts 0 type system.ping "
       "payload {\"a\":1}");
     q("SET p:task:R2 not-a-hash");
-    q("HSET p:task:R6 status queued attempts 0 type system.ping");
+    q("HSET p:task:R6 status retrying attempts 1 type system.ping "
+      "error old");
     q("XADD p:q:default:normal * id R1");
     q("XADD p:q:default:normal * id R2");
     q("XADD p:q:default:normal * id R3");
@@ -563,14 +628,14 @@ read_take_tests(tgw_conf_t *c)
     ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 777,
                                       got, NULL)) == 0, "read and take");
     r = last;
-    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * 15,
-       "15 elements for each of the six entries");
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * 15) {
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * 16,
+       "16 elements for each of the six entries");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * 16) {
         return;
     }
     for (i = 0; i < 6; i++) {
-        ok(r->element[15 * i]->type == REDIS_REPLY_STRING
-           && strchr(r->element[15 * i]->str, '-') != NULL,
+        ok(r->element[16 * i]->type == REDIS_REPLY_STRING
+           && strchr(r->element[16 * i]->str, '-') != NULL,
            "entry %zu: its entry id", i);
     }
     a = &r->element[0];
@@ -584,32 +649,35 @@ read_take_tests(tgw_conf_t *c)
        && strcmp(a[13]->str, "{\"a\":1}") == 0
        && a[14]->type == REDIS_REPLY_NIL,
        "R1: its payload, then no traceparent");
-    a = &r->element[15];
+    ok(a[15]->type == REDIS_REPLY_NIL, "R1: nothing stale");
+    a = &r->element[16];
     ok(a[2]->type == REDIS_REPLY_ERROR
        && strstr(a[2]->str, "WRONGTYPE") != NULL,
        "R2 (a string): its own error");
-    for (k = 3, nils = 0; k < 15; k++) {
+    for (k = 3, nils = 0; k < 16; k++) {
         nils += a[k]->type == REDIS_REPLY_NIL;
     }
-    is_int((long long) nils, 12, "R2: nils after its error");
-    a = &r->element[30];
+    is_int((long long) nils, 13, "R2: nils after its error");
+    a = &r->element[32];
     ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_GONE,
        "R3 (no hash): gone");
-    a = &r->element[45];
-    for (k = 1, nils = 0; k < 15; k++) {
+    a = &r->element[48];
+    for (k = 1, nils = 0; k < 16; k++) {
         nils += a[k]->type == REDIS_REPLY_NIL;
     }
-    is_int((long long) nils, 14,
+    is_int((long long) nils, 15,
            "an entry without an id: no id, nothing taken");
-    a = &r->element[60];
+    a = &r->element[64];
     ok(a[1]->type == REDIS_REPLY_STRING && a[1]->len == strlen(longid)
        && a[2]->type == REDIS_REPLY_NIL, "an id too long: nothing taken");
-    a = &r->element[75];
+    a = &r->element[80];
     ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK,
        "R6 after them: started all the same");
+    ok(a[15]->type == REDIS_REPLY_INTEGER && a[15]->integer == 1,
+       "R6: an earlier attempt's error, stale");
     is_str(hget("p:task:R1", "status"), "running", "R1 running");
     is_str(hget("p:task:R1", "started_at"), "777", "R1 started at now");
-    is_str(hget("p:task:R6", "attempts"), "1", "R6 attempt counted");
+    is_str(hget("p:task:R6", "attempts"), "2", "R6 attempt counted");
     r = q("TYPE p:task:R2");
     is_str(r->str, "string", "R2 untouched");
     r = q("XPENDING p:q:default:normal workers");

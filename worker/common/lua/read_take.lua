@@ -10,27 +10,19 @@
 -- or type and "hold"), then the consumer, COUNT, the task key's prefix
 -- (the key is the prefix then the id), the longest id taken, now (ms).
 -- Returns an error when the read fails (NOGROUP, WRONGTYPE: as
--- XREADGROUP's), else 15 elements per entry read, in order: the entry
+-- XREADGROUP's), else 16 elements per entry read, in order: the entry
 -- id, the task id (nil when the entry has none), then the take's answer
--- flat: take_many.lua's code, attempts and the 11 values (nil when not
--- set), or that task's error and 12 nils.  The code is nil when the id
+-- flat: take_many.lua's code, attempts and its 12 values (nil when not
+-- set), or that task's error and 13 nils.  The code is nil when the id
 -- is missing, empty, too long or holds a NUL byte: nothing was taken,
 -- and the worker deals with the entry as with any entry it read (a bad
 -- entry: acked).  Flat, the answer costs Redis less to turn into a
 -- reply than one table per task and one for its values.
-local g = ARGV[1]
-local dmax = tonumber(ARGV[2])
-local np = tonumber(ARGV[3])
-local first = 4 + np
-local rules = {}
-for i = 4, first - 2, 2 do
-  rules[ARGV[i]] = ARGV[i + 1]
-end
+@include take
+
 local consumer, count = ARGV[first], ARGV[first + 1]
 local kp, idmax, now = ARGV[first + 2], tonumber(ARGV[first + 3]),
                        ARGV[first + 4]
-
-@include take
 
 local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', count,
                       'STREAMS', KEYS[1], '>')
@@ -50,15 +42,15 @@ for _, e in ipairs(r[1][2]) do
     local a = take_one(kp .. id, now)
     if a.err then
       out[n + 3] = a
-      for k = 4, 15 do out[n + k] = false end
+      for k = 4, 16 do out[n + k] = false end
     else
       out[n + 3] = a[1]
       out[n + 4] = a[2]
       local v = a[3]
-      for k = 1, 11 do out[n + 4 + k] = v[k] or false end
+      for k = 1, 12 do out[n + 4 + k] = v[k] or false end
     end
   else
-    for k = 3, 15 do out[n + k] = false end
+    for k = 3, 16 do out[n + k] = false end
   end
 end
 return out

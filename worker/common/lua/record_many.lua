@@ -21,7 +21,10 @@
 -- or, for a task that succeeded and has no webhook (the most common
 -- record, in a short form that costs Redis fewer strings to take in):
 -- stream, entry id, "s", task id, finished_at, result, result_encoding
--- ("" for none), written as the worker's plan of such an outcome does.
+-- ("" for none), written as the worker's plan of such an outcome does;
+-- "c" instead of "s" when the task's hash held neither an error nor a
+-- result_encoding field when it was taken (the take says so): nothing
+-- stale to delete, so the HDEL is left out.
 -- Returns one element per task, in order: 1 recorded, 0 not pending any
 -- more (nothing written), or an error.
 local g, prefix, ttl = ARGV[1], ARGV[2], ARGV[3]
@@ -33,7 +36,7 @@ local SHORT = 4
 local i = 4
 while i <= last do
   local s, e, m = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if m == 's' then m = SHORT else m = tonumber(m) end
+  if m == 's' or m == 'c' then m = SHORT else m = tonumber(m) end
   if s == nil or e == nil or m == nil or m < 0 then break end
   note(s, e)
   i = i + 3 + m
@@ -41,22 +44,25 @@ end
 ask_pending()
 
 -- A succeeded task's writes (what the worker's plan writes for it:
--- outcome.h); an error of Redis is returned, the rest skipped.
+-- outcome.h; clean: no stale error or result_encoding to delete); an
+-- error of Redis is returned, the rest skipped.
 local chan = string.format('@TGW_KEY_CHAN_DONE@', prefix)
-local function succeeded(id, fin, res, enc)
+local function succeeded(id, fin, res, enc, clean)
   local key = string.format('@TGW_KEY_TASK@', prefix, id)
   local w
   if enc == '' then
     w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
                     '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin)
     if type(w) == 'table' and w.err then return w end
-    w = redis.pcall('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
+    if not clean then
+      w = redis.pcall('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
+    end
   else
     w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
                     '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin,
                     '@TGW_F_RESULT_ENC@', enc)
     if type(w) == 'table' and w.err then return w end
-    w = redis.pcall('HDEL', key, '@TGW_F_ERROR@')
+    if not clean then w = redis.pcall('HDEL', key, '@TGW_F_ERROR@') end
   end
   if type(w) == 'table' and w.err then return w end
   w = redis.pcall('PEXPIRE', key, ttl)
@@ -72,7 +78,8 @@ local order = {}
 i = 4
 while i <= last do
   local s, e, m = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local short = m == 's'
+  local clean = m == 'c'
+  local short = clean or m == 's'
   if short then m = SHORT else m = tonumber(m) end
   if s == nil or e == nil or m == nil or m < 0 or i + 2 + m > last then
     out[#out + 1] = {err = 'ERR bad record block'}
@@ -85,7 +92,7 @@ while i <= last do
   if st.done[e] or not pending(s, e) then
     r = 0
   elseif short then
-    r = succeeded(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3])
+    r = succeeded(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], clean)
   else
     while j <= stop do
       local n = tonumber(ARGV[j])

@@ -9,7 +9,8 @@
 -- comes back as "loaded, not started" (2), and the worker goes on as
 -- after a plain load (start.lua when it runs it).  The start itself is
 -- start.lua's: the attempt is counted before the run (attempts used up:
--- not run, -3), the TTL goes, status running.
+-- not run, -3), the TTL goes (here only from a hash with finished_at:
+-- lib/take.lua), status running.
 -- Each task stands alone: an error on its key (a key of another type,
 -- a write Redis refuses) comes back as that task's error and the other
 -- tasks are taken as usual.
@@ -24,17 +25,12 @@
 -- Returns one element per task, in order: {code, attempts, the values of
 -- status, cancel_requested, run_at, queue, type, attempts, priority,
 -- callback_url, content_type, payload, traceparent (in that order; nil
--- when not set)} or an error.  code -3 attempts used up, -2 entry not
+-- when not set), then 1 when the hash holds an error or a
+-- result_encoding field (left by an earlier attempt: a success deletes
+-- them), nil when it holds neither} or an error.  code -3 attempts used up, -2 entry not
 -- pending (no values), -1 hash gone, 0 cancel requested, 1 started, 2
 -- loaded, not started.
-local g = ARGV[1]
-local dmax = tonumber(ARGV[2])
-local np = tonumber(ARGV[3])
-local first = 4 + np
-local rules = {}
-for i = 4, first - 2, 2 do
-  rules[ARGV[i]] = ARGV[i + 1]
-end
+@include take
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
@@ -42,8 +38,6 @@ for i = first, #ARGV - 3, 4 do
   note(ARGV[i], ARGV[i + 1])
 end
 ask_pending()
-
-@include take
 
 local out = {}
 for i = first, #ARGV - 3, 4 do

@@ -3,16 +3,34 @@
 -- (the codes and the answer: take_many.lua's head comment).  take_one
 -- runs it protected, so that an error on the task's key (a key of
 -- another type, a write Redis refuses) is that task's answer alone.
--- Spliced into a script by "@include take"; the script defines dmax (the
--- max attempts of a type not listed) and rules (type -> max attempts or
--- "hold") before it.
+-- Spliced into a script by "@include take", before anything of the
+-- script that uses what it defines.  Both scripts start their ARGV with
+-- the same head, read here: the group (g), the max attempts of a type
+-- not listed (dmax), the number n of arguments that follow for the
+-- types, then n arguments in pairs: a type and its max attempts, or the
+-- type and "hold" (rules: type -> max attempts or "hold").  first is
+-- the index of the script's own arguments after that head.
+local g = ARGV[1]
+local dmax = tonumber(ARGV[2])
+local first = 4 + tonumber(ARGV[3])
+local rules = {}
+for i = 4, first - 2, 2 do
+  rules[ARGV[i]] = ARGV[i + 1]
+end
+
 local function take_task(key, now)
   local v = redis.call('HMGET', key, '@TGW_F_STATUS@',
                        '@TGW_F_CANCEL_REQUESTED@', '@TGW_F_RUN_AT@',
                        '@TGW_F_QUEUE@', '@TGW_F_TYPE@', '@TGW_F_ATTEMPTS@',
                        '@TGW_F_PRIORITY@', '@TGW_F_CALLBACK_URL@',
                        '@TGW_F_CONTENT_TYPE@', '@TGW_F_PAYLOAD@',
-                       '@TGW_F_TRACEPARENT@')
+                       '@TGW_F_TRACEPARENT@', '@TGW_F_ERROR@',
+                       '@TGW_F_RESULT_ENC@', '@TGW_F_FINISHED_AT@')
+  -- the last value: whether an earlier attempt left an error or a
+  -- result_encoding that a success must delete (1), not the fields
+  local finished = v[14]
+  v[12] = (v[12] or v[13]) and 1 or false
+  v[13], v[14] = nil, nil
   if not v[1] and not v[5] and redis.call('EXISTS', key) == 0 then
     return {-1, 0, {}}
   end
@@ -45,7 +63,12 @@ local function take_task(key, now)
   redis.call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_RUNNING@',
              '@TGW_F_STARTED_AT@', now, '@TGW_F_ATTEMPTS@',
              string.format('%d', n))
-  redis.call('PERSIST', key)
+  -- A task that runs must not expire under it.  Only a task that
+  -- finished carries a TTL (its result_ttl, set with finished_at by the
+  -- record, a cancel, the scheduler's dead end), and the way back to a
+  -- run (dead replay) removes both; a hash with finished_at (a task an
+  -- operator put back by hand) has its TTL removed here.
+  if finished then redis.call('PERSIST', key) end
   return {1, n, v}
 end
 
