@@ -34,8 +34,11 @@ static void ngx_http_taskgw_redis_txn_finish(ngx_http_taskgw_redis_op_t *last,
 static void ngx_http_taskgw_redis_fail_gathered(ngx_http_taskgw_link_t *link);
 static ngx_http_taskgw_redis_op_t *ngx_http_taskgw_redis_ungather(
     ngx_http_taskgw_link_t *link, ngx_queue_t *from);
-static void ngx_http_taskgw_redis_fixed(ngx_http_taskgw_redis_out_t *out,
-    u_char *cmd, size_t len);
+static ngx_int_t ngx_http_taskgw_redis_txn_ends(
+    ngx_http_taskgw_link_t *link, ngx_chain_t *first, ngx_chain_t *last,
+    ngx_chain_t **head, ngx_chain_t **tail);
+static ngx_http_taskgw_redis_out_t *ngx_http_taskgw_redis_fixed(
+    ngx_http_taskgw_link_t *link, u_char *cmd, size_t len);
 static void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
     redisReply *reply);
 static void ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op);
@@ -71,8 +74,8 @@ static ngx_uint_t   ngx_http_taskgw_redis_nfree_ops;
 #define NGX_HTTP_TASKGW_REDIS_TXN_TASKS  64
 #define NGX_HTTP_TASKGW_REDIS_TXN_BYTES  16384
 
-static u_char  ngx_http_taskgw_redis_multi[] = "*1\r\n$5\r\nMULTI\r\n";
-static u_char  ngx_http_taskgw_redis_exec[] = "*1\r\n$4\r\nEXEC\r\n";
+static u_char  ngx_http_taskgw_redis_multi[] = NGX_HTTP_TASKGW_REDIS_MULTI;
+static u_char  ngx_http_taskgw_redis_exec[] = NGX_HTTP_TASKGW_REDIS_EXEC;
 
 
 /*
@@ -581,10 +584,9 @@ static void
 ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
     ngx_queue_t *from, ngx_uint_t max)
 {
-    ngx_uint_t                    i, n;
-    ngx_chain_t                  *head, **last, *cl;
-    ngx_http_taskgw_redis_op_t   *op, *ops[NGX_HTTP_TASKGW_REDIS_TXN_TASKS];
-    ngx_http_taskgw_redis_out_t  *multi, *exec;
+    ngx_uint_t                   i, n;
+    ngx_chain_t                 *head, **last, *cl, *tail;
+    ngx_http_taskgw_redis_op_t  *op, *ops[NGX_HTTP_TASKGW_REDIS_TXN_TASKS];
 
     n = 0;
 
@@ -598,34 +600,27 @@ ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
         return;
     }
 
-    multi = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
-                      + sizeof(ngx_http_taskgw_redis_multi), link->log);
-    exec = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
-                     + sizeof(ngx_http_taskgw_redis_exec), link->log);
-
-    if (multi == NULL || exec == NULL || link->rc == NULL
-        || link->state != NGX_HTTP_TASKGW_LINK_UP)
-    {
-        if (multi) {
-            ngx_free(multi);
-        }
-
-        if (exec) {
-            ngx_free(exec);
-        }
-
+    if (link->rc == NULL || link->state != NGX_HTTP_TASKGW_LINK_UP) {
         goto failed;
     }
 
-    ngx_http_taskgw_redis_fixed(multi, ngx_http_taskgw_redis_multi,
-                                sizeof(ngx_http_taskgw_redis_multi) - 1);
-    ngx_http_taskgw_redis_fixed(exec, ngx_http_taskgw_redis_exec,
-                                sizeof(ngx_http_taskgw_redis_exec) - 1);
+    /* the last op's last piece */
+
+    for (cl = ops[n - 1]->out; cl->next; cl = cl->next) { /* void */ }
+
+    if (ngx_http_taskgw_redis_txn_ends(link, ops[0]->out, cl, &head, &tail)
+        != NGX_OK)
+    {
+        goto failed;
+    }
 
     /* MULTI, each op's pieces (known by their owner), EXEC */
 
-    head = &multi->cl;
-    last = &multi->cl.next;
+    last = &head;
+
+    if (head != ops[0]->out) {
+        last = &head->next;
+    }
 
     for (i = 0; i < n; i++) {
         op = ops[i];
@@ -640,7 +635,7 @@ ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
         op->out = NULL;
     }
 
-    *last = &exec->cl;
+    *last = tail;
 
     ops[n - 1]->ntxn = n;
 
@@ -670,6 +665,96 @@ failed:
     for (i = 0; i < n; i++) {
         ngx_http_taskgw_redis_op_finish(ops[i], NULL);
     }
+}
+
+
+/*
+ * A transaction's MULTI and EXEC: written into the room its first piece
+ * keeps before its commands and its last piece after them, or, where a
+ * piece has no such room (a part of a body in a file) or no place for one
+ * more command, as a piece of their own.  *head is the chain's first
+ * piece (MULTI's own, or first), *tail what follows last (EXEC's own, or
+ * NULL).  NGX_ERROR (nothing changed) if a piece could not be allocated.
+ */
+
+static ngx_int_t
+ngx_http_taskgw_redis_txn_ends(ngx_http_taskgw_link_t *link,
+    ngx_chain_t *first, ngx_chain_t *last, ngx_chain_t **head,
+    ngx_chain_t **tail)
+{
+    ngx_uint_t                    i, open, close;
+    ngx_http_taskgw_redis_out_t  *f, *l, *multi, *exec;
+
+    f = (ngx_http_taskgw_redis_out_t *) first;
+    l = (ngx_http_taskgw_redis_out_t *) last;
+
+    open = (!f->buf.in_file && f->ncmds < NGX_HTTP_TASKGW_REDIS_MAX_BATCH);
+    close = (!l->buf.in_file
+             && l->ncmds + (l == f && open) < NGX_HTTP_TASKGW_REDIS_MAX_BATCH);
+
+    multi = NULL;
+    exec = NULL;
+
+    if (!open) {
+        multi = ngx_http_taskgw_redis_fixed(link, ngx_http_taskgw_redis_multi,
+                                          NGX_HTTP_TASKGW_REDIS_MULTI_LEN);
+        if (multi == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!close) {
+        exec = ngx_http_taskgw_redis_fixed(link, ngx_http_taskgw_redis_exec,
+                                           NGX_HTTP_TASKGW_REDIS_EXEC_LEN);
+        if (exec == NULL) {
+            if (multi) {
+                ngx_free(multi);
+            }
+
+            return NGX_ERROR;
+        }
+    }
+
+    if (open) {
+        for (i = f->ncmds; i > 0; i--) {
+            f->cmd[i] = f->cmd[i - 1] + NGX_HTTP_TASKGW_REDIS_MULTI_LEN;
+        }
+
+        f->cmd[0] = 0;
+        f->ncmds++;
+        f->multi = 1;
+
+        f->buf.start -= NGX_HTTP_TASKGW_REDIS_MULTI_LEN;
+        f->buf.pos = f->buf.start;
+        ngx_memcpy(f->buf.start, ngx_http_taskgw_redis_multi,
+                   NGX_HTTP_TASKGW_REDIS_MULTI_LEN);
+
+        *head = first;
+
+    } else {
+        multi->cl.next = first;
+        *head = &multi->cl;
+    }
+
+    if (close) {
+        l->cmd[l->ncmds++] = l->buf.last - l->buf.start;
+        l->exec = 1;
+
+        /* with the NUL that ends every memory piece */
+        l->buf.last = ngx_cpymem(l->buf.last, ngx_http_taskgw_redis_exec,
+                                 NGX_HTTP_TASKGW_REDIS_EXEC_LEN + 1) - 1;
+
+        if (l->buf.end < l->buf.last) {
+            l->buf.end = l->buf.last;
+        }
+
+        *tail = NULL;
+
+    } else {
+        *tail = &exec->cl;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1064,8 +1149,10 @@ ngx_http_taskgw_redis_op_cleanup(void *data)
  * queue is backed up behind a large command or a Redis that does not
  * read: Redis must not run what nobody waits for.  hiredis still expects
  * one reply per command, so the commands become as many PINGs, which
- * change nothing.  A batch that started going out is left alone: Redis
- * runs all of it (a task is stored) and the reply finds no request.
+ * change nothing; a MULTI or an EXEC its pieces carry for the other
+ * batches of a transaction stays.  A batch that started going out is left
+ * alone: Redis runs all of it (a task is stored) and the reply finds no
+ * request.
  */
 
 static void
@@ -1073,7 +1160,7 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
     ngx_http_taskgw_redis_op_t *op)
 {
     u_char                        *p;
-    ngx_uint_t                     n;
+    ngx_uint_t                     n, multi, exec;
     ngx_chain_t                  **pp, *cl, *rest;
     ngx_http_taskgw_redis_out_t   *out, *piece, *ping;
     ngx_http_taskgw_redis_conn_t  *rc;
@@ -1104,6 +1191,8 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
     }
 
     n = 0;
+    multi = out->multi;
+    exec = 0;
 
     /* the batch's pieces, up to the rest of the queue, and its commands */
 
@@ -1115,10 +1204,15 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
         }
 
         n += piece->ncmds;
+        exec = piece->exec;
     }
 
+    n -= multi + exec;
+
     ping = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
-                     + n * (sizeof(ngx_http_taskgw_redis_ping) - 1) + 1,
+                     + multi * NGX_HTTP_TASKGW_REDIS_MULTI_LEN
+                     + n * (sizeof(ngx_http_taskgw_redis_ping) - 1)
+                     + exec * NGX_HTTP_TASKGW_REDIS_EXEC_LEN + 1,
                      link->log);
     if (ping == NULL) {
         /* it goes out as it is */
@@ -1134,9 +1228,19 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
     ping->buf.memory = 1;
     ping->cl.buf = &ping->buf;
 
+    if (multi) {
+        p = ngx_cpymem(p, ngx_http_taskgw_redis_multi,
+                       NGX_HTTP_TASKGW_REDIS_MULTI_LEN);
+    }
+
     while (n--) {
         p = ngx_cpymem(p, ngx_http_taskgw_redis_ping,
                        sizeof(ngx_http_taskgw_redis_ping) - 1);
+    }
+
+    if (exec) {
+        p = ngx_cpymem(p, ngx_http_taskgw_redis_exec,
+                       NGX_HTTP_TASKGW_REDIS_EXEC_LEN);
     }
 
     *p = '\0';
@@ -1168,13 +1272,19 @@ ngx_http_taskgw_redis_unsend(ngx_http_taskgw_link_t *link,
 }
 
 
-/* A memory piece holding one fixed command (allocated with room for it). */
+/* A memory piece of its own holding one fixed command. */
 
-static void
-ngx_http_taskgw_redis_fixed(ngx_http_taskgw_redis_out_t *out, u_char *cmd,
+static ngx_http_taskgw_redis_out_t *
+ngx_http_taskgw_redis_fixed(ngx_http_taskgw_link_t *link, u_char *cmd,
     size_t len)
 {
-    u_char  *p;
+    u_char                       *p;
+    ngx_http_taskgw_redis_out_t  *out;
+
+    out = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t) + len + 1, link->log);
+    if (out == NULL) {
+        return NULL;
+    }
 
     ngx_memzero(out, sizeof(ngx_http_taskgw_redis_out_t));
 
@@ -1190,6 +1300,8 @@ ngx_http_taskgw_redis_fixed(ngx_http_taskgw_redis_out_t *out, u_char *cmd,
 
     out->cmd[0] = 0;
     out->ncmds = 1;
+
+    return out;
 }
 
 

@@ -296,7 +296,10 @@ ngx_http_taskgw_redis_decimal(u_char *p, uint64_t n)
 }
 
 
-/* A memory piece for up to size bytes (and a NUL), at *last. */
+/*
+ * A memory piece for up to size bytes (and a NUL), at *last, with room for
+ * a MULTI before them and an EXEC after.
+ */
 
 static ngx_http_taskgw_redis_out_t *
 ngx_http_taskgw_redis_piece(ngx_chain_t ***last, size_t size, ngx_log_t *log)
@@ -304,14 +307,16 @@ ngx_http_taskgw_redis_piece(ngx_chain_t ***last, size_t size, ngx_log_t *log)
     u_char                       *p;
     ngx_http_taskgw_redis_out_t  *out;
 
-    out = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t) + size + 1, log);
+    out = ngx_alloc(sizeof(ngx_http_taskgw_redis_out_t)
+                    + NGX_HTTP_TASKGW_REDIS_MULTI_LEN + size
+                    + NGX_HTTP_TASKGW_REDIS_EXEC_LEN + 1, log);
     if (out == NULL) {
         return NULL;
     }
 
     ngx_memzero(out, sizeof(ngx_http_taskgw_redis_out_t));
 
-    p = (u_char *) (out + 1);
+    p = (u_char *) (out + 1) + NGX_HTTP_TASKGW_REDIS_MULTI_LEN;
 
     out->buf.start = p;
     out->buf.pos = p;

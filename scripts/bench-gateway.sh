@@ -44,7 +44,9 @@
 # BENCH_BEFORE (another build of the module, for the "before" rows),
 # BENCH_ONLY (the paths to run, e.g. "base enq": base enq edge edge2 lua
 # fastapi xadd, and with BENCH_BEFORE enqb edgeb), BENCH_ORDER (rotate:
-# each round in another order, see order() below; fixed: the same).
+# each round in another order, see order() below; fixed: the same),
+# BENCH_REDIS (more redis-server settings, e.g. "--hash-max-listpack-value
+# 1024": the one Redis every row uses; the table's head names them).
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -331,6 +333,11 @@ LUA
 
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
+# the bytes Redis holds for its data and itself
+rmem() {
+    rcli info memory | tr -d '\r' | awk -F: '/^used_memory:/ { print $2 }'
+}
+
 # the CPU seconds Redis has used so far
 rcpu() {
     rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { t += $2 } END { print t }'
@@ -424,6 +431,7 @@ measure() {
     [ -n "$queue" ] && queue="$queue$5"
     before=$(served "$name")
     c0=$(rcpu)
+    m0=$(rmem)
     t0=$(ticks "$name")
     r0=
     [ -n "$pidf" ] && r0=$(rss "$pidf")
@@ -437,9 +445,12 @@ measure() {
     [ -n "$pidf" ] && r1=$(rss "$pidf")
     check=-
     rus=-
+    mem=-
     if [ -n "$queue" ]; then
         stored=$(settled_xlen "$queue")
         [ "$stored" -gt 0 ] && rus=$(echo "$c0 $c1 $stored" | awk '{ printf "%.1f", ($2 - $1) * 1000000 / $3 }')
+        # what the run's tasks (hash and stream entry) take in Redis
+        [ "$stored" -gt 0 ] && mem=$(echo "$m0 $(rmem) $stored" | awk '{ printf "%.0f", ($2 - $1) / $3 }')
         answered=$(( $(served "$name") - before ))
         ok2xx=$(( $2 - $3 ))
         hashes=$(rcli eval "local n = 0 for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do n = n + redis.call('EXISTS', 'taskgw:task:' .. e[2][2]) end return n" 1 "taskgw:q:$queue:normal")
@@ -462,7 +473,7 @@ measure() {
     rcli flushdb >/dev/null
     sus=$(echo "$t0 $t1 $2 $HZ" | awk '{ printf "%.1f", $3 ? ($2 - $1) * 1000000 / $4 / $3 : 0 }')
     wus=$(echo "$k0 $k1 $2" | awk '{ printf "%.1f", $3 ? ($2 - $1) * 1000000 / $3 : 0 }')
-    echo "$1 $4 $5 $3 ${r0:--} ${r1:--} $rus $sus $wus $check" >> "$DIR/res/$name"
+    echo "$1 $4 $5 $3 ${r0:--} ${r1:--} $rus $sus $wus $mem $check" >> "$DIR/res/$name"
 }
 
 # xadd PIPELINE: redis-benchmark, "<req/s> <p50 ms> <p99 ms> <entries>"
@@ -547,10 +558,10 @@ while [ $r -le "$ROUNDS" ]; do
             xadd)
                 set -- $(xadd 1)
                 c="ok: $4 stored"; [ "$4" -eq "$5" ] || c="MISMATCH: $5 sent, $4 stored"
-                echo "$1 $2 $3 0 - - - - - $c" >> "$DIR/res/xadd1"
+                echo "$1 $2 $3 0 - - - - - - $c" >> "$DIR/res/xadd1"
                 set -- $(xadd 16)
                 c="ok: $4 stored"; [ "$4" -eq "$5" ] || c="MISMATCH: $5 sent, $4 stored"
-                echo "$1 $2 $3 0 - - - - - $c" >> "$DIR/res/xadd16" ;;
+                echo "$1 $2 $3 0 - - - - - - $c" >> "$DIR/res/xadd16" ;;
         esac
     done
     r=$((r + 1))
@@ -573,17 +584,19 @@ echo "## bench-gateway: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load a
 echo
 echo "wrk -t $THREADS -c $CONNS, ${SECS}s after a ${WARMUP}s warm-up, ${#BODY}-byte JSON body, bearer token; median of $ROUNDS round(s) by req/s"
 echo
-echo "| path | req/s | × bare nginx | p50 ms | p99 ms | p99 × bare | non-2xx | server CPU µs/req | Redis CPU µs/task | wrk CPU µs/req | nginx RSS KB before → after | one task per 2xx |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+echo "Redis $(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/') for every row, settings: ${BENCH_REDIS:-its defaults}"
+echo
+echo "| path | req/s | × bare nginx | p50 ms | p99 ms | p99 × bare | non-2xx | server CPU µs/req | Redis CPU µs/task | Redis bytes/task | wrk CPU µs/req | nginx RSS KB before → after | one task per 2xx |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
 row() {
     m=$(median "$1")
     [ -n "$m" ] || return 0
     echo "$m" | awk -v label="$2" -v base="${BASE:-0}" -v bp99="${BASE_P99:-0}" '{
         rss = ($5 == "-") ? "-" : $5 " → " $6
-        check = $10; for (i = 11; i <= NF; i++) check = check " " $i
-        printf "| %s | %d | %s | %.2f | %.2f | %s | %d | %s | %s | %s | %s | %s |\n", label, $1,
+        check = $11; for (i = 12; i <= NF; i++) check = check " " $i
+        printf "| %s | %d | %s | %.2f | %.2f | %s | %d | %s | %s | %s | %s | %s | %s |\n", label, $1,
             (base > 0 ? sprintf("%.3f", $1 / base) : "-"), $2, $3,
-            (bp99 > 0 ? sprintf("%.2f", $3 / bp99) : "-"), $4, $8, $7, $9, rss, check }'
+            (bp99 > 0 ? sprintf("%.2f", $3 / bp99) : "-"), $4, $8, $7, $10, $9, rss, check }'
 }
 row base "nginx \`return 202\` (1 worker)"
 row enqb "taskgw enqueue (1 worker), BENCH_BEFORE build"

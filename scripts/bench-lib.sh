@@ -6,7 +6,10 @@
 #                       exit nginx (if bench_nginx_pid names one, or the
 #                       daemon of $DIR), the extra $BENCH_PID (one pid
 #                       or several, blank-separated) and Redis are
-#                       stopped and $DIR removed.
+#                       stopped and $DIR removed.  BENCH_REDIS: more
+#                       redis-server settings for it, e.g.
+#                       "--hash-max-listpack-value 1024" (none: Redis's
+#                       defaults).
 #   bench_tokens        $DIR/conf/tokens: 49 filler tokens and one whose
 #                       plaintext is $STATIC; $RUNTIME, a run-time token
 #                       created in the bench Redis.
@@ -42,8 +45,10 @@ bench_start() {
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM
 
+    # shellcheck disable=SC2086
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-        --appendonly no --dir "$DIR" --logfile "$DIR/logs/redis.log" &
+        --appendonly no --dir "$DIR" --logfile "$DIR/logs/redis.log" \
+        ${BENCH_REDIS:-} &
     REDIS_PID=$!
     i=0
     until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do

@@ -11,6 +11,9 @@
 #   - the link up but backed up behind a 24 MB task that a frozen Redis
 #     does not read: the small task queued behind it is dropped (hiredis
 #     gets PINGs in its place), the big one, partly written, is stored;
+#     of three small tasks sealed into one MULTI/EXEC there, the first
+#     and the last (whose pieces carry the MULTI and the EXEC) are dropped
+#     and the middle one is stored;
 #   - the task already written to the socket of a frozen Redis: it is
 #     stored once Redis runs again (it cannot be taken back).
 #
@@ -112,6 +115,7 @@ sub start {
         location /sent  { taskgw_enqueue queue=sent type=t; }
         location /cut   { taskgw_enqueue queue=cut type=t; }
         location /after { taskgw_enqueue queue=after type=t; }
+        location /kept  { taskgw_enqueue queue=kept type=t; }
     }
 EOC
 }
@@ -212,6 +216,87 @@ is_deeply([ map { $s->redis->cmd('HGET', $s->prefix . ':task:'
             @more ],
           [ map { "again $_" x 5000 } 1 .. 3 ],
           'each stored with its own body');
+
+# === TEST 2c: tasks of one turn sealed into a MULTI/EXEC behind a big
+# task that a frozen Redis does not read (a transaction is sealed at once
+# when the next task would take it past 16 KB of commands); the clients
+# of its first task (whose piece carries the MULTI) and of its last (the
+# EXEC) leave: their commands become PINGs, the MULTI and the EXEC stay,
+# so the middle task is stored and answered 202, and so is the task after
+
+# one reply on a kept-alive connection: its status
+sub status_of {
+    my ($c) = @_;
+    my ($buf, $deadline) = ('', time + 60);
+    while ($buf !~ /\r\n\r\n/) {
+        my $rd = '';
+        vec($rd, fileno $c, 1) = 1;
+        my $left = $deadline - time;
+        return 0 if $left <= 0 || !select($rd, undef, undef, $left);
+        sysread($c, $buf, 65536, length $buf) or return 0;
+    }
+    my ($head, $rest) = split /\r\n\r\n/, $buf, 2;
+    my ($len) = $head =~ /Content-Length: (\d+)/i;
+    while (length $rest < ($len // 0)) {
+        sysread($c, $rest, 65536, length $rest) or last;
+    }
+    return ($head =~ m{^HTTP/1\.1 (\d+)})[0] // 0;
+}
+
+# SIGSTOP takes effect a moment after kill() returns: wait for state T
+sub stop_worker {
+    kill 'STOP', $worker;
+    wait_for(sub {
+        open my $fh, '<', "/proc/$worker/stat" or return 0;
+        return (<$fh> // '') =~ /\)\s+[Tt]\s/;
+    }, 10, 0.01) or diag('the nginx worker did not show as stopped');
+}
+
+my @kept = map { raw("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n") } 1 .. 4;
+status_of($_) for @kept;
+freeze();
+$big = $s->http_send(POST => '/big', body => 'z' x $BIG, timeout => 90);
+ok(!$big->{error}, 'once more: the 24 MB body went out')
+    or diag $big->{error};
+ok(nginx_read_all($big), 'once more: nginx read all of it');
+ok(wait_for(sub { redis_unread() > 0 }, 15, 0.02),
+   'once more: part of it waits unread in Redis\'s socket');
+
+# four 4,800-byte tasks reach the stopped worker, one turn's: the fourth
+# seals the first three into one MULTI/EXEC
+my @path = ('/gone', '/kept', '/gone', '/kept');
+stop_worker();
+for my $i (0 .. 3) {
+    my $body = "$i" x 4800;
+    my $req = "POST $path[$i] HTTP/1.1\r\nHost: x\r\nContent-Length: "
+              . length($body) . "\r\n\r\n$body";
+    syswrite($kept[$i], $req) == length $req or die "write: $!";
+}
+kill 'CONT', $worker;
+for my $i (0 .. 3) {
+    my $cport = $kept[$i]->sockport;
+    ok(wait_for(sub {
+        my ($rx) = tcp_queues($s->port, $cport);
+        defined $rx && $rx == 0
+    }, 30, 0.02), "task $i of the turn read");
+}
+$before = count_closed();
+close $kept[0];
+close $kept[2];
+ok(wait_for(sub { count_closed() >= $before + 2 }, 15, 0.02),
+   'nginx noticed the first and the third client leave');
+thaw();
+$res = $s->http_recv($big);
+is($res->{status}, 202, 'the third big task: 202') or diag explain $res;
+is(status_of($kept[1]), 202, 'the middle task of the transaction: 202');
+is(status_of($kept[3]), 202, 'the task after it: 202');
+is_deeply([ sort map { substr($s->redis->cmd('HGET', $_, 'payload'), 0, 1) }
+            grep { ($s->redis->cmd('HGET', $_, 'queue') // '') eq 'kept' }
+            @{ $s->redis->cmd('KEYS', $s->prefix . ':task:*') } ],
+          [ 1, 3 ], 'the second and the fourth task are stored');
+is(stored('gone'), 0, 'the first and the third were dropped');
+healthy('after a shared transaction lost its first and last task');
+close $kept[$_] for 1, 3;
 
 # === TEST 3: the task was written before its client left: Redis runs it
 # once it can (nothing can call it back), and it is stored
