@@ -314,7 +314,7 @@ tgw_fetch_answers(tgw_fetch_t *f, redisReply *r, const char *stream,
                          code->type == REDIS_REPLY_NIL
                          ? NULL
                          : code->type == REDIS_REPLY_ERROR ? code : &answer,
-                         now_ms);
+                         code->type == REDIS_REPLY_NIL ? 0 : now_ms);
     }
     return n;
 }
@@ -364,7 +364,13 @@ tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
     f->fetching = 0;
     f->blocking = 0;
     if (r == NULL) {
-        return;                     /* connection lost: fetch on ready */
+        /* Connection lost: fetch on ready.  A read that took its tasks
+         * may have started them: the recovery pass takes them again as
+         * those same starts (lost_now). */
+        if (!blocking && f->answered != NULL) {
+            f->lost_now = f->read_now;
+        }
+        return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
@@ -547,6 +553,22 @@ tgw_fetch_more(tgw_fetch_t *f)
  * and are simply acked.
  * ------------------------------------------------------------------------ */
 
+/* An entry of the recovery pass: to take, or after a lost read_take
+ * reply to answered as one whose start may have been made then. */
+static int
+tgw_fetch_recovered_entry(void *data, const char *stream, const char *entry,
+    const char *id, size_t id_len)
+{
+    tgw_fetch_t *f = data;
+
+    if (f->lost_now != 0 && f->answered != NULL) {
+        return f->answered(f->data, stream, entry, id, id_len, NULL,
+                           f->lost_now);
+    }
+    return f->take(f->data, stream, entry, id, id_len);
+}
+
+
 static void
 tgw_fetch_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
 {
@@ -591,7 +613,7 @@ tgw_fetch_recovered(tgw_rconn_t *rc, redisReply *r, void *data)
         f->recover_stream++;
         strcpy(f->recover_from, "0");
     }
-    got = tgw_store_read_entries(r, f->take, f->data);
+    got = tgw_store_read_entries(r, tgw_fetch_recovered_entry, f);
     if (got > 0) {
         snprintf(n, sizeof(n), "%d", got);
         tgw_log(TGW_LOG_INFO, "tasks_recovered", "count", n, NULL);
@@ -609,6 +631,9 @@ tgw_fetch_recover(tgw_fetch_t *f)
 {
     int room;
 
+    if (f->recover_stream >= f->nstreams && !f->recover_busy) {
+        f->lost_now = 0;            /* the pass is done */
+    }
     if (f->recover_busy || f->stopping || !f->groups_ready
         || f->recover_stream >= f->nstreams
         || f->cmd->state != TGW_RCONN_READY)

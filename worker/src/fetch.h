@@ -88,12 +88,20 @@ typedef struct {
     /* When set, a pick's read takes its tasks in the same call
      * (tgw_store_read_take): each entry comes here with the take's
      * answer (NULL: nothing was taken, as an entry for take), 1 when a
-     * task was made of it.  The blocking read and recovery go to take. */
+     * task was made of it.  The blocking read and recovery go to take;
+     * after a lost read_take reply, recovery comes here, with a NULL
+     * answer and now_ms the lost read's (its start may have been
+     * made). */
     int               (*answered)(void *data, const char *stream,
                                   const char *entry, const char *id,
                                   size_t id_len, redisReply *answer,
                                   uint64_t now_ms);
     uint64_t            read_now;   /* the now (ms) of the read_take out */
+    uint64_t            lost_now;   /* that of a read_take whose reply was
+                                       lost (0: none): the recovery pass
+                                       hands its entries to answered
+                                       with it, their takes to be sent
+                                       as the same start */
     int                 read_count; /* its COUNT */
     char               *read_key;   /* its stream (the pick may change
                                        under it with a new config) */

@@ -187,13 +187,18 @@ tgw_processor_answered(void *data, const char *stream, const char *entry,
     tgw_processor_t *p = data;
 
     if (!tgw_processor_take(p, stream, entry, id, id_len)) {
-        /* Held already cannot be (the read was of new entries); no
-         * memory: the entry stays pending, its start recorded, and is
-         * reclaimed later as after a lost take reply. */
+        /* Held already (a recovery read; a read of new entries cannot
+         * find one held); no memory: the entry stays pending, its start
+         * recorded, and is reclaimed later as after a lost take
+         * reply. */
         return 0;
     }
     if (answer != NULL) {
         tgw_task_answer(p->tail, answer, now_ms);
+    } else {
+        /* taken again after a lost read_take reply: its start may have
+         * been made at now_ms (0: nothing was taken) */
+        p->tail->again_ms = now_ms;
     }
     return 1;
 }

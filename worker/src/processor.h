@@ -81,7 +81,8 @@ int tgw_processor_take(void *p, const char *stream, const char *entry,
 
 /* The same for an entry read with its take done (fetch.h's answered;
  * data is p): the task goes on from the take's answer, or as a new task
- * when answer is NULL. */
+ * when answer is NULL, whose take is then sent as the start made at
+ * now_ms if there was one (0: none). */
 int tgw_processor_answered(void *p, const char *stream, const char *entry,
     const char *id, size_t id_len, redisReply *answer, uint64_t now_ms);
 

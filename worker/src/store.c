@@ -145,7 +145,7 @@ tgw_store_task_key(const tgw_conf_t *c, const char *id, char *buf,
 
 int
 tgw_store_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *id,
-    const char *stream, const char *entry, uint64_t now_ms,
+    const char *stream, const char *entry, uint64_t now_ms, uint64_t again_ms,
     tgw_rconn_reply_cb cb, void *data)
 {
     tgw_buf_t         cmd = { NULL, 0, 0, 0 };
@@ -159,7 +159,7 @@ tgw_store_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *id,
     {
         return -1;
     }
-    tgw_buf_printf(&cmd, "*%d\r\n", argc + 3 + 4);
+    tgw_buf_printf(&cmd, "*%d\r\n", argc + 3 + 5);
     tgw_store_bulk(&cmd, "EVALSHA", 7);
     tgw_store_bulk(&cmd, sha, strlen(sha));
     tgw_store_bulk(&cmd, "0", 1);
@@ -169,6 +169,8 @@ tgw_store_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *id,
     tgw_store_bulk(&cmd, key, klen);
     tgw_store_bulk(&cmd, now, (size_t) snprintf(now, sizeof(now), "%llu",
                                                 (unsigned long long) now_ms));
+    tgw_store_bulk(&cmd, now, (size_t) snprintf(now, sizeof(now), "%llu",
+                                                (unsigned long long) again_ms));
     if (cmd.failed) {
         tgw_buf_free(&cmd);
         return -1;
@@ -181,7 +183,7 @@ tgw_store_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *id,
 
 int
 tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c, const char *id,
-    const char *stream, const char *entry, uint64_t now_ms,
+    const char *stream, const char *entry, uint64_t now_ms, uint64_t again_ms,
     tgw_rconn_reply_cb cb, void *data)
 {
     char              key[TGW_TASK_KEY_MAX];
@@ -198,7 +200,8 @@ tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c, const char *id,
     if (tgw_recbatch_arg(b, stream, strlen(stream)) != 0
         || tgw_recbatch_arg(b, entry, strlen(entry)) != 0
         || tgw_recbatch_arg(b, key, klen) != 0
-        || tgw_recbatch_num(b, (size_t) now_ms) != 0)
+        || tgw_recbatch_num(b, (size_t) now_ms) != 0
+        || tgw_recbatch_num(b, (size_t) again_ms) != 0)
     {
         tgw_recbatch_cancel(b);
         return -1;
@@ -249,7 +252,7 @@ tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *stream,
 int
 tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
-    int max_attempts, tgw_rconn_reply_cb cb, void *data)
+    uint64_t again_ms, int max_attempts, tgw_rconn_reply_cb cb, void *data)
 {
     tgw_args_t a;
 
@@ -267,6 +270,9 @@ tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     tgw_args_add(&a, stream);
     tgw_args_add(&a, c->group);
     tgw_args_add(&a, entry);
+    if (again_ms != 0) {
+        tgw_args_addu(&a, again_ms);
+    }
     return tgw_store_send(rc, &a, cb, data);
 }
 

@@ -37,18 +37,20 @@ int tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
 
 /* The take script (worker/common/lua/take_many.lua) for one task: the
  * task's hash, and its run started unless the worker has to look at it
- * first.  The reply is an array of one element, the task's answer
- * ({code, attempts, values}) or its error. */
+ * first.  again_ms: the now of a start of this task whose answer was
+ * lost (0: none); a task running since then is answered as started,
+ * not counted again.  The reply is an array of one element, the task's
+ * answer ({code, attempts, values}) or its error. */
 int tgw_store_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
-    tgw_rconn_reply_cb cb, void *data);
+    uint64_t again_ms, tgw_rconn_reply_cb cb, void *data);
 
 /* The same added to b (a batch of take_many.lua, recbatch.h) with the
  * other tasks taken in this loop iteration: cb gets the task's element.
  * Returns as tgw_recbatch_begin(). */
 int tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c,
     const char *id, const char *stream, const char *entry, uint64_t now_ms,
-    tgw_rconn_reply_cb cb, void *data);
+    uint64_t again_ms, tgw_rconn_reply_cb cb, void *data);
 
 /* Reads up to count new entries of stream for the group and takes their
  * tasks in the same call (worker/common/lua/read_take.lua): the reply is
@@ -59,10 +61,11 @@ int tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c,
 int tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *stream,
     int count, uint64_t now_ms, tgw_rconn_reply_cb cb, void *data);
 
-/* The start script (worker/common/lua/start.lua). */
+/* The start script (worker/common/lua/start.lua); again_ms as for
+ * tgw_store_take(). */
 int tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     const char *stream, const char *entry, uint64_t now_ms,
-    int max_attempts, tgw_rconn_reply_cb cb, void *data);
+    uint64_t again_ms, int max_attempts, tgw_rconn_reply_cb cb, void *data);
 
 /* The record script: plan's writes, then XACK and XDEL of the entry. */
 int tgw_store_record(tgw_rconn_t *rc, const tgw_conf_t *c,

@@ -258,10 +258,15 @@ tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
             tgw_log(TGW_LOG_WARN, "redis_error", "task_id", t->id,
                     "step", step, "error", tgw_reply_error(r), NULL);
         }
+        if (t->state == TGW_TASK_LOADING || t->state == TGW_TASK_STARTING) {
+            /* The start may have been made: the retry is that start. */
+            t->again_ms = t->started_ms;
+        }
         t->stalled = 1;
         return NULL;
     }
     t->errors = 0;
+    t->again_ms = 0;
     return t;
 }
 
@@ -874,17 +879,19 @@ tgw_task_step(tgw_task_t *t)
         }
         /* One script loads and starts it, for every task taken in this
          * loop iteration at once; alone when it cannot join them, and
-         * when that fails too (no memory), a load then a start. */
-        t->started_ms = tgw_now_ms();
+         * when that fails too (no memory), a load then a start.  A start
+         * whose answer was lost is sent again as itself (again_ms). */
+        t->started_ms = t->again_ms ? t->again_ms : tgw_now_ms();
         rv = -1;
         if (t->takes != NULL) {
             rv = tgw_store_take_add(t->takes, t->conf, t->id, t->stream,
-                                    t->entry, t->started_ms, tgw_task_taken,
-                                    t);
+                                    t->entry, t->started_ms, t->again_ms,
+                                    tgw_task_taken, t);
         }
         if (rv != 0) {
             rv = tgw_store_take(t->rc, t->conf, t->id, t->stream, t->entry,
-                                t->started_ms, tgw_task_taken_one, t);
+                                t->started_ms, t->again_ms,
+                                tgw_task_taken_one, t);
         }
         if (rv != 0 && t->rc->state == TGW_RCONN_READY) {
             rv = tgw_store_load(t->rc, t->conf, t->id, tgw_task_loaded, t);
@@ -892,9 +899,9 @@ tgw_task_step(tgw_task_t *t)
         break;
 
     case TGW_TASK_STARTING:
-        t->started_ms = tgw_now_ms();
+        t->started_ms = t->again_ms ? t->again_ms : tgw_now_ms();
         rv = tgw_store_start(t->rc, t->conf, t->id, t->stream, t->entry,
-                             t->started_ms,
+                             t->started_ms, t->again_ms,
                              tgw_conf_max_attempts(t->conf, t->handler),
                              tgw_task_started, t);
         break;

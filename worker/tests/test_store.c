@@ -365,17 +365,17 @@ batch_tests(tgw_conf_t *c)
 }
 
 
-/* take_many.lua for id alone on its pending entry, under conf tc at now
- * 1000; last is then the task's answer. */
+/* take_many.lua for id alone on its pending entry, under conf tc at
+ * now, again (0: none); last is then the task's answer. */
 static long long
-take(tgw_conf_t *tc, const char *id)
+take_at(tgw_conf_t *tc, const char *id, uint64_t now, uint64_t again)
 {
     char        e[64];
     redisReply *one;
 
     snprintf(e, sizeof(e), "%s", pending_entry(id));
-    if (wait_reply(tgw_store_take(&rc, tc, id, "p:q:default:normal", e, 1000,
-                                  got, NULL)) != 0
+    if (wait_reply(tgw_store_take(&rc, tc, id, "p:q:default:normal", e, now,
+                                  again, got, NULL)) != 0
         || last->type != REDIS_REPLY_ARRAY || last->elements != 1)
     {
         return -999;
@@ -389,6 +389,14 @@ take(tgw_conf_t *tc, const char *id)
         return -999;
     }
     return last->element[0]->integer;
+}
+
+
+/* The same at now 1000, no again. */
+static long long
+take(tgw_conf_t *tc, const char *id)
+{
+    return take_at(tc, id, 1000, 0);
 }
 
 
@@ -483,13 +491,39 @@ take_tests(tgw_conf_t *c, const char *port)
            "a hash without any field the worker knows still starts");
     is_int(take(c, "nope"), TGW_START_GONE, "no hash: gone");
     if (wait_reply(tgw_store_take(&rc, c, "T6", "p:q:default:normal", "1-1",
-                                  1000, got, NULL)) == 0)
+                                  1000, 0, got, NULL)) == 0)
     {
         ok(last->type == REDIS_REPLY_ARRAY && last->elements == 1
            && last->element[0]->type == REDIS_REPLY_ARRAY
            && last->element[0]->element[0]->integer == TGW_START_NOT_PENDING,
            "an entry not pending: not ours");
     }
+
+    /* again: a take sent once more after its answer was lost is that
+     * same start, even on the last attempt (max 5 here); a start of
+     * another moment (another worker's) or a task not running counts */
+    q("HSET p:task:T12 status running started_at 1000 attempts 5");
+    is_int(take_at(c, "T12", 2000, 1000), TGW_START_OK,
+           "again, on the last attempt: started, not used up");
+    is_int(last->element[1]->integer, 5, "as the attempt it was");
+    is_str(hget("p:task:T12", "attempts"), "5", "attempts not counted again");
+    is_str(hget("p:task:T12", "started_at"), "1000", "started_at kept");
+    q("HSET p:task:T13 status running started_at 1000 attempts 1");
+    is_int(take_at(c, "T13", 2000, 1000), TGW_START_OK, "again: started");
+    is_str(hget("p:task:T13", "attempts"), "1", "still attempt 1");
+    q("HSET p:task:T14 status running started_at 999 attempts 1");
+    is_int(take_at(c, "T14", 2000, 1000), TGW_START_OK,
+           "running since another moment: a new start");
+    is_str(hget("p:task:T14", "attempts"), "2", "counted");
+    is_str(hget("p:task:T14", "started_at"), "2000", "started now");
+    q("HSET p:task:T15 status retrying started_at 1000 attempts 1");
+    is_int(take_at(c, "T15", 2000, 1000), TGW_START_OK,
+           "not running (that run recorded its outcome): a new start");
+    is_str(hget("p:task:T15", "attempts"), "2", "counted");
+    q("HSET p:task:T16 status running started_at 1000 attempts 5");
+    is_int(take_at(c, "T16", 2000, 0), TGW_START_EXHAUSTED,
+           "without again, the same hash: attempts used up");
+    q("DEL p:task:T12 p:task:T13 p:task:T14 p:task:T15 p:task:T16");
 
     /* handlers: a capped type is held back, another has its own max */
     snprintf(json, sizeof(json),
@@ -564,7 +598,7 @@ take_batch_tests(tgw_conf_t *c)
     batch_answered = 0;
     for (i = 0; i < 5; i++) {
         added += tgw_store_take_add(&b, c, ids[i], "p:q:default:normal",
-                                    e[i], 1000, batch_got_take,
+                                    e[i], 1000, 0, batch_got_take,
                                     (void *) (intptr_t) i) == 0;
     }
     is_int(added, 5, "five take steps added");
@@ -752,26 +786,36 @@ main(void)
     q("HSET p:task:A status queued attempts 0");
     snprintf(e, sizeof(e), "%s", pending_entry("A"));
     ok(wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e,
-                                  123, 2, got, NULL)) == 0, "start A");
+                                  123, 0, 2, got, NULL)) == 0, "start A");
     is_int(last->element[0]->integer, TGW_START_OK, "A starts");
     is_int(last->element[1]->integer, 1, "as attempt 1");
     is_str(hget("p:task:A", "attempts"), "1", "attempts counted at start");
     is_str(hget("p:task:A", "status"), "running", "status running");
     is_str(hget("p:task:A", "started_at"), "123", "started_at");
-    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 124, 2,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 124,
+                               0, 2, got, NULL));
     is_int(last->element[1]->integer, 2,
            "a run that never recorded still used its attempt");
-    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 125, 2,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 125,
+                               0, 2, got, NULL));
     is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
            "attempts used up: not started again");
     is_str(hget("p:task:A", "attempts"), "2", "attempts stay at the max");
+    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 126,
+                               124, 2, got, NULL));
+    is_int(last->element[0]->integer, TGW_START_OK,
+           "again 124 (the start whose answer was lost): started");
+    is_int(last->element[1]->integer, 2, "as attempt 2, not counted again");
+    is_str(hget("p:task:A", "started_at"), "124", "started_at kept");
+    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 127,
+                               123, 2, got, NULL));
+    is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
+           "again of another start: counted, used up");
 
     q("HSET p:task:B status queued attempts 2147483647");
     snprintf(e, sizeof(e), "%s", pending_entry("B"));
-    wait_reply(tgw_store_start(&rc, c, "B", "p:q:default:normal", e, 1, 5,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "B", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
            "attempts 2147483647: used up, never run");
     is_int(last->element[1]->integer, 1000000000,
@@ -779,37 +823,37 @@ main(void)
 
     q("HSET p:task:C status queued attempts 99999999999999999999999");
     snprintf(e, sizeof(e), "%s", pending_entry("C"));
-    wait_reply(tgw_store_start(&rc, c, "C", "p:q:default:normal", e, 1, 5,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "C", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
            "a huge attempts: used up");
     is_int(last->element[1]->integer, 1000000000, "clamped to 10^9");
 
     q("HSET p:task:D status queued attempts -7");
     snprintf(e, sizeof(e), "%s", pending_entry("D"));
-    wait_reply(tgw_store_start(&rc, c, "D", "p:q:default:normal", e, 1, 5,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "D", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_OK,
            "negative attempts count as 0");
     is_str(hget("p:task:D", "attempts"), "1", "attempts 1 after it");
 
     q("HSET p:task:E status queued attempts xyz cancel_requested 1");
     snprintf(e, sizeof(e), "%s", pending_entry("E"));
-    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", e, 1, 5,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_CANCELLED,
            "cancel requested: not started");
     q("HDEL p:task:E cancel_requested");
-    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", e, 1, 5,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_OK,
            "attempts \"xyz\" counts as 0");
     is_str(hget("p:task:E", "attempts"), "1", "and becomes 1");
 
-    wait_reply(tgw_store_start(&rc, c, "nope", "p:q:default:normal", e, 1, 5,
-                               got, NULL));
+    wait_reply(tgw_store_start(&rc, c, "nope", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_GONE, "no hash: gone");
-    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", "1-1", 1,
+    wait_reply(tgw_store_start(&rc, c, "E", "p:q:default:normal", "1-1", 1, 0,
                                5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_NOT_PENDING,
            "an entry not pending: not ours to run");

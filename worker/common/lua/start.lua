@@ -10,7 +10,9 @@
 -- it (a replayed dead task may still carry its result_ttl): its TTL goes.
 -- KEYS[1] task hash.  ARGV: cancel field, status field, "running",
 -- started_at field, now, attempts field, max attempts, stream, group,
--- entry.
+-- entry, and optionally "again": the now of a start whose answer the
+-- worker lost.  A task found running since then is that start: answered
+-- as started, not counted a second time (lib/take.lua, the same).
 -- Returns {code, attempts}: code -3 attempts used up (not run), -2 entry
 -- not pending, -1 hash gone, 0 cancel requested, 1 started.
 local p = redis.pcall('XPENDING', ARGV[8], ARGV[9], ARGV[10], ARGV[10], 1)
@@ -22,6 +24,10 @@ local n = tonumber(redis.call('HGET', KEYS[1], ARGV[6]) or '0')
 if n == nil or n ~= n or n < 0 then n = 0 end
 n = math.floor(n)
 if n > 1000000000 then n = 1000000000 end
+if ARGV[11] and redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3]
+   and redis.call('HGET', KEYS[1], ARGV[4]) == ARGV[11] then
+  return {1, n}
+end
 if n >= tonumber(ARGV[7]) then return {-3, n} end
 n = n + 1
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],

@@ -20,8 +20,10 @@
 -- ARGV: group, the max attempts of a type not listed, the number n of
 -- arguments that follow for the types, then n arguments in pairs: a type
 -- and its max attempts, or the type and "hold" (never started here);
--- then one block of four per task: stream, entry, task hash key, now
--- (ms).
+-- then one block of five per task: stream, entry, task hash key, now
+-- (ms), and "again": the now of this task's start whose answer the
+-- worker lost ("0": none; lib/take.lua: that start is not counted
+-- twice).
 -- Returns one element per task, in order: {code, attempts, the values of
 -- status, cancel_requested, run_at, queue, type, attempts, priority,
 -- callback_url, content_type, payload, traceparent (in that order; nil
@@ -34,15 +36,15 @@
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
-for i = first, #ARGV - 3, 4 do
+for i = first, #ARGV - 4, 5 do
   note(ARGV[i], ARGV[i + 1])
 end
 ask_pending()
 
 local out = {}
-for i = first, #ARGV - 3, 4 do
+for i = first, #ARGV - 4, 5 do
   if pending(ARGV[i], ARGV[i + 1]) then
-    out[#out + 1] = take_one(ARGV[i + 2], ARGV[i + 3])
+    out[#out + 1] = take_one(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
   else
     out[#out + 1] = {-2, 0, {}}
   end

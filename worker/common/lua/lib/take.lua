@@ -18,7 +18,11 @@ for i = 4, first - 2, 2 do
   rules[ARGV[i]] = ARGV[i + 1]
 end
 
-local function take_task(key, now)
+-- again: the now of a start of this task whose answer the worker lost
+-- (nil, or "0": none).  A task found running since that very moment is
+-- that start, not another worker's (its started_at would differ): it is
+-- answered as started, attempts as they are, not counted a second time.
+local function take_task(key, now, again)
   local v = redis.call('HMGET', key, '@TGW_F_STATUS@',
                        '@TGW_F_CANCEL_REQUESTED@', '@TGW_F_RUN_AT@',
                        '@TGW_F_QUEUE@', '@TGW_F_TYPE@', '@TGW_F_ATTEMPTS@',
@@ -58,6 +62,10 @@ local function take_task(key, now)
   if n == nil or n ~= n or n < 0 then n = 0 end
   n = math.floor(n)
   if n > 1000000000 then n = 1000000000 end
+  if st == '@TGW_ST_RUNNING@' and again and again ~= '0'
+     and redis.call('HGET', key, '@TGW_F_STARTED_AT@') == again then
+    return {1, n, v}
+  end
   if n >= max then return {-3, n, v} end
   n = n + 1
   redis.call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_RUNNING@',
@@ -72,8 +80,8 @@ local function take_task(key, now)
   return {1, n, v}
 end
 
-local function take_one(key, now)
-  local ok, r = pcall(take_task, key, now)
+local function take_one(key, now, again)
+  local ok, r = pcall(take_task, key, now, again)
   if ok or (type(r) == 'table' and r.err) then return r end
   r = tostring(r)
   if not string.match(r, '^[A-Z]+ ') then r = 'ERR ' .. r end
