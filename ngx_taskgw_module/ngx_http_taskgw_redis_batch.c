@@ -491,9 +491,11 @@ ngx_http_taskgw_redis_fly(ngx_http_taskgw_link_t *link,
  * A batch meant for a shared MULTI/EXEC waits for the link's write at
  * the end of this turn of the event loop (a request whose client leaves
  * before that is dropped from it, see op_cleanup).  A small one joins
- * the transaction being gathered, which is sealed at once when it is
- * full; a large one (or one with a body part in a file) waits to go
- * alone.
+ * the small ones gathered, which that write splits into transactions
+ * (see ngx_http_taskgw_redis_seal); a large one (or one with a body part
+ * in a file) waits to go alone.  Nothing is sealed here: a seal that
+ * fails answers its requests, and this one's must not be answered while
+ * it is still being sent.
  */
 
 static ngx_int_t
@@ -530,24 +532,12 @@ ngx_http_taskgw_redis_gather(ngx_http_taskgw_link_t *link,
         ngx_queue_insert_tail(&link->alone, &op->queue);
 
     } else {
-        if (link->txn_size + size > NGX_HTTP_TASKGW_REDIS_TXN_BYTES) {
-            ngx_http_taskgw_redis_seal_txn(link, &link->txn,
-                                           NGX_HTTP_TASKGW_REDIS_TXN_TASKS);
-        }
-
         ngx_queue_insert_tail(&link->txn, &op->queue);
         link->txn_n++;
         link->txn_size += size;
-
-        if (link->txn_n == NGX_HTTP_TASKGW_REDIS_TXN_TASKS) {
-            ngx_http_taskgw_redis_seal_txn(link, &link->txn,
-                                           NGX_HTTP_TASKGW_REDIS_TXN_TASKS);
-        }
     }
 
-    if (link->rc != NULL) {
-        ngx_http_taskgw_redis_add_write(link->rc);
-    }
+    ngx_http_taskgw_redis_add_write(link->rc);
 
     return NGX_OK;
 }
@@ -555,13 +545,14 @@ ngx_http_taskgw_redis_gather(ngx_http_taskgw_link_t *link,
 
 /*
  * The link is about to write: what was gathered goes to hiredis, the
- * small batches in one MULTI/EXEC, then each large one in its own.
+ * small batches in as few MULTI/EXECs as the caps allow, in the order
+ * they came, then each large one in its own.
  */
 
 void
 ngx_http_taskgw_redis_seal(ngx_http_taskgw_link_t *link)
 {
-    if (link->txn_n) {
+    while (link->txn_n) {
         ngx_http_taskgw_redis_seal_txn(link, &link->txn,
                                        NGX_HTTP_TASKGW_REDIS_TXN_TASKS);
     }
@@ -573,27 +564,37 @@ ngx_http_taskgw_redis_seal(ngx_http_taskgw_link_t *link)
 
 
 /*
- * Up to max gathered ops from the head of from: MULTI, their commands,
- * EXEC, handed to hiredis in one go.  EXEC's callback carries the last
- * op, which knows how many there are; the ops join the link's batches in
+ * Up to max gathered ops from the head of from, and no more than the
+ * transaction's bytes (but at least one): MULTI, their commands, EXEC,
+ * handed to hiredis in one go.  EXEC's callback carries the last op,
+ * which knows how many there are; the ops join the link's batches in
  * flight in the same order, so they follow one another there.  If the
- * link cannot take them, each gets a NULL reply (its request 503).
+ * link cannot take them, each gets a NULL reply (its request 503): this
+ * runs only from the link's write, never for a request still being sent.
  */
 
 static void
 ngx_http_taskgw_redis_seal_txn(ngx_http_taskgw_link_t *link,
     ngx_queue_t *from, ngx_uint_t max)
 {
+    size_t                       size;
     ngx_uint_t                   i, n;
     ngx_chain_t                 *head, **last, *cl, *tail;
     ngx_http_taskgw_redis_op_t  *op, *ops[NGX_HTTP_TASKGW_REDIS_TXN_TASKS];
 
     n = 0;
+    size = 0;
 
-    while (n < max
-           && (op = ngx_http_taskgw_redis_ungather(link, from)) != NULL)
-    {
-        ops[n++] = op;
+    while (n < max && !ngx_queue_empty(from)) {
+        op = ngx_queue_data(ngx_queue_head(from), ngx_http_taskgw_redis_op_t,
+                            queue);
+
+        if (n && size + op->size > NGX_HTTP_TASKGW_REDIS_TXN_BYTES) {
+            break;
+        }
+
+        size += op->size;
+        ops[n++] = ngx_http_taskgw_redis_ungather(link, from);
     }
 
     if (n == 0) {

@@ -11,6 +11,11 @@
 # - A large task among small ones goes in a MULTI/EXEC of its own, after
 #   theirs: the small ones are answered without waiting for its bytes
 #   (MONITOR shows their EXEC before its MULTI), and it is stored too.
+# - The 16 KB cap splits one turn's small tasks, in the order they came,
+#   when the link writes: 40 of the smallest (some 600 bytes of commands
+#   each) make two transactions, four of 6,000 bytes two (two and two);
+#   all are answered 202 and stored.  (The 64 tasks cap is never reached
+#   first: 64 tasks fill 16 KB.)
 # - A transaction Redis aborts (EXECABORT: every HSET refused at
 #   maxmemory) fails each of its requests with a JSON 503; none is stored.
 # - The link drops while a transaction is in flight (Redis killed): each
@@ -211,6 +216,27 @@ is((grep { ($r->cmd('HGET', "$prefix:task:" . ($_->{json}{id} // ''),
                     'status') // '') eq 'queued' } @$res),
    9, 'all 9 stored');
 undef $mon;
+
+# === the cap: at most 16 KB of commands in a transaction
+for my $case ([ 40, 2, 2, '40 small tasks' ],
+              [ 4, 6000, 2, 'four tasks of 6,000 bytes' ])
+{
+    my ($n, $len, $want, $what) = @$case;
+    @c = kept_alive($n);
+    $r->cmd('CONFIG', 'RESETSTAT');
+    my $body = $len > 2 ? '{"c":"' . ('c' x ($len - 8)) . '"}' : '{}';
+    $res = one_turn(\@c, [ map { [ '/tasks', $body ] } 1 .. $n ]);
+    ($exec, $multi) = calls();
+    is($exec, $want, "$what of one turn: $exec EXEC");
+    is($multi, $exec, 'as many MULTI as EXEC');
+    is((grep { $_->{status} == 202 } @$res), $n, "$what: all 202")
+        or diag(join ' ', map { $_->{status} } @$res);
+    is((grep { ($r->cmd('HGET', "$prefix:task:" . ($_->{json}{id} // ''),
+                        'status') // '') eq 'queued' } @$res),
+       $n, "$what: all stored");
+    $stored += $n;
+    close $_ for @c;
+}
 
 # === a transaction Redis aborts: every request in it fails
 $r->cmd('CONFIG', 'SET', 'maxmemory', '1');
