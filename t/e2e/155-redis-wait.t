@@ -133,11 +133,14 @@ my $waits = sub {
         ? $1 : 0;
 };
 my $before = $waits->();
+# the lead first, and the ten only once its WAIT holds the link: sent
+# together, a loaded machine could deliver some of the ten ahead of the
+# lead, each turn of them with a WAIT of its own
+my $lead = $s->http_send(POST => '/w2', body => 'lead', timeout => 20);
+ok(wait_for(\&in_wait, 10), 'the lead\'s WAIT is under way');
 my $many = $s->http_parallel(
-    [ [ POST => '/w2', body => 'lead' ],
-      map { [ POST => '/w1', body => "many $_" ] } 1 .. 10 ],
-    timeout => 20);
-my @codes = map { $_->{status} } @$many;
+    [ map { [ POST => '/w1', body => "many $_" ] } 1 .. 10 ], timeout => 20);
+my @codes = map { $_->{status} } $s->http_recv($lead), @$many;
 is_deeply(\@codes, [ 503, (202) x 10 ],
           'ten replicas=1 enqueues behind a replicas=2 one: all 202')
     or diag "statuses: @codes";

@@ -177,7 +177,10 @@ like(switches()->[1] // '', qr/from=127\.0\.0\.1:$p2 to=127\.0\.0\.1:$p3$/,
 # === TEST 4: the master turned into a replica behind the worker's back
 is($ha->restart_old_primary, $p2, "the killed primary ($p2) is back as a "
    . 'replica');
-my @ro = map { enqueue('sleep', '{"ms":600}') } 1 .. 16;
+# 16 tasks of 1.5 s at concurrency 4 take 6 s: a busy machine still has
+# tasks left when the roles swap (with 600 ms the ASan CI run once had
+# all 16 done before it)
+my @ro = map { enqueue('sleep', '{"ms":1500}') } 1 .. 16;
 is(scalar(grep { defined } @ro), 16, '16 more tasks');
 ok(wait_for(sub { succeeded($p3, @ro) >= 2 }, 30), 'running');
 ok(in_sync($p3), 'the replica has every write so far');
