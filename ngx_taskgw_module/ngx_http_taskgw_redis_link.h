@@ -1,7 +1,8 @@
 
 /*
- * ngx_http_taskgw_redis_link: the Redis link's state, shared by its two
- * files (the connection's life in _redis.c, batches in _redis_batch.c).
+ * ngx_http_taskgw_redis_link: the Redis link's state, shared by its files
+ * (the connection's life in _redis.c, batches in _redis_batch.c, _op.c,
+ * _txn.c and _answer.c).
  */
 
 
@@ -39,6 +40,18 @@ typedef enum {
 
 
 typedef struct ngx_http_taskgw_link_s  ngx_http_taskgw_link_t;
+
+
+/*
+ * What one shared MULTI/EXEC holds at most: tasks, and bytes of their
+ * commands.  Every task in it is answered only when EXEC's reply comes,
+ * so the first waits for the others: 16 KB is what Redis reads from a
+ * client at once (and answers together) anyway.  A task larger than that
+ * goes in a MULTI/EXEC of its own, after the small ones of its turn, so
+ * that they do not wait for its bytes.
+ */
+#define NGX_HTTP_TASKGW_REDIS_TXN_TASKS  64
+#define NGX_HTTP_TASKGW_REDIS_TXN_BYTES  16384
 
 
 /*
@@ -200,11 +213,6 @@ const char *ngx_http_taskgw_redis_error(const redisAsyncContext *ac);
 const char *ngx_http_taskgw_redis_state_name(
     ngx_http_taskgw_link_state_e state);
 void ngx_http_taskgw_redis_add_write(void *data);
-ngx_int_t ngx_http_taskgw_redis_queue(
-    ngx_http_taskgw_redis_conn_t *rc, ngx_chain_t *out, redisCallbackFn *fn,
-    void *data);
-void ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
-    ngx_chain_t *out);
 const char *ngx_http_taskgw_redis_keepalive(ngx_http_taskgw_link_t *link,
     ngx_uint_t *heard, ngx_uint_t check);
 size_t ngx_http_taskgw_redis_text_len(redisReply *rr);
@@ -224,13 +232,52 @@ ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr, ngx_str_t *role);
 void ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc);
 ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
 void ngx_http_taskgw_pubsub_follow(const char *reason);
-void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
-    ngx_uint_t fail);
-void ngx_http_taskgw_redis_flight_timeout(ngx_event_t *ev);
+
+/* ngx_http_taskgw_redis_batch.c */
+ngx_int_t ngx_http_taskgw_redis_queue(
+    ngx_http_taskgw_redis_conn_t *rc, ngx_chain_t *out, redisCallbackFn *fn,
+    void *data);
+void ngx_http_taskgw_redis_queue_unmatched(ngx_http_taskgw_redis_conn_t *rc,
+    ngx_chain_t *out);
 ngx_int_t ngx_http_taskgw_redis_send_on(ngx_http_taskgw_link_t *link,
     ngx_http_request_t *r, ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
     ngx_uint_t txn, ngx_http_taskgw_redis_done_pt done);
+void ngx_http_taskgw_redis_flush(ngx_http_taskgw_link_t *link,
+    ngx_uint_t fail);
+
+/* ngx_http_taskgw_redis_txn.c */
+/* a batch for a shared MULTI/EXEC joins those of this turn */
+ngx_int_t ngx_http_taskgw_redis_gather(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op);
 void ngx_http_taskgw_redis_seal(ngx_http_taskgw_link_t *link);
+/* EXEC's reply (or NULL) to each op of a shared MULTI/EXEC up to last */
+void ngx_http_taskgw_redis_txn_finish(ngx_http_taskgw_redis_op_t *last,
+    redisReply *reply);
+/* the ops gathered and not yet sealed get NULL replies */
+void ngx_http_taskgw_redis_fail_gathered(ngx_http_taskgw_link_t *link);
+
+/* ngx_http_taskgw_redis_op.c */
+/* a zeroed op, kept from a batch before or new; NULL on no memory */
+ngx_http_taskgw_redis_op_t *ngx_http_taskgw_redis_op_alloc(ngx_log_t *log);
+/* an op handed to hiredis joins the link's batches in flight */
+void ngx_http_taskgw_redis_fly(ngx_http_taskgw_link_t *link,
+    ngx_http_taskgw_redis_op_t *op);
+/* the reply (NULL: none) to the op's request if still there; frees op */
+void ngx_http_taskgw_redis_op_finish(ngx_http_taskgw_redis_op_t *op,
+    redisReply *reply);
+/* an op back to the kept ones (or to the heap), with its pieces */
+void ngx_http_taskgw_redis_op_free(ngx_http_taskgw_redis_op_t *op);
+/* op->timer: a batch that waited for the link too long gets NULL */
+void ngx_http_taskgw_redis_op_timeout(ngx_event_t *ev);
+/* link->op_timer: resets a link whose oldest batch has had no answer */
+void ngx_http_taskgw_redis_flight_timeout(ngx_event_t *ev);
+/* the request's pool cleanup: its op dropped, or left to its reply */
+void ngx_http_taskgw_redis_op_cleanup(void *data);
+
+/* ngx_http_taskgw_redis_answer.c */
+/* hiredis's callback for every command a batch sends */
+void ngx_http_taskgw_redis_reply(redisAsyncContext *ac, void *reply,
+    void *data);
 
 
 #endif /* _NGX_HTTP_TASKGW_REDIS_LINK_H_INCLUDED_ */
