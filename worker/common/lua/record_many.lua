@@ -47,34 +47,36 @@ ask_pending()
 
 -- A succeeded task's writes (what the worker's plan writes for it:
 -- outcome.h; clean: no stale error or result_encoding to delete); an
--- error of Redis is returned, the rest skipped.
+-- error of Redis is returned, the rest skipped.  The writes raise their
+-- errors (redis.call) and one pcall a task catches them: cheaper than
+-- looking at each write's reply.
 -- A task's key is kp then its id (the key's format ends with the id):
 -- one string.format for the call, not one a task.
 local chan = string.format('@TGW_KEY_CHAN_DONE@', prefix)
 local kp = string.format('@TGW_KEY_TASK@', prefix, '')
-local function succeeded(id, fin, res, enc, clean)
+local call = redis.call
+local function writes(id, fin, res, enc, clean)
   local key = kp .. id
-  local w
   if enc == '' then
-    w = pcall_('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
-               '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin)
-    if type(w) == 'table' and w.err then return w end
+    call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+         '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin)
     if not clean then
-      w = pcall_('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
+      call('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
     end
   else
-    w = pcall_('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
-               '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin,
-               '@TGW_F_RESULT_ENC@', enc)
-    if type(w) == 'table' and w.err then return w end
-    if not clean then w = pcall_('HDEL', key, '@TGW_F_ERROR@') end
+    call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+         '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin,
+         '@TGW_F_RESULT_ENC@', enc)
+    if not clean then call('HDEL', key, '@TGW_F_ERROR@') end
   end
+  call('PEXPIRE', key, ttl)
+  call('PUBLISH', chan, id)
+end
+local function succeeded(id, fin, res, enc, clean)
+  local ok, w = pcall(writes, id, fin, res, enc, clean)
+  if ok then return 1 end
   if type(w) == 'table' and w.err then return w end
-  w = pcall_('PEXPIRE', key, ttl)
-  if type(w) == 'table' and w.err then return w end
-  w = pcall_('PUBLISH', chan, id)
-  if type(w) == 'table' and w.err then return w end
-  return 1
+  return {err = 'ERR ' .. tostring(w)}
 end
 
 -- no: the tasks answered so far (out's length, kept: #out costs more)
