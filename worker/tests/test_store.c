@@ -745,6 +745,64 @@ read_take_tests(tgw_conf_t *c)
 }
 
 
+/* read_take.lua: what the take works out once a call from a value that
+ * tasks share (a queue name found valid, an attempts field as a count)
+ * is each task's own answer all the same: the same attempts field
+ * counts the same next attempt for two tasks, a queue field that is no
+ * queue name holds back each task that has it, another attempts field
+ * gets its own count. */
+static void
+read_take_shared_tests(tgw_conf_t *c)
+{
+    static const char  *ids[] = { "U1", "U2", "U3", "U4", "U5", "U6" };
+    static const int    code[] = { TGW_START_OK, TGW_START_OK,
+                                   TGW_START_LOADED, TGW_START_LOADED,
+                                   TGW_START_EXHAUSTED, TGW_START_OK };
+    static const int    att[] = { 5, 5, 0, 0, 5, 1 };
+    static const char  *after[] = { "5", "5", "0", "0", "5", "1" };
+    redisReply         *r, **a;
+    size_t              i;
+
+    q("HSET p:task:U1 status queued queue default attempts 4");
+    q("HSET p:task:U2 status queued queue default attempts 4");
+    q("HSET p:task:U3 status queued queue bad/queue attempts 0");
+    q("HSET p:task:U4 status queued queue bad/queue attempts 0");
+    q("HSET p:task:U5 status queued queue default attempts 5");
+    q("HSET p:task:U6 status queued queue default attempts x");
+    for (i = 0; i < 6; i++) {
+        q("XADD p:q:default:normal * id %s", ids[i]);
+    }
+    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 780,
+                                      got, NULL)) == 0,
+       "one read of six tasks sharing fields");
+    r = last;
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * 16,
+       "an answer for each");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * 16) {
+        return;
+    }
+    for (i = 0; i < 6; i++) {
+        a = &r->element[16 * i];
+        ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == code[i]
+           && a[3]->type == REDIS_REPLY_INTEGER && a[3]->integer == att[i],
+           "%s: code %d, attempts %d", ids[i], code[i], att[i]);
+    }
+    for (i = 0; i < 6; i++) {
+        char key[16], name[48];
+
+        snprintf(key, sizeof(key), "p:task:%s", ids[i]);
+        snprintf(name, sizeof(name), "%s: attempts field %s", ids[i],
+                 after[i]);
+        is_str(hget(key, "attempts"), after[i], name);
+    }
+    is_str(hget("p:task:U3", "status"), "queued", "U3: not started");
+    is_str(hget("p:task:U4", "status"), "queued", "U4: not started");
+    q("DEL p:task:U1 p:task:U2 p:task:U3 p:task:U4 p:task:U5 p:task:U6");
+    q("DEL p:q:default:normal");
+    q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
+}
+
+
 int
 main(void)
 {
@@ -862,6 +920,7 @@ main(void)
     take_tests(c, port);
     take_batch_tests(c);
     read_take_tests(c);
+    read_take_shared_tests(c);
 
     /* ---- the record script ---- */
     memset(&o, 0, sizeof(o));

@@ -29,28 +29,30 @@ local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', count,
 if type(r) == 'table' and r.err then return r end
 local out = {}
 if not r then return out end
-for _, e in ipairs(r[1][2]) do
+-- n: the elements of out so far (a count kept here costs less than #out)
+local es, n = r[1][2], 0
+for x = 1, #es do
+  local e = es[x]
   local f, id = e[2], false
   for i = 1, #f - 1, 2 do
     if f[i] == '@TGW_STREAM_FIELD_ID@' then id = f[i + 1] end
   end
-  local n = #out
   out[n + 1] = e[1]
   out[n + 2] = id
-  if id and #id > 0 and #id <= idmax and not string.find(id, '\0', 1, true)
-  then
-    local a = take_one(kp .. id, now)
-    if a.err then
-      out[n + 3] = a
-      for k = 4, 16 do out[n + k] = false end
+  if id and #id > 0 and #id <= idmax and not find(id, '\0', 1, true) then
+    local c, a, v = take_one(kp .. id, now)
+    out[n + 3] = c
+    if a and c ~= -1 then
+      -- HMGET's values: false, never nil, for a field not set
+      out[n + 4] = a
+      for k = 1, 12 do out[n + 4 + k] = v[k] end
     else
-      out[n + 3] = a[1]
-      out[n + 4] = a[2]
-      local v = a[3]
-      for k = 1, 12 do out[n + 4 + k] = v[k] or false end
+      out[n + 4] = a or false
+      for k = 5, 16 do out[n + k] = false end
     end
   else
     for k = 3, 16 do out[n + k] = false end
   end
+  n = n + 16
 end
 return out

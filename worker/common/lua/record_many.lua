@@ -30,6 +30,8 @@
 local g, prefix, ttl = ARGV[1], ARGV[2], ARGV[3]
 local last = #ARGV
 local SHORT = 4
+-- the globals used per task, as locals (a global is two table lookups)
+local pcall_, type = redis.pcall, type
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
@@ -45,34 +47,40 @@ ask_pending()
 
 -- A succeeded task's writes (what the worker's plan writes for it:
 -- outcome.h; clean: no stale error or result_encoding to delete); an
--- error of Redis is returned, the rest skipped.
+-- error of Redis is returned, the rest skipped.  The writes raise their
+-- errors (redis.call) and one pcall a task catches them: cheaper than
+-- looking at each write's reply.
+-- A task's key is kp then its id (the key's format ends with the id):
+-- one string.format for the call, not one a task.
 local chan = string.format('@TGW_KEY_CHAN_DONE@', prefix)
-local function succeeded(id, fin, res, enc, clean)
-  local key = string.format('@TGW_KEY_TASK@', prefix, id)
-  local w
+local kp = string.format('@TGW_KEY_TASK@', prefix, '')
+local call = redis.call
+local function writes(id, fin, res, enc, clean)
+  local key = kp .. id
   if enc == '' then
-    w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
-                    '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin)
-    if type(w) == 'table' and w.err then return w end
+    call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+         '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin)
     if not clean then
-      w = redis.pcall('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
+      call('HDEL', key, '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@')
     end
   else
-    w = redis.pcall('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
-                    '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin,
-                    '@TGW_F_RESULT_ENC@', enc)
-    if type(w) == 'table' and w.err then return w end
-    if not clean then w = redis.pcall('HDEL', key, '@TGW_F_ERROR@') end
+    call('HSET', key, '@TGW_F_STATUS@', '@TGW_ST_SUCCEEDED@',
+         '@TGW_F_RESULT@', res, '@TGW_F_FINISHED_AT@', fin,
+         '@TGW_F_RESULT_ENC@', enc)
+    if not clean then call('HDEL', key, '@TGW_F_ERROR@') end
   end
+  call('PEXPIRE', key, ttl)
+  call('PUBLISH', chan, id)
+end
+local function succeeded(id, fin, res, enc, clean)
+  local ok, w = pcall(writes, id, fin, res, enc, clean)
+  if ok then return 1 end
   if type(w) == 'table' and w.err then return w end
-  w = redis.pcall('PEXPIRE', key, ttl)
-  if type(w) == 'table' and w.err then return w end
-  w = redis.pcall('PUBLISH', chan, id)
-  if type(w) == 'table' and w.err then return w end
-  return 1
+  return {err = 'ERR ' .. tostring(w)}
 end
 
-local out = {}
+-- no: the tasks answered so far (out's length, kept: #out costs more)
+local out, no = {}, 0
 local acks = {}
 local order = {}
 i = 4
@@ -82,7 +90,8 @@ while i <= last do
   local short = clean or m == 's'
   if short then m = SHORT else m = tonumber(m) end
   if s == nil or e == nil or m == nil or m < 0 or i + 2 + m > last then
-    out[#out + 1] = {err = 'ERR bad record block'}
+    no = no + 1
+    out[no] = {err = 'ERR bad record block'}
     break
   end
   local j, stop = i + 3, i + 2 + m
@@ -100,7 +109,7 @@ while i <= last do
         r = {err = 'ERR bad record write'}
         break
       end
-      local w = redis.pcall(unpack(ARGV, j + 1, j + n))
+      local w = pcall_(unpack(ARGV, j + 1, j + n))
       if type(w) == 'table' and w.err then
         r = w
         break
@@ -108,16 +117,19 @@ while i <= last do
       j = j + n + 1
     end
   end
-  out[#out + 1] = r
+  no = no + 1
+  out[no] = r
   if r == 1 then
     local a = acks[s]
     if a == nil then
-      a = {ids = {}, tasks = {}}
+      a = {ids = {}, tasks = {}, n = 0}
       acks[s] = a
       order[#order + 1] = s
     end
-    a.ids[#a.ids + 1] = e
-    a.tasks[#a.tasks + 1] = #out
+    local k = a.n + 1
+    a.n = k
+    a.ids[k] = e
+    a.tasks[k] = no
     st.done[e] = true
   end
 end

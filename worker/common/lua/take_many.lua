@@ -44,7 +44,8 @@ ask_pending()
 local out = {}
 for i = first, #ARGV - 4, 5 do
   if pending(ARGV[i], ARGV[i + 1]) then
-    out[#out + 1] = take_one(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+    local c, n, v = take_one(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+    out[#out + 1] = n and {c, n, v} or c
   else
     out[#out + 1] = {-2, 0, {}}
   end
