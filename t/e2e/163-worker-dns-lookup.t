@@ -56,6 +56,9 @@ my %zone = (
     'redis.taskgw.test' => { A => ['127.0.0.1'] },
     'v6.taskgw.test'    => { AAAA => ['::1'] },
     'both.taskgw.test'  => { AAAA => ['::1'], A => ['127.0.0.2'] },
+    # TEST 5: Redis on the first, a server that never answers on the
+    # second (glibc keeps this order: neither is nearer to 127.0.0.1)
+    'pair.taskgw.test'  => { A => ['127.0.0.2', '127.0.0.3'] },
 );
 
 sub spew {
@@ -303,6 +306,63 @@ SKIP: {
     is($s->stop_worker($w4), 0, 'that worker exits 0');
     $ha->stop;
 }
+
+# ---- TEST 5: a reconnect tries first the address that worked --------------
+# pair.taskgw.test has two addresses: Redis listens on the first,
+# 127.0.0.2; on the second, 127.0.0.3, a server accepts connections and
+# never answers (a host that hangs).  The worker connects to the first.
+# When Redis drops its connections, the worker's reconnects go to that
+# same address again: none reaches the silent server.  Before, the
+# reconnect after a lost connection began at the next address (the
+# count of failures in a row, 1 after the loss), and each connection
+# spent redis_timeout on the silent server before coming back.
+
+$s->stop_redis;
+$s->start_redis(args => ['--bind', '127.0.0.1', '127.0.0.2']);
+$t = TaskGW::Tasks->new($s);
+spew("$dir/silent-accepts", '');
+my $silent = $s->fork_process('silent', sub {
+    my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.3:$port",
+                                  Listen => 16, ReuseAddr => 1)
+        or die "silent: listen 127.0.0.3:$port: $!";
+    my @held;
+    while (my $c = $l->accept) {
+        push @held, $c;             # kept open, never read nor answered
+        open my $log, '>>', "$dir/silent-accepts";
+        printf $log "%.3f\n", time;
+        close $log;
+    }
+});
+ok(wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.3:$port") },
+            10), 'the silent server listens on 127.0.0.3');
+sub silent_accepts { slurp("$dir/silent-accepts") =~ tr/\n// }
+my $w5 = $s->start_worker({ %conf, redis => "pair.taskgw.test:$port",
+                            redis_timeout => '2s' });
+push @workers, $w5;
+sub ups {
+    my ($role) = @_;
+    return () = $s->worker_log($w5) =~ /redis_up conn=\Q$role\E\b/g;
+}
+ok(wait_for(sub { ups('cmd') >= 1 && ups('read') >= 1 }, 30),
+   'the worker connects by the name')
+    or diag $s->worker_log($w5);
+my $before = silent_accepts();
+ok($t->redis->cmd('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes') >= 2,
+   'Redis closed the worker\'s connections');
+ok(wait_for(sub { ups('cmd') >= 2 && ups('read') >= 2 }, 30),
+   'the worker reconnects')
+    or diag $s->worker_log($w5);
+my $after = silent_accepts();
+is($after - $before, 0,
+   'no reconnect went to the silent address (the one that worked is'
+   . ' tried first)')
+    or diag $s->worker_log($w5);
+$id = $t->enqueue('echo', payload => '"pair"');
+ok(wait_for(sub { $t->status($id) eq 'succeeded' }, 30),
+   'tasks run after the reconnect')
+    or diag $s->worker_log($w5);
+is($s->stop_worker($w5), 0, 'that worker exits 0');
+$s->kill_process($silent);
 
 for my $x (@workers) {
     unlike($s->worker_log($x), qr/AddressSanitizer|runtime error/,

@@ -629,7 +629,9 @@ static const char tgw_lua_start[] __attribute__((unused)) =
     "n = n + 1\n"
     "redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],\n"
     "           ARGV[6], string.format('%d', n))\n"
-    "redis.call('PERSIST', KEYS[1])\n"
+    "if redis.call('HEXISTS', KEYS[1], '" TGW_F_FINISHED_AT "') == 1 then\n"
+    "  redis.call('PERSIST', KEYS[1])\n"
+    "end\n"
     "return {1, n}\n"
     ;
 

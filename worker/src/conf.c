@@ -331,7 +331,8 @@ static void
 tgw_cp_retry(tgw_cp_t *cp, tgw_conf_t *c, const char *path, json_t *v)
 {
     tgw_cp_field_t f[] = {
-        { "max_attempts", 0, 1, 1000, &c->retry_max_attempts },
+        { "max_attempts", 0, 1, TGW_MAX_ATTEMPTS_LIMIT,
+          &c->retry_max_attempts },
         { "base", 1, 1, 0, &c->retry_base_ms },
         { "cap", 1, 1, 0, &c->retry_cap_ms }
     };

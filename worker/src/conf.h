@@ -20,6 +20,10 @@
 /* Longest worker name (it is part of keys and the consumer name). */
 #define TGW_NAME_MAX      128
 
+/* The most runs a task can be given (retry.max_attempts, a handler's
+ * max_attempts): an attempts field above it was written by no run. */
+#define TGW_MAX_ATTEMPTS_LIMIT  1000
+
 /* What a handler does with a task. */
 typedef enum {
     TGW_HANDLER_BUILTIN = 0,

@@ -203,7 +203,8 @@ tgw_cp_handler(tgw_cp_t *cp, tgw_handler_conf_t *h, const char *path,
         } else if (strcmp(key, "timeout") == 0) {
             tgw_cp_duration(cp, p, e, 1, &h->timeout_ms);
         } else if (strcmp(key, "max_attempts") == 0) {
-            tgw_cp_int(cp, p, e, 1, 1000, &h->max_attempts);
+            tgw_cp_int(cp, p, e, 1, TGW_MAX_ATTEMPTS_LIMIT,
+                       &h->max_attempts);
         } else if (strcmp(key, "concurrency") == 0) {
             tgw_cp_int(cp, p, e, 1, 100000, &h->concurrency);
         } else if (strcmp(key, "webhook") == 0) {

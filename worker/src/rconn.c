@@ -556,6 +556,12 @@ tgw_rconn_handshake(tgw_rconn_t *rc, redisReply *r, void *data)
     }
     rc->state = TGW_RCONN_READY;
     rc->failures = 0;
+    rc->good[0] = '\0';
+    if (rc->ac->c.connection_type == REDIS_CONN_TCP
+        && rc->ac->c.tcp.host != NULL)
+    {
+        snprintf(rc->good, sizeof(rc->good), "%s", rc->ac->c.tcp.host);
+    }
     rc->since_ms = uv_now(rc->loop);
     rc->was_ready = 1;
     rc->warned = 0;
@@ -573,6 +579,18 @@ static void tgw_rconn_server_connected(void *data, redisAsyncContext *ac,
     const char *why);
 
 
+/* Which of the server name's addresses a connect tries first (rlookup.h):
+ * after a connection that worked, its address, then with each connect
+ * failed since the next one in turn (the loss itself counted one
+ * failure); before any, the failures in a row place it. */
+static int
+tgw_rconn_first(const tgw_rconn_t *rc)
+{
+    return rc->good[0] != '\0' && rc->failures > 0 ? rc->failures - 1
+                                                   : rc->failures;
+}
+
+
 /* Connects to the Redis server: the configured one, or with sentinels
  * the master they named (rc->addr).  While a host name is looked up
  * (rlookup.h) the connection is CONNECTING with no watchdog:
@@ -586,15 +604,15 @@ tgw_rconn_connect_server(tgw_rconn_t *rc)
     uv_timer_stop(&rc->timer);
     if (c->nsentinels > 0) {
         tgw_rlookup_connect(rc->loop, rc->addr.host, rc->addr.port,
-                            rc->failures, tgw_rconn_server_connected, rc,
-                            &rc->lookup);
+                            tgw_rconn_first(rc), rc->good,
+                            tgw_rconn_server_connected, rc, &rc->lookup);
     } else if (c->redis_unix) {
         tgw_rconn_server_connected(rc, redisAsyncConnectUnix(c->redis_unix),
                                    "out of memory");
     } else {
         tgw_rlookup_connect(rc->loop, c->redis_host, c->redis_port,
-                            rc->failures, tgw_rconn_server_connected, rc,
-                            &rc->lookup);
+                            tgw_rconn_first(rc), rc->good,
+                            tgw_rconn_server_connected, rc, &rc->lookup);
     }
 }
 
@@ -822,7 +840,7 @@ tgw_rconn_ask(tgw_rconn_t *rc)
     /* no watchdog while its name is looked up (rlookup.h) */
     rc->state = TGW_RCONN_RESOLVING;
     uv_timer_stop(&rc->timer);
-    tgw_rlookup_connect(rc->loop, s->host, s->port, rc->failures,
+    tgw_rlookup_connect(rc->loop, s->host, s->port, rc->failures, NULL,
                         tgw_rconn_sentinel_connected, rc, &rc->lookup);
 }
 

@@ -20,6 +20,7 @@
 #ifndef TGW_RCONN_H
 #define TGW_RCONN_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,10 @@ struct tgw_rconn_s {
     int                 failures;   /* reconnects failed in a row: the
                                        next delay grows with it, between
                                        redis_backoff min and max */
+    char                good[INET6_ADDRSTRLEN]; /* the address of the last
+                                       connection that became ready, ""
+                                       before one: a reconnect to a host
+                                       name tries it first (rlookup.h) */
     uint64_t            since_ms;   /* RESOLVING, CONNECTING: when it
                                        began; READY:
                                        last reply, or when the oldest

@@ -34,6 +34,7 @@ struct tgw_rlookup_s {
     tgw_rlookup_t    **slot;
     int                port;
     int                first;
+    char               prefer[INET6_ADDRSTRLEN];  /* tried first */
     char               host[TGW_ADDR_HOST_MAX + 1];
 };
 
@@ -69,12 +70,12 @@ tgw_rlookup_closed(uv_handle_t *h)
  * them. */
 static redisAsyncContext *
 tgw_rlookup_addrs(const struct addrinfo *res, int port, int first,
-    char *why, size_t size)
+    const char *prefer, char *why, size_t size)
 {
     const struct addrinfo *ai, *list[TGW_RLOOKUP_ADDRS];
     redisAsyncContext     *ac;
     char                   ip[NI_MAXHOST];
-    int                    n = 0, k, family;
+    int                    n = 0, k, family, start;
 
     for (family = AF_INET; ; family = AF_INET6) {
         for (ai = res; ai != NULL && n < TGW_RLOOKUP_ADDRS;
@@ -88,9 +89,19 @@ tgw_rlookup_addrs(const struct addrinfo *res, int port, int first,
             break;
         }
     }
+    start = first;
+    for (k = 0; prefer[0] != '\0' && k < n; k++) {
+        if (getnameinfo(list[k]->ai_addr, list[k]->ai_addrlen, ip,
+                        sizeof(ip), NULL, 0, NI_NUMERICHOST) == 0
+            && strcmp(ip, prefer) == 0)
+        {
+            start = k + first;
+            break;
+        }
+    }
     snprintf(why, size, "no address");
     for (k = 0; k < n; k++) {
-        ai = list[(first + k) % n];
+        ai = list[(start + k) % n];
         if (getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof(ip), NULL, 0,
                         NI_NUMERICHOST) != 0)
         {
@@ -160,7 +171,8 @@ tgw_rlookup_done(uv_async_t *h)
         snprintf(why, sizeof(why), "cannot resolve %s: %s", lk->host,
                  gai_strerror(status));
     } else {
-        ac = tgw_rlookup_addrs(res, lk->port, lk->first, why, sizeof(why));
+        ac = tgw_rlookup_addrs(res, lk->port, lk->first, lk->prefer, why,
+                               sizeof(why));
     }
     if (res != NULL) {
         freeaddrinfo(res);
@@ -171,7 +183,8 @@ tgw_rlookup_done(uv_async_t *h)
 
 void
 tgw_rlookup_connect(uv_loop_t *loop, const char *host, int port,
-    int first, tgw_rlookup_cb cb, void *data, tgw_rlookup_t **slot)
+    int first, const char *prefer, tgw_rlookup_cb cb, void *data,
+    tgw_rlookup_t **slot)
 {
     struct in6_addr    a;
     redisAsyncContext *ac;
@@ -199,6 +212,7 @@ tgw_rlookup_connect(uv_loop_t *loop, const char *host, int port,
     lk->slot = slot;
     lk->port = port;
     lk->first = first;
+    snprintf(lk->prefer, sizeof(lk->prefer), "%s", prefer ? prefer : "");
     lk->refs = 1;                   /* the loop's, until async is closed */
     snprintf(lk->host, sizeof(lk->host), "%s", host);
     if (uv_async_init(loop, &lk->async, tgw_rlookup_done) != 0) {

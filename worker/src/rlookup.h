@@ -28,12 +28,16 @@ typedef void (*tgw_rlookup_cb)(void *data, redisAsyncContext *ac,
  * looked up first, with no deadline but the resolver's (resolv.conf), and
  * *slot holds the lookup until cb runs (NULL again by then).  Of a name's
  * addresses the IPv4 ones are tried first, then the IPv6 ones (hiredis's
- * own order), starting first places further on (a reconnect after a
- * connect that failed later tries the next address); one refused at once
- * is passed over for the next.
+ * own order), from the place of prefer when the name has that address
+ * (the one a connection that worked was made to: a reconnect does not
+ * spend redis_timeout on another that hangs), else from the first, and
+ * first places further on (a reconnect after a connect that failed later
+ * tries the next address); one refused at once is passed over for the
+ * next.  prefer is a numeric address, or NULL or "" for none.
  */
 void tgw_rlookup_connect(uv_loop_t *loop, const char *host, int port,
-    int first, tgw_rlookup_cb cb, void *data, tgw_rlookup_t **slot);
+    int first, const char *prefer, tgw_rlookup_cb cb, void *data,
+    tgw_rlookup_t **slot);
 
 /* Lets a lookup under way go (*slot NULL): cb is not called.  Its
  * thread cannot be stopped, but nothing waits for it: it ends on its own

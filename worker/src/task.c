@@ -565,13 +565,25 @@ tgw_task_start_code(tgw_task_t *t, long long code, long long n)
     case TGW_START_EXHAUSTED:
         /* Every attempt began and none recorded an outcome: each run
          * ended with the worker running it (it crashed, or the task
-         * kills it).  Running it again would do the same. */
+         * kills it).  Running it again would do the same.  A count above
+         * what any task is given was written by no run (a hash changed
+         * by hand, or hostile; the script takes one past 10^9 as 10^9):
+         * used up all the same, but the error names the field, not runs
+         * that never were. */
         snprintf(attempt, sizeof(attempt), "%d", t->attempts);
         snprintf(max, sizeof(max), "%d",
                  tgw_conf_max_attempts(t->conf, t->handler));
-        snprintf(why, sizeof(why), "attempts used up (%d of %s) without "
-                 "an outcome: the worker running it stopped during the "
-                 "run", t->attempts, max);
+        if (t->attempts > TGW_MAX_ATTEMPTS_LIMIT) {
+            snprintf(why, sizeof(why), "the attempts field of the task "
+                     "(%s) is more than any task is given (%d): taken as "
+                     "attempts used up, not run",
+                     t->attempts >= 1000000000 ? "10^9 or more" : attempt,
+                     TGW_MAX_ATTEMPTS_LIMIT);
+        } else {
+            snprintf(why, sizeof(why), "attempts used up (%d of %s) "
+                     "without an outcome: the worker running it stopped "
+                     "during the run", t->attempts, max);
+        }
         tgw_log(TGW_LOG_WARN, "task_failed", "task_id", t->id,
                 "type", t->type, "attempt", attempt, "max_attempts", max,
                 "status", TGW_ST_DEAD, "error", why, NULL);

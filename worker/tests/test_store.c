@@ -908,6 +908,26 @@ main(void)
            "attempts \"xyz\" counts as 0");
     is_str(hget("p:task:E", "attempts"), "1", "and becomes 1");
 
+    /* the TTL goes only when the task once finished, as in the take */
+    q("HSET p:task:F status queued attempts 1 finished_at 500");
+    q("PEXPIRE p:task:F 100000");
+    snprintf(e, sizeof(e), "%s", pending_entry("F"));
+    wait_reply(tgw_store_start(&rc, c, "F", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
+    is_int(last->element[0]->integer, TGW_START_OK,
+           "a finished task put back: started");
+    is_int(num("PTTL %s", "p:task:F"), -1, "its TTL is gone");
+    q("HSET p:task:G status queued");
+    q("PEXPIRE p:task:G 100000");
+    snprintf(e, sizeof(e), "%s", pending_entry("G"));
+    wait_reply(tgw_store_start(&rc, c, "G", "p:q:default:normal", e, 1,
+                               0, 5, got, NULL));
+    is_int(last->element[0]->integer, TGW_START_OK,
+           "never finished: started");
+    ok(num("PTTL %s", "p:task:G") > 0,
+       "an expiry set by hand on a task that never finished stays");
+    q("DEL p:task:F p:task:G");
+
     wait_reply(tgw_store_start(&rc, c, "nope", "p:q:default:normal", e, 1,
                                0, 5, got, NULL));
     is_int(last->element[0]->integer, TGW_START_GONE, "no hash: gone");

@@ -203,6 +203,31 @@ main(void)
            "in the dead-letter queue of the stream it came from");
     is_int(pending(), 0, "nothing left pending");
 
+    /* ---- an attempts field no run of ours wrote ---- */
+    /* No number, or negative: counted as 0, the task runs as attempt 1.
+     * Past 10^9, or more than any max_attempts allows: used up, dead
+     * without a run, and the error says the field was the cause, not a
+     * worker stopping during runs that never were. */
+    task("A1", "system.ping", "default", "abc", "");
+    task("A2", "system.ping", "default", "-3", "");
+    task("A3", "system.ping", "default", "1e400", "");
+    task("A4", "system.ping", "default", "5000", "");
+    take_all();
+    ok(drain() == 0, "the tasks with odd attempts are done");
+    is_str(hget("A1", "status"), "succeeded", "attempts \"abc\": runs");
+    is_str(hget("A1", "attempts"), "1", "as attempt 1");
+    is_str(hget("A2", "status"), "succeeded", "attempts \"-3\": runs");
+    is_str(hget("A2", "attempts"), "1", "as attempt 1");
+    is_str(hget("A3", "status"), "dead", "attempts \"1e400\": dead");
+    ok(strstr(hget("A3", "error"), "stopped during the run") == NULL
+       && strstr(hget("A3", "error"), "attempts field") != NULL,
+       "its error blames the field: %s", hget("A3", "error"));
+    is_str(hget("A4", "status"), "dead", "attempts \"5000\": dead");
+    ok(strstr(hget("A4", "error"), "stopped during the run") == NULL
+       && strstr(hget("A4", "error"), "5000") != NULL,
+       "its error blames the field: %s", hget("A4", "error"));
+    is_int(pending(), 0, "nothing left pending");
+
     /* ---- a capped type holds no room: the ping behind runs first ---- */
     task("C1", "capped", "default", "0", "{\"ms\":400}");
     task("C2", "capped", "default", "0", "{\"ms\":400}");
@@ -253,7 +278,7 @@ main(void)
     is_int(num("XLEN %s", STREAM), 2, "two new entries wait in the stream");
     is_int(proc.n.handed_back, 2, "counted as handed back");
 
-    is_int(finals, 8, "a final status for each finished task (webhooks)");
+    is_int(finals, 12, "a final status for each finished task (webhooks)");
 
     tgw_processor_free(&proc);
     tgw_rconn_close(&rc, 0);

@@ -7,7 +7,10 @@
 -- whose attempts are used up is not run again but ends dead.  An
 -- attempts field that is no count (negative, not a number) counts as 0;
 -- a huge one counts as used up.  A task that runs must not expire under
--- it (a replayed dead task may still carry its result_ttl): its TTL goes.
+-- it: a task that finished (finished_at set: a replayed dead task, one
+-- put back by hand) may still carry its result_ttl, and that TTL goes;
+-- any other hash has no TTL of ours, and one set by hand stays (the
+-- take's rule, lib/take.lua).
 -- KEYS[1] task hash.  ARGV: cancel field, status field, "running",
 -- started_at field, now, attempts field, max attempts, stream, group,
 -- entry, and optionally "again": the now of a start whose answer the
@@ -32,5 +35,7 @@ if n >= tonumber(ARGV[7]) then return {-3, n} end
 n = n + 1
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
            ARGV[6], string.format('%d', n))
-redis.call('PERSIST', KEYS[1])
+if redis.call('HEXISTS', KEYS[1], '@TGW_F_FINISHED_AT@') == 1 then
+  redis.call('PERSIST', KEYS[1])
+end
 return {1, n}
