@@ -59,7 +59,10 @@ static ngx_conf_post_handler_pt  ngx_http_taskgw_max_wait_post =
 static ngx_str_t  ngx_http_taskgw_handler_names[] = {
     ngx_null_string,
     ngx_string("taskgw_enqueue"),
-    ngx_string("taskgw_status")
+    ngx_string("taskgw_status"),
+    ngx_string("taskgw_metrics"),
+    ngx_string("taskgw_health"),
+    ngx_string("taskgw_admin")
 };
 
 
