@@ -257,6 +257,18 @@ typedef struct {
 extern ngx_module_t  ngx_http_taskgw_module;
 
 
+/* ngx_http_taskgw_module.c */
+/* makes the location run this handler (one per location), or says why not */
+char *ngx_http_taskgw_set_handler(ngx_conf_t *cf,
+    ngx_http_taskgw_loc_conf_t *tlcf, ngx_http_taskgw_handler_e handler);
+
+/* ngx_http_taskgw_location_conf.c: taskgw_enqueue, taskgw_status, and
+ * taskgw_metrics, taskgw_health and taskgw_admin (ops_location) */
+char *ngx_http_taskgw_enqueue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_taskgw_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_taskgw_ops_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_http_taskgw_reply.c: replies, variables, the clock */
 ngx_int_t ngx_http_taskgw_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_taskgw_init_filters(ngx_conf_t *cf);

@@ -4,8 +4,9 @@
  * and the table of requests waiting for a task to finish, fanned out here.
  *
  * The subscriber is a second link of the same kind as the command link
- * (connect, AUTH/SELECT, backoff, teardown: ngx_http_taskgw_redis.c); once
- * UP it subscribes to two channels and only listens:
+ * (connect, AUTH/SELECT, backoff, teardown: ngx_http_taskgw_redis.c, its
+ * socket's events: _redis_adapter.c); once UP it subscribes to two
+ * channels and only listens:
  *
  *   <prefix>:events:done     a task id, published by the script that
  *                            records the task's terminal status: its

@@ -1,8 +1,8 @@
 
 /*
  * ngx_http_taskgw_redis_link: the Redis link's state, shared by its files
- * (the connection's life in _redis.c, batches in _redis_batch.c, _op.c,
- * _txn.c and _answer.c).
+ * (the connection's life in _redis.c, its socket in _redis_adapter.c,
+ * batches in _redis_batch.c, _op.c, _txn.c and _answer.c).
  */
 
 
@@ -212,7 +212,6 @@ void ngx_http_taskgw_redis_reset(ngx_http_taskgw_link_t *link,
 const char *ngx_http_taskgw_redis_error(const redisAsyncContext *ac);
 const char *ngx_http_taskgw_redis_state_name(
     ngx_http_taskgw_link_state_e state);
-void ngx_http_taskgw_redis_add_write(void *data);
 const char *ngx_http_taskgw_redis_keepalive(ngx_http_taskgw_link_t *link,
     ngx_uint_t *heard, ngx_uint_t check);
 size_t ngx_http_taskgw_redis_text_len(redisReply *rr);
@@ -232,6 +231,19 @@ ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr, ngx_str_t *role);
 void ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc);
 ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
 void ngx_http_taskgw_pubsub_follow(const char *reason);
+
+/* ngx_http_taskgw_redis_adapter.c: hiredis's hooks and the handlers */
+/* the connection's events: hiredis reads; what is queued is written */
+void ngx_http_taskgw_redis_read_handler(ngx_event_t *ev);
+void ngx_http_taskgw_redis_write_handler(ngx_event_t *ev);
+/* ac->ev.addRead and delRead: read interest in the socket */
+void ngx_http_taskgw_redis_add_read(void *data);
+void ngx_http_taskgw_redis_del_read(void *data);
+void ngx_http_taskgw_redis_add_write(void *data);
+/* ac->ev.delWrite: write interest ends once nothing is left to write */
+void ngx_http_taskgw_redis_del_write(void *data);
+/* ac->ev.cleanup: the nginx side of a context hiredis is freeing */
+void ngx_http_taskgw_redis_cleanup(void *data);
 
 /* ngx_http_taskgw_redis_batch.c */
 ngx_int_t ngx_http_taskgw_redis_queue(

@@ -54,6 +54,16 @@ my @cases = (
       qr/"taskgw_status" cannot be combined with another content handler/ ],
     [ 'loc', 'empty_gif; taskgw_status;',
       qr/"taskgw_status" cannot be combined with another content handler/ ],
+    # the operator's locations too: their names were missing from the
+    # table the message takes them from (read past its end)
+    [ 'loc', 'proxy_pass http://127.0.0.1:9; taskgw_metrics;',
+      qr/"taskgw_metrics" cannot be combined with another content handler/ ],
+    [ 'loc', 'taskgw_health; proxy_pass http://127.0.0.1:9;',
+      qr/"taskgw_health" cannot be combined with another content handler/ ],
+    [ 'loc', 'empty_gif; taskgw_admin;',
+      qr/"taskgw_admin" cannot be combined with another content handler/ ],
+    [ 'loc', 'taskgw_admin; empty_gif;',
+      qr/"taskgw_admin" cannot be combined with another content handler/ ],
     # a long poll waits 30 s at most: the directive can only lower that
     [ 'loc', 'taskgw_status; taskgw_status_max_wait 31s;',
       qr/"taskgw_status_max_wait" must be at most 30s/ ],
