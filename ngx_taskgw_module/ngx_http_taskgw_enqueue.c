@@ -241,15 +241,23 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, ngx_table_elt_t **h,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_taskgw_valid_name(&ctx->queue, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
-        != NGX_OK)
+    /*
+     * a queue or type without variables was checked with the directive
+     * (a type taken from the queue is one: a queue name is a valid type)
+     */
+
+    if (tlcf->queue->lengths != NULL
+        && ngx_http_taskgw_valid_name(&ctx->queue, NGX_HTTP_TASKGW_QUEUE_MAX,
+                                      0)
+           != NGX_OK)
     {
         *message = "queue name must be 1-64 characters of A-Z a-z 0-9 . _ -";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_taskgw_valid_name(&ctx->type, NGX_HTTP_TASKGW_TYPE_MAX, 1)
-        != NGX_OK)
+    if (tlcf->type != NULL && tlcf->type->lengths != NULL
+        && ngx_http_taskgw_valid_name(&ctx->type, NGX_HTTP_TASKGW_TYPE_MAX, 1)
+           != NGX_OK)
     {
         *message = "task type must be 1-128 characters of "
                    "A-Z a-z 0-9 . _ - :";
