@@ -2,13 +2,15 @@
  * Lowercase hex of binary bytes, two digits at a time from a table: the
  * module writes a task id, a request id and a traceparent at every
  * enqueue, and a table look-up per byte costs half of two per digit.
- * Plain C with no library calls, so the module includes it as it is.
+ * Plain C (a memcpy() of two bytes is one move), so the module includes
+ * it as it is.
  */
 
 #ifndef TGW_HEX_H
 #define TGW_HEX_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* The two digits of each byte value, "00" to "ff", one after another. */
 static const char  tgw_hex_pairs[2 * 256 + 1] =
@@ -26,12 +28,10 @@ static const char  tgw_hex_pairs[2 * 256 + 1] =
 static inline unsigned char *
 tgw_hex_write(unsigned char *dst, const unsigned char *src, size_t n)
 {
-    const char  *d;
-
     while (n--) {
-        d = &tgw_hex_pairs[2 * *src++];
-        *dst++ = (unsigned char) d[0];
-        *dst++ = (unsigned char) d[1];
+        /* one two-byte move a byte */
+        memcpy(dst, &tgw_hex_pairs[2 * *src++], 2);
+        dst += 2;
     }
 
     return dst;
