@@ -23,7 +23,7 @@ NGX_BUILD   := $(OUT)/nginx
 MODULE      := $(OUT)/ngx_http_taskgw_module.so
 MODULE_SRCS := config $(wildcard ngx_taskgw_module/*.c ngx_taskgw_module/*.h) \
                worker/common/tgw_keys.h worker/common/tgw_lua.h \
-               worker/common/tgw_trace.h
+               worker/common/tgw_trace.h worker/common/tgw_hex.h
 NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                -Werror=format-security -fPIC -Wdate-time \
                -D_FORTIFY_SOURCE=2 $(SAN_FLAGS)

@@ -89,7 +89,8 @@ ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * The rule for X-Callback-URL: at most one header; an http or https URL
+ * The rule for X-Callback-URL (h, the request's first, NULL without one;
+ * repeated when there are more): at most one header; an http or https URL
  * of at most NGX_HTTP_TASKGW_CALLBACK_MAX visible ASCII characters, with
  * a host and without credentials (user:pass@), that one of the
  * location's taskgw_callback_allow patterns matches as a whole.  With no
@@ -98,18 +99,17 @@ ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
  */
 
 ngx_int_t
-ngx_http_taskgw_callback_check(ngx_http_request_t *r, ngx_str_t *url,
-    const char **message)
+ngx_http_taskgw_callback_check(ngx_http_request_t *r, ngx_table_elt_t *h,
+    ngx_uint_t repeated, ngx_str_t *url, const char **message)
 {
     ngx_int_t                    rc;
     ngx_uint_t                   i;
     ngx_regex_t                **re;
-    ngx_table_elt_t             *h;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
     ngx_str_null(url);
 
-    if (ngx_http_taskgw_find_header(r, "X-Callback-URL", &h) != NGX_OK) {
+    if (repeated) {
         *message = "duplicate X-Callback-URL header";
         return NGX_DECLINED;
     }

@@ -22,11 +22,12 @@
 
 
 static ngx_int_t ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r,
+    ngx_table_elt_t **h, ngx_uint_t repeated, const char **message);
+static ngx_int_t ngx_http_taskgw_enqueue_when(ngx_http_taskgw_ctx_t *ctx,
+    ngx_table_elt_t **h, ngx_uint_t repeated, time_t max_delay,
     const char **message);
-static ngx_int_t ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
-    ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message);
-static ngx_int_t ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
-    ngx_http_taskgw_ctx_t *ctx, const char **message);
+static ngx_int_t ngx_http_taskgw_enqueue_idem(ngx_http_taskgw_ctx_t *ctx,
+    ngx_table_elt_t **h, ngx_uint_t repeated, const char **message);
 static void ngx_http_taskgw_enqueue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_taskgw_enqueue_store(ngx_http_request_t *r,
@@ -51,6 +52,24 @@ static ngx_int_t ngx_http_taskgw_reply_str(redisReply *reply, size_t i,
 #define NGX_HTTP_TASKGW_SCRIPT_PAYLOAD_MAX  16384
 
 
+/*
+ * The request headers an enqueue reads, found in one walk of the list
+ * (ngx_http_taskgw_find_headers): their places in
+ * ngx_http_taskgw_enqueue_headers, and each one's bit in the mask of
+ * those repeated.
+ */
+#define NGX_HTTP_TASKGW_H_PRIORITY     0
+#define NGX_HTTP_TASKGW_H_DELAY        1
+#define NGX_HTTP_TASKGW_H_RUN_AT       2
+#define NGX_HTTP_TASKGW_H_IDEM         3
+#define NGX_HTTP_TASKGW_H_CALLBACK     4
+#define NGX_HTTP_TASKGW_H_TRACEPARENT  5
+#define NGX_HTTP_TASKGW_H_N            6
+
+#define ngx_http_taskgw_h_repeated(repeated, i)                              \
+    ((repeated) & ((ngx_uint_t) 1 << (i)))
+
+
 /* Retry-After of a 503 queue_full, in seconds. */
 #define NGX_HTTP_TASKGW_QUEUE_FULL_RETRY  "5"
 
@@ -64,12 +83,23 @@ static ngx_str_t  ngx_http_taskgw_outcome_queue_full =
 static ngx_str_t  ngx_http_taskgw_queued = ngx_string("queued");
 static ngx_str_t  ngx_http_taskgw_scheduled = ngx_string("scheduled");
 
+static ngx_str_t  ngx_http_taskgw_enqueue_headers[NGX_HTTP_TASKGW_H_N] = {
+    ngx_string("X-Task-Priority"),
+    ngx_string("X-Task-Delay"),
+    ngx_string("X-Task-Run-At"),
+    ngx_string("Idempotency-Key"),
+    ngx_string("X-Callback-URL"),
+    ngx_string("traceparent")
+};
+
 
 ngx_int_t
 ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_uint_t                   repeated;
     const char                  *message;
+    ngx_table_elt_t             *h[NGX_HTTP_TASKGW_H_N];
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
@@ -79,7 +109,11 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
                                            "task");
     }
 
-    rc = ngx_http_taskgw_enqueue_describe(r, &message);
+    repeated = ngx_http_taskgw_find_headers(r,
+                                            ngx_http_taskgw_enqueue_headers,
+                                            NGX_HTTP_TASKGW_H_N, h);
+
+    rc = ngx_http_taskgw_enqueue_describe(r, h, repeated, &message);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -99,7 +133,10 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_taskgw_module);
 
-    rc = ngx_http_taskgw_callback_check(r, &ctx->callback_url, &message);
+    rc = ngx_http_taskgw_callback_check(r, h[NGX_HTTP_TASKGW_H_CALLBACK],
+                                        ngx_http_taskgw_h_repeated(repeated,
+                                            NGX_HTTP_TASKGW_H_CALLBACK),
+                                        &ctx->callback_url, &message);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -114,6 +151,16 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 
         return ngx_http_taskgw_send_error(r, NGX_HTTP_BAD_REQUEST,
                                           "callback_not_allowed", message);
+    }
+
+    /* the client's traceparent, or a new trace (ngx_http_taskgw_trace.c) */
+
+    if (ngx_http_taskgw_trace_from(r, ctx, h[NGX_HTTP_TASKGW_H_TRACEPARENT],
+                                   ngx_http_taskgw_h_repeated(repeated,
+                                       NGX_HTTP_TASKGW_H_TRACEPARENT))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* a body announced larger than taskgw_max_payload is not even read */
@@ -144,14 +191,16 @@ ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r)
 
 /*
  * What the task is: its queue, type and priority, from the directive and
- * the request.  NGX_DECLINED with *message when the request is at fault.
+ * the request (h: its headers the enqueue reads, repeated: the mask of
+ * those that are there more than once).  NGX_DECLINED with *message when
+ * the request is at fault.
  */
 
 static ngx_int_t
-ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
+ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, ngx_table_elt_t **h,
+    ngx_uint_t repeated, const char **message)
 {
     ngx_int_t                    p;
-    ngx_table_elt_t             *h;
     ngx_http_taskgw_ctx_t       *ctx;
     ngx_http_taskgw_loc_conf_t  *tlcf;
 
@@ -171,15 +220,16 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
 
     ctx->priority = tlcf->priority;
 
-    if (ngx_http_taskgw_find_header(r, "X-Task-Priority", &h) != NGX_OK) {
+    if (ngx_http_taskgw_h_repeated(repeated, NGX_HTTP_TASKGW_H_PRIORITY)) {
         *message = "duplicate X-Task-Priority header";
         return NGX_DECLINED;
     }
 
     *message = "X-Task-Priority must be one of high, normal, low";
 
-    if (h != NULL) {
-        p = ngx_http_taskgw_parse_priority(&h->value);
+    if (h[NGX_HTTP_TASKGW_H_PRIORITY] != NULL) {
+        p = ngx_http_taskgw_parse_priority(
+                                       &h[NGX_HTTP_TASKGW_H_PRIORITY]->value);
         if (p == NGX_ERROR) {
             return NGX_DECLINED;
         }
@@ -187,26 +237,35 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
         ctx->priority = p;
     }
 
-    if (ngx_http_taskgw_enqueue_idem(r, ctx, message) != NGX_OK) {
+    if (ngx_http_taskgw_enqueue_idem(ctx, h, repeated, message) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_taskgw_valid_name(&ctx->queue, NGX_HTTP_TASKGW_QUEUE_MAX, 0)
-        != NGX_OK)
+    /*
+     * a queue or type without variables was checked with the directive
+     * (a type taken from the queue is one: a queue name is a valid type)
+     */
+
+    if (tlcf->queue->lengths != NULL
+        && ngx_http_taskgw_valid_name(&ctx->queue, NGX_HTTP_TASKGW_QUEUE_MAX,
+                                      0)
+           != NGX_OK)
     {
         *message = "queue name must be 1-64 characters of A-Z a-z 0-9 . _ -";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_taskgw_valid_name(&ctx->type, NGX_HTTP_TASKGW_TYPE_MAX, 1)
-        != NGX_OK)
+    if (tlcf->type != NULL && tlcf->type->lengths != NULL
+        && ngx_http_taskgw_valid_name(&ctx->type, NGX_HTTP_TASKGW_TYPE_MAX, 1)
+           != NGX_OK)
     {
         *message = "task type must be 1-128 characters of "
                    "A-Z a-z 0-9 . _ - :";
         return NGX_DECLINED;
     }
 
-    return ngx_http_taskgw_enqueue_when(r, ctx, tlcf->max_delay, message);
+    return ngx_http_taskgw_enqueue_when(ctx, h, repeated, tlcf->max_delay,
+                                        message);
 }
 
 
@@ -218,20 +277,23 @@ ngx_http_taskgw_enqueue_describe(ngx_http_request_t *r, const char **message)
  */
 
 static ngx_int_t
-ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
-    ngx_http_taskgw_ctx_t *ctx, time_t max_delay, const char **message)
+ngx_http_taskgw_enqueue_when(ngx_http_taskgw_ctx_t *ctx, ngx_table_elt_t **h,
+    ngx_uint_t repeated, time_t max_delay, const char **message)
 {
     ngx_table_elt_t  *d, *at;
 
-    if (ngx_http_taskgw_find_header(r, "X-Task-Delay", &d) != NGX_OK) {
+    if (ngx_http_taskgw_h_repeated(repeated, NGX_HTTP_TASKGW_H_DELAY)) {
         *message = "duplicate X-Task-Delay header";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_taskgw_find_header(r, "X-Task-Run-At", &at) != NGX_OK) {
+    if (ngx_http_taskgw_h_repeated(repeated, NGX_HTTP_TASKGW_H_RUN_AT)) {
         *message = "duplicate X-Task-Run-At header";
         return NGX_DECLINED;
     }
+
+    d = h[NGX_HTTP_TASKGW_H_DELAY];
+    at = h[NGX_HTTP_TASKGW_H_RUN_AT];
 
     if (d == NULL && at == NULL) {
         return NGX_OK;
@@ -250,27 +312,29 @@ ngx_http_taskgw_enqueue_when(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_taskgw_enqueue_idem(ngx_http_request_t *r,
-    ngx_http_taskgw_ctx_t *ctx, const char **message)
+ngx_http_taskgw_enqueue_idem(ngx_http_taskgw_ctx_t *ctx, ngx_table_elt_t **h,
+    ngx_uint_t repeated, const char **message)
 {
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *k;
 
-    if (ngx_http_taskgw_find_header(r, "Idempotency-Key", &h) != NGX_OK) {
+    if (ngx_http_taskgw_h_repeated(repeated, NGX_HTTP_TASKGW_H_IDEM)) {
         *message = "duplicate Idempotency-Key header";
         return NGX_DECLINED;
     }
 
     *message = "Idempotency-Key must be 1-255 visible ASCII characters";
 
-    if (h == NULL) {
+    k = h[NGX_HTTP_TASKGW_H_IDEM];
+
+    if (k == NULL) {
         return NGX_OK;
     }
 
-    if (ngx_http_taskgw_valid_idem_key(&h->value) != NGX_OK) {
+    if (ngx_http_taskgw_valid_idem_key(&k->value) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    ctx->idem_key = h->value;
+    ctx->idem_key = k->value;
 
     return NGX_OK;
 }
@@ -469,11 +533,7 @@ ngx_http_taskgw_enqueue_store(ngx_http_request_t *r, ngx_uint_t reload)
                  - ik.data;
     }
 
-    /* the client's traceparent, or a new trace (ngx_http_taskgw_trace.c) */
-
-    if (ngx_http_taskgw_trace(r, ctx) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* ctx->traceparent: settled by the handler, before the body was read */
 
     body = r->request_body ? r->request_body->bufs : NULL;
 

@@ -287,6 +287,8 @@ ngx_int_t ngx_http_taskgw_not_allowed(ngx_http_request_t *r, char *allow,
 int64_t ngx_http_taskgw_now_ms(void);
 ngx_int_t ngx_http_taskgw_find_header(ngx_http_request_t *r,
     const char *name, ngx_table_elt_t **h);
+ngx_uint_t ngx_http_taskgw_find_headers(ngx_http_request_t *r,
+    ngx_str_t *names, ngx_uint_t n, ngx_table_elt_t **h);
 
 ngx_int_t ngx_http_taskgw_reject(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
@@ -326,6 +328,8 @@ void ngx_http_taskgw_wait_start(ngx_http_request_t *r);
 /* ngx_http_taskgw_trace.c */
 ngx_int_t ngx_http_taskgw_trace(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);
+ngx_int_t ngx_http_taskgw_trace_from(ngx_http_request_t *r,
+    ngx_http_taskgw_ctx_t *ctx, ngx_table_elt_t *h, ngx_uint_t repeated);
 ngx_int_t ngx_http_taskgw_trace_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -333,7 +337,8 @@ ngx_int_t ngx_http_taskgw_trace_variable(ngx_http_request_t *r,
 char *ngx_http_taskgw_callback_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
-    ngx_str_t *url, const char **message);
+    ngx_table_elt_t *h, ngx_uint_t repeated, ngx_str_t *url,
+    const char **message);
 
 /* metrics, health, admin: ngx_http_taskgw_ops.h */
 uint64_t ngx_http_taskgw_clock_us(void);

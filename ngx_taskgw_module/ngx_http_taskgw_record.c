@@ -14,6 +14,7 @@
 #include "ngx_http_taskgw_redis.h"
 #include "ngx_http_taskgw_record.h"
 #include "tgw_keys.h"
+#include "tgw_hex.h"
 
 
 /*
@@ -201,7 +202,7 @@ ngx_http_taskgw_field_request_id(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        vv->len = ngx_hex_dump(p, rnd, sizeof(rnd)) - p;
+        vv->len = tgw_hex_write(p, rnd, sizeof(rnd)) - p;
         vv->data = p;
         vv->valid = 1;
         vv->no_cacheable = 0;
@@ -359,15 +360,15 @@ ngx_http_taskgw_uuid7(u_char *dst)
     u[6] = 0x70 | (u[6] & 0x0f);
     u[8] = 0x80 | (u[8] & 0x3f);
 
-    dst = ngx_hex_dump(dst, u, 4);
+    dst = tgw_hex_write(dst, u, 4);
     *dst++ = '-';
-    dst = ngx_hex_dump(dst, u + 4, 2);
+    dst = tgw_hex_write(dst, u + 4, 2);
     *dst++ = '-';
-    dst = ngx_hex_dump(dst, u + 6, 2);
+    dst = tgw_hex_write(dst, u + 6, 2);
     *dst++ = '-';
-    dst = ngx_hex_dump(dst, u + 8, 2);
+    dst = tgw_hex_write(dst, u + 8, 2);
     *dst++ = '-';
-    (void) ngx_hex_dump(dst, u + 10, 6);
+    (void) tgw_hex_write(dst, u + 10, 6);
 
     return NGX_OK;
 }

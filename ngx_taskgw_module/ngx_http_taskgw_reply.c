@@ -428,6 +428,70 @@ ngx_http_taskgw_find_header(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * Finds the n request headers named names[0..n) in one walk of the list,
+ * instead of a walk for each: h[k] is the first header named names[k],
+ * NULL when there is none.  Bit k of the result is set when names[k] is
+ * repeated, which the module treats as malformed.
+ */
+
+ngx_uint_t
+ngx_http_taskgw_find_headers(ngx_http_request_t *r, ngx_str_t *names,
+    ngx_uint_t n, ngx_table_elt_t **h)
+{
+    ngx_uint_t        i, k, repeated;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *header;
+
+    for (k = 0; k < n; k++) {
+        h[k] = NULL;
+    }
+
+    repeated = 0;
+
+    part = &r->headers_in.headers.part;
+    header = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            header = part->elts;
+            i = 0;
+        }
+
+        if (header[i].hash == 0) {
+            continue;
+        }
+
+        for (k = 0; k < n; k++) {
+            if (header[i].key.len != names[k].len
+                || ngx_strncasecmp(header[i].key.data, names[k].data,
+                                   names[k].len)
+                   != 0)
+            {
+                continue;
+            }
+
+            if (h[k] == NULL) {
+                h[k] = &header[i];
+
+            } else {
+                repeated |= (ngx_uint_t) 1 << k;
+            }
+
+            break;
+        }
+    }
+
+    return repeated;
+}
+
+
 /* Wall-clock time in unix milliseconds, from nginx's cached time. */
 
 int64_t

@@ -27,9 +27,31 @@
 ngx_int_t
 ngx_http_taskgw_trace(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
 {
-    u_char            *p;
-    u_char             ids[24];
-    ngx_table_elt_t   *h;
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    if (ctx->traceparent.len) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_taskgw_find_header(r, "traceparent", &h);
+
+    return ngx_http_taskgw_trace_from(r, ctx, h, rc != NGX_OK);
+}
+
+
+/*
+ * The same, for a caller that has looked for the header already (the
+ * enqueue, in its one walk of the request's headers): h is the first
+ * traceparent, NULL without one; repeated when there are more.
+ */
+
+ngx_int_t
+ngx_http_taskgw_trace_from(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx,
+    ngx_table_elt_t *h, ngx_uint_t repeated)
+{
+    u_char  *p;
+    u_char   ids[24];
 
     if (ctx->traceparent.len) {
         return NGX_OK;
@@ -40,7 +62,7 @@ ngx_http_taskgw_trace(ngx_http_request_t *r, ngx_http_taskgw_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (ngx_http_taskgw_find_header(r, "traceparent", &h) == NGX_OK
+    if (!repeated
         && h != NULL
         && tgw_traceparent_parse(h->value.data, h->value.len, p) == 0)
     {

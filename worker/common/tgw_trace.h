@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tgw_hex.h"
+
 #define TGW_TRACEPARENT_LEN   55    /* "00-" 32 "-" 16 "-" 2 */
 #define TGW_TRACE_ID_LEN      32    /* hex digits */
 #define TGW_SPAN_ID_LEN       16
@@ -116,33 +118,32 @@ static inline void
 tgw_traceparent_make(const unsigned char *trace, const unsigned char *parent,
     const char *flags, unsigned char *out)
 {
-    static const char  hex[] = "0123456789abcdef";
-    size_t             i;
-    int                z;
+    size_t         i;
+    unsigned char  z;
 
     out[0] = '0';
     out[1] = '0';
     out[2] = '-';
 
-    for (i = 0, z = 1; i < 16; i++) {
-        z &= trace[i] == 0;
-        out[TGW_TRACE_ID_OFF + 2 * i] = hex[trace[i] >> 4];
-        out[TGW_TRACE_ID_OFF + 2 * i + 1] = hex[trace[i] & 0x0f];
+    (void) tgw_hex_write(out + TGW_TRACE_ID_OFF, trace, 16);
+
+    for (i = 0, z = 0; i < 16; i++) {
+        z |= trace[i];
     }
 
-    if (z) {
+    if (z == 0) {
         out[TGW_TRACE_ID_OFF + TGW_TRACE_ID_LEN - 1] = '1';
     }
 
     out[TGW_PARENT_ID_OFF - 1] = '-';
 
-    for (i = 0, z = 1; i < 8; i++) {
-        z &= parent[i] == 0;
-        out[TGW_PARENT_ID_OFF + 2 * i] = hex[parent[i] >> 4];
-        out[TGW_PARENT_ID_OFF + 2 * i + 1] = hex[parent[i] & 0x0f];
+    (void) tgw_hex_write(out + TGW_PARENT_ID_OFF, parent, 8);
+
+    for (i = 0, z = 0; i < 8; i++) {
+        z |= parent[i];
     }
 
-    if (z) {
+    if (z == 0) {
         out[TGW_PARENT_ID_OFF + TGW_SPAN_ID_LEN - 1] = '1';
     }
 
