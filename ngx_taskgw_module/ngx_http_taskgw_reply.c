@@ -388,43 +388,12 @@ ngx_int_t
 ngx_http_taskgw_find_header(ngx_http_request_t *r, const char *name,
     ngx_table_elt_t **h)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *header;
+    ngx_str_t  n;
 
-    *h = NULL;
-    len = ngx_strlen(name);
+    n.data = (u_char *) name;
+    n.len = ngx_strlen(name);
 
-    part = &r->headers_in.headers.part;
-    header = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            header = part->elts;
-            i = 0;
-        }
-
-        if (header[i].hash == 0 || header[i].key.len != len
-            || ngx_strncasecmp(header[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        if (*h != NULL) {
-            return NGX_DECLINED;
-        }
-
-        *h = &header[i];
-    }
-
-    return NGX_OK;
+    return ngx_http_taskgw_find_headers(r, &n, 1, h) ? NGX_DECLINED : NGX_OK;
 }
 
 

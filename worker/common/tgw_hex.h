@@ -3,7 +3,7 @@
  * module writes a task id, a request id and a traceparent at every
  * enqueue, and a table look-up per byte costs half of two per digit.
  * Plain C (a memcpy() of two bytes is one move), so the module includes
- * it as it is.
+ * it as it is; the worker's digests and ids use it too.
  */
 
 #ifndef TGW_HEX_H

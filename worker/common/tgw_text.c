@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "tgw_hex.h"
 #include "tgw_text.h"
 
 
@@ -128,13 +129,7 @@ tgw_glob_escape(const char *s, char *out, size_t size)
 void
 tgw_hex(const unsigned char *p, size_t n, char *out)
 {
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = "0123456789abcdef"[p[i] >> 4];
-        out[2 * i + 1] = "0123456789abcdef"[p[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
+    *tgw_hex_write((unsigned char *) out, p, n) = '\0';
 }
 
 

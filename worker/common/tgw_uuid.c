@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tgw_clock.h"
+#include "tgw_hex.h"
 #include "tgw_uuid.h"
 
 /* ==========================================================================
@@ -19,8 +20,7 @@ void
 tgw_uuid7_format(uint64_t ms, const unsigned char rnd[10],
                      char out[TGW_UUID_LEN + 1])
 {
-    unsigned char  u[16];
-    char          *p;
+    unsigned char  u[16], *p;
     int            i;
 
     /* 48-bit big-endian unix_ts_ms */
@@ -33,14 +33,16 @@ tgw_uuid7_format(uint64_t ms, const unsigned char rnd[10],
     u[8] = 0x80 | (rnd[2] & 0x3f);      /* variant 0b10 */
     memcpy(u + 9, rnd + 3, 7);
 
-    p = out;
-    for (i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            *p++ = '-';
-        }
-        *p++ = "0123456789abcdef"[u[i] >> 4];
-        *p++ = "0123456789abcdef"[u[i] & 0x0f];
-    }
+    p = (unsigned char *) out;
+    p = tgw_hex_write(p, u, 4);
+    *p++ = '-';
+    p = tgw_hex_write(p, u + 4, 2);
+    *p++ = '-';
+    p = tgw_hex_write(p, u + 6, 2);
+    *p++ = '-';
+    p = tgw_hex_write(p, u + 8, 2);
+    *p++ = '-';
+    p = tgw_hex_write(p, u + 10, 6);
     *p = '\0';
 }
 
