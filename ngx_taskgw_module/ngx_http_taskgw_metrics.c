@@ -630,8 +630,8 @@ ngx_http_taskgw_metrics_label(ngx_http_taskgw_jw_t *jw, const char *name,
  * "<prefix>:[dqw]*" (queue streams, dead-letter streams, heartbeats)
  * collect their names, one reply per step, so neither nginx nor Redis is
  * held while a large keyspace is walked; then one EVAL of the stats
- * script (worker/common/lua/stats.lua) reads them all.  done() gets the script's reply,
- * or NULL when Redis failed on the way.  NGX_OK: done() will be called
+ * script (worker/common/lua/stats.lua) reads them all.  done() gets the
+ * script's reply, or NULL when Redis failed on the way.  NGX_OK: done() will be called
  * (the caller holds the request: r->main->count++); NGX_ERROR: the link
  * is down and nothing was sent.
  */

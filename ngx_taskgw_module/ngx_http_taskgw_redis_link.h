@@ -230,6 +230,8 @@ void ngx_http_taskgw_redis_sentinel_reply(redisAsyncContext *ac, void *reply,
 ngx_int_t ngx_http_taskgw_redis_role(redisReply *rr, ngx_str_t *role);
 void ngx_http_taskgw_redis_readonly(ngx_http_taskgw_redis_conn_t *rc);
 ngx_uint_t ngx_http_taskgw_redis_is_readonly(redisReply *reply);
+
+/* ngx_http_taskgw_pubsub.c */
 void ngx_http_taskgw_pubsub_follow(const char *reason);
 
 /* ngx_http_taskgw_redis_adapter.c: hiredis's hooks and the handlers */

@@ -287,7 +287,8 @@ ngx_http_taskgw_error_body(ngx_pool_t *pool, const char *code,
 
 
 /*
- * The JSON error every taskgw reply uses: {"error":"<code>","message":"<text>"}.
+ * The JSON error every taskgw reply uses:
+ * {"error":"<code>","message":"<text>"}.
  * The outcome label follows the status (see ngx_http_taskgw_errors).
  */
 

@@ -695,7 +695,9 @@ ngx_http_taskgw_status_done(ngx_http_request_t *r, redisReply *reply)
         goto answer;
     }
 
-    if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_FIELD_QUEUE]) != NGX_OK) {
+    if (ngx_http_taskgw_queue_allowed(ctx, &fields[TGW_FIELD_QUEUE])
+        != NGX_OK)
+    {
         rc = ngx_http_taskgw_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                         "queue not in the token's queues");
         goto answer;
