@@ -5,8 +5,8 @@
  * resolver waits.  Here a name is looked up on a thread of its own
  * instead (not on libuv's thread pool, whose loop would not end while a
  * lookup is under way), and hiredis connects to an address it gave
- * (rconn.c's links, to Redis and to the sentinels, all connect through
- * this).
+ * (a connection's links, to Redis in rconn.c and to the sentinels in
+ * rconn_sentinel.c, all connect through this).
  */
 
 #ifndef TGW_RLOOKUP_H
