@@ -75,7 +75,8 @@ tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
  * The leading arguments of take_many.lua for conf c, formatted as bulk
  * strings: the group, the default max attempts, and the types not
  * started with the default rule (capped ones, held for the cap; those
- * with their own max_attempts).  They depend on the config alone, so
+ * with their own max_attempts), then the consumer (read_take.lua's
+ * first own argument too).  They depend on the config alone, so
  * they are made once per config, at its first take, and kept in it
  * (c->take_head).  Returns the argument count, -1 when out of memory.
  */
@@ -111,13 +112,14 @@ tgw_store_take_head(tgw_conf_t *c)
                                              tgw_conf_max_attempts(c, h)));
         }
     }
+    tgw_store_bulk(b, c->name, strlen(c->name));
     if (b->failed) {
         tgw_buf_free(b);
         return -1;
     }
     c->take_head = b->data;
     c->take_head_len = b->len;
-    c->take_head_argc = (int) (3 + 2 * n);
+    c->take_head_argc = (int) (4 + 2 * n);
     return c->take_head_argc;
 }
 
@@ -225,13 +227,12 @@ tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *stream,
     {
         return -1;
     }
-    tgw_buf_printf(&cmd, "*%d\r\n", 4 + argc + 5);
+    tgw_buf_printf(&cmd, "*%d\r\n", 4 + argc + 4);
     tgw_store_bulk(&cmd, "EVALSHA", 7);
     tgw_store_bulk(&cmd, sha, strlen(sha));
     tgw_store_bulk(&cmd, "1", 1);
     tgw_store_bulk(&cmd, stream, strlen(stream));
     tgw_buf_append(&cmd, c->take_head, c->take_head_len);
-    tgw_store_bulk(&cmd, c->name, strlen(c->name));
     tgw_store_bulk(&cmd, num, (size_t) snprintf(num, sizeof(num), "%d",
                                                 count > 0 ? count : 1));
     tgw_store_bulk(&cmd, kp, klen);
@@ -270,6 +271,7 @@ tgw_store_start(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     tgw_args_add(&a, stream);
     tgw_args_add(&a, c->group);
     tgw_args_add(&a, entry);
+    tgw_args_add(&a, c->name);
     if (again_ms != 0) {
         tgw_args_addu(&a, again_ms);
     }

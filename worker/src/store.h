@@ -20,6 +20,8 @@
 #include "recbatch.h"
 
 /* Codes of the start script's reply {code, attempts}. */
+#define TGW_START_ELSEWHERE    -4   /* pending under another consumer:
+                                       reclaimed, that worker runs it */
 #define TGW_START_EXHAUSTED    -3   /* attempts used up: not run */
 #define TGW_START_NOT_PENDING  -2   /* finished elsewhere */
 #define TGW_START_GONE         -1   /* the hash is gone */

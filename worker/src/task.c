@@ -552,6 +552,13 @@ tgw_task_start_code(tgw_task_t *t, long long code, long long n)
                 "type", t->type, NULL);
         t->ev->released(t);
         return;
+    case TGW_START_ELSEWHERE:
+        /* reclaimed by another worker while our take's answer was lost:
+         * that worker runs it and records it */
+        tgw_log(TGW_LOG_INFO, "task_reclaimed_elsewhere", "task_id", t->id,
+                "stream", t->stream, "entry", t->entry, NULL);
+        t->ev->released(t);
+        return;
     case TGW_START_GONE:
         tgw_log(TGW_LOG_WARN, "task_missing", "task_id", t->id,
                 "stream", t->stream, "entry", t->entry, NULL);
@@ -649,7 +656,9 @@ tgw_task_taken(tgw_rconn_t *rc, redisReply *r, void *data)
         return;
     }
     code = r->element[0]->integer;
-    if (code == TGW_START_GONE || code == TGW_START_NOT_PENDING) {
+    if (code == TGW_START_GONE || code == TGW_START_NOT_PENDING
+        || code == TGW_START_ELSEWHERE)
+    {
         tgw_task_start_code(t, code, 0);
         return;
     }

@@ -936,6 +936,34 @@ main(void)
     is_int(last->element[0]->integer, TGW_START_NOT_PENDING,
            "an entry not pending: not ours to run");
 
+    /* an entry another worker reclaimed (pending under w2, not w1): its
+     * task is that worker's, whatever again says */
+    q("HSET p:task:H status running attempts 1 started_at 40");
+    snprintf(e, sizeof(e), "%s", pending_entry("H"));
+    q("XCLAIM p:q:default:normal workers w2 0 %s JUSTID", e);
+    wait_reply(tgw_store_start(&rc, c, "H", "p:q:default:normal", e, 50,
+                               40, 5, got, NULL));
+    is_int(last->element[0]->integer, TGW_START_ELSEWHERE,
+           "start: pending under another worker: not ours to run");
+    ok(wait_reply(tgw_store_take(&rc, c, "H", "p:q:default:normal", e, 50,
+                                 40, got, NULL)) == 0
+       && last->type == REDIS_REPLY_ARRAY && last->elements == 1
+       && last->element[0]->type == REDIS_REPLY_ARRAY
+       && last->element[0]->element[0]->integer == TGW_START_ELSEWHERE,
+       "take: the same");
+    is_str(hget("p:task:H", "attempts"), "1", "no attempt counted");
+    is_str(hget("p:task:H", "started_at"), "40", "started_at as it was");
+    q("XCLAIM p:q:default:normal workers w1 0 %s JUSTID", e);
+    ok(wait_reply(tgw_store_take(&rc, c, "H", "p:q:default:normal", e, 50,
+                                 40, got, NULL)) == 0
+       && last->type == REDIS_REPLY_ARRAY && last->elements == 1
+       && last->element[0]->type == REDIS_REPLY_ARRAY
+       && last->element[0]->element[0]->integer == TGW_START_OK,
+       "pending under w1 again: the start whose answer was lost");
+    is_str(hget("p:task:H", "attempts"), "1", "not counted twice");
+    q("XACK p:q:default:normal workers %s", e);
+    q("DEL p:task:H");
+
     /* ---- the take script: load and start in one ---- */
     take_tests(c, port);
     take_batch_tests(c);

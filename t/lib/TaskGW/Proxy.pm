@@ -15,6 +15,10 @@ package TaskGW::Proxy;
 # closed as soon as it came.  { pass => qr/.../ }: the chunk just passes,
 # and the next step is armed (to lose the answer of a command that
 # follows another one).  Everything else is passed through untouched.
+#
+# hold => 1: once a reply was lost, every new client is closed as soon
+# as it connects (the client cannot get back to Redis) until
+# $px->release: to make something happen before the client's retry.
 
 use strict;
 use warnings;
@@ -35,6 +39,7 @@ sub new {
         up    => $upstream,
         log   => $stack->dir . "/proxy-$n.log",
         drop  => $opt{drop} // [],
+        hold  => $opt{hold} // 0,
     }, $class;
     open my $fh, '>', $self->{log} or die "$self->{log}: $!";
     close $fh;
@@ -44,7 +49,8 @@ sub new {
                                        ReuseAddr => 1)
         or die "proxy: cannot listen on $self->{port}: $!";
     $self->{pid} = $stack->fork_process('proxy', sub {
-        _serve($listen, $upstream, $self->{drop}, $self->{log});
+        _serve($listen, $upstream, $self->{drop}, $self->{log},
+               $self->{hold} ? "$self->{log}.released" : undef);
     });
     close $listen;
     return $self;
@@ -60,6 +66,21 @@ sub dropped {
     return $n;
 }
 
+# Clients may connect again (hold => 1).
+sub release {
+    my ($self) = @_;
+    open my $fh, '>', "$self->{log}.released" or die "$self->{log}: $!";
+    close $fh;
+}
+
+# Clients closed at once while held, so far.
+sub refused {
+    my ($self) = @_;
+    open my $fh, '<', $self->{log} or return 0;
+    my $n = () = grep { /^refused/ } <$fh>;
+    return $n;
+}
+
 sub stop {
     my ($self) = @_;
     my $pid = delete $self->{pid} or return;
@@ -67,18 +88,24 @@ sub stop {
 }
 
 sub _serve {
-    my ($listen, $upstream, $drop, $log) = @_;
+    my ($listen, $upstream, $drop, $log, $released) = @_;
     my @drop = @$drop;
     my $sel = IO::Select->new($listen);
     my %peer;           # fileno => the other socket
     my %victim;         # fileno of an upstream whose next reply is lost
     my %client;         # fileno of the client side of a pair
+    my $lost = 0;       # replies lost so far
     open my $out, '>>', $log or die;
     $out->autoflush(1);
     while (1) {
         for my $fh ($sel->can_read(1)) {
             if ($fh == $listen) {
                 my $c = $listen->accept or next;
+                if ($released && $lost && !-e $released) {
+                    print $out "refused\n";
+                    close $c;
+                    next;
+                }
                 my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                               PeerPort => $upstream,
                                               Proto => 'tcp');
@@ -108,6 +135,7 @@ sub _serve {
                 # the answer to the command that must lose it: gone,
                 # with both connections
                 print $out "dropped\n";
+                $lost++;
                 for my $s ($fh, $other) {
                     $sel->remove($s);
                     delete $peer{fileno $s};

@@ -1,7 +1,8 @@
 -- Start a run, unless the task was cancelled or vanished meanwhile, or
--- its entry is no longer pending (another worker that reclaimed it has
--- recorded its outcome: the task is not ours to run, and a run whose
--- record then finds nothing pending would leave it "running").
+-- its entry is no longer pending under this worker's name (another
+-- worker that reclaimed it runs it, or has recorded its outcome: the
+-- task is not ours to run, and a run whose record then finds nothing
+-- pending would leave it "running").
 -- The attempt is counted here, before the run: a run that never records
 -- an outcome (it kills the worker) still uses up an attempt, and a task
 -- whose attempts are used up is not run again but ends dead.  An
@@ -13,13 +14,18 @@
 -- take's rule, lib/take.lua).
 -- KEYS[1] task hash.  ARGV: cancel field, status field, "running",
 -- started_at field, now, attempts field, max attempts, stream, group,
--- entry, and optionally "again": the now of a start whose answer the
--- worker lost.  A task found running since then is that start: answered
--- as started, not counted a second time (lib/take.lua, the same).
--- Returns {code, attempts}: code -3 attempts used up (not run), -2 entry
--- not pending, -1 hash gone, 0 cancel requested, 1 started.
+-- entry, consumer, and optionally "again": the now of a start whose
+-- answer the worker lost.  A task found running since then is that
+-- start: answered as started, not counted a second time (lib/take.lua,
+-- the same).
+-- Returns {code, attempts}: code -4 entry pending under another
+-- consumer, -3 attempts used up (not run), -2 entry not pending, -1 hash
+-- gone, 0 cancel requested, 1 started.
 local p = redis.pcall('XPENDING', ARGV[8], ARGV[9], ARGV[10], ARGV[10], 1)
-if type(p) == 'table' and not p.err and #p == 0 then return {-2, 0} end
+if type(p) == 'table' and not p.err then
+  if #p == 0 then return {-2, 0} end
+  if p[1][2] ~= ARGV[11] then return {-4, 0} end
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
 local c = redis.call('HGET', KEYS[1], ARGV[1])
 if c and c ~= '' and c ~= '0' then return {0, 0} end
@@ -27,8 +33,8 @@ local n = tonumber(redis.call('HGET', KEYS[1], ARGV[6]) or '0')
 if n == nil or n ~= n or n < 0 then n = 0 end
 n = math.floor(n)
 if n > 1000000000 then n = 1000000000 end
-if ARGV[11] and redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3]
-   and redis.call('HGET', KEYS[1], ARGV[4]) == ARGV[11] then
+if ARGV[12] and redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3]
+   and redis.call('HGET', KEYS[1], ARGV[4]) == ARGV[12] then
   return {1, n}
 end
 if n >= tonumber(ARGV[7]) then return {-3, n} end

@@ -14,13 +14,17 @@
 -- Each task stands alone: an error on its key (a key of another type,
 -- a write Redis refuses) comes back as that task's error and the other
 -- tasks are taken as usual.
--- Whether each entry is still pending is asked once per stream for the
--- whole call (XPENDING over the range of its entries; an entry the
--- answer does not name is asked on its own).
+-- Whether each entry is still pending, and under whom, is asked once
+-- per stream for the whole call (XPENDING over the range of its entries;
+-- an entry the answer does not name is asked on its own).  An entry
+-- pending under another consumer was reclaimed by that worker (ours was
+-- cut off past claim_idle): it runs the task, so it is not taken here,
+-- whatever the task's fields say (-4).
 -- ARGV: group, the max attempts of a type not listed, the number n of
 -- arguments that follow for the types, then n arguments in pairs: a type
 -- and its max attempts, or the type and "hold" (never started here);
--- then one block of five per task: stream, entry, task hash key, now
+-- then the consumer (this worker's name in the group), then one block of
+-- five per task: stream, entry, task hash key, now
 -- (ms), and "again": the now of this task's start whose answer the
 -- worker lost ("0": none; lib/take.lua: that start is not counted
 -- twice).
@@ -29,25 +33,28 @@
 -- callback_url, content_type, payload, traceparent (in that order; nil
 -- when not set), then 1 when the hash holds an error or a
 -- result_encoding field (left by an earlier attempt: a success deletes
--- them), nil when it holds neither} or an error.  code -3 attempts used up, -2 entry not
--- pending (no values), -1 hash gone, 0 cancel requested, 1 started, 2
+-- them), nil when it holds neither} or an error.  code -4 entry pending
+-- under another consumer, -3 attempts used up, -2 entry not pending (-4
+-- and -2: no values), -1 hash gone, 0 cancel requested, 1 started, 2
 -- loaded, not started.
 @include take
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
-for i = first, #ARGV - 4, 5 do
+local consumer = ARGV[first]
+for i = first + 1, #ARGV - 4, 5 do
   note(ARGV[i], ARGV[i + 1])
 end
 ask_pending()
 
 local out = {}
-for i = first, #ARGV - 4, 5 do
-  if pending(ARGV[i], ARGV[i + 1]) then
+for i = first + 1, #ARGV - 4, 5 do
+  local o = owner(ARGV[i], ARGV[i + 1])
+  if o == consumer or o == true then
     local c, n, v = take_one(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
     out[#out + 1] = n and {c, n, v} or c
   else
-    out[#out + 1] = {-2, 0, {}}
+    out[#out + 1] = {o and -4 or -2, 0, {}}
   end
 end
 return out

@@ -1,8 +1,10 @@
 -- Whether the entries of a call are still pending in group g, with one
 -- XPENDING per stream over the range of the call's entries: note(s, e)
--- each entry, then ask_pending(), then pending(s, e) for each.  An entry
--- the range answer does not name (not pending, or the answer was cut
--- off) is asked on its own, so the answer is never wrong, only dearer.
+-- each entry, then ask_pending(), then pending(s, e) for each, or
+-- owner(s, e): the consumer it is pending under (false: not pending;
+-- true: not known, the question failed).  An entry the range answer
+-- does not name (not pending, or the answer was cut off) is asked on
+-- its own, so the answer is never wrong, only dearer.
 -- Ids are ordered as the numbers they are (ms-seq; a sequence past 2^53
 -- may be misplaced, which costs its entries their own ask).  A stream's
 -- lo and hi (with lms, lsq, hms, hsq: their numbers) are its lowest and
@@ -38,12 +40,17 @@ local function ask_pending()
     local p = st.lo and redis.pcall('XPENDING', s, g, st.lo, st.hi,
                                     2 * st.n + 64)
     if type(p) == 'table' and not p.err then
-      for _, x in ipairs(p) do st.seen[x[1]] = true end
+      for _, x in ipairs(p) do st.seen[x[1]] = x[2] end
     end
   end
 end
-local function pending(s, e)
-  if streams[s].seen[e] then return true end
+local function owner(s, e)
+  local o = streams[s].seen[e]
+  if o then return o end
   local q = redis.pcall('XPENDING', s, g, e, e, 1)
-  return not (type(q) == 'table' and not q.err and #q == 0)
+  if type(q) ~= 'table' or q.err then return true end
+  return #q > 0 and q[1][2]
+end
+local function pending(s, e)
+  return owner(s, e) ~= false
 end
