@@ -40,6 +40,14 @@ ngx_int_t ngx_http_taskgw_admin_tokens_create(ngx_http_request_t *r,
     ngx_str_t *arg);
 ngx_int_t ngx_http_taskgw_admin_tokens_revoke(ngx_http_request_t *r,
     ngx_str_t *arg);
+/* the dead-letter routes (ngx_http_taskgw_admin_dead.c): GET dead,
+ * POST dead/<id>/replay, DELETE dead/<id> */
+ngx_int_t ngx_http_taskgw_admin_dead_list(ngx_http_request_t *r,
+    ngx_str_t *arg);
+ngx_int_t ngx_http_taskgw_admin_dead_replay(ngx_http_request_t *r,
+    ngx_str_t *arg);
+ngx_int_t ngx_http_taskgw_admin_dead_purge(ngx_http_request_t *r,
+    ngx_str_t *arg);
 void ngx_http_taskgw_admin_failed(ngx_http_request_t *r, redisReply *reply);
 
 

@@ -81,7 +81,7 @@ ngx_int_t ngx_http_taskgw_is_bearer(ngx_str_t *authorization);
 ngx_int_t ngx_http_taskgw_parse_token(ngx_str_t *authorization,
     ngx_str_t *api_token, ngx_str_t *token);
 
-/* ngx_http_taskgw_parse.c: tokens, addresses, rates */
+/* ngx_http_taskgw_parse_token.c: tokens */
 ngx_int_t ngx_http_taskgw_token_parse_line(ngx_pool_t *pool, u_char *p,
     u_char *last, ngx_http_taskgw_token_t *tok, ngx_str_t *bad,
     const char **why);
@@ -90,11 +90,12 @@ ngx_int_t ngx_http_taskgw_token_parse_rate(ngx_str_t *s);
 ngx_int_t ngx_http_taskgw_parse_ips(ngx_pool_t *pool, ngx_str_t *s,
     ngx_array_t **ips, ngx_str_t *bad);
 /*
- * also here, declared where their users look for them:
+ * also there, declared where their users look for them:
  * ngx_http_taskgw_token_from_fields() (ngx_http_taskgw_token.h),
- * ngx_http_taskgw_parse_rate() (ngx_http_taskgw_limit.h),
- * ngx_http_taskgw_valid_name(), ngx_http_taskgw_addr_in(),
- * ngx_http_taskgw_roles[] and ngx_http_taskgw_priorities[]
+ * ngx_http_taskgw_valid_name() and ngx_http_taskgw_roles[]
+ * (ngx_http_taskgw_module.h); in ngx_http_taskgw_parse.c (addresses,
+ * rates): ngx_http_taskgw_parse_rate() (ngx_http_taskgw_limit.h),
+ * ngx_http_taskgw_addr_in() and ngx_http_taskgw_priorities[]
  * (ngx_http_taskgw_module.h)
  */
 

@@ -37,7 +37,7 @@ ngx_int_t ngx_http_taskgw_token_lookup(ngx_http_request_t *r,
 ngx_int_t ngx_http_taskgw_token_wait(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx);
 
-/* ngx_http_taskgw_parse.c */
+/* ngx_http_taskgw_parse_token.c */
 ngx_int_t ngx_http_taskgw_token_from_fields(ngx_pool_t *pool,
     ngx_str_t *fields, ngx_http_taskgw_token_t *tok, const char **err);
 

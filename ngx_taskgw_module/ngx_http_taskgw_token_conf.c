@@ -1,7 +1,7 @@
 
 /*
  * ngx_http_taskgw_token_conf: the token directives and the token file
- * (its lines are parsed in ngx_http_taskgw_parse.c).
+ * (its lines are parsed in ngx_http_taskgw_parse_token.c).
  */
 
 

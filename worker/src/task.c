@@ -12,6 +12,7 @@
 #include "retry.h"
 #include "store.h"
 #include "task.h"
+#include "task_int.h"
 #include "tgw_buf.h"
 #include "tgw_clock.h"
 #include "tgw_text.h"
@@ -35,19 +36,6 @@ tgw_task_state_name(tgw_task_state_t s)
     case TGW_TASK_RECORDING: return "recording";
     }
     return "unknown";
-}
-
-
-static char *
-tgw_strndup(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
 }
 
 
@@ -87,133 +75,6 @@ tgw_task_final_status(const tgw_task_t *t)
 }
 
 
-/*
- * Task objects are kept for the next task instead of freed.  A task is
- * some 2.6 KB (its run's handles and buffers): glibc serves a request of
- * that size from its large bins, and each one first merges every small
- * chunk freed since the last (malloc_consolidate), which cost the worker
- * ~8% of its CPU at 50k tasks/s.  As many are kept as were alive at
- * once, at most TGW_TASK_CACHE_MAX.  Under AddressSanitizer nothing is
- * kept, so a use after free is still seen.
- */
-#define TGW_TASK_CACHE_MAX  256
-
-#if defined(__SANITIZE_ADDRESS__)
-#define TGW_TASK_CACHE  0
-#else
-#define TGW_TASK_CACHE  TGW_TASK_CACHE_MAX
-#endif
-
-typedef union tgw_task_mem_u tgw_task_mem_t;
-union tgw_task_mem_u {
-    tgw_task_mem_t *next;
-    tgw_task_t      task;
-};
-
-static tgw_task_mem_t  *tgw_task_cache;
-static int              tgw_task_ncache;
-
-
-static tgw_task_t *
-tgw_task_alloc(void)
-{
-    tgw_task_mem_t *m = tgw_task_cache;
-
-    if (m == NULL) {
-        m = malloc(sizeof(*m));
-        if (m == NULL) {
-            return NULL;
-        }
-    } else {
-        tgw_task_cache = m->next;
-        tgw_task_ncache--;
-    }
-    memset(m, 0, sizeof(*m));
-    return &m->task;
-}
-
-
-static void
-tgw_task_release(tgw_task_t *t)
-{
-    tgw_task_mem_t *m = (tgw_task_mem_t *) t;
-
-    if (tgw_task_ncache >= TGW_TASK_CACHE) {
-        free(m);
-        return;
-    }
-    m->next = tgw_task_cache;
-    tgw_task_cache = m;
-    tgw_task_ncache++;
-}
-
-
-void
-tgw_task_cache_free(void)
-{
-    tgw_task_mem_t *m;
-
-    while ((m = tgw_task_cache) != NULL) {
-        tgw_task_cache = m->next;
-        free(m);
-    }
-    tgw_task_ncache = 0;
-}
-
-
-tgw_task_t *
-tgw_task_create(tgw_conf_t *conf, uv_loop_t *loop, tgw_rconn_t *rc,
-    const char *stream, const char *entry, const char *id, size_t id_len,
-    const tgw_task_events_t *ev, void *owner)
-{
-    tgw_task_t *t;
-
-    t = tgw_task_alloc();
-    if (t == NULL) {
-        return NULL;
-    }
-    t->stream = strdup(stream);
-    t->entry = strdup(entry);
-    if (id) {
-        t->id = tgw_strndup(id, id_len);
-    }
-    if (t->stream == NULL || t->entry == NULL || (id && t->id == NULL)) {
-        free(t->stream);
-        free(t->entry);
-        free(t->id);
-        tgw_task_release(t);
-        return NULL;
-    }
-    t->conf = tgw_conf_ref(conf);
-    t->loop = loop;
-    t->rc = rc;
-    t->ev = ev;
-    t->owner = owner;
-    t->state = TGW_TASK_NEW;
-    return t;
-}
-
-
-void
-tgw_task_destroy(tgw_task_t *t)
-{
-    tgw_log_trace_unbind(&t->log_trace);   /* before t->id goes */
-    tgw_run_cleanup(&t->run);
-    tgw_outcome_free(&t->outcome);
-    free(t->stream);
-    free(t->entry);
-    free(t->id);
-    free(t->queue);
-    free(t->type);
-    free(t->priority);
-    free(t->payload);
-    free(t->content_type);
-    free(t->callback_url);
-    tgw_conf_unref(t->conf);
-    tgw_task_release(t);
-}
-
-
 /* Ends in a dead outcome without a run (attempts used up, a hostile
  * record): error says why. */
 static void
@@ -233,7 +94,7 @@ tgw_task_dead(tgw_task_t *t, const char *error)
  * ------------------------------------------------------------------------ */
 
 /* Common entry of every step callback: NULL when the task must stop. */
-static tgw_task_t *
+tgw_task_t *
 tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
 {
     t->busy = 0;
@@ -270,136 +131,6 @@ tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
     return t;
 }
 
-
-/* The queue a stream "<prefix>:q:<queue>:<prio>" belongs to. */
-static char *
-tgw_task_stream_queue(const tgw_task_t *t)
-{
-    size_t      plen = strlen(t->conf->prefix);
-    const char *q = t->stream + plen + 3, *end = strrchr(t->stream, ':');
-
-    if (strlen(t->stream) > plen + 3 && end != NULL && end > q) {
-        return tgw_strndup(q, (size_t) (end - q));
-    }
-    return strdup("default");
-}
-
-
-/* Reads the fields of a task hash into t (r: HGETALL's field, value
- * array, or with take the values take_many.lua returns); status and
- * cancel_requested into *status and *cancel (allocated).  t->clean is
- * set when the hash holds neither an error nor a result_encoding (with
- * take: its last value is nil).
- * A queue field that is no queue name is left in *bad (allocated) and
- * the stream's queue taken instead.  -1 when out of memory. */
-/* The fields take_many.lua returns the values of, in its order. */
-static const char *tgw_task_take_fields[] = {
-    TGW_F_STATUS, TGW_F_CANCEL_REQUESTED, TGW_F_RUN_AT, TGW_F_QUEUE,
-    TGW_F_TYPE, TGW_F_ATTEMPTS, TGW_F_PRIORITY, TGW_F_CALLBACK_URL,
-    TGW_F_CONTENT_TYPE, TGW_F_PAYLOAD, TGW_F_TRACEPARENT
-};
-
-#define TGW_TASK_NTAKE \
-    (sizeof(tgw_task_take_fields) / sizeof(tgw_task_take_fields[0]))
-
-
-static int
-tgw_task_fields(tgw_task_t *t, const redisReply *r, int take,
-    char **status, char **cancel, char **bad)
-{
-    const redisReply  *v, *tp = NULL;
-    const char        *k;
-    size_t             i, n, step;
-    int                nomem = 0;
-
-    *status = *cancel = *bad = NULL;
-    t->clean = !take || (r->elements > TGW_TASK_NTAKE
-                         && r->element[TGW_TASK_NTAKE]->type
-                            == REDIS_REPLY_NIL);
-    /* HGETALL: field, value, ...; take_many.lua: the values of its fields */
-    step = take ? 1 : 2;
-    n = take ? (r->elements < TGW_TASK_NTAKE ? r->elements : TGW_TASK_NTAKE)
-             : r->elements;
-    for (i = 0; i + step - 1 < n; i += step) {
-        char **dst = NULL;
-
-        if (take) {
-            k = tgw_task_take_fields[i];
-            v = r->element[i];
-        } else {
-            if (r->element[i]->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-            k = r->element[i]->str;
-            v = r->element[i + 1];
-            if (strcmp(k, TGW_F_ERROR) == 0
-                || strcmp(k, TGW_F_RESULT_ENC) == 0)
-            {
-                t->clean = 0;
-            }
-        }
-        if (v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-        if (strcmp(k, TGW_F_QUEUE) == 0) {
-            dst = &t->queue;
-        } else if (strcmp(k, TGW_F_TYPE) == 0) {
-            dst = &t->type;
-        } else if (strcmp(k, TGW_F_PRIORITY) == 0) {
-            dst = &t->priority;
-        } else if (strcmp(k, TGW_F_STATUS) == 0) {
-            dst = status;
-        } else if (strcmp(k, TGW_F_CANCEL_REQUESTED) == 0) {
-            dst = cancel;
-        } else if (strcmp(k, TGW_F_CALLBACK_URL) == 0) {
-            dst = &t->callback_url;
-        } else if (strcmp(k, TGW_F_CONTENT_TYPE) == 0) {
-            dst = &t->content_type;
-        } else if (strcmp(k, TGW_F_PAYLOAD) == 0) {
-            dst = &t->payload;
-            t->payload_len = v->len;
-        } else if (strcmp(k, TGW_F_RUN_AT) == 0) {
-            t->run_at = strtoull(v->str, NULL, 10);
-        } else if (strcmp(k, TGW_F_TRACEPARENT) == 0) {
-            tp = v;
-        }
-        /* attempts: counted by the start script, which also guards
-         * against a field that is no count */
-        if (dst) {
-            free(*dst);
-            *dst = tgw_strndup(v->str, v->len);
-            nomem |= *dst == NULL;
-        }
-    }
-
-    /* From here on every log line about the task names its trace. */
-    tgw_trace_of_task(tp ? tp->str : NULL, tp ? tp->len : 0, t->id,
-                      t->traceparent);
-    tgw_log_trace_bind(&t->log_trace, t->id,
-                       t->traceparent + TGW_TRACE_ID_OFF);
-
-    /* A queue field that is no queue name (too long, odd characters)
-     * would name a dead-letter stream nobody reads: the task cannot be
-     * trusted; it ends dead, in its stream's queue. */
-    if (!nomem && t->queue != NULL && !tgw_valid_name(t->queue, 64, 0)) {
-        *bad = t->queue;
-        t->queue = NULL;
-    }
-    if (!nomem && t->queue == NULL
-        && (t->queue = tgw_task_stream_queue(t)) == NULL)
-    {
-        nomem = 1;
-    }
-    if (nomem) {
-        free(*status);
-        free(*cancel);
-        free(*bad);
-        *status = *cancel = *bad = NULL;
-        return -1;
-    }
-    t->handler = tgw_conf_handler(t->conf, t->type);
-    return 0;
-}
 
 
 /* The task's hash was read (its fields in t): run, cancel, defer or
@@ -741,131 +472,6 @@ tgw_task_run(tgw_task_t *t)
         t->run.error = NULL;
         tgw_task_run_done(&t->run);
     }
-}
-
-
-static void
-tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
-{
-    tgw_task_t *t = data;
-
-    if ((t = tgw_task_reply(t, r, "record")) == NULL) {
-        return;
-    }
-    if (r->type != REDIS_REPLY_INTEGER) {
-        t->stalled = 1;
-        return;
-    }
-    if (r->integer == 0) {
-        /* Not pending any more: this outcome was written already (the
-         * reply of the first try was lost), or another worker finished
-         * the task; either way it is not ours to write or announce. */
-        tgw_log(TGW_LOG_INFO, "task_already_recorded", "task_id", t->id,
-                "type", t->type, NULL);
-        t->ev->released(t);
-        return;
-    }
-    switch (t->rec) {
-    case TGW_REC_CANCELLED:
-        tgw_log(TGW_LOG_INFO, "task_cancelled", "task_id", t->id,
-                "type", t->type, NULL);
-        break;
-    case TGW_REC_DEFER:
-        tgw_log(TGW_LOG_INFO, "task_deferred", "task_id", t->id,
-                "type", t->type, NULL);
-        break;
-    default:
-        break;
-    }
-    t->ev->recorded(t);
-    t->ev->released(t);
-}
-
-
-/* The task's element of a record_many.lua reply (or the whole reply when
- * the call failed): as for its own record call, and when it failed, the
- * next try goes on its own, so nothing else in a batch can fail it
- * again. */
-static void
-tgw_task_recorded_many(tgw_rconn_t *rc, redisReply *r, void *data)
-{
-    tgw_task_t *t = data;
-
-    if (tgw_reply_failed(r) || r->type != REDIS_REPLY_INTEGER) {
-        t->solo = 1;
-    }
-    tgw_task_recorded(rc, r, data);
-}
-
-
-/*
- * Records the task and acks its entry, in one script (record.lua, or
- * record_many.lua with the other tasks finished in this loop iteration,
- * recbatch.h): the
- * entry leaves the stream only once the outcome is written, so a crash or
- * an error in between can only make the task run again, never lose it.
- * A plan that cannot be built (no memory) stalls the task; one whose
- * writes Redis refuses is retried, logged once per 40 tries.
- */
-static void
-tgw_task_send_record(tgw_task_t *t)
-{
-    /* Some 25 KB, built and sent here and never kept: one for all
-     * tasks (the worker has one thread), not an allocation per record. */
-    static tgw_plan_t   plan_buf;
-    tgw_plan_t         *plan = &plan_buf;
-    tgw_plan_in_t       in;
-    int                 rv;
-
-    memset(&in, 0, sizeof(in));
-    in.prefix = t->conf->prefix;
-    in.id = t->id;
-    in.queue = t->queue;
-    in.stream = t->stream;
-    in.rec = t->rec;
-    in.outcome = &t->outcome;
-    in.attempts = t->attempts;
-    in.finished_ms = t->finished_ms ? t->finished_ms : tgw_now_ms();
-    in.due_ms = t->due_ms;
-    in.result_ttl_ms = t->conf->result_ttl_ms;
-    in.hook_url = tgw_task_hook_url(t);
-    if (t->id == NULL) {
-        in.rec = TGW_REC_ACK;       /* a bad entry: nothing to write */
-    }
-    if (t->batch != NULL && !t->solo && in.rec == TGW_REC_OUTCOME
-        && t->outcome.next == TGW_NEXT_SUCCEEDED && in.hook_url == NULL)
-    {
-        /* the most common record, in the batch's short form: no plan */
-        if (tgw_store_succeeded_add(t->batch, t->conf, t->stream, t->entry,
-                                    t->id, t->outcome.result,
-                                    t->outcome.result_enc, in.finished_ms,
-                                    t->clean, tgw_task_recorded_many, t)
-            != 0)
-        {
-            t->stalled = 1;
-            return;
-        }
-        t->busy = 1;
-        return;
-    }
-    if (tgw_plan_build(&in, plan) != 0) {
-        tgw_plan_free(plan);
-        t->stalled = 1;
-        return;
-    }
-    if (t->batch != NULL && !t->solo) {
-        rv = tgw_store_record_add(t->batch, t->conf, t->stream, t->entry,
-                                  plan, tgw_task_recorded_many, t);
-    } else {
-        rv = tgw_store_record(t->rc, t->conf, t->stream, t->entry, plan,
-                              tgw_task_recorded, t);
-    }
-    tgw_plan_free(plan);
-    if (rv != 0) {
-        t->stalled = 1;
-        return;
-    }
-    t->busy = 1;
 }
 
 

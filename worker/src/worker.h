@@ -8,7 +8,7 @@
  * state, wired together here through callbacks.
  *
  *   fetch.c       reads entries (weighted pick, blocking read, recovery)
- *   processor.c   the tasks held and their slots; task.c one task's life
+ *   processor.c   the tasks held and their slots; task*.c one task's life
  *   reclaim.c     takes entries of dead workers, keeps its own fresh
  *   forwarder.c   the scheduled set back to the streams
  *   scheduler.c   cron ticks

@@ -1,5 +1,5 @@
 /*
- * The task state machine and the processor (task.c, processor.c) against
+ * The task state machine and the processor (task*.c, processor.c) against
  * the real redis-server of the test run ($TEST_NGINX_REDIS_PORT): entries
  * are read with a plain hiredis connection and handed to a processor on a
  * libuv loop, which runs them to their record; what they wrote is read
