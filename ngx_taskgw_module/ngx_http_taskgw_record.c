@@ -276,17 +276,36 @@ ngx_http_taskgw_field_client_addr(ngx_http_request_t *r,
 }
 
 
+/*
+ * The clock in milliseconds, as text: written once a millisecond and
+ * copied by the enqueues in between (a copy, as the command is formatted
+ * later, in the link's turn, and the text may have moved on by then).
+ */
+
 static ngx_int_t
 ngx_http_taskgw_field_created_at(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
 {
-    v->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    int64_t         ms;
+
+    static int64_t  last = -1;
+    static size_t   len;
+    static u_char   text[NGX_INT64_LEN];
+
+    ms = ngx_http_taskgw_now_ms();
+
+    if (ms != last) {
+        len = ngx_http_taskgw_record_int(text, ms) - text;
+        last = ms;
+    }
+
+    v->data = ngx_pnalloc(r->pool, len);
     if (v->data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = ngx_http_taskgw_record_int(v->data, ngx_http_taskgw_now_ms())
-             - v->data;
+    ngx_memcpy(v->data, text, len);
+    v->len = len;
 
     return NGX_OK;
 }
