@@ -996,15 +996,18 @@ ngx_http_taskgw_enqueue_answer(ngx_http_request_t *r)
             return;
         }
 
-        h->value.len = tscf->status_location.len + 1 + ctx->task_id.len;
+        h->value.len = tscf->status_location.len + ctx->task_id.len;
         h->value.data = ngx_pnalloc(r->pool, h->value.len);
         if (h->value.data == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
-        ngx_sprintf(h->value.data, "%V/%V", &tscf->status_location,
-                    &ctx->task_id);
+        /* "<status location>/<id>": two copies, no format walked */
+
+        ngx_memcpy(ngx_cpymem(h->value.data, tscf->status_location.data,
+                              tscf->status_location.len),
+                   ctx->task_id.data, ctx->task_id.len);
 
         h->hash = 1;
         ngx_str_set(&h->key, "Location");

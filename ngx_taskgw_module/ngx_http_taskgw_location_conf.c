@@ -226,7 +226,18 @@ ngx_http_taskgw_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.len--;
         }
 
-        tscf->status_location = s;
+        /* kept with the '/' the task id follows, copied as one piece */
+
+        if (s.len) {
+            tscf->status_location.data = ngx_pnalloc(cf->pool, s.len + 1);
+            if (tscf->status_location.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(tscf->status_location.data, s.data, s.len);
+            tscf->status_location.data[s.len] = '/';
+            tscf->status_location.len = s.len + 1;
+        }
     }
 
     return NGX_CONF_OK;

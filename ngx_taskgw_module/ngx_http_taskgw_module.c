@@ -16,6 +16,7 @@
 #include "ngx_http_taskgw_limit.h"
 #include "ngx_http_taskgw_ops.h"
 #include "ngx_http_taskgw_pubsub.h"
+#include "ngx_http_taskgw_record.h"
 
 
 static ngx_int_t ngx_http_taskgw_init(ngx_conf_t *cf);
@@ -291,6 +292,10 @@ ngx_http_taskgw_init(ngx_conf_t *cf)
     }
 
     if (ngx_http_taskgw_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_taskgw_record_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -146,7 +146,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                   status_location; /* for Location: */
+    ngx_str_t                   status_location; /* for Location:, with
+                                                    the '/' before the id */
 } ngx_http_taskgw_srv_conf_t;
 
 

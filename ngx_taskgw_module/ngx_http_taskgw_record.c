@@ -24,6 +24,8 @@
  */
 typedef struct {
     ngx_str_t                   name;
+    ngx_str_t                   resp;   /* the name as a RESP argument,
+                                           in ngx_http_taskgw_record_resp */
     ngx_int_t                 (*get)(ngx_http_request_t *r,
                                      ngx_http_taskgw_ctx_t *ctx,
                                      ngx_str_t *v);
@@ -58,9 +60,10 @@ static ngx_int_t ngx_http_taskgw_field_run_at(ngx_http_request_t *r,
  */
 
 #define ngx_http_taskgw_ctx_field(name, member)                              \
-    { ngx_string(name), NULL, offsetof(ngx_http_taskgw_ctx_t, member) }
+    { ngx_string(name), ngx_null_string, NULL,                               \
+      offsetof(ngx_http_taskgw_ctx_t, member) }
 #define ngx_http_taskgw_get_field(name, get)                                 \
-    { ngx_string(name), get, 0 }
+    { ngx_string(name), ngx_null_string, get, 0 }
 
 static ngx_http_taskgw_record_field_t  ngx_http_taskgw_record_fields[] = {
     ngx_http_taskgw_ctx_field(TGW_F_ID, task_id),
@@ -68,7 +71,8 @@ static ngx_http_taskgw_record_field_t  ngx_http_taskgw_record_fields[] = {
     ngx_http_taskgw_ctx_field(TGW_F_TYPE, type),
     ngx_http_taskgw_get_field(TGW_F_PRIORITY, ngx_http_taskgw_field_priority),
     ngx_http_taskgw_get_field(TGW_F_STATUS, ngx_http_taskgw_field_status),
-    { ngx_string(TGW_F_PAYLOAD), NULL, NGX_HTTP_TASKGW_FIELD_BODY },
+    { ngx_string(TGW_F_PAYLOAD), ngx_null_string, NULL,
+      NGX_HTTP_TASKGW_FIELD_BODY },
     ngx_http_taskgw_get_field(TGW_F_CONTENT_TYPE,
                               ngx_http_taskgw_field_content_type),
     ngx_http_taskgw_get_field(TGW_F_REQUEST_ID,
@@ -82,8 +86,50 @@ static ngx_http_taskgw_record_field_t  ngx_http_taskgw_record_fields[] = {
                               ngx_http_taskgw_field_created_at),
     ngx_http_taskgw_get_field(TGW_F_ATTEMPTS, ngx_http_taskgw_field_attempts),
     ngx_http_taskgw_get_field(TGW_F_RUN_AT, ngx_http_taskgw_field_run_at),
-    { ngx_null_string, NULL, 0 }
+    { ngx_null_string, ngx_null_string, NULL, 0 }
 };
+
+
+/*
+ * The field names above as RESP arguments, written once by
+ * ngx_http_taskgw_record_init(); the same bytes every time, so a reload
+ * that fails leaves nothing dangling.
+ */
+static u_char  ngx_http_taskgw_record_resp[512];
+
+
+/*
+ * Writes the field names in RESP, so that an enqueue copies each name's
+ * framed bytes instead of counting and framing it again.
+ */
+
+ngx_int_t
+ngx_http_taskgw_record_init(ngx_conf_t *cf)
+{
+    u_char                           *p, *end;
+    ngx_http_taskgw_record_field_t   *f;
+
+    p = ngx_http_taskgw_record_resp;
+    end = p + sizeof(ngx_http_taskgw_record_resp);
+
+    for (f = ngx_http_taskgw_record_fields; f->name.len; f++) {
+        if ((size_t) (end - p)
+            < f->name.len + NGX_HTTP_TASKGW_REDIS_RESP_FRAME)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "taskgw: the task record's field names do "
+                               "not fit in %uz bytes",
+                               sizeof(ngx_http_taskgw_record_resp));
+            return NGX_ERROR;
+        }
+
+        f->resp.data = p;
+        p = ngx_http_taskgw_redis_resp_arg(p, f->name.data, f->name.len);
+        f->resp.len = p - f->resp.data;
+    }
+
+    return NGX_OK;
+}
 
 
 /*
@@ -104,7 +150,8 @@ ngx_http_taskgw_record_add(ngx_http_request_t *r,
 
         if (f->offset == NGX_HTTP_TASKGW_FIELD_BODY) {
             if (body) {
-                ngx_http_taskgw_redis_cmd_arg(c, f->name.data, f->name.len);
+                ngx_http_taskgw_redis_cmd_arg(c, f->resp.data, f->resp.len
+                                              | NGX_HTTP_TASKGW_REDIS_RESP);
                 ngx_http_taskgw_redis_cmd_body(c, r->request_body
                                                   ? r->request_body->bufs
                                                   : NULL);
@@ -121,7 +168,8 @@ ngx_http_taskgw_record_add(ngx_http_request_t *r,
         }
 
         if (v.len) {
-            ngx_http_taskgw_redis_cmd_arg(c, f->name.data, f->name.len);
+            ngx_http_taskgw_redis_cmd_arg(c, f->resp.data, f->resp.len
+                                          | NGX_HTTP_TASKGW_REDIS_RESP);
             ngx_http_taskgw_redis_cmd_arg(c, v.data, v.len);
         }
     }
@@ -228,17 +276,36 @@ ngx_http_taskgw_field_client_addr(ngx_http_request_t *r,
 }
 
 
+/*
+ * The clock in milliseconds, as text: written once a millisecond and
+ * copied by the enqueues in between (a copy, as the command is formatted
+ * later, in the link's turn, and the text may have moved on by then).
+ */
+
 static ngx_int_t
 ngx_http_taskgw_field_created_at(ngx_http_request_t *r,
     ngx_http_taskgw_ctx_t *ctx, ngx_str_t *v)
 {
-    v->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    int64_t         ms;
+
+    static int64_t  last = -1;
+    static size_t   len;
+    static u_char   text[NGX_INT64_LEN];
+
+    ms = ngx_http_taskgw_now_ms();
+
+    if (ms != last) {
+        len = ngx_http_taskgw_record_int(text, ms) - text;
+        last = ms;
+    }
+
+    v->data = ngx_pnalloc(r->pool, len);
     if (v->data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = ngx_http_taskgw_record_int(v->data, ngx_http_taskgw_now_ms())
-             - v->data;
+    ngx_memcpy(v->data, text, len);
+    v->len = len;
 
     return NGX_OK;
 }

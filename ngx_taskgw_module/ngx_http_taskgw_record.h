@@ -16,6 +16,9 @@
 #include "ngx_http_taskgw_redis.h"
 
 
+/* Writes the record's field names in RESP, once, at configuration. */
+ngx_int_t ngx_http_taskgw_record_init(ngx_conf_t *cf);
+
 /*
  * Adds the task hash's fields and values to c; those with nothing to say
  * are left out, the payload only with body.

@@ -42,6 +42,17 @@ typedef struct {
     ngx_chain_t         *body;   /* set by ngx_http_taskgw_redis_cmd_body */
 } ngx_http_taskgw_redis_cmd_t;
 
+/*
+ * An argument's length with this bit set says its bytes are already RESP
+ * ("$<len>\r\n<bytes>\r\n", made by ngx_http_taskgw_redis_resp_arg()) and
+ * are copied as they are: a constant such as a field name is written once
+ * per process, not counted and framed again for every command.
+ */
+#define NGX_HTTP_TASKGW_REDIS_RESP  ((size_t) 1 << (sizeof(size_t) * 8 - 1))
+
+/* The most bytes ngx_http_taskgw_redis_resp_arg() adds to len. */
+#define NGX_HTTP_TASKGW_REDIS_RESP_FRAME  (1 + NGX_SIZE_T_LEN + 2 + 2)
+
 
 /*
  * Called once per batch with the reply of its last command, or with NULL
@@ -74,6 +85,8 @@ ngx_int_t ngx_http_taskgw_redis_cmd_arg(ngx_http_taskgw_redis_cmd_t *cmd,
     const void *data, size_t len);
 ngx_int_t ngx_http_taskgw_redis_cmd_body(ngx_http_taskgw_redis_cmd_t *cmd,
     ngx_chain_t *bufs);
+u_char *ngx_http_taskgw_redis_resp_arg(u_char *p, const void *data,
+    size_t len);
 /* n in decimal at p (at most NGX_INT64_LEN bytes); returns the end. */
 u_char *ngx_http_taskgw_redis_decimal(u_char *p, uint64_t n);
 ngx_uint_t ngx_http_taskgw_redis_reply_ok(redisReply *reply);

@@ -120,7 +120,7 @@ ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
 
             if (cmds[k].argv[i] != (char *) &ngx_http_taskgw_redis_body_mark)
             {
-                size += cmds[k].argvlen[i];
+                size += cmds[k].argvlen[i] & ~NGX_HTTP_TASKGW_REDIS_RESP;
                 continue;
             }
 
@@ -161,6 +161,13 @@ ngx_http_taskgw_redis_format(ngx_http_taskgw_redis_cmd_t *cmds, ngx_uint_t n,
 
         for (i = 0; i < cmds[k].argc; i++) {
             len = cmds[k].argvlen[i];
+
+            if (len & NGX_HTTP_TASKGW_REDIS_RESP) {
+                p = ngx_cpymem(p, cmds[k].argv[i],
+                               len & ~NGX_HTTP_TASKGW_REDIS_RESP);
+                continue;
+            }
+
             p = ngx_http_taskgw_redis_count(p, '$', len);
 
             if (cmds[k].argv[i] != (char *) &ngx_http_taskgw_redis_body_mark)
@@ -268,6 +275,25 @@ ngx_http_taskgw_redis_count(u_char *p, u_char type, size_t n)
         p = ngx_http_taskgw_redis_decimal(p, n);
     }
 
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
+/*
+ * The argument data as RESP, "$<len>\r\n<bytes>\r\n", at p (at most len +
+ * NGX_HTTP_TASKGW_REDIS_RESP_FRAME bytes); returns the end.  Passed to
+ * ngx_http_taskgw_redis_cmd_arg() with its length or'ed with
+ * NGX_HTTP_TASKGW_REDIS_RESP, it is copied into commands as it is.
+ */
+
+u_char *
+ngx_http_taskgw_redis_resp_arg(u_char *p, const void *data, size_t len)
+{
+    p = ngx_http_taskgw_redis_count(p, '$', len);
+    p = ngx_cpymem(p, data, len);
     *p++ = CR;
     *p++ = LF;
 

@@ -18,6 +18,9 @@
 # connections, before their replies are read (1).  With more than one the
 # enqueues of a turn share the link's writes and its MULTI/EXEC, as under
 # wrk's load; with one, each enqueue is a batch of its own.
+# BENCH_LOCATION=1: the server also has a taskgw_status location, so that
+# each 202 carries a Location header (as with conf/nginx.conf); the return
+# 202 location is in the same server but has none.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -27,6 +30,8 @@ MODULE=${BENCH_MODULE:-$ROOT/build/ngx_http_taskgw_module.so}
 CGOUT=${BENCH_CGOUT:-}
 TOP=${BENCH_TOP:-0}
 CONC=${BENCH_CONC:-1}
+STATUS=
+[ "${BENCH_LOCATION:-0}" = 1 ] && STATUS='location /tasks/ { taskgw_status; }'
 
 command -v valgrind >/dev/null 2>&1 || { echo "bench: needs valgrind" >&2; exit 1; }
 [ -f "$MODULE" ] || { echo "bench: run make first" >&2; exit 1; }
@@ -53,6 +58,7 @@ http {
             return 202 '{"id":"00000000-0000-7000-8000-000000000000","status":"queued","queue":"bench","type":"bench","priority":"normal"}';
         }
         location /plain { taskgw_enqueue queue=bench; }
+        $STATUS
     }
 }
 CONF

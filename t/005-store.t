@@ -61,8 +61,20 @@ is(scalar @$chunked, 1, 'one entry for the chunked task');
 is($redis->hgetall("$P:task:$chunked->[0][1]{id}")->{payload},
    'hello, chunked world', 'chunked payload stored whole');
 
-is(scalar(grep { /^$P:task:/ } @{ $redis->cmd('KEYS', "$P:*") }), 5,
-   'exactly five task hashes');
+# created_at is read from the same clock as the id's time, in the same
+# turn: the millisecond the UUIDv7 carries, for tasks taken one after
+# another by one worker (the clock's text is kept from one to the next).
+my $clock = entries('clock', 'normal');
+is(scalar @$clock, 40, 'forty tasks taken in a row');
+my $same = grep {
+    (my $ms = $_->[1]{id}) =~ s/-//g;
+    $redis->hgetall("$P:task:$_->[1]{id}")->{created_at}
+        eq hex(substr $ms, 0, 12)
+} @$clock;
+is($same, 40, "each task's created_at is its id's millisecond");
+
+is(scalar(grep { /^$P:task:/ } @{ $redis->cmd('KEYS', "$P:*") }), 45,
+   'exactly forty-five task hashes');
 
 __DATA__
 
@@ -173,3 +185,18 @@ e\r
 "
 --- error_code: 202
 --- response_body_like: "queue":"chunked"
+
+
+
+=== TEST 7: tasks taken one after another, in the same worker
+--- http_config
+    taskgw_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    taskgw_prefix t005;
+--- config
+    location /tasks {
+        taskgw_enqueue queue=clock;
+    }
+--- pipelined_requests eval
+[map { "POST /tasks\n$_" } 1 .. 40]
+--- error_code eval
+[(202) x 40]
