@@ -10,7 +10,10 @@
 #   2. concurrency 4, four runs let go together, one of them failing for
 #      good (the full record form, with its dead-letter entry) and its
 #      hash replaced: the three others end succeeded, nothing stays
-#      pending, the worker goes on.
+#      pending, the worker goes on;
+#   3. a record refused on another key (the dead-letter stream a string)
+#      while the task's hash is intact is retried, not dropped, and is
+#      recorded once that key is fixed.
 
 use strict;
 use warnings;
@@ -117,7 +120,34 @@ ok(wait_for(sub { $t->status($ping) eq 'succeeded' }, 10),
    'the worker goes on');
 is($s->stop_worker($w2, timeout => 5), 0, 'worker exits 0');
 
-for my $x ($w1, $w2) {
+# === TEST 3: the record refused on another key (the dead-letter stream
+# a string), the task's hash intact: retried, not dropped; recorded once
+# that key is fixed
+unlink "$dir/go";
+my $w3 = $s->start_worker(\%wconf);
+my $dl = "$prefix:dead:default";
+$r->cmd('SET', $dl, 'not a stream');
+my $kept = $t->enqueue('gated');
+ok(running($kept), 'the task runs') or diag $s->worker_log($w3);
+{
+    open my $f, '>', "$dir/fail" or die "$dir/fail: $!";
+    print $f $kept;
+    close $f;
+}
+open $fh, '>', "$dir/go" or die "$dir/go: $!";
+close $fh;
+ok(wait_for(sub { lines_about($w3, 'redis_error', $kept, 'WRONGTYPE') >= 1 },
+            10), 'its record is refused') or diag $s->worker_log($w3);
+is(pending(), 1, 'its entry stays pending');
+is(lines_about($w3, 'task_bad_record'), 0, 'it is no bad record');
+$r->cmd('DEL', $dl);
+ok(wait_for(sub { $t->status($kept) eq 'dead' }, 10),
+   'recorded once the key is fixed') or diag $s->worker_log($w3);
+ok(wait_for(sub { pending() == 0 }, 10), 'nothing stays pending');
+is($r->cmd('XLEN', $dl), 1, 'its dead-letter entry, once');
+is($s->stop_worker($w3, timeout => 5), 0, 'worker exits 0');
+
+for my $x ($w1, $w2, $w3) {
     unlike($s->worker_log($x), qr/AddressSanitizer|runtime error/,
            "worker $x->{n}: no sanitizer report");
 }
