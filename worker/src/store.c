@@ -71,6 +71,19 @@ tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
 }
 
 
+int
+tgw_store_task_type(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    tgw_rconn_reply_cb cb, void *data)
+{
+    tgw_args_t a;
+
+    tgw_args_init(&a);
+    tgw_args_add(&a, "TYPE");
+    tgw_args_keyf(&a, TGW_KEY_TASK, c->prefix, id);
+    return tgw_store_send(rc, &a, cb, data);
+}
+
+
 /*
  * The leading arguments of take_many.lua for conf c, formatted as bulk
  * strings: the group, the default max attempts, and the types not

@@ -37,6 +37,11 @@ char *tgw_store_stream(const tgw_conf_t *c, const char *queue, int prio);
 int tgw_store_load(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
     tgw_rconn_reply_cb cb, void *data);
 
+/* TYPE of a task's hash key: whether a write refused as WRONGTYPE
+ * was refused on the task's own key. */
+int tgw_store_task_type(tgw_rconn_t *rc, const tgw_conf_t *c, const char *id,
+    tgw_rconn_reply_cb cb, void *data);
+
 /* The take script (worker/common/lua/take_many.lua) for one task: the
  * task's hash, and its run started unless the worker has to look at it
  * first.  again_ms: the now of a start of this task whose answer was

@@ -93,24 +93,69 @@ tgw_task_dead(tgw_task_t *t, const char *error)
  * sends the same step again.  Steps are safe to repeat.
  * ------------------------------------------------------------------------ */
 
+/* Called with the type of the task's key, asked when its record was
+ * refused as WRONGTYPE.  A key that is no hash any more (replaced while
+ * the task ran) makes the task a bad record, as at its take: logged
+ * once, its entry acked, its outcome written nowhere.  Anything else
+ * (the refused key was another one, or no answer) is retried as any
+ * refused record is. */
+static void
+tgw_task_typed(tgw_rconn_t *rc, redisReply *r, void *data)
+{
+    tgw_task_t *t = data;
+
+    t->busy = 0;
+    if (t->drop) {
+        t->ev->released(t);
+        return;
+    }
+    if (r != NULL && r->type == REDIS_REPLY_STATUS
+        && strcmp(r->str, "hash") != 0 && strcmp(r->str, "none") != 0)
+    {
+        tgw_log(TGW_LOG_ERROR, "task_bad_record", "task_id", t->id,
+                "step", "record", "type", r->str, "error",
+                "the task key holds no hash: outcome not written", NULL);
+        t->solo = 1;
+        tgw_task_record(t, TGW_REC_ACK);
+        return;
+    }
+    if (r != NULL && t->errors++ % 40 == 0) {
+        tgw_log(TGW_LOG_WARN, "redis_error", "task_id", t->id,
+                "step", "record", "error",
+                "WRONGTYPE on a key other than the task hash", NULL);
+    }
+    t->stalled = 1;
+}
+
+
 /* Common entry of every step callback: NULL when the task must stop. */
 tgw_task_t *
 tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
 {
+    int wrongtype;
+
     t->busy = 0;
     if (t->drop) {
         t->ev->released(t);
         return NULL;
     }
-    if (r != NULL && r->type == REDIS_REPLY_ERROR
-        && strstr(r->str, "WRONGTYPE") != NULL
-        && t->state != TGW_TASK_RECORDING)
-    {
+    wrongtype = r != NULL && r->type == REDIS_REPLY_ERROR
+                && strstr(r->str, "WRONGTYPE") != NULL;
+    if (wrongtype && t->state != TGW_TASK_RECORDING) {
         /* The task key holds something else than a task hash: it can
          * never run; drop the entry instead of retrying forever. */
         tgw_log(TGW_LOG_ERROR, "task_bad_record", "task_id", t->id,
                 "step", step, "error", r->str, NULL);
         tgw_task_record(t, TGW_REC_ACK);
+        return NULL;
+    }
+    if (wrongtype && t->rec != TGW_REC_ACK && t->id != NULL
+        && tgw_store_task_type(t->rc, t->conf, t->id, tgw_task_typed, t)
+           == 0)
+    {
+        /* A record refused as WRONGTYPE: which key was it?  (An ack
+         * writes no key of the task's, so is retried as it is.) */
+        t->busy = 1;
         return NULL;
     }
     if (tgw_reply_failed(r)) {
