@@ -7,14 +7,17 @@
 -- may be misplaced, which costs its entries their own ask).  A stream's
 -- lo and hi (with lms, lsq, hms, hsq: their numbers) are its lowest and
 -- highest entry of the call; bad is set when an entry id is not two
--- numbers (or its sequence is past 2^52).
+-- numbers (or its sequence is past 2^52).  A stream's seen holds true
+-- for each entry the range answer named; a script that acks entries
+-- sets an acked one false (record_many.lua: pending() then answers no
+-- for it without asking, and no key is added a task).
 -- Spliced into a script by "@include pending" (scripts/lua2h.sh); the
 -- script defines g before it.
 local streams, sorder = {}, {}
 local function note(s, e)
   local st = streams[s]
   if st == nil then
-    st = {n = 0, seen = {}, done = {}}
+    st = {n = 0, seen = {}}
     streams[s] = st
     sorder[#sorder + 1] = s
   end
@@ -43,7 +46,8 @@ local function ask_pending()
   end
 end
 local function pending(s, e)
-  if streams[s].seen[e] then return true end
+  local p = streams[s].seen[e]
+  if p ~= nil then return p end
   local q = redis.pcall('XPENDING', s, g, e, e, 1)
   return not (type(q) == 'table' and not q.err and #q == 0)
 end
