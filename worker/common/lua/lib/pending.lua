@@ -14,6 +14,8 @@
 -- Spliced into a script by "@include pending" (scripts/lua2h.sh); the
 -- script defines g before it.
 local streams, sorder = {}, {}
+-- an id's two parts in one library call (not a find and two subs)
+local idparts, num = string.match, tonumber
 local function note(s, e)
   local st = streams[s]
   if st == nil then
@@ -22,9 +24,8 @@ local function note(s, e)
     sorder[#sorder + 1] = s
   end
   st.n = st.n + 1
-  local d = string.find(e, '-', 1, true)
-  local ms = d and tonumber(string.sub(e, 1, d - 1))
-  local sq = d and tonumber(string.sub(e, d + 1))
+  local a, b = idparts(e, '^(%d+)%-(%d+)$')
+  local ms, sq = num(a), num(b)
   if not (ms and sq and sq < 2 ^ 52) then st.bad = true end
   if ms and sq then
     if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
