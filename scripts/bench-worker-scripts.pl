@@ -17,7 +17,8 @@
 # show (a run is ~50 times slower: use a smaller N).
 #
 # Each candidate is a tgw_lua.h (the generated header of a build: the
-# scripts as that build sends them), given as NAME=PATH; the runs
+# scripts as that build sends them), with that build's tgw_keys.h beside
+# it (the answer's width is read from there), given as NAME=PATH; the runs
 # alternate between candidates, RUNS rounds, and the medians are printed
 # last.  A candidate whose record_many.lua knows the clean short form
 # ("c") gets it for the tasks whose take saw nothing stale.
@@ -49,19 +50,25 @@ for my $arg (@ARGV) {
     my $c = "$dir/dump-$name.c";
     open my $f, '>', $c or die "$c: $!\n";
     print $f "#include <stdio.h>\n#include \"$h\"\n"
+        . "#ifndef TGW_READ_TAKE_WIDTH\n"
+        . "#define TGW_READ_TAKE_WIDTH 16\n"
+        . "#endif\n"
         . "int main(int argc, char **argv) {\n"
         . "  const char *s = argv[1][0] == 'c' ? tgw_lua_create\n"
         . "      : argv[1][0] == 't' ? tgw_lua_read_take : tgw_lua_record_many;\n"
+        . "  if (argv[1][0] == 'w') { printf(\"%d\", TGW_READ_TAKE_WIDTH);"
+        . " return 0; }\n"
         . "  (void) argc; fputs(s, stdout); return 0; }\n";
     close $f;
     system('cc', '-Iworker/common', '-o', "$dir/dump-$name", $c) == 0
         or die "cannot build the dump of $h\n";
     my %lua = map { $_ => scalar `$dir/dump-$name $_` }
               qw(create take record);
-    # the elements per entry of read_take.lua's answer: 16 once the take
-    # answers whether anything is stale
+    # the elements per entry of read_take.lua's answer, as the build's
+    # worker counts them (tgw_keys.h; 16 for a build from before it said,
+    # whose answer also ends in whether anything is stale)
     push @cands, { name => $name, lua => \%lua,
-                   per => $lua{take} =~ /k = 3, 16/ ? 16 : 15,
+                   per => scalar `$dir/dump-$name w`,
                    clean => $lua{record} =~ /m == 'c'/ ? 1 : 0 };
 }
 
@@ -119,7 +126,7 @@ sub run {
         my $per = $c->{per};
         my @blocks;
         for (my $i = 0; $i < @$a; $i += $per) {
-            my $clean = $per == 16 && !defined $a->[$i + 15];
+            my $clean = !defined $a->[$i + $per - 1];
             push @blocks, $stream, $a->[$i],
                  $c->{clean} && $clean ? 'c' : 's', $a->[$i + 1],
                  $now, '"pong"', '';

@@ -138,6 +138,20 @@
  * default result_ttl, 7 days. */
 #define TGW_CANCELLED_TTL_MS  "604800000"
 
+/*
+ * The answer of a take (worker/common/lua/lib/take.lua, take_many.lua):
+ * its code, attempts, then TGW_TAKE_VALUES values; read_take.lua's flat
+ * answer is TGW_READ_TAKE_WIDTH elements an entry (the entry id and the
+ * task id, then the take's).  The _TEXT forms are the numbers as the
+ * scripts get them.
+ */
+#define TGW_TAKE_VALUES     11
+#define TGW_READ_TAKE_WIDTH 15
+#define TGW_TEXT_(n)        #n
+#define TGW_TEXT(n)         TGW_TEXT_(n)
+#define TGW_TAKE_VALUES_TEXT      TGW_TEXT(TGW_TAKE_VALUES)
+#define TGW_READ_TAKE_WIDTH_TEXT  TGW_TEXT(TGW_READ_TAKE_WIDTH)
+
 #define TGW_DEFAULT_PREFIX  "taskgw"
 #define TGW_DEFAULT_GROUP   "workers"
 

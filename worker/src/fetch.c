@@ -269,8 +269,12 @@ tgw_fetch_pick_next(tgw_fetch_t *f)
 
 
 /* Elements per entry of a read_take.lua reply: the entry id, the task
- * id, the take's code (or error) and attempts, its 12 values. */
-#define TGW_FETCH_ANSWER_ELEMENTS  16
+ * id, the take's code (or error) and attempts, its values
+ * (TGW_TAKE_VALUES; tgw_keys.h, which the script gets it from). */
+#define TGW_FETCH_ANSWER_ELEMENTS  TGW_READ_TAKE_WIDTH
+
+_Static_assert(TGW_READ_TAKE_WIDTH == 4 + TGW_TAKE_VALUES,
+               "read_take.lua's entry: ids, code, attempts, values");
 
 
 /* The entries of a read_take reply handed to answered, each take's flat

@@ -34,15 +34,19 @@ tgw_task_stream_queue(const tgw_task_t *t)
  * take: its last value is nil).
  * A queue field that is no queue name is left in *bad (allocated) and
  * the stream's queue taken instead.  -1 when out of memory. */
-/* The fields take_many.lua returns the values of, in its order. */
+/* The fields take_many.lua returns the values of, in its order (then
+ * whether anything is stale: TGW_TAKE_VALUES in all). */
 static const char *tgw_task_take_fields[] = {
     TGW_F_STATUS, TGW_F_CANCEL_REQUESTED, TGW_F_RUN_AT, TGW_F_QUEUE,
-    TGW_F_TYPE, TGW_F_ATTEMPTS, TGW_F_PRIORITY, TGW_F_CALLBACK_URL,
-    TGW_F_CONTENT_TYPE, TGW_F_PAYLOAD, TGW_F_TRACEPARENT
+    TGW_F_TYPE, TGW_F_PRIORITY, TGW_F_CALLBACK_URL, TGW_F_CONTENT_TYPE,
+    TGW_F_PAYLOAD, TGW_F_TRACEPARENT
 };
 
 #define TGW_TASK_NTAKE \
     (sizeof(tgw_task_take_fields) / sizeof(tgw_task_take_fields[0]))
+
+_Static_assert(TGW_TASK_NTAKE + 1 == TGW_TAKE_VALUES,
+               "the take's values are its fields and the stale flag");
 
 
 int

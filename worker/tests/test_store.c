@@ -400,8 +400,8 @@ take(tgw_conf_t *tc, const char *id)
 }
 
 
-/* The value take_many.lua returned at i (0 status ... 9 payload), or
- * NULL; 11 (whether the hash holds a stale error or result_encoding)
+/* The value take_many.lua returned at i (0 status ... 8 payload), or
+ * NULL; 10 (whether the hash holds a stale error or result_encoding)
  * as "1". */
 static const char *
 took(size_t i)
@@ -432,23 +432,28 @@ take_tests(tgw_conf_t *c, const char *port)
     is_str(took(0), "queued", "with its fields: status before the start");
     is_str(took(3), "default", "queue");
     is_str(took(4), "system.ping", "type");
-    is_str(took(6), "high", "priority");
-    is_str(took(7), "http://h/x", "callback_url");
-    is_str(took(8), "application/json", "content_type");
-    is_str(took(9), "{\"a\":1}", "payload");
-    ok(last->element[2]->elements == 12 && took(11) == NULL,
+    is_str(took(5), "high", "priority");
+    is_str(took(6), "http://h/x", "callback_url");
+    is_str(took(7), "application/json", "content_type");
+    is_str(took(8), "{\"a\":1}", "payload");
+    ok(last->element[2]->elements == TGW_TAKE_VALUES && took(10) == NULL,
        "last, nothing stale (no error, no result_encoding): nil");
+    for (i = 0, n = 0; i < TGW_TAKE_VALUES; i++) {
+        n += took(i) != NULL && strcmp(took(i), "0") == 0;
+    }
+    is_int((long long) n, 0,
+           "the attempts field is not among the values (the count is)");
     is_str(hget("p:task:T1", "status"), "running", "status running");
     is_str(hget("p:task:T1", "attempts"), "1", "attempts counted");
     is_str(hget("p:task:T1", "started_at"), "1000", "started_at");
 
     q("HSET p:task:T7 status retrying attempts 1 error old");
     is_int(take(c, "T7"), TGW_START_OK, "a retry: started");
-    is_str(took(11), "1", "an earlier attempt's error: stale, 1");
+    is_str(took(10), "1", "an earlier attempt's error: stale, 1");
     is_str(hget("p:task:T7", "error"), "old", "the error stays meanwhile");
     q("HSET p:task:T8 status queued result_encoding base64");
     is_int(take(c, "T8"), TGW_START_OK, "started");
-    is_str(took(11), "1", "a result_encoding: stale, 1");
+    is_str(took(10), "1", "a result_encoding: stale, 1");
     q("DEL p:task:T7 p:task:T8");
 
     /* the TTL goes when the task once finished (finished_at: a task put
@@ -633,6 +638,10 @@ take_batch_tests(tgw_conf_t *c)
 }
 
 
+/* Elements per entry of a read_take.lua answer. */
+#define W  TGW_READ_TAKE_WIDTH
+
+
 /* read_take.lua: the entries of one read and their takes in one call:
  * a task started, a key that is a string, a hash gone, an entry without
  * an id and one whose id is too long (nothing taken), a task after them
@@ -662,14 +671,14 @@ read_take_tests(tgw_conf_t *c)
     ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 777,
                                       got, NULL)) == 0, "read and take");
     r = last;
-    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * 16,
-       "16 elements for each of the six entries");
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * 16) {
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * W,
+       "TGW_READ_TAKE_WIDTH elements for each of the six entries");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * W) {
         return;
     }
     for (i = 0; i < 6; i++) {
-        ok(r->element[16 * i]->type == REDIS_REPLY_STRING
-           && strchr(r->element[16 * i]->str, '-') != NULL,
+        ok(r->element[W * i]->type == REDIS_REPLY_STRING
+           && strchr(r->element[W * i]->str, '-') != NULL,
            "entry %zu: its entry id", i);
     }
     a = &r->element[0];
@@ -679,35 +688,35 @@ read_take_tests(tgw_conf_t *c)
        "R1: started, attempt 1");
     ok(a[4]->type == REDIS_REPLY_STRING && strcmp(a[4]->str, "queued") == 0,
        "R1: its status first among the values");
-    ok(a[13]->type == REDIS_REPLY_STRING
-       && strcmp(a[13]->str, "{\"a\":1}") == 0
-       && a[14]->type == REDIS_REPLY_NIL,
+    ok(a[12]->type == REDIS_REPLY_STRING
+       && strcmp(a[12]->str, "{\"a\":1}") == 0
+       && a[13]->type == REDIS_REPLY_NIL,
        "R1: its payload, then no traceparent");
-    ok(a[15]->type == REDIS_REPLY_NIL, "R1: nothing stale");
-    a = &r->element[16];
+    ok(a[14]->type == REDIS_REPLY_NIL, "R1: nothing stale");
+    a = &r->element[W];
     ok(a[2]->type == REDIS_REPLY_ERROR
        && strstr(a[2]->str, "WRONGTYPE") != NULL,
        "R2 (a string): its own error");
-    for (k = 3, nils = 0; k < 16; k++) {
+    for (k = 3, nils = 0; k < W; k++) {
         nils += a[k]->type == REDIS_REPLY_NIL;
     }
-    is_int((long long) nils, 13, "R2: nils after its error");
-    a = &r->element[32];
+    is_int((long long) nils, W - 3, "R2: nils after its error");
+    a = &r->element[2 * W];
     ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_GONE,
        "R3 (no hash): gone");
-    a = &r->element[48];
-    for (k = 1, nils = 0; k < 16; k++) {
+    a = &r->element[3 * W];
+    for (k = 1, nils = 0; k < W; k++) {
         nils += a[k]->type == REDIS_REPLY_NIL;
     }
-    is_int((long long) nils, 15,
+    is_int((long long) nils, W - 1,
            "an entry without an id: no id, nothing taken");
-    a = &r->element[64];
+    a = &r->element[4 * W];
     ok(a[1]->type == REDIS_REPLY_STRING && a[1]->len == strlen(longid)
        && a[2]->type == REDIS_REPLY_NIL, "an id too long: nothing taken");
-    a = &r->element[80];
+    a = &r->element[5 * W];
     ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK,
        "R6 after them: started all the same");
-    ok(a[15]->type == REDIS_REPLY_INTEGER && a[15]->integer == 1,
+    ok(a[14]->type == REDIS_REPLY_INTEGER && a[14]->integer == 1,
        "R6: an earlier attempt's error, stale");
     is_str(hget("p:task:R1", "status"), "running", "R1 running");
     is_str(hget("p:task:R1", "started_at"), "777", "R1 started at now");
@@ -776,13 +785,13 @@ read_take_shared_tests(tgw_conf_t *c)
                                       got, NULL)) == 0,
        "one read of six tasks sharing fields");
     r = last;
-    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * 16,
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * W,
        "an answer for each");
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * 16) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * W) {
         return;
     }
     for (i = 0; i < 6; i++) {
-        a = &r->element[16 * i];
+        a = &r->element[W * i];
         ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == code[i]
            && a[3]->type == REDIS_REPLY_INTEGER && a[3]->integer == att[i],
            "%s: code %d, attempts %d", ids[i], code[i], att[i]);

@@ -10,10 +10,11 @@
 -- or type and "hold"), then the consumer, COUNT, the task key's prefix
 -- (the key is the prefix then the id), the longest id taken, now (ms).
 -- Returns an error when the read fails (NOGROUP, WRONGTYPE: as
--- XREADGROUP's), else 16 elements per entry read, in order: the entry
--- id, the task id (nil when the entry has none), then the take's answer
--- flat: take_many.lua's code, attempts and its 12 values (nil when not
--- set), or that task's error and 13 nils.  The code is nil when the id
+-- XREADGROUP's), else TGW_READ_TAKE_WIDTH (15) elements per entry read,
+-- in order: the entry id, the task id (nil when the entry has none), then
+-- the take's answer flat: take_many.lua's code, attempts and its
+-- TGW_TAKE_VALUES (11) values (nil when not set), or that task's error
+-- and nils.  The code is nil when the id
 -- is missing, empty, too long or holds a NUL byte: nothing was taken,
 -- and the worker deals with the entry as with any entry it read (a bad
 -- entry: acked).  Flat, the answer costs Redis less to turn into a
@@ -23,6 +24,9 @@
 local consumer, count = ARGV[first], ARGV[first + 1]
 local kp, idmax, now = ARGV[first + 2], tonumber(ARGV[first + 3]),
                        ARGV[first + 4]
+
+-- the answer's width and the take's values, as the worker counts them
+local W, V = @TGW_READ_TAKE_WIDTH_TEXT@, @TGW_TAKE_VALUES_TEXT@
 
 local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', count,
                       'STREAMS', KEYS[1], '>')
@@ -45,14 +49,14 @@ for x = 1, #es do
     if a and c ~= -1 then
       -- HMGET's values: false, never nil, for a field not set
       out[n + 4] = a
-      for k = 1, 12 do out[n + 4 + k] = v[k] end
+      for k = 1, V do out[n + 4 + k] = v[k] end
     else
       out[n + 4] = a or false
-      for k = 5, 16 do out[n + k] = false end
+      for k = 5, W do out[n + k] = false end
     end
   else
-    for k = 3, 16 do out[n + k] = false end
+    for k = 3, W do out[n + k] = false end
   end
-  n = n + 16
+  n = n + W
 end
 return out

@@ -98,7 +98,7 @@ while i <= last do
   i = stop + 1
   local r = 1
   local st = streams[s]
-  if st.done[e] or not pending(s, e) then
+  if not pending(s, e) then
     r = 0
   elseif short then
     r = succeeded(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], clean)
@@ -130,7 +130,7 @@ while i <= last do
     a.n = k
     a.ids[k] = e
     a.tasks[k] = no
-    st.done[e] = true
+    st.seen[e] = false              -- acked below: named again, not pending
   end
 end
 

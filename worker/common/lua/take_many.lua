@@ -29,13 +29,15 @@
 -- worker lost ("0": none; lib/take.lua: that start is not counted
 -- twice).
 -- Returns one element per task, in order: {code, attempts, the values of
--- status, cancel_requested, run_at, queue, type, attempts, priority,
+-- status, cancel_requested, run_at, queue, type, priority,
 -- callback_url, content_type, payload, traceparent (in that order; nil
 -- when not set), then 1 when the hash holds an error or a
 -- result_encoding field (left by an earlier attempt: a success deletes
--- them), nil when it holds neither} or an error.  code -4 entry pending
--- under another consumer, -3 attempts used up, -2 entry not pending (-4
--- and -2: no values), -1 hash gone, 0 cancel requested, 1 started, 2
+-- them), nil when it holds neither} (TGW_TAKE_VALUES values) or an
+-- error.  The attempts field is not among the values: the count
+-- answered is the one the worker uses.  code -4 entry pending under
+-- another consumer, -3 attempts used up, -2 entry not pending (-4 and
+-- -2: no values), -1 hash gone, 0 cancel requested, 1 started, 2
 -- loaded, not started.
 @include take
 

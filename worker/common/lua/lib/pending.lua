@@ -9,21 +9,25 @@
 -- may be misplaced, which costs its entries their own ask).  A stream's
 -- lo and hi (with lms, lsq, hms, hsq: their numbers) are its lowest and
 -- highest entry of the call; bad is set when an entry id is not two
--- numbers (or its sequence is past 2^52).
+-- numbers (or its sequence is past 2^52).  A stream's seen holds the
+-- consumer of each entry the range answer named; a script that acks
+-- entries sets an acked one false (record_many.lua: pending() then
+-- answers no for it without asking, and no key is added a task).
 -- Spliced into a script by "@include pending" (scripts/lua2h.sh); the
 -- script defines g before it.
 local streams, sorder = {}, {}
+-- an id's two parts in one library call (not a find and two subs)
+local idparts, num = string.match, tonumber
 local function note(s, e)
   local st = streams[s]
   if st == nil then
-    st = {n = 0, seen = {}, done = {}}
+    st = {n = 0, seen = {}}
     streams[s] = st
     sorder[#sorder + 1] = s
   end
   st.n = st.n + 1
-  local d = string.find(e, '-', 1, true)
-  local ms = d and tonumber(string.sub(e, 1, d - 1))
-  local sq = d and tonumber(string.sub(e, d + 1))
+  local a, b = idparts(e, '^(%d+)%-(%d+)$')
+  local ms, sq = num(a), num(b)
   if not (ms and sq and sq < 2 ^ 52) then st.bad = true end
   if ms and sq then
     if not st.lo or ms < st.lms or (ms == st.lms and sq < st.lsq) then
@@ -46,7 +50,7 @@ local function ask_pending()
 end
 local function owner(s, e)
   local o = streams[s].seen[e]
-  if o then return o end
+  if o ~= nil then return o end
   local q = redis.pcall('XPENDING', s, g, e, e, 1)
   if type(q) ~= 'table' or q.err then return true end
   return #q > 0 and q[1][2]

@@ -35,16 +35,19 @@ local qok, attn, atts = {}, {}, {}
 local function take_task(key, now, again)
   local v = call('HMGET', key, '@TGW_F_STATUS@',
                  '@TGW_F_CANCEL_REQUESTED@', '@TGW_F_RUN_AT@',
-                 '@TGW_F_QUEUE@', '@TGW_F_TYPE@', '@TGW_F_ATTEMPTS@',
-                 '@TGW_F_PRIORITY@', '@TGW_F_CALLBACK_URL@',
-                 '@TGW_F_CONTENT_TYPE@', '@TGW_F_PAYLOAD@',
-                 '@TGW_F_TRACEPARENT@', '@TGW_F_ERROR@',
-                 '@TGW_F_RESULT_ENC@', '@TGW_F_FINISHED_AT@')
-  -- the last value: whether an earlier attempt left an error or a
-  -- result_encoding that a success must delete (1), not the fields
-  local finished = v[14]
-  v[12] = (v[12] or v[13]) and 1 or false
-  v[13], v[14] = nil, nil
+                 '@TGW_F_QUEUE@', '@TGW_F_TYPE@', '@TGW_F_PRIORITY@',
+                 '@TGW_F_CALLBACK_URL@', '@TGW_F_CONTENT_TYPE@',
+                 '@TGW_F_PAYLOAD@', '@TGW_F_TRACEPARENT@',
+                 '@TGW_F_ERROR@', '@TGW_F_RESULT_ENC@',
+                 '@TGW_F_FINISHED_AT@', '@TGW_F_ATTEMPTS@')
+  -- The answer's values are the first TGW_TAKE_VALUES: the last of them
+  -- says whether an earlier attempt left an error or a result_encoding
+  -- that a success must delete (1), not the fields; finished_at and
+  -- attempts are the script's own (the worker has the count the take
+  -- answers, not the field).
+  local finished, a = v[13], v[14] or '0'
+  v[11] = (v[11] or v[12]) and 1 or false
+  v[12] = nil                       -- (the table's answer ends here)
   if not v[1] and not v[5] and call('EXISTS', key) == 0 then
     return -1, 0, {}
   end
@@ -71,7 +74,6 @@ local function take_task(key, now, again)
   local rule = v[5] and rules[v[5]]
   if rule == 'hold' then return 2, 0, v end
   if rule then max = tonumber(rule) end
-  local a = v[6] or '0'
   local n = attn[a]
   if not n then
     n = tonumber(a)
