@@ -473,7 +473,7 @@ tgw_spawner_read(void)
             } else if (m.type == TGW_SPAWN_KILL) {
                 tgw_spawner_kill(m.id, m.a);
             } else if (m.type == TGW_SPAWN_LEASE) {
-                            tgw_lease = (uint64_t) (uint32_t) m.a << 32
+                tgw_lease = (uint64_t) (uint32_t) m.a << 32
                             | (uint32_t) m.b;
             } else {
                 if (tgw_batch) {
