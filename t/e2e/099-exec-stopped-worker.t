@@ -6,7 +6,9 @@
 # gone by then: the worker's spawner kills it when the worker's claim
 # lapses (its lease, renewed by each acknowledged claim refresh), even
 # though the worker is alive.  Before, the program ran on beside the
-# task's second run.  See "exec" in docs/worker-config.md.
+# task's second run.  A Redis the worker cannot reach is the same case:
+# no refresh is acknowledged, the program is killed, the task runs again
+# once Redis is back.  See "exec" in docs/worker-config.md.
 
 use strict;
 use warnings;
@@ -26,7 +28,8 @@ my $t = TaskGW::Tasks->new($s);
 mkdir "$dir/locks";
 
 # notes a live earlier run of its own task (as t/e2e/099-chaos.t's exec
-# tasks do), then runs 6 s: far past claim_idle
+# tasks do), then runs 6 s: far past claim_idle, and past the 4 s TEST 4
+# gives its killing
 my $ex = $t->script('ex', <<"EOS");
 L=$dir/locks/\$TASKGW_TASK_ID
 if [ -s \$L ]; then
@@ -54,6 +57,7 @@ sub overlaps {
 my $stopped;
 END {
     kill 'CONT', $stopped if $stopped;
+    kill 'CONT', $s->{redis_pid} if $s && $s->{redis_pid};
     kill 'KILL', pid_list("$dir/pids") if defined $dir;
 }
 
@@ -116,8 +120,28 @@ ok(wait_for(sub { !grep { $t->status($_) ne 'succeeded' } @ids }, 40),
     or diag $s->worker_log($w1) . $s->worker_log($w2);
 is_deeply(overlaps(), [], 'no overlap');
 
-is($s->stop_worker($w1), 0, 'worker 1 exits 0');
 is($s->stop_worker($w2), 0, 'worker 2 exits 0');
+
+# === TEST 4: Redis out of the worker's reach (stopped) for longer than
+# two thirds of claim_idle: no refresh is acknowledged, so the program is
+# killed (a restarted Redis would let another worker take the entry at
+# once); the task runs again once Redis is back
+my $before = runs();
+my $id4 = $t->enqueue('ex');
+ok(wait_for(sub { runs() == $before + 1 }, 20), 'the program runs')
+    or diag $s->worker_log($w1);
+my ($p4) = (pid_list("$dir/pids"))[-1];
+kill 'STOP', $s->{redis_pid};
+ok(wait_for(sub { !alive($p4) }, 4), 'the program is killed before its end')
+    or diag $s->worker_log($w1);
+kill 'CONT', $s->{redis_pid};
+ok(wait_for(sub { $t->status($id4) eq 'succeeded' }, 30),
+   'the task runs again and succeeds') or diag $s->worker_log($w1);
+like($s->worker_log($w1), qr/event=exec_lease_lapsed/,
+     'logged as exec_lease_lapsed');
+is_deeply(overlaps(), [], 'no overlap');
+
+is($s->stop_worker($w1), 0, 'worker 1 exits 0');
 for my $w ($w1, $w2) {
     unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
            "worker $w->{n}: no sanitizer report");
