@@ -151,6 +151,13 @@ tgw_exec_spawner_conf(const tgw_conf_t *conf)
 }
 
 
+void
+tgw_exec_spawner_lease(uint64_t deadline)
+{
+    tgw_spawn_lease(deadline);
+}
+
+
 /* Signals the child's whole process group, the program and what it
  * started: through the spawner while the program runs (its parent, it
  * knows the pid is still the program's), directly once it has ended (a
@@ -503,7 +510,12 @@ tgw_exec_outcome(tgw_run_t *run)
         return;                     /* spawn failed, already set */
     }
 
-    if (run->lost) {
+    if (run->lost == 3) {
+        /* another worker may run the task by now: nothing recorded */
+        run->status = TGW_RUN_RETRYABLE;
+        run->abandon = 1;
+        snprintf(what, sizeof(what), "the worker's claim lapsed");
+    } else if (run->lost) {
         run->status = TGW_RUN_RETRYABLE;
         snprintf(what, sizeof(what), "%s", run->lost == 2
                  ? "the exec spawner stopped answering"

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keeper.h"
@@ -84,6 +85,9 @@ static int                 tgw_sock = TGW_SPAWNER_FD;
 static int                 tgw_batch;   /* the worker takes batches */
 static tgw_spawn_msg_t     tgw_out[TGW_SPAWN_BATCH];    /* reports */
 static size_t              tgw_nout;
+static uint64_t            tgw_lease;   /* the worker's lease ends then
+                                           (CLOCK_MONOTONIC ms); 0: it
+                                           sent none yet */
 
 
 /* The worker is gone: so is every program still running, with its
@@ -468,6 +472,9 @@ tgw_spawner_read(void)
                 }
             } else if (m.type == TGW_SPAWN_KILL) {
                 tgw_spawner_kill(m.id, m.a);
+            } else if (m.type == TGW_SPAWN_LEASE) {
+                tgw_lease = (uint64_t) (uint32_t) m.a << 32
+                            | (uint32_t) m.b;
             } else {
                 if (tgw_batch) {
                     tgw_spawner_broken();   /* what follows is unknown */
@@ -484,6 +491,46 @@ tgw_spawner_read(void)
             }
         }
     }
+}
+
+
+static uint64_t
+tgw_spawner_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+
+/*
+ * The lease (keeper.h, "Leases"): how long poll may wait before it is
+ * checked again (-1: no deadline while no program runs, or none was
+ * given).  One that passed with a program running: the worker's tasks
+ * may be taken by another worker any moment now, so every program is
+ * killed, the worker told, and the spawner exits, as if the worker were
+ * gone.  A lease that arrived before the deadline but was read after it
+ * still counts: it was given for a refresh Redis acknowledged.
+ */
+static int
+tgw_spawner_lease_wait(void)
+{
+    uint64_t  now;
+
+    if (tgw_lease == 0 || tgw_nkids == 0) {
+        return -1;
+    }
+    now = tgw_spawner_now();
+    if (now < tgw_lease) {
+        return tgw_lease - now > 60000 ? 60000 : (int) (tgw_lease - now);
+    }
+    fprintf(stderr, "taskgw-spawn: the worker's lease passed %llu ms ago"
+            " (it refreshed no claim in time): its programs are killed\n",
+            (unsigned long long) (now - tgw_lease));
+    tgw_spawner_send(TGW_SPAWN_LAPSED, 0, 0);
+    tgw_spawner_flush();
+    tgw_spawner_orphaned();
 }
 
 
@@ -528,10 +575,16 @@ tgw_keeper_main(int argc, char **argv)
     struct signalfd_siginfo  si;
     struct pollfd            pfd[2];
     sigset_t                 set;
+    const char              *lease;
     int                      sfd, fd;
 
     worker = (pid_t) strtol(argv[2], NULL, 10);
     tgw_batch = argc == 4;          /* tgw_keeper_wanted checked argv[3] */
+    lease = getenv(TGW_SPAWNER_LEASE_ENV);
+    if (lease != NULL) {
+        tgw_lease = strtoull(lease, NULL, 10);  /* the first (keeper.h,
+                                                   "Leases") */
+    }
     prctl(PR_SET_NAME, "taskgw-spawn"); /* not "exe" in ps and top */
 
     /* SIGCHLD and SIGHUP are read from a signalfd; SIGTERM, SIGINT and
@@ -577,9 +630,10 @@ tgw_keeper_main(int argc, char **argv)
         }
     }
 
-    /* to a batching worker: "kills are answered" (keeper.h, "Answers") */
+    /* to a batching worker: "kills are answered" (keeper.h, "Answers"),
+     * and leases are taken ("Leases") */
     if (tgw_batch) {
-        tgw_spawner_send(TGW_SPAWN_KILLED, 0, 0);
+        tgw_spawner_send(TGW_SPAWN_KILLED, 0, TGW_SPAWNER_LEASES);
         tgw_spawner_flush();
     }
 
@@ -588,8 +642,8 @@ tgw_keeper_main(int argc, char **argv)
     pfd[1].fd = sfd;
     pfd[1].events = POLLIN;
     for ( ;; ) {
-        if (poll(pfd, 2, -1) == -1) {
-            continue;               /* EINTR */
+        if (poll(pfd, 2, tgw_spawner_lease_wait()) <= 0) {
+            continue;               /* the lease to check, or EINTR */
         }
         if (pfd[1].revents) {
             while (read(sfd, &si, sizeof(si)) == sizeof(si)) {

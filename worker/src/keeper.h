@@ -98,7 +98,26 @@ const char *tgw_keeper_path(void);
  * spawner program older than that, installed beside a newer worker, is
  * waited for on its spawn requests only.  A worker older than KILLED
  * ignores it, as it ignores any report it does not know.
+ *
+ * Leases.  A worker that is alive but held up (stopped with SIGSTOP, its
+ * loop stalled, the machine swapping, Redis out of its reach) refreshes
+ * no claim: after claim_idle another worker reclaims its tasks and runs
+ * them again, while its programs would run on.  So the spawner holds a
+ * lease: a deadline on CLOCK_MONOTONIC (one clock for every process of
+ * the machine), which the worker moves on each time Redis acknowledged
+ * a refresh of its claims (reclaim.h) and which ends well before any of
+ * them can be taken.  When it passes with a program running, the
+ * spawner kills every program's group, says LAPSED, and exits, as if
+ * the worker were gone: the worker abandons those runs (their entries
+ * stay pending, for whichever worker reclaims them).  A spawner that
+ * takes leases says so in its greeting (a = TGW_SPAWNER_LEASES); it
+ * holds none until the first arrives, and a worker sends none to a
+ * spawner that did not say so (an older one would take the message
+ * for a broken batch).  The first lease comes in the spawner's
+ * environment, TGW_SPAWNER_LEASE_ENV (the deadline in decimal): it holds
+ * one before its first program starts, and an older one ignores it.
  */
+#define TGW_SPAWNER_LEASE_ENV  "TASKGW_SPAWNER_LEASE"
 #define TGW_SPAWNER_BATCH  "batch"
 #define TGW_SPAWN_BATCH    256      /* reports a datagram */
 #define TGW_SPAWN_FDS      24       /* descriptors a datagram: eight
@@ -115,8 +134,16 @@ enum {
     TGW_SPAWN_KILL,                 /* worker: a = signal */
     TGW_SPAWN_STARTED,              /* spawner: a = pid */
     TGW_SPAWN_EXITED,               /* spawner: a = wait status */
-    TGW_SPAWN_KILLED                /* spawner, batched: a kill was done */
+    TGW_SPAWN_KILLED,               /* spawner, batched: a kill was done */
+    TGW_SPAWN_LEASE,                /* worker: a, b = the lease's deadline,
+                                       CLOCK_MONOTONIC ms, high and low
+                                       32 bits; id 0 */
+    TGW_SPAWN_LAPSED                /* spawner: the lease passed, every
+                                       program was killed; id 0 */
 };
+
+/* The greeting's a: what the spawner takes beyond KILLED answers. */
+#define TGW_SPAWNER_LEASES  1
 
 typedef struct {
     uint32_t  type;

@@ -232,6 +232,36 @@ tgw_reclaim_leave(tgw_reclaim_t *r)
 }
 
 
+/* A round of the claim extension that is out: whose, and when it was
+ * sent (CLOCK_MONOTONIC ms). */
+typedef struct {
+    tgw_reclaim_t      *r;
+    uint64_t            sent;
+} tgw_extend_req_t;
+
+
+static uint64_t
+tgw_reclaim_clock(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+
+/* The reply to a round's last XCLAIM: Redis ran the round (the replies
+ * come in order), so no entry held then can be taken before its send
+ * time plus claim_idle.  Lost (NULL) or refused: no news. */
+static void
+tgw_reclaim_extended(tgw_rconn_t *rc, redisReply *rp, void *data)
+{
+    tgw_extend_req_t *req = data;
+
+    if (!tgw_reply_failed(rp) && req->r->refreshed) {
+        req->r->refreshed(req->r->rdata, req->sent);
+    }
+    free(req);
+}
+
+
 /*
  * A live task is never stolen: its entry is re-claimed by this consumer
  * (XCLAIM with min idle 0 and JUSTID resets the idle time without
@@ -239,18 +269,39 @@ tgw_reclaim_leave(tgw_reclaim_t *r)
  * is harmless, since the next goes claim_idle/3 later and only an entry
  * idle a whole claim_idle can be taken; that needs three lost in a row,
  * i.e. Redis unreachable from here for claim_idle, and then the task's
- * record cannot land either until it is back.
+ * record cannot land either until it is back.  The reply to a round's
+ * last XCLAIM is still read: it is the news the refreshed callback
+ * passes on (the exec spawner's lease hangs on it).  A round with no
+ * task held is news at once: no entry of this worker can be taken.
  */
 void
 tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks)
 {
     const tgw_task_t *t;
+    tgw_extend_req_t *req;
+    uint64_t          sent = tgw_reclaim_clock();
 
+    if (tasks == NULL) {
+        if (r->refreshed) {
+            r->refreshed(r->rdata, sent);
+        }
+        return;
+    }
     if (r->rc->state != TGW_RCONN_READY) {
         return;
     }
-    for (t = tasks; t; t = t->next) {
+    for (t = tasks; t->next; t = t->next) {
         tgw_store_extend(r->rc, t->conf, t->stream, t->entry, NULL, NULL);
+    }
+    req = malloc(sizeof(*req));
+    if (req != NULL) {
+        req->r = r;
+        req->sent = sent;
+    }
+    if (tgw_store_extend(r->rc, t->conf, t->stream, t->entry,
+                         req ? tgw_reclaim_extended : NULL, req) != 0)
+    {
+        free(req);
     }
 }
 

@@ -42,7 +42,23 @@ typedef struct {
     void              (*failed)(void *hdata, const char *stream,
                                 const char *error);
     void               *hdata;
+
+    /* Redis acknowledged a round of the claim extension sent at sent
+     * (CLOCK_MONOTONIC ms, as uv_hrtime): every entry this worker held
+     * then stays its own until sent + claim_idle at least. */
+    void              (*refreshed)(void *rdata, uint64_t sent);
+    void               *rdata;
 } tgw_reclaim_t;
+
+/*
+ * How long after a refresh was sent the exec spawner's lease lasts
+ * (keeper.h, "Leases"): two thirds of claim_idle.  The next refresh
+ * goes out claim_idle/3 later (at the tick before), so a worker may be
+ * held up about a third of claim_idle before its programs are killed,
+ * and the spawner has the last third to kill them before any of its
+ * entries can be taken.
+ */
+#define tgw_reclaim_lease_ms(claim_idle_ms)  ((claim_idle_ms) / 3 * 2)
 
 void tgw_reclaim_init(tgw_reclaim_t *r, tgw_rconn_t *rc, tgw_conf_t *conf);
 
@@ -52,7 +68,8 @@ void tgw_reclaim_start(tgw_reclaim_t *r);
 /* Goes on with the pass (when room grew). */
 void tgw_reclaim_next(tgw_reclaim_t *r);
 
-/* Re-claims the entries of the tasks held (the list of the processor). */
+/* Re-claims the entries of the tasks held (the list of the processor);
+ * refreshed reports the round once Redis acknowledged it. */
 void tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks);
 
 /* At exit: deletes this worker's own consumer from every stream's group

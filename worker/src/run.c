@@ -114,6 +114,7 @@ tgw_run_start(tgw_run_t *run)
     run->error = NULL;
     run->open_handles = 0;
     run->spawned = run->exited = run->timed_out = run->aborted = 0;
+    run->abandon = 0;
     run->exit_status = 0;
     run->term_signal = 0;
     run->errbuf = NULL;

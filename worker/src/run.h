@@ -57,6 +57,9 @@ struct tgw_run_s {
     size_t                    output_len;
     int                       truncated;  /* output was cut at result_max */
     char                      *error;   /* failure text, NUL-terminated */
+    int                       abandon;  /* not the worker's to record any
+                                           more: its claim on the task
+                                           lapsed (exec: lost 3) */
 
     /* Private state. */
     uv_timer_t                timer;      /* built-in delay, exec timeout */
@@ -70,7 +73,9 @@ struct tgw_run_s {
     tgw_run_t                *spawn_next; /* exec: the runs the spawner */
     tgw_run_t                *spawn_prev; /* still runs */
     int                       lost;       /* exec: the spawner died (1),
-                                             or stopped answering (2) */
+                                             stopped answering (2), or
+                                             killed the program when the
+                                             worker's lease passed (3) */
     uv_write_t                write_req;
     size_t                    in_sent;    /* exec: payload bytes written
                                              before the program started */
@@ -137,5 +142,9 @@ void tgw_exec_spawner_stop(void);
 
 /* Applies the config's exec_spawner_timeout to the spawner (spawn.h). */
 void tgw_exec_spawner_conf(const tgw_conf_t *conf);
+
+/* The spawner's lease ends at deadline (CLOCK_MONOTONIC ms, keeper.h
+ * "Leases"): its programs are killed if no later one comes by then. */
+void tgw_exec_spawner_lease(uint64_t deadline);
 
 #endif /* TGW_RUN_H */

@@ -45,6 +45,9 @@ typedef struct {
     int               gone;         /* lost or stopped: takes no request */
     int               writable;     /* polled for UV_WRITABLE too */
     int               answers_kills; /* said so (keeper.h, "Answers") */
+    int               takes_leases; /* said so (keeper.h, "Leases") */
+    int               lapsed;       /* said its lease passed: its runs
+                                       are abandoned, not retried */
     uint64_t          unanswered;   /* requests sent (or queued) that */
     uint64_t          since;        /* have no answer yet; since then no
                                        answer came */
@@ -62,9 +65,12 @@ enum {
 
 static tgw_spawner_t  *tgw_spawner;
 static uint32_t        tgw_spawn_ids;
+static uint64_t        tgw_spawn_lease_ms;  /* the lease's deadline (a
+                                               new spawner's first) */
 static uint64_t        tgw_spawn_timeout_ms = TGW_SPAWN_TIMEOUT_MS;
 
 static void tgw_spawner_on_poll(uv_poll_t *p, int status, int events);
+static void tgw_spawner_lease(tgw_spawner_t *sp);
 
 
 static void
@@ -124,6 +130,14 @@ tgw_spawner_reports(tgw_spawner_t *sp, const tgw_spawn_msg_t *in, size_t n)
     for (i = 0; i < n; i++) {
         if (in[i].type == TGW_SPAWN_KILLED && in[i].id == 0) {
             sp->answers_kills = 1;  /* its greeting */
+            if (in[i].a & TGW_SPAWNER_LEASES) {
+                sp->takes_leases = 1;
+                tgw_spawner_lease(sp);
+            }
+            continue;
+        }
+        if (in[i].type == TGW_SPAWN_LAPSED) {
+            sp->lapsed = 1;         /* its end follows */
             continue;
         }
         if (in[i].type == TGW_SPAWN_STARTED
@@ -241,12 +255,17 @@ tgw_spawner_lose(tgw_spawner_t *sp, int how)
     if (tgw_spawner == sp) {
         tgw_spawner = NULL;
     }
-    if (how == TGW_SPAWNER_DIED) {
-        tgw_log(TGW_LOG_WARN, "exec_spawner_lost", "detail",
-                "the exec spawner died; its runs are retried", NULL);
-    }
     if (how != TGW_SPAWNER_STOPPING) {
         tgw_spawner_drain(sp);
+    }
+    if (how == TGW_SPAWNER_DIED && sp->lapsed) {
+        tgw_log(TGW_LOG_WARN, "exec_lease_lapsed", "detail",
+                "no claim refresh was acknowledged in time (the worker held"
+                " up, or Redis out of reach): the exec spawner killed its"
+                " programs; their tasks are left to be reclaimed", NULL);
+    } else if (how == TGW_SPAWNER_DIED) {
+        tgw_log(TGW_LOG_WARN, "exec_spawner_lost", "detail",
+                "the exec spawner died; its runs are retried", NULL);
     }
 
     while ((o = sp->head) != NULL) {
@@ -272,7 +291,7 @@ tgw_spawner_lose(tgw_spawner_t *sp, int how)
 
     while ((run = sp->runs) != NULL) {
         tgw_spawner_unlink(sp, run);
-        run->lost = how == TGW_SPAWNER_STUCK ? 2 : 1;
+        run->lost = how == TGW_SPAWNER_STUCK ? 2 : sp->lapsed ? 3 : 1;
         if (run->pid > 0 && kill(-run->pid, SIGKILL) != 0) {
             kill(run->pid, SIGKILL);
         }
@@ -542,28 +561,37 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     uv_process_options_t  opt;
     uv_stdio_container_t  stdio[4];
     tgw_spawner_t        *sp;
-    char                  worker_pid[24], *env[2], *argv[5];
+    char                  worker_pid[24], *env[3], *argv[5];
     int                   sv[2], rc;
 
     if (tgw_spawner != NULL) {
         return tgw_spawner;
     }
     sp = calloc(1, sizeof(*sp));
-    env[0] = NULL;
+    env[0] = env[1] = env[2] = NULL;
     if (asprintf(&env[0], "PATH=%s", path) < 0) {
         env[0] = NULL;
     }
-    if (sp == NULL || env[0] == NULL) {
+    if (tgw_spawn_lease_ms != 0
+        && asprintf(&env[1], TGW_SPAWNER_LEASE_ENV "=%llu",
+                    (unsigned long long) tgw_spawn_lease_ms) < 0)
+    {
+        env[1] = NULL;
+    }
+    if (sp == NULL || env[0] == NULL
+        || (tgw_spawn_lease_ms != 0 && env[1] == NULL))
+    {
         free(sp);
         free(env[0]);
+        free(env[1]);
         *err = UV_ENOMEM;
         return NULL;
     }
-    env[1] = NULL;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         *err = uv_translate_sys_error(errno);
         free(sp);
         free(env[0]);
+        free(env[1]);
         return NULL;
     }
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
@@ -586,7 +614,8 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     stdio[3].data.fd = sv[1];
     opt.file = tgw_keeper_path();
     opt.args = argv;
-    opt.env = env;                  /* the PATH its programs are found in */
+    opt.env = env;                  /* the PATH its programs are found in,
+                                       and its first lease */
     opt.stdio = stdio;
     opt.stdio_count = 4;
     opt.exit_cb = tgw_spawner_exited;
@@ -597,6 +626,7 @@ tgw_spawner_get(uv_loop_t *loop, const char *path, int *err)
     rc = uv_spawn(loop, &sp->proc, &opt);
     close(sv[1]);
     free(env[0]);
+    free(env[1]);
     sp->open = 1;                   /* proc: initialized even on failure */
     if (rc != 0) {
         sp->gone = 1;
@@ -694,6 +724,38 @@ tgw_spawn_signal(tgw_run_t *run, int sig)
     }
     if (tgw_spawner->answers_kills) {
         tgw_spawner_asked(tgw_spawner);
+    }
+}
+
+
+/* The lease as it stands, to a spawner that takes them; not a request
+ * (nothing answers it). */
+static void
+tgw_spawner_lease(tgw_spawner_t *sp)
+{
+    tgw_spawn_msg_t  m;
+
+    if (sp->gone || !sp->takes_leases || tgw_spawn_lease_ms == 0) {
+        return;
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = TGW_SPAWN_LEASE;
+    m.a = (int32_t) (uint32_t) (tgw_spawn_lease_ms >> 32);
+    m.b = (int32_t) (uint32_t) tgw_spawn_lease_ms;
+    (void) tgw_spawner_queue(sp, &m, NULL, 0, NULL, 0);    /* no memory:
+                                                          the next one */
+}
+
+
+void
+tgw_spawn_lease(uint64_t deadline)
+{
+    if (deadline <= tgw_spawn_lease_ms) {
+        return;                     /* only ever later */
+    }
+    tgw_spawn_lease_ms = deadline;
+    if (tgw_spawner != NULL) {
+        tgw_spawner_lease(tgw_spawner);
     }
 }
 

@@ -34,6 +34,11 @@ int tgw_spawn_request(tgw_run_t *run, char * const *strs, int na, int ne,
 /* Asks the spawner to signal run's program and its process group. */
 void tgw_spawn_signal(tgw_run_t *run, int sig);
 
+/* Moves the lease on (keeper.h, "Leases"; tgw_exec_spawner_lease() in
+ * run.h): to deadline, CLOCK_MONOTONIC ms, if later than the one given
+ * before.  Passed on to the spawner, now and to each new one. */
+void tgw_spawn_lease(uint64_t deadline);
+
 /* Lets the spawner go (tgw_exec_spawner_stop() in run.h). */
 void tgw_spawn_stop(void);
 

@@ -217,9 +217,10 @@ tgw_task_run_done(tgw_run_t *run)
     char        attempt[16], ms[24], delay[32];
     uint64_t    backoff;
 
-    if (t->drop) {
-        /* Killed at shutdown: record nothing, the entry stays pending and
-         * another worker reclaims it. */
+    if (t->drop || run->abandon) {
+        /* Killed at shutdown, or when this worker's claim lapsed: record
+         * nothing, the entry stays pending and another worker reclaims
+         * it. */
         tgw_log(TGW_LOG_WARN, "task_abandoned", "task_id", t->id,
                 "type", t->type, NULL);
         t->ev->released(t);

@@ -64,6 +64,18 @@ tgw_worker_final(void *data, tgw_task_t *t, const char *status)
 }
 
 
+/* Redis acknowledged a claim refresh (the reclaimer's refreshed): the
+ * exec spawner's lease moves on (keeper.h, "Leases"). */
+static void
+tgw_worker_refreshed(void *data, uint64_t sent)
+{
+    tgw_worker_t *w = data;
+
+    tgw_exec_spawner_lease(sent
+                           + tgw_reclaim_lease_ms(w->conf->claim_idle_ms));
+}
+
+
 static void
 tgw_worker_cmd_ready(tgw_rconn_t *rc)
 {
@@ -104,8 +116,12 @@ tgw_worker_tick(uv_timer_t *timer)
     }
     /* Tasks still held while stopping run out their shutdown_grace:
      * their claims must stay fresh so no live task is stolen, and the
-     * worker stays listed (as stopping) until it exits. */
-    if (now >= w->next_extend) {
+     * worker stays listed (as stopping) until it exits.  At the last
+     * tick before claim_idle/3 is up, not the first after it: with
+     * claim_idle 1s the first after was every other tick, 500 ms, and
+     * the spawner's lease (two thirds of claim_idle) would have been
+     * left a sixth of claim_idle for a loop held up. */
+    if (now + TGW_TICK_MS > w->next_extend) {
         w->next_extend = now + w->conf->claim_idle_ms / 3;
         tgw_reclaim_extend(&w->reclaim, w->proc.tasks);
     }
@@ -403,6 +419,10 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
     w->reclaim.usable = tgw_fetch_stream_usable;
     w->reclaim.failed = tgw_fetch_stream_error;
     w->reclaim.hdata = &w->fetch;
+    w->reclaim.refreshed = tgw_worker_refreshed;
+    w->reclaim.rdata = w;
+    tgw_reclaim_extend(&w->reclaim, NULL);  /* nothing held yet: the
+                                               first lease */
 
     tgw_forwarder_init(&w->fwd, &w->cmd, conf);
     tgw_heartbeat_init(&w->hb, &w->cmd, conf);
