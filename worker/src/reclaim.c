@@ -272,7 +272,11 @@ tgw_reclaim_extended(tgw_rconn_t *rc, redisReply *rp, void *data)
  * record cannot land either until it is back.  The reply to a round's
  * last XCLAIM is still read: it is the news the refreshed callback
  * passes on (the exec spawner's lease hangs on it).  A round with no
- * task held is news at once: no entry of this worker can be taken.
+ * exec task held is news at once: no program hangs on an entry of this
+ * worker.  Not only when none is held: a worker that holds a builtin
+ * or http task through a Redis outage would otherwise start its first
+ * exec program after the outage under the lease that lapsed in it, and
+ * the spawner would kill that program at once, for nothing.
  */
 void
 tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks)
@@ -281,10 +285,15 @@ tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks)
     tgw_extend_req_t *req;
     uint64_t          sent = tgw_reclaim_clock();
 
-    if (tasks == NULL) {
-        if (r->refreshed) {
-            r->refreshed(r->rdata, sent);
+    for (t = tasks; t; t = t->next) {
+        if (t->handler != NULL && t->handler->kind == TGW_HANDLER_EXEC) {
+            break;
         }
+    }
+    if (t == NULL && r->refreshed) {
+        r->refreshed(r->rdata, sent);
+    }
+    if (tasks == NULL) {
         return;
     }
     if (r->rc->state != TGW_RCONN_READY) {
