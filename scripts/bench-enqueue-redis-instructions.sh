@@ -36,16 +36,11 @@ chmod 755 "$DIR"
 mkdir -p "$DIR/logs" "$DIR/conf"
 REDIS_PORT=$(perl scripts/free-port.pl)
 HTTP_PORT=$(perl scripts/free-port.pl)
-REDIS_PID=
 
-cleanup() {
-    [ -f "$DIR/logs/nginx.pid" ] \
-        && /usr/sbin/nginx -p "$DIR/" -c conf/nginx.conf -s stop 2>/dev/null
-    [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null \
-        && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
+# its own Redis runs under callgrind, so not bench_start's; the cleanup
+# at exit (nginx, Redis, $DIR) is bench-lib.sh's
+. scripts/bench-lib.sh
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 cat > "$DIR/conf/nginx.conf" <<CONF
