@@ -431,7 +431,7 @@ ngx_http_taskgw_metrics_send(ngx_http_request_t *r, redisReply *stats)
                 ngx_http_taskgw_jw_printf(&jw, "taskgw_queue_length");
                 ngx_http_taskgw_metrics_label(&jw, "{queue", q->element[i]);
                 ngx_http_taskgw_jw_printf(&jw, ",priority=\"%V\"} %L\n",
-                                          &ngx_http_taskgw_prios[k],
+                                          &ngx_http_taskgw_priorities[k],
                                           (int64_t) q->element[i + 1 + k]
                                                         ->integer);
             }

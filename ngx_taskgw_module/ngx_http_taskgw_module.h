@@ -345,7 +345,8 @@ ngx_int_t ngx_http_taskgw_callback_check(ngx_http_request_t *r,
 uint64_t ngx_http_taskgw_clock_us(void);
 
 /* ngx_http_taskgw_parse.c and _parse_token.c (the rest:
- * ngx_http_taskgw_parse.h) */
+ * ngx_http_taskgw_parse.h); the priorities are high, normal, low (a
+ * queue's streams in the stats script's order too), then a null string */
 extern ngx_str_t  ngx_http_taskgw_priorities[];
 extern ngx_str_t  ngx_http_taskgw_roles[];
 ngx_int_t ngx_http_taskgw_valid_name(ngx_str_t *s, size_t max,

@@ -24,8 +24,6 @@ void ngx_http_taskgw_metrics_wait(ngx_http_request_t *r, ngx_uint_t met);
 /* ngx_http_taskgw_stats.c */
 ngx_int_t ngx_http_taskgw_stats_read(ngx_http_request_t *r,
     ngx_uint_t per_queue, ngx_http_taskgw_redis_done_pt done);
-/* the priorities of a queue's streams, in the stats script's order */
-extern ngx_str_t  ngx_http_taskgw_prios[3];
 
 /* ngx_http_taskgw_health.c */
 ngx_int_t ngx_http_taskgw_health_handler(ngx_http_request_t *r);

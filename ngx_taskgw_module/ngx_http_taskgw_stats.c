@@ -43,13 +43,6 @@ static u_char *ngx_http_taskgw_stats_join(ngx_pool_t *pool, ngx_array_t *a,
     size_t *len);
 
 
-ngx_str_t  ngx_http_taskgw_prios[] = {
-    ngx_string("high"),
-    ngx_string("normal"),
-    ngx_string("low")
-};
-
-
 /* ------------------------------------------------------------------ */
 /* The deployment's figures, from Redis, without blocking              */
 /* ------------------------------------------------------------------ */
@@ -60,9 +53,9 @@ ngx_str_t  ngx_http_taskgw_prios[] = {
  * collect their names, one reply per step, so neither nginx nor Redis is
  * held while a large keyspace is walked; then one EVAL of the stats
  * script (worker/common/lua/stats.lua) reads them all.  done() gets the
- * script's reply, or NULL when Redis failed on the way.  NGX_OK: done() will be called
- * (the caller holds the request: r->main->count++); NGX_ERROR: the link
- * is down and nothing was sent.
+ * script's reply, or NULL when Redis failed on the way.  NGX_OK: done()
+ * will be called (the caller holds the request: r->main->count++);
+ * NGX_ERROR: the link is down and nothing was sent.
  */
 
 ngx_int_t
@@ -154,7 +147,7 @@ ngx_http_taskgw_stats_page(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                       *p, *last, *colon;
     size_t                        plen;
-    ngx_str_t                     name;
+    ngx_str_t                     name, *pr;
     ngx_uint_t                    i, k;
     redisReply                   *keys, *key;
     ngx_http_taskgw_ctx_t        *ctx;
@@ -197,9 +190,10 @@ ngx_http_taskgw_stats_page(ngx_http_request_t *r, redisReply *reply)
             }
 
             for (k = 0; k < 3; k++) {
-                if ((size_t) (last - colon - 1) == ngx_http_taskgw_prios[k].len
-                    && ngx_strncmp(colon + 1, ngx_http_taskgw_prios[k].data,
-                                   ngx_http_taskgw_prios[k].len) == 0)
+                pr = &ngx_http_taskgw_priorities[k];
+
+                if ((size_t) (last - colon - 1) == pr->len
+                    && ngx_strncmp(colon + 1, pr->data, pr->len) == 0)
                 {
                     break;
                 }
