@@ -477,7 +477,8 @@ ngx_http_taskgw_admin_stats_ok(redisReply *s)
 
 
 /*
- * {"queues":[{"name":…,"length":{"high":…,"normal":…,"low":…},
+ * {"queues":[{"name":…,
+ *  "length":{"high":…,"normal":…,"low":…},
  *  "pending":…,"dead":…,"scheduled":…}],"scheduled":…}: the same figures
  * as taskgwctl queues --json.
  */
@@ -550,7 +551,8 @@ ngx_http_taskgw_admin_workers(ngx_http_request_t *r, ngx_str_t *arg)
 }
 
 
-/* {"workers":[<heartbeat>,…]}: each live worker's heartbeat as it wrote it. */
+/* {"workers":[<heartbeat>,…]}: each live worker's heartbeat as it
+ * wrote it. */
 
 static void
 ngx_http_taskgw_admin_workers_done(ngx_http_request_t *r, redisReply *reply)

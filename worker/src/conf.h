@@ -1,8 +1,8 @@
 /*
- * taskgw-worker configuration (docs/worker-config.md): the parsed, validated form of the
- * JSON config file.  Parsing collects every error with its key path, so an
- * operator fixes a file in one round; nothing is acted on until a config
- * parsed without errors.
+ * taskgw-worker configuration (docs/worker-config.md): the parsed,
+ * validated form of the JSON config file.  Parsing collects every error
+ * with its key path, so an operator fixes a file in one round; nothing is
+ * acted on until a config parsed without errors.
  */
 
 #ifndef TGW_CONF_H

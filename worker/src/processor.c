@@ -36,7 +36,7 @@ tgw_processor_on_later(uv_check_t *h)
  * Pumps once this loop iteration's callbacks are done: a batch of replies
  * read together (tasks loaded, tasks released) is admitted in one pass
  * over the tasks instead of one pass per reply.  Requests it sends go out
- * with the next iteration's flush (rconn.c), before the loop waits.
+ * with the next iteration's flush (rev.c), before the loop waits.
  */
 static void
 tgw_processor_pump_later(tgw_processor_t *p)

@@ -239,7 +239,7 @@ main(void)
     tgw_rconn_close(&rc, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
 
-    /* ---- host names: looked up off the loop (rconn.c, "Host names") */
+    /* ---- host names: looked up off the loop (rlookup.c) */
     {
         tgw_conf_t  *cn;
         tgw_rconn_t  rn;
