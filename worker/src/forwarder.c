@@ -17,6 +17,8 @@ tgw_forwarder_init(tgw_forwarder_t *fw, tgw_rconn_t *rc, tgw_conf_t *conf)
     fw->busy = 0;
     fw->moved = 0;
     fw->dead = 0;
+    fw->failing = 0;
+    fw->refused = 0;
 }
 
 
@@ -37,13 +39,20 @@ tgw_forwarder_done(tgw_rconn_t *rc, redisReply *r, void *data)
 
     fw->busy = 0;
     if (tgw_reply_failed(r)) {
-        if (r) {
+        /* Tried again on the next tick: said once until a move works (a
+         * scheduled set of another type fails every move). */
+        if (r && !fw->failing) {
+            fw->failing = 1;
             tgw_log(TGW_LOG_WARN, "mover_error", "error", r->str, NULL);
         }
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
         return;
+    }
+    if (fw->failing) {
+        fw->failing = 0;
+        tgw_log(TGW_LOG_INFO, "mover_recovered", NULL);
     }
     if (r->element[1]->type == REDIS_REPLY_INTEGER
         && r->element[1]->integer > 0)
@@ -56,10 +65,18 @@ tgw_forwarder_done(tgw_rconn_t *rc, redisReply *r, void *data)
         && r->element[2]->integer > 0
         && r->element[3]->type == REDIS_REPLY_STRING)
     {
-        /* each such id comes round again after TGW_MOVE_RETRY_MS */
-        tgw_log(TGW_LOG_WARN, "mover_error", "kept",
-                tgw_u64(n, sizeof(n), r->element[2]->integer),
-                "error", r->element[3]->str, NULL);
+        /* each such id comes round again after TGW_MOVE_RETRY_MS: said
+         * once until a pass moves ids and keeps none */
+        if (!fw->refused) {
+            fw->refused = 1;
+            tgw_log(TGW_LOG_WARN, "mover_error", "kept",
+                    tgw_u64(n, sizeof(n), r->element[2]->integer),
+                    "error", r->element[3]->str, NULL);
+        }
+    } else if (r->element[1]->type == REDIS_REPLY_INTEGER
+               && r->element[1]->integer > 0)
+    {
+        fw->refused = 0;
     }
     if (r->element[4]->type == REDIS_REPLY_ARRAY) {
         /* hashes without a queue field, marked dead: said once each (the

@@ -18,6 +18,8 @@ typedef struct {
     int                 busy;       /* a move is out */
     uint64_t            moved;      /* ids moved so far (for logs) */
     uint64_t            dead;       /* ids that ended dead (no queue) */
+    int                 failing;    /* the last move failed (said once) */
+    int                 refused;    /* a stream refused ids (said once) */
 } tgw_forwarder_t;
 
 void tgw_forwarder_init(tgw_forwarder_t *fw, tgw_rconn_t *rc,

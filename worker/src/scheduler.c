@@ -76,6 +76,7 @@ tgw_scheduler_fired(tgw_rconn_t *rc, redisReply *r, void *data)
         s->crons[f->i].busy = 0;
         if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
             s->crons[f->i].next_min = f->minute + 1;
+            s->crons[f->i].failing = 0;
             if (r->integer == 1) {
                 tgw_clock_rfc3339((int64_t) f->minute * 60000, tick,
                                       sizeof(tick));
@@ -83,8 +84,11 @@ tgw_scheduler_fired(tgw_rconn_t *rc, redisReply *r, void *data)
                         s->conf->schedules[f->i].name, "tick", tick,
                         "task_id", f->id, NULL);
             }
-        } else if (r != NULL) {
-            /* tried again on the next tick, as long as it is due */
+        } else if (r != NULL && !s->crons[f->i].failing) {
+            /* tried again on the next tick, as long as it is due: said
+             * once until a fire works (a key of another type fails each
+             * try) */
+            s->crons[f->i].failing = 1;
             tgw_log(TGW_LOG_WARN, "cron_error", "schedule",
                     s->conf->schedules[f->i].name, "error",
                     tgw_reply_error(r), NULL);

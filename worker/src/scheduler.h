@@ -24,6 +24,7 @@ typedef struct {
     tgw_cron_t          cron;
     uint64_t            next_min;   /* first unix minute not yet handled */
     int                 busy;       /* its fire request is out */
+    int                 failing;    /* its last fire failed (said once) */
 } tgw_cron_state_t;
 
 typedef struct {

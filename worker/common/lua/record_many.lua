@@ -26,7 +26,8 @@
 -- result_encoding field when it was taken (the take says so): nothing
 -- stale to delete, so the HDEL is left out.
 -- Returns one element per task, in order: 1 recorded, 0 not pending any
--- more (nothing written), or an error.
+-- more (nothing written), 2 recorded but not acked (its stream key holds
+-- another type now: as record.lua), or an error.
 local g, prefix, ttl = ARGV[1], ARGV[2], ARGV[3]
 local last = #ARGV
 local SHORT = 4
@@ -184,13 +185,18 @@ end
 
 for _, s in ipairs(order) do
   local a = acks[s]
-  local w = redis.pcall('XACK', s, g, unpack(a.ids))
-  if not (type(w) == 'table' and w.err) then
-    w = drop(s, a.ids)
-  end
-  if type(w) == 'table' and w.err then
-    for _, k in ipairs(a.tasks) do
-      out[k] = w
+  if streams[s].alien then
+    -- nothing to ack: the entries went with the stream
+    for _, k in ipairs(a.tasks) do out[k] = 2 end
+  else
+    local w = redis.pcall('XACK', s, g, unpack(a.ids))
+    if not (type(w) == 'table' and w.err) then
+      w = drop(s, a.ids)
+    end
+    if type(w) == 'table' and w.err then
+      for _, k in ipairs(a.tasks) do
+        out[k] = w
+      end
     end
   end
 end

@@ -13,6 +13,9 @@
 -- consumer of each entry the range answer named; a script that acks
 -- entries sets an acked one false (record_many.lua: pending() then
 -- answers no for it without asking, and no key is added a task).
+-- A stream key of another type (replaced while its tasks ran) sets its
+-- alien: its entries went with it, so each counts as pending (its
+-- outcome is written) and none is acked.
 -- Spliced into a script by "@include pending" (scripts/lua2h.sh); the
 -- script defines g before it.
 local streams, sorder = {}, {}
@@ -45,12 +48,16 @@ local function ask_pending()
                                     2 * st.n + 64)
     if type(p) == 'table' and not p.err then
       for _, x in ipairs(p) do st.seen[x[1]] = x[2] end
+    elseif type(p) == 'table'
+           and string.find(p.err, 'WRONGTYPE', 1, true) then
+      st.alien = true
     end
   end
 end
 local function owner(s, e)
   local o = streams[s].seen[e]
   if o ~= nil then return o end
+  if streams[s].alien then return true end
   local q = redis.pcall('XPENDING', s, g, e, e, 1)
   if type(q) ~= 'table' or q.err then return true end
   return #q > 0 and q[1][2]
