@@ -105,7 +105,7 @@ $stopped = undef;
 ok(wait_for(sub { $t->status($id) eq 'succeeded' }, 30), 'the task succeeded')
     or diag $t->hash($id);
 my $log1 = $s->worker_log($w1);
-like($log1, qr/event=task_abandoned task_id=$id/,
+like($log1, qr/event=task_(?:abandoned|reclaimed_elsewhere) task_id=$id/,
      'the stopped worker abandoned its run') or diag $log1;
 unlike($log1, qr/event=task_(succeeded|failed) task_id=$id/,
        'and recorded nothing for it') or diag $log1;

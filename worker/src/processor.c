@@ -180,6 +180,24 @@ tgw_processor_take(void *data, const char *stream, const char *entry,
 }
 
 
+void
+tgw_processor_lost(void *data, const char *stream, const char *entry)
+{
+    tgw_processor_t *p = data;
+    tgw_task_t      *t;
+    unsigned         key = tgw_processor_key(stream, entry);
+
+    for (t = p->hash[key & (TGW_PROC_BUCKETS - 1)]; t; t = t->hnext) {
+        if (t->hkey == key && strcmp(t->entry, entry) == 0
+            && strcmp(t->stream, stream) == 0)
+        {
+            tgw_task_elsewhere(t);
+            return;
+        }
+    }
+}
+
+
 int
 tgw_processor_answered(void *data, const char *stream, const char *entry,
     const char *id, size_t id_len, redisReply *answer, uint64_t now_ms)

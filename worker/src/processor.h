@@ -86,6 +86,10 @@ int tgw_processor_take(void *p, const char *stream, const char *entry,
 int tgw_processor_answered(void *p, const char *stream, const char *entry,
     const char *id, size_t id_len, redisReply *answer, uint64_t now_ms);
 
+/* The entry of a held task is another worker's now (reclaim.h's lost;
+ * data is p): a running task is given up (tgw_task_elsewhere()). */
+void tgw_processor_lost(void *p, const char *stream, const char *entry);
+
 /* Entries that may be read now: free slots, not counting tasks that wait
  * for their type's cap. */
 int tgw_processor_room(tgw_processor_t *p);

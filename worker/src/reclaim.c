@@ -232,11 +232,15 @@ tgw_reclaim_leave(tgw_reclaim_t *r)
 }
 
 
-/* A round of the claim extension that is out: whose, and when it was
- * sent (CLOCK_MONOTONIC ms). */
+/* A round of the claim extension that is out: whose, when it was sent
+ * (CLOCK_MONOTONIC ms), and the entries it names (stream, entry), kept
+ * so that the reply's numbers name them even if their tasks are gone. */
 typedef struct {
     tgw_reclaim_t      *r;
     uint64_t            sent;
+    size_t              n;
+    const char        **streams;
+    const char        **entries;
 } tgw_extend_req_t;
 
 
@@ -247,36 +251,97 @@ tgw_reclaim_clock(void)
 }
 
 
-/* The reply to a round's last XCLAIM: Redis ran the round (the replies
- * come in order), so no entry held then can be taken before its send
- * time plus claim_idle.  Lost (NULL) or refused: no news. */
+/* The reply to a round: the numbers of the entries that are not this
+ * worker's any more, whose tasks are given up (lost).  Redis ran the
+ * round, so no entry still ours then can be taken before the send time
+ * plus claim_idle: the refreshed news, passed on after the others were
+ * given up.  Lost (NULL) or refused: no news. */
 static void
 tgw_reclaim_extended(tgw_rconn_t *rc, redisReply *rp, void *data)
 {
     tgw_extend_req_t *req = data;
+    tgw_reclaim_t    *r = req->r;
+    redisReply       *e;
+    size_t            i;
 
-    if (!tgw_reply_failed(rp) && req->r->refreshed) {
-        req->r->refreshed(req->r->rdata, req->sent);
+    if (tgw_reply_failed(rp)) {
+        free(req);
+        return;
+    }
+    if (rp->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < rp->elements; i++) {
+            e = rp->element[i];
+            if (e->type == REDIS_REPLY_INTEGER && e->integer >= 1
+                && (unsigned long long) e->integer <= req->n && r->lost)
+            {
+                r->lost(r->data, req->streams[e->integer - 1],
+                        req->entries[e->integer - 1]);
+            }
+        }
+    }
+    if (r->refreshed) {
+        r->refreshed(r->rdata, req->sent);
     }
     free(req);
 }
 
 
+/* A round naming the entries of tasks, in one allocation. */
+static tgw_extend_req_t *
+tgw_reclaim_round(tgw_reclaim_t *r, const tgw_task_t *tasks, uint64_t sent)
+{
+    const tgw_task_t *t;
+    tgw_extend_req_t *req;
+    size_t            n = 0, size = 0, len;
+    char             *p;
+
+    for (t = tasks; t; t = t->next) {
+        n++;
+        size += strlen(t->stream) + strlen(t->entry) + 2;
+    }
+    req = malloc(sizeof(*req) + 2 * n * sizeof(char *) + size);
+    if (req == NULL) {
+        return NULL;
+    }
+    req->r = r;
+    req->sent = sent;
+    req->n = n;
+    req->streams = (const char **) (req + 1);
+    req->entries = req->streams + n;
+    p = (char *) (req->entries + n);
+    for (t = tasks, n = 0; t; t = t->next, n++) {
+        len = strlen(t->stream) + 1;
+        req->streams[n] = memcpy(p, t->stream, len);
+        p += len;
+        len = strlen(t->entry) + 1;
+        req->entries[n] = memcpy(p, t->entry, len);
+        p += len;
+    }
+    return req;
+}
+
+
 /*
- * A live task is never stolen: its entry is re-claimed by this consumer
- * (XCLAIM with min idle 0 and JUSTID resets the idle time without
- * counting a delivery).  Sent without waiting for the reply: losing one
- * is harmless, since the next goes claim_idle/3 later and only an entry
+ * A live task is never stolen: each round re-claims the entries this
+ * worker holds (extend.lua: XCLAIM with min idle 0 and JUSTID resets the
+ * idle time without counting a delivery), one script call per round,
+ * but only those still pending under this worker's name.  One that
+ * another worker reclaimed while this one was held up past claim_idle
+ * (stopped, cut off from Redis) is that worker's: taking it back would
+ * have both run it; its task is given up here instead (lost).  A lost
+ * round is harmless: the next goes claim_idle/3 later and only an entry
  * idle a whole claim_idle can be taken; that needs three lost in a row,
  * i.e. Redis unreachable from here for claim_idle, and then the task's
- * record cannot land either until it is back.  The reply to a round's
- * last XCLAIM is still read: it is the news the refreshed callback
- * passes on (the exec spawner's lease hangs on it).  A round with no
- * exec task held is news at once: no program hangs on an entry of this
- * worker.  Not only when none is held: a worker that holds a builtin
- * or http task through a Redis outage would otherwise start its first
- * exec program after the outage under the lease that lapsed in it, and
- * the spawner would kill that program at once, for nothing.
+ * record cannot land either until it is back.  The reply is the news
+ * the refreshed callback passes on (the exec spawner's lease hangs on
+ * it), with the time taken before the round went out; a task it named
+ * has been given up by then (its exec program killed), so only tasks
+ * still ours count.  A round with no exec task held is news at once:
+ * no program hangs on an entry of this worker.  Not only when none is
+ * held: a worker that holds a builtin or http task through a Redis
+ * outage would otherwise start its first exec program after the outage
+ * under the lease that lapsed in it, and the spawner would kill that
+ * program at once, for nothing.
  */
 void
 tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks)
@@ -293,22 +358,18 @@ tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks)
     if (t == NULL && r->refreshed) {
         r->refreshed(r->rdata, sent);
     }
-    if (tasks == NULL) {
+    if (tasks == NULL || r->rc->state != TGW_RCONN_READY) {
         return;
     }
-    if (r->rc->state != TGW_RCONN_READY) {
-        return;
+    req = tgw_reclaim_round(r, tasks, sent);
+    if (req == NULL) {
+        return;                     /* the next round goes out later */
     }
-    for (t = tasks; t->next; t = t->next) {
-        tgw_store_extend(r->rc, t->conf, t->stream, t->entry, NULL, NULL);
-    }
-    req = malloc(sizeof(*req));
-    if (req != NULL) {
-        req->r = r;
-        req->sent = sent;
-    }
-    if (tgw_store_extend(r->rc, t->conf, t->stream, t->entry,
-                         req ? tgw_reclaim_extended : NULL, req) != 0)
+    /* group and name cannot change without a restart: any task's conf
+     * has this worker's */
+    if (tgw_store_extend_many(r->rc, tasks->conf, req->n, req->streams,
+                              req->entries, tgw_reclaim_extended, req)
+        != 0)
     {
         free(req);
     }

@@ -3,9 +3,11 @@
  * and idle longer than claim_idle belongs to a worker that died: a pass
  * every claim_idle/4 walks every stream with XAUTOCLAIM and takes such
  * entries.  So that a live task is never taken, the worker re-claims the
- * entries it holds every claim_idle/3 (the claim extension).  And
- * consumers that hold nothing and idled claim_idle are deleted from the
- * group (each stopped or dead worker leaves one).
+ * entries it holds every claim_idle/3 (the claim extension), those still
+ * pending under its own name only: a task whose entry another worker
+ * took meanwhile is given up.  And consumers that hold nothing and idled
+ * claim_idle are deleted from the group (each stopped or dead worker
+ * leaves one).
  */
 
 #ifndef TGW_RECLAIM_H
@@ -34,6 +36,11 @@ typedef struct {
     int               (*room)(void *data);
     tgw_store_entry_cb  take;
     void              (*taken)(void *data);
+    /* A round of the claim extension found that entry of a held task
+     * pending under another consumer, or not at all: the task is not
+     * this worker's any more. */
+    void              (*lost)(void *data, const char *stream,
+                              const char *entry);
     void               *data;
 
     /* The health of streams, kept by the fetcher: a stream that answered
@@ -68,8 +75,9 @@ void tgw_reclaim_start(tgw_reclaim_t *r);
 /* Goes on with the pass (when room grew). */
 void tgw_reclaim_next(tgw_reclaim_t *r);
 
-/* Re-claims the entries of the tasks held (the list of the processor);
- * refreshed reports the round once Redis acknowledged it. */
+/* Re-claims the entries of the tasks held (the list of the processor)
+ * that are still this worker's; lost names the others and refreshed
+ * reports the round once Redis acknowledged it. */
 void tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks);
 
 /* At exit: deletes this worker's own consumer from every stream's group

@@ -524,20 +524,32 @@ tgw_store_autoclaim(tgw_rconn_t *rc, const tgw_conf_t *c,
 
 
 int
-tgw_store_extend(tgw_rconn_t *rc, const tgw_conf_t *c, const char *stream,
-    const char *entry, tgw_rconn_reply_cb cb, void *data)
+tgw_store_extend_many(tgw_rconn_t *rc, const tgw_conf_t *c, size_t n,
+    const char *const *streams, const char *const *entries,
+    tgw_rconn_reply_cb cb, void *data)
 {
-    tgw_args_t a;
+    tgw_buf_t    b = { NULL, 0, 0, 0 };
+    const char  *sha = tgw_script_sha(tgw_lua_extend);
+    size_t       i;
 
-    tgw_args_init(&a);
-    tgw_args_add(&a, "XCLAIM");
-    tgw_args_add(&a, stream);
-    tgw_args_add(&a, c->group);
-    tgw_args_add(&a, c->name);
-    tgw_args_add(&a, "0");
-    tgw_args_add(&a, entry);
-    tgw_args_add(&a, "JUSTID");
-    return tgw_store_send(rc, &a, cb, data);
+    if (sha == NULL || n == 0) {
+        return -1;
+    }
+    tgw_buf_printf(&b, "*%zu\r\n", 5 + 2 * n);
+    tgw_store_bulk(&b, "EVALSHA", 7);
+    tgw_store_bulk(&b, sha, strlen(sha));
+    tgw_store_bulk(&b, "0", 1);
+    tgw_store_bulk(&b, c->group, strlen(c->group));
+    tgw_store_bulk(&b, c->name, strlen(c->name));
+    for (i = 0; i < n; i++) {
+        tgw_store_bulk(&b, streams[i], strlen(streams[i]));
+        tgw_store_bulk(&b, entries[i], strlen(entries[i]));
+    }
+    if (b.failed) {
+        tgw_buf_free(&b);
+        return -1;
+    }
+    return tgw_rconn_script_fmt(rc, cb, data, tgw_lua_extend, b.data, b.len);
 }
 
 

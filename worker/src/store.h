@@ -127,11 +127,15 @@ int tgw_store_autoclaim(tgw_rconn_t *rc, const tgw_conf_t *c,
     const char *stream, const char *cursor, int count,
     tgw_rconn_reply_cb cb, void *data);
 
-/* XCLAIM of an entry this consumer holds, min idle 0, JUSTID: resets its
- * idle time without counting a delivery. */
-int tgw_store_extend(tgw_rconn_t *rc, const tgw_conf_t *c,
-    const char *stream, const char *entry, tgw_rconn_reply_cb cb,
-    void *data);
+/*
+ * The extend script (worker/common/lua/extend.lua) for n entries this
+ * consumer holds (streams[i], entries[i]): re-claims those still pending
+ * under its name; the reply is the array of the (1-based) numbers of
+ * the others.  Returns as tgw_rconn_cmd().
+ */
+int tgw_store_extend_many(tgw_rconn_t *rc, const tgw_conf_t *c, size_t n,
+    const char *const *streams, const char *const *entries,
+    tgw_rconn_reply_cb cb, void *data);
 
 /* The prune script (worker/common/lua/prune.lua): deletes the group's
  * consumers that hold nothing and idled min_idle_ms, and own_name when it

@@ -266,8 +266,10 @@ tgw_task_run_done(tgw_run_t *run)
         /* Killed at shutdown, or when this worker's claim lapsed: record
          * nothing, the entry stays pending and another worker reclaims
          * it. */
-        tgw_log(TGW_LOG_WARN, "task_abandoned", "task_id", t->id,
-                "type", t->type, NULL);
+        if (!t->elsewhere) {
+            tgw_log(TGW_LOG_WARN, "task_abandoned", "task_id", t->id,
+                    "type", t->type, NULL);
+        }
         t->ev->released(t);
         return;
     }
@@ -634,4 +636,18 @@ tgw_task_abandon(tgw_task_t *t)
         return 0;
     }
     return !t->busy;
+}
+
+
+void
+tgw_task_elsewhere(tgw_task_t *t)
+{
+    if (t->state != TGW_TASK_RUNNING || t->drop) {
+        return;
+    }
+    tgw_log(TGW_LOG_WARN, "task_reclaimed_elsewhere", "task_id", t->id,
+            "step", "extend", "stream", t->stream, "entry", t->entry, NULL);
+    t->drop = 1;
+    t->elsewhere = 1;
+    tgw_run_abort(&t->run);         /* its done callback releases it */
 }

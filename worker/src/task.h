@@ -81,6 +81,8 @@ struct tgw_task_s {
     int                 drop;       /* forget it when its request or run
                                        comes back: the entry stays pending
                                        for another worker */
+    int                 elsewhere;  /* given up while running: another
+                                       worker reclaimed its entry */
     unsigned            errors;     /* error replies to its current step */
 
     char               *stream;     /* stream key the entry came from */
@@ -167,6 +169,16 @@ void tgw_task_retry(tgw_task_t *t);
  * stays pending.  Returns 1 when the owner may destroy it now, 0 when a
  * request or the run is still out (ev->released follows). */
 int tgw_task_abandon(tgw_task_t *t);
+
+/*
+ * The claim extension found the task's entry pending under another
+ * worker, or not at all: it was reclaimed while this worker was held up
+ * past claim_idle.  A running task is given up (its handler killed,
+ * nothing recorded by this worker; ev->released follows); a task in any
+ * other state is left to its next script, which checks the entry's
+ * owner itself.
+ */
+void tgw_task_elsewhere(tgw_task_t *t);
 
 /* 1 when the task holds one of the worker's slots. */
 int tgw_task_holds_slot(const tgw_task_t *t);

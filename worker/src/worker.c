@@ -415,6 +415,7 @@ tgw_worker_init(tgw_worker_t *w, uv_loop_t *loop, tgw_conf_t *conf)
     w->reclaim.room = tgw_worker_room;
     w->reclaim.take = tgw_processor_take;
     w->reclaim.taken = tgw_worker_taken;
+    w->reclaim.lost = tgw_processor_lost;
     w->reclaim.data = &w->proc;
     w->reclaim.usable = tgw_fetch_stream_usable;
     w->reclaim.failed = tgw_fetch_stream_error;
