@@ -36,13 +36,8 @@ $s->start_redis;
 my $t = TaskGW::Tasks->new($s);
 my $r = $t->redis;
 
-# runs until the file go exists, then ends as the payload says
-my $gated = $t->script('gated', <<"EOS");
-while [ ! -e $dir/go ]; do sleep 0.02; done
-cat > /dev/null
-[ "\$TASKGW_TASK_ID" = "\$(cat $dir/fail 2>/dev/null)" ] && exit 1
-echo '{"ok":true}'
-EOS
+# runs until the file go exists; fails when its id is in the file fail
+my $gated = $t->gated_script;
 
 my %wconf = (
     concurrency => 1,

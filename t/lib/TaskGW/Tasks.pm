@@ -74,6 +74,20 @@ sub script {
     return $path;
 }
 
+# An exec program (script()'s "gated") that runs until the file "go"
+# exists in the run's directory, reads its payload and answers
+# {"ok":true}, or exits 1 when its task id is the one in the file "fail".
+sub gated_script {
+    my ($self) = @_;
+    my $dir = $self->{s}->dir;
+    return $self->script('gated', <<"EOS");
+while [ ! -e $dir/go ]; do sleep 0.02; done
+cat > /dev/null
+[ "\$TASKGW_TASK_ID" = "\$(cat $dir/fail 2>/dev/null)" ] && exit 1
+echo '{"ok":true}'
+EOS
+}
+
 # Entries left in every queue stream, pending in its group, and in the
 # scheduled set: (streams, pending, scheduled) counts.
 sub leftovers {
