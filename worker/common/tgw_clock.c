@@ -1,5 +1,6 @@
 /*
- * Wall-clock time for task fields and logs (see tgw_clock.h).
+ * Wall-clock time for task fields and logs, and the monotonic clock of
+ * the exec spawner's lease (see tgw_clock.h).
  */
 
 #include <stdio.h>
@@ -18,6 +19,16 @@ tgw_clock_ms(void)
     }
 
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+uint64_t
+tgw_clock_mono_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 

@@ -1,6 +1,8 @@
 /*
  * Wall-clock time as the task hash and the task JSON carry it: unix
- * milliseconds, shown as RFC 3339 UTC with milliseconds.
+ * milliseconds, shown as RFC 3339 UTC with milliseconds; and the
+ * machine's monotonic clock, which the worker and its exec spawner
+ * share for the spawner's lease (keeper.h, "Leases").
  */
 
 #ifndef TGW_CLOCK_H
@@ -13,6 +15,10 @@
 
 /* Current unix time in milliseconds. */
 int64_t tgw_clock_ms(void);
+
+/* CLOCK_MONOTONIC in milliseconds: one clock for every process of the
+ * machine, unmoved by changes of the wall clock. */
+uint64_t tgw_clock_mono_ms(void);
 
 /*
  * Unix milliseconds to RFC 3339 UTC with milliseconds, as the task JSON

@@ -18,10 +18,10 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "keeper.h"
+#include "tgw_clock.h"
 
 
 const char *
@@ -494,16 +494,6 @@ tgw_spawner_read(void)
 }
 
 
-static uint64_t
-tgw_spawner_now(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-
 /*
  * The lease (keeper.h, "Leases"): how long poll may wait before it is
  * checked again (-1: no deadline while no program runs, or none was
@@ -521,7 +511,7 @@ tgw_spawner_lease_wait(void)
     if (tgw_lease == 0 || tgw_nkids == 0) {
         return -1;
     }
-    now = tgw_spawner_now();
+    now = tgw_clock_mono_ms();
     if (now < tgw_lease) {
         return tgw_lease - now > 60000 ? 60000 : (int) (tgw_lease - now);
     }

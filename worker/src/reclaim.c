@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "reclaim.h"
+#include "tgw_clock.h"
 #include "tgw_keys.h"
 
 
@@ -244,13 +245,6 @@ typedef struct {
 } tgw_extend_req_t;
 
 
-static uint64_t
-tgw_reclaim_clock(void)
-{
-    return uv_hrtime() / 1000000;
-}
-
-
 /* The reply to a round: the numbers of the entries that are not this
  * worker's any more, whose tasks are given up (lost).  Redis ran the
  * round, so no entry still ours then can be taken before the send time
@@ -348,7 +342,7 @@ tgw_reclaim_extend(tgw_reclaim_t *r, const tgw_task_t *tasks)
 {
     const tgw_task_t *t;
     tgw_extend_req_t *req;
-    uint64_t          sent = tgw_reclaim_clock();
+    uint64_t          sent = tgw_clock_mono_ms();
 
     for (t = tasks; t; t = t->next) {
         if (t->handler != NULL && t->handler->kind == TGW_HANDLER_EXEC) {

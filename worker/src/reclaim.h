@@ -51,7 +51,7 @@ typedef struct {
     void               *hdata;
 
     /* Redis acknowledged a round of the claim extension sent at sent
-     * (CLOCK_MONOTONIC ms, as uv_hrtime): every entry this worker held
+     * (tgw_clock_mono_ms()): every entry this worker held
      * then stays its own until sent + claim_idle at least. */
     void              (*refreshed)(void *rdata, uint64_t sent);
     void               *rdata;
