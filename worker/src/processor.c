@@ -115,6 +115,23 @@ tgw_processor_key(const char *stream, const char *entry)
 }
 
 
+/* The task held for that entry of that stream (key: their hash), or NULL. */
+static tgw_task_t *
+tgw_processor_find(tgw_processor_t *p, const char *stream, const char *entry,
+    unsigned key)
+{
+    tgw_task_t *t;
+
+    for (t = p->hash[key & (TGW_PROC_BUCKETS - 1)]; t; t = t->hnext) {
+        if (t->hkey == key && strcmp(t->entry, entry) == 0
+            && strcmp(t->stream, stream) == 0)
+        {
+            return t;
+        }
+    }
+    return NULL;
+}
+
 static void
 tgw_processor_unlink(tgw_processor_t *p, tgw_task_t *t)
 {
@@ -150,12 +167,8 @@ tgw_processor_take(void *data, const char *stream, const char *entry,
     unsigned         key = tgw_processor_key(stream, entry);
     size_t           b = key & (TGW_PROC_BUCKETS - 1);
 
-    for (t = p->hash[b]; t; t = t->hnext) {
-        if (t->hkey == key && strcmp(t->entry, entry) == 0
-            && strcmp(t->stream, stream) == 0)
-        {
-            return 0;               /* already held (reclaimed twice) */
-        }
+    if (tgw_processor_find(p, stream, entry, key) != NULL) {
+        return 0;                   /* already held (reclaimed twice) */
     }
     t = tgw_task_create(p->conf, p->loop, p->rc, stream, entry, id, id_len,
                         &tgw_processor_events, p);
@@ -185,15 +198,10 @@ tgw_processor_lost(void *data, const char *stream, const char *entry)
 {
     tgw_processor_t *p = data;
     tgw_task_t      *t;
-    unsigned         key = tgw_processor_key(stream, entry);
 
-    for (t = p->hash[key & (TGW_PROC_BUCKETS - 1)]; t; t = t->hnext) {
-        if (t->hkey == key && strcmp(t->entry, entry) == 0
-            && strcmp(t->stream, stream) == 0)
-        {
-            tgw_task_elsewhere(t);
-            return;
-        }
+    t = tgw_processor_find(p, stream, entry, tgw_processor_key(stream, entry));
+    if (t != NULL) {
+        tgw_task_elsewhere(t);
     }
 }
 
