@@ -107,7 +107,8 @@ tgw_task_recorded_many(tgw_rconn_t *rc, redisReply *r, void *data)
  * entry leaves the stream only once the outcome is written, so a crash or
  * an error in between can only make the task run again, never lose it.
  * A plan that cannot be built (no memory) stalls the task; one whose
- * writes Redis refuses is retried, logged once per 40 tries.
+ * writes Redis refuses is retried, logged once per 40 tries (on a key
+ * of another type, after a backoff: tgw_task_typed()).
  */
 void
 tgw_task_send_record(tgw_task_t *t)
