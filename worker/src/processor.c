@@ -16,12 +16,14 @@ static void tgw_processor_loaded(tgw_task_t *t);
 static void tgw_processor_recorded(tgw_task_t *t);
 static void tgw_processor_released(tgw_task_t *t);
 static void tgw_processor_refused(tgw_task_t *t);
+static void tgw_processor_stream_bad(tgw_task_t *t);
 
 static const tgw_task_events_t tgw_processor_events = {
     tgw_processor_loaded,
     tgw_processor_recorded,
     tgw_processor_released,
-    tgw_processor_refused
+    tgw_processor_refused,
+    tgw_processor_stream_bad
 };
 
 
@@ -442,8 +444,9 @@ tgw_processor_abandon(tgw_processor_t *p)
  * Keys records wait on
  * ------------------------------------------------------------------------ */
 
-/* 1 when key was said already (refused, not written since); the first
- * time, notes it and says 0. */
+/* 1 when key was said already (a key records wait on: refused, not
+ * written since; a queue stream of another type: for the worker's
+ * life); the first time, notes it and says 0. */
 static int
 tgw_processor_key_said(tgw_processor_t *p, const char *key)
 {
@@ -564,5 +567,22 @@ tgw_processor_refused(tgw_task_t *t)
     if (!t->parked && tgw_processor_parked(p) < p->conf->concurrency) {
         t->parked = 1;
         tgw_processor_pump_later(p);
+    }
+}
+
+
+/* A task was recorded on a queue stream key of another type: said once
+ * in the worker's life, however many tasks of it end (the key stays in
+ * the table: no record waits on it, so none says it fixed). */
+static void
+tgw_processor_stream_bad(tgw_task_t *t)
+{
+    tgw_processor_t *p = t->owner;
+
+    if (!tgw_processor_key_said(p, t->stream)) {
+        tgw_log(TGW_LOG_ERROR, "queue_stream_bad", "stream", t->stream,
+                "error", "the queue stream key holds another type: "
+                "outcomes are written, their entries went with the stream",
+                NULL);
     }
 }

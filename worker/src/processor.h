@@ -38,7 +38,8 @@
 #define TGW_CAP_POSTPONE_MS  1000
 
 /* Keys of another type that records wait on, said once each until a
- * record that needed one is written (past this many: said each time). */
+ * record that needed one is written, and queue stream keys of another
+ * type, said once (past this many: said each time). */
 #define TGW_PROC_KEYS  64
 
 /* Counters reported in the heartbeat and at exit. */
@@ -71,9 +72,10 @@ typedef struct {
     int                 stopping;   /* no task starts; unstarted ones are
                                        handed back */
     int                 abandoning; /* the grace is over: forget them all */
-    char               *refused[TGW_PROC_KEYS]; /* the keys records were
-                                       refused on (another type) and
-                                       have not been written since */
+    char               *refused[TGW_PROC_KEYS]; /* keys of another type
+                                       said: those records were refused
+                                       on and have not been written
+                                       since, and queue streams */
     size_t              nrefused;
     tgw_counters_t      n;
 

@@ -65,6 +65,10 @@ typedef struct {
     void (*refused)(tgw_task_t *t);     /* its record was refused on
                                            t->wait_key (another type):
                                            the owner may park it */
+    void (*stream_bad)(tgw_task_t *t);  /* recorded, but its stream key
+                                           holds another type: nothing
+                                           was acked (said by the owner,
+                                           before recorded) */
 } tgw_task_events_t;
 
 struct tgw_task_s {
