@@ -174,8 +174,10 @@ $handlers{'fail'} = { builtin => 'fail' };
 $r->cmd('SET', "$prefix:scheduled", 'not a zset');
 my $w5 = $s->start_worker(\%wconf);
 my $f = enqueue('fail');
-ok(wait_for(sub { $s->worker_log($w5) =~ /event=redis_error.*WRONGTYPE/ },
-            10), 'recording the retry fails') or diag $s->worker_log($w5);
+ok(wait_for(sub { $s->worker_log($w5)
+                  =~ /event=record_key_refused key=\Q$prefix\E:scheduled /
+                }, 10), 'recording the retry fails, the key named')
+    or diag $s->worker_log($w5);
 my $pend = $r->cmd('XPENDING', "$prefix:q:default:normal", 'workers');
 is($pend->[0], 1, 'its entry is still pending (not acked)');
 $r->cmd('DEL', "$prefix:scheduled");

@@ -13,7 +13,8 @@
 #      pending, the worker goes on;
 #   3. a record refused on another key (the dead-letter stream a string)
 #      while the task's hash is intact is retried, not dropped, and is
-#      recorded once that key is fixed.
+#      recorded once that key is fixed (093-hostile-parked-record.t: the
+#      other tasks meanwhile).
 
 use strict;
 use warnings;
@@ -131,8 +132,9 @@ ok(running($kept), 'the task runs') or diag $s->worker_log($w3);
 }
 open $fh, '>', "$dir/go" or die "$dir/go: $!";
 close $fh;
-ok(wait_for(sub { lines_about($w3, 'redis_error', $kept, 'WRONGTYPE') >= 1 },
-            10), 'its record is refused') or diag $s->worker_log($w3);
+ok(wait_for(sub { lines_about($w3, 'record_key_refused', $kept, $dl) >= 1 },
+            10), 'its record is refused, the key named')
+    or diag $s->worker_log($w3);
 is(pending(), 1, 'its entry stays pending');
 is(lines_about($w3, 'task_bad_record'), 0, 'it is no bad record');
 $r->cmd('DEL', $dl);

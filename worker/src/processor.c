@@ -2,6 +2,7 @@
  * The held tasks and their slots (see processor.h).
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +15,15 @@
 static void tgw_processor_loaded(tgw_task_t *t);
 static void tgw_processor_recorded(tgw_task_t *t);
 static void tgw_processor_released(tgw_task_t *t);
+static void tgw_processor_refused(tgw_task_t *t);
+static void tgw_processor_stream_bad(tgw_task_t *t);
 
 static const tgw_task_events_t tgw_processor_events = {
     tgw_processor_loaded,
     tgw_processor_recorded,
-    tgw_processor_released
+    tgw_processor_released,
+    tgw_processor_refused,
+    tgw_processor_stream_bad
 };
 
 
@@ -88,6 +93,9 @@ tgw_processor_free(tgw_processor_t *p)
     }
     p->tasks = p->tail = NULL;
     p->ntasks = 0;
+    while (p->nrefused > 0) {
+        free(p->refused[--p->nrefused]);
+    }
     free(p->hash);
     p->hash = NULL;
     tgw_conf_unref(p->conf);
@@ -273,6 +281,19 @@ tgw_processor_active(tgw_processor_t *p)
 
 
 int
+tgw_processor_parked(tgw_processor_t *p)
+{
+    tgw_task_t *t;
+    int         n = 0;
+
+    for (t = p->tasks; t; t = t->next) {
+        n += t->parked;
+    }
+    return n;
+}
+
+
+int
 tgw_processor_room(tgw_processor_t *p)
 {
     tgw_task_t *t;
@@ -282,7 +303,7 @@ tgw_processor_room(tgw_processor_t *p)
         return 0;
     }
     for (t = p->tasks; t; t = t->next) {
-        held += !tgw_processor_capped(p, t);
+        held += !t->parked && !tgw_processor_capped(p, t);
     }
     return p->conf->concurrency - held;
 }
@@ -365,10 +386,38 @@ tgw_processor_retry(tgw_processor_t *p)
 }
 
 
+/*
+ * A stopping worker does not wait for a key an operator has to fix: the
+ * records waiting on one are forgotten, their entries left pending under
+ * this worker's name; after claim_idle another worker reclaims them and
+ * takes each task again (one whose attempts are used up is written dead
+ * without a run).
+ */
 void
 tgw_processor_stop(tgw_processor_t *p)
 {
+    tgw_task_t *t, *next;
+    char        n[24];
+    int         left = 0;
+
     p->stopping = 1;
+    for (t = p->tasks; t; t = next) {
+        next = t->next;
+        if (t->wait_key == NULL) {
+            continue;
+        }
+        left++;
+        if (tgw_task_abandon(t)) {
+            tgw_processor_unlink(p, t);
+            tgw_task_destroy(t);
+        }
+    }
+    if (left > 0) {
+        snprintf(n, sizeof(n), "%d", left);
+        tgw_log(TGW_LOG_WARN, "records_left_pending", "count", n, "error",
+                "records waiting on a key of another type: their entries "
+                "stay pending for another worker", NULL);
+    }
     tgw_processor_pump(p);
 }
 
@@ -388,6 +437,49 @@ tgw_processor_abandon(tgw_processor_t *p)
     }
     if (p->ntasks == 0 && p->on_idle) {
         p->on_idle(p->data);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Keys records wait on
+ * ------------------------------------------------------------------------ */
+
+/* 1 when key was said already (a key records wait on: refused, not
+ * written since; a queue stream of another type: for the worker's
+ * life); the first time, notes it and says 0. */
+static int
+tgw_processor_key_said(tgw_processor_t *p, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < p->nrefused; i++) {
+        if (strcmp(p->refused[i], key) == 0) {
+            return 1;
+        }
+    }
+    if (p->nrefused < TGW_PROC_KEYS
+        && (p->refused[p->nrefused] = strdup(key)) != NULL)
+    {
+        p->nrefused++;
+    }
+    return 0;
+}
+
+
+/* A record that waited on key was written: said once, for the first. */
+static void
+tgw_processor_key_fixed(tgw_processor_t *p, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < p->nrefused; i++) {
+        if (strcmp(p->refused[i], key) == 0) {
+            tgw_log(TGW_LOG_INFO, "record_key_recovered", "key", key,
+                    "step", "record", NULL);
+            free(p->refused[i]);
+            p->refused[i] = p->refused[--p->nrefused];
+            return;
+        }
     }
 }
 
@@ -422,6 +514,9 @@ tgw_processor_recorded(tgw_task_t *t)
     } else if (t->rec == TGW_REC_CANCELLED) {
         p->n.cancelled++;
     }
+    if (t->wait_key != NULL) {
+        tgw_processor_key_fixed(p, t->wait_key);
+    }
     /* A final status with a callback: the webhook goes out now, on its
      * own, without the task's slot. */
     status = tgw_task_final_status(t);
@@ -443,5 +538,51 @@ tgw_processor_released(tgw_task_t *t)
     tgw_processor_pump_later(p);
     if (p->ntasks == 0 && p->on_idle) {
         p->on_idle(p->data);
+    }
+}
+
+
+/* The task's record was refused on a key of another type: said once per
+ * key; parked (its slot freed) while fewer than concurrency are. */
+static void
+tgw_processor_refused(tgw_task_t *t)
+{
+    tgw_processor_t *p = t->owner;
+    const char      *key = t->wait_key ? t->wait_key : "(unknown)";
+
+    if (!tgw_processor_key_said(p, key)) {
+        tgw_log(TGW_LOG_ERROR, "record_key_refused", "key", key,
+                "step", "record", "task_id", t->id, "error",
+                "the key holds another type: records that write it wait, "
+                "their entries pending, until it is fixed", NULL);
+    }
+    if (p->stopping) {
+        /* as at the stop (tgw_processor_stop): not waited for */
+        tgw_log(TGW_LOG_WARN, "records_left_pending", "count", "1", "error",
+                "a record waiting on a key of another type: its entry "
+                "stays pending for another worker", NULL);
+        tgw_processor_released(t);
+        return;
+    }
+    if (!t->parked && tgw_processor_parked(p) < p->conf->concurrency) {
+        t->parked = 1;
+        tgw_processor_pump_later(p);
+    }
+}
+
+
+/* A task was recorded on a queue stream key of another type: said once
+ * in the worker's life, however many tasks of it end (the key stays in
+ * the table: no record waits on it, so none says it fixed). */
+static void
+tgw_processor_stream_bad(tgw_task_t *t)
+{
+    tgw_processor_t *p = t->owner;
+
+    if (!tgw_processor_key_said(p, t->stream)) {
+        tgw_log(TGW_LOG_ERROR, "queue_stream_bad", "stream", t->stream,
+                "error", "the queue stream key holds another type: "
+                "outcomes are written, their entries went with the stream",
+                NULL);
     }
 }

@@ -7,6 +7,14 @@
  * most `concurrency` of them waiting and postpones the rest (back into
  * the scheduled set for TGW_CAP_POSTPONE_MS).
  *
+ * A record refused on a key of another type other than the task's hash
+ * (the dead-letter stream, the scheduled set) waits for that key to be
+ * fixed, its entry pending and its outcome in memory.  Up to
+ * `concurrency` such records are "parked": they wait without a slot, so
+ * one broken key does not stop the tasks that do not need it; past that
+ * they keep their slots (the bound on what waits in memory).  Each key
+ * is said once, and once more when a record that needed it is written.
+ *
  * Reports upward through callbacks: room (entries may be fetched), idle
  * (no task held any more) and final (a task reached a final status, for
  * its webhook).
@@ -28,6 +36,11 @@
 
 /* How long a task that waits on a full cap is put aside. */
 #define TGW_CAP_POSTPONE_MS  1000
+
+/* Keys of another type that records wait on, said once each until a
+ * record that needed one is written, and queue stream keys of another
+ * type, said once (past this many: said each time). */
+#define TGW_PROC_KEYS  64
 
 /* Counters reported in the heartbeat and at exit. */
 typedef struct {
@@ -59,6 +72,11 @@ typedef struct {
     int                 stopping;   /* no task starts; unstarted ones are
                                        handed back */
     int                 abandoning; /* the grace is over: forget them all */
+    char               *refused[TGW_PROC_KEYS]; /* keys of another type
+                                       said: those records were refused
+                                       on and have not been written
+                                       since, and queue streams */
+    size_t              nrefused;
     tgw_counters_t      n;
 
     void              (*on_room)(void *data);
@@ -97,6 +115,10 @@ int tgw_processor_room(tgw_processor_t *p);
 /* Slots in use (the heartbeat's in_flight). */
 int tgw_processor_active(tgw_processor_t *p);
 
+/* Records parked: refused on a key of another type, they wait for it
+ * without a slot (the heartbeat's parked). */
+int tgw_processor_parked(tgw_processor_t *p);
+
 /* Gives slots to waiting tasks; call when slots or caps may have freed. */
 void tgw_processor_pump(tgw_processor_t *p);
 
@@ -105,7 +127,8 @@ void tgw_processor_retry(tgw_processor_t *p);
 
 /* Graceful stop: nothing starts any more; tasks not started are handed
  * back (a new entry at the end of their stream) so another worker takes
- * them at once.  Running ones finish and record. */
+ * them at once.  Running ones finish and record.  Records waiting on a
+ * key of another type are forgotten at once, their entries pending. */
 void tgw_processor_stop(tgw_processor_t *p);
 
 /* The grace is over: running handlers are killed and every task is

@@ -42,7 +42,8 @@ tgw_task_state_name(tgw_task_state_t s)
 int
 tgw_task_holds_slot(const tgw_task_t *t)
 {
-    return t->state != TGW_TASK_NEW && t->state != TGW_TASK_BLOCKED;
+    return !t->parked && t->state != TGW_TASK_NEW
+           && t->state != TGW_TASK_BLOCKED;
 }
 
 
@@ -96,9 +97,12 @@ tgw_task_dead(tgw_task_t *t, const char *error)
 /* Called with the type of the task's key, asked when its record was
  * refused as WRONGTYPE.  A key that is no hash any more (replaced while
  * the task ran) makes the task a bad record, as at its take: logged
- * once, its entry acked, its outcome written nowhere.  Anything else
- * (the refused key was another one, or no answer) is retried as any
- * refused record is. */
+ * once, its entry acked, its outcome written nowhere.  With the hash
+ * intact, the refused key is another the record writes (the dead-letter
+ * stream, the scheduled set, the outbox): the outcome is kept and the
+ * entry stays pending; the record is sent again after redis_backoff,
+ * growing with each refusal, and its owner is told (it may park it and
+ * says the key).  No answer: retried as any failed record is. */
 static void
 tgw_task_typed(tgw_rconn_t *rc, redisReply *r, void *data)
 {
@@ -119,12 +123,40 @@ tgw_task_typed(tgw_rconn_t *rc, redisReply *r, void *data)
         tgw_task_record(t, TGW_REC_ACK);
         return;
     }
-    if (r != NULL && t->errors++ % 40 == 0) {
-        tgw_log(TGW_LOG_WARN, "redis_error", "task_id", t->id,
-                "step", "record", "error",
-                "WRONGTYPE on a key other than the task hash", NULL);
-    }
     t->stalled = 1;
+    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+        return;
+    }
+    if (t->wait_key == NULL) {
+        t->wait_key = strdup("(not named)");
+        if (t->wait_key == NULL) {
+            return;                 /* retried every tick, as before */
+        }
+    }
+    t->errors++;
+    t->retry_ms = tgw_clock_mono_ms()
+                  + tgw_backoff_ms(t->errors < 30 ? (int) t->errors : 30,
+                                   t->conf->redis_backoff_min_ms,
+                                   t->conf->redis_backoff_max_ms,
+                                   tgw_random64());
+    t->ev->refused(t);
+}
+
+
+/* Notes the key an error of the record scripts names ("WRONGTYPE no
+ * write made, the key holds a TYPE: KEY"), unless one is noted. */
+static void
+tgw_task_wait_key(tgw_task_t *t, const char *error)
+{
+    const char *k;
+
+    if (t->wait_key != NULL
+        || strncmp(error, "WRONGTYPE no write made,", 24) != 0
+        || (k = strstr(error, ": ")) == NULL)
+    {
+        return;
+    }
+    t->wait_key = strdup(k + 2);    /* NULL: said as not named */
 }
 
 
@@ -154,7 +186,10 @@ tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
            == 0)
     {
         /* A record refused as WRONGTYPE: which key was it?  (An ack
-         * writes no key of the task's, so is retried as it is.) */
+         * writes no key of the task's, so is retried as it is.)  The
+         * scripts name a key of another type they found before writing
+         * (lib/refused.lua); it is kept for tgw_task_typed(). */
+        tgw_task_wait_key(t, r->str);
         t->busy = 1;
         return NULL;
     }
@@ -621,7 +656,9 @@ tgw_task_record(tgw_task_t *t, tgw_rec_t rec)
 void
 tgw_task_retry(tgw_task_t *t)
 {
-    if (t->stalled) {
+    if (t->stalled
+        && (t->wait_key == NULL || tgw_clock_mono_ms() >= t->retry_ms))
+    {
         tgw_task_step(t);
     }
 }

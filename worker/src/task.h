@@ -62,6 +62,13 @@ typedef struct {
                                            entry was no longer pending) */
     void (*released)(tgw_task_t *t);    /* done: the owner unlinks it and
                                            calls tgw_task_destroy() */
+    void (*refused)(tgw_task_t *t);     /* its record was refused on
+                                           t->wait_key (another type):
+                                           the owner may park it */
+    void (*stream_bad)(tgw_task_t *t);  /* recorded, but its stream key
+                                           holds another type: nothing
+                                           was acked (said by the owner,
+                                           before recorded) */
 } tgw_task_events_t;
 
 struct tgw_task_s {
@@ -135,6 +142,13 @@ struct tgw_task_s {
                                        its own */
     int                 solo;       /* a record sent with others failed:
                                        this task's goes on its own */
+    char               *wait_key;   /* a key its record writes that holds
+                                       another type (not its hash): the
+                                       record waits until it is fixed */
+    uint64_t            retry_ms;   /* then: not sent again before this
+                                       (tgw_clock_mono_ms, redis_backoff) */
+    int                 parked;     /* then, set by the owner: it waits
+                                       without its slot */
 };
 
 /* A new task for an entry (id NULL: the entry names none), in state NEW.
@@ -162,7 +176,8 @@ void tgw_task_start(tgw_task_t *t);
 /* -> RECORDING: write what rec says (t->due_ms set for POSTPONE), ack. */
 void tgw_task_record(tgw_task_t *t, tgw_rec_t rec);
 
-/* Sends the current step again (after a failure). */
+/* Sends the current step again (after a failure; a record waiting on a
+ * key of another type, once its backoff is over). */
 void tgw_task_retry(tgw_task_t *t);
 
 /* Stops caring for the task: a running handler is killed; the entry
@@ -180,7 +195,8 @@ int tgw_task_abandon(tgw_task_t *t);
  */
 void tgw_task_elsewhere(tgw_task_t *t);
 
-/* 1 when the task holds one of the worker's slots. */
+/* 1 when the task holds one of the worker's slots (a parked record
+ * holds none). */
 int tgw_task_holds_slot(const tgw_task_t *t);
 
 /* Where the task's webhook goes (its callback URL, else its handler's,

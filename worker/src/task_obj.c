@@ -146,6 +146,7 @@ tgw_task_destroy(tgw_task_t *t)
     free(t->payload);
     free(t->content_type);
     free(t->callback_url);
+    free(t->wait_key);
     tgw_conf_unref(t->conf);
     tgw_task_release(t);
 }

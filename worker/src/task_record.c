@@ -12,31 +12,6 @@
 #include "task_int.h"
 
 
-/* 1 when the queue stream key was said already to hold another type; the
- * first time, notes it and says 0.  Said once per key in the worker's
- * life, however many tasks of it end (a worker reads a few streams: the
- * first TGW_STREAMS_SAID are noted, any past them said each time). */
-#define TGW_STREAMS_SAID  64
-
-static int
-tgw_task_stream_said(const char *key)
-{
-    static char   *said[TGW_STREAMS_SAID];
-    static size_t  nsaid;
-    size_t         i;
-
-    for (i = 0; i < nsaid; i++) {
-        if (strcmp(said[i], key) == 0) {
-            return 1;
-        }
-    }
-    if (nsaid < TGW_STREAMS_SAID && (said[nsaid] = strdup(key)) != NULL) {
-        nsaid++;
-    }
-    return 0;
-}
-
-
 static void
 tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
 {
@@ -58,14 +33,11 @@ tgw_task_recorded(tgw_rconn_t *rc, redisReply *r, void *data)
         t->ev->released(t);
         return;
     }
-    if (r->integer == 2 && !tgw_task_stream_said(t->stream)) {
+    if (r->integer == 2) {
         /* Written, but its stream key holds another type now: the entry
          * went with the stream, nothing to ack (the read side leaves the
          * key alone: stream_error). */
-        tgw_log(TGW_LOG_ERROR, "queue_stream_bad", "stream", t->stream,
-                "error", "the queue stream key holds another type: "
-                "outcomes are written, their entries went with the stream",
-                NULL);
+        t->ev->stream_bad(t);
     }
     switch (t->rec) {
     case TGW_REC_CANCELLED:
@@ -107,7 +79,8 @@ tgw_task_recorded_many(tgw_rconn_t *rc, redisReply *r, void *data)
  * entry leaves the stream only once the outcome is written, so a crash or
  * an error in between can only make the task run again, never lose it.
  * A plan that cannot be built (no memory) stalls the task; one whose
- * writes Redis refuses is retried, logged once per 40 tries.
+ * writes Redis refuses is retried, logged once per 40 tries (on a key
+ * of another type, after a backoff: tgw_task_typed()).
  */
 void
 tgw_task_send_record(tgw_task_t *t)

@@ -11,12 +11,18 @@
 -- an XACK refused for ever would wedge the task.
 -- ARGV: stream, group, entry id, then the writes, each as its argument
 -- count followed by its arguments.
+-- A write Redis would refuse for a key of another type (the dead-letter
+-- stream, the scheduled set) is found before any is made
+-- (lib/refused.lua): nothing is written and the error names the key.
 -- Returns 1 recorded, 0 not pending any more (nothing written), 2
 -- recorded but not acked: the stream key is of another type.
 local p = redis.pcall('XPENDING', ARGV[1], ARGV[2], ARGV[3], ARGV[3], 1)
 if type(p) == 'table' and not p.err and #p == 0 then return 0 end
 local alien = type(p) == 'table' and p.err
               and string.find(p.err, 'WRONGTYPE', 1, true)
+@include refused
+local no = refused(4, #ARGV)
+if no then return no end
 local i = 4
 while i <= #ARGV do
   local n = tonumber(ARGV[i])

@@ -4,7 +4,8 @@
 -- stands alone: its commands run with redis.pcall, so a write that Redis
 -- refuses (a key of another type, out of memory) stops that task before
 -- its ack and comes back as that task's error, and the other tasks are
--- still recorded.  Nothing here raises an error of its own for one
+-- still recorded (a key of another type is found before the task's first
+-- write: lib/refused.lua, as in record.lua).  Nothing here raises an error of its own for one
 -- task's arguments: a malformed block is that task's error.
 -- The entries of the tasks whose writes all went through are acked and
 -- deleted at the end, one XACK per stream naming them all, then one
@@ -36,6 +37,8 @@ local pcall_, type = redis.pcall, type
 
 -- The entries still pending: one XPENDING per stream (lib/pending.lua).
 @include pending
+-- A write refused for a key of another type, found before any is made.
+@include refused
 local i = 4
 while i <= last do
   local s, e, m = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -104,7 +107,8 @@ while i <= last do
   elseif short then
     r = succeeded(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], clean)
   else
-    while j <= stop do
+    r = refused(j, stop) or 1
+    while r == 1 and j <= stop do
       local n = tonumber(ARGV[j])
       if n == nil or n < 1 or j + n > stop then
         r = {err = 'ERR bad record write'}
