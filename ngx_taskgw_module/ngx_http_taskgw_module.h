@@ -313,8 +313,10 @@ ngx_int_t ngx_http_taskgw_token_resume(ngx_http_request_t *r,
 ngx_int_t ngx_http_taskgw_queue_allowed(ngx_http_taskgw_ctx_t *ctx,
     ngx_str_t *queue);
 
-/* ngx_http_taskgw_enqueue.c */
+/* ngx_http_taskgw_enqueue.c (its parts: ngx_http_taskgw_enqueue.h) */
 ngx_int_t ngx_http_taskgw_enqueue_handler(ngx_http_request_t *r);
+
+/* ngx_http_taskgw_enqueue_reply.c */
 void ngx_http_taskgw_enqueue_answer(ngx_http_request_t *r);
 
 /* ngx_http_taskgw_wait.c: taskgw_redis_wait */

@@ -28,13 +28,18 @@ BENCH_PID=
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# the script as Redis gets it: lib/pending.lua spliced in (as
-# scripts/lua2h.sh does; its comments cost nothing per call)
-awk '/^@include pending$/ {
-         while ((getline l < "worker/common/lua/lib/pending.lua") > 0) print l
-         next
-     }
-     { print }' worker/common/lua/extend.lua > "$DIR/extend.lua"
+# the script as Redis gets it from the worker: tgw_lua_extend of
+# worker/common/tgw_lua.h (scripts/lua2h.sh made it from extend.lua, with
+# lib/pending.lua spliced in and the comments dropped), so the text and
+# its SHA1 are the worker's
+cat > "$DIR/dump.c" <<'C'
+#include <stdio.h>
+#include "tgw_lua.h"
+int main(void) { return fputs(tgw_lua_extend, stdout) < 0; }
+C
+${CC:-cc} -Iworker/common -o "$DIR/dump" "$DIR/dump.c" \
+    && "$DIR/dump" > "$DIR/extend.lua" \
+    || { echo "bench: cannot read extend.lua from tgw_lua.h" >&2; exit 1; }
 SHA=$(sha1sum "$DIR/extend.lua" | cut -d' ' -f1)
 
 # writes the protocol of n rounds of kind (old, new) over the entries

@@ -29,31 +29,15 @@ my $dir = $s->dir;
 my $prefix = $s->prefix;
 $s->start_redis;
 my $t = TaskGW::Tasks->new($s);
-mkdir "$dir/locks";
-
-# An exec task: notes a second live run of the same task (the pid in its
-# lock file still runs), then runs for 2 s: longer than claim_idle, so a
-# run its killed worker left behind would still run when another worker
-# reclaims the task.
-my $ex = $t->script('ex', <<"EOS");
-L=$dir/locks/\$TASKGW_TASK_ID
-if [ -s \$L ]; then
-    p=\$(cat \$L)
-    if [ -e /proc/\$p ] && ! grep -q '^State:.*[ZX]' /proc/\$p/status; then
-        echo "\$TASKGW_TASK_ID \$p \$\$" >> $dir/overlaps
-    fi
-fi
-echo \$\$ > \$L
-echo \$\$ >> $dir/ex-pids
-echo "\$TASKGW_TASK_ID \$TASKGW_ATTEMPT" >> $dir/exec-runs
-sleep 2
-rm -f \$L
-echo '"ok"'
-EOS
+# An exec task notes a second live run of the same task (see
+# overlap_script), and runs for 2 s: longer than claim_idle, so a run its
+# killed worker left behind would still run when another worker reclaims
+# the task.
+my $ex = $t->overlap_script('ex', 2);
 
 # an exec run a killed worker left behind dies with the test
 END {
-    if (defined $dir && open my $fh, '<', "$dir/ex-pids") {
+    if (defined $dir && open my $fh, '<', "$dir/pids") {
         for my $pid (map { /(\d+)/ ? $1 : () } <$fh>) {
             open my $c, '<', "/proc/$pid/cmdline" or next;
             kill 'KILL', $pid if (<$c> // '') =~ /\Q$dir\E\/ex\.sh/;
@@ -203,11 +187,7 @@ for my $id (keys %runs) {
     }
 }
 is_deeply(\@overlap, [], 'no two runs of a task overlap (worker logs)');
-my @exec_overlaps;
-if (open my $fh, '<', "$dir/overlaps") {
-    @exec_overlaps = <$fh>;
-}
-is_deeply(\@exec_overlaps, [],
+is_deeply($t->overlaps, [],
           'no exec task found a live process of its own earlier run');
 
 my $repeated = 0;

@@ -16,7 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
 use TaskGW::Stack qw(wait_for);
-use TaskGW::Procs qw(alive pid_list);
+use TaskGW::Procs qw(alive pid_list stop_wait);
 use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
@@ -25,32 +25,13 @@ plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
 my $dir = $s->dir;
 $s->start_redis;
 my $t = TaskGW::Tasks->new($s);
-mkdir "$dir/locks";
 
 # notes a live earlier run of its own task (as t/e2e/099-chaos.t's exec
-# tasks do), then runs 6 s: far past claim_idle, and past the 4 s TEST 4
-# gives its killing
-my $ex = $t->script('ex', <<"EOS");
-L=$dir/locks/\$TASKGW_TASK_ID
-if [ -s \$L ]; then
-    p=\$(cat \$L)
-    if [ -e /proc/\$p ] && ! grep -q '^State:.*[ZX]' /proc/\$p/status; then
-        echo "\$TASKGW_TASK_ID \$p \$\$" >> $dir/overlaps
-    fi
-fi
-echo \$\$ > \$L
-echo \$\$ >> $dir/pids
-sleep 6
-rm -f \$L
-echo '"ok"'
-EOS
+# tasks do: overlap_script), then runs 6 s: far past claim_idle, and past
+# the 4 s TEST 4 gives its killing
+my $ex = $t->overlap_script('ex', 6);
 
 sub runs { scalar(() = pid_list("$dir/pids")) }
-
-sub overlaps {
-    open my $fh, '<', "$dir/overlaps" or return [];
-    return [ <$fh> ];
-}
 
 # a stopped worker is let go, and the programs left behind die with the
 # test
@@ -59,19 +40,6 @@ END {
     kill 'CONT', $stopped if $stopped;
     kill 'CONT', $s->{redis_pid} if $s && $s->{redis_pid};
     kill 'KILL', pid_list("$dir/pids") if defined $dir;
-}
-
-# SIGSTOP takes effect a moment after kill() returns: wait until the
-# worker shows as stopped (state T)
-sub stop {
-    my ($pid) = @_;
-    kill 'STOP', $pid;
-    $stopped = $pid;
-    wait_for(sub {
-        open my $fh, '<', "/proc/$pid/stat" or return 0;
-        my $st = <$fh> // '';
-        return $st =~ /\)\s+[Tt]\s/;
-    }, 10, 0.01) or diag 'the worker did not show as stopped';
 }
 
 my %conf = (
@@ -90,11 +58,12 @@ my $id = $t->enqueue('ex');
 ok(wait_for(sub { runs() == 1 }, 20), 'the program runs')
     or diag $s->worker_log($w1);
 my ($first) = pid_list("$dir/pids");
-stop($w1->{pid});
+$stopped = $w1->{pid};
+stop_wait($stopped) or diag 'the worker did not show as stopped';
 my $w2 = $s->start_worker(\%conf);
 ok(wait_for(sub { runs() == 2 }, 30), 'the second worker runs the task again')
     or diag $s->worker_log($w2);
-is_deeply(overlaps(), [], 'its run found no live earlier run')
+is_deeply($t->overlaps, [], 'its run found no live earlier run')
     or diag $s->worker_log($w2);
 ok(!alive($first), 'the first program is gone');
 
@@ -118,7 +87,7 @@ my @ids = map { $t->enqueue('ex') } 1 .. 2;
 ok(wait_for(sub { !grep { $t->status($_) ne 'succeeded' } @ids }, 40),
    'later exec tasks succeed')
     or diag $s->worker_log($w1) . $s->worker_log($w2);
-is_deeply(overlaps(), [], 'no overlap');
+is_deeply($t->overlaps, [], 'no overlap');
 
 is($s->stop_worker($w2), 0, 'worker 2 exits 0');
 
@@ -139,7 +108,7 @@ ok(wait_for(sub { $t->status($id4) eq 'succeeded' }, 30),
    'the task runs again and succeeds') or diag $s->worker_log($w1);
 like($s->worker_log($w1), qr/event=exec_lease_lapsed/,
      'logged as exec_lease_lapsed');
-is_deeply(overlaps(), [], 'no overlap');
+is_deeply($t->overlaps, [], 'no overlap');
 
 is($s->stop_worker($w1), 0, 'worker 1 exits 0');
 for my $w ($w1, $w2) {

@@ -16,6 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
 use TaskGW::Stack qw(wait_for);
+use TaskGW::Procs qw(stop_wait);
 use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
@@ -30,19 +31,6 @@ my $t = TaskGW::Tasks->new($s);
 # a stopped worker is let go with the test
 my $stopped;
 END { kill 'CONT', $stopped if $stopped }
-
-# SIGSTOP takes effect a moment after kill() returns: wait until the
-# worker shows as stopped (state T)
-sub stop {
-    my ($pid) = @_;
-    kill 'STOP', $pid;
-    $stopped = $pid;
-    wait_for(sub {
-        open my $fh, '<', "/proc/$pid/stat" or return 0;
-        my $st = <$fh> // '';
-        return $st =~ /\)\s+[Tt]\s/;
-    }, 10, 0.01) or diag 'the worker did not show as stopped';
-}
 
 # the consumer the task's entry is pending under ('' when none)
 sub owner {
@@ -69,7 +57,8 @@ my $id = $t->enqueue('nap', payload => '{"ms":9000}');
 ok(wait_for(sub { $s->worker_log($a) =~ /event=task_started task_id=$id / },
             20), 'A runs the task')
     or diag $s->worker_log($a);
-stop($a->{pid});
+$stopped = $a->{pid};
+stop_wait($stopped) or diag 'the worker did not show as stopped';
 my $b = $s->start_worker({ %conf, name => 'extend-b' });
 ok(wait_for(sub { $s->worker_log($b) =~ /event=task_started task_id=$id / },
             30), 'B reclaimed the entry and runs the task')

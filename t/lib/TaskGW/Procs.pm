@@ -2,7 +2,7 @@ package TaskGW::Procs;
 
 # What /proc says of a process, for the suites that watch the programs an
 # exec handler starts and the spawner that starts them (t/e2e/082, 085,
-# 089, 163).
+# 089, 163), and for those that hold up a worker (t/e2e/099).
 #
 #   alive($pid)        it exists and is not a zombie
 #   ppid_of($pid)      its parent's pid (0: gone)
@@ -10,13 +10,16 @@ package TaskGW::Procs;
 #   spawner_of($w)     the exec spawner of a worker TaskGW::Stack started:
 #                      its child named taskgw-spawn (0: none)
 #   pid_list($file)    the pids a test's programs wrote into $file
+#   stop_wait($pid)    SIGSTOP, then wait until it shows as stopped
 
 use strict;
 use warnings;
 
 use Exporter qw(import);
 
-our @EXPORT_OK = qw(alive ppid_of comm_of spawner_of pid_list);
+use TaskGW::Stack qw(wait_for);
+
+our @EXPORT_OK = qw(alive ppid_of comm_of spawner_of pid_list stop_wait);
 
 sub _stat {
     my ($pid) = @_;
@@ -56,6 +59,16 @@ sub pid_list {
     my ($file) = @_;
     open my $fh, '<', $file or return ();
     return map { split ' ' } <$fh>;
+}
+
+# SIGSTOP takes effect a moment after kill() returns: sends it, then
+# waits (10 s at most) until /proc shows the process stopped (state T).
+# True when it did.
+sub stop_wait {
+    my ($pid) = @_;
+    kill 'STOP', $pid;
+    return wait_for(sub { (_stat($pid) // '') =~ /^\d+ \(.*\) [Tt]/s },
+                    10, 0.01);
 }
 
 1;

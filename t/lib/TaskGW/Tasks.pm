@@ -8,6 +8,8 @@ package TaskGW::Tasks;
 #   my $id = $t->enqueue('system.ping', payload => '{"ms":100}');
 #   $t->status($id); $t->field($id, 'error'); $t->hash($id);
 #   my $path = $t->script('name', "echo hi\n");   # #!/bin/sh, executable
+#   my $ex = $t->overlap_script('ex', 2);    # notes two live runs of a task
+#   is_deeply($t->overlaps, [], 'no overlap');
 
 use strict;
 use warnings;
@@ -86,6 +88,40 @@ cat > /dev/null
 [ "\$TASKGW_TASK_ID" = "\$(cat $dir/fail 2>/dev/null)" ] && exit 1
 echo '{"ok":true}'
 EOS
+}
+
+# An exec program (script()'s NAME) that notes a live earlier run of its
+# own task (the pid in its lock file, locks/<task id> in the run's
+# directory, still runs) as a line "<task id> <earlier pid> <own pid>" of
+# the file "overlaps", appends its pid to the file "pids", runs SECS
+# seconds and answers "ok".  What a worker held up or killed leaves
+# running shows there when another worker runs the task again.
+sub overlap_script {
+    my ($self, $name, $secs) = @_;
+    my $dir = $self->{s}->dir;
+    mkdir "$dir/locks";
+    return $self->script($name, <<"EOS");
+L=$dir/locks/\$TASKGW_TASK_ID
+if [ -s \$L ]; then
+    p=\$(cat \$L)
+    if [ -e /proc/\$p ] && ! grep -q '^State:.*[ZX]' /proc/\$p/status; then
+        echo "\$TASKGW_TASK_ID \$p \$\$" >> $dir/overlaps
+    fi
+fi
+echo \$\$ > \$L
+echo \$\$ >> $dir/pids
+sleep $secs
+rm -f \$L
+echo '"ok"'
+EOS
+}
+
+# The lines overlap_script()'s programs wrote into "overlaps" (a list
+# ref; empty when no run found an earlier one alive).
+sub overlaps {
+    my ($self) = @_;
+    open my $fh, '<', $self->{s}->dir . '/overlaps' or return [];
+    return [ <$fh> ];
 }
 
 # Entries left in every queue stream, pending in its group, and in the
