@@ -12,7 +12,11 @@
 # count twice), the mean time of one EVAL/EVALSHA call, and the bytes
 # Redis received per task (INFO stats total_net_input_bytes), and the CPU
 # time (user + system, from /proc/PID/stat) the worker and redis-server
-# spent per task over the timed part.  WORKER=path runs another build.
+# spent per task over the timed part.  On stderr, per run, how the timed
+# wall went for redis-server and for the worker (/proc/PID/schedstat): on
+# a CPU, runnable but waiting for one (the machine busy), and asleep (for
+# Redis: nothing to do, waiting for the worker's next call), as fractions
+# of the wall.  WORKER=path runs another build.
 # BENCH_STATS=1 also prints each command's calls per task and µs per
 # call; BENCH_PERF=dir records `perf record -g` of redis-server and of
 # the worker over each timed part into dir (perf.redis-C.data,
@@ -102,6 +106,7 @@ JSON
     fill
     rcli config resetstat >/dev/null
     rcpu0=$(cpu "$REDIS_PID")
+    rsched0=$(cat "/proc/$REDIS_PID/schedstat")
     t0=$(date +%s%N)
     "$WORKER" -c "$DIR/worker.json" > "$DIR/logs/worker.log" 2>&1 &
     BENCH_PID=$!
@@ -132,6 +137,13 @@ JSON
     t1=$(date +%s%N)
     rcpu=$(( $(cpu "$REDIS_PID") - rcpu0 ))
     wcpu=$(cpu "$WPID")
+    # schedstat: ns on a CPU, ns waiting on a run queue, time slices
+    echo "$rsched0 $(cat "/proc/$REDIS_PID/schedstat") \
+          $(cat "/proc/$WPID/schedstat" 2>/dev/null || echo 0 0 0) $t0 $t1" \
+        | awk '{ w = ($11 - $10) / 1e9; r = ($4 - $1) / 1e9 / w;
+                 q = ($5 - $2) / 1e9 / w
+                 printf "  of the wall (%.2f s): redis on a CPU %.2f, waiting for one %.2f, asleep %.2f; worker on a CPU %.2f, waiting for one %.2f\n",
+                        w, r, q, 1 - r - q, $7 / 1e9 / w, $8 / 1e9 / w }' >&2
     if [ -n "${BENCH_PERF:-}" ]; then
         kill -INT $PERF_R $PERF_W 2>/dev/null
         wait $PERF_R $PERF_W 2>/dev/null

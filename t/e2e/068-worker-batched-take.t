@@ -12,6 +12,9 @@
 #      record are 7 a task);
 #   1b. at concurrency 256 no read asks more than 128 entries (before:
 #      a read asked for all the free slots);
+#   1c. a read takes the queue's three streams in one call, high first:
+#      at concurrency 1 one read a task (before: a read of the empty high
+#      stream first, then one of normal, two a task);
 #   2. a task whose hash is a string and one whose hash is gone, read in
 #      one batch with 28 others: only those two fail (acked as a bad
 #      record and as missing), the 28 others run once, in a few calls;
@@ -39,6 +42,7 @@ plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
 
 my $prefix = $s->prefix;
 my $stream = "$prefix:q:default:normal";
+my ($high, $low) = ("$prefix:q:default:high", "$prefix:q:default:low");
 
 $s->start_redis;
 my $r = $s->redis;
@@ -158,10 +162,11 @@ sub requests {
        "c256: $N tasks succeeded")
         or diag statuses(@ids), $s->worker_log($w);
     is($s->stop_worker($w), 0, 'worker exits 0');
-    # read_take.lua with no type rules: ... group, max, 0, consumer, COUNT
-    my @counts = map { $_->[8] }
-                 grep { uc $_->[0] eq 'EVALSHA' && $_->[2] eq '1'
-                        && $_->[3] eq $stream && $_->[6] eq '0' } requests();
+    # read_take.lua with no type rules: the queue's three streams, then
+    # group, max, 0, consumer, COUNT
+    my @counts = map { $_->[10] }
+                 grep { uc $_->[0] eq 'EVALSHA' && $_->[2] eq '3'
+                        && $_->[4] eq $stream && $_->[8] eq '0' } requests();
     my @big = grep { $_ > 128 } @counts;
     ok(@counts >= 5, 'c256: the backlog was read in several reads ('
                      . scalar(@counts) . ')');
@@ -169,6 +174,28 @@ sub requests {
                         . join(' ', @counts) . ')');
     is(scalar(grep { $_ == 128 } @counts) > 0, 1,
        'c256: a read asks for half the slots');
+}
+
+# === TEST 1c: a pick reads its queue's streams (high, normal, low) in
+# one call: at concurrency 1, tasks on normal only, one read a task
+# (before: each pick read high alone first and found it empty, two reads
+# a task, the empty one waiting in Redis behind the worker's other calls)
+{
+    my $N = 30;
+    my @ids = create($N);
+    start_requests();
+    my $w = $s->start_worker({ %wconf, concurrency => 1 });
+    ok(wait_for(sub { statuses(@ids) eq "succeeded=$N" }, 30),
+       "c1: $N tasks succeeded")
+        or diag statuses(@ids), $s->worker_log($w);
+    is($s->stop_worker($w), 0, 'worker exits 0');
+    # read_take.lua's calls: the task key's prefix among their arguments
+    my @reads = grep { uc $_->[0] eq 'EVALSHA'
+                       && grep({ $_ eq "$prefix:task:" } @$_) } requests();
+    my $alone = grep { $_->[2] eq '1' && $_->[3] eq $high } @reads;
+    is($alone, 0, 'c1: no read of the high stream alone');
+    cmp_ok(scalar(@reads), '<=', $N + 5,
+           'c1: about one read a task (' . scalar(@reads) . " for $N)");
 }
 
 # === TEST 2: a string and a missing hash inside one batched start
@@ -204,8 +231,8 @@ sub requests {
 }
 
 # === TEST 3: the reply of a call that took tasks is lost
-# (a) the read that takes its tasks (read_take.lua: the stream as its one
-# key, then the group): the worker reads with the queue full; (b) a
+# (a) the read that takes its tasks (read_take.lua: the queue's three
+# streams as its keys, then the group): the worker reads with the queue full; (b) a
 # take_many.lua call (no keys, the group, then a number: a record call's
 # group is followed by a stream key), for the entry a blocking read
 # brought to an idle worker.  At max_attempts 1: the take the worker
@@ -213,8 +240,9 @@ sub requests {
 # attempt (before: "attempts used up (1 of 1)", dead without a run).
 for my $case (
     [ 'read and take',
-      qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n1\r\n
-         \$\d+\r\n\Q$stream\E\r\n\$7\r\nworkers\r\n/x ],
+      qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n3\r\n
+         \$\d+\r\n\Q$high\E\r\n\$\d+\r\n\Q$stream\E\r\n
+         \$\d+\r\n\Q$low\E\r\n\$7\r\nworkers\r\n/x ],
     [ 'take_many',
       qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n0\r\n
          \$7\r\nworkers\r\n\$\d+\r\n\d/x ],
@@ -265,8 +293,9 @@ for my $case (
     my $N = 20;
     my @ids = create($N);
     my $px = TaskGW::Proxy->new($s, $s->redis_port, drop => [
-        qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n1\r\n
-           \$\d+\r\n\Q$stream\E\r\n\$7\r\nworkers\r\n/x,
+        qr/EVALSHA\r\n\$40\r\n[0-9a-f]{40}\r\n\$1\r\n3\r\n
+           \$\d+\r\n\Q$high\E\r\n\$\d+\r\n\Q$stream\E\r\n
+           \$\d+\r\n\Q$low\E\r\n\$7\r\nworkers\r\n/x,
         qr/XREADGROUP.*STREAMS\r\n\$\d+\r\n\Q$stream\E\r\n\$1\r\n0\r\n/s,
     ]);
     my $w = $s->start_worker({ %wconf, concurrency => $N,

@@ -141,8 +141,8 @@
 /*
  * The answer of a take (worker/common/lua/lib/take.lua, take_many.lua):
  * its code, attempts, then TGW_TAKE_VALUES values; read_take.lua's flat
- * answer is TGW_READ_TAKE_WIDTH elements an entry (the entry id and the
- * task id, then the take's).  The _TEXT forms are the numbers as the
+ * answer is, after one count per stream read, TGW_READ_TAKE_WIDTH
+ * elements an entry (the entry id and the task id, then the take's).  The _TEXT forms are the numbers as the
  * scripts get them.
  */
 #define TGW_TAKE_VALUES     11

@@ -14,6 +14,7 @@
 
 static void tgw_fetch_create_groups(tgw_fetch_t *f);
 static void tgw_fetch_recover(tgw_fetch_t *f);
+static void tgw_fetch_read_forget(tgw_fetch_t *f);
 
 
 /* Builds the stream list and round-robin arrays for conf. */
@@ -104,8 +105,7 @@ tgw_fetch_free(tgw_fetch_t *f)
     free(f->wrr);
     free(f->empty);
     f->streams = NULL;
-    free(f->read_key);
-    f->read_key = NULL;
+    tgw_fetch_read_forget(f);
     f->wrr = NULL;
     f->empty = NULL;
     f->nstreams = 0;
@@ -277,12 +277,13 @@ _Static_assert(TGW_READ_TAKE_WIDTH == 4 + TGW_TAKE_VALUES,
                "read_take.lua's entry: ids, code, attempts, values");
 
 
-/* The entries of a read_take reply handed to answered, each take's flat
- * answer seen as take_many.lua's {code, attempts, {values}} (an array
- * made here over the reply's own elements); the number of tasks made. */
+/* The entries of a read_take reply from element from on, those of one
+ * stream (at most entries), handed to answered, each take's flat answer
+ * seen as take_many.lua's {code, attempts, {values}} (an array made here
+ * over the reply's own elements); the number of tasks made. */
 static int
-tgw_fetch_answers(tgw_fetch_t *f, redisReply *r, const char *stream,
-    uint64_t now_ms)
+tgw_fetch_answers(tgw_fetch_t *f, redisReply *r, size_t from,
+    size_t entries, const char *stream, uint64_t now_ms)
 {
     redisReply  *e, *id, *code, **el, values, answer, *parts[3];
     size_t       i;
@@ -291,8 +292,8 @@ tgw_fetch_answers(tgw_fetch_t *f, redisReply *r, const char *stream,
     if (r->type != REDIS_REPLY_ARRAY || stream == NULL) {
         return 0;
     }
-    for (i = 0; i + TGW_FETCH_ANSWER_ELEMENTS <= r->elements;
-         i += TGW_FETCH_ANSWER_ELEMENTS)
+    for (i = from; entries > 0 && i + TGW_FETCH_ANSWER_ELEMENTS <= r->elements;
+         i += TGW_FETCH_ANSWER_ELEMENTS, entries--)
     {
         el = &r->element[i];
         e = el[0];
@@ -324,33 +325,110 @@ tgw_fetch_answers(tgw_fetch_t *f, redisReply *r, const char *stream,
 }
 
 
-/* A read that took its tasks answered: the pick goes on, the entries
- * are handed over. */
+/* The streams of the read that took its tasks are no longer needed. */
+static void
+tgw_fetch_read_forget(tgw_fetch_t *f)
+{
+    while (f->read_nkeys > 0) {
+        free(f->read_keys[--f->read_nkeys]);
+        f->read_keys[f->read_nkeys] = NULL;
+    }
+}
+
+
+/*
+ * A read that took its tasks answered: per stream read, the entries it
+ * gave or its error, then the entries.  The pick goes on: with the
+ * stream that gave the last entries when the read got all it asked and
+ * the pick wants more (a read is at most half the slots), after a
+ * stream that failed with the next one, else it is served.  Then the
+ * entries are handed over.
+ */
 static void
 tgw_fetch_read_taken(tgw_fetch_t *f, redisReply *r)
 {
-    char     *key = f->read_key;
-    uint64_t  now = f->read_now;
-    size_t    entries = 0;
-    int       n;
+    char       *keys[TGW_NPRIORITIES];
+    int         prio[TGW_NPRIORITIES], last = -1, bad = -1, nogroup = 0;
+    size_t      nk = f->read_nkeys, i, off, total = 0, got;
+    uint64_t    now = f->read_now;
+    redisReply *e;
+    int         n = 0;
 
-    if (r->type == REDIS_REPLY_ARRAY) {
-        entries = r->elements / TGW_FETCH_ANSWER_ELEMENTS;
+    /* ours now: the next read sets its own */
+    memcpy(keys, f->read_keys, sizeof(keys));
+    memcpy(prio, f->read_prio, sizeof(prio));
+    memset(f->read_keys, 0, sizeof(f->read_keys));
+    f->read_nkeys = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < nk) {
+        nk = 0;                     /* not an answer: nothing read */
     }
+    for (i = 0; i < nk; i++) {
+        e = r->element[i];
+        if (e->type == REDIS_REPLY_ERROR) {
+            bad = (int) i;
+            nogroup = strncmp(e->str, "NOGROUP", 7) == 0;
+            if (nogroup) {
+                tgw_log(TGW_LOG_WARN, "fetch_error", "error", e->str, NULL);
+            } else if (f->fq >= 0) {
+                /* a key of another type: left alone for a while */
+                tgw_fetch_stream_failed(f, (size_t) f->fq * TGW_NPRIORITIES
+                                           + (size_t) prio[i], e->str);
+            }
+            break;
+        }
+        if (e->type != REDIS_REPLY_INTEGER || e->integer < 0) {
+            continue;
+        }
+        if (f->fq >= 0) {
+            tgw_fetch_stream_ok(f, (size_t) f->fq * TGW_NPRIORITIES
+                                   + (size_t) prio[i]);
+        }
+        if (e->integer > 0) {
+            last = prio[i];
+            total += (size_t) e->integer;
+        }
+    }
+
     if (f->fq >= 0) {
-        tgw_fetch_stream_ok(f, (size_t) f->fq * TGW_NPRIORITIES
-                               + (size_t) f->fp);
-        f->fgot += (int) entries;
-        f->fwant -= (int) entries;
-        if (f->fwant <= 0 || entries < (size_t) f->read_count) {
+        f->fgot += (int) total;
+        f->fwant -= (int) total;
+        if (bad >= 0) {
+            f->fp = prio[bad];
+            if (!nogroup) {
+                /* on with the next priority (the one that failed is left
+                 * alone a while) */
+                f->fwant = f->fwant > 0 ? f->fwant : 1;
+                tgw_fetch_pick_next(f);
+            }
+            /* NOGROUP: that stream again once the groups exist */
+        } else if (f->fwant > 0 && last >= 0
+                   && total >= (size_t) f->read_count)
+        {
+            f->fp = last;           /* got all it asked: that stream again */
+        } else {
+            /* every stream read gave fewer than asked: the pick is
+             * served (or found its queue empty) */
+            f->fp = TGW_NPRIORITIES - 1;
             tgw_fetch_pick_next(f);
         }
-        /* else it got all it asked, less than the pick wants (a read is
-         * at most half the slots): the same stream is read again */
     }
-    f->read_key = NULL;             /* ours now: the next read sets its own */
-    n = tgw_fetch_answers(f, r, key, now);
-    free(key);
+
+    for (i = 0, off = nk; i < nk && (int) i != bad; i++) {
+        e = r->element[i];
+        if (e->type != REDIS_REPLY_INTEGER || e->integer <= 0) {
+            continue;
+        }
+        got = (size_t) e->integer;
+        n += tgw_fetch_answers(f, r, off, got, keys[i], now);
+        off += got * TGW_FETCH_ANSWER_ELEMENTS;
+    }
+    for (i = 0; i < TGW_NPRIORITIES; i++) {
+        free(keys[i]);
+    }
+    if (nogroup) {
+        tgw_fetch_create_groups(f);
+    }
     if (n > 0 && f->taken) {
         f->taken(f->data);
     }
@@ -427,6 +505,49 @@ tgw_fetch_read_done(tgw_rconn_t *rc, redisReply *r, void *data)
 
 
 /*
+ * The pick's read that takes its tasks: its streams from the one it is
+ * at on (high first; those left alone after an error skipped) in one
+ * call, which reads the next only while it has fewer than it asked.  An
+ * empty stream of higher priority is then no round trip of its own: one
+ * would wait in Redis behind the records sent with it, and only then
+ * would the read that finds tasks go out, with Redis idle meanwhile.
+ * At most half the slots (but TGW_READ_SPLIT_MIN) a read: with many
+ * slots two reads' tasks are in flight, so the next read and the last
+ * records go to Redis together and Redis runs one while the worker
+ * handles the other.
+ */
+static int
+tgw_fetch_read_take(tgw_fetch_t *f)
+{
+    size_t  base = (size_t) f->fq * TGW_NPRIORITIES, n = 0;
+    int     p, half;
+
+    tgw_fetch_read_forget(f);
+    for (p = f->fp; p < TGW_NPRIORITIES; p++) {
+        if (!tgw_fetch_healthy(f, base + (size_t) p)) {
+            continue;
+        }
+        f->read_keys[n] = strdup(f->streams[base + (size_t) p].key);
+        if (f->read_keys[n] == NULL) {
+            tgw_fetch_read_forget(f);
+            return -1;
+        }
+        f->read_prio[n] = p;
+        f->read_nkeys = ++n;
+    }
+    f->read_now = tgw_now_ms();
+    half = (f->conf->concurrency + 1) / 2;
+    if (half < TGW_READ_SPLIT_MIN) {
+        half = TGW_READ_SPLIT_MIN;
+    }
+    f->read_count = f->fwant < half ? f->fwant : half;
+    return tgw_store_read_take(f->rd, f->conf, f->read_keys, n,
+                               f->read_count, f->read_now,
+                               tgw_fetch_read_done, NULL);
+}
+
+
+/*
  * Reads more entries if there is room: the next pick's streams one by one
  * (high first), without blocking; when every queue looked empty, one
  * blocking read over all healthy streams that wakes on the first new
@@ -438,7 +559,7 @@ tgw_fetch_more(tgw_fetch_t *f)
     tgw_conf_t *c = f->conf;
     char      **keys, *key;
     size_t      i, n;
-    int         room, q, rv, half;
+    int         room, q, rv;
 
     if (f->stopping || f->fetching || !f->groups_ready
         || f->rd->state != TGW_RCONN_READY)
@@ -494,23 +615,7 @@ tgw_fetch_more(tgw_fetch_t *f)
         key = f->streams[(size_t) f->fq * TGW_NPRIORITIES
                          + (size_t) f->fp].key;
         if (f->answered != NULL) {
-            free(f->read_key);
-            f->read_key = strdup(key);
-            f->read_now = tgw_now_ms();
-            /* At most half the slots (but TGW_READ_SPLIT_MIN) a read:
-             * with many slots two reads' tasks are in flight, so the
-             * next read and the last records go to Redis together and
-             * Redis runs one while the worker handles the other. */
-            half = (c->concurrency + 1) / 2;
-            if (half < TGW_READ_SPLIT_MIN) {
-                half = TGW_READ_SPLIT_MIN;
-            }
-            f->read_count = f->fwant < half ? f->fwant : half;
-            rv = f->read_key == NULL
-                 ? -1
-                 : tgw_store_read_take(f->rd, c, key, f->read_count,
-                                       f->read_now, tgw_fetch_read_done,
-                                       NULL);
+            rv = tgw_fetch_read_take(f);
         } else {
             rv = tgw_store_read(f->rd, c, key, ">", f->fwant,
                                 tgw_fetch_read_done, NULL);

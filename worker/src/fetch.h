@@ -24,6 +24,7 @@
 #include "conf.h"
 #include "rconn.h"
 #include "store.h"
+#include "tgw_keys.h"
 
 /* XREADGROUP BLOCK when every queue looked empty. */
 #define TGW_BLOCK_MS          2000
@@ -103,8 +104,13 @@ typedef struct {
                                        with it, their takes to be sent
                                        as the same start */
     int                 read_count; /* its COUNT */
-    char               *read_key;   /* its stream (the pick may change
-                                       under it with a new config) */
+    char               *read_keys[TGW_NPRIORITIES]; /* its streams, in
+                                       the order read (the pick may
+                                       change under it with a new
+                                       config) */
+    int                 read_prio[TGW_NPRIORITIES]; /* the priority of
+                                       each */
+    size_t              read_nkeys;
     void              (*taken)(void *data);
     void               *data;
 } tgw_fetch_t;

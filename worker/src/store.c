@@ -226,25 +226,29 @@ tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c, const char *id,
 
 
 int
-tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *stream,
-    int count, uint64_t now_ms, tgw_rconn_reply_cb cb, void *data)
+tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, char *const *streams,
+    size_t nstreams, int count, uint64_t now_ms, tgw_rconn_reply_cb cb,
+    void *data)
 {
     tgw_buf_t         cmd = { NULL, 0, 0, 0 };
     const char       *sha = tgw_script_sha(tgw_lua_read_take);
     char              kp[TGW_TASK_KEY_MAX], num[24];
-    size_t            klen;
+    size_t            klen, i;
     int               argc;
 
-    if (sha == NULL || (argc = tgw_store_take_head(c)) < 0
+    if (sha == NULL || nstreams == 0 || (argc = tgw_store_take_head(c)) < 0
         || tgw_store_task_key(c, "", kp, sizeof(kp), &klen) != 0)
     {
         return -1;
     }
-    tgw_buf_printf(&cmd, "*%d\r\n", 4 + argc + 4);
+    tgw_buf_printf(&cmd, "*%zu\r\n", 3 + nstreams + (size_t) argc + 4);
     tgw_store_bulk(&cmd, "EVALSHA", 7);
     tgw_store_bulk(&cmd, sha, strlen(sha));
-    tgw_store_bulk(&cmd, "1", 1);
-    tgw_store_bulk(&cmd, stream, strlen(stream));
+    tgw_store_bulk(&cmd, num, (size_t) snprintf(num, sizeof(num), "%zu",
+                                                nstreams));
+    for (i = 0; i < nstreams; i++) {
+        tgw_store_bulk(&cmd, streams[i], strlen(streams[i]));
+    }
     tgw_buf_append(&cmd, c->take_head, c->take_head_len);
     tgw_store_bulk(&cmd, num, (size_t) snprintf(num, sizeof(num), "%d",
                                                 count > 0 ? count : 1));

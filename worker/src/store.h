@@ -59,14 +59,18 @@ int tgw_store_take_add(tgw_recbatch_t *b, tgw_conf_t *c,
     const char *id, const char *stream, const char *entry, uint64_t now_ms,
     uint64_t again_ms, tgw_rconn_reply_cb cb, void *data);
 
-/* Reads up to count new entries of stream for the group and takes their
- * tasks in the same call (worker/common/lua/read_take.lua): the reply is
- * the read's error, or per entry 15 elements: its id, the task id, and
- * the take's answer flat (tgw_store_take()'s code, attempts and values;
- * or the task's error and nils; a nil code when the entry has no usable
+/* Reads up to count new entries of the streams for the group, in their
+ * order (the next only while fewer than count were read), and takes
+ * their tasks in the same call (worker/common/lua/read_take.lua): the
+ * reply is first one element per stream, the number of entries read
+ * from it or its read's error (the streams after it are not read), then
+ * per entry TGW_READ_TAKE_WIDTH elements: its id, the task id, and the
+ * take's answer flat (tgw_store_take()'s code, attempts and values; or
+ * the task's error and nils; a nil code when the entry has no usable
  * id: nothing was taken). */
-int tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, const char *stream,
-    int count, uint64_t now_ms, tgw_rconn_reply_cb cb, void *data);
+int tgw_store_read_take(tgw_rconn_t *rc, tgw_conf_t *c, char *const *streams,
+    size_t nstreams, int count, uint64_t now_ms, tgw_rconn_reply_cb cb,
+    void *data);
 
 /* The start script (worker/common/lua/start.lua); again_ms as for
  * tgw_store_take(). */

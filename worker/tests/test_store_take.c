@@ -303,10 +303,15 @@ take_batch_tests(tgw_conf_t *c)
  * a task started, a key that is a string, a hash gone, an entry without
  * an id and one whose id is too long (nothing taken), a task after them
  * started all the same; the entries stay pending under the consumer; a
- * read of a stream that is no stream answers with the read's error. */
+ * read of a stream that is no stream answers with the read's error in
+ * that stream's place.  The answer starts with the entries read from
+ * each stream (one here). */
 static void
 read_take_tests(tgw_conf_t *c)
 {
+    static char *normal[] = { "p:q:default:normal" },
+                 *bad[] = { "p:q:bad:normal" },
+                 *nogroup[] = { "p:q:nogroup:normal" };
     redisReply  *r, **a;
     char         longid[300];
     size_t       i, k, nils;
@@ -325,20 +330,23 @@ read_take_tests(tgw_conf_t *c)
     q("XADD p:q:default:normal * id %s", longid);
     q("XADD p:q:default:normal * id R6");
 
-    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 777,
+    ok(wait_reply(tgw_store_read_take(&rc, c, normal, 1, 10, 777,
                                       got, NULL)) == 0, "read and take");
     r = last;
-    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * W,
-       "TGW_READ_TAKE_WIDTH elements for each of the six entries");
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * W) {
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 1 + 6 * W,
+       "the stream's count, TGW_READ_TAKE_WIDTH elements for each of the "
+       "six entries");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 6 * W) {
         return;
     }
+    ok(r->element[0]->type == REDIS_REPLY_INTEGER
+       && r->element[0]->integer == 6, "six entries read from the stream");
     for (i = 0; i < 6; i++) {
-        ok(r->element[W * i]->type == REDIS_REPLY_STRING
-           && strchr(r->element[W * i]->str, '-') != NULL,
+        ok(r->element[1 + W * i]->type == REDIS_REPLY_STRING
+           && strchr(r->element[1 + W * i]->str, '-') != NULL,
            "entry %zu: its entry id", i);
     }
-    a = &r->element[0];
+    a = &r->element[1];
     is_str(a[1]->str, "R1", "R1: its task id");
     ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK
        && a[3]->type == REDIS_REPLY_INTEGER && a[3]->integer == 1,
@@ -350,7 +358,7 @@ read_take_tests(tgw_conf_t *c)
        && a[13]->type == REDIS_REPLY_NIL,
        "R1: its payload, then no traceparent");
     ok(a[14]->type == REDIS_REPLY_NIL, "R1: nothing stale");
-    a = &r->element[W];
+    a = &r->element[1 + W];
     ok(a[2]->type == REDIS_REPLY_ERROR
        && strstr(a[2]->str, "WRONGTYPE") != NULL,
        "R2 (a string): its own error");
@@ -358,19 +366,19 @@ read_take_tests(tgw_conf_t *c)
         nils += a[k]->type == REDIS_REPLY_NIL;
     }
     is_int((long long) nils, W - 3, "R2: nils after its error");
-    a = &r->element[2 * W];
+    a = &r->element[1 + 2 * W];
     ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_GONE,
        "R3 (no hash): gone");
-    a = &r->element[3 * W];
+    a = &r->element[1 + 3 * W];
     for (k = 1, nils = 0; k < W; k++) {
         nils += a[k]->type == REDIS_REPLY_NIL;
     }
     is_int((long long) nils, W - 1,
            "an entry without an id: no id, nothing taken");
-    a = &r->element[4 * W];
+    a = &r->element[1 + 4 * W];
     ok(a[1]->type == REDIS_REPLY_STRING && a[1]->len == strlen(longid)
        && a[2]->type == REDIS_REPLY_NIL, "an id too long: nothing taken");
-    a = &r->element[5 * W];
+    a = &r->element[1 + 5 * W];
     ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == TGW_START_OK,
        "R6 after them: started all the same");
     ok(a[14]->type == REDIS_REPLY_INTEGER && a[14]->integer == 1,
@@ -387,27 +395,125 @@ read_take_tests(tgw_conf_t *c)
     ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6,
        "... under the consumer");
 
-    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 778,
+    ok(wait_reply(tgw_store_read_take(&rc, c, normal, 1, 10, 778,
                                       got, NULL)) == 0, "read again");
-    ok(last->type == REDIS_REPLY_ARRAY && last->elements == 0,
-       "nothing new: an empty answer");
+    ok(last->type == REDIS_REPLY_ARRAY && last->elements == 1
+       && last->element[0]->type == REDIS_REPLY_INTEGER
+       && last->element[0]->integer == 0,
+       "nothing new: no entry read from the stream");
 
     q("SET p:q:bad:normal not-a-stream");
-    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:bad:normal", 10, 779,
+    ok(wait_reply(tgw_store_read_take(&rc, c, bad, 1, 10, 779,
                                       got, NULL)) == 0, "read a string");
-    ok(last->type == REDIS_REPLY_ERROR
-       && strncmp(last->str, "WRONGTYPE", 9) == 0,
-       "the read's own error, as XREADGROUP gives it");
+    ok(last->type == REDIS_REPLY_ARRAY && last->elements == 1
+       && last->element[0]->type == REDIS_REPLY_ERROR
+       && strncmp(last->element[0]->str, "WRONGTYPE", 9) == 0,
+       "the read's own error in the stream's place, as XREADGROUP gives "
+       "it");
     q("DEL p:q:nogroup:normal");
     q("XADD p:q:nogroup:normal * id R7");
-    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:nogroup:normal", 10, 779,
+    ok(wait_reply(tgw_store_read_take(&rc, c, nogroup, 1, 10, 779,
                                       got, NULL)) == 0, "read without group");
-    ok(last->type == REDIS_REPLY_ERROR
-       && strncmp(last->str, "NOGROUP", 7) == 0, "NOGROUP, as XREADGROUP's");
+    ok(last->type == REDIS_REPLY_ARRAY && last->elements == 1
+       && last->element[0]->type == REDIS_REPLY_ERROR
+       && strncmp(last->element[0]->str, "NOGROUP", 7) == 0,
+       "NOGROUP, as XREADGROUP's");
 
     q("DEL p:task:R1 p:task:R2 p:task:R6 p:q:bad:normal p:q:nogroup:normal");
     q("DEL p:q:default:normal");
     q("XGROUP CREATE p:q:default:normal workers 0 MKSTREAM");
+}
+
+
+/* read_take.lua over a queue's streams in one call (high, normal, low):
+ * an empty one is passed over, the next read only for what is still
+ * wanted, each stream's count first, then its entries in the streams'
+ * order; a stream that errors answers its error in its place and the
+ * streams after it are not read. */
+static void
+read_take_streams_tests(tgw_conf_t *c)
+{
+    static char *mk[] = { "p:q:mk:high", "p:q:mk:normal", "p:q:mk:low" },
+                *mkbad[] = { "p:q:mkbad:high", "p:q:mkbad:normal",
+                             "p:q:mkbad:low" };
+    static const char *ids[] = { "P1", "P2", "P3", "P4" };
+    redisReply  *r;
+    size_t       i;
+
+    for (i = 0; i < 3; i++) {
+        q("XGROUP CREATE %s workers 0 MKSTREAM", mk[i]);
+    }
+    q("XGROUP CREATE p:q:mkbad:high workers 0 MKSTREAM");
+    q("XGROUP CREATE p:q:mkbad:low workers 0 MKSTREAM");
+    q("SET p:q:mkbad:normal not-a-stream");
+    for (i = 1; i <= 6; i++) {
+        q("HSET p:task:P%d status queued attempts 0 type system.ping",
+          (int) i);
+    }
+    q("XADD p:q:mk:normal * id P1");
+    q("XADD p:q:mk:normal * id P2");
+    q("XADD p:q:mk:normal * id P3");
+    q("XADD p:q:mk:low * id P4");
+    q("XADD p:q:mk:low * id P5");
+
+    ok(wait_reply(tgw_store_read_take(&rc, c, mk, 3, 4, 781, got,
+                                      NULL)) == 0, "one read of three streams");
+    r = last;
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 3 + 4 * W,
+       "three counts, then four entries");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 + 4 * W) {
+        return;
+    }
+    ok(r->element[0]->type == REDIS_REPLY_INTEGER
+       && r->element[0]->integer == 0
+       && r->element[1]->type == REDIS_REPLY_INTEGER
+       && r->element[1]->integer == 3
+       && r->element[2]->type == REDIS_REPLY_INTEGER
+       && r->element[2]->integer == 1,
+       "high empty, normal's three, one of low's for the fourth");
+    for (i = 0; i < 4; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "entry %zu: %s", i, ids[i]);
+        is_str(r->element[3 + W * i + 1]->str, ids[i], name);
+        ok(r->element[3 + W * i + 2]->type == REDIS_REPLY_INTEGER
+           && r->element[3 + W * i + 2]->integer == TGW_START_OK,
+           "%s: started", ids[i]);
+    }
+    is_str(hget("p:task:P5", "status"), "queued", "P5: not read, not taken");
+    r = q("XPENDING p:q:mk:low workers");
+    ok(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 1,
+       "low: only the entry read is pending");
+
+    ok(wait_reply(tgw_store_read_take(&rc, c, mk, 3, 4, 782, got,
+                                      NULL)) == 0, "read again");
+    r = last;
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 3 + W
+       && r->element[2]->integer == 1
+       && strcmp(r->element[3 + 1]->str, "P5") == 0,
+       "low's last entry, P5");
+
+    q("XADD p:q:mkbad:high * id P6");
+    q("XADD p:q:mkbad:low * id P7");
+    ok(wait_reply(tgw_store_read_take(&rc, c, mkbad, 3, 10, 783, got,
+                                      NULL)) == 0, "a stream that is no stream "
+                                                   "in the middle");
+    r = last;
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 3 + W
+       && r->element[0]->type == REDIS_REPLY_INTEGER
+       && r->element[0]->integer == 1
+       && r->element[1]->type == REDIS_REPLY_ERROR
+       && strncmp(r->element[1]->str, "WRONGTYPE", 9) == 0
+       && r->element[2]->type == REDIS_REPLY_INTEGER
+       && r->element[2]->integer == 0,
+       "high's entry, normal's error, low not read");
+    r = q("XPENDING p:q:mkbad:low workers");
+    ok(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0,
+       "low: nothing pending");
+
+    q("DEL p:q:mk:high p:q:mk:normal p:q:mk:low p:q:mkbad:high "
+      "p:q:mkbad:normal p:q:mkbad:low");
+    q("DEL p:task:P1 p:task:P2 p:task:P3 p:task:P4 p:task:P5 p:task:P6");
 }
 
 
@@ -426,6 +532,7 @@ read_take_shared_tests(tgw_conf_t *c)
                                    TGW_START_EXHAUSTED, TGW_START_OK };
     static const int    att[] = { 5, 5, 0, 0, 5, 1 };
     static const char  *after[] = { "5", "5", "0", "0", "5", "1" };
+    static char        *normal[] = { "p:q:default:normal" };
     redisReply         *r, **a;
     size_t              i;
 
@@ -438,17 +545,17 @@ read_take_shared_tests(tgw_conf_t *c)
     for (i = 0; i < 6; i++) {
         q("XADD p:q:default:normal * id %s", ids[i]);
     }
-    ok(wait_reply(tgw_store_read_take(&rc, c, "p:q:default:normal", 10, 780,
+    ok(wait_reply(tgw_store_read_take(&rc, c, normal, 1, 10, 780,
                                       got, NULL)) == 0,
        "one read of six tasks sharing fields");
     r = last;
-    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 6 * W,
+    ok(r->type == REDIS_REPLY_ARRAY && r->elements == 1 + 6 * W,
        "an answer for each");
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 * W) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 6 * W) {
         return;
     }
     for (i = 0; i < 6; i++) {
-        a = &r->element[W * i];
+        a = &r->element[1 + W * i];
         ok(a[2]->type == REDIS_REPLY_INTEGER && a[2]->integer == code[i]
            && a[3]->type == REDIS_REPLY_INTEGER && a[3]->integer == att[i],
            "%s: code %d, attempts %d", ids[i], code[i], att[i]);
@@ -491,6 +598,7 @@ main(void)
     take_tests(c, port);
     take_batch_tests(c);
     read_take_tests(c);
+    read_take_streams_tests(c);
     read_take_shared_tests(c);
 
     tstore_close(c);

@@ -1,24 +1,30 @@
--- Read new entries of one stream for the group and take their tasks in
--- the same call: XREADGROUP (never blocking: a script cannot wait; the
--- worker's blocking read when every queue looked empty stays a plain
--- XREADGROUP), then for each entry the take of take_many.lua (same rules,
--- same answer, each task judged on its own).  The entries were delivered
--- by this very call, so they are pending: no XPENDING is asked.
--- KEYS[1]: the stream.
+-- Read new entries of a queue's streams for the group and take their
+-- tasks in the same call: XREADGROUP of each stream in turn (never
+-- blocking: a script cannot wait; the worker's blocking read when every
+-- queue looked empty stays a plain XREADGROUP) until COUNT entries were
+-- read, then for each entry the take of take_many.lua (same rules, same
+-- answer, each task judged on its own).  The entries were delivered by
+-- this very call, so they are pending: no XPENDING is asked.
+-- KEYS: the streams, read in this order (a queue's priorities, high
+-- first): the next one only while fewer than COUNT were read.  One call
+-- for what would be a read of each, so an empty stream of higher
+-- priority costs no round trip of its own (which would wait behind the
+-- worker's other calls in Redis).
 -- ARGV: take_many.lua's leading arguments (group, the max attempts of a
 -- type not listed, n, then n arguments in pairs: type and max attempts,
 -- or type and "hold"), then the consumer, COUNT, the task key's prefix
 -- (the key is the prefix then the id), the longest id taken, now (ms).
--- Returns an error when the read fails (NOGROUP, WRONGTYPE: as
--- XREADGROUP's), else TGW_READ_TAKE_WIDTH (15) elements per entry read,
--- in order: the entry id, the task id (nil when the entry has none), then
--- the take's answer flat: take_many.lua's code, attempts and its
--- TGW_TAKE_VALUES (11) values (nil when not set), or that task's error
--- and nils.  The code is nil when the id
--- is missing, empty, too long or holds a NUL byte: nothing was taken,
--- and the worker deals with the entry as with any entry it read (a bad
--- entry: acked).  Flat, the answer costs Redis less to turn into a
--- reply than one table per task and one for its values.
+-- Returns one element per key, in order: the number of entries read from
+-- it, or its read's error (NOGROUP, WRONGTYPE: as XREADGROUP's; the keys
+-- after it are not read and count 0); then TGW_READ_TAKE_WIDTH (15)
+-- elements per entry read, the entries of the first key first: the entry
+-- id, the task id (nil when the entry has none), then the take's answer
+-- flat: take_many.lua's code, attempts and its TGW_TAKE_VALUES (11)
+-- values (nil when not set), or that task's error and nils.  The code is
+-- nil when the id is missing, empty, too long or holds a NUL byte:
+-- nothing was taken, and the worker deals with the entry as with any
+-- entry it read (a bad entry: acked).  Flat, the answer costs Redis less
+-- to turn into a reply than one table per task and one for its values.
 @include take
 
 local consumer, count = ARGV[first], ARGV[first + 1]
@@ -28,35 +34,45 @@ local kp, idmax, now = ARGV[first + 2], tonumber(ARGV[first + 3]),
 -- the answer's width and the take's values, as the worker counts them
 local W, V = @TGW_READ_TAKE_WIDTH_TEXT@, @TGW_TAKE_VALUES_TEXT@
 
-local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', count,
-                      'STREAMS', KEYS[1], '>')
-if type(r) == 'table' and r.err then return r end
+local nk, left = #KEYS, tonumber(count)
 local out = {}
-if not r then return out end
+for k = 1, nk do out[k] = 0 end
 -- n: the elements of out so far (a count kept here costs less than #out)
-local es, n = r[1][2], 0
-for x = 1, #es do
-  local e = es[x]
-  local f, id = e[2], false
-  for i = 1, #f - 1, 2 do
-    if f[i] == '@TGW_STREAM_FIELD_ID@' then id = f[i + 1] end
+local n = nk
+for k = 1, nk do
+  if left <= 0 then break end
+  local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', left,
+                        'STREAMS', KEYS[k], '>')
+  if type(r) == 'table' and r.err then
+    out[k] = r
+    break
   end
-  out[n + 1] = e[1]
-  out[n + 2] = id
-  if id and #id > 0 and #id <= idmax and not find(id, '\0', 1, true) then
-    local c, a, v = take_one(kp .. id, now)
-    out[n + 3] = c
-    if a and c ~= -1 then
-      -- HMGET's values: false, never nil, for a field not set
-      out[n + 4] = a
-      for k = 1, V do out[n + 4 + k] = v[k] end
-    else
-      out[n + 4] = a or false
-      for k = 5, W do out[n + k] = false end
+  local es = r and r[1][2] or {}
+  out[k] = #es
+  left = left - #es
+  for x = 1, #es do
+    local e = es[x]
+    local f, id = e[2], false
+    for i = 1, #f - 1, 2 do
+      if f[i] == '@TGW_STREAM_FIELD_ID@' then id = f[i + 1] end
     end
-  else
-    for k = 3, W do out[n + k] = false end
+    out[n + 1] = e[1]
+    out[n + 2] = id
+    if id and #id > 0 and #id <= idmax and not find(id, '\0', 1, true) then
+      local c, a, v = take_one(kp .. id, now)
+      out[n + 3] = c
+      if a and c ~= -1 then
+        -- HMGET's values: false, never nil, for a field not set
+        out[n + 4] = a
+        for j = 1, V do out[n + 4 + j] = v[j] end
+      else
+        out[n + 4] = a or false
+        for j = 5, W do out[n + j] = false end
+      end
+    else
+      for j = 3, W do out[n + j] = false end
+    end
+    n = n + W
   end
-  n = n + W
 end
 return out
