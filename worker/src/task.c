@@ -199,8 +199,12 @@ tgw_task_reply(tgw_task_t *t, redisReply *r, const char *step)
             tgw_log(TGW_LOG_WARN, "redis_error", "task_id", t->id,
                     "step", step, "error", tgw_reply_error(r), NULL);
         }
-        if (t->state == TGW_TASK_LOADING || t->state == TGW_TASK_STARTING) {
-            /* The start may have been made: the retry is that start. */
+        if ((t->state == TGW_TASK_LOADING || t->state == TGW_TASK_STARTING)
+            && t->again_ms == 0)
+        {
+            /* The start may have been made: the retry is that start.
+             * The first such start is kept: every later one is sent
+             * at or after it (tgw_task_start_ms). */
             t->again_ms = t->started_ms;
         }
         t->stalled = 1;
@@ -558,6 +562,21 @@ tgw_task_run(tgw_task_t *t)
 }
 
 
+/* The moment a start is sent with, written as the task's started_at:
+ * now, also when it is sent again after its answer was lost (the task
+ * runs only once the answer comes, so it starts now, not when the lost
+ * try was made).  Never before that lost try (a wall clock set back
+ * meanwhile): the script finds a task running since again_ms to be a
+ * start of this worker's, the lost one or a later one. */
+static uint64_t
+tgw_task_start_ms(const tgw_task_t *t)
+{
+    uint64_t now = tgw_now_ms();
+
+    return now > t->again_ms ? now : t->again_ms;
+}
+
+
 /* Sends the request of the task's current state. */
 static void
 tgw_task_step(tgw_task_t *t)
@@ -590,8 +609,9 @@ tgw_task_step(tgw_task_t *t)
         /* One script loads and starts it, for every task taken in this
          * loop iteration at once; alone when it cannot join them, and
          * when that fails too (no memory), a load then a start.  A start
-         * whose answer was lost is sent again as itself (again_ms). */
-        t->started_ms = t->again_ms ? t->again_ms : tgw_now_ms();
+         * whose answer was lost is sent again with its moment
+         * (again_ms). */
+        t->started_ms = tgw_task_start_ms(t);
         rv = -1;
         if (t->takes != NULL) {
             rv = tgw_store_take_add(t->takes, t->conf, t->id, t->stream,
@@ -609,7 +629,7 @@ tgw_task_step(tgw_task_t *t)
         break;
 
     case TGW_TASK_STARTING:
-        t->started_ms = t->again_ms ? t->again_ms : tgw_now_ms();
+        t->started_ms = tgw_task_start_ms(t);
         rv = tgw_store_start(t->rc, t->conf, t->id, t->stream, t->entry,
                              t->started_ms, t->again_ms,
                              tgw_conf_max_attempts(t->conf, t->handler),

@@ -124,10 +124,11 @@ struct tgw_task_s {
     const tgw_handler_conf_t *handler;  /* NULL: unknown type */
     tgw_run_t           run;
     uint64_t            started_ms; /* this run's start (wall clock) */
-    uint64_t            again_ms;   /* a start sent whose answer was lost
-                                       (its started_ms; 0: none): sent
-                                       again as that same start, so that
-                                       it is not counted twice */
+    uint64_t            again_ms;   /* the first start sent whose answer
+                                       was lost (its started_ms; 0:
+                                       none): the start sent again finds
+                                       a task running since then to be
+                                       that start, not counted twice */
 
     /* The record step. */
     tgw_rec_t           rec;

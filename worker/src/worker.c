@@ -76,11 +76,22 @@ tgw_worker_refreshed(void *data, uint64_t sent)
 }
 
 
+/* The link is (back) up.  The claims of the tasks held go out first,
+ * before the steps they wait to send again: a task whose take or start
+ * went unanswered through an outage may have its entry idle past
+ * claim_idle by now, and its run must not start while any other
+ * worker's reclaim can take that entry; the refresh's answer, which
+ * comes before the take's, also renews the exec spawner's lease that
+ * the outage let lapse. */
 static void
 tgw_worker_cmd_ready(tgw_rconn_t *rc)
 {
     tgw_worker_t *w = rc->data;
 
+    if (!w->closing) {
+        w->next_extend = uv_now(w->loop) + w->conf->claim_idle_ms / 3;
+        tgw_reclaim_extend(&w->reclaim, w->proc.tasks);
+    }
     tgw_processor_retry(&w->proc);
     tgw_webhooks_retry(&w->hooks);
 }

@@ -63,11 +63,12 @@ main(void)
     is_int(last->element[0]->integer, TGW_START_OK,
            "again 124 (the start whose answer was lost): started");
     is_int(last->element[1]->integer, 2, "as attempt 2, not counted again");
-    is_str(hget("p:task:A", "started_at"), "124", "started_at kept");
-    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 127,
-                               123, 2, got, NULL));
+    is_str(hget("p:task:A", "started_at"), "126",
+           "started_at now: it runs from now on");
+    wait_reply(tgw_store_start(&rc, c, "A", "p:q:default:normal", e, 128,
+                               127, 2, got, NULL));
     is_int(last->element[0]->integer, TGW_START_EXHAUSTED,
-           "again of another start: counted, used up");
+           "running since before the lost start: counted, used up");
 
     q("HSET p:task:B status queued attempts 2147483647");
     snprintf(e, sizeof(e), "%s", pending_entry("B"));

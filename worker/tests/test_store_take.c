@@ -162,17 +162,21 @@ take_tests(tgw_conf_t *c, const char *port)
     }
 
     /* again: a take sent once more after its answer was lost is that
-     * same start, even on the last attempt (max 5 here); a start of
-     * another moment (another worker's) or a task not running counts */
+     * same start, even on the last attempt (max 5 here), and the run
+     * starts now; a task running since before the lost start (another
+     * worker's) or not running counts */
     q("HSET p:task:T12 status running started_at 1000 attempts 5");
     is_int(take_at(c, "T12", 2000, 1000), TGW_START_OK,
            "again, on the last attempt: started, not used up");
     is_int(last->element[1]->integer, 5, "as the attempt it was");
     is_str(hget("p:task:T12", "attempts"), "5", "attempts not counted again");
-    is_str(hget("p:task:T12", "started_at"), "1000", "started_at kept");
-    q("HSET p:task:T13 status running started_at 1000 attempts 1");
-    is_int(take_at(c, "T13", 2000, 1000), TGW_START_OK, "again: started");
+    is_str(hget("p:task:T12", "started_at"), "2000",
+           "started_at now, not the lost try's");
+    q("HSET p:task:T13 status running started_at 1500 attempts 1");
+    is_int(take_at(c, "T13", 2000, 1000), TGW_START_OK,
+           "running since a later try (lost too): started");
     is_str(hget("p:task:T13", "attempts"), "1", "still attempt 1");
+    is_str(hget("p:task:T13", "started_at"), "2000", "started_at now");
     q("HSET p:task:T14 status running started_at 999 attempts 1");
     is_int(take_at(c, "T14", 2000, 1000), TGW_START_OK,
            "running since another moment: a new start");

@@ -14,7 +14,11 @@ package TaskGW::Proxy;
 # runs), but Redis's answer is thrown away and both connections are
 # closed as soon as it came.  { pass => qr/.../ }: the chunk just passes,
 # and the next step is armed (to lose the answer of a command that
-# follows another one).  Everything else is passed through untouched.
+# follows another one).  { cut => qr/.../ }: the chunk never reaches
+# Redis (the command does not run) and both connections are closed at
+# once, counted as a lost reply (for a client that must tell a command
+# lost before it ran from one whose answer was lost after).  Everything
+# else is passed through untouched.
 #
 # hold => 1: once a reply was lost, every new client is closed as soon
 # as it connects (the client cannot get back to Redis) until
@@ -147,8 +151,22 @@ sub _serve {
             }
             if (!$client{fileno $fh}) {
                 # an answer: passed on
+            } elsif (@drop && ref $drop[0] eq 'HASH'
+                     && $drop[0]{cut} && $data =~ $drop[0]{cut}) {
+                # lost on the way: Redis never sees the command
+                shift @drop;
+                print $out "dropped\n";
+                $lost++;
+                for my $s ($fh, $other) {
+                    $sel->remove($s);
+                    delete $peer{fileno $s};
+                    delete $victim{fileno $s};
+                    delete $client{fileno $s};
+                    close $s;
+                }
+                next;
             } elsif (@drop && ref $drop[0] eq 'HASH') {
-                if ($data =~ $drop[0]{pass}) {
+                if ($drop[0]{pass} && $data =~ $drop[0]{pass}) {
                     shift @drop;
                     print $out "passed\n";
                 }

@@ -14,10 +14,10 @@
 -- take's rule, lib/take.lua).
 -- KEYS[1] task hash.  ARGV: cancel field, status field, "running",
 -- started_at field, now, attempts field, max attempts, stream, group,
--- entry, consumer, and optionally "again": the now of a start whose
--- answer the worker lost.  A task found running since then is that
--- start: answered as started, not counted a second time (lib/take.lua,
--- the same).
+-- entry, consumer, and optionally "again": the now of the first start
+-- whose answer the worker lost.  A task found running since then is
+-- that start (or a later one, lost too): answered as started, not
+-- counted a second time, its started_at now (lib/take.lua, the same).
 -- Returns {code, attempts}: code -4 entry pending under another
 -- consumer, -3 attempts used up (not run), -2 entry not pending, -1 hash
 -- gone, 0 cancel requested, 1 started.
@@ -34,7 +34,9 @@ if n == nil or n ~= n or n < 0 then n = 0 end
 n = math.floor(n)
 if n > 1000000000 then n = 1000000000 end
 if ARGV[12] and redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3]
-   and redis.call('HGET', KEYS[1], ARGV[4]) == ARGV[12] then
+   and (tonumber(redis.call('HGET', KEYS[1], ARGV[4])) or -1)
+       >= tonumber(ARGV[12]) then
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
   return {1, n}
 end
 if n >= tonumber(ARGV[7]) then return {-3, n} end

@@ -28,10 +28,14 @@ local call, find, match = redis.call, string.find, string.match
 local format, tonumber = string.format, tonumber
 local qok, attn, atts = {}, {}, {}
 
--- again: the now of a start of this task whose answer the worker lost
--- (nil, or "0": none).  A task found running since that very moment is
--- that start, not another worker's (its started_at would differ): it is
--- answered as started, attempts as they are, not counted a second time.
+-- again: the now of the first start of this task whose answer the
+-- worker lost (nil, or "0": none).  A task found running since then
+-- (started_at at or after it) is that start or a later one of this
+-- worker's, sent again and lost too: another worker that started it
+-- would hold its entry, and the entry is pending under this worker's
+-- name.  It is answered as started, attempts as they are, not counted a
+-- second time; its started_at becomes now: it runs from now on, not
+-- from the lost try.
 local function take_task(key, now, again)
   local v = call('HMGET', key, '@TGW_F_STATUS@',
                  '@TGW_F_CANCEL_REQUESTED@', '@TGW_F_RUN_AT@',
@@ -83,7 +87,9 @@ local function take_task(key, now, again)
     attn[a], atts[a] = n, format('%d', n + 1)
   end
   if st == '@TGW_ST_RUNNING@' and again and again ~= '0'
-     and call('HGET', key, '@TGW_F_STARTED_AT@') == again then
+     and (tonumber(call('HGET', key, '@TGW_F_STARTED_AT@')) or -1)
+         >= tonumber(again) then
+    call('HSET', key, '@TGW_F_STARTED_AT@', now)
     return 1, n, v
   end
   if n >= max then return -3, n, v end
