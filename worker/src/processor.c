@@ -15,7 +15,7 @@
 static void tgw_processor_loaded(tgw_task_t *t);
 static void tgw_processor_recorded(tgw_task_t *t);
 static void tgw_processor_released(tgw_task_t *t);
-static void tgw_processor_refused(tgw_task_t *t);
+static void tgw_processor_refused(tgw_task_t *t, const char *was);
 static void tgw_processor_stream_bad(tgw_task_t *t);
 
 static const tgw_task_events_t tgw_processor_events = {
@@ -543,13 +543,18 @@ tgw_processor_released(tgw_task_t *t)
 
 
 /* The task's record was refused on a key of another type: said once per
- * key; parked (its slot freed) while fewer than concurrency are. */
+ * key; parked (its slot freed) while fewer than concurrency are.  was: a
+ * key it was refused on before and is written past now, said recovered
+ * as when the record is written. */
 static void
-tgw_processor_refused(tgw_task_t *t)
+tgw_processor_refused(tgw_task_t *t, const char *was)
 {
     tgw_processor_t *p = t->owner;
     const char      *key = t->wait_key ? t->wait_key : "(unknown)";
 
+    if (was != NULL) {
+        tgw_processor_key_fixed(p, was);
+    }
     if (!tgw_processor_key_said(p, key)) {
         tgw_log(TGW_LOG_ERROR, "record_key_refused", "key", key,
                 "step", "record", "task_id", t->id, "error",

@@ -107,6 +107,7 @@ static void
 tgw_task_typed(tgw_rconn_t *rc, redisReply *r, void *data)
 {
     tgw_task_t *t = data;
+    char       *was;
 
     t->busy = 0;
     if (t->drop) {
@@ -139,24 +140,38 @@ tgw_task_typed(tgw_rconn_t *rc, redisReply *r, void *data)
                                    t->conf->redis_backoff_min_ms,
                                    t->conf->redis_backoff_max_ms,
                                    tgw_random64());
-    t->ev->refused(t);
+    was = t->was_key;               /* refused (t) may release t */
+    t->was_key = NULL;
+    t->ev->refused(t, was);
+    free(was);
 }
 
 
 /* Notes the key an error of the record scripts names ("WRONGTYPE no
- * write made, the key holds a TYPE: KEY"), unless one is noted. */
+ * write made, the key holds a TYPE: KEY").  A record can need two
+ * broken keys (a dead-letter stream and the webhook outbox): once the
+ * first is fixed the script names the second, which replaces it; the
+ * first is kept in t->was_key for the owner (it is fixed: said
+ * recovered). */
 static void
 tgw_task_wait_key(tgw_task_t *t, const char *error)
 {
     const char *k;
+    char       *key;
 
-    if (t->wait_key != NULL
-        || strncmp(error, "WRONGTYPE no write made,", 24) != 0
-        || (k = strstr(error, ": ")) == NULL)
+    if (strncmp(error, "WRONGTYPE no write made,", 24) != 0
+        || (k = strstr(error, ": ")) == NULL
+        || (t->wait_key != NULL && strcmp(t->wait_key, k + 2) == 0))
     {
         return;
     }
-    t->wait_key = strdup(k + 2);    /* NULL: said as not named */
+    key = strdup(k + 2);
+    if (key == NULL) {
+        return;                     /* the key noted stays (or not named) */
+    }
+    free(t->was_key);
+    t->was_key = t->wait_key;
+    t->wait_key = key;
 }
 
 

@@ -62,9 +62,12 @@ typedef struct {
                                            entry was no longer pending) */
     void (*released)(tgw_task_t *t);    /* done: the owner unlinks it and
                                            calls tgw_task_destroy() */
-    void (*refused)(tgw_task_t *t);     /* its record was refused on
+    void (*refused)(tgw_task_t *t, const char *was);
+                                        /* its record was refused on
                                            t->wait_key (another type):
-                                           the owner may park it */
+                                           the owner may park it; was:
+                                           the key it waited on before,
+                                           now fixed (NULL: none) */
     void (*stream_bad)(tgw_task_t *t);  /* recorded, but its stream key
                                            holds another type: nothing
                                            was acked (said by the owner,
@@ -146,6 +149,9 @@ struct tgw_task_s {
     char               *wait_key;   /* a key its record writes that holds
                                        another type (not its hash): the
                                        record waits until it is fixed */
+    char               *was_key;    /* the one it waited on before, now
+                                       fixed: handed to the owner with
+                                       the next refused event */
     uint64_t            retry_ms;   /* then: not sent again before this
                                        (tgw_clock_mono_ms, redis_backoff) */
     int                 parked;     /* then, set by the owner: it waits

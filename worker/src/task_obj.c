@@ -147,6 +147,7 @@ tgw_task_destroy(tgw_task_t *t)
     free(t->content_type);
     free(t->callback_url);
     free(t->wait_key);
+    free(t->was_key);
     tgw_conf_unref(t->conf);
     tgw_task_release(t);
 }
