@@ -136,21 +136,12 @@ extend_tests(tgw_conf_t *c)
 int
 main(void)
 {
-    const char  *port = getenv("TEST_NGINX_REDIS_PORT");
     redisReply  *r;
+    int          rv;
     tgw_conf_t  *c;
 
-    if (port == NULL) {
-        printf("1..0 # SKIP no TEST_NGINX_REDIS_PORT\n");
-        return 0;
-    }
-    c = tstore_open(port);
-    if (c == NULL) {
-        return 1;
-    }
-    if (rc.state != TGW_RCONN_READY) {
-        printf("Bail out! Redis connection not ready\n");
-        return 1;
+    if ((c = tstore_start(&rv)) == NULL) {
+        return rv;
     }
 
     /* ---- the claim extension ---- */

@@ -233,25 +233,16 @@ batch_tests(tgw_conf_t *c)
 int
 main(void)
 {
-    const char     *port = getenv("TEST_NGINX_REDIS_PORT");
     char            e[64];
+    int             rv;
     tgw_conf_t     *c;
     tgw_plan_t      plan;
     tgw_plan_in_t   in;
     tgw_outcome_t   o;
     redisReply     *r;
 
-    if (port == NULL) {
-        printf("1..0 # SKIP no TEST_NGINX_REDIS_PORT\n");
-        return 0;
-    }
-    c = tstore_open(port);
-    if (c == NULL) {
-        return 1;
-    }
-    if (rc.state != TGW_RCONN_READY) {
-        printf("Bail out! Redis connection not ready\n");
-        return 1;
+    if ((c = tstore_start(&rv)) == NULL) {
+        return rv;
     }
 
     /* ---- the record script ---- */

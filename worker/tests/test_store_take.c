@@ -583,23 +583,14 @@ read_take_shared_tests(tgw_conf_t *c)
 int
 main(void)
 {
-    const char  *port = getenv("TEST_NGINX_REDIS_PORT");
+    int          rv;
     tgw_conf_t  *c;
 
-    if (port == NULL) {
-        printf("1..0 # SKIP no TEST_NGINX_REDIS_PORT\n");
-        return 0;
-    }
-    c = tstore_open(port);
-    if (c == NULL) {
-        return 1;
-    }
-    if (rc.state != TGW_RCONN_READY) {
-        printf("Bail out! Redis connection not ready\n");
-        return 1;
+    if ((c = tstore_start(&rv)) == NULL) {
+        return rv;
     }
 
-    take_tests(c, port);
+    take_tests(c, getenv("TEST_NGINX_REDIS_PORT"));
     take_batch_tests(c);
     read_take_tests(c);
     read_take_streams_tests(c);

@@ -205,4 +205,30 @@ tstore_close(tgw_conf_t *c)
     tgw_conf_unref(c);
 }
 
+
+/* The start of a store test's main(): the config, and rc connected, as
+ * tstore_open() makes them for the Redis of TEST_NGINX_REDIS_PORT.
+ * NULL when the test ends here, *rv its exit status: 0 after a plan
+ * that skips it all (no TEST_NGINX_REDIS_PORT), 1 after a "Bail out!"
+ * line. */
+static inline tgw_conf_t *
+tstore_start(int *rv)
+{
+    const char  *port = getenv("TEST_NGINX_REDIS_PORT");
+    tgw_conf_t  *c;
+
+    *rv = 0;
+    if (port == NULL) {
+        printf("1..0 # SKIP no TEST_NGINX_REDIS_PORT\n");
+        return NULL;
+    }
+    *rv = 1;
+    c = tstore_open(port);
+    if (c != NULL && rc.state != TGW_RCONN_READY) {
+        printf("Bail out! Redis connection not ready\n");
+        return NULL;
+    }
+    return c;
+}
+
 #endif /* TGW_TSTORE_H */
