@@ -63,11 +63,6 @@ sub clean {
     $r->cmd('DEL', "$prefix:scheduled");
 }
 
-sub lines_about {
-    my ($w, $what) = @_;
-    return scalar grep { /\Q$what\E/ } split /\n/, $s->worker_log($w);
-}
-
 # === TEST 1: eight tasks whose queue name (600 bytes) cannot name their
 # dead-letter stream, failing permanently: each ends dead, and the worker
 # (concurrency 4) still runs other tasks
@@ -86,7 +81,7 @@ my $pt = ping_time();
        'each of them ends dead')
         or diag join ' ', map { $t->status($_) } @longq;
 }
-my ($most) = sort { $b <=> $a } map { lines_about($w1, $_) } @longq;
+my ($most) = sort { $b <=> $a } map { $s->log_lines($w1, $_) } @longq;
 ok($most <= 6, "a few log lines each, no retry loop ($most at most)");
 ok($s->worker_running($w1), 'the worker still runs');
 $s->stop_worker($w1, timeout => 5);
@@ -128,7 +123,7 @@ ok(wait_for(sub { !defined $r->cmd('ZSCORE', "$prefix:scheduled", $noq) },
         or diag 'status ' . $t->status($noq) . "\n" . $s->worker_log($w2);
     # the worker writes its log lines once per loop iteration: the line
     # may reach the file a moment after the status changed
-    ok(wait_for(sub { lines_about($w2, $noq) >= 1 }, 10), 'and is logged')
+    ok(wait_for(sub { $s->log_lines($w2, $noq) >= 1 }, 10), 'and is logged')
         or diag $s->worker_log($w2);
 }
 ok(defined ping_time(), 'pings still run');
@@ -140,13 +135,13 @@ clean();
 $r->cmd('SET', "$prefix:q:broken:normal", 'not a stream');
 my $w3 = $s->start_worker({ %wconf, queues => { broken => 1, default => 1 } });
 ok(wait_for(sub { defined ping_time() }, 10), 'the worker runs pings');
-my $before = lines_about($w3, 'broken');
+my $before = $s->log_lines($w3, 'broken');
 # 40 pings one after the other: about 10 ms each on an idle machine, 250 ms
 # each while the broken stream holds up the fetch loop
 my $t0 = time;
 my $lost = grep { !defined ping_time() } 1 .. 40;
 my $took = time - $t0;
-my $spam = lines_about($w3, 'broken') - $before;
+my $spam = $s->log_lines($w3, 'broken') - $before;
 diag sprintf '40 pings one by one took %.2f s, %d log lines about the '
            . 'broken stream meanwhile', $took, $spam;
 is($lost, 0, 'every ping is done');
@@ -154,7 +149,7 @@ is($lost, 0, 'every ping is done');
     cmp_ok($took, '<', 4, 'the 40 pings take less than 4 s');
     ok($spam <= 2, 'the broken stream is not logged again and again');
 }
-ok(wait_for(sub { lines_about($w3, 'broken') >= 1 }, 10),
+ok(wait_for(sub { $s->log_lines($w3, 'broken') >= 1 }, 10),
    'the broken stream is logged');
 $r->cmd('DEL', "$prefix:q:broken:normal");
 is($s->stop_worker($w3), 0, 'worker exits 0');

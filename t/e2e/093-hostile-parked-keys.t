@@ -28,15 +28,6 @@ my $r = $t->redis;
 
 sub pending { $r->cmd('XPENDING', $stream, 'workers')->[0] // 0 }
 
-sub lines_about {
-    my ($w, @what) = @_;
-    my @l = split /\n/, $s->worker_log($w);
-    for my $x (@what) {
-        @l = grep { /\Q$x\E/ } @l;
-    }
-    return scalar @l;
-}
-
 # === TEST 1: refused on the dead-letter stream, then on the outbox
 $r->cmd('SET', $dl, 'not a stream');
 $r->cmd('SET', $outbox, 'not a zset');
@@ -49,14 +40,15 @@ my $w = $s->start_worker({
     handlers      => { 'fail' => { builtin => 'fail' } },
 });
 my $id = $t->enqueue('fail', callback_url => 'http://127.0.0.1:9/hook');
-ok(wait_for(sub { lines_about($w, 'record_key_refused', "key=$dl") >= 1 },
+ok(wait_for(sub { $s->log_lines($w, 'record_key_refused', "key=$dl") >= 1 },
             20), 'the dead-letter stream is named')
     or diag $s->worker_log($w);
 $r->cmd('DEL', $dl);
-ok(wait_for(sub { lines_about($w, 'record_key_refused', "key=$outbox") >= 1 },
-            20), 'once it is fixed, the outbox is named')
+ok(wait_for(sub {
+       $s->log_lines($w, 'record_key_refused', "key=$outbox") >= 1 }, 20),
+   'once it is fixed, the outbox is named')
     or diag $s->worker_log($w);
-ok(wait_for(sub { lines_about($w, 'record_key_recovered', "key=$dl") == 1 },
+ok(wait_for(sub { $s->log_lines($w, 'record_key_recovered', "key=$dl") == 1 },
             10), 'and the dead-letter stream said recovered')
     or diag $s->worker_log($w);
 is(pending(), 1, 'the entry stays pending');
@@ -67,10 +59,10 @@ ok(wait_for(sub { pending() == 0 }, 20), 'written once both are fixed')
 is($t->status($id), 'dead', 'dead');
 is($r->cmd('XLEN', $dl), 1, 'one dead-letter entry');
 is($r->cmd('ZCARD', $outbox), 1, 'one webhook event');
-ok(wait_for(sub { lines_about($w, 'record_key_recovered', "key=$outbox")
+ok(wait_for(sub { $s->log_lines($w, 'record_key_recovered', "key=$outbox")
                   == 1 }, 10), 'the outbox said recovered')
     or diag $s->worker_log($w);
-is(lines_about($w, 'record_key_refused'), 2, 'each key named once');
+is($s->log_lines($w, 'record_key_refused'), 2, 'each key named once');
 is($s->stop_worker($w, timeout => 10), 0, 'worker exits 0');
 unlike($s->worker_log($w), qr/AddressSanitizer|runtime error/,
        'no sanitizer report');

@@ -47,15 +47,6 @@ my %wconf = (
 
 sub pending { $r->cmd('XPENDING', $stream, 'workers')->[0] // 0 }
 
-sub lines_about {
-    my ($w, @what) = @_;
-    my @l = split /\n/, $s->worker_log($w);
-    for my $x (@what) {
-        @l = grep { /\Q$x\E/ } @l;
-    }
-    return scalar @l;
-}
-
 # The ids of the dead-letter entries, sorted.
 sub dead_ids {
     my $e = $r->cmd('XRANGE', $dl, '-', '+');
@@ -73,7 +64,7 @@ sub heartbeat {
 $r->cmd('SET', $dl, 'not a stream');
 my $w1 = $s->start_worker(\%wconf);
 my @failed = map { $t->enqueue('fail') } 1 .. 3;
-ok(wait_for(sub { lines_about($w1, 'record_key_refused', $dl) >= 1 }, 20),
+ok(wait_for(sub { $s->log_lines($w1, 'record_key_refused', $dl) >= 1 }, 20),
    'the key is logged') or diag $s->worker_log($w1);
 my @ok = map { $t->enqueue('system.ping', queue => $_ % 2 ? 'other'
                                                          : 'default') } 1 .. 4;
@@ -91,8 +82,8 @@ ok(wait_for(sub { pending() == 0 }, 20), 'every entry is acked once fixed')
     or diag $s->worker_log($w1);
 is_deeply([ dead_ids() ], [ sort @failed ], 'one dead-letter entry each');
 is(scalar(grep { $t->status($_) eq 'dead' } @failed), 3, 'all three dead');
-is(lines_about($w1, 'record_key_refused'), 1, 'the key was logged once');
-ok(wait_for(sub { lines_about($w1, 'record_key_recovered', $dl) == 1 }, 10),
+is($s->log_lines($w1, 'record_key_refused'), 1, 'the key was logged once');
+ok(wait_for(sub { $s->log_lines($w1, 'record_key_recovered', $dl) == 1 }, 10),
    'and its recovery once') or diag $s->worker_log($w1);
 my $after = $t->enqueue('fail');
 ok(wait_for(sub { $t->status($after) eq 'dead' && pending() == 0 }, 20),

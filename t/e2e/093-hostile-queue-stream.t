@@ -50,15 +50,6 @@ my %wconf = (
     },
 );
 
-sub lines_about {
-    my ($w, @what) = @_;
-    my @l = split /\n/, $s->worker_log($w);
-    for my $x (@what) {
-        @l = grep { /\Q$x\E/ } @l;
-    }
-    return scalar @l;
-}
-
 sub running {
     my @ids = @_;
     return wait_for(sub { !grep { $t->status($_) ne 'running' } @ids }, 10);
@@ -83,13 +74,13 @@ ok(wait_for(sub { $t->status($a) eq 'succeeded' }, 10),
 ok(wait_for(sub { $t->status($next) eq 'succeeded' }, 10),
    'a task of another queue runs behind it: the slot was freed')
     or diag $s->worker_log($w1);
-ok(wait_for(sub { lines_about($w1, 'queue_stream_bad', $stream) >= 1 }, 10),
+ok(wait_for(sub { $s->log_lines($w1, 'queue_stream_bad', $stream) >= 1 }, 10),
    'the stream key is logged') or diag $s->worker_log($w1);
 my $more = $t->enqueue('system.ping', queue => 'other');
 ok(wait_for(sub { $t->status($more) eq 'succeeded' }, 10),
    'the other queue keeps working');
-is(lines_about($w1, 'queue_stream_bad'), 1, 'once');
-is(lines_about($w1, 'redis_error', 'step=record'), 0,
+is($s->log_lines($w1, 'queue_stream_bad'), 1, 'once');
+is($s->log_lines($w1, 'redis_error', 'step=record'), 0,
    'no refused record');
 is($r->cmd('GET', $stream), 'not a stream', 'the string is left as it is');
 is($s->stop_worker($w1, timeout => 5), 0, 'worker exits 0');
@@ -113,12 +104,12 @@ ok(wait_for(sub { $t->status($ids[0]) eq 'succeeded'
                   && $t->status($ids[1]) eq 'dead' }, 10),
    'both outcomes are written')
     or diag join(' ', map { $t->status($_) } @ids), $s->worker_log($w2);
-ok(wait_for(sub { lines_about($w2, 'queue_stream_bad', $stream) >= 1 }, 10),
+ok(wait_for(sub { $s->log_lines($w2, 'queue_stream_bad', $stream) >= 1 }, 10),
    'the stream key is logged') or diag $s->worker_log($w2);
 my $ping = $t->enqueue('system.ping', queue => 'other');
 ok(wait_for(sub { $t->status($ping) eq 'succeeded' }, 10),
    'the worker goes on') or diag $s->worker_log($w2);
-is(lines_about($w2, 'queue_stream_bad'), 1, 'logged once');
+is($s->log_lines($w2, 'queue_stream_bad'), 1, 'logged once');
 is($r->cmd('XLEN', "$prefix:dead:default"), 1, 'one dead-letter entry');
 is($s->stop_worker($w2, timeout => 5), 0, 'worker exits 0');
 $r->cmd('DEL', $stream);
@@ -131,7 +122,7 @@ my $w3 = $s->start_worker(\%wconf);
 my $p1 = $t->enqueue('system.ping');
 ok(wait_for(sub { $t->status($p1) eq 'succeeded' }, 10), 'a task runs')
     or diag $s->worker_log($w3);
-ok(wait_for(sub { lines_about($w3, 'mover_error') >= 1 }, 10),
+ok(wait_for(sub { $s->log_lines($w3, 'mover_error') >= 1 }, 10),
    'the mover error is logged') or diag $s->worker_log($w3);
 # several passes of the mover (one a tick), counted by Redis's refusals
 sub wrongtypes {
@@ -143,7 +134,7 @@ ok(wait_for(sub { wrongtypes() >= $seen + 8 }, 20),
    'the mover tried again and again') or diag wrongtypes();
 my $p2 = $t->enqueue('system.ping', queue => 'other');
 ok(wait_for(sub { $t->status($p2) eq 'succeeded' }, 10), 'tasks still run');
-is(lines_about($w3, 'mover_error'), 1, 'the mover error, once')
+is($s->log_lines($w3, 'mover_error'), 1, 'the mover error, once')
     or diag $s->worker_log($w3);
 $r->cmd('DEL', $sched);
 is($s->stop_worker($w3, timeout => 5), 0, 'worker exits 0');
@@ -158,12 +149,12 @@ my $w4 = $s->start_worker({
     schedules => [ { name => 'every', cron => '* * * * *', queue => 'cronq',
                      type => 'system.ping' } ],
 });
-ok(wait_for(sub { lines_about($w4, 'cron_error') >= 1 }, 10),
+ok(wait_for(sub { $s->log_lines($w4, 'cron_error') >= 1 }, 10),
    'the tick failed') or diag $s->worker_log($w4);
 $seen = wrongtypes();
 ok(wait_for(sub { wrongtypes() >= $seen + 8 }, 20),
    'it was tried again and again') or diag wrongtypes();
-is(lines_about($w4, 'cron_error'), 1, 'the cron error, once')
+is($s->log_lines($w4, 'cron_error'), 1, 'the cron error, once')
     or diag $s->worker_log($w4);
 $r->cmd('DEL', $cronq);
 ok(wait_for(sub { ($r->cmd('XLEN', $cronq) // 0) == 1 }, 10),

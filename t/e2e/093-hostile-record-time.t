@@ -50,15 +50,6 @@ my %wconf = (
 
 sub pending { $r->cmd('XPENDING', $stream, 'workers')->[0] // 0 }
 
-sub lines_about {
-    my ($w, @what) = @_;
-    my @l = split /\n/, $s->worker_log($w);
-    for my $x (@what) {
-        @l = grep { /\Q$x\E/ } @l;
-    }
-    return scalar @l;
-}
-
 # Waits until each of ids runs (its status says so).
 sub running {
     my @ids = @_;
@@ -79,10 +70,10 @@ ok(wait_for(sub { $t->status($next) eq 'succeeded' }, 10),
     or diag $s->worker_log($w1);
 ok(wait_for(sub { pending() == 0 }, 10), 'nothing stays pending')
     or diag 'pending ' . pending();
-ok(wait_for(sub { lines_about($w1, 'task_bad_record', $bad) >= 1 }, 10),
+ok(wait_for(sub { $s->log_lines($w1, 'task_bad_record', $bad) >= 1 }, 10),
    'the bad record is logged') or diag $s->worker_log($w1);
 # the entry acked, the task is gone: no retry can log it again
-is(lines_about($w1, 'task_bad_record', $bad), 1, 'once');
+is($s->log_lines($w1, 'task_bad_record', $bad), 1, 'once');
 is($r->cmd('GET', "$prefix:task:$bad"), 'not a hash',
    'the string is left as it is');
 is($s->stop_worker($w1, timeout => 5), 0, 'worker exits 0');
@@ -108,9 +99,9 @@ ok(wait_for(sub { !grep { $t->status($_) ne 'succeeded' } @ok }, 10),
     or diag join ' ', map { $t->status($_) } @ok;
 ok(wait_for(sub { pending() == 0 }, 10), 'nothing stays pending')
     or diag 'pending ' . pending();
-ok(wait_for(sub { lines_about($w2, 'task_bad_record', $dead) >= 1 }, 10),
+ok(wait_for(sub { $s->log_lines($w2, 'task_bad_record', $dead) >= 1 }, 10),
    'the bad record is logged') or diag $s->worker_log($w2);
-is(lines_about($w2, 'task_bad_record', $dead), 1, 'once');
+is($s->log_lines($w2, 'task_bad_record', $dead), 1, 'once');
 my $ping = $t->enqueue('system.ping');
 ok(wait_for(sub { $t->status($ping) eq 'succeeded' }, 10),
    'the worker goes on');
@@ -132,11 +123,11 @@ ok(running($kept), 'the task runs') or diag $s->worker_log($w3);
 }
 open $fh, '>', "$dir/go" or die "$dir/go: $!";
 close $fh;
-ok(wait_for(sub { lines_about($w3, 'record_key_refused', $kept, $dl) >= 1 },
+ok(wait_for(sub { $s->log_lines($w3, 'record_key_refused', $kept, $dl) >= 1 },
             10), 'its record is refused, the key named')
     or diag $s->worker_log($w3);
 is(pending(), 1, 'its entry stays pending');
-is(lines_about($w3, 'task_bad_record'), 0, 'it is no bad record');
+is($s->log_lines($w3, 'task_bad_record'), 0, 'it is no bad record');
 $r->cmd('DEL', $dl);
 ok(wait_for(sub { $t->status($kept) eq 'dead' }, 10),
    'recorded once the key is fixed') or diag $s->worker_log($w3);

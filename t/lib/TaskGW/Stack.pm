@@ -623,6 +623,17 @@ sub worker_log {
     return $w ? _slurp($w->{log}) : '';
 }
 
+# The number of lines of a worker's log that hold every one of the texts
+# given (the worker: as worker_log's).
+sub log_lines {
+    my ($self, $w, @what) = @_;
+    my @l = split /\n/, $self->worker_log($w);
+    for my $x (@what) {
+        @l = grep { /\Q$x\E/ } @l;
+    }
+    return scalar @l;
+}
+
 # ---- taskgwctl and other commands ---------------------------------------------
 
 sub ctl_binary {
