@@ -16,9 +16,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use Time::HiRes ();
 use TaskGW::Stack qw(wait_for);
 use TaskGW::Proxy;
+use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
@@ -29,20 +29,16 @@ my $stream = "$prefix:q:default:normal";
 $s->start_redis;
 my $r = $s->redis;
 
-# A task hash as the module writes it, and its stream entry: a sleep of
+# A task as the module writes it (hash and stream entry): a sleep of
 # ms, long enough that the second worker still runs it when the first
 # one's take comes back.
+my $t = TaskGW::Tasks->new($s);
 my $nid = 0;
 sub create {
     my ($ms) = @_;
-    my $id = sprintf 'retake-%06d', ++$nid;
-    $r->cmd('HSET', "$prefix:task:$id", id => $id, queue => 'default',
-            type => 'system.sleep', priority => 'normal',
-            status => 'queued', payload => "{\"ms\":$ms}",
-            content_type => 'application/json',
-            created_at => int(Time::HiRes::time() * 1000), attempts => 0);
-    $r->cmd('XADD', $stream, '*', id => $id);
-    return $id;
+    return $t->enqueue('system.sleep', id => sprintf('retake-%06d', ++$nid),
+                       payload => "{\"ms\":$ms}",
+                       content_type => 'application/json');
 }
 
 sub field { $r->cmd('HGET', "$prefix:task:$_[0]", $_[1]) // '' }

@@ -20,6 +20,7 @@ use Test::More;
 use Time::HiRes ();
 use TaskGW::Stack qw(wait_for);
 use TaskGW::Proxy;
+use TaskGW::Tasks;
 
 my $s = TaskGW::Stack->new;
 plan skip_all => 'build/taskgw-worker not built' unless -x $s->worker_binary;
@@ -32,17 +33,15 @@ my $r = $s->redis;
 
 sub now_ms { int(Time::HiRes::time() * 1000) }
 
-# A task hash as the module writes it, and its stream entry.
+# A task as the module writes it (hash and stream entry); the ids are
+# ours, so that the start's call can be told by its key below.
+my $t = TaskGW::Tasks->new($s);
 my $nid = 0;
 sub create {
-    my $id = sprintf 'startedat-%06d', ++$nid;
-    $r->cmd('HSET', "$prefix:task:$id", id => $id, queue => 'default',
-            type => 'system.sleep', priority => 'normal',
-            status => 'queued', payload => '{"ms":1}',
-            content_type => 'application/json', created_at => now_ms(),
-            attempts => 0);
-    $r->cmd('XADD', $stream, '*', id => $id);
-    return $id;
+    return $t->enqueue('system.sleep',
+                       id => sprintf('startedat-%06d', ++$nid),
+                       payload => '{"ms":1}',
+                       content_type => 'application/json');
 }
 
 sub field { $r->cmd('HGET', "$prefix:task:$_[0]", $_[1]) // '' }
