@@ -66,13 +66,14 @@ tgw_heartbeat_beat(tgw_heartbeat_t *hb, tgw_processor_t *p, int stopping)
                   "dead", (json_int_t) p->n.dead,
                   "cancelled", (json_int_t) p->n.cancelled,
                   "missing", (json_int_t) p->n.missing);
-    j = json_pack("{s:s,s:s,s:I,s:I,s:i,s:i,s:i,s:o*,s:o*,s:b}",
+    j = json_pack("{s:s,s:s,s:I,s:I,s:i,s:i,s:i,s:i,s:o*,s:o*,s:b}",
                   "name", c->name, "host", hb->host,
                   "pid", (json_int_t) getpid(),
                   "started_at", (json_int_t) hb->started_at,
                   "concurrency", c->concurrency,
                   "in_flight", tgw_processor_active(p),
                   "parked", tgw_processor_parked(p),
+                  "recording", tgw_processor_unslotted(p),
                   "queues", q, "counters", n,
                   "stopping", stopping);
     if (j == NULL) {

@@ -17,13 +17,15 @@ static void tgw_processor_recorded(tgw_task_t *t);
 static void tgw_processor_released(tgw_task_t *t);
 static void tgw_processor_refused(tgw_task_t *t, const char *was);
 static void tgw_processor_stream_bad(tgw_task_t *t);
+static void tgw_processor_ran(tgw_task_t *t);
 
 static const tgw_task_events_t tgw_processor_events = {
     tgw_processor_loaded,
     tgw_processor_recorded,
     tgw_processor_released,
     tgw_processor_refused,
-    tgw_processor_stream_bad
+    tgw_processor_stream_bad,
+    tgw_processor_ran
 };
 
 
@@ -33,6 +35,20 @@ tgw_processor_on_later(uv_check_t *h)
     tgw_processor_t *p = h->data;
 
     uv_check_stop(h);
+    uv_idle_stop(&p->later_idle);
+    tgw_processor_pump(p);
+}
+
+
+/* Asked for outside the loop's reading (a run that ended in a timer or a
+ * close callback): pump before the loop waits, not after its next wake. */
+static void
+tgw_processor_on_later_idle(uv_idle_t *h)
+{
+    tgw_processor_t *p = h->data;
+
+    uv_idle_stop(h);
+    uv_check_stop(&p->later);
     tgw_processor_pump(p);
 }
 
@@ -47,6 +63,7 @@ static void
 tgw_processor_pump_later(tgw_processor_t *p)
 {
     uv_check_start(&p->later, tgw_processor_on_later);
+    uv_idle_start(&p->later_idle, tgw_processor_on_later_idle);
 }
 
 
@@ -64,6 +81,8 @@ tgw_processor_init(tgw_processor_t *p, uv_loop_t *loop, tgw_rconn_t *rc,
     p->conf = tgw_conf_ref(conf);
     uv_check_init(loop, &p->later);
     p->later.data = p;
+    uv_idle_init(loop, &p->later_idle);
+    p->later_idle.data = p;
     tgw_recbatch_init(&p->batch, loop, rc, tgw_lua_record_many);
     tgw_recbatch_init(&p->takes, loop, rc, tgw_lua_take_many);
     return 0;
@@ -102,6 +121,9 @@ tgw_processor_free(tgw_processor_t *p)
     p->conf = NULL;
     if (!uv_is_closing((uv_handle_t *) &p->later)) {
         uv_close((uv_handle_t *) &p->later, NULL);
+    }
+    if (!uv_is_closing((uv_handle_t *) &p->later_idle)) {
+        uv_close((uv_handle_t *) &p->later_idle, NULL);
     }
 }
 
@@ -294,6 +316,19 @@ tgw_processor_parked(tgw_processor_t *p)
 
 
 int
+tgw_processor_unslotted(tgw_processor_t *p)
+{
+    tgw_task_t *t;
+    int         n = 0;
+
+    for (t = p->tasks; t; t = t->next) {
+        n += t->unslotted;
+    }
+    return n;
+}
+
+
+int
 tgw_processor_room(tgw_processor_t *p)
 {
     tgw_task_t *t;
@@ -303,7 +338,7 @@ tgw_processor_room(tgw_processor_t *p)
         return 0;
     }
     for (t = p->tasks; t; t = t->next) {
-        held += !t->parked && !tgw_processor_capped(p, t);
+        held += !t->parked && !t->unslotted && !tgw_processor_capped(p, t);
     }
     return p->conf->concurrency - held;
 }
@@ -569,8 +604,32 @@ tgw_processor_refused(tgw_task_t *t, const char *was)
         tgw_processor_released(t);
         return;
     }
+    /* a record that left its slot when its run ended is parked like any
+     * other, or takes a slot back (it waits, not in flight) */
+    t->unslotted = 0;
     if (!t->parked && tgw_processor_parked(p) < p->conf->concurrency) {
         t->parked = 1;
+        tgw_processor_pump_later(p);
+    }
+}
+
+
+/* A run ended and its record is out: the task leaves its slot while
+ * fewer than concurrency records are out without one (past that it keeps
+ * it, which bounds what waits in memory), so the next read goes out now,
+ * not once the record is answered. */
+static void
+tgw_processor_ran(tgw_task_t *t)
+{
+    tgw_processor_t *p = t->owner;
+
+    if (t->state != TGW_TASK_RECORDING || t->parked || t->unslotted
+        || t->wait_key != NULL)
+    {
+        return;
+    }
+    if (tgw_processor_unslotted(p) < p->conf->concurrency) {
+        t->unslotted = 1;
         tgw_processor_pump_later(p);
     }
 }

@@ -1,6 +1,9 @@
 /*
  * The tasks this worker holds, and who gets a slot: at most
  * `concurrency` tasks hold a slot (loading, starting, running, recording);
+ * a task whose run ended leaves its slot once its record is sent, while
+ * fewer than `concurrency` records are out that way (past that it keeps
+ * it), and stays held until the record is answered;
  * a type with a `concurrency` cap runs at most that many at once.  Tasks
  * that wait for their type's cap hold no slot and no fetch room, so a
  * capped type never keeps other types from running; this worker keeps at
@@ -66,6 +69,9 @@ typedef struct {
     uv_check_t          later;      /* one pump at the end of a loop
                                        iteration, for all the replies
                                        read in it */
+    uv_idle_t           later_idle; /* and asked for outside the reading
+                                       (a run ended in a timer or a close
+                                       callback): before the loop waits */
     tgw_recbatch_t      batch;      /* the tasks' record steps, sent
                                        together per loop iteration */
     tgw_recbatch_t      takes;      /* and their take steps */
@@ -118,6 +124,10 @@ int tgw_processor_active(tgw_processor_t *p);
 /* Records parked: refused on a key of another type, they wait for it
  * without a slot (the heartbeat's parked). */
 int tgw_processor_parked(tgw_processor_t *p);
+
+/* Records out without a slot: their run ended, their record is not
+ * answered yet (the heartbeat's recording). */
+int tgw_processor_unslotted(tgw_processor_t *p);
 
 /* Gives slots to waiting tasks; call when slots or caps may have freed. */
 void tgw_processor_pump(tgw_processor_t *p);

@@ -42,7 +42,7 @@ tgw_task_state_name(tgw_task_state_t s)
 int
 tgw_task_holds_slot(const tgw_task_t *t)
 {
-    return !t->parked && t->state != TGW_TASK_NEW
+    return !t->parked && !t->unslotted && t->state != TGW_TASK_NEW
            && t->state != TGW_TASK_BLOCKED;
 }
 
@@ -366,6 +366,9 @@ tgw_task_run_done(tgw_run_t *run)
     /* The output is encoded; free it now rather than at the end. */
     tgw_run_cleanup(&t->run);
     tgw_task_record(t, TGW_REC_OUTCOME);
+    if (t->ev->ran) {
+        t->ev->ran(t);
+    }
 }
 
 

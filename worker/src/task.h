@@ -72,6 +72,9 @@ typedef struct {
                                            holds another type: nothing
                                            was acked (said by the owner,
                                            before recorded) */
+    void (*ran)(tgw_task_t *t);         /* its run ended and its record
+                                           is sent (or stalled): the
+                                           owner may free its slot */
 } tgw_task_events_t;
 
 struct tgw_task_s {
@@ -156,6 +159,10 @@ struct tgw_task_s {
                                        (tgw_clock_mono_ms, redis_backoff) */
     int                 parked;     /* then, set by the owner: it waits
                                        without its slot */
+    int                 unslotted;  /* set by the owner: its run ended,
+                                       its record is out and it holds no
+                                       slot (it stays held until the
+                                       record is written) */
 };
 
 /* A new task for an entry (id NULL: the entry names none), in state NEW.
@@ -202,8 +209,8 @@ int tgw_task_abandon(tgw_task_t *t);
  */
 void tgw_task_elsewhere(tgw_task_t *t);
 
-/* 1 when the task holds one of the worker's slots (a parked record
- * holds none). */
+/* 1 when the task holds one of the worker's slots (a parked record and
+ * an unslotted one hold none). */
 int tgw_task_holds_slot(const tgw_task_t *t);
 
 /* Where the task's webhook goes (its callback URL, else its handler's,
