@@ -14,9 +14,11 @@
 -- type not listed, n, then n arguments in pairs: type and max attempts,
 -- or type and "hold"), then the consumer, COUNT, the task key's prefix
 -- (the key is the prefix then the id), the longest id taken, now (ms).
--- Returns one element per key, in order: the number of entries read from
--- it, or its read's error (NOGROUP, WRONGTYPE: as XREADGROUP's; the keys
--- after it are not read and count 0); then TGW_READ_TAKE_WIDTH (15)
+-- Returns the read's error itself when it is not about the key
+-- (not WRONGTYPE, not NOGROUP: READONLY from a replica, say) and nothing
+-- was read before it.  Else one element per key, in order: the number of
+-- entries read from it, or its read's error (NOGROUP, WRONGTYPE: as
+-- XREADGROUP's; the keys after it are not read and count 0); then TGW_READ_TAKE_WIDTH (15)
 -- elements per entry read, the entries of the first key first: the entry
 -- id, the task id (nil when the entry has none), then the take's answer
 -- flat: take_many.lua's code, attempts and its TGW_TAKE_VALUES (11)
@@ -44,6 +46,14 @@ for k = 1, nk do
   local r = redis.pcall('XREADGROUP', 'GROUP', g, consumer, 'COUNT', left,
                         'STREAMS', KEYS[k], '>')
   if type(r) == 'table' and r.err then
+    -- An error of the server rather than of this key (READONLY: a master
+    -- made a replica behind the worker's back) is the call's own when
+    -- nothing was read yet, as a read of one stream gives it: the worker
+    -- then deals with its link, not with a stream.
+    if n == nk and not find(r.err, '^WRONGTYPE') and
+       not find(r.err, '^NOGROUP') then
+      return r
+    end
     out[k] = r
     break
   end
