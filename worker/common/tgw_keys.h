@@ -75,6 +75,11 @@
 /* Field of a queue stream entry that names the task. */
 #define TGW_STREAM_FIELD_ID "id"
 
+/* How the record scripts' error begins when one of the record's writes
+ * would be refused on a key of another type, found before any write was
+ * made (lib/refused.lua); the key follows the error's first ": ". */
+#define TGW_ERR_REFUSED     "WRONGTYPE no write made,"
+
 /*
  * The prefix: 1 to TGW_PREFIX_MAX visible ASCII characters, no braces.
  * The worker's config, taskgwctl's -p and the module's taskgw_prefix all

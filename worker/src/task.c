@@ -15,6 +15,7 @@
 #include "task_int.h"
 #include "tgw_buf.h"
 #include "tgw_clock.h"
+#include "tgw_keys.h"
 #include "tgw_text.h"
 #include "tgw_uuid.h"
 #include "tgw_duration.h"
@@ -159,7 +160,7 @@ tgw_task_wait_key(tgw_task_t *t, const char *error)
     const char *k;
     char       *key;
 
-    if (strncmp(error, "WRONGTYPE no write made,", 24) != 0
+    if (strncmp(error, TGW_ERR_REFUSED, sizeof(TGW_ERR_REFUSED) - 1) != 0
         || (k = strstr(error, ": ")) == NULL
         || (t->wait_key != NULL && strcmp(t->wait_key, k + 2) == 0))
     {

@@ -19,7 +19,7 @@ local function refused(j, stop)
       local k = ARGV[j + 2]
       local t = redis.call('TYPE', k).ok
       if t ~= want and t ~= 'none' then
-        return {err = 'WRONGTYPE no write made, the key holds a ' .. t
+        return {err = '@TGW_ERR_REFUSED@ the key holds a ' .. t
                       .. ': ' .. k}
       end
     end
